@@ -1,0 +1,98 @@
+import * as path from 'node:path';
+import { z } from 'zod';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/**
+ * Every configuration variable of the service, validated at start-up. Unset optional services fall back
+ * to the embedded defaults (embedded Postgres engine, filesystem storage, a Temporal dev server child
+ * process), so `npm start` works on a fresh machine. Documented in README.md "Configuration".
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATA_DIR: z.string().default(path.resolve(process.cwd(), '.data')),
+  PUBLIC_BASE_URL: z.string().url().optional(),
+  API_KEYS: z.string().optional(),
+  LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+
+  DATABASE_URL: z.string().optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+
+  STORAGE_DRIVER: z.enum(['filesystem', 'minio']).default('filesystem'),
+  STORAGE_DIR: z.string().optional(),
+  STORAGE_BUCKET: z.string().min(3).default('geo-inference'),
+  URL_SIGNING_SECRET: z.string().min(16).optional(),
+  MINIO_ENDPOINT: z.string().optional(),
+  MINIO_ACCESS_KEY: z.string().optional(),
+  MINIO_SECRET_KEY: z.string().optional(),
+  MINIO_REGION: z.string().default('us-east-1'),
+
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('geo-inference'),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
+  TEMPORAL_UI_URL: z.string().optional(),
+  RUN_WORKER: booleanFromEnv.optional(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
+  INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
+
+  PYTHON_BIN: z.string().default('python3'),
+  FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  FETCH_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
+  MODEL_MAX_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
+  ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
+  INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+});
+
+export type AppConfig = z.infer<typeof configSchema> & {
+  storageDir: string;
+  publicBaseUrl: string;
+  temporalUiUrl: string;
+  apiKeys: Map<string, string>;
+};
+
+export class ConfigError extends Error {}
+
+/** Parses `API_KEYS`: comma-separated `key:email` pairs. */
+export function parseApiKeys(raw: string | undefined): Map<string, string> {
+  const keys = new Map<string, string>();
+  if (!raw) return keys;
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const separator = entry.indexOf(':');
+    if (separator <= 0 || separator === entry.length - 1) {
+      throw new ConfigError(`API_KEYS entry "${entry.slice(0, 4)}…" must look like key:user@example.com`);
+    }
+    keys.set(entry.slice(0, separator), entry.slice(separator + 1));
+  }
+  return keys;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const values = parsed.data;
+  if (values.STORAGE_DRIVER === 'minio' && (!values.MINIO_ENDPOINT || !values.MINIO_ACCESS_KEY || !values.MINIO_SECRET_KEY)) {
+    throw new ConfigError('STORAGE_DRIVER=minio needs MINIO_ENDPOINT, MINIO_ACCESS_KEY and MINIO_SECRET_KEY');
+  }
+  const apiKeys = parseApiKeys(values.API_KEYS);
+  if (apiKeys.size === 0) {
+    if (values.NODE_ENV === 'production') throw new ConfigError('API_KEYS must be set in production');
+    // Embedded default so `npm start` works out of the box; the start-up log says so loudly.
+    apiKeys.set('dev-key', 'dev@localhost');
+  }
+  return {
+    ...values,
+    storageDir: values.STORAGE_DIR ?? path.join(values.DATA_DIR, 'objects'),
+    publicBaseUrl: (values.PUBLIC_BASE_URL ?? `http://localhost:${values.PORT}`).replace(/\/$/, ''),
+    temporalUiUrl: (values.TEMPORAL_UI_URL ?? `http://localhost:${values.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
+    apiKeys,
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * What a model needs from its input and what its output means. Stored with each model as
+ * `model_input_data_spec`; activities read it to build model-ready tiles and to label the output.
+ */
+export interface ModelBandSpec {
+  /** Band name, e.g. 'blue', 'nir', 'swir16' (Earth Search Sentinel-2 asset keys). */
+  name: string;
+  /** 1-based band index in the input GeoTIFF that holds this band. Defaults to the band's position + 1. */
+  source_index?: number;
+}
+
+export interface ModelClassSpec {
+  /** Pixel value written to the output mask. */
+  value: number;
+  name: string;
+  /** Display colour, '#rrggbb'. */
+  color?: string;
+}
+
+export interface ModelInputDataSpec {
+  /** Bands in the order the model expects them as input channels. */
+  bands: ModelBandSpec[];
+  /** reflectance = (dn + offset) * scale, applied before normalization. Default scale 1, offset 0. */
+  scaling?: { scale: number; offset: number };
+  /** Per-band (model order) z-score normalization applied after scaling: (x - mean) / std. */
+  normalization?: { mean: number[]; std: number[] };
+  /** Square model input size in pixels (e.g. 256). */
+  tile_size: number;
+  /** Pixels shared by neighbouring tiles (0 <= overlap < tile_size / 2). */
+  tile_overlap: number;
+  /** Input pixel value meaning "no data" (all bands equal to it) -> output nodata. */
+  nodata?: number;
+  /** Output classes; the model emits one logit channel per class, in this order of `value`. */
+  classes: ModelClassSpec[];
+  /** Output value written where the input has no data. Default 255. */
+  output_nodata?: number;
+}
+
+/** How results of a model are published to GeoServer. */
+export interface GeoserverPushConfig {
+  workspace: string;
+  /** Layer name template; `{inference_id}` and `{task_id}` are substituted. */
+  layer_name?: string;
+  style?: string;
+}
