@@ -1,0 +1,18 @@
+import type { ActivityDeps } from './deps';
+import { createModelInferenceActivities } from './model-inference';
+import { createProjectionActivities } from './projection';
+import { createPublishActivities } from './push-to-geoserver';
+import { createDataFetchActivities } from './terrakit-data-fetch';
+
+/** Builds every pipeline activity with its dependencies (one file per step). */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createDataFetchActivities(deps),
+    ...createModelInferenceActivities(deps),
+    ...createPublishActivities(deps),
+    ...createProjectionActivities(deps),
+  };
+}
+
+export type PipelineActivities = ReturnType<typeof createActivities>;
+export type { ActivityDeps } from './deps';

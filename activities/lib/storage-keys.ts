@@ -1,0 +1,8 @@
+/** Object-storage layout; one place so API (output URLs, deletes) and activities agree. */
+export const storageKeys = {
+  inferencePrefix: (inferenceId: string) => `inferences/${inferenceId}/`,
+  taskInput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/input.tif`,
+  modelOutput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/model-output.tif`,
+  stepLog: (inferenceId: string, taskId: string, stepId: string) => `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,
+  modelFile: (modelId: string, fileName: string) => `models/${modelId}/${fileName}`,
+};

@@ -1,0 +1,123 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { TaskInput } from '../workflows/types';
+import type { ActivityDeps } from './deps';
+import { invalidInput } from './errors';
+import { InvalidGeoTiffError, inspectGeoTiff } from './lib/raster';
+import { StepLog, withStepLog } from './lib/step-log';
+import { storageKeys } from './lib/storage-keys';
+import { withTempDir } from './lib/temp-dir';
+
+export interface FetchTaskInputRequest {
+  inferenceId: string;
+  taskId: string;
+  workflowId: string;
+  input: TaskInput;
+}
+
+export interface FetchTaskInputResult {
+  inputKey: string;
+  bytes: number;
+  width: number;
+  height: number;
+  bands: number;
+  epsg?: number;
+}
+
+function heartbeatSafely(details: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Not running inside an activity (unit tests).
+  }
+}
+
+/** Downloads a URL to a local file with a size cap and a timeout; HTTP 4xx is the user's input, not transient. */
+async function downloadUrl(url: string, target: string, deps: ActivityDeps, log: StepLog): Promise<number> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalidInput(`"${url}" is not a valid URL`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidInput(`URL scheme ${parsed.protocol} is not supported (use http or https)`);
+  const safeUrl = `${parsed.origin}${parsed.pathname}`; // query strings of pre-signed URLs carry credentials
+  log.info(`GET ${safeUrl}`);
+  let response: Response;
+  try {
+    response = await fetch(parsed, { redirect: 'follow', signal: AbortSignal.timeout(deps.config.FETCH_TIMEOUT_MS) });
+  } catch (error) {
+    // Network errors and time-outs are transient: Temporal retries the step with backoff.
+    throw ApplicationFailure.create({ message: `download of ${safeUrl} failed: ${(error as Error).message}`, type: 'TransientFetchError' });
+  }
+  if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
+    throw invalidInput(`download of ${safeUrl} failed: HTTP ${response.status} ${response.statusText}`);
+  }
+  if (!response.ok || !response.body) {
+    throw ApplicationFailure.create({ message: `download of ${safeUrl} failed: HTTP ${response.status} ${response.statusText}`, type: 'TransientFetchError' });
+  }
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > deps.config.FETCH_MAX_BYTES) {
+    throw invalidInput(`${safeUrl} is ${declared} bytes, over the ${deps.config.FETCH_MAX_BYTES}-byte limit (FETCH_MAX_BYTES)`);
+  }
+  let received = 0;
+  let lastBeat = Date.now();
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
+      if (received > deps.config.FETCH_MAX_BYTES) {
+        callback(invalidInput(`${safeUrl} is over the ${deps.config.FETCH_MAX_BYTES}-byte limit (FETCH_MAX_BYTES)`));
+        return;
+      }
+      if (Date.now() - lastBeat > 5000) {
+        lastBeat = Date.now();
+        heartbeatSafely({ bytes: received });
+      }
+      callback(null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, fs.createWriteStream(target));
+  log.info(`downloaded ${received} bytes`);
+  return received;
+}
+
+export function createDataFetchActivities(deps: ActivityDeps) {
+  return {
+    /** `terrakit-data-fetch`: brings the task's input into object storage and checks it is a readable GeoTIFF. */
+    async fetchTaskInput(request: FetchTaskInputRequest): Promise<FetchTaskInputResult> {
+      const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'terrakit-data-fetch');
+      return withStepLog(log, () =>
+        withTempDir('fetch', async (dir) => {
+          const localFile = path.join(dir, 'input.tif');
+          let inputKey: string;
+          let bytes: number;
+          if (request.input.kind === 'url') {
+            bytes = await downloadUrl(request.input.url, localFile, deps, log);
+            inputKey = storageKeys.taskInput(request.inferenceId, request.taskId);
+          } else {
+            inputKey = request.input.key;
+            if (!(await deps.store.exists(inputKey))) throw invalidInput(`uploaded file ${request.input.file_name} is missing from storage`);
+            await deps.store.downloadToFile(inputKey, localFile);
+            bytes = fs.statSync(localFile).size;
+          }
+          let summary;
+          try {
+            summary = await inspectGeoTiff(localFile);
+          } catch (error) {
+            if (error instanceof InvalidGeoTiffError) {
+              const source = request.input.kind === 'url' ? 'the downloaded file' : request.input.file_name;
+              throw invalidInput(`${source} is not a readable GeoTIFF: ${error.message}`, error);
+            }
+            throw error;
+          }
+          log.info(`GeoTIFF ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}, EPSG:${summary.epsg ?? 'unknown'}`);
+          if (request.input.kind === 'url') await deps.store.putFile(inputKey, localFile, { contentType: 'image/tiff' });
+          return { inputKey, bytes, width: summary.width, height: summary.height, bands: summary.bands, epsg: summary.epsg };
+        }),
+      );
+    },
+  };
+}

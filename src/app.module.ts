@@ -1,0 +1,33 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuthModule } from './auth/auth.module';
+import type { AppConfig } from './config/config';
+import { APP_CONFIG, ConfigModule } from './config/config.module';
+import { dataSourceOptions } from './database/data-source';
+import { HealthModule } from './health/health.module';
+import { InferencesModule } from './inferences/inferences.module';
+import { ModelsModule } from './models/models.module';
+import { StorageModule } from './storage/storage.module';
+import { TasksModule } from './tasks/tasks.module';
+import { TemporalModule } from './temporal/temporal.module';
+
+@Module({
+  imports: [
+    ConfigModule,
+    TypeOrmModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => {
+        if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set (the launcher sets it when it starts the embedded engine)');
+        return { ...dataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE), migrationsRun: true, migrationsTransactionMode: 'all' };
+      },
+    }),
+    StorageModule,
+    TemporalModule,
+    AuthModule,
+    HealthModule,
+    ModelsModule,
+    InferencesModule,
+    TasksModule,
+  ],
+})
+export class AppModule {}

@@ -1,0 +1,26 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { ENTITIES } from './entities';
+import { InitialSchema1732500000000 } from './migrations/1732500000000-initial-schema';
+
+export const MIGRATIONS = [InitialSchema1732500000000];
+
+/** TypeORM options shared by the API, the worker and the tests. Schema changes go through migrations only. */
+export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: databaseUrl,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsRun: false,
+    synchronize: false,
+    extra: { max: poolSize },
+  };
+}
+
+/** Opens a connection and applies pending migrations (idempotent; safe when API and worker start together). */
+export async function openDataSource(databaseUrl: string, poolSize = 10): Promise<DataSource> {
+  const dataSource = new DataSource(dataSourceOptions(databaseUrl, poolSize));
+  await dataSource.initialize();
+  await dataSource.runMigrations({ transaction: 'all' });
+  return dataSource;
+}

@@ -1,0 +1,64 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { InferenceStatus, ModelStatus, TaskStatus } from '../common/status';
+import type { GeoserverPushConfig, ModelInputDataSpec } from '../models/model-spec';
+import type { PipelineStepState, TaskInput } from '../../workflows/types';
+
+@Entity({ name: 'models' })
+export class ModelEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Index({ unique: true }) @Column({ name: 'display_name', type: 'varchar', length: 200 }) displayName!: string;
+  @Column({ type: 'text', nullable: true }) description!: string | null;
+  @Column({ type: 'varchar', length: 16 }) status!: ModelStatus;
+  @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
+  @Column({ name: 'model_input_data_spec', type: 'jsonb' }) modelInputDataSpec!: ModelInputDataSpec;
+  @Column({ name: 'geoserver_push', type: 'jsonb', nullable: true }) geoserverPush!: GeoserverPushConfig | null;
+  @Column({ name: 'file_key', type: 'varchar', length: 1024 }) fileKey!: string;
+  @Column({ name: 'file_name', type: 'varchar', length: 255 }) fileName!: string;
+  @Column({ name: 'file_sha256', type: 'varchar', length: 64 }) fileSha256!: string;
+  @Column({ name: 'file_size', type: 'bigint' }) fileSize!: string;
+  @Column({ name: 'onnx_signature', type: 'jsonb', nullable: true }) onnxSignature!: unknown;
+  @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
+
+@Entity({ name: 'inferences' })
+export class InferenceEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Index() @Column({ name: 'model_id', type: 'uuid' }) modelId!: string;
+  @Column({ name: 'model_display_name', type: 'varchar', length: 200 }) modelDisplayName!: string;
+  @Column({ type: 'text', nullable: true }) description!: string | null;
+  @Column({ type: 'text', nullable: true }) location!: string | null;
+  @Column({ name: 'spatial_domain', type: 'jsonb' }) spatialDomain!: Record<string, unknown>;
+  @Column({ name: 'temporal_domain', type: 'jsonb' }) temporalDomain!: string[];
+  @Column({ type: 'int', nullable: true }) maxcc!: number | null;
+  @Column({ name: 'fine_tuning_id', type: 'varchar', length: 200, nullable: true }) fineTuningId!: string | null;
+  @Column({ name: 'generic_processor_id', type: 'uuid', nullable: true }) genericProcessorId!: string | null;
+  @Column({ name: 'post_processing', type: 'jsonb', nullable: true }) postProcessing!: Record<string, boolean> | null;
+  @Index() @Column({ type: 'varchar', length: 16 }) status!: InferenceStatus;
+  @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
+  @Column({ name: 'workflow_id', type: 'varchar', length: 200 }) workflowId!: string;
+  @Index() @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @Index() @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt!: Date | null;
+  @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+}
+
+@Entity({ name: 'inference_tasks' })
+@Index(['inferenceId', 'taskIndex'], { unique: true })
+export class TaskEntity {
+  @PrimaryColumn({ name: 'task_id', type: 'varchar', length: 120 }) taskId!: string;
+  @Column({ name: 'inference_id', type: 'uuid' }) inferenceId!: string;
+  @Column({ name: 'task_index', type: 'int' }) taskIndex!: number;
+  @Column({ type: 'jsonb' }) input!: TaskInput;
+  @Index() @Column({ type: 'varchar', length: 16 }) status!: TaskStatus;
+  @Column({ name: 'pipeline_steps', type: 'jsonb' }) pipelineSteps!: PipelineStepState[];
+  @Column({ name: 'output_key', type: 'varchar', length: 1024, nullable: true }) outputKey!: string | null;
+  @Column({ type: 'jsonb', nullable: true }) outputs!: Record<string, unknown> | null;
+  @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
+
+export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity];

@@ -1,0 +1,84 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { CurrentUser } from '../auth/current-user.decorator';
+import { ApiError } from '../common/api-error';
+import { parseOrThrow } from '../common/zod-validation';
+import type { InferenceEntity } from '../database/entities';
+import { createInferenceSchema, listInferencesQuerySchema } from './inferences.dto';
+import { countTasks, InferencesService, mergeTaskState } from './inferences.service';
+
+const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('inference_id: must be a UUID', 'inference_id') });
+
+@Controller('api/v2/inference')
+export class InferencesController {
+  constructor(private readonly inferences: InferencesService) {}
+
+  private view(inference: InferenceEntity, statuses: string[], liveStatus?: string) {
+    return {
+      id: inference.id,
+      model_display_name: inference.modelDisplayName,
+      model_id: inference.modelId,
+      description: inference.description,
+      location: inference.location,
+      spatial_domain: inference.spatialDomain,
+      temporal_domain: inference.temporalDomain,
+      maxcc: inference.maxcc,
+      fine_tuning_id: inference.fineTuningId,
+      generic_processor_id: inference.genericProcessorId,
+      post_processing: inference.postProcessing,
+      // The DB says PENDING until the workflow's first step records RUNNING; the live query knows sooner.
+      status: liveStatus ?? inference.status,
+      status_message: inference.statusMessage,
+      ...countTasks(statuses),
+      workflow_id: inference.workflowId,
+      temporal_ui_url: this.inferences.uiUrl(inference),
+      created_at: inference.createdAt.toISOString(),
+      updated_at: inference.updatedAt.toISOString(),
+      started_at: inference.startedAt?.toISOString() ?? null,
+      finished_at: inference.finishedAt?.toISOString() ?? null,
+      created_by: inference.createdBy,
+    };
+  }
+
+  @Post()
+  @HttpCode(201)
+  async create(@Body() body: unknown, @CurrentUser() user: string) {
+    if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw ApiError.badRequest('body: a JSON object is required (Content-Type: application/json)');
+    }
+    const request = parseOrThrow(createInferenceSchema, body);
+    const inference = await this.inferences.create(request, user);
+    const taskCount = request.spatial_domain.urls?.length ?? 0;
+    return this.view(inference, Array.from({ length: taskCount }, () => 'WAITING'));
+  }
+
+  @Get()
+  async list(@Query() query: Record<string, unknown>, @CurrentUser() user: string) {
+    const { limit, offset, status, model_id } = parseOrThrow(listInferencesQuerySchema, query);
+    const [rows, total] = await this.inferences.list(user, limit, offset, status, model_id);
+    const statuses = await this.inferences.countsFor(rows.map((row) => row.id));
+    return { results: rows.map((row) => this.view(row, statuses.get(row.id) ?? [])), total_records: total };
+  }
+
+  @Get(':id')
+  async get(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
+    const inference = await this.inferences.getOwned(id, user);
+    const { rows, live } = await this.inferences.tasks(inference);
+    const statuses = rows.map((row) => live?.tasks.find((task) => task.task_id === row.taskId)?.status ?? row.status);
+    return this.view(inference, statuses, live?.status);
+  }
+
+  @Get(':id/tasks')
+  async tasks(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
+    const inference = await this.inferences.getOwned(id, user);
+    const { rows, live } = await this.inferences.tasks(inference);
+    const liveById = new Map((live?.tasks ?? []).map((task) => [task.task_id, task]));
+    const tasks = rows.map((row) => mergeTaskState(row, liveById.get(row.taskId)));
+    return { inference_id: inference.id, status: live?.status ?? inference.status, tasks, total_records: tasks.length };
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  async remove(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<void> {
+    await this.inferences.delete(await this.inferences.getOwned(id, user));
+  }
+}

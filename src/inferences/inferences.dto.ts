@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { INFERENCE_STATUSES } from '../common/status';
+
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
+  .refine((value) => !Number.isNaN(Date.parse(`${value}T00:00:00Z`)) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value), 'is not a real calendar date');
+
+const bbox = z
+  .array(z.number().finite())
+  .length(4, 'must be [lon_min, lat_min, lon_max, lat_max]')
+  .refine(([minX, minY, maxX, maxY]) => minX < maxX && minY < maxY, 'min must be less than max')
+  .refine(([minX, minY, maxX, maxY]) => minX >= -180 && maxX <= 180 && minY >= -90 && maxY <= 90, 'must be in WGS84 degrees');
+
+const httpUrl = z
+  .string()
+  .max(8192)
+  .url('must be an http(s) URL')
+  .refine((value) => /^https?:\/\//i.test(value), 'must be an http(s) URL');
+
+export const spatialDomainSchema = z
+  .object({
+    bbox: z.array(bbox).optional(),
+    polygons: z.array(z.unknown()).optional(),
+    tiles: z.array(z.string()).optional(),
+    urls: z.array(httpUrl).max(10_000).optional(),
+  })
+  .strict()
+  .refine((domain) => [domain.bbox, domain.polygons, domain.tiles, domain.urls].some((list) => (list?.length ?? 0) > 0), {
+    message: 'needs at least one of bbox, polygons, tiles or urls',
+  });
+
+export const POST_PROCESSING_KEYS = ['cloud_masking', 'snow_ice_masking', 'permanent_water_masking'] as const;
+
+export const createInferenceSchema = z
+  .object({
+    model_display_name: z.string().min(1).max(200).optional(),
+    model_id: z.string().uuid('must be a UUID').optional(),
+    description: z.string().max(4000).optional(),
+    location: z.string().max(1000).optional(),
+    spatial_domain: spatialDomainSchema,
+    temporal_domain: z.array(isoDate).max(366),
+    maxcc: z.number().int().min(0).max(100).optional(),
+    fine_tuning_id: z.string().max(200).optional(),
+    generic_processor_id: z.string().uuid('must be a UUID').optional(),
+    post_processing: z.object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()]))).strict().optional(),
+  })
+  .strict()
+  .refine((request) => request.model_id || request.model_display_name, { message: 'either model_id or model_display_name is required', path: ['model_id'] });
+
+export type CreateInferenceRequest = z.infer<typeof createInferenceSchema>;
+
+export const listInferencesQuerySchema = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    offset: z.coerce.number().int().min(0).default(0),
+    status: z.enum(INFERENCE_STATUSES).optional(),
+    model_id: z.string().uuid('must be a UUID').optional(),
+  })
+  .strict();

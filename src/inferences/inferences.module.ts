@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { InferenceEntity, TaskEntity } from '../database/entities';
+import { ModelsModule } from '../models/models.module';
+import { InferencesController } from './inferences.controller';
+import { InferencesService } from './inferences.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([InferenceEntity, TaskEntity]), ModelsModule],
+  controllers: [InferencesController],
+  providers: [InferencesService],
+  exports: [InferencesService],
+})
+export class InferencesModule {}

@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Client } from '@temporalio/client';
+import { DataSource, In } from 'typeorm';
+import { storageKeys } from '../../activities/lib/storage-keys';
+import {
+  INFERENCE_STATUS_QUERY,
+  INFERENCE_WORKFLOW_TYPE,
+  type InferenceWorkflowInput,
+  type InferenceWorkflowState,
+  type TaskPlan,
+  type TaskState,
+} from '../../workflows/types';
+import { ApiError } from '../common/api-error';
+import { STEP_IDS, type StepId } from '../common/status';
+import type { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
+import { InferenceEntity, TaskEntity } from '../database/entities';
+import { ModelsService } from '../models/models.service';
+import type { ObjectStore } from '../storage/object-store';
+import { OBJECT_STORE } from '../storage/storage.module';
+import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
+import { workflowUiUrl } from '../temporal/workflow-links';
+import type { CreateInferenceRequest } from './inferences.dto';
+
+const LIVE_QUERY_TIMEOUT_MS = 3000;
+
+export interface TaskCounts {
+  tasks_count_total: number;
+  tasks_count_success: number;
+  tasks_count_failed: number;
+  tasks_count_stopped: number;
+  tasks_count_waiting: number;
+  tasks_count_running: number;
+}
+
+export function countTasks(statuses: string[]): TaskCounts {
+  const count = (wanted: string) => statuses.filter((status) => status === wanted).length;
+  const running = count('RUNNING');
+  return {
+    tasks_count_total: statuses.length,
+    tasks_count_success: count('FINISHED'),
+    tasks_count_failed: count('FAILED'),
+    tasks_count_stopped: count('STOPPED'),
+    // Not finished yet: waiting for their turn or running now (so the five counts always add up).
+    tasks_count_waiting: count('WAITING') + running,
+    tasks_count_running: running,
+  };
+}
+
+export function taskId(inferenceId: string, index: number): string {
+  return `${inferenceId}-task-${String(index + 1).padStart(3, '0')}`;
+}
+
+@Injectable()
+export class InferencesService {
+  private readonly logger = new Logger(InferencesService.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    private readonly models: ModelsService,
+  ) {}
+
+  private rejectUnsupported(request: CreateInferenceRequest): void {
+    for (const kind of ['bbox', 'polygons', 'tiles'] as const) {
+      if ((request.spatial_domain[kind]?.length ?? 0) > 0) {
+        throw ApiError.unprocessable(`spatial_domain.${kind}: not supported by this server version yet; pass GeoTIFF URLs in spatial_domain.urls`, `spatial_domain.${kind}`);
+      }
+    }
+    if (request.generic_processor_id) {
+      throw ApiError.unprocessable(`generic_processor_id: generic processor ${request.generic_processor_id} not found`, 'generic_processor_id');
+    }
+    for (const [key, enabled] of Object.entries(request.post_processing ?? {})) {
+      if (enabled) throw ApiError.unprocessable(`post_processing.${key}: not supported by this server version yet`, `post_processing.${key}`);
+    }
+  }
+
+  async create(request: CreateInferenceRequest, createdBy: string): Promise<InferenceEntity> {
+    this.rejectUnsupported(request);
+    const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
+    const id = randomUUID();
+    const steps: StepId[] = [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver];
+    const plans: TaskPlan[] = (request.spatial_domain.urls ?? []).map((url, index) => ({
+      task_id: taskId(id, index),
+      task_index: index,
+      input: { kind: 'url', url },
+    }));
+    const inference = await this.dataSource.transaction(async (manager) => {
+      const saved = await manager.save(
+        manager.create(InferenceEntity, {
+          id,
+          modelId: model.id,
+          modelDisplayName: model.displayName,
+          description: request.description ?? null,
+          location: request.location ?? null,
+          spatialDomain: request.spatial_domain,
+          temporalDomain: request.temporal_domain,
+          maxcc: request.maxcc ?? null,
+          fineTuningId: request.fine_tuning_id ?? null,
+          genericProcessorId: request.generic_processor_id ?? null,
+          postProcessing: request.post_processing ?? null,
+          status: 'PENDING',
+          statusMessage: null,
+          workflowId: id,
+          createdBy,
+          startedAt: null,
+          finishedAt: null,
+        }),
+      );
+      await manager.save(
+        plans.map((plan) =>
+          manager.create(TaskEntity, {
+            taskId: plan.task_id,
+            inferenceId: id,
+            taskIndex: plan.task_index,
+            input: plan.input,
+            status: 'WAITING',
+            pipelineSteps: steps.map((processId, stepNumber) => ({ process_id: processId, step_number: stepNumber, status: 'WAITING' as const })),
+            outputKey: null,
+            outputs: null,
+            statusMessage: null,
+          }),
+        ),
+      );
+      return saved;
+    });
+    const workflowInput: InferenceWorkflowInput = { inferenceId: id, modelId: model.id, tasks: plans, steps, taskConcurrency: this.config.INFERENCE_TASK_CONCURRENCY };
+    try {
+      await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, {
+        taskQueue: this.config.TEMPORAL_TASK_QUEUE,
+        workflowId: id,
+        args: [workflowInput],
+      });
+    } catch (error) {
+      // Nothing runs without its workflow: remove the rows so no orphan PENDING inference remains.
+      await this.dataSource.getRepository(InferenceEntity).delete({ id });
+      this.logger.error(`could not start workflow for inference ${id}: ${(error as Error).message}`);
+      throw new ApiError(503, `the workflow service is unavailable, inference not created: ${(error as Error).message}`);
+    }
+    return inference;
+  }
+
+  async getOwned(id: string, user: string): Promise<InferenceEntity> {
+    const inference = await this.dataSource.getRepository(InferenceEntity).findOneBy({ id, createdBy: user });
+    if (!inference) throw ApiError.notFound(`inference ${id} not found`);
+    return inference;
+  }
+
+  /** Live workflow state while the inference runs (falls back to the DB projection if Temporal is slow). */
+  async liveState(inference: InferenceEntity): Promise<InferenceWorkflowState | undefined> {
+    if (inference.status !== 'PENDING' && inference.status !== 'RUNNING') return undefined;
+    const handle = this.temporal.workflow.getHandle(inference.workflowId);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        handle.query<InferenceWorkflowState>(INFERENCE_STATUS_QUERY),
+        new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), LIVE_QUERY_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (error) {
+      this.logger.warn(`status query of ${inference.id} failed, serving the DB projection: ${(error as Error).message}`);
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async tasks(inference: InferenceEntity): Promise<{ rows: TaskEntity[]; live?: InferenceWorkflowState }> {
+    const rows = await this.dataSource.getRepository(TaskEntity).find({ where: { inferenceId: inference.id }, order: { taskIndex: 'ASC' } });
+    return { rows, live: await this.liveState(inference) };
+  }
+
+  async countsFor(inferenceIds: string[]): Promise<Map<string, string[]>> {
+    const statuses = new Map<string, string[]>(inferenceIds.map((id) => [id, []]));
+    if (inferenceIds.length === 0) return statuses;
+    const rows = await this.dataSource
+      .getRepository(TaskEntity)
+      .find({ select: { inferenceId: true, status: true }, where: { inferenceId: In(inferenceIds) } });
+    for (const row of rows) statuses.get(row.inferenceId)?.push(row.status);
+    return statuses;
+  }
+
+  async list(user: string, limit: number, offset: number, status?: string, modelId?: string): Promise<[InferenceEntity[], number]> {
+    return this.dataSource.getRepository(InferenceEntity).findAndCount({
+      where: { createdBy: user, ...(status ? { status: status as InferenceEntity['status'] } : {}), ...(modelId ? { modelId } : {}) },
+      order: { createdAt: 'DESC' },
+      take: limit,
+      skip: offset,
+    });
+  }
+
+  /** Deletes an inference, its tasks and its outputs; a running workflow is terminated first. */
+  async delete(inference: InferenceEntity): Promise<void> {
+    if (inference.status === 'PENDING' || inference.status === 'RUNNING') {
+      try {
+        await this.temporal.workflow.getHandle(inference.workflowId).terminate('inference deleted');
+      } catch (error) {
+        if ((error as Error).name !== 'WorkflowNotFoundError') this.logger.warn(`terminate ${inference.id}: ${(error as Error).message}`);
+      }
+    }
+    await this.store.deletePrefix(storageKeys.inferencePrefix(inference.id));
+    await this.dataSource.getRepository(InferenceEntity).delete({ id: inference.id });
+  }
+
+  uiUrl(inference: InferenceEntity): string {
+    return workflowUiUrl(this.config.temporalUiUrl, this.config.TEMPORAL_NAMESPACE, inference.workflowId);
+  }
+}
+
+export function mergeTaskState(row: TaskEntity, live?: TaskState) {
+  return {
+    task_id: row.taskId,
+    inference_id: row.inferenceId,
+    task_index: row.taskIndex,
+    status: live?.status ?? row.status,
+    input: row.input,
+    pipeline_steps: live?.pipeline_steps ?? row.pipelineSteps,
+    output_key: live?.output_key ?? row.outputKey,
+    message: live?.message ?? row.statusMessage,
+    outputs: live
+      ? Object.fromEntries(live.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]))
+      : (row.outputs ?? {}),
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}

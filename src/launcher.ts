@@ -1,0 +1,44 @@
+import { Logger } from '@nestjs/common';
+import type { AppConfig } from './config/config';
+import { startEmbeddedPostgres } from './database/embedded-postgres';
+import { startTemporalDevServer } from './temporal/dev-server';
+
+export interface EmbeddedStack {
+  /** Environment overrides pointing the app at the embedded services. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts what is not configured: an embedded Postgres engine when DATABASE_URL is unset and a Temporal dev
+ * server when TEMPORAL_ADDRESS is unset. Storage defaults to the filesystem store (no process needed).
+ */
+export async function startEmbeddedStack(config: AppConfig): Promise<EmbeddedStack> {
+  const logger = new Logger('Launcher');
+  const env: Record<string, string> = {};
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    if (!config.DATABASE_URL) {
+      const database = await startEmbeddedPostgres(config.DATA_DIR);
+      env.DATABASE_URL = database.url;
+      stops.push(database.stop);
+      logger.log(`embedded Postgres engine (PGlite) on ${database.url} with data in ${config.DATA_DIR}/pglite`);
+    }
+    if (!config.TEMPORAL_ADDRESS) {
+      const temporal = await startTemporalDevServer(config);
+      env.TEMPORAL_ADDRESS = temporal.address;
+      env.TEMPORAL_UI_URL = config.TEMPORAL_UI_URL ?? temporal.uiUrl;
+      stops.push(temporal.stop);
+      logger.log(`Temporal dev server on ${temporal.address}, Web UI ${env.TEMPORAL_UI_URL}, state in ${config.DATA_DIR}/temporal`);
+    }
+  } catch (error) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    throw error;
+  }
+  return {
+    env,
+    async stop() {
+      for (const stop of stops.reverse()) await stop().catch((error: Error) => logger.warn(`stop failed: ${error.message}`));
+    },
+  };
+}

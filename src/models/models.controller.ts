@@ -1,0 +1,39 @@
+import * as fs from 'node:fs';
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { FileInterceptor } from '@nestjs/platform-express';
+import { CurrentUser } from '../auth/current-user.decorator';
+import { ApiError } from '../common/api-error';
+import { parseJsonField, parseOrThrow } from '../common/zod-validation';
+import { createModelSchema, listQuerySchema } from './models.dto';
+import { ModelsService, toModelView } from './models.service';
+
+@Controller('api/v2/models')
+export class ModelsController {
+  constructor(private readonly models: ModelsService) {}
+
+  @Post()
+  @HttpCode(201)
+  @UseInterceptors(FileInterceptor('model_file'))
+  async create(@UploadedFile() file: Express.Multer.File | undefined, @Body() body: Record<string, unknown>, @CurrentUser() user: string) {
+    if (!file) throw ApiError.badRequest('model_file: required file field (an .onnx file) is missing', 'model_file');
+    try {
+      const request = parseOrThrow(createModelSchema, parseJsonField(body?.model, 'model'), 'model');
+      return toModelView(await this.models.create(request, file, user));
+    } catch (error) {
+      fs.rmSync(file.path, { force: true });
+      throw error;
+    }
+  }
+
+  @Get()
+  async list(@Query() query: Record<string, unknown>) {
+    const { limit, offset } = parseOrThrow(listQuerySchema, query);
+    const page = await this.models.list(limit, offset);
+    return { results: page.results.map(toModelView), total_records: page.total_records };
+  }
+
+  @Get(':id')
+  async get(@Param('id', new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') })) id: string) {
+    return toModelView(await this.models.get(id));
+  }
+}

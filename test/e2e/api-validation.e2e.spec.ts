@@ -1,0 +1,195 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { demoModelMetadata } from '../../scripts/demo-model';
+import { ApiClient } from '../support/api-client';
+import { demoModelPaths } from '../support/services';
+import { startTestStack, USERS, type TestStack } from '../support/stack';
+
+/** Bad input gets a clear 4xx naming the field, and nothing stored earlier is lost (filesystem storage). */
+describe('API validation and auth', () => {
+  let stack: TestStack;
+  let api: ApiClient;
+  let workDir: string;
+  let existingModel: { id: string; display_name: string };
+  let metadata: ReturnType<typeof demoModelMetadata>;
+
+  beforeAll(async () => {
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-validation-'));
+    stack = await startTestStack({ storage: 'filesystem', worker: false });
+    api = new ApiClient(stack.baseUrl);
+    metadata = demoModelMetadata(demoModelPaths().meta, `csmask-validation-${Date.now()}`);
+    const registered = await api.registerModel(metadata, demoModelPaths().model);
+    expect(registered.status).toBe(201);
+    existingModel = registered.body;
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  describe('auth', () => {
+    it.each([
+      ['no header', undefined, /missing "Authorization: Bearer/],
+      ['a wrong key', 'not-a-key', /invalid API key/],
+    ])('answers 401 JSON with %s', async (_label, key, message) => {
+      const response = await api.as(key).get('/api/v2/inference');
+      expect(response.status).toBe(401);
+      expect(response.body).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
+      expect(response.body.message).toMatch(message);
+    });
+
+    it('rejects a malformed Authorization header', async () => {
+      const response = await fetch(`${stack.baseUrl}/api/v2/models`, { headers: { Authorization: `Basic ${USERS.alice.key}` } });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as any).message).toMatch(/Bearer/);
+    });
+
+    it('needs no key for the health check', async () => {
+      const response = await api.as(undefined).get('/api/health');
+      expect(response.status).toBe(200);
+      expect(response.body.checks).toMatchObject({ database: { status: 'up' }, temporal: { status: 'up' }, object_storage: { status: 'up' } });
+    });
+  });
+
+  describe('models', () => {
+    const junkOnnx = () => {
+      const file = path.join(workDir, 'junk.onnx');
+      fs.writeFileSync(file, Buffer.alloc(4096, 7));
+      return file;
+    };
+
+    it('422 for a file that is not an ONNX model', async () => {
+      const response = await api.registerModel({ ...metadata, display_name: 'junk-model' }, junkOnnx());
+      expect(response.status).toBe(422);
+      expect(response.body).toMatchObject({ field: 'model_file' });
+      expect(response.body.message).toMatch(/not a loadable ONNX model/);
+    });
+
+    it('400 for a file without the .onnx extension', async () => {
+      const file = path.join(workDir, 'model.bin');
+      fs.copyFileSync(junkOnnx(), file);
+      const response = await api.registerModel({ ...metadata, display_name: 'bin-model' }, file);
+      expect(response.status).toBe(400);
+      expect(response.body.field).toBe('model_file');
+    });
+
+    it('400 naming the field for missing or invalid metadata', async () => {
+      const missing = await api.registerModel('', junkOnnx());
+      expect(missing.status).toBe(400);
+      expect(missing.body.field).toBe('model');
+      const notJson = await api.registerModel('{"display_name":', junkOnnx());
+      expect(notJson.status).toBe(400);
+      expect(notJson.body.message).toMatch(/not valid JSON/);
+      const badOverlap = await api.registerModel(
+        { ...metadata, display_name: 'bad-overlap', model_input_data_spec: { ...metadata.model_input_data_spec, tile_overlap: 200 } },
+        junkOnnx(),
+      );
+      expect(badOverlap.status).toBe(400);
+      expect(badOverlap.body.field).toBe('model.model_input_data_spec.tile_overlap');
+      const noName = await api.registerModel({ model_input_data_spec: metadata.model_input_data_spec }, junkOnnx());
+      expect(noName.status).toBe(400);
+      expect(noName.body.field).toBe('model.display_name');
+    });
+
+    it('400 when the file is missing', async () => {
+      const form = new FormData();
+      form.set('model', JSON.stringify(metadata));
+      const response = await fetch(`${stack.baseUrl}/api/v2/models`, { method: 'POST', headers: { Authorization: `Bearer ${USERS.alice.key}` }, body: form });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as any).field).toBe('model_file');
+    });
+
+    it('422 when the declared bands do not match the model input', async () => {
+      const spec = metadata.model_input_data_spec;
+      const fiveBands = { ...spec, bands: spec.bands.slice(0, 5), normalization: { mean: spec.normalization!.mean.slice(0, 5), std: spec.normalization!.std.slice(0, 5) } };
+      const response = await api.registerModel({ ...metadata, display_name: 'five-bands', model_input_data_spec: fiveBands }, demoModelPaths().model);
+      expect(response.status).toBe(422);
+      expect(response.body.field).toBe('model_input_data_spec.bands');
+      expect(response.body.message).toMatch(/takes 6 input channels but 5 bands/);
+    });
+
+    it('409 for a duplicate display name, and the existing model is intact', async () => {
+      const response = await api.registerModel(metadata, demoModelPaths().model);
+      expect(response.status).toBe(409);
+      expect(response.body.field).toBe('display_name');
+      const existing = await api.get(`/api/v2/models/${existingModel.id}`);
+      expect(existing.status).toBe(200);
+      expect(existing.body.status).toBe('READY');
+      // Only the first model's file is in storage: failed uploads left nothing behind.
+      const modelFiles = await stack.store.list('models/');
+      const byModel = new Set(modelFiles.map((file) => file.key.split('/')[1]));
+      const rows = await stack.dataSource.query('SELECT id FROM models');
+      expect([...byModel].every((id) => rows.some((row: { id: string }) => row.id === id))).toBe(true);
+    });
+
+    it('400 for a non-UUID id and 404 for an unknown one', async () => {
+      expect((await api.get('/api/v2/models/nope')).status).toBe(400);
+      expect((await api.get('/api/v2/models/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+    });
+  });
+
+  describe('inference requests', () => {
+    const valid = () => ({ model_id: existingModel.id, spatial_domain: { urls: ['http://127.0.0.1:9/scene.tif'] }, temporal_domain: ['2024-06-15'] });
+
+    it.each([
+      ['no model', (body: any) => ({ ...body, model_id: undefined }), 400, 'model_id'],
+      ['a spatial domain with nothing in it', (body: any) => ({ ...body, spatial_domain: {} }), 400, 'spatial_domain'],
+      ['a URL that is not http(s)', (body: any) => ({ ...body, spatial_domain: { urls: ['ftp://x/y.tif'] } }), 400, 'spatial_domain.urls.0'],
+      ['an impossible date', (body: any) => ({ ...body, temporal_domain: ['2024-02-30'] }), 400, 'temporal_domain.0'],
+      ['missing temporal_domain', (body: any) => ({ ...body, temporal_domain: undefined }), 400, 'temporal_domain'],
+      ['maxcc over 100', (body: any) => ({ ...body, maxcc: 101 }), 400, 'maxcc'],
+      ['an unknown field', (body: any) => ({ ...body, colour: 'blue' }), 400, undefined],
+      ['an unknown post_processing key', (body: any) => ({ ...body, post_processing: { sharpen: true } }), 400, 'post_processing'],
+      ['an unknown model id', (body: any) => ({ ...body, model_id: '00000000-0000-4000-8000-000000000000' }), 422, 'model_id'],
+      ['an unknown model name', (body: any) => ({ ...body, model_id: undefined, model_display_name: 'no-such-model' }), 422, 'model_display_name'],
+      ['a bbox (not served yet)', (body: any) => ({ ...body, spatial_domain: { bbox: [[16.2, 48.1, 16.5, 48.3]] } }), 422, 'spatial_domain.bbox'],
+      ['an inverted bbox', (body: any) => ({ ...body, spatial_domain: { bbox: [[16.5, 48.1, 16.2, 48.3]] } }), 400, 'spatial_domain.bbox.0'],
+      ['an unknown generic processor', (body: any) => ({ ...body, generic_processor_id: '00000000-0000-4000-8000-000000000000' }), 422, 'generic_processor_id'],
+    ])('rejects %s', async (_label, mutate, status, field) => {
+      const before = await api.get('/api/v2/inference');
+      const response = await api.post('/api/v2/inference', mutate(valid()));
+      expect(response.status).toBe(status);
+      expect(response.body.statusCode).toBe(status);
+      if (field) expect(response.body.field).toBe(field);
+      expect(typeof response.body.message).toBe('string');
+      const after = await api.get('/api/v2/inference');
+      expect(after.body.total_records).toBe(before.body.total_records);
+    });
+
+    it('400 for a body that is not JSON', async () => {
+      const response = await fetch(`${stack.baseUrl}/api/v2/inference`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${USERS.alice.key}`, 'Content-Type': 'application/json' },
+        body: '{"model_id": ',
+      });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as any).statusCode).toBe(400);
+    });
+
+    it('accepts a valid request (PENDING, one task) and lists and filters it', async () => {
+      const created = await api.post('/api/v2/inference', valid());
+      expect(created.status).toBe(201);
+      expect(created.body).toMatchObject({ status: 'PENDING', tasks_count_total: 1, tasks_count_waiting: 1 });
+      const byModel = await api.get(`/api/v2/inference?model_id=${existingModel.id}&limit=5`);
+      expect(byModel.body.results.map((row: { id: string }) => row.id)).toContain(created.body.id);
+      expect((await api.get('/api/v2/inference?status=DONE')).status).toBe(400);
+      const tasks = await api.get(`/api/v2/inference/${created.body.id}/tasks`);
+      expect(tasks.body.tasks[0].pipeline_steps.map((step: { process_id: string }) => step.process_id)).toEqual([
+        'terrakit-data-fetch',
+        'model-inference',
+        'push-to-geoserver',
+      ]);
+      expect((await api.get(`/api/v2/tasks/${tasks.body.tasks[0].task_id}/logs/not-a-step`)).status).toBe(404);
+      expect((await api.get(`/api/v2/tasks/${tasks.body.tasks[0].task_id}/output-url`)).status).toBe(404);
+      expect((await api.delete(`/api/v2/inference/${created.body.id}`)).status).toBe(204);
+    });
+
+    it('400 for a malformed inference id, 404 for an unknown one', async () => {
+      expect((await api.get('/api/v2/inference/12')).status).toBe(400);
+      expect((await api.get('/api/v2/inference/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+      expect((await api.get('/api/v2/tasks/whatever/output-url')).status).toBe(404);
+    });
+  });
+});

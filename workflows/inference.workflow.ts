@@ -1,0 +1,191 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { PipelineActivities } from '../activities';
+import { STEP_IDS, type StepId } from '../src/common/status';
+import {
+  INFERENCE_STATUS_QUERY,
+  type InferenceWorkflowInput,
+  type InferenceWorkflowState,
+  type PipelineStepState,
+  type TaskPlan,
+  type TaskState,
+} from './types';
+
+export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
+
+const NON_RETRYABLE = ['InvalidInputError', 'ModelConfigurationError'];
+
+const fetchActivities = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '60 seconds',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+// Inference heartbeats per batch of tiles; a short heartbeat timeout lets a killed worker's attempt be
+// rescheduled on another worker within seconds instead of waiting for the start-to-close timeout.
+const modelActivities = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '4 hours',
+  heartbeatTimeout: '15 seconds',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+const publishActivities = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+// Projection writes must eventually succeed (the REST API reads them), so they retry without limit.
+const projectionActivities = proxyActivities<PipelineActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+function failureMessage(error: unknown): string {
+  let current: unknown = error;
+  // An ActivityFailure wraps the ApplicationFailure thrown inside the activity: show the user that one.
+  while (current instanceof ActivityFailure && current.cause) current = current.cause;
+  if (current instanceof Error) return current.message || current.name;
+  return String(error);
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/**
+ * One workflow per inference (workflow id = inference id). Each task runs the step plan in order; steps
+ * pass object-storage keys. Live state is served by the `inferenceStatus` query and projected to the DB.
+ */
+export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<InferenceWorkflowState> {
+  const state: InferenceWorkflowState = {
+    inference_id: input.inferenceId,
+    status: 'RUNNING',
+    tasks: input.tasks.map((task) => ({
+      task_id: task.task_id,
+      task_index: task.task_index,
+      status: 'WAITING',
+      pipeline_steps: input.steps.map((processId, stepNumber) => ({ process_id: processId, step_number: stepNumber, status: 'WAITING' })),
+    })),
+  };
+  setHandler(inferenceStatusQuery, () => state);
+
+  await projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: 'RUNNING', startedAt: now() });
+
+  let cancellation: unknown;
+  let nextTask = 0;
+  const runNextTasks = async (): Promise<void> => {
+    while (nextTask < input.tasks.length) {
+      const plan = input.tasks[nextTask];
+      const taskState = state.tasks[nextTask];
+      nextTask += 1;
+      try {
+        await runTask(input, plan, taskState);
+      } catch (error) {
+        if (!isCancellation(error)) throw error;
+        cancellation = error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(input.taskConcurrency, input.tasks.length)) }, runNextTasks));
+
+  const cancelled = cancellation !== undefined || CancellationScope.current().consideredCancelled;
+  if (cancelled) {
+    for (const task of state.tasks) {
+      if (task.status === 'WAITING' || task.status === 'RUNNING') {
+        markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
+        task.status = 'STOPPED';
+        await CancellationScope.nonCancellable(() => projectTask(input.inferenceId, task));
+      }
+    }
+  }
+  const failed = state.tasks.filter((task) => task.status === 'FAILED').length;
+  state.status = cancelled ? 'STOPPED' : failed > 0 ? 'FAILED' : 'COMPLETED';
+  if (failed > 0) state.message = `${failed} of ${state.tasks.length} tasks failed`;
+  await CancellationScope.nonCancellable(() =>
+    projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: state.status, message: state.message, finishedAt: now() }),
+  );
+  if (cancelled) throw cancellation ?? ApplicationFailure.create({ message: 'inference stopped', type: 'Cancelled' });
+  return state;
+}
+
+function markUnfinishedSteps(task: TaskState, status: 'STOPPED', message: string): void {
+  for (const step of task.pipeline_steps) {
+    if (step.status === 'WAITING' || step.status === 'RUNNING') {
+      step.status = status;
+      step.message = message;
+      step.finished_at ??= now();
+    }
+  }
+}
+
+async function projectTask(inferenceId: string, task: TaskState): Promise<void> {
+  await projectionActivities.recordTaskState({ inferenceId, task });
+}
+
+async function runTask(input: InferenceWorkflowInput, plan: TaskPlan, task: TaskState): Promise<void> {
+  task.status = 'RUNNING';
+  for (const step of task.pipeline_steps) {
+    if (step.status === 'FINISHED') continue;
+    step.status = 'RUNNING';
+    step.started_at = now();
+    step.message = undefined;
+    await projectTask(input.inferenceId, task);
+    try {
+      step.result = await runStep(step.process_id, input, plan, task);
+      step.status = 'FINISHED';
+      step.finished_at = now();
+    } catch (error) {
+      step.finished_at = now();
+      if (isCancellation(error)) {
+        markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
+        task.status = 'STOPPED';
+        await CancellationScope.nonCancellable(() => projectTask(input.inferenceId, task));
+        throw error;
+      }
+      step.status = 'FAILED';
+      step.message = failureMessage(error);
+      task.status = 'FAILED';
+      task.message = `${step.process_id}: ${step.message}`;
+      await projectTask(input.inferenceId, task);
+      return;
+    }
+  }
+  task.status = 'FINISHED';
+  task.output_key = task.current_key;
+  await projectTask(input.inferenceId, task);
+}
+
+async function runStep(stepId: StepId, input: InferenceWorkflowInput, plan: TaskPlan, task: TaskState): Promise<Record<string, unknown>> {
+  const base = { inferenceId: input.inferenceId, taskId: plan.task_id, workflowId: workflowInfo().workflowId };
+  switch (stepId) {
+    case STEP_IDS.dataFetch: {
+      const result = await fetchActivities.fetchTaskInput({ ...base, input: plan.input });
+      task.current_key = result.inputKey;
+      return { ...result };
+    }
+    case STEP_IDS.modelInference: {
+      const result = await modelActivities.runModelInference({ ...base, modelId: input.modelId, inputKey: requireKey(task) });
+      task.current_key = result.outputKey;
+      return { ...result };
+    }
+    case STEP_IDS.pushToGeoserver: {
+      const result = await publishActivities.pushToGeoserver({ ...base, modelId: input.modelId, rasterKey: requireKey(task) });
+      return { ...result };
+    }
+    default:
+      throw ApplicationFailure.create({ message: `step ${stepId} is not available in this version`, type: 'ModelConfigurationError', nonRetryable: true });
+  }
+}
+
+function requireKey(task: TaskState): string {
+  if (!task.current_key) throw ApplicationFailure.create({ message: 'previous step produced no output', nonRetryable: true });
+  return task.current_key;
+}

@@ -1,0 +1,54 @@
+import type { InferenceStatus, StepId, StepStatus, TaskStatus } from '../src/common/status';
+
+/** One input unit of an inference; each becomes one task that runs the whole step plan. */
+export type TaskInput = { kind: 'url'; url: string } | { kind: 'object'; key: string; file_name: string };
+
+export interface PipelineStepState {
+  process_id: StepId;
+  step_number: number;
+  status: StepStatus;
+  started_at?: string;
+  finished_at?: string;
+  /** Readable reason when FAILED or STOPPED. */
+  message?: string;
+  /** Small JSON summary the step returned (object keys, counts), never raster bytes. */
+  result?: Record<string, unknown>;
+}
+
+export interface TaskPlan {
+  task_id: string;
+  task_index: number;
+  input: TaskInput;
+}
+
+export interface TaskState {
+  task_id: string;
+  task_index: number;
+  status: TaskStatus;
+  pipeline_steps: PipelineStepState[];
+  /** Object-storage key of the latest raster produced by the task (input of the next step). */
+  current_key?: string;
+  /** Object-storage key of the task's final output (the raster that was published). */
+  output_key?: string;
+  message?: string;
+}
+
+export interface InferenceWorkflowInput {
+  inferenceId: string;
+  modelId: string;
+  tasks: TaskPlan[];
+  steps: StepId[];
+  /** How many tasks of this inference run at once. */
+  taskConcurrency: number;
+}
+
+export interface InferenceWorkflowState {
+  inference_id: string;
+  status: InferenceStatus;
+  message?: string;
+  tasks: TaskState[];
+}
+
+/** Name of the workflow query returning InferenceWorkflowState. */
+export const INFERENCE_STATUS_QUERY = 'inferenceStatus';
+export const INFERENCE_WORKFLOW_TYPE = 'inferenceWorkflow';
