@@ -24,7 +24,7 @@ export interface FetchTaskInputResult {
   width: number;
   height: number;
   bands: number;
-  epsg?: number;
+  epsg: number | null;
 }
 
 function heartbeatSafely(details: unknown): void {

@@ -69,3 +69,46 @@ export function assertValidKey(key: string): string {
   }
   return key;
 }
+
+/**
+ * Validates a listing prefix: '' (everything) or a key-like string whose last segment may be empty
+ * (a trailing '/') or partial ('inferences/ab' matches 'inferences/abc/x'). Returns it unchanged.
+ */
+export function assertValidPrefix(prefix: string): string {
+  if (typeof prefix !== 'string') throw new InvalidObjectKeyError(String(prefix), 'prefix must be a string');
+  if (prefix === '') return prefix;
+  if (prefix.length > 1024) throw new InvalidObjectKeyError(prefix, 'longer than 1024 characters');
+  if (prefix.startsWith('/')) throw new InvalidObjectKeyError(prefix, 'absolute prefixes are not allowed');
+  if (prefix.includes('\\') || prefix.includes('\0')) throw new InvalidObjectKeyError(prefix, 'backslash or NUL');
+  const segments = prefix.split('/');
+  segments.forEach((segment, index) => {
+    const last = index === segments.length - 1;
+    if ((segment === '' && !last) || segment === '.' || segment === '..') {
+      throw new InvalidObjectKeyError(prefix, 'empty, "." or ".." path segment');
+    }
+  });
+  return prefix;
+}
+
+/** S3's limit for presigned URLs; the filesystem store applies the same bounds so both behave alike. */
+export const MIN_SIGNED_URL_SECONDS = 1;
+export const MAX_SIGNED_URL_SECONDS = 7 * 24 * 60 * 60;
+
+export function assertValidExpiry(expiresInSeconds: number): number {
+  if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < MIN_SIGNED_URL_SECONDS || expiresInSeconds > MAX_SIGNED_URL_SECONDS) {
+    throw new RangeError(
+      `signed URL expiry must be a whole number of seconds between ${MIN_SIGNED_URL_SECONDS} and ${MAX_SIGNED_URL_SECONDS} (7 days), got ${expiresInSeconds}`,
+    );
+  }
+  return expiresInSeconds;
+}
+
+/** Percent-encodes each segment of a key for use in a URL path, keeping the '/' separators. */
+export function encodeKeyForUrl(key: string): string {
+  return key.split('/').map(encodeURIComponent).join('/');
+}
+
+/** Sorts keys the way S3 lists them: by their UTF-8 bytes. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
