@@ -1,10 +1,14 @@
 /** Jest projects: unit tests need nothing running; integration and e2e talk to the real services
  *  started by scripts/with-services.sh (PostgreSQL, MinIO, Temporal dev server, Python venv). */
 const base = {
-  preset: 'ts-jest',
   testEnvironment: 'node',
   rootDir: __dirname,
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  // quick-lru (used by geotiff) ships ES modules only; Node loads it natively but Jest's CommonJS runtime
+  // needs it transpiled, so it is the one node_modules package that goes through ts-jest.
+  transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
+  transformIgnorePatterns: ['/node_modules/(?!quick-lru/)'],
+  // onnxruntime-node returns typed arrays of the main realm; tests must see the same constructors.
+  setupFiles: ['<rootDir>/test/fixtures/jest-native-realm.ts'],
 };
 module.exports = {
   testTimeout: 120000,

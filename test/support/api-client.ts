@@ -10,10 +10,11 @@ export interface ApiResponse<T = any> {
 
 /** A tiny HTTP client for the REST API, as a user with an API key would call it. */
 export class ApiClient {
-  constructor(readonly baseUrl: string, readonly apiKey: string | undefined = USERS.alice.key) {}
+  constructor(readonly baseUrl: string, readonly apiKey: string | null = USERS.alice.key) {}
 
+  /** The same client with another key; undefined sends no Authorization header at all. */
   as(apiKey: string | undefined): ApiClient {
-    return new ApiClient(this.baseUrl, apiKey);
+    return new ApiClient(this.baseUrl, apiKey ?? null);
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {

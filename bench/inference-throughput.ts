@@ -1,0 +1,101 @@
+/**
+ * Model throughput: the same N model-ready tiles through onnxruntime-node (this process) and Python
+ * onnxruntime (python/bench_inference.py), in one run. Only session.run is timed, after a warm-up.
+ *
+ *   DEMO_MODEL_PATH=.../model_6b_l2a.onnx PYTHON_BIN=... node dist/bench/inference-throughput.js [N=24]
+ * Env: BENCH_THREADS (intra-op threads, default all CPUs), BENCH_BATCHES (default "1,4,8").
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { ModelInputDataSpec } from '../src/models/model-spec';
+import { readGeoTiff } from '../activities/lib/raster';
+import { buildModelInput, OnnxSegmenter, planTiles, type SegmenterOptions } from '../activities/lib/segmentation';
+import { python, repoRoot } from './bench-util';
+
+interface Result {
+  label: string;
+  batch: number;
+  tilesPerSecond: number;
+}
+
+async function timeNode(modelPath: string, spec: ModelInputDataSpec, input: Float32Array, n: number, options: SegmenterOptions, label: string): Promise<Result> {
+  const segmenter = await OnnxSegmenter.load(modelPath, spec, options);
+  const { session, inputName } = segmenter;
+  const t = spec.tile_size;
+  const c = spec.bands.length;
+  const perTile = c * t * t;
+  const batch = segmenter.batchSize;
+  const run = async (start: number, count: number) => {
+    const feed = new ort.Tensor('float32', input.subarray(start * perTile, (start + count) * perTile), [count, c, t, t]);
+    const out = await session.run({ [inputName]: feed });
+    for (const value of Object.values(out)) value.dispose?.();
+  };
+  await run(0, Math.min(batch, n)); // warm-up
+  const begin = process.hrtime.bigint();
+  for (let i = 0; i < n; i += batch) await run(i, Math.min(batch, n - i));
+  const seconds = Number(process.hrtime.bigint() - begin) / 1e9;
+  return { label, batch, tilesPerSecond: n / seconds };
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.argv[2] ?? 24);
+  const modelPath = process.env.DEMO_MODEL_PATH;
+  if (!modelPath || !fs.existsSync(modelPath)) throw new Error('set DEMO_MODEL_PATH to ukis-csmask model_6b_l2a.onnx');
+  const threads = Number(process.env.BENCH_THREADS ?? os.availableParallelism());
+  const batches = (process.env.BENCH_BATCHES ?? '1,4,8').split(',').map(Number);
+  const spec: ModelInputDataSpec = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-inference-'));
+  try {
+    const sample = path.join(tmp, 'sample.tif');
+    python([path.join('python', 'make_sample_geotiff.py'), sample, '--size', '1024']);
+    const raster = await readGeoTiff(sample);
+    // N distinct 256x256 windows from the scene (stride 128).
+    const tiles = planTiles(raster.width, raster.height, spec.tile_size, 128).slice(0, n);
+    if (tiles.length < n) throw new Error(`only ${tiles.length} tiles available`);
+    const input = buildModelInput(raster, spec, tiles);
+    const tilesFile = path.join(tmp, 'tiles.f32');
+    fs.writeFileSync(tilesFile, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+    console.log(`${n} tiles of ${spec.bands.length}x${spec.tile_size}x${spec.tile_size}, model ${path.basename(modelPath)}; node ${process.version}, onnxruntime-node ${require('onnxruntime-node/package.json').version}, ${os.cpus().length} CPU(s), ${threads} intra-op thread(s)`);
+
+    // Rounds alternate node and python so that load from other processes hits both alike; the best
+    // round of each configuration is reported.
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+    const all: Result[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const batch of batches) {
+        all.push(await timeNode(modelPath, spec, input, n, { intraOpThreads: threads, batchSize: batch }, 'node sequential'));
+      }
+      all.push(await timeNode(modelPath, spec, input, n, { intraOpThreads: threads, batchSize: 4, executionMode: 'parallel' }, 'node parallel'));
+      all.push(await timeNode(modelPath, spec, input, n, { intraOpThreads: threads, batchSize: 4, graphOptimizationLevel: 'basic' }, 'node opt=basic'));
+      const out = python([path.join('python', 'bench_inference.py'), modelPath, tilesFile, String(n), String(spec.bands.length), String(spec.tile_size), '--batch-sizes', batches.join(','), '--threads', String(threads)]);
+      for (const line of out.trim().split('\n').filter((l) => l.startsWith('{'))) {
+        const r = JSON.parse(line) as { batch: number; tiles_per_s: number; ort: string };
+        all.push({ label: `python ort ${r.ort}`, batch: r.batch, tilesPerSecond: r.tiles_per_s });
+      }
+    }
+    const results: Result[] = [];
+    for (const r of all) {
+      const existing = results.find((e) => e.label === r.label && e.batch === r.batch);
+      if (!existing) results.push({ ...r });
+      else existing.tilesPerSecond = Math.max(existing.tilesPerSecond, r.tilesPerSecond);
+    }
+    console.log(`best of ${rounds} alternating rounds; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    for (const r of results) console.log(`${r.label.padEnd(24)} batch ${String(r.batch).padStart(2)}  ${r.tilesPerSecond.toFixed(2).padStart(7)} tiles/s`);
+    const best = (prefix: string) => Math.max(...results.filter((r) => r.label.startsWith(prefix)).map((r) => r.tilesPerSecond));
+    for (const batch of batches) {
+      const nodeR = results.find((r) => r.label === 'node sequential' && r.batch === batch)!;
+      const pyR = results.find((r) => r.label.startsWith('python') && r.batch === batch);
+      if (pyR) console.log(`batch ${batch}: node/python = ${(nodeR.tilesPerSecond / pyR.tilesPerSecond).toFixed(2)}x`);
+    }
+    console.log(`best node / best python = ${(best('node') / best('python')).toFixed(2)}x (target >= 0.9x)`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

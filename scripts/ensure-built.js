@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * Used by `npm start` / `npm run start:worker`: builds with `nest build` only when dist/src/main.js is missing or
+ * older than any source file (src/, workflows/, activities/, or the build configuration). Otherwise does nothing.
+ */
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+
+const root = path.resolve(__dirname, '..');
+const output = path.join(root, 'dist', 'src', 'main.js');
+const sourceDirs = ['src', 'workflows', 'activities'];
+const configFiles = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package.json'];
+
+/** Newest mtime (ms) of the files under dir, or 0 when it does not exist. */
+function newestMtime(dir) {
+  let newest;
+  let entries;
+  try {
+    newest = fs.statSync(dir).mtimeMs; // a deleted or renamed file changes the directory's mtime
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+      newest = Math.max(newest, newestMtime(full));
+    } else if (entry.isFile()) {
+      newest = Math.max(newest, fs.statSync(full).mtimeMs);
+    }
+  }
+  return newest;
+}
+
+function staleReason() {
+  let built;
+  try {
+    built = fs.statSync(output).mtimeMs;
+  } catch {
+    return `${path.relative(root, output)} is missing`;
+  }
+  for (const dir of sourceDirs) {
+    if (newestMtime(path.join(root, dir)) > built) return `${dir}/ changed since the last build`;
+  }
+  for (const file of configFiles) {
+    try {
+      if (fs.statSync(path.join(root, file)).mtimeMs > built) return `${file} changed since the last build`;
+    } catch {
+      /* optional file */
+    }
+  }
+  return undefined;
+}
+
+const reason = staleReason();
+if (reason) {
+  console.log(`[ensure-built] ${reason}: running nest build`);
+  const result = spawnSync('npx', ['nest', 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  });
+  if (result.error) {
+    console.error(`[ensure-built] could not run npx nest build: ${result.error.message}`);
+    process.exit(1);
+  }
+  if (result.status !== 0) {
+    console.error(`[ensure-built] nest build failed (exit ${result.status ?? result.signal})`);
+    process.exit(result.status ?? 1);
+  }
+  if (!fs.existsSync(output)) {
+    console.error(`[ensure-built] nest build finished but ${path.relative(root, output)} is missing`);
+    process.exit(1);
+  }
+}

