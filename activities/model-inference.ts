@@ -4,8 +4,8 @@ import { ModelEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
 import { ensureLocalModelFile } from './lib/model-cache';
-import { readGeoTiff, writeMaskGeoTiff } from './lib/raster';
-import { OnnxSegmenter } from './lib/segmentation';
+import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff } from './lib/raster';
+import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
 import { StepLog, withStepLog } from './lib/step-log';
 import { storageKeys } from './lib/storage-keys';
 import { withTempDir } from './lib/temp-dir';
@@ -47,17 +47,24 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
         return withTempDir('infer', async (dir) => {
           const inputFile = path.join(dir, 'input.tif');
           await deps.store.downloadToFile(request.inputKey, inputFile);
-          const raster = await readGeoTiff(inputFile);
+          const raster = await readGeoTiff(inputFile).catch((error: unknown) => {
+            if (error instanceof InvalidGeoTiffError) throw invalidInput(`the input is not a readable GeoTIFF: ${error.message}`, error);
+            throw error;
+          });
           const highestBand = Math.max(...spec.bands.map((band, index) => band.source_index ?? index + 1));
           if (highestBand > raster.bandCount) {
             throw invalidInput(
               `model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`,
             );
           }
+          // A model whose shape disagrees with its spec fails the same way on every attempt: not retryable.
+          const asModelError = (error: unknown): never => {
+            throw error instanceof ModelShapeError ? modelConfigurationError(error.message) : error;
+          };
           const segmenter = await OnnxSegmenter.load(modelPath, spec, {
             intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
             batchSize: deps.config.INFERENCE_BATCH_SIZE,
-          });
+          }).catch(asModelError);
           const context = activityContext();
           let tiles = 0;
           log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
@@ -68,7 +75,7 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
               context?.heartbeat({ tiles_done: done, tiles_total: total });
             },
             signal: context?.cancellationSignal,
-          });
+          }).catch(asModelError);
           const outputFile = path.join(dir, 'model-output.tif');
           const outputNodata = spec.output_nodata ?? 255;
           await writeMaskGeoTiff(outputFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata });

@@ -57,22 +57,22 @@ function staleReason() {
 
 const reason = staleReason();
 if (reason) {
-  console.log(`[ensure-built] ${reason}: running nest build`);
-  const result = spawnSync('npx', ['nest', 'build'], {
+  console.log(`[ensure-built] ${reason}: running npm run build`);
+  const result = spawnSync('npm', ['run', 'build'], {
     cwd: root,
     stdio: 'inherit',
     shell: process.platform === 'win32',
   });
   if (result.error) {
-    console.error(`[ensure-built] could not run npx nest build: ${result.error.message}`);
+    console.error(`[ensure-built] could not run npm run build: ${result.error.message}`);
     process.exit(1);
   }
   if (result.status !== 0) {
-    console.error(`[ensure-built] nest build failed (exit ${result.status ?? result.signal})`);
+    console.error(`[ensure-built] npm run build failed (exit ${result.status ?? result.signal})`);
     process.exit(result.status ?? 1);
   }
   if (!fs.existsSync(output)) {
-    console.error(`[ensure-built] nest build finished but ${path.relative(root, output)} is missing`);
+    console.error(`[ensure-built] the build finished but ${path.relative(root, output)} is missing`);
     process.exit(1);
   }
 }

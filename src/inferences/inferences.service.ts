@@ -154,19 +154,15 @@ export class InferencesService {
   async liveState(inference: InferenceEntity): Promise<InferenceWorkflowState | undefined> {
     if (inference.status !== 'PENDING' && inference.status !== 'RUNNING') return undefined;
     const handle = this.temporal.workflow.getHandle(inference.workflowId);
-    let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([
+      // A query waits for a worker to answer; with no worker polling it would wait (and retry) for long.
+      // The abort signal ends the gRPC call and its retries, so nothing lingers after the fallback.
+      return await this.temporal.withAbortSignal(AbortSignal.timeout(LIVE_QUERY_TIMEOUT_MS), () =>
         handle.query<InferenceWorkflowState>(INFERENCE_STATUS_QUERY),
-        new Promise<undefined>((resolve) => {
-          timer = setTimeout(() => resolve(undefined), LIVE_QUERY_TIMEOUT_MS);
-        }),
-      ]);
+      );
     } catch (error) {
       this.logger.warn(`status query of ${inference.id} failed, serving the DB projection: ${(error as Error).message}`);
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

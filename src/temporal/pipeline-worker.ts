@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
@@ -21,6 +22,11 @@ export function workflowsPath(): string {
   return require.resolve(path.join(__dirname, '..', '..', 'workflows'));
 }
 
+/** Where `npm run build` writes the pre-bundled workflow code (dist/workflow-bundle.js). */
+export function workflowBundlePath(): string {
+  return path.join(__dirname, '..', '..', 'workflow-bundle.js');
+}
+
 /** A worker that runs the inference workflow and every pipeline activity on one task queue. */
 export async function createPipelineWorker(options: PipelineWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
   const { config } = options;
@@ -29,7 +35,11 @@ export async function createPipelineWorker(options: PipelineWorkerOptions): Prom
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: options.taskQueue ?? config.TEMPORAL_TASK_QUEUE,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: workflowsPath() }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : fs.existsSync(workflowBundlePath())
+        ? { workflowBundle: { codePath: workflowBundlePath() } }
+        : { workflowsPath: workflowsPath() }),
     activities: createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: new BuiltInPublisher() }),
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
     // Give running activities time to heartbeat and finish on SIGTERM before the process exits.

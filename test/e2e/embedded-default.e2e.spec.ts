@@ -1,0 +1,107 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { demoModelMetadata } from '../../scripts/demo-model';
+import { ApiClient } from '../support/api-client';
+import { startFixtureServer } from '../support/fixture-server';
+import { compareMasks, makeSampleGeoTiff, REPO_ROOT } from '../support/python';
+import { demoModelPaths, requiredEnv } from '../support/services';
+import { freePort } from '../support/stack';
+import { ensureBuilt, waitForExit } from '../support/worker-process';
+
+/**
+ * `npm start` on embedded defaults, as the built binary: no DATABASE_URL, no TEMPORAL_ADDRESS, no MinIO.
+ * It must start PGlite and the Temporal dev server itself, run an inference, and keep everything across
+ * a restart (state under DATA_DIR).
+ */
+describe('embedded defaults (npm start)', () => {
+  let dataDir: string;
+  let fixtures: Awaited<ReturnType<typeof startFixtureServer>>;
+  let server: ChildProcess | undefined;
+  let env: NodeJS.ProcessEnv;
+  let api: ApiClient;
+
+  async function startServer(): Promise<void> {
+    const logFile = fs.openSync(path.join(dataDir, 'server.log'), 'a');
+    server = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'src', 'main.js')], { cwd: REPO_ROOT, env, stdio: ['ignore', logFile, logFile] });
+    fs.closeSync(logFile);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (server.exitCode !== null) throw new Error(`server exited: ${fs.readFileSync(path.join(dataDir, 'server.log'), 'utf8').slice(-2000)}`);
+      try {
+        if ((await fetch(`${api.baseUrl}/api/health`)).ok) return;
+      } catch {
+        /* not listening yet */
+      }
+      if (Date.now() > deadline) throw new Error('server did not become healthy in 120 s');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+
+  async function stopServer(): Promise<void> {
+    if (!server) return;
+    server.kill('SIGTERM');
+    await waitForExit(server);
+    server = undefined;
+  }
+
+  beforeAll(async () => {
+    ensureBuilt();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-embedded-'));
+    fs.mkdirSync(path.join(dataDir, 'inputs'));
+    await makeSampleGeoTiff(path.join(dataDir, 'inputs', 'sample.tif'), 512, 3);
+    fixtures = await startFixtureServer(path.join(dataDir, 'inputs'));
+    const port = await freePort();
+    env = { PATH: process.env.PATH, HOME: process.env.HOME };
+    Object.assign(env, {
+      PORT: String(port),
+      DATA_DIR: path.join(dataDir, 'state'),
+      API_KEYS: 'embedded-key:embedded@example.com',
+      TEMPORAL_CLI_PATH: requiredEnv('TEMPORAL_CLI_PATH'),
+      TEMPORAL_DEV_PORT: String(await freePort()),
+      TEMPORAL_UI_PORT: String(await freePort()),
+    });
+    api = new ApiClient(`http://127.0.0.1:${port}`, 'embedded-key');
+  });
+
+  afterAll(async () => {
+    await stopServer();
+    await fixtures?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('runs an inference with no external service configured and keeps it across a restart', async () => {
+    await startServer();
+    const health = await api.get('/api/health');
+    expect(health.body.checks).toMatchObject({ database: { status: 'up' }, temporal: { status: 'up' }, object_storage: { status: 'up' } });
+
+    const model = await api.registerModel(demoModelMetadata(demoModelPaths().meta), demoModelPaths().model);
+    expect(model.status).toBe(201);
+    const created = await api.post('/api/v2/inference', { model_id: model.body.id, spatial_domain: { urls: [fixtures.url('sample.tif')] }, temporal_domain: [] });
+    expect(created.status).toBe(201);
+    const finished = await api.waitForInference(created.body.id);
+    expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 1 });
+    expect(finished.temporal_ui_url).toBe(`http://localhost:${env.TEMPORAL_UI_PORT}/namespaces/default/workflows/${created.body.id}`);
+
+    // Filesystem store: the signed URL is served by the API itself.
+    const taskId = `${created.body.id}-task-001`;
+    const output = await api.get(`/api/v2/tasks/${taskId}/output-url`);
+    expect(output.body.url).toContain(`http://localhost:${env.PORT}/files/`);
+    const first = path.join(dataDir, 'first.tif');
+    fs.writeFileSync(first, Buffer.from(await (await fetch(output.body.url)).arrayBuffer()));
+
+    await stopServer();
+    await startServer();
+    const again = await api.get(`/api/v2/inference/${created.body.id}`);
+    expect(again.body).toMatchObject({ status: 'COMPLETED', tasks_count_total: 1, tasks_count_success: 1 });
+    const tasks = await api.get(`/api/v2/inference/${created.body.id}/tasks`);
+    expect(tasks.body.tasks[0].pipeline_steps.every((step: { status: string }) => step.status === 'FINISHED')).toBe(true);
+    const outputAgain = await api.get(`/api/v2/tasks/${taskId}/output-url`);
+    const second = path.join(dataDir, 'second.tif');
+    fs.writeFileSync(second, Buffer.from(await (await fetch(outputAgain.body.url)).arrayBuffer()));
+    const comparison = await compareMasks(first, second);
+    expect(comparison.equal).toBe(comparison.total);
+    expect(comparison.crs_a).toMatch(/32633/);
+  }, 300_000);
+});
