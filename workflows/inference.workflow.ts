@@ -14,7 +14,6 @@ import {
   INFERENCE_STATUS_QUERY,
   type InferenceWorkflowInput,
   type InferenceWorkflowState,
-  type PipelineStepState,
   type TaskPlan,
   type TaskState,
 } from './types';

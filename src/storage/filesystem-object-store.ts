@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { guessContentType } from './content-type';
+import { streamToFileAtomically } from './local-file';
 import {
   assertValidExpiry,
   assertValidKey,
@@ -267,18 +267,7 @@ export class FilesystemObjectStore implements ObjectStore {
   }
 
   async downloadToFile(key: string, filePath: string): Promise<void> {
-    const source = await this.openReadStream(key);
-    const target = path.resolve(filePath);
-    await fsp.mkdir(path.dirname(target), { recursive: true });
-    const temp = `${target}.${randomBytes(6).toString('hex')}.download`;
-    try {
-      await pipeline(source, fs.createWriteStream(temp, { flags: 'wx' }));
-      await fsp.rename(temp, target);
-    } catch (error) {
-      source.destroy();
-      await fsp.rm(temp, { force: true }).catch(() => undefined);
-      throw error;
-    }
+    await streamToFileAtomically(await this.openReadStream(key), filePath);
   }
 
   async stat(key: string): Promise<StoredObjectInfo | undefined> {

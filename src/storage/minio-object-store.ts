@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Client } from 'minio';
 import { guessContentType } from './content-type';
+import { streamToFileAtomically } from './local-file';
 import {
   assertValidExpiry,
   assertValidKey,
@@ -152,18 +150,7 @@ export class MinioObjectStore implements ObjectStore {
   }
 
   async downloadToFile(key: string, filePath: string): Promise<void> {
-    const source = await this.getStream(key);
-    const target = path.resolve(filePath);
-    const temp = `${target}.${randomBytes(6).toString('hex')}.download`;
-    try {
-      await fsp.mkdir(path.dirname(target), { recursive: true });
-      await pipeline(source, fs.createWriteStream(temp, { flags: 'wx' }));
-      await fsp.rename(temp, target);
-    } catch (error) {
-      source.destroy();
-      await fsp.rm(temp, { force: true }).catch(() => undefined);
-      throw error;
-    }
+    await streamToFileAtomically(await this.getStream(key), filePath);
   }
 
   async stat(key: string): Promise<StoredObjectInfo | undefined> {
