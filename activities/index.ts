@@ -3,6 +3,7 @@ import { createModelInferenceActivities } from './model-inference';
 import { createProjectionActivities } from './projection';
 import { createPublishActivities } from './push-to-geoserver';
 import { createDataFetchActivities } from './terrakit-data-fetch';
+import { createWebhookActivities } from './webhook-delivery';
 
 /** Builds every pipeline activity with its dependencies (one file per step). */
 export function createActivities(deps: ActivityDeps) {
@@ -11,6 +12,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createModelInferenceActivities(deps),
     ...createPublishActivities(deps),
     ...createProjectionActivities(deps),
+    ...createWebhookActivities(deps),
   };
 }
 

@@ -10,12 +10,14 @@ import {
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities';
 import { STEP_IDS, type StepId } from '../src/common/status';
+import { countTasks } from '../src/common/task-counts';
 import {
   INFERENCE_STATUS_QUERY,
   type InferenceWorkflowInput,
   type InferenceWorkflowState,
   type TaskPlan,
   type TaskState,
+  type WebhookPlan,
 } from './types';
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
@@ -111,8 +113,51 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   await CancellationScope.nonCancellable(() =>
     projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: state.status, message: state.message, finishedAt: now() }),
   );
+  // Stopped inferences notify too, so the webhook runs outside the cancelled scope.
+  if (input.webhook) await CancellationScope.nonCancellable(() => notifyWebhook(input, input.webhook!, state));
   if (cancelled) throw cancellation ?? ApplicationFailure.create({ message: 'inference stopped', type: 'Cancelled' });
   return state;
+}
+
+/** Sends the final summary to the inference's webhook; a failed delivery never changes the inference status. */
+async function notifyWebhook(input: InferenceWorkflowInput, plan: WebhookPlan, state: InferenceWorkflowState): Promise<void> {
+  const webhookActivities = proxyActivities<PipelineActivities>({
+    startToCloseTimeout: '2 minutes',
+    retry: {
+      initialInterval: plan.initialIntervalSeconds * 1000,
+      backoffCoefficient: 2,
+      maximumInterval: plan.maximumIntervalSeconds * 1000,
+      maximumAttempts: plan.maximumAttempts,
+      nonRetryableErrorTypes: ['WebhookRejected'],
+    },
+  });
+  const api = plan.apiBaseUrl;
+  const inferenceUrl = `${api}/api/v2/inference/${input.inferenceId}`;
+  const event = {
+    type: `inference.${state.status.toLowerCase()}` as 'inference.completed' | 'inference.failed' | 'inference.stopped',
+    timestamp: now(),
+    data: {
+      inference_id: input.inferenceId,
+      status: state.status,
+      message: state.message ?? null,
+      ...countTasks(state.tasks.map((task) => task.status)),
+      tasks: state.tasks.map((task) => ({
+        task_id: task.task_id,
+        status: task.status,
+        message: task.message ?? null,
+        output_url: task.output_key ? `${api}/api/v2/tasks/${task.task_id}/output-url` : null,
+      })),
+      links: { inference: inferenceUrl, tasks: `${inferenceUrl}/tasks`, temporal_ui: `${plan.temporalUiUrl}/namespaces/${workflowInfo().namespace}/workflows/${input.inferenceId}` },
+    },
+  };
+  state.webhook = { status: 'SENDING' };
+  try {
+    // The run id keeps the id stable across retries of this delivery but new for a reset or rerun.
+    const result = await webhookActivities.deliverWebhook({ inferenceId: input.inferenceId, webhookId: `msg_${workflowInfo().runId}`, event });
+    state.webhook = result.delivered ? { status: 'DELIVERED' } : { status: 'SKIPPED', message: result.skipped };
+  } catch (error) {
+    state.webhook = { status: 'FAILED', message: failureMessage(error) };
+  }
 }
 
 function markUnfinishedSteps(task: TaskState, status: 'STOPPED', message: string): void {

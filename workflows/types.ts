@@ -33,6 +33,15 @@ export interface TaskState {
   message?: string;
 }
 
+/** Set when the inference has a webhook: how to reach the API in links, and how hard to retry. */
+export interface WebhookPlan {
+  apiBaseUrl: string;
+  temporalUiUrl: string;
+  maximumAttempts: number;
+  initialIntervalSeconds: number;
+  maximumIntervalSeconds: number;
+}
+
 export interface InferenceWorkflowInput {
   inferenceId: string;
   modelId: string;
@@ -40,6 +49,7 @@ export interface InferenceWorkflowInput {
   steps: StepId[];
   /** How many tasks of this inference run at once. */
   taskConcurrency: number;
+  webhook?: WebhookPlan;
 }
 
 export interface InferenceWorkflowState {
@@ -47,6 +57,7 @@ export interface InferenceWorkflowState {
   status: InferenceStatus;
   message?: string;
   tasks: TaskState[];
+  webhook?: { status: 'SENDING' | 'DELIVERED' | 'FAILED' | 'SKIPPED'; message?: string };
 }
 
 /** Name of the workflow query returning InferenceWorkflowState. */

@@ -47,6 +47,14 @@ export const configSchema = z.object({
   MODEL_MAX_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+
+  WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
+  DEFAULT_WEBHOOK_URL: z.string().url().optional(),
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: booleanFromEnv.optional(),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
+  WEBHOOK_INITIAL_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(5),
+  WEBHOOK_MAX_INTERVAL_SECONDS: z.coerce.number().min(1).default(900),
 });
 
 export type AppConfig = z.infer<typeof configSchema> & {
@@ -54,6 +62,8 @@ export type AppConfig = z.infer<typeof configSchema> & {
   publicBaseUrl: string;
   temporalUiUrl: string;
   apiKeys: Map<string, string>;
+  /** Webhooks may target loopback/private networks (default: everywhere but production). */
+  webhookAllowPrivateAddresses: boolean;
 };
 
 export class ConfigError extends Error {}
@@ -94,5 +104,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     publicBaseUrl: (values.PUBLIC_BASE_URL ?? `http://localhost:${values.PORT}`).replace(/\/$/, ''),
     temporalUiUrl: (values.TEMPORAL_UI_URL ?? `http://localhost:${values.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
     apiKeys,
+    webhookAllowPrivateAddresses: values.WEBHOOK_ALLOW_PRIVATE_ADDRESSES ?? values.NODE_ENV !== 'production',
   };
 }

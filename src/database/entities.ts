@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 import type { InferenceStatus, ModelStatus, TaskStatus } from '../common/status';
 import type { GeoserverPushConfig, ModelInputDataSpec } from '../models/model-spec';
 import type { PipelineStepState, TaskInput } from '../../workflows/types';
@@ -43,6 +43,9 @@ export class InferenceEntity {
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt!: Date | null;
   @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+  @Column({ name: 'webhook_url', type: 'text', nullable: true }) webhookUrl!: string | null;
+  /** Standard Webhooks secret of this inference's endpoint; never returned by the API. */
+  @Column({ name: 'webhook_secret', type: 'text', nullable: true, select: false }) webhookSecret!: string | null;
 }
 
 @Entity({ name: 'inference_tasks' })
@@ -61,4 +64,19 @@ export class TaskEntity {
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }
 
-export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity];
+@Entity({ name: 'webhook_deliveries' })
+export class WebhookDeliveryEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id!: string;
+  @Column({ name: 'inference_id', type: 'uuid' }) inferenceId!: string;
+  @Column({ name: 'webhook_id', type: 'varchar', length: 120 }) webhookId!: string;
+  @Column({ name: 'event_type', type: 'varchar', length: 64 }) eventType!: string;
+  @Column({ type: 'text' }) url!: string;
+  @Column({ type: 'int' }) attempt!: number;
+  @Column({ name: 'attempted_at', type: 'timestamptz' }) attemptedAt!: Date;
+  @Column({ name: 'duration_ms', type: 'int' }) durationMs!: number;
+  @Column({ name: 'status_code', type: 'int', nullable: true }) statusCode!: number | null;
+  @Column({ type: 'text', nullable: true }) error!: string | null;
+  @Column({ type: 'boolean' }) delivered!: boolean;
+}
+
+export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity, WebhookDeliveryEntity];

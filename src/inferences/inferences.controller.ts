@@ -4,7 +4,8 @@ import { ApiError } from '../common/api-error';
 import { parseOrThrow } from '../common/zod-validation';
 import type { InferenceEntity } from '../database/entities';
 import { createInferenceSchema, listInferencesQuerySchema } from './inferences.dto';
-import { countTasks, InferencesService, mergeTaskState } from './inferences.service';
+import { countTasks } from '../common/task-counts';
+import { InferencesService, mergeTaskState } from './inferences.service';
 
 const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('inference_id: must be a UUID', 'inference_id') });
 
@@ -25,6 +26,7 @@ export class InferencesController {
       fine_tuning_id: inference.fineTuningId,
       generic_processor_id: inference.genericProcessorId,
       post_processing: inference.postProcessing,
+      webhook_url: inference.webhookUrl,
       // The DB says PENDING until the workflow's first step records RUNNING; the live query knows sooner.
       status: liveStatus ?? inference.status,
       status_message: inference.statusMessage,
@@ -74,6 +76,28 @@ export class InferencesController {
     const liveById = new Map((live?.tasks ?? []).map((task) => [task.task_id, task]));
     const tasks = rows.map((row) => mergeTaskState(row, liveById.get(row.taskId)));
     return { inference_id: inference.id, status: live?.status ?? inference.status, tasks, total_records: tasks.length };
+  }
+
+  @Get(':id/webhook-deliveries')
+  async webhookDeliveries(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
+    const inference = await this.inferences.getOwned(id, user);
+    const rows = await this.inferences.webhookDeliveries(inference);
+    return {
+      inference_id: inference.id,
+      webhook_url: inference.webhookUrl ?? this.inferences.defaultWebhookUrl(),
+      delivered: rows.some((row) => row.delivered),
+      results: rows.map((row) => ({
+        webhook_id: row.webhookId,
+        event_type: row.eventType,
+        attempt: row.attempt,
+        attempted_at: row.attemptedAt.toISOString(),
+        duration_ms: row.durationMs,
+        status_code: row.statusCode,
+        error: row.error,
+        delivered: row.delivered,
+      })),
+      total_records: rows.length,
+    };
   }
 
   @Delete(':id')

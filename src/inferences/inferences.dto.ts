@@ -43,6 +43,8 @@ export const createInferenceSchema = z
     maxcc: z.number().int().min(0).max(100).optional(),
     fine_tuning_id: z.string().max(200).optional(),
     generic_processor_id: z.string().uuid('must be a UUID').optional(),
+    webhook_url: httpUrl.optional(),
+    webhook_secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
     post_processing: z.object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()]))).strict().optional(),
   })
   .strict()

@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { Client } from '@temporalio/client';
 import { DataSource, In } from 'typeorm';
 import { storageKeys } from '../../activities/lib/storage-keys';
+import { checkWebhookDestination, WebhookDestinationError } from '../../activities/lib/webhook-destination';
 import {
   INFERENCE_STATUS_QUERY,
   INFERENCE_WORKFLOW_TYPE,
@@ -13,10 +14,11 @@ import {
   type TaskState,
 } from '../../workflows/types';
 import { ApiError } from '../common/api-error';
+export { countTasks } from '../common/task-counts';
 import { STEP_IDS, type StepId } from '../common/status';
 import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { InferenceEntity, TaskEntity } from '../database/entities';
+import { InferenceEntity, TaskEntity, WebhookDeliveryEntity } from '../database/entities';
 import { ModelsService } from '../models/models.service';
 import type { ObjectStore } from '../storage/object-store';
 import { OBJECT_STORE } from '../storage/storage.module';
@@ -25,29 +27,6 @@ import { workflowUiUrl } from '../temporal/workflow-links';
 import type { CreateInferenceRequest } from './inferences.dto';
 
 const LIVE_QUERY_TIMEOUT_MS = 3000;
-
-export interface TaskCounts {
-  tasks_count_total: number;
-  tasks_count_success: number;
-  tasks_count_failed: number;
-  tasks_count_stopped: number;
-  tasks_count_waiting: number;
-  tasks_count_running: number;
-}
-
-export function countTasks(statuses: string[]): TaskCounts {
-  const count = (wanted: string) => statuses.filter((status) => status === wanted).length;
-  const running = count('RUNNING');
-  return {
-    tasks_count_total: statuses.length,
-    tasks_count_success: count('FINISHED'),
-    tasks_count_failed: count('FAILED'),
-    tasks_count_stopped: count('STOPPED'),
-    // Not finished yet: waiting for their turn or running now (so the five counts always add up).
-    tasks_count_waiting: count('WAITING') + running,
-    tasks_count_running: running,
-  };
-}
 
 export function taskId(inferenceId: string, index: number): string {
   return `${inferenceId}-task-${String(index + 1).padStart(3, '0')}`;
@@ -79,8 +58,25 @@ export class InferencesService {
     }
   }
 
+  /** Resolves the webhook of a request (its own or the configured default) and checks it can be used. */
+  private async webhookFor(request: CreateInferenceRequest): Promise<string | undefined> {
+    const url = request.webhook_url ?? this.config.DEFAULT_WEBHOOK_URL;
+    if (!url) return undefined;
+    if (!request.webhook_secret && !this.config.WEBHOOK_SECRET) {
+      throw ApiError.unprocessable('webhook_secret: required with webhook_url because the server has no WEBHOOK_SECRET configured', 'webhook_secret');
+    }
+    try {
+      await checkWebhookDestination(url, this.config.webhookAllowPrivateAddresses);
+    } catch (error) {
+      if (error instanceof WebhookDestinationError) throw ApiError.unprocessable(`webhook_url: ${error.message}`, 'webhook_url');
+      throw error;
+    }
+    return url;
+  }
+
   async create(request: CreateInferenceRequest, createdBy: string): Promise<InferenceEntity> {
     this.rejectUnsupported(request);
+    const webhookUrl = await this.webhookFor(request);
     const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
     const id = randomUUID();
     const steps: StepId[] = [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver];
@@ -109,6 +105,8 @@ export class InferencesService {
           createdBy,
           startedAt: null,
           finishedAt: null,
+          webhookUrl: request.webhook_url ?? null,
+          webhookSecret: request.webhook_secret ?? null,
         }),
       );
       await manager.save(
@@ -128,7 +126,22 @@ export class InferencesService {
       );
       return saved;
     });
-    const workflowInput: InferenceWorkflowInput = { inferenceId: id, modelId: model.id, tasks: plans, steps, taskConcurrency: this.config.INFERENCE_TASK_CONCURRENCY };
+    const workflowInput: InferenceWorkflowInput = {
+      inferenceId: id,
+      modelId: model.id,
+      tasks: plans,
+      steps,
+      taskConcurrency: this.config.INFERENCE_TASK_CONCURRENCY,
+      webhook: webhookUrl
+        ? {
+            apiBaseUrl: this.config.publicBaseUrl,
+            temporalUiUrl: this.config.temporalUiUrl,
+            maximumAttempts: this.config.WEBHOOK_MAX_ATTEMPTS,
+            initialIntervalSeconds: this.config.WEBHOOK_INITIAL_INTERVAL_SECONDS,
+            maximumIntervalSeconds: this.config.WEBHOOK_MAX_INTERVAL_SECONDS,
+          }
+        : undefined,
+    };
     try {
       await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, {
         taskQueue: this.config.TEMPORAL_TASK_QUEUE,
@@ -201,6 +214,14 @@ export class InferencesService {
     }
     await this.store.deletePrefix(storageKeys.inferencePrefix(inference.id));
     await this.dataSource.getRepository(InferenceEntity).delete({ id: inference.id });
+  }
+
+  async webhookDeliveries(inference: InferenceEntity): Promise<WebhookDeliveryEntity[]> {
+    return this.dataSource.getRepository(WebhookDeliveryEntity).find({ where: { inferenceId: inference.id }, order: { attemptedAt: 'ASC', id: 'ASC' } });
+  }
+
+  defaultWebhookUrl(): string | null {
+    return this.config.DEFAULT_WEBHOOK_URL ?? null;
   }
 
   uiUrl(inference: InferenceEntity): string {

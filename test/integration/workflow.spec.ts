@@ -44,6 +44,9 @@ describe('inference workflow orchestration', () => {
       async recordInferenceState(request) {
         projections.push({ kind: 'inference', status: request.status });
       },
+      async deliverWebhook() {
+        return { delivered: true, attempts: 1, status_code: 204 };
+      },
     };
   }
 

@@ -53,7 +53,7 @@ export interface TestStack {
  * The API on a real port against the real PostgreSQL, Temporal dev server and MinIO (or the filesystem
  * store), with its own task queue so test files never steal each other's work.
  */
-export async function startTestStack(options: { storage?: 'minio' | 'filesystem'; worker?: boolean } = {}): Promise<TestStack> {
+export async function startTestStack(options: { storage?: 'minio' | 'filesystem'; worker?: boolean; env?: Record<string, string> } = {}): Promise<TestStack> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-test-'));
   const taskQueue = `test-${randomUUID().slice(0, 8)}`;
@@ -73,6 +73,7 @@ export async function startTestStack(options: { storage?: 'minio' | 'filesystem'
     ...(storage === 'minio'
       ? { MINIO_ENDPOINT: requiredEnv('MINIO_ENDPOINT'), MINIO_ACCESS_KEY: requiredEnv('MINIO_ACCESS_KEY'), MINIO_SECRET_KEY: requiredEnv('MINIO_SECRET_KEY') }
       : {}),
+    ...options.env,
   };
   Object.assign(process.env, env);
   const config = loadConfig();

@@ -1,0 +1,177 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Webhook } from 'standardwebhooks';
+import { demoModelMetadata } from '../../scripts/demo-model';
+import { ApiClient } from '../support/api-client';
+import { startFixtureServer } from '../support/fixture-server';
+import { demoModelPaths } from '../support/services';
+import { startTestStack, type TestStack } from '../support/stack';
+import { independentSignature, startWebhookReceiver } from '../support/webhook-receiver';
+
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+/** Signed webhooks delivered by a durable, retried activity to a real HTTP receiver. */
+describe('webhooks', () => {
+  let stack: TestStack;
+  let api: ApiClient;
+  let fixtures: Awaited<ReturnType<typeof startFixtureServer>>;
+  let workDir: string;
+  let modelId: string;
+
+  beforeAll(async () => {
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-webhooks-'));
+    fs.writeFileSync(path.join(workDir, 'not-a-tiff.tif'), 'plain text\n');
+    fixtures = await startFixtureServer(workDir);
+    stack = await startTestStack({ storage: 'minio', env: { WEBHOOK_INITIAL_INTERVAL_SECONDS: '1', WEBHOOK_MAX_INTERVAL_SECONDS: '2', WEBHOOK_MAX_ATTEMPTS: '6' } });
+    api = new ApiClient(stack.baseUrl);
+    const registered = await api.registerModel(demoModelMetadata(demoModelPaths().meta, `csmask-webhooks-${Date.now()}`), demoModelPaths().model);
+    modelId = registered.body.id;
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await fixtures?.close();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  async function waitForDeliveries(id: string, count: number, timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const response = await api.get(`/api/v2/inference/${id}/webhook-deliveries`);
+      if (response.body.total_records >= count) return response.body;
+      if (Date.now() > deadline) throw new Error(`only ${response.body.total_records} webhook attempts after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  it('retries with backoff until the receiver accepts, with the same id and a valid signature each time', async () => {
+    const receiver = await startWebhookReceiver([500, 503, 204]);
+    try {
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('not-a-tiff.tif')] },
+        temporal_domain: [],
+        webhook_url: receiver.url,
+        webhook_secret: SECRET,
+      });
+      expect(created.status).toBe(201);
+      expect(created.body.webhook_url).toBe(receiver.url);
+      expect(JSON.stringify(created.body)).not.toContain(SECRET);
+      const id = created.body.id;
+      expect((await api.waitForInference(id)).status).toBe('FAILED');
+      const deliveries = await waitForDeliveries(id, 3);
+      expect(deliveries.results.map((row: { status_code: number; delivered: boolean; attempt: number }) => [row.attempt, row.status_code, row.delivered])).toEqual([
+        [1, 500, false],
+        [2, 503, false],
+        [3, 204, true],
+      ]);
+      expect(deliveries.delivered).toBe(true);
+      expect(deliveries.results[0].error).toBe('the receiver answered HTTP 500');
+
+      expect(receiver.received).toHaveLength(3);
+      const ids = new Set(receiver.received.map((request) => request.headers['webhook-id']));
+      expect(ids.size).toBe(1);
+      // Exponential backoff: the second gap is longer than the first.
+      const [first, second, third] = receiver.received.map((request) => request.receivedAt);
+      expect(second - first).toBeGreaterThanOrEqual(900);
+      expect(third - second).toBeGreaterThan(second - first);
+      for (const request of receiver.received) {
+        const headers = { 'webhook-id': String(request.headers['webhook-id']), 'webhook-timestamp': String(request.headers['webhook-timestamp']), 'webhook-signature': String(request.headers['webhook-signature']) };
+        expect(headers['webhook-signature']).toBe(independentSignature(SECRET, headers['webhook-id'], headers['webhook-timestamp'], request.body));
+        expect(() => new Webhook(SECRET).verify(request.body, headers)).not.toThrow();
+      }
+      const event = JSON.parse(receiver.received[2].body);
+      expect(event).toMatchObject({
+        type: 'inference.failed',
+        data: { inference_id: id, status: 'FAILED', tasks_count_total: 1, tasks_count_failed: 1, tasks: [{ task_id: `${id}-task-001`, status: 'FAILED', output_url: null }] },
+      });
+      expect(event.data.links.inference).toBe(`${stack.baseUrl}/api/v2/inference/${id}`);
+      expect(event.data.tasks[0].message).toMatch(/not a readable GeoTIFF/);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('stops retrying on 410 Gone, records the attempt, and leaves the inference status alone', async () => {
+    const receiver = await startWebhookReceiver([410]);
+    try {
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('not-a-tiff.tif')] },
+        temporal_domain: [],
+        webhook_url: receiver.url,
+        webhook_secret: SECRET,
+      });
+      const id = created.body.id;
+      await api.waitForInference(id);
+      const deliveries = await waitForDeliveries(id, 1);
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(receiver.received).toHaveLength(1);
+      const after = await api.get(`/api/v2/inference/${id}/webhook-deliveries`);
+      expect(after.body.results).toEqual([expect.objectContaining({ attempt: 1, status_code: 410, delivered: false, error: 'the receiver answered 410 Gone: retries stopped' })]);
+      expect(deliveries.delivered).toBe(false);
+      expect((await api.get(`/api/v2/inference/${id}`)).body.status).toBe('FAILED');
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('keeps retrying across a worker restart', async () => {
+    const receiver = await startWebhookReceiver([502, 200]);
+    try {
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('not-a-tiff.tif')] },
+        temporal_domain: [],
+        webhook_url: receiver.url,
+        webhook_secret: SECRET,
+      });
+      const id = created.body.id;
+      await waitForDeliveries(id, 1);
+      await stack.stopWorker();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(receiver.received).toHaveLength(1);
+      await stack.startWorker();
+      const deliveries = await waitForDeliveries(id, 2);
+      expect(deliveries.delivered).toBe(true);
+      expect(receiver.received.map((request) => request.answeredWith)).toEqual([502, 200]);
+      expect(receiver.received[0].headers['webhook-id']).toBe(receiver.received[1].headers['webhook-id']);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('refuses bad webhook settings up front', async () => {
+    const base = { model_id: modelId, spatial_domain: { urls: [fixtures.url('not-a-tiff.tif')] }, temporal_domain: [] };
+    const noSecret = await api.post('/api/v2/inference', { ...base, webhook_url: 'http://127.0.0.1:9/hook' });
+    expect(noSecret.status).toBe(422);
+    expect(noSecret.body.field).toBe('webhook_secret');
+    const badUrl = await api.post('/api/v2/inference', { ...base, webhook_url: 'not a url', webhook_secret: SECRET });
+    expect(badUrl.status).toBe(400);
+    expect(badUrl.body.field).toBe('webhook_url');
+    const badSecret = await api.post('/api/v2/inference', { ...base, webhook_url: 'http://127.0.0.1:9/hook', webhook_secret: 'hunter2' });
+    expect(badSecret.status).toBe(400);
+    expect(badSecret.body.field).toBe('webhook_secret');
+  });
+});
+
+describe('webhooks to private addresses when disallowed', () => {
+  it('answers 422 naming webhook_url', async () => {
+    const stack = await startTestStack({ storage: 'minio', worker: false, env: { WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false', WEBHOOK_SECRET: SECRET } });
+    try {
+      const api = new ApiClient(stack.baseUrl);
+      const response = await api.post('/api/v2/inference', {
+        model_display_name: 'irrelevant',
+        spatial_domain: { urls: ['https://example.com/a.tif'] },
+        temporal_domain: [],
+        webhook_url: 'http://127.0.0.1:8080/hook',
+      });
+      expect(response.status).toBe(422);
+      expect(response.body.field).toBe('webhook_url');
+      expect(response.body.message).toMatch(/private or internal address/);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
