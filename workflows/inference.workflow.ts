@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -24,7 +25,10 @@ export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENC
 
 const NON_RETRYABLE = ['InvalidInputError', 'ModelConfigurationError'];
 
+// On stop, wait until running steps have really stopped (they notice through heartbeats), so no step
+// writes outputs after the inference reports STOPPED.
 const fetchActivities = proxyActivities<PipelineActivities>({
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '60 seconds',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
@@ -33,6 +37,7 @@ const fetchActivities = proxyActivities<PipelineActivities>({
 // Inference heartbeats per batch of tiles; a short heartbeat timeout lets a killed worker's attempt be
 // rescheduled on another worker within seconds instead of waiting for the start-to-close timeout.
 const modelActivities = proxyActivities<PipelineActivities>({
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '4 hours',
   heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },

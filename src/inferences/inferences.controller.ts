@@ -78,6 +78,16 @@ export class InferencesController {
     return { inference_id: inference.id, status: live?.status ?? inference.status, tasks, total_records: tasks.length };
   }
 
+  @Post(':id/stop')
+  @HttpCode(202)
+  async stop(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
+    const inference = await this.inferences.getOwned(id, user);
+    if (!(await this.inferences.stop(inference))) {
+      throw ApiError.conflict(`inference ${id} has already ended (${inference.status}); only PENDING or RUNNING inferences can be stopped`);
+    }
+    return { id, status: 'STOPPING', message: 'cancellation requested; the inference becomes STOPPED when its running steps have stopped' };
+  }
+
   @Get(':id/webhook-deliveries')
   async webhookDeliveries(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const inference = await this.inferences.getOwned(id, user);

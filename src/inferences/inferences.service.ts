@@ -203,14 +203,35 @@ export class InferencesService {
     });
   }
 
-  /** Deletes an inference, its tasks and its outputs; a running workflow is terminated first. */
+  /**
+   * Stops a running inference: cancels its workflow, which cancels running activities (they notice through
+   * their heartbeats), marks unfinished tasks and steps STOPPED and ends the inference STOPPED.
+   * Returns false when the inference had already ended.
+   */
+  async stop(inference: InferenceEntity): Promise<boolean> {
+    if (inference.status !== 'PENDING' && inference.status !== 'RUNNING') return false;
+    try {
+      await this.temporal.workflow.getHandle(inference.workflowId).cancel();
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'WorkflowNotFoundError') return false;
+      throw error;
+    }
+  }
+
+  /** Deletes an inference, its tasks and its outputs; a running one is stopped first. */
   async delete(inference: InferenceEntity): Promise<void> {
-    if (inference.status === 'PENDING' || inference.status === 'RUNNING') {
-      try {
-        await this.temporal.workflow.getHandle(inference.workflowId).terminate('inference deleted');
-      } catch (error) {
-        if ((error as Error).name !== 'WorkflowNotFoundError') this.logger.warn(`terminate ${inference.id}: ${(error as Error).message}`);
-      }
+    if (await this.stop(inference)) {
+      const handle = this.temporal.workflow.getHandle(inference.workflowId);
+      // Let the cancellation land so no activity writes outputs after they are deleted; terminate if slow.
+      const closed = await Promise.race([
+        handle.result().then(
+          () => true,
+          () => true,
+        ),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000)),
+      ]);
+      if (!closed) await handle.terminate('inference deleted').catch(() => undefined);
     }
     await this.store.deletePrefix(storageKeys.inferencePrefix(inference.id));
     await this.dataSource.getRepository(InferenceEntity).delete({ id: inference.id });
