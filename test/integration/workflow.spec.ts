@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { PipelineActivities } from '../../activities';
 import { STEP_IDS } from '../../src/common/status';
@@ -52,7 +55,7 @@ describe('inference workflow orchestration', () => {
 
   async function withWorker<T>(activities: PipelineActivities, body: (taskQueue: string) => Promise<T>): Promise<T> {
     const taskQueue = `wf-${randomUUID().slice(0, 8)}`;
-    const worker = await Worker.create({ connection, taskQueue, workflowBundle: await sharedWorkflowBundle(), activities });
+    const worker = await Worker.create({ connection, taskQueue, workflowBundle: await sharedWorkflowBundle(), activities, maxHeartbeatThrottleInterval: '1 second' });
     return worker.runUntil(body(taskQueue));
   }
 
@@ -65,6 +68,16 @@ describe('inference workflow orchestration', () => {
       taskConcurrency: 2,
       tasks: urls.map((url, index) => ({ task_id: `${inferenceId}-task-00${index + 1}`, task_index: index, input: { kind: 'url', url } })),
     };
+  }
+
+  // Histories recorded from earlier versions of the workflow (RECORD_HISTORIES=1 refreshes them). Replaying
+  // them with the current code fails if a change to workflows/ would break inferences already running.
+  const historiesDir = path.join(__dirname, '..', 'fixtures', 'histories');
+  async function recordHistory(name: string, workflowId: string): Promise<void> {
+    if (process.env.RECORD_HISTORIES !== '1') return;
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    fs.mkdirSync(historiesDir, { recursive: true });
+    fs.writeFileSync(path.join(historiesDir, `${name}.json`), JSON.stringify(history));
   }
 
   beforeAll(async () => {
@@ -92,6 +105,7 @@ describe('inference workflow orchestration', () => {
     ]);
     const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
+    await recordHistory('completed', args.inferenceId);
   });
 
   it('fails only the task with bad input; the others finish; the inference is FAILED', async () => {
@@ -104,6 +118,7 @@ describe('inference workflow orchestration', () => {
     expect(state.tasks.map((task) => task.status)).toEqual(['FINISHED', 'FAILED']);
     expect(state.tasks[1].pipeline_steps[0]).toMatchObject({ status: 'FAILED', message: 'the downloaded file is not a readable GeoTIFF' });
     expect(state.tasks[1].pipeline_steps[1].status).toBe('WAITING');
+    await recordHistory('failed', args.inferenceId);
   });
 
   it('cancellation stops running activities and marks unfinished work STOPPED, queryable while it runs', async () => {
@@ -126,5 +141,13 @@ describe('inference workflow orchestration', () => {
       expect(final.tasks[0].pipeline_steps.map((step) => step.status)).toEqual(['FINISHED', 'STOPPED', 'STOPPED']);
     });
     expect(projections.filter((entry) => entry.kind === 'inference').map((entry) => entry.status)).toContain('STOPPED');
+    await recordHistory('stopped', args.inferenceId);
+  });
+
+  it.each(['completed', 'failed', 'stopped'])('replays the recorded history of a %s inference with the current workflow code', async (name) => {
+    const file = path.join(historiesDir, `${name}.json`);
+    expect(fs.existsSync(file)).toBe(true);
+    const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(file, 'utf8')));
+    await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, `replay-${name}`);
   });
 });
