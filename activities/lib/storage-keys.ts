@@ -1,6 +1,7 @@
 /** Object-storage layout; one place so API (output URLs, deletes) and activities agree. */
 export const storageKeys = {
   inferencePrefix: (inferenceId: string) => `inferences/${inferenceId}/`,
+  uploadedInput: (inferenceId: string, index: number, fileName: string) => `inferences/${inferenceId}/uploads/${String(index + 1).padStart(5, '0')}-${fileName}`,
   taskInput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/input.tif`,
   modelOutput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/model-output.tif`,
   stepLog: (inferenceId: string, taskId: string, stepId: string) => `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,

@@ -44,6 +44,7 @@ export const configSchema = z.object({
   PYTHON_BIN: z.string().default('python3'),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   FETCH_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
+  BULK_UPLOAD_MAX_FILES: z.coerce.number().int().min(1).default(5000),
   MODEL_MAX_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),

@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import type { Request } from 'express';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../common/api-error';
 import { parseOrThrow } from '../common/zod-validation';
@@ -51,6 +52,14 @@ export class InferencesController {
     const inference = await this.inferences.create(request, user);
     const taskCount = request.spatial_domain.urls?.length ?? 0;
     return this.view(inference, Array.from({ length: taskCount }, () => 'WAITING'));
+  }
+
+  /** Bulk upload: multipart `inference` (JSON, first) + any number of `files` (GeoTIFFs); one task per file. */
+  @Post('upload')
+  @HttpCode(201)
+  async upload(@Req() request: Request, @CurrentUser() user: string) {
+    const { inference, tasks } = await this.inferences.createFromUpload(request, user);
+    return this.view(inference, Array.from({ length: tasks }, () => 'WAITING'));
   }
 
   @Get()

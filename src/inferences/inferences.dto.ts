@@ -32,8 +32,7 @@ export const spatialDomainSchema = z
 
 export const POST_PROCESSING_KEYS = ['cloud_masking', 'snow_ice_masking', 'permanent_water_masking'] as const;
 
-export const createInferenceSchema = z
-  .object({
+const inferenceFields = z.object({
     model_display_name: z.string().min(1).max(200).optional(),
     model_id: z.string().uuid('must be a UUID').optional(),
     description: z.string().max(4000).optional(),
@@ -46,11 +45,22 @@ export const createInferenceSchema = z
     webhook_url: httpUrl.optional(),
     webhook_secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
     post_processing: z.object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()]))).strict().optional(),
-  })
-  .strict()
-  .refine((request) => request.model_id || request.model_display_name, { message: 'either model_id or model_display_name is required', path: ['model_id'] });
+});
+
+const needsModel = { message: 'either model_id or model_display_name is required', path: ['model_id'] };
+
+export const createInferenceSchema = inferenceFields.strict().refine((request) => request.model_id || request.model_display_name, needsModel);
 
 export type CreateInferenceRequest = z.infer<typeof createInferenceSchema>;
+
+/** The `inference` form field of a bulk upload: the same fields, the uploaded files being the spatial domain. */
+export const uploadInferenceSchema = inferenceFields
+  .omit({ spatial_domain: true })
+  .extend({ temporal_domain: inferenceFields.shape.temporal_domain.default([]) })
+  .strict()
+  .refine((request) => request.model_id || request.model_display_name, needsModel);
+
+export type UploadInferenceRequest = z.infer<typeof uploadInferenceSchema>;
 
 export const listInferencesQuerySchema = z
   .object({

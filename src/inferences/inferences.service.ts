@@ -10,6 +10,7 @@ import {
   INFERENCE_WORKFLOW_TYPE,
   type InferenceWorkflowInput,
   type InferenceWorkflowState,
+  type TaskInput,
   type TaskPlan,
   type TaskState,
 } from '../../workflows/types';
@@ -24,7 +25,11 @@ import type { ObjectStore } from '../storage/object-store';
 import { OBJECT_STORE } from '../storage/storage.module';
 import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
 import { workflowUiUrl } from '../temporal/workflow-links';
-import type { CreateInferenceRequest } from './inferences.dto';
+import type { Request } from 'express';
+import { parseJsonField, parseOrThrow } from '../common/zod-validation';
+import type { ModelEntity } from '../database/entities';
+import { receiveBulkUpload } from './bulk-upload';
+import { uploadInferenceSchema, type CreateInferenceRequest, type UploadInferenceRequest } from './inferences.dto';
 
 const LIVE_QUERY_TIMEOUT_MS = 3000;
 
@@ -44,9 +49,9 @@ export class InferencesService {
     private readonly models: ModelsService,
   ) {}
 
-  private rejectUnsupported(request: CreateInferenceRequest): void {
+  private rejectUnsupported(request: CreateInferenceRequest | UploadInferenceRequest): void {
     for (const kind of ['bbox', 'polygons', 'tiles'] as const) {
-      if ((request.spatial_domain[kind]?.length ?? 0) > 0) {
+      if ('spatial_domain' in request && (request.spatial_domain[kind]?.length ?? 0) > 0) {
         throw ApiError.unprocessable(`spatial_domain.${kind}: not supported by this server version yet; pass GeoTIFF URLs in spatial_domain.urls`, `spatial_domain.${kind}`);
       }
     }
@@ -59,7 +64,7 @@ export class InferencesService {
   }
 
   /** Resolves the webhook of a request (its own or the configured default) and checks it can be used. */
-  private async webhookFor(request: CreateInferenceRequest): Promise<string | undefined> {
+  private async webhookFor(request: CreateInferenceRequest | UploadInferenceRequest): Promise<string | undefined> {
     const url = request.webhook_url ?? this.config.DEFAULT_WEBHOOK_URL;
     if (!url) return undefined;
     if (!request.webhook_secret && !this.config.WEBHOOK_SECRET) {
@@ -75,16 +80,61 @@ export class InferencesService {
   }
 
   async create(request: CreateInferenceRequest, createdBy: string): Promise<InferenceEntity> {
+    const prepared = await this.prepare(request);
+    const id = randomUUID();
+    const inputs: TaskInput[] = (request.spatial_domain.urls ?? []).map((url) => ({ kind: 'url', url }));
+    return this.start(id, request, prepared, inputs, createdBy);
+  }
+
+  /** Checks everything about a request that does not depend on its inputs: model, webhook, processor. */
+  async prepare(request: CreateInferenceRequest | UploadInferenceRequest): Promise<{ model: ModelEntity; webhookUrl?: string }> {
     this.rejectUnsupported(request);
     const webhookUrl = await this.webhookFor(request);
     const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
+    return { model, webhookUrl };
+  }
+
+  /**
+   * Bulk upload: streams every GeoTIFF of the multipart request into storage (one task each), then starts
+   * the inference. Bad files are not refused here: each fails its own task's data-fetch step with a reason.
+   */
+  async createFromUpload(httpRequest: Request, createdBy: string): Promise<{ inference: InferenceEntity; tasks: number }> {
     const id = randomUUID();
+    let request: UploadInferenceRequest | undefined;
+    let prepared: Promise<{ model: ModelEntity; webhookUrl?: string }> | undefined;
+    const uploads = await receiveBulkUpload(
+      httpRequest,
+      this.store,
+      (index, fileName) => storageKeys.uploadedInput(id, index, fileName),
+      (raw) => {
+        request = parseOrThrow(uploadInferenceSchema, parseJsonField(raw, 'inference'), 'inference');
+        // Model and webhook checks run while the files stream in; their errors are raised below.
+        prepared = this.prepare(request);
+        prepared.catch(() => undefined);
+      },
+      { maxFiles: this.config.BULK_UPLOAD_MAX_FILES, maxFileBytes: this.config.FETCH_MAX_BYTES },
+    );
+    try {
+      const ready = await prepared!;
+      const inputs: TaskInput[] = uploads.map((file) => ({ kind: 'object', key: file.key, file_name: file.file_name }));
+      const spatialDomain = { uploads: uploads.map((file) => file.file_name) };
+      return { inference: await this.start(id, { ...request!, spatial_domain: spatialDomain }, ready, inputs, createdBy), tasks: uploads.length };
+    } catch (error) {
+      await this.store.deletePrefix(storageKeys.inferencePrefix(id));
+      throw error;
+    }
+  }
+
+  private async start(
+    id: string,
+    request: Omit<CreateInferenceRequest, 'spatial_domain'> & { spatial_domain: Record<string, unknown> },
+    prepared: { model: ModelEntity; webhookUrl?: string },
+    inputs: TaskInput[],
+    createdBy: string,
+  ): Promise<InferenceEntity> {
+    const { model, webhookUrl } = prepared;
     const steps: StepId[] = [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver];
-    const plans: TaskPlan[] = (request.spatial_domain.urls ?? []).map((url, index) => ({
-      task_id: taskId(id, index),
-      task_index: index,
-      input: { kind: 'url', url },
-    }));
+    const plans: TaskPlan[] = inputs.map((input, index) => ({ task_id: taskId(id, index), task_index: index, input }));
     const inference = await this.dataSource.transaction(async (manager) => {
       const saved = await manager.save(
         manager.create(InferenceEntity, {
