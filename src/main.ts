@@ -1,12 +1,11 @@
 import { Logger } from '@nestjs/common';
-import type { Worker } from '@temporalio/worker';
 import { DataSource } from 'typeorm';
 import { createApiApp } from './app';
 import { loadConfig } from './config/config';
 import { startEmbeddedStack } from './launcher';
 import type { ObjectStore } from './storage/object-store';
 import { OBJECT_STORE } from './storage/storage.module';
-import { createPipelineWorker } from './temporal/pipeline-worker';
+import { createPipelineWorkers, type PipelineWorkers } from './temporal/pipeline-worker';
 
 /**
  * `npm start`: API + worker + whatever services are not configured (embedded DB, Temporal dev server).
@@ -24,14 +23,13 @@ async function main(): Promise<void> {
   await app.listen(config.PORT, '0.0.0.0');
   logger.log(`API listening on ${config.publicBaseUrl} (routes under /api/v2, health at /api/health)`);
 
-  let worker: Worker | undefined;
+  let workers: PipelineWorkers | undefined;
   let workerRun: Promise<void> | undefined;
   const runWorker = config.RUN_WORKER ?? true;
   if (runWorker) {
-    const created = await createPipelineWorker({ config, dataSource: app.get(DataSource), store: app.get<ObjectStore>(OBJECT_STORE) });
-    worker = created.worker;
-    workerRun = worker.run();
-    logger.log(`worker polling task queue "${config.TEMPORAL_TASK_QUEUE}"`);
+    workers = await createPipelineWorkers({ config, dataSource: app.get(DataSource), store: app.get<ObjectStore>(OBJECT_STORE) });
+    workerRun = workers.run();
+    logger.log(`worker polling task queue(s) ${workers.taskQueues.map((queue) => `"${queue}"`).join(', ')}`);
   }
 
   let stopping = false;
@@ -39,7 +37,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.log(`${signal}: shutting down (running activities get the worker's grace time)`);
-    worker?.shutdown();
+    workers?.shutdown();
     await workerRun?.catch(() => undefined);
     await app.close();
     await stack.stop();

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { loadConfig } from './config/config';
 import { openDataSource } from './database/data-source';
 import { createObjectStore } from './storage/storage.module';
-import { createPipelineWorker } from './temporal/pipeline-worker';
+import { createPipelineWorkers } from './temporal/pipeline-worker';
 
 /** Standalone worker process (`npm run start:worker`): runs workflows and activities, no HTTP API. */
 async function main(): Promise<void> {
@@ -12,16 +12,16 @@ async function main(): Promise<void> {
   const dataSource = await openDataSource(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const store = createObjectStore(config);
   await store.ensureReady();
-  const { worker, connection } = await createPipelineWorker({ config, dataSource, store });
+  const workers = await createPipelineWorkers({ config, dataSource, store });
   const stop = (signal: string) => {
     logger.log(`${signal}: draining (running activities get the grace time)`);
-    worker.shutdown();
+    workers.shutdown();
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
-  logger.log(`polling task queue "${config.TEMPORAL_TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS}`);
-  await worker.run();
-  await connection.close();
+  logger.log(`roles ${config.WORKER_ROLES}: polling task queue(s) ${workers.taskQueues.map((queue) => `"${queue}"`).join(', ')} on ${config.TEMPORAL_ADDRESS}`);
+  await workers.run();
+  await workers.connection.close();
   await dataSource.destroy();
 }
 

@@ -1,2 +1,2 @@
 // Entry point bundled by the Temporal worker: deterministic workflow code only.
-export { inferenceWorkflow, inferenceStatusQuery } from './inference.workflow';
+export { inferenceStatusQuery, inferenceTaskBatchWorkflow, inferenceWorkflow } from './inference.workflow';

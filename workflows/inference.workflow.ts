@@ -3,7 +3,9 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   defineQuery,
+  executeChild,
   isCancellation,
   proxyActivities,
   setHandler,
@@ -16,37 +18,47 @@ import {
   INFERENCE_STATUS_QUERY,
   type InferenceWorkflowInput,
   type InferenceWorkflowState,
+  type StepTaskQueues,
+  type TaskBatchWorkflowInput,
+  type TaskBatchWorkflowResult,
   type TaskPlan,
   type TaskState,
   type WebhookPlan,
 } from './types';
 
+type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook'>;
+
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
 
 const NON_RETRYABLE = ['InvalidInputError', 'ModelConfigurationError'];
 
-// On stop, wait until running steps have really stopped (they notice through heartbeats), so no step
-// writes outputs after the inference reports STOPPED.
-const fetchActivities = proxyActivities<PipelineActivities>({
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '60 seconds',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-
-// Inference heartbeats per batch of tiles; a short heartbeat timeout lets a killed worker's attempt be
-// rescheduled on another worker within seconds instead of waiting for the start-to-close timeout.
-const modelActivities = proxyActivities<PipelineActivities>({
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  startToCloseTimeout: '4 hours',
-  heartbeatTimeout: '15 seconds',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-
-const publishActivities = proxyActivities<PipelineActivities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
-});
+/** Activity stubs of the pipeline steps, each on its step kind's task queue when one is configured. */
+function stepActivities(queues: StepTaskQueues | undefined) {
+  return {
+    // On stop, wait until running steps have really stopped (they notice through heartbeats), so no step
+    // writes outputs after the inference reports STOPPED.
+    fetch: proxyActivities<PipelineActivities>({
+      taskQueue: queues?.fetch,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      startToCloseTimeout: '30 minutes',
+      heartbeatTimeout: '60 seconds',
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+    }),
+    // Inference heartbeats per batch of tiles; a short heartbeat timeout lets a killed worker's attempt be
+    // rescheduled on another worker within seconds instead of waiting for the start-to-close timeout.
+    model: proxyActivities<PipelineActivities>({
+      taskQueue: queues?.model,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      startToCloseTimeout: '4 hours',
+      heartbeatTimeout: '15 seconds',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+    }),
+    publish: proxyActivities<PipelineActivities>({
+      startToCloseTimeout: '10 minutes',
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
+    }),
+  };
+}
 
 // Projection writes must eventually succeed (the REST API reads them), so they retry without limit.
 const projectionActivities = proxyActivities<PipelineActivities>({
@@ -74,44 +86,15 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   const state: InferenceWorkflowState = {
     inference_id: input.inferenceId,
     status: 'RUNNING',
-    tasks: input.tasks.map((task) => ({
-      task_id: task.task_id,
-      task_index: task.task_index,
-      status: 'WAITING',
-      pipeline_steps: input.steps.map((processId, stepNumber) => ({ process_id: processId, step_number: stepNumber, status: 'WAITING' })),
-    })),
+    tasks: input.tasks.map((plan) => initialTaskState(input.steps, plan)),
   };
   setHandler(inferenceStatusQuery, () => state);
 
   await projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: 'RUNNING', startedAt: now() });
 
-  let cancellation: unknown;
-  let nextTask = 0;
-  const runNextTasks = async (): Promise<void> => {
-    while (nextTask < input.tasks.length) {
-      const plan = input.tasks[nextTask];
-      const taskState = state.tasks[nextTask];
-      nextTask += 1;
-      try {
-        await runTask(input, plan, taskState);
-      } catch (error) {
-        if (!isCancellation(error)) throw error;
-        cancellation = error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(input.taskConcurrency, input.tasks.length)) }, runNextTasks));
-
-  const cancelled = cancellation !== undefined || CancellationScope.current().consideredCancelled;
-  if (cancelled) {
-    for (const task of state.tasks) {
-      if (task.status === 'WAITING' || task.status === 'RUNNING') {
-        markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
-        task.status = 'STOPPED';
-        await CancellationScope.nonCancellable(() => projectTask(input.inferenceId, task));
-      }
-    }
-  }
+  const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
+  const cancelled =
+    input.tasks.length <= batchSize ? await runTasks(input, input.tasks, state.tasks) : await runTaskBatches(input, state, batchSize);
   const failed = state.tasks.filter((task) => task.status === 'FAILED').length;
   state.status = cancelled ? 'STOPPED' : failed > 0 ? 'FAILED' : 'COMPLETED';
   if (failed > 0) state.message = `${failed} of ${state.tasks.length} tasks failed`;
@@ -120,8 +103,95 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   );
   // Stopped inferences notify too, so the webhook runs outside the cancelled scope.
   if (input.webhook) await CancellationScope.nonCancellable(() => notifyWebhook(input, input.webhook!, state));
-  if (cancelled) throw cancellation ?? ApplicationFailure.create({ message: 'inference stopped', type: 'Cancelled' });
+  // Closing as cancelled (not completed) is what the Web UI and the history show for a stopped inference.
+  if (cancelled) throw new CancelledFailure('inference stopped');
   return state;
+}
+
+/** Inferences above this many tasks run them in child workflows, keeping every history far below its limits. */
+const DEFAULT_BATCH_SIZE = 100;
+
+/**
+ * Runs tasks a few at a time (plan.taskConcurrency). On cancellation, unfinished tasks are marked STOPPED
+ * and projected; returns whether the run was cancelled.
+ */
+async function runTasks(plan: StepPlan, plans: TaskPlan[], states: TaskState[]): Promise<boolean> {
+  let cancellation: unknown;
+  let nextTask = 0;
+  const steps = stepActivities(plan.taskQueues);
+  const runNextTasks = async (): Promise<void> => {
+    while (nextTask < plans.length) {
+      const index = nextTask;
+      nextTask += 1;
+      try {
+        await runTask(plan, steps, plans[index], states[index]);
+      } catch (error) {
+        if (!isCancellation(error)) throw error;
+        cancellation = error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(plan.taskConcurrency, plans.length)) }, runNextTasks));
+  const cancelled = cancellation !== undefined || CancellationScope.current().consideredCancelled;
+  if (cancelled) await stopUnfinished(plan.inferenceId, states);
+  return cancelled;
+}
+
+async function stopUnfinished(inferenceId: string, states: TaskState[]): Promise<void> {
+  for (const task of states) {
+    if (task.status === 'WAITING' || task.status === 'RUNNING') {
+      markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
+      task.status = 'STOPPED';
+      await CancellationScope.nonCancellable(() => projectTask(inferenceId, task));
+    }
+  }
+}
+
+/** Large inferences: one child workflow per batch of tasks, a few batches at a time. */
+async function runTaskBatches(input: InferenceWorkflowInput, state: InferenceWorkflowState, batchSize: number): Promise<boolean> {
+  const { tasks, webhook: _webhook, ...parent } = input;
+  const batches: TaskPlan[][] = [];
+  for (let start = 0; start < tasks.length; start += batchSize) batches.push(tasks.slice(start, start + batchSize));
+  let nextBatch = 0;
+  let cancelled = false;
+  const runNextBatches = async (): Promise<void> => {
+    while (nextBatch < batches.length && !CancellationScope.current().consideredCancelled) {
+      const index = nextBatch;
+      nextBatch += 1;
+      const batch = batches[index];
+      for (const plan of batch) state.tasks[plan.task_index].status = 'RUNNING';
+      const result = await executeChild(inferenceTaskBatchWorkflow, {
+        workflowId: `${input.inferenceId}-batch-${String(index + 1).padStart(4, '0')}`,
+        args: [{ parent, tasks: batch }],
+      });
+      for (const task of result.tasks) state.tasks[task.task_index] = task;
+      cancelled ||= result.cancelled;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(input.batchConcurrency ?? 2, batches.length)) }, runNextBatches));
+  cancelled ||= CancellationScope.current().consideredCancelled;
+  // Batches never started were never given to a child: the parent stops their tasks itself.
+  if (cancelled) await stopUnfinished(input.inferenceId, state.tasks.filter((task) => task.status === 'WAITING'));
+  return cancelled;
+}
+
+/**
+ * Child workflow: runs one batch of an inference's tasks (step status goes to the DB projection as it
+ * changes). A stop reaches it as cancellation; it then returns its STOPPED tasks rather than failing.
+ */
+export async function inferenceTaskBatchWorkflow(input: TaskBatchWorkflowInput): Promise<TaskBatchWorkflowResult> {
+  const states = input.tasks.map((plan) => initialTaskState(input.parent.steps, plan));
+  const cancelled = await runTasks(input.parent, input.tasks, states);
+  return { tasks: states, cancelled };
+}
+
+function initialTaskState(steps: StepId[], plan: TaskPlan): TaskState {
+  return {
+    task_id: plan.task_id,
+    task_index: plan.task_index,
+    status: 'WAITING',
+    pipeline_steps: steps.map((processId, stepNumber) => ({ process_id: processId, step_number: stepNumber, status: 'WAITING' })),
+  };
 }
 
 /** Sends the final summary to the inference's webhook; a failed delivery never changes the inference status. */
@@ -179,7 +249,7 @@ async function projectTask(inferenceId: string, task: TaskState): Promise<void> 
   await projectionActivities.recordTaskState({ inferenceId, task });
 }
 
-async function runTask(input: InferenceWorkflowInput, plan: TaskPlan, task: TaskState): Promise<void> {
+async function runTask(input: StepPlan, steps: ReturnType<typeof stepActivities>, plan: TaskPlan, task: TaskState): Promise<void> {
   task.status = 'RUNNING';
   for (const step of task.pipeline_steps) {
     if (step.status === 'FINISHED') continue;
@@ -188,7 +258,7 @@ async function runTask(input: InferenceWorkflowInput, plan: TaskPlan, task: Task
     step.message = undefined;
     await projectTask(input.inferenceId, task);
     try {
-      step.result = await runStep(step.process_id, input, plan, task);
+      step.result = await runStep(step.process_id, input, steps, plan, task);
       step.status = 'FINISHED';
       step.finished_at = now();
     } catch (error) {
@@ -212,21 +282,27 @@ async function runTask(input: InferenceWorkflowInput, plan: TaskPlan, task: Task
   await projectTask(input.inferenceId, task);
 }
 
-async function runStep(stepId: StepId, input: InferenceWorkflowInput, plan: TaskPlan, task: TaskState): Promise<Record<string, unknown>> {
+async function runStep(
+  stepId: StepId,
+  input: StepPlan,
+  steps: ReturnType<typeof stepActivities>,
+  plan: TaskPlan,
+  task: TaskState,
+): Promise<Record<string, unknown>> {
   const base = { inferenceId: input.inferenceId, taskId: plan.task_id, workflowId: workflowInfo().workflowId };
   switch (stepId) {
     case STEP_IDS.dataFetch: {
-      const result = await fetchActivities.fetchTaskInput({ ...base, input: plan.input });
+      const result = await steps.fetch.fetchTaskInput({ ...base, input: plan.input });
       task.current_key = result.inputKey;
       return { ...result };
     }
     case STEP_IDS.modelInference: {
-      const result = await modelActivities.runModelInference({ ...base, modelId: input.modelId, inputKey: requireKey(task) });
+      const result = await steps.model.runModelInference({ ...base, modelId: input.modelId, inputKey: requireKey(task) });
       task.current_key = result.outputKey;
       return { ...result };
     }
     case STEP_IDS.pushToGeoserver: {
-      const result = await publishActivities.pushToGeoserver({ ...base, modelId: input.modelId, rasterKey: requireKey(task) });
+      const result = await steps.publish.pushToGeoserver({ ...base, modelId: input.modelId, rasterKey: requireKey(task) });
       return { ...result };
     }
     default:

@@ -42,6 +42,13 @@ export interface WebhookPlan {
   maximumIntervalSeconds: number;
 }
 
+/** Task queues of the step kinds, so each can have its own pool of worker processes. */
+export interface StepTaskQueues {
+  fetch: string;
+  model: string;
+  processor: string;
+}
+
 export interface InferenceWorkflowInput {
   inferenceId: string;
   modelId: string;
@@ -50,6 +57,23 @@ export interface InferenceWorkflowInput {
   /** How many tasks of this inference run at once. */
   taskConcurrency: number;
   webhook?: WebhookPlan;
+  /** Where each step kind runs; unset: the workflow's own task queue. */
+  taskQueues?: StepTaskQueues;
+  /** Inferences with more tasks than this run them in child workflows of this many tasks each. */
+  batchSize?: number;
+  /** How many child workflows (batches) run at once. */
+  batchConcurrency?: number;
+}
+
+/** Input of a child workflow running one batch of an inference's tasks. */
+export interface TaskBatchWorkflowInput {
+  parent: Omit<InferenceWorkflowInput, 'tasks' | 'webhook'>;
+  tasks: TaskPlan[];
+}
+
+export interface TaskBatchWorkflowResult {
+  tasks: TaskState[];
+  cancelled: boolean;
 }
 
 export interface InferenceWorkflowState {
@@ -63,3 +87,4 @@ export interface InferenceWorkflowState {
 /** Name of the workflow query returning InferenceWorkflowState. */
 export const INFERENCE_STATUS_QUERY = 'inferenceStatus';
 export const INFERENCE_WORKFLOW_TYPE = 'inferenceWorkflow';
+export const TASK_BATCH_WORKFLOW_TYPE = 'inferenceTaskBatchWorkflow';

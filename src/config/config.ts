@@ -33,6 +33,13 @@ export const configSchema = z.object({
   TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('geo-inference'),
+  TEMPORAL_FETCH_TASK_QUEUE: z.string().optional(),
+  TEMPORAL_MODEL_TASK_QUEUE: z.string().optional(),
+  TEMPORAL_PROCESSOR_TASK_QUEUE: z.string().optional(),
+  WORKER_ROLES: z
+    .string()
+    .default('workflows,fetch,model,processor')
+    .refine((value) => value.split(',').every((role) => ['workflows', 'fetch', 'model', 'processor'].includes(role.trim())), 'comma-separated subset of workflows,fetch,model,processor'),
   TEMPORAL_CLI_PATH: z.string().optional(),
   TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
@@ -40,6 +47,8 @@ export const configSchema = z.object({
   RUN_WORKER: booleanFromEnv.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
   INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
+  INFERENCE_BATCH_TASKS: z.coerce.number().int().min(1).max(1000).default(100),
+  INFERENCE_BATCH_CONCURRENCY: z.coerce.number().int().min(1).default(2),
 
   PYTHON_BIN: z.string().default('python3'),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
@@ -63,6 +72,8 @@ export type AppConfig = z.infer<typeof configSchema> & {
   publicBaseUrl: string;
   temporalUiUrl: string;
   apiKeys: Map<string, string>;
+  /** Task queue of each step kind (defaults to TEMPORAL_TASK_QUEUE). */
+  taskQueues: { workflows: string; fetch: string; model: string; processor: string };
   /** Webhooks may target loopback/private networks (default: everywhere but production). */
   webhookAllowPrivateAddresses: boolean;
 };
@@ -105,6 +116,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     publicBaseUrl: (values.PUBLIC_BASE_URL ?? `http://localhost:${values.PORT}`).replace(/\/$/, ''),
     temporalUiUrl: (values.TEMPORAL_UI_URL ?? `http://localhost:${values.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
     apiKeys,
+    taskQueues: {
+      workflows: values.TEMPORAL_TASK_QUEUE,
+      fetch: values.TEMPORAL_FETCH_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,
+      model: values.TEMPORAL_MODEL_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,
+      processor: values.TEMPORAL_PROCESSOR_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,
+    },
     webhookAllowPrivateAddresses: values.WEBHOOK_ALLOW_PRIVATE_ADDRESSES ?? values.NODE_ENV !== 'production',
   };
 }

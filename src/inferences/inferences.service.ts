@@ -182,6 +182,9 @@ export class InferencesService {
       tasks: plans,
       steps,
       taskConcurrency: this.config.INFERENCE_TASK_CONCURRENCY,
+      batchSize: this.config.INFERENCE_BATCH_TASKS,
+      batchConcurrency: this.config.INFERENCE_BATCH_CONCURRENCY,
+      taskQueues: { fetch: this.config.taskQueues.fetch, model: this.config.taskQueues.model, processor: this.config.taskQueues.processor },
       webhook: webhookUrl
         ? {
             apiBaseUrl: this.config.publicBaseUrl,
@@ -231,6 +234,9 @@ export class InferencesService {
 
   async tasks(inference: InferenceEntity): Promise<{ rows: TaskEntity[]; live?: InferenceWorkflowState }> {
     const rows = await this.dataSource.getRepository(TaskEntity).find({ where: { inferenceId: inference.id }, order: { taskIndex: 'ASC' } });
+    // Batched inferences run their tasks in child workflows, which project every step change to the DB;
+    // the parent's query only knows finished batches, so the DB is the better source for them.
+    if (rows.length > this.config.INFERENCE_BATCH_TASKS) return { rows };
     return { rows, live: await this.liveState(inference) };
   }
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
-import { createActivities } from '../../activities';
+import { createActivities, type PipelineActivities } from '../../activities';
 import { BuiltInPublisher } from '../../activities/lib/publisher';
 import type { AppConfig } from '../config/config';
 import type { ObjectStore } from '../storage/object-store';
@@ -12,10 +12,19 @@ export interface PipelineWorkerOptions {
   dataSource: DataSource;
   store: ObjectStore;
   connection?: NativeConnection;
-  taskQueue?: string;
-  /** Pre-built workflow bundle (tests build it once); otherwise the worker bundles workflows/ itself. */
+  /** Pre-built workflow bundle (tests build it once); otherwise the pre-built file or workflows/ itself. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
+
+export type WorkerRole = 'workflows' | 'fetch' | 'model' | 'processor';
+
+/** Which activities each role runs; `workflows` also runs the workflows and the light bookkeeping steps. */
+const ROLE_ACTIVITIES: Record<WorkerRole, Array<keyof PipelineActivities>> = {
+  workflows: ['pushToGeoserver', 'recordTaskState', 'recordInferenceState', 'deliverWebhook'],
+  fetch: ['fetchTaskInput'],
+  model: ['runModelInference'],
+  processor: [],
+};
 
 export function workflowsPath(): string {
   // Resolves to workflows/index.ts under ts-jest and dist/workflows/index.js in the built app.
@@ -27,26 +36,67 @@ export function workflowBundlePath(): string {
   return path.join(__dirname, '..', '..', 'workflow-bundle.js');
 }
 
-/** A worker that runs the inference workflow and every pipeline activity on one task queue. */
-export async function createPipelineWorker(options: PipelineWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+export function workerRoles(config: AppConfig): WorkerRole[] {
+  return config.WORKER_ROLES.split(',').map((role) => role.trim() as WorkerRole);
+}
+
+/** The Temporal workers of one process: one per distinct task queue among its roles. */
+export class PipelineWorkers {
+  constructor(
+    readonly workers: Worker[],
+    readonly connection: NativeConnection,
+    readonly taskQueues: string[],
+  ) {}
+
+  run(): Promise<void> {
+    return Promise.all(this.workers.map((worker) => worker.run())).then(() => undefined);
+  }
+
+  /** Stops polling; running activities get the grace time to finish or hand over. */
+  shutdown(): void {
+    for (const worker of this.workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  }
+}
+
+/**
+ * Workers for the roles in WORKER_ROLES. Data fetch, model inference and Python processing can each have
+ * their own task queue (TEMPORAL_*_TASK_QUEUE) and so their own number of worker processes; roles that
+ * share a queue share one worker.
+ */
+export async function createPipelineWorkers(options: PipelineWorkerOptions): Promise<PipelineWorkers> {
   const { config } = options;
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
-  const worker = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: options.taskQueue ?? config.TEMPORAL_TASK_QUEUE,
-    ...(options.workflowBundle
-      ? { workflowBundle: options.workflowBundle }
-      : fs.existsSync(workflowBundlePath())
-        ? { workflowBundle: { codePath: workflowBundlePath() } }
-        : { workflowsPath: workflowsPath() }),
-    activities: createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: new BuiltInPublisher() }),
-    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
-    // Cancellation reaches an activity with a heartbeat response; sending heartbeats at most 2 s apart
-    // (instead of 80% of the heartbeat timeout) makes a stop take effect within seconds.
-    maxHeartbeatThrottleInterval: '2 seconds',
-    // Give running activities time to heartbeat and finish on SIGTERM before the process exits.
-    shutdownGraceTime: '20 seconds',
-  });
-  return { worker, connection };
+  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: new BuiltInPublisher() });
+  const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();
+  for (const role of workerRoles(config)) {
+    const queue = config.taskQueues[role];
+    const entry = byQueue.get(queue) ?? { workflows: false, activities: {} };
+    if (role === 'workflows') entry.workflows = true;
+    for (const name of ROLE_ACTIVITIES[role]) Object.assign(entry.activities, { [name]: all[name] });
+    byQueue.set(queue, entry);
+  }
+  const workflowSource = options.workflowBundle
+    ? { workflowBundle: options.workflowBundle }
+    : fs.existsSync(workflowBundlePath())
+      ? { workflowBundle: { codePath: workflowBundlePath() } }
+      : { workflowsPath: workflowsPath() };
+  const workers: Worker[] = [];
+  for (const [taskQueue, entry] of byQueue) {
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue,
+        ...(entry.workflows ? workflowSource : {}),
+        activities: entry.activities,
+        maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+        // Cancellation reaches an activity with a heartbeat response; sending heartbeats at most 2 s apart
+        // (instead of 80% of the heartbeat timeout) makes a stop take effect within seconds.
+        maxHeartbeatThrottleInterval: '2 seconds',
+        // Give running activities time to heartbeat and finish on SIGTERM before the process exits.
+        shutdownGraceTime: '20 seconds',
+      }),
+    );
+  }
+  return new PipelineWorkers(workers, connection, [...byQueue.keys()]);
 }

@@ -144,6 +144,37 @@ describe('inference workflow orchestration', () => {
     await recordHistory('stopped', args.inferenceId);
   });
 
+  it('runs large inferences in child workflows of batchSize tasks and still reports every task', async () => {
+    const args = { ...input(['http://a/1.tif', 'http://a/2.tif', 'http://a/bad.tif', 'http://a/4.tif', 'http://a/5.tif']), batchSize: 2, batchConcurrency: 2 };
+    const state = (await withWorker(scriptedActivities({ failUrl: 'http://a/bad.tif' }), (taskQueue) =>
+      client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+    )) as InferenceWorkflowState;
+    expect(state.status).toBe('FAILED');
+    expect(state.tasks.map((task) => task.status)).toEqual(['FINISHED', 'FINISHED', 'FAILED', 'FINISHED', 'FINISHED']);
+    expect(state.tasks[4].output_key).toBe(`out/${args.tasks[4].task_id}`);
+    const children = [];
+    for await (const execution of client.workflow.list({ query: `WorkflowId STARTS_WITH "${args.inferenceId}-batch-"` })) children.push(execution.workflowId);
+    expect(children.sort()).toEqual([1, 2, 3].map((n) => `${args.inferenceId}-batch-000${n}`));
+  });
+
+  it('stops every batch on cancellation, including batches not started yet', async () => {
+    const args = { ...input(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif']), batchSize: 2, batchConcurrency: 1 };
+    await withWorker(scriptedActivities({ blockInference: true }), async (taskQueue) => {
+      const handle = await client.workflow.start('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] });
+      for (let i = 0; i < 100; i += 1) {
+        const live = await handle.query<InferenceWorkflowState>('inferenceStatus');
+        if (live.tasks[0].status === 'RUNNING') break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await handle.cancel();
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+      const final = await handle.query<InferenceWorkflowState>('inferenceStatus');
+      expect(final.status).toBe('STOPPED');
+      expect(final.tasks.map((task) => task.status)).toEqual(['STOPPED', 'STOPPED', 'STOPPED', 'STOPPED', 'STOPPED']);
+    });
+  });
+
   it.each(['completed', 'failed', 'stopped'])('replays the recorded history of a %s inference with the current workflow code', async (name) => {
     const file = path.join(historiesDir, `${name}.json`);
     expect(fs.existsSync(file)).toBe(true);

@@ -4,13 +4,13 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { DataSource } from 'typeorm';
 import { createApiApp } from '../../src/app';
 import { loadConfig, type AppConfig } from '../../src/config/config';
 import type { ObjectStore } from '../../src/storage/object-store';
 import { OBJECT_STORE } from '../../src/storage/storage.module';
-import { createPipelineWorker, workflowsPath } from '../../src/temporal/pipeline-worker';
+import { createPipelineWorkers, type PipelineWorkers, workflowsPath } from '../../src/temporal/pipeline-worker';
 import { requiredEnv } from './services';
 
 export const USERS = {
@@ -56,7 +56,7 @@ export interface TestStack {
 export async function startTestStack(options: { storage?: 'minio' | 'filesystem'; worker?: boolean; env?: Record<string, string> } = {}): Promise<TestStack> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-test-'));
-  const taskQueue = `test-${randomUUID().slice(0, 8)}`;
+  const taskQueue = options.env?.TEMPORAL_TASK_QUEUE ?? `test-${randomUUID().slice(0, 8)}`;
   const storage = options.storage ?? 'minio';
   const env: Record<string, string> = {
     NODE_ENV: 'test',
@@ -83,7 +83,7 @@ export async function startTestStack(options: { storage?: 'minio' | 'filesystem'
   const store = app.get<ObjectStore>(OBJECT_STORE);
   await store.ensureReady();
 
-  let worker: Worker | undefined;
+  let workers: PipelineWorkers | undefined;
   let workerRun: Promise<void> | undefined;
   const stack: TestStack = {
     baseUrl: `http://127.0.0.1:${port}`,
@@ -94,14 +94,13 @@ export async function startTestStack(options: { storage?: 'minio' | 'filesystem'
     taskQueue,
     env,
     async startWorker() {
-      const created = await createPipelineWorker({ config, dataSource, store, workflowBundle: await sharedWorkflowBundle() });
-      worker = created.worker;
-      workerRun = worker.run();
+      workers = await createPipelineWorkers({ config, dataSource, store, workflowBundle: await sharedWorkflowBundle() });
+      workerRun = workers.run();
     },
     async stopWorker() {
-      if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+      workers?.shutdown();
       await workerRun?.catch(() => undefined);
-      worker = undefined;
+      workers = undefined;
     },
     async stop() {
       await stack.stopWorker();
