@@ -23,6 +23,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
           // jsonb columns: TypeORM's deep-partial type does not model JSON documents.
           pipelineSteps: task.pipeline_steps as QueryDeepPartialEntity<TaskEntity>['pipelineSteps'],
           outputKey: task.output_key ?? null,
+          currentKey: task.current_key ?? null,
           statusMessage: task.message ?? null,
           outputs: Object.fromEntries(task.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result])),
         },

@@ -26,7 +26,7 @@ import {
   type WebhookPlan,
 } from './types';
 
-type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook'>;
+type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume'>;
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
 
@@ -86,7 +86,7 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   const state: InferenceWorkflowState = {
     inference_id: input.inferenceId,
     status: 'RUNNING',
-    tasks: input.tasks.map((plan) => initialTaskState(input.steps, plan)),
+    tasks: input.tasks.map((plan) => initialTaskState(input.steps, plan, input.resume?.[plan.task_index])),
   };
   setHandler(inferenceStatusQuery, () => state);
 
@@ -123,6 +123,7 @@ async function runTasks(plan: StepPlan, plans: TaskPlan[], states: TaskState[]):
     while (nextTask < plans.length) {
       const index = nextTask;
       nextTask += 1;
+      if (states[index].status === 'FINISHED') continue;
       try {
         await runTask(plan, steps, plans[index], states[index]);
       } catch (error) {
@@ -149,7 +150,7 @@ async function stopUnfinished(inferenceId: string, states: TaskState[]): Promise
 
 /** Large inferences: one child workflow per batch of tasks, a few batches at a time. */
 async function runTaskBatches(input: InferenceWorkflowInput, state: InferenceWorkflowState, batchSize: number): Promise<boolean> {
-  const { tasks, webhook: _webhook, ...parent } = input;
+  const { tasks, webhook: _webhook, resume, ...parent } = input;
   const batches: TaskPlan[][] = [];
   for (let start = 0; start < tasks.length; start += batchSize) batches.push(tasks.slice(start, start + batchSize));
   let nextBatch = 0;
@@ -159,10 +160,12 @@ async function runTaskBatches(input: InferenceWorkflowInput, state: InferenceWor
       const index = nextBatch;
       nextBatch += 1;
       const batch = batches[index];
-      for (const plan of batch) state.tasks[plan.task_index].status = 'RUNNING';
+      // A retried batch whose tasks all finished before needs no child.
+      if (batch.every((plan) => state.tasks[plan.task_index].status === 'FINISHED')) continue;
+      for (const plan of batch) if (state.tasks[plan.task_index].status !== 'FINISHED') state.tasks[plan.task_index].status = 'RUNNING';
       const result = await executeChild(inferenceTaskBatchWorkflow, {
         workflowId: `${input.inferenceId}-batch-${String(index + 1).padStart(4, '0')}`,
-        args: [{ parent, tasks: batch }],
+        args: [{ parent, tasks: batch, resume: resume ? batch.map((plan) => state.tasks[plan.task_index]) : undefined }],
       });
       for (const task of result.tasks) state.tasks[task.task_index] = task;
       cancelled ||= result.cancelled;
@@ -180,12 +183,22 @@ async function runTaskBatches(input: InferenceWorkflowInput, state: InferenceWor
  * changes). A stop reaches it as cancellation; it then returns its STOPPED tasks rather than failing.
  */
 export async function inferenceTaskBatchWorkflow(input: TaskBatchWorkflowInput): Promise<TaskBatchWorkflowResult> {
-  const states = input.tasks.map((plan) => initialTaskState(input.parent.steps, plan));
+  const states = input.tasks.map((plan, index) => initialTaskState(input.parent.steps, plan, input.resume?.[index]));
   const cancelled = await runTasks(input.parent, input.tasks, states);
   return { tasks: states, cancelled };
 }
 
-function initialTaskState(steps: StepId[], plan: TaskPlan): TaskState {
+function initialTaskState(steps: StepId[], plan: TaskPlan, previous?: TaskState): TaskState {
+  if (previous) {
+    if (previous.status === 'FINISHED') return previous;
+    // Rerun from the first step that did not finish; finished steps keep their results and outputs.
+    return {
+      ...previous,
+      status: 'WAITING',
+      message: undefined,
+      pipeline_steps: previous.pipeline_steps.map((step) => (step.status === 'FINISHED' ? step : { process_id: step.process_id, step_number: step.step_number, status: 'WAITING' })),
+    };
+  }
   return {
     task_id: plan.task_id,
     task_index: plan.task_index,

@@ -63,12 +63,18 @@ export interface InferenceWorkflowInput {
   batchSize?: number;
   /** How many child workflows (batches) run at once. */
   batchConcurrency?: number;
+  /**
+   * A retry: the task states of the previous run, by task index. FINISHED tasks are kept as they are;
+   * other tasks rerun from their first unfinished step, reusing the outputs of the steps that finished.
+   */
+  resume?: TaskState[];
 }
 
 /** Input of a child workflow running one batch of an inference's tasks. */
 export interface TaskBatchWorkflowInput {
-  parent: Omit<InferenceWorkflowInput, 'tasks' | 'webhook'>;
+  parent: Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume'>;
   tasks: TaskPlan[];
+  resume?: TaskState[];
 }
 
 export interface TaskBatchWorkflowResult {

@@ -44,6 +44,8 @@ export class InferenceEntity {
   @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt!: Date | null;
   @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
   @Column({ name: 'webhook_url', type: 'text', nullable: true }) webhookUrl!: string | null;
+  /** How many times the failed/stopped tasks were rerun (each rerun is a new run of the same workflow id). */
+  @Column({ type: 'int', default: 0 }) retries!: number;
   /** Standard Webhooks secret of this inference's endpoint; never returned by the API. */
   @Column({ name: 'webhook_secret', type: 'text', nullable: true, select: false }) webhookSecret!: string | null;
 }
@@ -58,6 +60,7 @@ export class TaskEntity {
   @Index() @Column({ type: 'varchar', length: 16 }) status!: TaskStatus;
   @Column({ name: 'pipeline_steps', type: 'jsonb' }) pipelineSteps!: PipelineStepState[];
   @Column({ name: 'output_key', type: 'varchar', length: 1024, nullable: true }) outputKey!: string | null;
+  @Column({ name: 'current_key', type: 'varchar', length: 1024, nullable: true }) currentKey!: string | null;
   @Column({ type: 'jsonb', nullable: true }) outputs!: Record<string, unknown> | null;
   @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;

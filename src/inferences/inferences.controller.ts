@@ -31,6 +31,7 @@ export class InferencesController {
       // The DB says PENDING until the workflow's first step records RUNNING; the live query knows sooner.
       status: liveStatus ?? inference.status,
       status_message: inference.statusMessage,
+      retries: inference.retries,
       ...countTasks(statuses),
       workflow_id: inference.workflowId,
       temporal_ui_url: this.inferences.uiUrl(inference),
@@ -95,6 +96,13 @@ export class InferencesController {
       throw ApiError.conflict(`inference ${id} has already ended (${inference.status}); only PENDING or RUNNING inferences can be stopped`);
     }
     return { id, status: 'STOPPING', message: 'cancellation requested; the inference becomes STOPPED when its running steps have stopped' };
+  }
+
+  @Post(':id/retry')
+  @HttpCode(202)
+  async retry(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
+    const tasksToRerun = await this.inferences.retry(await this.inferences.getOwned(id, user));
+    return { id, status: 'PENDING', tasks_to_rerun: tasksToRerun, message: 'failed and stopped tasks rerun from the step that did not finish' };
   }
 
   @Get(':id/webhook-deliveries')

@@ -176,9 +176,26 @@ export class InferencesService {
       );
       return saved;
     });
-    const workflowInput: InferenceWorkflowInput = {
+    const workflowInput = this.workflowInput(id, model.id, plans, steps, webhookUrl);
+    try {
+      await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, {
+        taskQueue: this.config.TEMPORAL_TASK_QUEUE,
+        workflowId: id,
+        args: [workflowInput],
+      });
+    } catch (error) {
+      // Nothing runs without its workflow: remove the rows so no orphan PENDING inference remains.
+      await this.dataSource.getRepository(InferenceEntity).delete({ id });
+      this.logger.error(`could not start workflow for inference ${id}: ${(error as Error).message}`);
+      throw new ApiError(503, `the workflow service is unavailable, inference not created: ${(error as Error).message}`);
+    }
+    return inference;
+  }
+
+  private workflowInput(id: string, modelId: string, plans: TaskPlan[], steps: StepId[], webhookUrl: string | undefined | null): InferenceWorkflowInput {
+    return {
       inferenceId: id,
-      modelId: model.id,
+      modelId,
       tasks: plans,
       steps,
       taskConcurrency: this.config.INFERENCE_TASK_CONCURRENCY,
@@ -195,19 +212,42 @@ export class InferencesService {
           }
         : undefined,
     };
-    try {
-      await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, {
-        taskQueue: this.config.TEMPORAL_TASK_QUEUE,
-        workflowId: id,
-        args: [workflowInput],
-      });
-    } catch (error) {
-      // Nothing runs without its workflow: remove the rows so no orphan PENDING inference remains.
-      await this.dataSource.getRepository(InferenceEntity).delete({ id });
-      this.logger.error(`could not start workflow for inference ${id}: ${(error as Error).message}`);
-      throw new ApiError(503, `the workflow service is unavailable, inference not created: ${(error as Error).message}`);
+  }
+
+  /**
+   * Reruns the FAILED and STOPPED tasks of an ended inference as a new run of its workflow (same id), each
+   * from its first unfinished step, reusing the outputs of the steps that finished. FINISHED tasks stay.
+   */
+  async retry(inference: InferenceEntity): Promise<number> {
+    if (inference.status !== 'FAILED' && inference.status !== 'STOPPED') {
+      throw ApiError.conflict(`inference ${inference.id} is ${inference.status}; only FAILED or STOPPED inferences can be retried`);
     }
-    return inference;
+    const rows = await this.dataSource.getRepository(TaskEntity).find({ where: { inferenceId: inference.id }, order: { taskIndex: 'ASC' } });
+    const rerun = rows.filter((row) => row.status === 'FAILED' || row.status === 'STOPPED').length;
+    if (rerun === 0) throw ApiError.conflict(`inference ${inference.id} has no failed or stopped task to retry`);
+    const steps = rows[0].pipelineSteps.map((step) => step.process_id);
+    const plans: TaskPlan[] = rows.map((row) => ({ task_id: row.taskId, task_index: row.taskIndex, input: row.input }));
+    const resume: TaskState[] = rows.map((row) => ({
+      task_id: row.taskId,
+      task_index: row.taskIndex,
+      status: row.status,
+      pipeline_steps: row.pipelineSteps,
+      current_key: row.currentKey ?? undefined,
+      output_key: row.outputKey ?? undefined,
+      message: row.statusMessage ?? undefined,
+    }));
+    const webhookUrl = inference.webhookUrl ?? this.config.DEFAULT_WEBHOOK_URL;
+    const input = { ...this.workflowInput(inference.id, inference.modelId, plans, steps, webhookUrl), resume };
+    await this.dataSource
+      .getRepository(InferenceEntity)
+      .update({ id: inference.id }, { status: 'PENDING', statusMessage: null, finishedAt: null, retries: inference.retries + 1 });
+    try {
+      await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, { taskQueue: this.config.TEMPORAL_TASK_QUEUE, workflowId: inference.workflowId, args: [input] });
+    } catch (error) {
+      await this.dataSource.getRepository(InferenceEntity).update({ id: inference.id }, { status: inference.status, statusMessage: inference.statusMessage, finishedAt: inference.finishedAt });
+      throw new ApiError(503, `the workflow service is unavailable, retry not started: ${(error as Error).message}`);
+    }
+    return rerun;
   }
 
   async getOwned(id: string, user: string): Promise<InferenceEntity> {

@@ -175,6 +175,40 @@ describe('inference workflow orchestration', () => {
     });
   });
 
+  it('a retry reruns only unfinished steps of failed and stopped tasks, reusing finished outputs', async () => {
+    const base = input(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif']);
+    const step = (processId: 'terrakit-data-fetch' | 'model-inference' | 'push-to-geoserver', stepNumber: number, status: 'FINISHED' | 'FAILED' | 'STOPPED' | 'WAITING') => ({ process_id: processId, step_number: stepNumber, status });
+    const resume = [
+      { task_id: base.tasks[0].task_id, task_index: 0, status: 'FINISHED' as const, output_key: 'out/old-0', current_key: 'out/old-0', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'FINISHED'), step('push-to-geoserver', 2, 'FINISHED')] },
+      { task_id: base.tasks[1].task_id, task_index: 1, status: 'FAILED' as const, current_key: 'out/old-1', message: 'push failed', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'FINISHED'), step('push-to-geoserver', 2, 'FAILED')] },
+      { task_id: base.tasks[2].task_id, task_index: 2, status: 'STOPPED' as const, current_key: 'in/old-2', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'STOPPED'), step('push-to-geoserver', 2, 'STOPPED')] },
+    ];
+    const calls: string[] = [];
+    const activities = scriptedActivities({});
+    const counting: PipelineActivities = {
+      ...activities,
+      async fetchTaskInput(request) {
+        calls.push(`fetch:${request.taskId}`);
+        return activities.fetchTaskInput(request);
+      },
+      async runModelInference(request) {
+        calls.push(`model:${request.taskId}:${request.inputKey}`);
+        return activities.runModelInference(request);
+      },
+      async pushToGeoserver(request) {
+        calls.push(`push:${request.taskId}:${request.rasterKey}`);
+        return activities.pushToGeoserver(request);
+      },
+    };
+    const state = (await withWorker(counting, (taskQueue) =>
+      client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: base.inferenceId, args: [{ ...base, resume }] }),
+    )) as InferenceWorkflowState;
+    expect(state.status).toBe('COMPLETED');
+    expect(calls.sort()).toEqual([`model:${base.tasks[2].task_id}:in/old-2`, `push:${base.tasks[1].task_id}:out/old-1`, `push:${base.tasks[2].task_id}:out/${base.tasks[2].task_id}`].sort());
+    expect(state.tasks[0].output_key).toBe('out/old-0');
+    expect(state.tasks[1].output_key).toBe('out/old-1');
+  });
+
   it.each(['completed', 'failed', 'stopped'])('replays the recorded history of a %s inference with the current workflow code', async (name) => {
     const file = path.join(historiesDir, `${name}.json`);
     expect(fs.existsSync(file)).toBe(true);
