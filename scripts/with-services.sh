@@ -181,6 +181,11 @@ if [ "$START_TEMPORAL" -eq 1 ]; then
     temporal_args+=(--namespace "$TEMPORAL_NAMESPACE")
   fi
   for value in $TEMPORAL_DEV_DYNAMIC_CONFIG; do temporal_args+=(--dynamic-config-value "$value"); done
+  # The inference workflows' search attributes (temporal/search-attributes.txt).
+  while IFS= read -r attribute; do
+    case "$attribute" in "" | "#"*) continue ;; esac
+    temporal_args+=(--search-attribute "$attribute")
+  done <"$REPO/temporal/search-attributes.txt"
   STARTED_LOGS+=("$LOG_DIR/temporal.log")
   setsid "$TEMPORAL_CLI_PATH" "${temporal_args[@]}" </dev/null >"$LOG_DIR/temporal.log" 2>&1 &
   TEMPORAL_PID=$!

@@ -9,8 +9,10 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { INFERENCE_STATUS } from './search-attributes';
 import type { PipelineActivities } from '../activities';
 import { STEP_IDS, type StepId } from '../src/common/status';
 import { countTasks } from '../src/common/task-counts';
@@ -26,7 +28,7 @@ import {
   type WebhookPlan,
 } from './types';
 
-type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume'>;
+type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume' | 'searchAttributes'>;
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
 
@@ -91,6 +93,7 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   setHandler(inferenceStatusQuery, () => state);
 
   await projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: 'RUNNING', startedAt: now() });
+  if (input.searchAttributes) upsertSearchAttributes([{ key: INFERENCE_STATUS, value: 'RUNNING' }]);
 
   const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
   const cancelled =
@@ -101,6 +104,7 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   await CancellationScope.nonCancellable(() =>
     projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: state.status, message: state.message, finishedAt: now() }),
   );
+  if (input.searchAttributes) upsertSearchAttributes([{ key: INFERENCE_STATUS, value: state.status }]);
   // Stopped inferences notify too, so the webhook runs outside the cancelled scope.
   if (input.webhook) await CancellationScope.nonCancellable(() => notifyWebhook(input, input.webhook!, state));
   // Closing as cancelled (not completed) is what the Web UI and the history show for a stopped inference.
@@ -150,7 +154,7 @@ async function stopUnfinished(inferenceId: string, states: TaskState[]): Promise
 
 /** Large inferences: one child workflow per batch of tasks, a few batches at a time. */
 async function runTaskBatches(input: InferenceWorkflowInput, state: InferenceWorkflowState, batchSize: number): Promise<boolean> {
-  const { tasks, webhook: _webhook, resume, ...parent } = input;
+  const { tasks, webhook: _webhook, resume, searchAttributes: _searchAttributes, ...parent } = input;
   const batches: TaskPlan[][] = [];
   for (let start = 0; start < tasks.length; start += batchSize) batches.push(tasks.slice(start, start + batchSize));
   let nextBatch = 0;

@@ -68,11 +68,13 @@ export interface InferenceWorkflowInput {
    * other tasks rerun from their first unfinished step, reusing the outputs of the steps that finished.
    */
   resume?: TaskState[];
+  /** The server has the InferenceStatus/ModelId/CreatedBy search attributes: keep InferenceStatus current. */
+  searchAttributes?: boolean;
 }
 
 /** Input of a child workflow running one batch of an inference's tasks. */
 export interface TaskBatchWorkflowInput {
-  parent: Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume'>;
+  parent: Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume' | 'searchAttributes'>;
   tasks: TaskPlan[];
   resume?: TaskState[];
 }

@@ -41,6 +41,7 @@ export const configSchema = z.object({
     .default('workflows,fetch,model,processor')
     .refine((value) => value.split(',').every((role) => ['workflows', 'fetch', 'model', 'processor'].includes(role.trim())), 'comma-separated subset of workflows,fetch,model,processor'),
   TEMPORAL_CLI_PATH: z.string().optional(),
+  TEMPORAL_SEARCH_ATTRIBUTES: booleanFromEnv.default('true'),
   TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
   TEMPORAL_UI_URL: z.string().optional(),

@@ -25,6 +25,8 @@ import type { ObjectStore } from '../storage/object-store';
 import { OBJECT_STORE } from '../storage/storage.module';
 import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
 import { workflowUiUrl } from '../temporal/workflow-links';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { CREATED_BY, INFERENCE_STATUS, MODEL_ID } from '../../workflows/search-attributes';
 import type { Request } from 'express';
 import { parseJsonField, parseOrThrow } from '../common/zod-validation';
 import type { ModelEntity } from '../database/entities';
@@ -182,6 +184,7 @@ export class InferencesService {
         taskQueue: this.config.TEMPORAL_TASK_QUEUE,
         workflowId: id,
         args: [workflowInput],
+        ...this.searchAttributes(model.id, createdBy),
       });
     } catch (error) {
       // Nothing runs without its workflow: remove the rows so no orphan PENDING inference remains.
@@ -192,8 +195,21 @@ export class InferencesService {
     return inference;
   }
 
+  /** Lets users find inferences in the Web UI by status, model and user (TEMPORAL_SEARCH_ATTRIBUTES). */
+  private searchAttributes(modelId: string, createdBy: string): { typedSearchAttributes?: TypedSearchAttributes } {
+    if (!this.config.TEMPORAL_SEARCH_ATTRIBUTES) return {};
+    return {
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: INFERENCE_STATUS, value: 'PENDING' },
+        { key: MODEL_ID, value: modelId },
+        { key: CREATED_BY, value: createdBy },
+      ]),
+    };
+  }
+
   private workflowInput(id: string, modelId: string, plans: TaskPlan[], steps: StepId[], webhookUrl: string | undefined | null): InferenceWorkflowInput {
     return {
+      searchAttributes: this.config.TEMPORAL_SEARCH_ATTRIBUTES || undefined,
       inferenceId: id,
       modelId,
       tasks: plans,
@@ -242,7 +258,12 @@ export class InferencesService {
       .getRepository(InferenceEntity)
       .update({ id: inference.id }, { status: 'PENDING', statusMessage: null, finishedAt: null, retries: inference.retries + 1 });
     try {
-      await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, { taskQueue: this.config.TEMPORAL_TASK_QUEUE, workflowId: inference.workflowId, args: [input] });
+      await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, {
+        taskQueue: this.config.TEMPORAL_TASK_QUEUE,
+        workflowId: inference.workflowId,
+        args: [input],
+        ...this.searchAttributes(inference.modelId, inference.createdBy),
+      });
     } catch (error) {
       await this.dataSource.getRepository(InferenceEntity).update({ id: inference.id }, { status: inference.status, statusMessage: inference.statusMessage, finishedAt: inference.finishedAt });
       throw new ApiError(503, `the workflow service is unavailable, retry not started: ${(error as Error).message}`);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { INFERENCE_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import type { AppConfig } from '../config/config';
 
 /**
@@ -47,6 +48,7 @@ export async function startTemporalDevServer(config: AppConfig): Promise<Running
       port: config.TEMPORAL_DEV_PORT,
       ui: true,
       uiPort: config.TEMPORAL_UI_PORT,
+      searchAttributes: INFERENCE_SEARCH_ATTRIBUTES,
     },
   });
   return {
