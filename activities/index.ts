@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './deps';
+import { createGenericProcessorActivities } from './generic-processor';
 import { createModelInferenceActivities } from './model-inference';
 import { createProjectionActivities } from './projection';
 import { createPublishActivities } from './push-to-geoserver';
@@ -10,6 +11,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createDataFetchActivities(deps),
     ...createModelInferenceActivities(deps),
+    ...createGenericProcessorActivities(deps),
     ...createPublishActivities(deps),
     ...createProjectionActivities(deps),
     ...createWebhookActivities(deps),

@@ -4,6 +4,7 @@ import { AuthModule } from './auth/auth.module';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG, ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
+import { GenericProcessorsModule } from './generic-processors/generic-processors.module';
 import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
 import { ModelsModule } from './models/models.module';
@@ -26,6 +27,7 @@ import { TemporalModule } from './temporal/temporal.module';
     AuthModule,
     HealthModule,
     ModelsModule,
+    GenericProcessorsModule,
     InferencesModule,
     TasksModule,
   ],

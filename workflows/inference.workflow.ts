@@ -32,7 +32,7 @@ type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume' | 's
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
 
-const NON_RETRYABLE = ['InvalidInputError', 'ModelConfigurationError'];
+const NON_RETRYABLE = ['InvalidInputError', 'ModelConfigurationError', 'ProcessorError'];
 
 /** Activity stubs of the pipeline steps, each on its step kind's task queue when one is configured. */
 function stepActivities(queues: StepTaskQueues | undefined) {
@@ -54,6 +54,14 @@ function stepActivities(queues: StepTaskQueues | undefined) {
       startToCloseTimeout: '4 hours',
       heartbeatTimeout: '15 seconds',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+    }),
+    // The sandbox enforces the script's own time limit; heartbeats carry cancellation to the run.
+    processor: proxyActivities<PipelineActivities>({
+      taskQueue: queues?.processor,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      startToCloseTimeout: '25 hours',
+      heartbeatTimeout: '30 seconds',
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
     }),
     publish: proxyActivities<PipelineActivities>({
       startToCloseTimeout: '10 minutes',
@@ -315,6 +323,12 @@ async function runStep(
     }
     case STEP_IDS.modelInference: {
       const result = await steps.model.runModelInference({ ...base, modelId: input.modelId, inputKey: requireKey(task) });
+      task.current_key = result.outputKey;
+      return { ...result };
+    }
+    case STEP_IDS.genericProcessor: {
+      if (!input.processor) throw ApplicationFailure.create({ message: 'the step plan has a processor step but no processor', type: 'ModelConfigurationError', nonRetryable: true });
+      const result = await steps.processor.runGenericProcessor({ ...base, processor: input.processor, inputKey: requireKey(task) });
       task.current_key = result.outputKey;
       return { ...result };
     }

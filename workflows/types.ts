@@ -33,6 +33,17 @@ export interface TaskState {
   message?: string;
 }
 
+/** The generic processor of an inference, fixed when the inference is created (a later delete does not affect it). */
+export interface ProcessorPlan {
+  id: string;
+  name: string;
+  /** Object-storage key of the script. */
+  file_key: string;
+  file_name: string;
+  /** `processor_parameters`, passed to the script as its third argument (JSON). */
+  parameters: Record<string, unknown>;
+}
+
 /** Set when the inference has a webhook: how to reach the API in links, and how hard to retry. */
 export interface WebhookPlan {
   apiBaseUrl: string;
@@ -59,6 +70,8 @@ export interface InferenceWorkflowInput {
   webhook?: WebhookPlan;
   /** Where each step kind runs; unset: the workflow's own task queue. */
   taskQueues?: StepTaskQueues;
+  /** Set when the step plan has `generic-python-processor`. */
+  processor?: ProcessorPlan;
   /** Inferences with more tasks than this run them in child workflows of this many tasks each. */
   batchSize?: number;
   /** How many child workflows (batches) run at once. */

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, DeleteDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 import type { InferenceStatus, ModelStatus, TaskStatus } from '../common/status';
 import type { GeoserverPushConfig, ModelInputDataSpec } from '../models/model-spec';
 import type { PipelineStepState, TaskInput } from '../../workflows/types';
@@ -82,4 +82,24 @@ export class WebhookDeliveryEntity {
   @Column({ type: 'boolean' }) delivered!: boolean;
 }
 
-export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity, WebhookDeliveryEntity];
+
+@Entity({ name: 'generic_processors' })
+export class GenericProcessorEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Column({ type: 'varchar', length: 200 }) name!: string;
+  @Column({ type: 'text', nullable: true }) description!: string | null;
+  @Column({ name: 'processor_parameters', type: 'jsonb' }) processorParameters!: Record<string, unknown>;
+  /** The contract's status of an uploaded processor: FINISHED once stored and validated. */
+  @Column({ type: 'varchar', length: 16 }) status!: string;
+  @Column({ name: 'file_name', type: 'varchar', length: 255 }) fileName!: string;
+  @Column({ name: 'file_key', type: 'varchar', length: 1024 }) fileKey!: string;
+  @Column({ name: 'file_sha256', type: 'varchar', length: 64 }) fileSha256!: string;
+  @Column({ name: 'file_size', type: 'int' }) fileSize!: number;
+  @Index() @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+  /** Soft delete: a deleted processor cannot be used by new inferences; running ones keep their snapshot. */
+  @DeleteDateColumn({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
+}
+
+export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity, WebhookDeliveryEntity, GenericProcessorEntity];

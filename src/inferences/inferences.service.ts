@@ -10,6 +10,7 @@ import {
   INFERENCE_WORKFLOW_TYPE,
   type InferenceWorkflowInput,
   type InferenceWorkflowState,
+  type ProcessorPlan,
   type TaskInput,
   type TaskPlan,
   type TaskState,
@@ -20,6 +21,7 @@ import { STEP_IDS, type StepId } from '../common/status';
 import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { InferenceEntity, TaskEntity, WebhookDeliveryEntity } from '../database/entities';
+import { GenericProcessorsService } from '../generic-processors/generic-processors.service';
 import { ModelsService } from '../models/models.service';
 import type { ObjectStore } from '../storage/object-store';
 import { OBJECT_STORE } from '../storage/storage.module';
@@ -35,6 +37,12 @@ import { uploadInferenceSchema, type CreateInferenceRequest, type UploadInferenc
 
 const LIVE_QUERY_TIMEOUT_MS = 3000;
 
+interface PreparedInference {
+  model: ModelEntity;
+  webhookUrl?: string;
+  processor?: ProcessorPlan;
+}
+
 export function taskId(inferenceId: string, index: number): string {
   return `${inferenceId}-task-${String(index + 1).padStart(3, '0')}`;
 }
@@ -49,6 +57,7 @@ export class InferencesService {
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     private readonly models: ModelsService,
+    private readonly processors: GenericProcessorsService,
   ) {}
 
   private rejectUnsupported(request: CreateInferenceRequest | UploadInferenceRequest): void {
@@ -56,9 +65,6 @@ export class InferencesService {
       if ('spatial_domain' in request && (request.spatial_domain[kind]?.length ?? 0) > 0) {
         throw ApiError.unprocessable(`spatial_domain.${kind}: not supported by this server version yet; pass GeoTIFF URLs in spatial_domain.urls`, `spatial_domain.${kind}`);
       }
-    }
-    if (request.generic_processor_id) {
-      throw ApiError.unprocessable(`generic_processor_id: generic processor ${request.generic_processor_id} not found`, 'generic_processor_id');
     }
     for (const [key, enabled] of Object.entries(request.post_processing ?? {})) {
       if (enabled) throw ApiError.unprocessable(`post_processing.${key}: not supported by this server version yet`, `post_processing.${key}`);
@@ -82,18 +88,19 @@ export class InferencesService {
   }
 
   async create(request: CreateInferenceRequest, createdBy: string): Promise<InferenceEntity> {
-    const prepared = await this.prepare(request);
+    const prepared = await this.prepare(request, createdBy);
     const id = randomUUID();
     const inputs: TaskInput[] = (request.spatial_domain.urls ?? []).map((url) => ({ kind: 'url', url }));
     return this.start(id, request, prepared, inputs, createdBy);
   }
 
   /** Checks everything about a request that does not depend on its inputs: model, webhook, processor. */
-  async prepare(request: CreateInferenceRequest | UploadInferenceRequest): Promise<{ model: ModelEntity; webhookUrl?: string }> {
+  async prepare(request: CreateInferenceRequest | UploadInferenceRequest, createdBy: string): Promise<PreparedInference> {
     this.rejectUnsupported(request);
     const webhookUrl = await this.webhookFor(request);
     const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
-    return { model, webhookUrl };
+    const processor = request.generic_processor_id ? await this.processors.planForInference(request.generic_processor_id, createdBy) : undefined;
+    return { model, webhookUrl, processor };
   }
 
   /**
@@ -103,7 +110,7 @@ export class InferencesService {
   async createFromUpload(httpRequest: Request, createdBy: string): Promise<{ inference: InferenceEntity; tasks: number }> {
     const id = randomUUID();
     let request: UploadInferenceRequest | undefined;
-    let prepared: Promise<{ model: ModelEntity; webhookUrl?: string }> | undefined;
+    let prepared: Promise<PreparedInference> | undefined;
     const uploads = await receiveBulkUpload(
       httpRequest,
       this.store,
@@ -111,7 +118,7 @@ export class InferencesService {
       (raw) => {
         request = parseOrThrow(uploadInferenceSchema, parseJsonField(raw, 'inference'), 'inference');
         // Model and webhook checks run while the files stream in; their errors are raised below.
-        prepared = this.prepare(request);
+        prepared = this.prepare(request, createdBy);
         prepared.catch(() => undefined);
       },
       { maxFiles: this.config.BULK_UPLOAD_MAX_FILES, maxFileBytes: this.config.FETCH_MAX_BYTES },
@@ -130,12 +137,15 @@ export class InferencesService {
   private async start(
     id: string,
     request: Omit<CreateInferenceRequest, 'spatial_domain'> & { spatial_domain: Record<string, unknown> },
-    prepared: { model: ModelEntity; webhookUrl?: string },
+    prepared: PreparedInference,
     inputs: TaskInput[],
     createdBy: string,
   ): Promise<InferenceEntity> {
-    const { model, webhookUrl } = prepared;
-    const steps: StepId[] = [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver];
+    const { model, webhookUrl, processor } = prepared;
+    // The processor runs on the model output, just before the push (step numbers as in the contract).
+    const steps: StepId[] = processor
+      ? [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.genericProcessor, STEP_IDS.pushToGeoserver]
+      : [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver];
     const plans: TaskPlan[] = inputs.map((input, index) => ({ task_id: taskId(id, index), task_index: index, input }));
     const inference = await this.dataSource.transaction(async (manager) => {
       const saved = await manager.save(
@@ -178,7 +188,7 @@ export class InferencesService {
       );
       return saved;
     });
-    const workflowInput = this.workflowInput(id, model.id, plans, steps, webhookUrl);
+    const workflowInput = this.workflowInput(id, model.id, plans, steps, webhookUrl, processor);
     try {
       await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, {
         taskQueue: this.config.TEMPORAL_TASK_QUEUE,
@@ -207,8 +217,16 @@ export class InferencesService {
     };
   }
 
-  private workflowInput(id: string, modelId: string, plans: TaskPlan[], steps: StepId[], webhookUrl: string | undefined | null): InferenceWorkflowInput {
+  private workflowInput(
+    id: string,
+    modelId: string,
+    plans: TaskPlan[],
+    steps: StepId[],
+    webhookUrl: string | undefined | null,
+    processor: ProcessorPlan | undefined,
+  ): InferenceWorkflowInput {
     return {
+      processor,
       searchAttributes: this.config.TEMPORAL_SEARCH_ATTRIBUTES || undefined,
       inferenceId: id,
       modelId,
@@ -253,7 +271,8 @@ export class InferencesService {
       message: row.statusMessage ?? undefined,
     }));
     const webhookUrl = inference.webhookUrl ?? this.config.DEFAULT_WEBHOOK_URL;
-    const input = { ...this.workflowInput(inference.id, inference.modelId, plans, steps, webhookUrl), resume };
+    const processor = inference.genericProcessorId ? await this.processors.planForRetry(inference.genericProcessorId) : undefined;
+    const input = { ...this.workflowInput(inference.id, inference.modelId, plans, steps, webhookUrl, processor), resume };
     await this.dataSource
       .getRepository(InferenceEntity)
       .update({ id: inference.id }, { status: 'PENDING', statusMessage: null, finishedAt: null, retries: inference.retries + 1 });

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
 import { createActivities, type PipelineActivities } from '../../activities';
+import { createProcessorRuntime } from '../../activities/generic-processor';
+import type { ProcessorRuntime } from '../../activities/lib/processor-runtime';
 import { BuiltInPublisher } from '../../activities/lib/publisher';
 import type { AppConfig } from '../config/config';
 import type { ObjectStore } from '../storage/object-store';
@@ -23,7 +25,7 @@ const ROLE_ACTIVITIES: Record<WorkerRole, Array<keyof PipelineActivities>> = {
   workflows: ['pushToGeoserver', 'recordTaskState', 'recordInferenceState', 'deliverWebhook'],
   fetch: ['fetchTaskInput'],
   model: ['runModelInference'],
-  processor: [],
+  processor: ['runGenericProcessor'],
 };
 
 export function workflowsPath(): string {
@@ -46,10 +48,14 @@ export class PipelineWorkers {
     readonly workers: Worker[],
     readonly connection: NativeConnection,
     readonly taskQueues: string[],
+    private readonly processorRuntime: ProcessorRuntime,
   ) {}
 
+  /** Runs until shutdown; then stops the processor runtime (after running activities had their grace time). */
   run(): Promise<void> {
-    return Promise.all(this.workers.map((worker) => worker.run())).then(() => undefined);
+    return Promise.all(this.workers.map((worker) => worker.run()))
+      .then(() => undefined)
+      .finally(() => this.processorRuntime.close());
   }
 
   /** Stops polling; running activities get the grace time to finish or hand over. */
@@ -66,7 +72,8 @@ export class PipelineWorkers {
 export async function createPipelineWorkers(options: PipelineWorkerOptions): Promise<PipelineWorkers> {
   const { config } = options;
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
-  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: new BuiltInPublisher() });
+  const processorRuntime = createProcessorRuntime(config, (line) => console.error(`[processor-runtime] ${line}`));
+  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: new BuiltInPublisher(), processorRuntime });
   const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();
   for (const role of workerRoles(config)) {
     const queue = config.taskQueues[role];
@@ -98,5 +105,5 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
       }),
     );
   }
-  return new PipelineWorkers(workers, connection, [...byQueue.keys()]);
+  return new PipelineWorkers(workers, connection, [...byQueue.keys()], processorRuntime);
 }

@@ -38,6 +38,9 @@ describe('inference workflow orchestration', () => {
         }
         return { outputKey: `out/${request.taskId}`, width: 1, height: 1, tiles: 1, class_pixel_counts: {} };
       },
+      async runGenericProcessor(request) {
+        return { outputKey: `processed/${request.taskId}`, exit_code: 0, duration_ms: 1, result: null };
+      },
       async pushToGeoserver(request) {
         return { publisher: 'builtin', workspace: 'ws', layer_name: request.taskId, raster_key: request.rasterKey };
       },
