@@ -40,7 +40,7 @@ import sys
 import time
 
 # Modules a processor typically imports, loaded once by the zygote. Extra ones: PROCESSOR_PREIMPORT.
-PREIMPORT = ["json", "logging", "pathlib", "typing", "math", "numpy", "rasterio", "rasterio.features", "rasterio.warp", "rasterio.windows"]
+PREIMPORT = ["io", "json", "logging", "pathlib", "random", "runpy", "traceback", "typing", "math", "numpy", "numpy.random", "rasterio", "rasterio.features", "rasterio.warp", "rasterio.windows"]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -150,7 +150,10 @@ def run_script(request, root, uid, stdout_fd, stderr_fd):
         os.dup2(stderr_fd, 2)
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
-        os.closerange(3, 65536)
+        # Only our own descriptors are closed: the ones the pre-imported libraries hold (PROJ's database, ...)
+        # stay valid, or a library would later use a number that now belongs to the script's files.
+        for fd in {null, stdout_fd, stderr_fd} - {0, 1, 2}:
+            os.close(fd)
         os.setsid()
         memory = limits["memory_mb"] * 1024 * 1024
         # The address-space limit counts what the zygote already mapped (numpy, GDAL): add it.
@@ -289,7 +292,10 @@ def supervise(request, uid):
     signal.signal(signal.SIGTERM, lambda *_: cancelled.append(True))
     result = {"exit_code": None, "signal": None, "reason": None, "result": None, "log_bytes": 0, "duration_ms": None}
     try:
-        os.close(0)
+        # The zygote's request pipe is not ours to read; /dev/null keeps fd 0 taken so pipes get numbers > 2.
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
         root = os.path.join(state_dir, "root")
         os.makedirs(root, exist_ok=True)
         for path in request["bind_rw"]:
@@ -405,6 +411,27 @@ def probe_sandbox():
     return {"available": message == "ok", "detail": message, "root": os.geteuid() == 0}
 
 
+def warm_up():
+    """Does once what every run's first raster access would do: register GDAL drivers, load PROJ, write a GTiff."""
+    try:
+        import numpy as np
+        import rasterio
+        from rasterio.io import MemoryFile
+        from rasterio.transform import from_origin
+
+        profile = {"driver": "GTiff", "width": 16, "height": 16, "count": 1, "dtype": "uint8", "crs": "EPSG:32633",
+                   "transform": from_origin(500000, 5000000, 10, 10), "compress": "deflate", "tiled": False, "nodata": 0}
+        with MemoryFile() as memory:
+            with memory.open(**profile) as dataset:
+                dataset.write(np.ones((1, 16, 16), np.uint8))
+            with memory.open() as dataset:
+                dataset.read()
+                dataset.profile
+        rasterio.crs.CRS.from_epsg(4326).to_wkt()
+    except Exception as error:  # noqa: BLE001 - a warm-up problem only costs speed
+        print(f"processor runtime: warm-up failed: {error}", file=sys.stderr)
+
+
 def serve():
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the worker process
@@ -419,6 +446,7 @@ def serve():
             loaded.append(name.strip())
         except ImportError as error:
             print(f"processor runtime: cannot pre-import {name}: {error}", file=sys.stderr)
+    warm_up()
     sandbox = probe_sandbox()
     uid_base = int(os.environ.get("PROCESSOR_UID_BASE", "200000"))
     uid_span = 10000

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 
@@ -51,7 +52,7 @@ export const configSchema = z.object({
   INFERENCE_BATCH_TASKS: z.coerce.number().int().min(1).max(1000).default(100),
   INFERENCE_BATCH_CONCURRENCY: z.coerce.number().int().min(1).default(2),
 
-  PYTHON_BIN: z.string().default('python3'),
+  PYTHON_BIN: z.string().optional(),
   PROCESSOR_TIMEOUT_SECONDS: z.coerce.number().min(1).max(86_400).default(600),
   PROCESSOR_MEMORY_MB: z.coerce.number().int().min(64).default(2048),
   PROCESSOR_MAX_PROCESSES: z.coerce.number().int().min(1).max(4096).default(32),
@@ -76,7 +77,17 @@ export const configSchema = z.object({
   WEBHOOK_MAX_INTERVAL_SECONDS: z.coerce.number().min(1).default(900),
 });
 
-export type AppConfig = z.infer<typeof configSchema> & {
+/** The venv that scripts/provision.sh creates (numpy, rasterio for processors), else python3 on PATH. */
+function defaultPythonBin(): string {
+  for (const up of ['../..', '../../..']) {
+    const venvPython = path.resolve(__dirname, up, '.venv', 'bin', 'python');
+    if (fs.existsSync(venvPython)) return venvPython;
+  }
+  return 'python3';
+}
+
+export type AppConfig = Omit<z.infer<typeof configSchema>, 'PYTHON_BIN'> & {
+  PYTHON_BIN: string;
   storageDir: string;
   publicBaseUrl: string;
   temporalUiUrl: string;
@@ -121,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   return {
     ...values,
+    PYTHON_BIN: values.PYTHON_BIN ?? defaultPythonBin(),
     storageDir: values.STORAGE_DIR ?? path.join(values.DATA_DIR, 'objects'),
     publicBaseUrl: (values.PUBLIC_BASE_URL ?? `http://localhost:${values.PORT}`).replace(/\/$/, ''),
     temporalUiUrl: (values.TEMPORAL_UI_URL ?? `http://localhost:${values.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),

@@ -176,7 +176,7 @@ describe('generic processor sandbox', () => {
   });
 
   it('keeps serving other runs while one misbehaves, and after all of the above', async () => {
-    const endless = runFixture('infinite_loop.py', {}, { timeoutSeconds: 8 });
+    const endless = runFixture('infinite_loop.py', {}, { timeoutSeconds: 4 });
     const started = Date.now();
     const good = await runFixture('introspect.py');
     expect(good.failure).toBeNull();
