@@ -237,7 +237,7 @@ def chown_tree(path, uid):
             os.lchown(os.path.join(parent, name), uid, uid)
 
 
-def explain(code, killed_by, stderr_tail, limits):
+def explain(code, killed_by, stderr_tail, limits, result=None):
     """A reason a processor author understands, from how the run ended."""
     tail = stderr_tail.decode("utf-8", "replace")
     last_line = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), "")
@@ -266,6 +266,10 @@ def explain(code, killed_by, stderr_tail, limits):
         if signum == signal.SIGKILL:
             return "the processor was killed (SIGKILL), most likely for using too much memory"
         return f"the processor was killed by signal {signal.Signals(signum).name}"
+    # The contract's template prints {"status": "error", "message": ...} before exiting 1: that is its message.
+    said = (result or {}).get("message") or (result or {}).get("error")
+    if isinstance(said, str) and said.strip():
+        return f"the processor exited with code {code}: {said.strip()[:2000]}"
     return f"the processor exited with code {code}: {last_line}" if last_line else f"the processor exited with code {code}"
 
 
@@ -320,11 +324,12 @@ def supervise(request, uid):
         phases["collected"] = round((time.monotonic() - started) * 1000, 2)
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
+        printed = last_json_object(stdout_tail)
         result.update(
             exit_code=code if code >= 0 else None,
             signal=signal.Signals(-code).name if code < 0 else None,
-            reason=explain(code, killed_by, stderr_tail, limits),
-            result=last_json_object(stdout_tail),
+            reason=explain(code, killed_by, stderr_tail, limits, printed),
+            result=printed,
             log_bytes=log_bytes,
         )
     except BaseException as error:  # noqa: BLE001 - the run failed to start: report it, never crash the zygote

@@ -72,6 +72,15 @@ describe('generic processor sandbox', () => {
     expect(stdout.trim()).toBe('1 (6, 64, 64)');
   });
 
+  it("fails the contract template's own error path (exit 1) with the message it printed", async () => {
+    const report = await runFixture('seed_template.py', { threshold: 'high', method: 'threshold' });
+    expect(report.exit_code).toBe(1);
+    expect(report.result).toMatchObject({ status: 'error', input_path: report.argv[1] });
+    expect(report.failure).toBe(`the processor exited with code 1: ${report.result!.message as string}`);
+    expect(report.failure).toMatch(/greater|not supported|'>'/);
+    expect(report.log).toContain('Processing failed');
+  });
+
   it('gives each run a fresh interpreter, its own user, pid 1, no secrets in the environment and only its own files', async () => {
     const hidden = { paths: [path.join(process.cwd(), 'package.json'), input, path.join(os.homedir(), '.cache'), '/var/lib'] };
     const first = await runFixture('introspect.py', hidden);
