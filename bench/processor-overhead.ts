@@ -6,10 +6,11 @@
  *
  *   npm run bench:processor [-- TILES]      (default 500 tiles of 256x256)
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { ProcessorRuntime } from '../activities/lib/processor-runtime';
 import { withProcessorRun } from '../activities/lib/run-processor';
@@ -31,30 +32,38 @@ async function main(): Promise<void> {
   python(['python/make_sample_geotiff.py', input, '--size', '256', '--seed', '11']);
   const pythonBin = process.env.PYTHON_BIN || (fs.existsSync(path.join(root, '.venv/bin/python')) ? path.join(root, '.venv/bin/python') : PYTHON);
 
-  const bare = JSON.parse(python(['bench/processors/bare_loop.py', script, input, String(tiles)].map(String))) as { seconds_per_run: number };
-  const bareMs = bare.seconds_per_run * 1000;
-
-  const naive: number[] = [];
-  for (let i = 0; i < tiles; i++) {
-    const started = performance.now();
-    await run(pythonBin, [script, input, path.join(dir, 'naive-out.tif'), '{"threshold": 1}'], { env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
-    naive.push(performance.now() - started);
-  }
+  // The three ways run interleaved, tile by tile, so a change in machine load hits all of them alike.
+  const bareProcess = spawn(pythonBin, [path.join(root, 'bench/processors/bare_loop.py'), script, input], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+  const bareLines = createInterface({ input: bareProcess.stdout })[Symbol.asyncIterator]();
+  await bareLines.next(); // "ready"
+  const bareOnce = async (): Promise<number> => {
+    bareProcess.stdin.write('go\n');
+    return Number((await bareLines.next()).value);
+  };
 
   const runtime = new ProcessorRuntime({ pythonBin, uidBase: 250_000 });
   const ready = await runtime.start();
   const limits = { timeoutSeconds: 60, memoryMb: 1024, maxProcesses: 32, maxLogBytes: 4 * 1024 * 1024, maxOutputBytes: 256 * 1024 * 1024, tmpMb: 64 };
   const spec = { scriptFile: script, scriptName: 'threshold_tile.py', inputFile: input, parameters: { threshold: 1 } };
+  const bare: number[] = [];
+  const naive: number[] = [];
   const warm: number[] = [];
   const inSandbox: number[] = [];
   for (let i = 0; i < tiles; i++) {
-    const started = performance.now();
+    bare.push(await bareOnce());
+    let started = performance.now();
     await withProcessorRun(runtime, spec, limits, undefined, async (report) => {
       if (report.failure) throw new Error(`run ${i} failed: ${report.failure}\n${report.log}`);
       inSandbox.push(report.duration_ms);
     });
     warm.push(performance.now() - started);
+    started = performance.now();
+    await run(pythonBin, [script, input, path.join(dir, 'naive-out.tif'), '{"threshold": 1}'], { env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+    naive.push(performance.now() - started);
   }
+  bareProcess.stdin.end();
+  const bareMs = median(bare);
+  const pairedOverhead = (values: number[]) => median(values.map((value, index) => value - bare[index]!));
   // Two runs at a time (this machine has 2 cores): throughput of the runtime.
   const concurrentStart = performance.now();
   let next = 0;
@@ -73,15 +82,15 @@ async function main(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 
   const row = (name: string, values: number[]) =>
-    `${name.padEnd(34)} median ${median(values).toFixed(1).padStart(7)} ms  p99 ${percentile(values, 99).toFixed(1).padStart(7)} ms  overhead ${(median(values) - bareMs).toFixed(1).padStart(7)} ms`;
+    `${name.padEnd(34)} median ${median(values).toFixed(1).padStart(7)} ms  p99 ${percentile(values, 99).toFixed(1).padStart(7)} ms  overhead ${pairedOverhead(values).toFixed(1).padStart(7)} ms`;
   console.log(`generic processor per-tile cost, ${tiles} tiles of 256x256x6 uint16, ${os.cpus().length} cores`);
   console.log(`runtime start-up (imports numpy, rasterio once): ${ready.startup_ms} ms; sandbox ${ready.sandbox.available ? 'on' : 'OFF'}`);
-  console.log(`processor's own work in one warm process       ${bareMs.toFixed(1)} ms per tile (baseline)`);
+  console.log(`processor's own work in one warm process       ${bareMs.toFixed(1)} ms per tile (baseline; overhead = median of per-tile differences)`);
   console.log(row('naive: python script.py per tile', naive));
   console.log(row('runtime: sandboxed fork, pipeline', warm));
   console.log(`${'  of which inside the sandbox run'.padEnd(34)} median ${median(inSandbox).toFixed(1).padStart(7)} ms`);
   console.log(`runtime, 2 runs at a time: ${(tiles / concurrentSeconds).toFixed(1)} tiles/s`);
-  console.log(`overhead ratio naive/runtime: ${((median(naive) - bareMs) / Math.max(0.1, median(warm) - bareMs)).toFixed(1)}x`);
+  console.log(`overhead ratio naive/runtime: ${(pairedOverhead(naive) / Math.max(0.1, pairedOverhead(warm))).toFixed(1)}x`);
 }
 
 main().catch((error: unknown) => {

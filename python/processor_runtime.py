@@ -417,21 +417,26 @@ def probe_sandbox():
 
 
 def warm_up():
-    """Does once what every run's first raster access would do: register GDAL drivers, load PROJ, write a GTiff."""
+    """Does once what every run's first raster access would do: register GDAL drivers, load PROJ, open,
+    read and write a deflate GeoTIFF on disk (rasterio's environment set-up included)."""
+    import tempfile
+
     try:
         import numpy as np
         import rasterio
-        from rasterio.io import MemoryFile
         from rasterio.transform import from_origin
 
-        profile = {"driver": "GTiff", "width": 16, "height": 16, "count": 1, "dtype": "uint8", "crs": "EPSG:32633",
+        profile = {"driver": "GTiff", "width": 32, "height": 32, "count": 2, "dtype": "uint16", "crs": "EPSG:32633",
                    "transform": from_origin(500000, 5000000, 10, 10), "compress": "deflate", "tiled": False, "nodata": 0}
-        with MemoryFile() as memory:
-            with memory.open(**profile) as dataset:
-                dataset.write(np.ones((1, 16, 16), np.uint8))
-            with memory.open() as dataset:
-                dataset.read()
-                dataset.profile
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "warm.tif")
+            with rasterio.open(path, "w", **profile) as dataset:
+                dataset.write(np.ones((2, 32, 32), np.uint16))
+            with rasterio.open(path) as dataset:
+                data = dataset.read()
+                copy = dataset.profile
+            with rasterio.open(path, "w", **copy) as dataset:
+                dataset.write(np.where(data > 0, data, 0).astype(data.dtype))
         rasterio.crs.CRS.from_epsg(4326).to_wkt()
     except Exception as error:  # noqa: BLE001 - a warm-up problem only costs speed
         print(f"processor runtime: warm-up failed: {error}", file=sys.stderr)

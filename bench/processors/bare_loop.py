@@ -1,6 +1,6 @@
-"""Baseline: the benchmark processor's own work, N times in one warm process. Prints seconds per run."""
+"""Baseline: the benchmark processor's own work in one warm process. For every line read on stdin it
+processes the tile once and prints the milliseconds it took, so the caller can pair it with other runs."""
 import importlib.util
-import json
 import os
 import sys
 import tempfile
@@ -9,11 +9,11 @@ import time
 spec = importlib.util.spec_from_file_location("threshold_tile", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-runs = int(sys.argv[3])
 with tempfile.TemporaryDirectory() as tmp:
     output = os.path.join(tmp, "out.tif")
     module.process(sys.argv[2], output, {"threshold": 1})  # warm-up
-    started = time.perf_counter()
-    for _ in range(runs):
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        started = time.perf_counter()
         module.process(sys.argv[2], output, {"threshold": 1})
-    print(json.dumps({"seconds_per_run": (time.perf_counter() - started) / runs}))
+        print(f"{(time.perf_counter() - started) * 1000:.3f}", flush=True)
