@@ -46,7 +46,8 @@ export const geoserverPushSchema = z
   .object({
     workspace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only'),
     layer_name: z.string().min(1).max(200).optional(),
-    style: z.string().min(1).max(200).optional(),
+    store: z.string().min(1).max(200).optional(),
+    style: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, 'letters, digits, _ . - only').optional(),
   })
   .strict();
 

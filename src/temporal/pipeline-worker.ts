@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
 import { createActivities, type PipelineActivities } from '../../activities';
-import { BuiltInPublisher } from '../../activities/lib/publisher';
+import { GeoServerPublisher } from '../../activities/lib/geoserver-publisher';
+import { BuiltInPublisher, type MapPublisher } from '../../activities/lib/publisher';
 import type { AppConfig } from '../config/config';
 import type { ObjectStore } from '../storage/object-store';
 
@@ -36,6 +37,15 @@ export function workflowBundlePath(): string {
   return path.join(__dirname, '..', '..', 'workflow-bundle.js');
 }
 
+/** GeoServer REST publishing when GEOSERVER_URL is set, else the built-in publisher. */
+export function createPublisher(config: AppConfig, store: ObjectStore): MapPublisher {
+  if (!config.GEOSERVER_URL) return new BuiltInPublisher();
+  return new GeoServerPublisher(
+    { url: config.GEOSERVER_URL, user: config.GEOSERVER_USER, password: config.GEOSERVER_PASSWORD ?? '', timeoutMs: config.GEOSERVER_TIMEOUT_MS },
+    store,
+  );
+}
+
 export function workerRoles(config: AppConfig): WorkerRole[] {
   return config.WORKER_ROLES.split(',').map((role) => role.trim() as WorkerRole);
 }
@@ -66,7 +76,7 @@ export class PipelineWorkers {
 export async function createPipelineWorkers(options: PipelineWorkerOptions): Promise<PipelineWorkers> {
   const { config } = options;
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
-  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: new BuiltInPublisher() });
+  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: createPublisher(config, options.store) });
   const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();
   for (const role of workerRoles(config)) {
     const queue = config.taskQueues[role];
