@@ -15,6 +15,8 @@ export interface ModelClassSpec {
   name: string;
   /** Display colour, '#rrggbb'. */
   color?: string;
+  /** Not an object class (e.g. clear sky): left out of COCO exports. */
+  background?: boolean;
 }
 
 export interface ModelInputDataSpec {

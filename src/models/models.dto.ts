@@ -17,7 +17,7 @@ export const modelInputDataSpecSchema = z
     tile_overlap: z.number().int().min(0),
     nodata: z.number().finite().optional(),
     classes: z
-      .array(z.object({ value: z.number().int().min(0).max(254), name: z.string().min(1).max(100), color: hexColor.optional() }).strict())
+      .array(z.object({ value: z.number().int().min(0).max(254), name: z.string().min(1).max(100), color: hexColor.optional(), background: z.boolean().optional() }).strict())
       .min(1, 'at least one class is required'),
     output_nodata: z.number().int().min(0).max(255).optional(),
   })
