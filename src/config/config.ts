@@ -52,6 +52,8 @@ export const configSchema = z.object({
   INFERENCE_BATCH_CONCURRENCY: z.coerce.number().int().min(1).default(2),
 
   PYTHON_BIN: z.string().default('python3'),
+  /** Directory of gdal_translate (COG outputs); unset = PATH. */
+  GDAL_BIN_DIR: z.string().optional(),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   FETCH_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
   BULK_UPLOAD_MAX_FILES: z.coerce.number().int().min(1).default(5000),
