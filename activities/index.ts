@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './deps';
+import { createExportActivities } from './export-coco';
 import { createModelInferenceActivities } from './model-inference';
 import { createProjectionActivities } from './projection';
 import { createPublishActivities } from './push-to-geoserver';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPublishActivities(deps),
     ...createProjectionActivities(deps),
     ...createWebhookActivities(deps),
+    ...createExportActivities(deps),
   };
 }
 

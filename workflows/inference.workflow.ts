@@ -7,6 +7,7 @@ import {
   defineQuery,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -101,6 +102,8 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   const failed = state.tasks.filter((task) => task.status === 'FAILED').length;
   state.status = cancelled ? 'STOPPED' : failed > 0 ? 'FAILED' : 'COMPLETED';
   if (failed > 0) state.message = `${failed} of ${state.tasks.length} tasks failed`;
+  // COCO export of the finished masks, before the final status so COMPLETED means the export exists.
+  if (!cancelled && patched('coco-export')) state.coco = await exportCoco(input);
   await CancellationScope.nonCancellable(() =>
     projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: state.status, message: state.message, finishedAt: now() }),
   );
@@ -110,6 +113,22 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   // Closing as cancelled (not completed) is what the Web UI and the history show for a stopped inference.
   if (cancelled) throw new CancelledFailure('inference stopped');
   return state;
+}
+
+/** A failed export is reported on the state (and the webhook); it never changes the inference's status. */
+async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['coco']> {
+  const { exportCoco: run } = proxyActivities<PipelineActivities>({
+    startToCloseTimeout: '1 hour',
+    heartbeatTimeout: '2 minutes',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  try {
+    const result = await run({ inferenceId: input.inferenceId, modelId: input.modelId });
+    return { key: result.cocoKey, annotations: result.annotations };
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    return { error: failureMessage(error) };
+  }
 }
 
 /** Inferences above this many tasks run them in child workflows, keeping every history far below its limits. */
@@ -239,6 +258,7 @@ async function notifyWebhook(input: InferenceWorkflowInput, plan: WebhookPlan, s
         message: task.message ?? null,
         output_url: task.output_key ? `${api}/api/v2/tasks/${task.task_id}/output-url` : null,
       })),
+      coco_url: state.coco?.key ? `${inferenceUrl}/coco` : null,
       links: { inference: inferenceUrl, tasks: `${inferenceUrl}/tasks`, temporal_ui: `${plan.temporalUiUrl}/namespaces/${workflowInfo().namespace}/workflows/${input.inferenceId}` },
     },
   };

@@ -4,6 +4,7 @@ export const storageKeys = {
   uploadedInput: (inferenceId: string, index: number, fileName: string) => `inferences/${inferenceId}/uploads/${String(index + 1).padStart(5, '0')}-${fileName}`,
   taskInput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/input.tif`,
   modelOutput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/model-output.tif`,
+  cocoExport: (inferenceId: string) => `inferences/${inferenceId}/coco.json`,
   stepLog: (inferenceId: string, taskId: string, stepId: string) => `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,
   modelFile: (modelId: string, fileName: string) => `models/${modelId}/${fileName}`,
 };

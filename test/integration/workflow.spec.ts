@@ -50,6 +50,10 @@ describe('inference workflow orchestration', () => {
       async deliverWebhook() {
         return { delivered: true, attempts: 1, status_code: 204 };
       },
+      async exportCoco(request) {
+        projections.push({ kind: 'coco', status: 'EXPORTED', taskId: request.inferenceId });
+        return { cocoKey: `inferences/${request.inferenceId}/coco.json`, images: 3, annotations: 7 };
+      },
     };
   }
 
@@ -98,6 +102,10 @@ describe('inference workflow orchestration', () => {
     const state = result as InferenceWorkflowState;
     expect(state.status).toBe('COMPLETED');
     expect(state.tasks.every((task) => task.status === 'FINISHED' && task.output_key === `out/${task.task_id}`)).toBe(true);
+    // The COCO export runs once, after the tasks and before the final status is recorded.
+    expect(state.coco).toEqual({ key: `inferences/${args.inferenceId}/coco.json`, annotations: 7 });
+    const ours = projections.filter((p) => p.kind === 'inference' || (p.kind === 'coco' && p.taskId === args.inferenceId));
+    expect(ours.slice(-2).map((p) => p.kind + ':' + p.status)).toEqual(['coco:EXPORTED', 'inference:COMPLETED']);
     expect(state.tasks[0].pipeline_steps.map((step) => [step.process_id, step.step_number, step.status])).toEqual([
       ['terrakit-data-fetch', 0, 'FINISHED'],
       ['model-inference', 1, 'FINISHED'],
@@ -139,7 +147,9 @@ describe('inference workflow orchestration', () => {
       expect(final.status).toBe('STOPPED');
       expect(final.tasks.map((task) => task.status)).toEqual(['STOPPED', 'STOPPED', 'STOPPED']);
       expect(final.tasks[0].pipeline_steps.map((step) => step.status)).toEqual(['FINISHED', 'STOPPED', 'STOPPED']);
+      expect(final.coco).toBeUndefined(); // no export for a stopped inference
     });
+    expect(projections.some((entry) => entry.kind === 'coco' && entry.taskId === args.inferenceId)).toBe(false);
     expect(projections.filter((entry) => entry.kind === 'inference').map((entry) => entry.status)).toContain('STOPPED');
     await recordHistory('stopped', args.inferenceId);
   });
