@@ -99,11 +99,11 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
   const cancelled =
     input.tasks.length <= batchSize ? await runTasks(input, input.tasks, state.tasks) : await runTaskBatches(input, state, batchSize);
+  // COCO export of the finished masks, before the final status so COMPLETED means the export exists.
+  if (!cancelled && patched('coco-export')) state.coco = await exportCoco(input);
   const failed = state.tasks.filter((task) => task.status === 'FAILED').length;
   state.status = cancelled ? 'STOPPED' : failed > 0 ? 'FAILED' : 'COMPLETED';
   if (failed > 0) state.message = `${failed} of ${state.tasks.length} tasks failed`;
-  // COCO export of the finished masks, before the final status so COMPLETED means the export exists.
-  if (!cancelled && patched('coco-export')) state.coco = await exportCoco(input);
   await CancellationScope.nonCancellable(() =>
     projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: state.status, message: state.message, finishedAt: now() }),
   );
@@ -115,7 +115,10 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   return state;
 }
 
-/** A failed export is reported on the state (and the webhook); it never changes the inference's status. */
+/**
+ * A failed export is reported on the state (and the webhook); it never changes the inference's status. It
+ * starts only when every task has ended, so a stop arriving meanwhile lets it finish (non-cancellable).
+ */
 async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['coco']> {
   const { exportCoco: run } = proxyActivities<PipelineActivities>({
     startToCloseTimeout: '1 hour',
@@ -123,10 +126,9 @@ async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkf
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
   });
   try {
-    const result = await run({ inferenceId: input.inferenceId, modelId: input.modelId });
+    const result = await CancellationScope.nonCancellable(() => run({ inferenceId: input.inferenceId, modelId: input.modelId }));
     return { key: result.cocoKey, annotations: result.annotations };
   } catch (error) {
-    if (isCancellation(error)) throw error;
     return { error: failureMessage(error) };
   }
 }

@@ -118,9 +118,9 @@ export class CocoBuilder {
     for (const component of connectedComponents(mask, width, height, this.categoryByValue)) {
       const categoryId = this.categoryByValue.get(component.value)!;
       const rings = traceRings(component.labels, component.label, component.bbox, width, height);
-      const outer = rings.filter((ring) => ring.signedArea > 0);
       const base = { id: this.annotations.length + 1, image_id: imageId, category_id: categoryId, area: component.area, bbox: component.bbox };
-      if (outer.length === 1 && rings.length === 1) {
+      // A 4-connected component has one outer ring; any further ring is a hole.
+      if (rings.length === 1) {
         this.annotations.push({ ...base, segmentation: [rings[0]!.coordinates], iscrowd: 0 });
       } else {
         // Holes: a COCO polygon list cannot subtract them, RLE is exact.

@@ -35,6 +35,7 @@ export class InferencesController {
       ...countTasks(statuses),
       workflow_id: inference.workflowId,
       temporal_ui_url: this.inferences.uiUrl(inference),
+      coco_url: this.inferences.cocoUrl(inference),
       created_at: inference.createdAt.toISOString(),
       updated_at: inference.updatedAt.toISOString(),
       started_at: inference.startedAt?.toISOString() ?? null,

@@ -382,6 +382,11 @@ export class InferencesService {
     return this.config.DEFAULT_WEBHOOK_URL ?? null;
   }
 
+  /** Download URL of the COCO export, or null while there is none. */
+  cocoUrl(inference: InferenceEntity): string | null {
+    return inference.cocoKey ? `${this.config.publicBaseUrl}/api/v2/inference/${inference.id}/coco` : null;
+  }
+
   uiUrl(inference: InferenceEntity): string {
     return workflowUiUrl(this.config.temporalUiUrl, this.config.TEMPORAL_NAMESPACE, inference.workflowId);
   }

@@ -56,7 +56,7 @@ describe('inference results: COCO export, COG outputs, GeoServer layers', () => 
     expect(early.body.message).toMatch(new RegExp(`no COCO export for inference ${id} yet: the inference is (PENDING|RUNNING)`));
 
     const finished = await api.waitForInference(id);
-    expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 2 });
+    expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 2, coco_url: `${stack.baseUrl}/api/v2/inference/${id}/coco` });
     const tasks = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks as Array<{ task_id: string; outputs: Record<string, any> }>;
 
     // GeoServer: each task's layer published with the model's class style; the push step records the WMS URL.
