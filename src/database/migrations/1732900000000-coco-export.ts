@@ -1,8 +1,8 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /** Storage key of the inference's COCO export (written after its tasks finish). */
-export class CocoExport1732800000000 implements MigrationInterface {
-  name = 'CocoExport1732800000000';
+export class CocoExport1732900000000 implements MigrationInterface {
+  name = 'CocoExport1732900000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE inferences ADD COLUMN coco_key varchar(1024)`);
