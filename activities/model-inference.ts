@@ -80,7 +80,8 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
           const maskFile = path.join(dir, 'mask.tif');
           const outputFile = path.join(dir, 'model-output.tif');
           const outputNodata = spec.output_nodata ?? 255;
-          await writeMaskGeoTiff(maskFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata });
+          // Uncompressed intermediate: GDAL compresses the COG anyway.
+          await writeMaskGeoTiff(maskFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata, compression: 'none' });
           // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews).
           await toCloudOptimizedGeoTiff(maskFile, outputFile, { gdalBinDir: deps.config.GDAL_BIN_DIR, resampling: 'NEAREST', signal: context?.cancellationSignal }).catch((error: unknown) => {
             throw error instanceof CogError && error.setupProblem ? ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError') : error;
