@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ProcessorPlan } from '../workflows/types';
 import type { ActivityDeps } from './deps';
+import { CogError, toCloudOptimizedGeoTiff } from './lib/cog';
 import { ProcessorRuntime } from './lib/processor-runtime';
 import { processorLimits, withProcessorRun } from './lib/run-processor';
 import { StepLog, withStepLog } from './lib/step-log';
@@ -70,8 +71,16 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
                 // The sandbox itself failed on this worker: another attempt (maybe on another worker) may work.
                 if (report.sandbox_error) throw ApplicationFailure.create({ message: report.reason ?? 'processor sandbox failed', type: 'ProcessorSandboxError' });
                 if (report.failure || !report.outputPath) throw processorError(report.failure ?? 'no output');
+                // What gets published is a Cloud-Optimized GeoTIFF, whatever layout the script wrote.
+                const cogFile = path.join(dir, 'processed-cog.tif');
+                await toCloudOptimizedGeoTiff(report.outputPath, cogFile, { gdalBinDir: deps.config.GDAL_BIN_DIR, resampling: 'NEAREST', signal: context?.cancellationSignal }).catch(
+                  (error: unknown) => {
+                    if (error instanceof CogError && error.setupProblem) throw ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError');
+                    throw error instanceof CogError ? processorError(`the processor's output cannot be made a Cloud-Optimized GeoTIFF: ${error.message}`) : error;
+                  },
+                );
                 const outputKey = storageKeys.processorOutput(request.inferenceId, request.taskId);
-                await deps.store.putFile(outputKey, report.outputPath, { contentType: 'image/tiff' });
+                await deps.store.putFile(outputKey, cogFile, { contentType: 'image/tiff' });
                 return { outputKey, exit_code: report.exit_code ?? 0, duration_ms: report.duration_ms, result: report.result };
               },
             );

@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './deps';
 import { createGenericProcessorActivities } from './generic-processor';
+import { createExportActivities } from './export-coco';
 import { createModelInferenceActivities } from './model-inference';
 import { createProjectionActivities } from './projection';
 import { createPublishActivities } from './push-to-geoserver';
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPublishActivities(deps),
     ...createProjectionActivities(deps),
     ...createWebhookActivities(deps),
+    ...createExportActivities(deps),
   };
 }
 

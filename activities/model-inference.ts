@@ -1,8 +1,9 @@
 import * as path from 'node:path';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ModelEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
+import { CogError, toCloudOptimizedGeoTiff } from './lib/cog';
 import { ensureLocalModelFile } from './lib/model-cache';
 import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff } from './lib/raster';
 import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
@@ -76,9 +77,15 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
             },
             signal: context?.cancellationSignal,
           }).catch(asModelError);
+          const maskFile = path.join(dir, 'mask.tif');
           const outputFile = path.join(dir, 'model-output.tif');
           const outputNodata = spec.output_nodata ?? 255;
-          await writeMaskGeoTiff(outputFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata });
+          // Uncompressed intermediate: GDAL compresses the COG anyway.
+          await writeMaskGeoTiff(maskFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata, compression: 'none' });
+          // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews).
+          await toCloudOptimizedGeoTiff(maskFile, outputFile, { gdalBinDir: deps.config.GDAL_BIN_DIR, resampling: 'NEAREST', signal: context?.cancellationSignal }).catch((error: unknown) => {
+            throw error instanceof CogError && error.setupProblem ? ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError') : error;
+          });
           const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
           await deps.store.putFile(outputKey, outputFile, { contentType: 'image/tiff' });
           const counts: Record<string, number> = {};

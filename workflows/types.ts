@@ -103,6 +103,8 @@ export interface InferenceWorkflowState {
   message?: string;
   tasks: TaskState[];
   webhook?: { status: 'SENDING' | 'DELIVERED' | 'FAILED' | 'SKIPPED'; message?: string };
+  /** COCO export of the finished tasks' masks (storage key), or why it failed. */
+  coco?: { key?: string; annotations?: number; error?: string };
 }
 
 /** Name of the workflow query returning InferenceWorkflowState. */

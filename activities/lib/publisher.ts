@@ -1,4 +1,4 @@
-import type { GeoserverPushConfig } from '../../src/models/model-spec';
+import type { GeoserverPushConfig, ModelClassSpec } from '../../src/models/model-spec';
 
 export interface PublishRequest {
   inferenceId: string;
@@ -7,6 +7,10 @@ export interface PublishRequest {
   modelDisplayName: string;
   rasterKey: string;
   geoserverPush: GeoserverPushConfig | null;
+  /** The model's classes (value, name, colour): the layer's colour map. */
+  classes?: ModelClassSpec[];
+  /** Output value meaning no data (transparent in the style). */
+  outputNodata?: number | null;
 }
 
 export interface PublishResult {
@@ -14,6 +18,9 @@ export interface PublishResult {
   workspace: string;
   layer_name: string;
   raster_key: string;
+  store?: string;
+  style?: string;
+  /** WMS GetMap URL of the whole layer (GeoServer publisher). */
   wms_url?: string;
 }
 
@@ -33,7 +40,8 @@ export function layerName(request: PublishRequest): string {
 
 /**
  * Built-in publisher: the output stays in object storage and is served by the API; this records the layer
- * the task publishes so the REST API can show it. A GeoServer REST publisher implements the same interface.
+ * the task publishes so the REST API can show it. GeoServerPublisher (geoserver-publisher.ts) is used when
+ * GEOSERVER_URL is set.
  */
 export class BuiltInPublisher implements MapPublisher {
   async publish(request: PublishRequest): Promise<PublishResult> {

@@ -7,6 +7,7 @@ export const storageKeys = {
   processorOutput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/processed.tif`,
   /** As in the REST contract: `processor_file_path` is `{id}/{file name}`. */
   processorFile: (processorId: string, fileName: string) => `${processorId}/${fileName}`,
+  cocoExport: (inferenceId: string) => `inferences/${inferenceId}/coco.json`,
   stepLog: (inferenceId: string, taskId: string, stepId: string) => `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,
   modelFile: (modelId: string, fileName: string) => `models/${modelId}/${fileName}`,
 };

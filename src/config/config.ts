@@ -61,12 +61,20 @@ export const configSchema = z.object({
   PROCESSOR_TMP_MB: z.coerce.number().int().min(1).default(256),
   PROCESSOR_UID_BASE: z.coerce.number().int().min(1000).max(2 ** 31 - 20_000).default(200_000),
   PROCESSOR_PREIMPORT: z.string().default(''),
+  /** Directory of gdal_translate (COG outputs); unset = PATH. */
+  GDAL_BIN_DIR: z.string().optional(),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   FETCH_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
   BULK_UPLOAD_MAX_FILES: z.coerce.number().int().min(1).default(5000),
   MODEL_MAX_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+
+  // GeoServer REST publishing of task outputs; unset = the built-in publisher.
+  GEOSERVER_URL: z.string().url().optional(),
+  GEOSERVER_USER: z.string().default('admin'),
+  GEOSERVER_PASSWORD: z.string().optional(),
+  GEOSERVER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
 
   WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
   DEFAULT_WEBHOOK_URL: z.string().url().optional(),
@@ -123,6 +131,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const values = parsed.data;
   if (values.STORAGE_DRIVER === 'minio' && (!values.MINIO_ENDPOINT || !values.MINIO_ACCESS_KEY || !values.MINIO_SECRET_KEY)) {
     throw new ConfigError('STORAGE_DRIVER=minio needs MINIO_ENDPOINT, MINIO_ACCESS_KEY and MINIO_SECRET_KEY');
+  }
+  if (values.GEOSERVER_URL && values.GEOSERVER_PASSWORD === undefined) {
+    throw new ConfigError('GEOSERVER_URL needs GEOSERVER_PASSWORD (and GEOSERVER_USER, default admin)');
   }
   const apiKeys = parseApiKeys(values.API_KEYS);
   if (apiKeys.size === 0) {

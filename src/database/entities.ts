@@ -46,6 +46,8 @@ export class InferenceEntity {
   @Column({ name: 'webhook_url', type: 'text', nullable: true }) webhookUrl!: string | null;
   /** How many times the failed/stopped tasks were rerun (each rerun is a new run of the same workflow id). */
   @Column({ type: 'int', default: 0 }) retries!: number;
+  /** Object-storage key of the COCO export of the finished tasks' masks, once written. */
+  @Column({ name: 'coco_key', type: 'varchar', length: 1024, nullable: true }) cocoKey!: string | null;
   /** Standard Webhooks secret of this inference's endpoint; never returned by the API. */
   @Column({ name: 'webhook_secret', type: 'text', nullable: true, select: false }) webhookSecret!: string | null;
 }

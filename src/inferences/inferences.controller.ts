@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, StreamableFile } from '@nestjs/common';
 import type { Request } from 'express';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../common/api-error';
@@ -35,6 +35,7 @@ export class InferencesController {
       ...countTasks(statuses),
       workflow_id: inference.workflowId,
       temporal_ui_url: this.inferences.uiUrl(inference),
+      coco_url: this.inferences.cocoUrl(inference),
       created_at: inference.createdAt.toISOString(),
       updated_at: inference.updatedAt.toISOString(),
       started_at: inference.startedAt?.toISOString() ?? null,
@@ -103,6 +104,14 @@ export class InferencesController {
   async retry(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const tasksToRerun = await this.inferences.retry(await this.inferences.getOwned(id, user));
     return { id, status: 'PENDING', tasks_to_rerun: tasksToRerun, message: 'failed and stopped tasks rerun from the step that did not finish' };
+  }
+
+  /** COCO instance-segmentation JSON of the finished tasks' masks (404 with the reason when there is none yet). */
+  @Get(':id/coco')
+  async coco(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<StreamableFile> {
+    const inference = await this.inferences.getOwned(id, user);
+    const stream = await this.inferences.cocoExport(inference);
+    return new StreamableFile(stream, { type: 'application/json', disposition: `attachment; filename="${inference.id}-coco.json"` });
   }
 
   @Get(':id/webhook-deliveries')

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -296,6 +297,25 @@ export class InferencesService {
     return inference;
   }
 
+  /** The inference's COCO export as a stream, or 404 saying why there is none. */
+  async cocoExport(inference: InferenceEntity): Promise<Readable> {
+    if (!inference.cocoKey) {
+      const reason =
+        inference.status === 'PENDING' || inference.status === 'RUNNING'
+          ? `the inference is ${inference.status}; the export is written when its tasks have finished`
+          : inference.status === 'STOPPED'
+            ? 'the inference was stopped before its tasks finished'
+            : `the inference ended ${inference.status} without one (the export failed, or the inference predates COCO exports)`;
+      throw ApiError.notFound(`no COCO export for inference ${inference.id} yet: ${reason}`);
+    }
+    try {
+      return await this.store.getStream(inference.cocoKey);
+    } catch (error) {
+      this.logger.warn(`COCO export ${inference.cocoKey} unreadable: ${(error as Error).message}`);
+      throw ApiError.notFound(`the COCO export of inference ${inference.id} is no longer in storage`);
+    }
+  }
+
   /** Live workflow state while the inference runs (falls back to the DB projection if Temporal is slow). */
   async liveState(inference: InferenceEntity): Promise<InferenceWorkflowState | undefined> {
     if (inference.status !== 'PENDING' && inference.status !== 'RUNNING') return undefined;
@@ -379,6 +399,11 @@ export class InferencesService {
 
   defaultWebhookUrl(): string | null {
     return this.config.DEFAULT_WEBHOOK_URL ?? null;
+  }
+
+  /** Download URL of the COCO export, or null while there is none. */
+  cocoUrl(inference: InferenceEntity): string | null {
+    return inference.cocoKey ? `${this.config.publicBaseUrl}/api/v2/inference/${inference.id}/coco` : null;
   }
 
   uiUrl(inference: InferenceEntity): string {

@@ -15,6 +15,8 @@ export interface ModelClassSpec {
   name: string;
   /** Display colour, '#rrggbb'. */
   color?: string;
+  /** Not an object class (e.g. clear sky): left out of COCO exports. */
+  background?: boolean;
 }
 
 export interface ModelInputDataSpec {
@@ -39,7 +41,10 @@ export interface ModelInputDataSpec {
 /** How results of a model are published to GeoServer. */
 export interface GeoserverPushConfig {
   workspace: string;
-  /** Layer name template; `{inference_id}` and `{task_id}` are substituted. */
+  /** Layer name template; `{inference_id}`, `{task_id}` and `{model}` are substituted. */
   layer_name?: string;
+  /** Coverage store name template (same placeholders); default: the layer name (one store per output). */
+  store?: string;
+  /** Style name; default `{model}_classes`. Created / updated from `classes` on every publish. */
   style?: string;
 }

@@ -5,7 +5,8 @@ import type { DataSource } from 'typeorm';
 import { createActivities, type PipelineActivities } from '../../activities';
 import { createProcessorRuntime } from '../../activities/generic-processor';
 import type { ProcessorRuntime } from '../../activities/lib/processor-runtime';
-import { BuiltInPublisher } from '../../activities/lib/publisher';
+import { GeoServerPublisher } from '../../activities/lib/geoserver-publisher';
+import { BuiltInPublisher, type MapPublisher } from '../../activities/lib/publisher';
 import type { AppConfig } from '../config/config';
 import type { ObjectStore } from '../storage/object-store';
 
@@ -22,7 +23,7 @@ export type WorkerRole = 'workflows' | 'fetch' | 'model' | 'processor';
 
 /** Which activities each role runs; `workflows` also runs the workflows and the light bookkeeping steps. */
 const ROLE_ACTIVITIES: Record<WorkerRole, Array<keyof PipelineActivities>> = {
-  workflows: ['pushToGeoserver', 'recordTaskState', 'recordInferenceState', 'deliverWebhook'],
+  workflows: ['pushToGeoserver', 'recordTaskState', 'recordInferenceState', 'deliverWebhook', 'exportCoco'],
   fetch: ['fetchTaskInput'],
   model: ['runModelInference'],
   processor: ['runGenericProcessor'],
@@ -36,6 +37,15 @@ export function workflowsPath(): string {
 /** Where `npm run build` writes the pre-bundled workflow code (dist/workflow-bundle.js). */
 export function workflowBundlePath(): string {
   return path.join(__dirname, '..', '..', 'workflow-bundle.js');
+}
+
+/** GeoServer REST publishing when GEOSERVER_URL is set, else the built-in publisher. */
+export function createPublisher(config: AppConfig, store: ObjectStore): MapPublisher {
+  if (!config.GEOSERVER_URL) return new BuiltInPublisher();
+  return new GeoServerPublisher(
+    { url: config.GEOSERVER_URL, user: config.GEOSERVER_USER, password: config.GEOSERVER_PASSWORD ?? '', timeoutMs: config.GEOSERVER_TIMEOUT_MS },
+    store,
+  );
 }
 
 export function workerRoles(config: AppConfig): WorkerRole[] {
@@ -73,7 +83,7 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
   const { config } = options;
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
   const processorRuntime = createProcessorRuntime(config, (line) => console.error(`[processor-runtime] ${line}`));
-  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: new BuiltInPublisher(), processorRuntime });
+  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: createPublisher(config, options.store), processorRuntime });
   const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();
   for (const role of workerRoles(config)) {
     const queue = config.taskQueues[role];
