@@ -43,6 +43,7 @@ import time
 PREIMPORT = ["io", "json", "logging", "pathlib", "random", "runpy", "traceback", "typing", "math", "numpy", "numpy.random", "rasterio", "rasterio.features", "rasterio.warp", "rasterio.windows"]
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
@@ -55,6 +56,13 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_RELATIME = 1 << 21
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = 155  # x86_64
+SYS_CAPSET = 126
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -79,6 +87,44 @@ def mount(source, target, fstype, flags, data=None):
     _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
 
 
+def pivot_root(new_root):
+    """Makes new_root the root of this mount namespace and detaches the old one: unlike chroot, nothing of
+    the machine's file system stays reachable, even for a process with capabilities in its namespace."""
+    os.chdir(new_root)
+    _check(libc.syscall(ctypes.c_long(SYS_PIVOT_ROOT), b".", b"."), "pivot_root")
+    _check(libc.umount2(b".", ctypes.c_int(MNT_DETACH)), "umount old root")
+    os.chdir("/")
+
+
+def drop_capabilities():
+    """No capabilities left, in any namespace (matters when the script runs as root of a user namespace)."""
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(libc.syscall(ctypes.c_long(SYS_CAPSET), header, data), "capset")
+
+
+def locked_flags(path):
+    """Flags a bind mount of path must keep on remount (a user namespace may not clear them)."""
+    flags = os.statvfs(path).f_flag
+    kept = 0
+    for statvfs_flag, mount_flag in ((2, MS_NOSUID), (4, MS_NODEV), (8, MS_NOEXEC), (1024, MS_NOATIME), (2048, MS_NODIRATIME), (4096, MS_RELATIME)):
+        if flags & statvfs_flag:
+            kept |= mount_flag
+    return kept
+
+
+def enter_user_namespace(flags):
+    """Without root: a user namespace where this user is root gives the same isolation (namespaces, mounts)."""
+    uid, gid = os.getuid(), os.getgid()
+    unshare(CLONE_NEWUSER | flags)
+    with open("/proc/self/setgroups", "w") as handle:
+        handle.write("deny")
+    with open("/proc/self/uid_map", "w") as handle:
+        handle.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as handle:
+        handle.write(f"0 {gid} 1")
+
+
 def prctl(option, value):
     _check(libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl")
 
@@ -97,8 +143,9 @@ def readonly_dirs():
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.isdir(top) and not os.path.islink(top):
             candidates.append(top)
+    own_dir = os.path.dirname(os.path.realpath(__file__))  # the runtime's folder of the repository: not needed
     for path in [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))] + sys.path:
-        if path and os.path.isdir(path):
+        if path and os.path.isdir(path) and os.path.realpath(path) != own_dir:
             candidates.append(os.path.realpath(path))
     for variable in ("GDAL_DATA", "PROJ_LIB", "PROJ_DATA"):
         if os.environ.get(variable) and os.path.isdir(os.environ[variable]):
@@ -120,12 +167,12 @@ def build_root(root, writable_dirs, tmp_megabytes):
         target = root + path
         os.makedirs(target, mode=0o755, exist_ok=True)
         mount(path, target, None, MS_BIND | MS_REC)
-        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(path))
     for path in writable_dirs:
         target = root + path
         os.makedirs(target, mode=0o755, exist_ok=True)
         mount(path, target, None, MS_BIND)
-        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(path))
     os.makedirs(root + "/dev", mode=0o755)
     for node in ("null", "zero", "full", "random", "urandom"):
         open(root + "/dev/" + node, "w").close()
@@ -143,8 +190,10 @@ def run_script(request, root, uid, stdout_fd, stderr_fd):
     code = 1
     try:
         limits = request["limits"]
+        # A mount namespace of its own: pivot_root would otherwise move the supervisor's root too.
+        unshare(CLONE_NEWNS)
         mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        os.chroot(root)
+        pivot_root(root)
         os.chdir(request["cwd"])
         os.dup2(stdout_fd, 1)
         os.dup2(stderr_fd, 2)
@@ -164,10 +213,12 @@ def run_script(request, root, uid, stdout_fd, stderr_fd):
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"]))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
         prctl(PR_SET_NO_NEW_PRIVS, 1)
+        drop_capabilities()
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -302,11 +353,14 @@ def supervise(request, uid):
         os.close(null)
         root = os.path.join(state_dir, "root")
         os.makedirs(root, exist_ok=True)
-        for path in request["bind_rw"]:
-            chown_tree(path, uid)
         phases = result.setdefault("phases_ms", {})
-        phases["chown"] = round((time.monotonic() - started) * 1000, 2)
-        unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
+        namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+        if uid is not None:
+            for path in request["bind_rw"]:
+                chown_tree(path, uid)
+            unshare(namespaces)
+        else:
+            enter_user_namespace(namespaces)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         phases["unshare"] = round((time.monotonic() - started) * 1000, 2)
         build_root(root, request["bind_rw"], limits["tmp_mb"])
@@ -403,7 +457,11 @@ def probe_sandbox():
         os.close(read_fd)
         message = "ok"
         try:
-            unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
+            namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+            if os.geteuid() == 0:
+                unshare(namespaces)
+            else:
+                enter_user_namespace(namespaces)
             mount(None, "/", None, MS_REC | MS_PRIVATE)
         except OSError as error:
             message = str(error)
@@ -413,7 +471,8 @@ def probe_sandbox():
     message = os.read(read_fd, 4096).decode()
     os.close(read_fd)
     os.waitpid(pid, 0)
-    return {"available": message == "ok", "detail": message, "root": os.geteuid() == 0}
+    mode = "root" if os.geteuid() == 0 else "user-namespace"
+    return {"available": message == "ok", "detail": message, "root": os.geteuid() == 0, "mode": mode}
 
 
 def warm_up():
@@ -506,12 +565,17 @@ def serve():
                 emit({"event": "error", "id": request.get("id"), "message": "unknown op"})
                 continue
             if not sandbox["available"]:
-                write_failure(request, f"the processor sandbox is not available on this worker: {sandbox['detail']} (it needs root or CAP_SYS_ADMIN)")
+                write_failure(
+                    request,
+                    f"the processor sandbox is not available on this worker: {sandbox['detail']} "
+                    "(it needs root, or unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)",
+                )
                 continue
             counter += 1
             # A user id per run: its process limit counts only its own processes, and no file of another
             # run is writable by it.
-            uid = uid_base + counter % uid_span
+            # Without root (user-namespace mode) the run keeps this user's id, as root of its own namespace.
+            uid = uid_base + counter % uid_span if sandbox["root"] else None
             pid = os.fork()
             if pid == 0:
                 supervise(request, uid)

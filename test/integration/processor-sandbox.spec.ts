@@ -3,7 +3,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type ProcessorLimits, ProcessorRuntime } from '../../activities/lib/processor-runtime';
+import { execFile } from 'node:child_process';
+import { type ProcessorLimits, ProcessorRuntime, processorRuntimeScript } from '../../activities/lib/processor-runtime';
 import { type ProcessorRunReport, withProcessorRun } from '../../activities/lib/run-processor';
 import { makeSampleGeoTiff } from '../support/python';
 import { pythonBin } from '../support/services';
@@ -191,6 +192,37 @@ describe('generic processor sandbox', () => {
     expect(good.failure).toBeNull();
     expect(Date.now() - started).toBeLessThan(5000);
     expect((await endless).failure).toMatch(/time limit/);
+  });
+});
+
+/**
+ * Without root (a developer's machine running `npm start`), the runtime isolates runs in a user namespace:
+ * run it as an unprivileged user (the system Python, standard-library script) and check the same isolation.
+ */
+describe('generic processor sandbox without root (user-namespace mode)', () => {
+  const runAsNobody = (parameters: unknown) =>
+    new Promise<{ ready: { sandbox: { mode: string } }; outcome: { exit_code: number; result: Record<string, unknown>; reason: string | null } }>((resolve, reject) =>
+      execFile(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', path.join(__dirname, '..', 'support', 'sandbox_as_user.py'), processorRuntimeScript(), path.join(FIXTURES, 'plain_introspect.py'), JSON.stringify(parameters)],
+        { timeout: 60_000 },
+        (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout.trim().split('\n').pop()!))),
+      ),
+    );
+
+  it('runs a script as root of its own user namespace: pid 1, no network, none of the machine\'s files', async () => {
+    const server = http.createServer((_request, response) => response.end('reachable'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const { ready, outcome } = await runAsNobody({ port, paths: [path.join(process.cwd(), 'package.json'), '/root', processorRuntimeScript()] });
+      expect(ready.sandbox.mode).toBe('user-namespace');
+      expect(outcome.reason).toBeNull();
+      expect(outcome.result).toMatchObject({ uid: 0, pid: 1, visible: [false, false, false] });
+      expect(outcome.result.network).toMatch(/Network is unreachable/);
+    } finally {
+      server.close();
+    }
   });
 });
 
