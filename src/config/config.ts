@@ -48,6 +48,8 @@ export const configSchema = z.object({
   TEMPORAL_UI_URL: z.string().optional(),
   RUN_WORKER: booleanFromEnv.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
+  /** On SIGTERM, how long running activities may go on before they are cancelled and handed to another worker. */
+  WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(20),
   INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
   INFERENCE_BATCH_TASKS: z.coerce.number().int().min(1).max(1000).default(100),
   INFERENCE_BATCH_CONCURRENCY: z.coerce.number().int().min(1).default(2),

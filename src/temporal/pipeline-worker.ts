@@ -111,7 +111,7 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
         // (instead of 80% of the heartbeat timeout) makes a stop take effect within seconds.
         maxHeartbeatThrottleInterval: '2 seconds',
         // Give running activities time to heartbeat and finish on SIGTERM before the process exits.
-        shutdownGraceTime: '20 seconds',
+        shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
       }),
     );
   }
