@@ -56,8 +56,11 @@ for tile in manifest["tiles"]:
     gx, gy = np.meshgrid(cols, rows)
     sx, sy = warp("EPSG:3857", crs, gx.ravel().tolist(), gy.ravel().tolist())
     inv = ~affine
-    pc, pr = inv * (np.array(sx), np.array(sy))
-    pc = np.floor(pc).astype(np.int64)
+    fc, fr = inv * (np.array(sx), np.array(sy))
+    # How far each position is from the nearest pixel edge (in pixels): mismatches should only be ties.
+    edge = np.minimum(np.abs(fc - np.round(fc)), np.abs(fr - np.round(fr)))
+    pc = np.floor(fc).astype(np.int64)
+    pr = np.floor(fr).astype(np.int64)
     pr = np.floor(pr).astype(np.int64)
     inside = (pc >= 0) & (pr >= 0) & (pc < data.shape[1]) & (pr < data.shape[0])
     values = np.full(pc.shape, -1, dtype=np.int64)
@@ -82,6 +85,8 @@ for tile in manifest["tiles"]:
     # Transparent pixels: only alpha matters.
     same = (actual[:, 3] == expected[:, 3]) & ((expected[:, 3] == 0) | np.all(actual[:, :3] == expected[:, :3], axis=1))
     mismatches = int((~same).sum())
+    edge_distance = float(edge[~same].max()) if mismatches else None
+    summary["max_mismatch_edge_distance"] = max(summary.get("max_mismatch_edge_distance") or 0, edge_distance or 0)
     summary["tiles"] += 1
     summary["pixels"] += 256 * 256
     summary["mismatches"] += mismatches
@@ -90,5 +95,5 @@ for tile in manifest["tiles"]:
     served = tile.get("level")
     if served is not None and served != level and not (served == -1 and not (expected[:, 3] > 0).any()):
         summary["level_mismatches"] += 1
-    print(json.dumps({"z": z, "x": x, "y": y, "expected_level": level, "served_level": tile.get("level"), "mismatches": mismatches, "opaque": int((expected[:, 3] > 0).sum())}))
+    print(json.dumps({"z": z, "x": x, "y": y, "expected_level": level, "served_level": tile.get("level"), "mismatches": mismatches, "mismatch_edge_distance": edge_distance, "opaque": int((expected[:, 3] > 0).sum())}))
 print(json.dumps(summary))
