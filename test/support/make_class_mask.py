@@ -5,6 +5,7 @@ import argparse
 
 import numpy as np
 import rasterio
+import rasterio.windows
 from rasterio.transform import from_origin
 
 parser = argparse.ArgumentParser()
@@ -22,10 +23,17 @@ args = parser.parse_args()
 rng = np.random.default_rng(args.seed)
 block = 37
 coarse = rng.integers(0, args.classes, size=(args.height // block + 1, args.width // block + 1), dtype=np.uint8)
-mask = np.repeat(np.repeat(coarse, block, axis=0), block, axis=1)[: args.height, : args.width].copy()
-salt = rng.random((args.height, args.width)) < 0.01
-mask[salt] = rng.integers(0, args.classes, size=int(salt.sum()), dtype=np.uint8)
-mask[:, : max(1, args.width // 20)] = 255
+
+
+def rows(start, stop):
+    """Rows start..stop of the mask (generated in strips: a 10,000 x 10,000 mask stays within memory)."""
+    strip = np.repeat(np.repeat(coarse[start // block : (stop - 1) // block + 1], block, axis=0), block, axis=1)
+    strip = strip[start - (start // block) * block :][: stop - start, : args.width].copy()
+    salt = rng.random((stop - start, args.width)) < 0.01
+    strip[salt] = rng.integers(0, args.classes, size=int(salt.sum()), dtype=np.uint8)
+    strip[:, : max(1, args.width // 20)] = 255
+    return strip
+
 
 profile = {
     "driver": "GTiff", "width": args.width, "height": args.height, "count": 1, "dtype": "uint8",
@@ -33,4 +41,6 @@ profile = {
     "nodata": 255, "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate",
 }
 with rasterio.open(args.out, "w", **profile) as dst:
-    dst.write(mask, 1)
+    for start in range(0, args.height, 1024):
+        stop = min(args.height, start + 1024)
+        dst.write(rows(start, stop), 1, window=rasterio.windows.Window(0, start, args.width, stop - start))
