@@ -1,10 +1,11 @@
 import { Module } from '@nestjs/common';
+import { MapPageController } from './map-page.controller';
 import { TilesController } from './tiles.controller';
 import { TilesService } from './tiles.service';
 
-/** Built-in XYZ map tiles of task outputs (GET /tiles/...) and the signed tile URL templates. */
+/** Built-in XYZ map tiles of task outputs (GET /tiles/...), a map page (GET /map/...) and the signed tile URL templates. */
 @Module({
-  controllers: [TilesController],
+  controllers: [TilesController, MapPageController],
   providers: [TilesService],
   exports: [TilesService],
 })

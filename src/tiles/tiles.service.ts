@@ -41,12 +41,14 @@ export class TilesService {
     this.renderer = new TileRenderer({ blockCacheBytes: config.TILE_CACHE_MB * 1024 * 1024 });
   }
 
-  /** XYZ template (`{z}/{x}/{y}` left for the map client) with a token valid TILE_TOKEN_TTL_SECONDS. */
-  urlTemplate(taskId: string, now = Date.now()): { tile_url_template: string; tile_url_expires_at: string } {
+  /** XYZ template (`{z}/{x}/{y}` left for the map client) and map page URL, with a token valid TILE_TOKEN_TTL_SECONDS. */
+  urlTemplate(taskId: string, now = Date.now()): { tile_url_template: string; tile_url_expires_at: string; map_url: string } {
     const expires = Math.floor(now / 1000) + this.config.TILE_TOKEN_TTL_SECONDS;
+    const token = signTileToken(taskId, expires, this.secret);
     return {
-      tile_url_template: `${this.config.publicBaseUrl}/tiles/${encodeURIComponent(taskId)}/{z}/{x}/{y}.png?token=${signTileToken(taskId, expires, this.secret)}`,
+      tile_url_template: `${this.config.publicBaseUrl}/tiles/${encodeURIComponent(taskId)}/{z}/{x}/{y}.png?token=${token}`,
       tile_url_expires_at: new Date(expires * 1000).toISOString(),
+      map_url: `${this.config.publicBaseUrl}/map/${encodeURIComponent(taskId)}?token=${token}`,
     };
   }
 
@@ -66,6 +68,12 @@ export class TilesService {
     const entry = { taskId, outputKey: task.outputKey, colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255) };
     this.tasks.set(taskId, entry);
     return entry;
+  }
+
+  /** Bounds and zoom range of a task's output (the map page fits its view to them). */
+  async tileSet(taskId: string) {
+    const task = await this.task(taskId);
+    return (await this.renderer.raster(task.outputKey, () => this.openOutput(task.outputKey))).info;
   }
 
   async tile(taskId: string, z: number, x: number, y: number): Promise<{ png: Buffer; level: number }> {

@@ -119,6 +119,16 @@ describe('map tiles of task outputs (built-in publisher)', () => {
     const unknownBase = `${stack.baseUrl}/tiles/${otherTask}/{z}/{x}/{y}.png?token=${signTileToken(otherTask, Math.floor(Date.now() / 1000) + 60, secret)}`;
     await expectError(tileUrl(z, x, y, unknownBase), 404, new RegExp(`task ${otherTask} not found`));
 
+    // The map page: Leaflet fitted to the bounds, tiles from the same token.
+    expect(task.map_url).toBe(`${stack.baseUrl}/map/${task.task_id}?token=${token}`);
+    const page = await fetch(task.map_url);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await page.text();
+    expect(html).toContain(`"../tiles/${task.task_id}/{z}/{x}/{y}.png?token=${token}"`);
+    expect(html).toContain(`map.fitBounds([[${south}, ${west}], [${north}, ${east}]])`);
+    await expectError(`${stack.baseUrl}/map/${task.task_id}?token=${tampered}`, 403, /invalid tile token/);
+
     // Bad z/x/y -> 400 naming the coordinate.
     await expectError(tileUrl(25, 0, 0), 400, /zoom must be a whole number from 0 to 24, got 25/);
     await expectError(tileUrl(3, 8, 0), 400, /x must be a whole number from 0 to 7 at zoom 3, got 8/);
