@@ -258,7 +258,8 @@ export class TileRenderer {
     this.rasters = new LRUCache<string, Promise<TileRaster>>({
       max: options.maxOpenRasters ?? 64,
       ttl: options.openTtlMs ?? 10 * 60_000,
-      dispose: (raster) => void raster.then((r) => r.close()).catch(() => undefined),
+      // Closed a little later: a tile being rendered may still be reading it.
+      dispose: (raster) => void setTimeout(() => void raster.then((r) => r.close()).catch(() => undefined), 30_000).unref(),
     });
     this.blocks = new LRUCache<string, NumberArray, { level: Level; bx: number; by: number }>({
       maxSize: options.blockCacheBytes ?? 256 * 1024 * 1024,

@@ -16,6 +16,8 @@ import { signTileToken, verifyTileToken, type TileTokenCheck } from './tile-toke
 interface TileTask {
   taskId: string;
   outputKey: string;
+  /** Cache identity of the output: a rerun that rewrites the same key updates the task, so caches miss. */
+  rasterId: string;
   colours: ColourMap;
 }
 
@@ -65,7 +67,7 @@ export class TilesService {
     const inference = await this.dataSource.getRepository(InferenceEntity).findOneBy({ id: task.inferenceId });
     const model = inference && (await this.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId }));
     const spec = model?.modelInputDataSpec;
-    const entry = { taskId, outputKey: task.outputKey, colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255) };
+    const entry = { taskId, outputKey: task.outputKey, rasterId: `${task.outputKey}@${task.updatedAt.getTime()}`, colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255) };
     this.tasks.set(taskId, entry);
     return entry;
   }
@@ -73,12 +75,12 @@ export class TilesService {
   /** Bounds and zoom range of a task's output (the map page fits its view to them). */
   async tileSet(taskId: string) {
     const task = await this.task(taskId);
-    return (await this.renderer.raster(task.outputKey, () => this.openOutput(task.outputKey))).info;
+    return (await this.renderer.raster(task.rasterId, () => this.openOutput(task.outputKey))).info;
   }
 
   async tile(taskId: string, z: number, x: number, y: number): Promise<{ png: Buffer; level: number }> {
     const task = await this.task(taskId);
-    const raster = await this.renderer.raster(task.outputKey, () => this.openOutput(task.outputKey));
+    const raster = await this.renderer.raster(task.rasterId, () => this.openOutput(task.outputKey));
     return this.renderer.renderPng(raster, z, x, y, task.colours);
   }
 
