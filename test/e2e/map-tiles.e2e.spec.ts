@@ -12,11 +12,12 @@ import { startTestStack, type TestStack } from '../support/stack';
 import { colourTable, sampleTiles, tileRange } from '../support/tiles';
 
 /**
- * Built-in map tiles end to end (no GeoServer): an inference with the demo model on MinIO, the push step's
+ * Built-in map tiles end to end (no GeoServer): an inference with the demo model (outputs on MinIO, read by
+ * HTTP range requests, or on the filesystem store, read from the file), the push step's
  * tile-set description, the tokened tile URL template from GET .../tasks, tiles fetched over HTTP at several
  * zoom levels and checked pixel by pixel against the output COG with GDAL/PROJ, and the 400/403/404 cases.
  */
-describe('map tiles of task outputs (built-in publisher)', () => {
+describe.each(['minio', 'filesystem'] as const)('map tiles of task outputs (built-in publisher, %s store)', (storage) => {
   let stack: TestStack;
   let api: ApiClient;
   let fixtures: Awaited<ReturnType<typeof startFixtureServer>>;
@@ -28,7 +29,7 @@ describe('map tiles of task outputs (built-in publisher)', () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-tiles-'));
     await makeSampleGeoTiff(path.join(workDir, 'a.tif'), 512, 7);
     fixtures = await startFixtureServer(workDir);
-    stack = await startTestStack({ storage: 'minio', env: { TILE_TOKEN_TTL_SECONDS: '3600' } });
+    stack = await startTestStack({ storage, env: { TILE_TOKEN_TTL_SECONDS: '3600' } });
     api = new ApiClient(stack.baseUrl);
     const { model, meta } = demoModelPaths();
     modelName = `csmask-tiles-${Date.now()}`;
@@ -85,7 +86,7 @@ describe('map tiles of task outputs (built-in publisher)', () => {
     fs.writeFileSync(path.join(workDir, 'manifest.json'), JSON.stringify({ raster: cog, colours: colourTable(classes), tiles }));
     const lines = (await runPython('test/support/check_tiles.py', [path.join(workDir, 'manifest.json')])).trim().split('\n');
     const summary = JSON.parse(lines.pop()!);
-    console.log(`tiles over HTTP: ${summary.tiles} tiles, ${summary.pixels} pixels, ${summary.opaque} opaque, ${summary.mismatches} mismatches`);
+    console.log(`tiles over HTTP (${storage}): ${summary.tiles} tiles, ${summary.pixels} pixels, ${summary.opaque} opaque, ${summary.mismatches} mismatches`);
     expect(summary).toMatchObject({ tiles: tiles.length, level_mismatches: 0 });
     expect(summary.opaque).toBeGreaterThan(50_000);
     expect(summary.mismatches).toBeLessThanOrEqual(Math.ceil(summary.pixels * 1e-4));
