@@ -11,6 +11,7 @@ import { ModelsModule } from './models/models.module';
 import { StorageModule } from './storage/storage.module';
 import { TasksModule } from './tasks/tasks.module';
 import { TemporalModule } from './temporal/temporal.module';
+import { TilesModule } from './tiles/tiles.module';
 
 @Module({
   imports: [
@@ -30,6 +31,7 @@ import { TemporalModule } from './temporal/temporal.module';
     GenericProcessorsModule,
     InferencesModule,
     TasksModule,
+    TilesModule,
   ],
 })
 export class AppModule {}

@@ -78,6 +78,10 @@ export const configSchema = z.object({
   GEOSERVER_PASSWORD: z.string().optional(),
   GEOSERVER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
 
+  // Built-in map tiles (src/tiles): lifetime of the token in tile URL templates, decoded-block cache.
+  TILE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(86_400),
+  TILE_CACHE_MB: z.coerce.number().int().min(8).default(256),
+
   WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
   DEFAULT_WEBHOOK_URL: z.string().url().optional(),
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: booleanFromEnv.optional(),

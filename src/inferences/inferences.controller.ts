@@ -7,12 +7,16 @@ import type { InferenceEntity } from '../database/entities';
 import { createInferenceSchema, listInferencesQuerySchema } from './inferences.dto';
 import { countTasks } from '../common/task-counts';
 import { InferencesService, mergeTaskState } from './inferences.service';
+import { TilesService } from '../tiles/tiles.service';
 
 const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('inference_id: must be a UUID', 'inference_id') });
 
 @Controller('api/v2/inference')
 export class InferencesController {
-  constructor(private readonly inferences: InferencesService) {}
+  constructor(
+    private readonly inferences: InferencesService,
+    private readonly tiles: TilesService,
+  ) {}
 
   private view(inference: InferenceEntity, statuses: string[], liveStatus?: string) {
     return {
@@ -85,7 +89,11 @@ export class InferencesController {
     const inference = await this.inferences.getOwned(id, user);
     const { rows, live } = await this.inferences.tasks(inference);
     const liveById = new Map((live?.tasks ?? []).map((task) => [task.task_id, task]));
-    const tasks = rows.map((row) => mergeTaskState(row, liveById.get(row.taskId)));
+    const tasks = rows.map((row) => {
+      const task = mergeTaskState(row, liveById.get(row.taskId));
+      // XYZ tiles of the output for map clients, with a fresh signed token (tiles.controller.ts).
+      return { ...task, ...(task.output_key ? this.tiles.urlTemplate(task.task_id) : { tile_url_template: null, map_url: null }) };
+    });
     return { inference_id: inference.id, status: live?.status ?? inference.status, tasks, total_records: tasks.length };
   }
 

@@ -5,9 +5,10 @@ import { GenericProcessorsModule } from '../generic-processors/generic-processor
 import { ModelsModule } from '../models/models.module';
 import { InferencesController } from './inferences.controller';
 import { InferencesService } from './inferences.service';
+import { TilesModule } from '../tiles/tiles.module';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([InferenceEntity, TaskEntity]), ModelsModule, GenericProcessorsModule],
+  imports: [TypeOrmModule.forFeature([InferenceEntity, TaskEntity]), ModelsModule, GenericProcessorsModule, TilesModule],
   controllers: [InferencesController],
   providers: [InferencesService],
   exports: [InferencesService],

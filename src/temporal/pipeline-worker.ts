@@ -41,7 +41,7 @@ export function workflowBundlePath(): string {
 
 /** GeoServer REST publishing when GEOSERVER_URL is set, else the built-in publisher. */
 export function createPublisher(config: AppConfig, store: ObjectStore): MapPublisher {
-  if (!config.GEOSERVER_URL) return new BuiltInPublisher();
+  if (!config.GEOSERVER_URL) return new BuiltInPublisher(store);
   return new GeoServerPublisher(
     { url: config.GEOSERVER_URL, user: config.GEOSERVER_USER, password: config.GEOSERVER_PASSWORD ?? '', timeoutMs: config.GEOSERVER_TIMEOUT_MS },
     store,
