@@ -1,9 +1,11 @@
 import * as path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { ModelEntity } from '../src/database/entities';
+import { InferenceEntity, ModelEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
 import { ensureLocalModelFile } from './lib/model-cache';
+import { applyPostProcessing, type PostProcessingKey, type PostProcessingSources } from './lib/post-processing';
+import { runChipScript, type ChipMetadata } from './lib/stac-fetch';
 import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff } from './lib/raster';
 import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
 import { StepLog, withStepLog } from './lib/step-log';
@@ -24,6 +26,42 @@ export interface ModelInferenceResult {
   height: number;
   tiles: number;
   class_pixel_counts: Record<string, number>;
+  /** Pixels set to nodata by each enabled post_processing option. */
+  post_processing?: Partial<Record<PostProcessingKey, number>>;
+}
+
+/** Loads what the enabled post_processing options need, on the grid of the model input. */
+async function postProcessingSources(
+  deps: ActivityDeps,
+  request: ModelInferenceRequest,
+  options: Partial<Record<PostProcessingKey, boolean>>,
+  input: { file: string; width: number; height: number },
+  dir: string,
+): Promise<PostProcessingSources> {
+  const sources: PostProcessingSources = {};
+  const needsClassification = (['cloud_masking', 'snow_ice_masking'] as const).filter((key) => options[key]);
+  if (needsClassification.length > 0) {
+    const metadataKey = storageKeys.taskChipMetadata(request.inferenceId, request.taskId);
+    const metadata = (await deps.store.exists(metadataKey)) ? (JSON.parse((await deps.store.getObject(metadataKey)).toString('utf8')) as ChipMetadata) : undefined;
+    if (!metadata?.classification || !metadata.classification_key) {
+      throw invalidInput(`post_processing.${needsClassification[0]}: the input of this task has no scene classification band (SCL / Fmask) to mask with`);
+    }
+    const file = path.join(dir, 'classification.tif');
+    await deps.store.downloadToFile(metadata.classification_key, file);
+    const classification = await readGeoTiff(file);
+    if (classification.width !== input.width || classification.height !== input.height) {
+      throw invalidInput(`the classification band is ${classification.width}x${classification.height}, the input ${input.width}x${input.height}`);
+    }
+    sources.classification = { scheme: metadata.classification, values: classification.bands[0] };
+  }
+  if (options.permanent_water_masking) {
+    const reference = deps.config.PERMANENT_WATER_MASK_PATH;
+    if (!reference) throw modelConfigurationError('post_processing.permanent_water_masking: PERMANENT_WATER_MASK_PATH is not configured on this worker');
+    const file = path.join(dir, 'permanent-water.tif');
+    await runChipScript(deps.config, { command: 'warp', template: input.file, source: reference, out: file });
+    sources.permanentWater = (await readGeoTiff(file)).bands[0];
+  }
+  return sources;
 }
 
 function activityContext(): Context | undefined {
@@ -76,8 +114,16 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
             },
             signal: context?.cancellationSignal,
           }).catch(asModelError);
-          const outputFile = path.join(dir, 'model-output.tif');
           const outputNodata = spec.output_nodata ?? 255;
+          const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: request.inferenceId });
+          const options = Object.fromEntries(Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled)) as Partial<Record<PostProcessingKey, boolean>>;
+          let masked: Partial<Record<PostProcessingKey, number>> | undefined;
+          if (Object.keys(options).length > 0) {
+            const sources = await postProcessingSources(deps, request, options, { file: inputFile, width: raster.width, height: raster.height }, dir);
+            masked = applyPostProcessing(mask, outputNodata, options, sources);
+            log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
+          }
+          const outputFile = path.join(dir, 'model-output.tif');
           await writeMaskGeoTiff(outputFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata });
           const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
           await deps.store.putFile(outputKey, outputFile, { contentType: 'image/tiff' });
@@ -88,7 +134,7 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
             counts[name] = (counts[name] ?? 0) + 1;
           }
           log.info(`${tiles} tiles, class pixel counts ${JSON.stringify(counts)}`);
-          return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts };
+          return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts, ...(masked ? { post_processing: masked } : {}) };
         });
       });
     },
