@@ -1,6 +1,7 @@
 import area from '@turf/area';
 import turfBbox from '@turf/bbox';
 import booleanValid from '@turf/boolean-valid';
+import kinks from '@turf/kinks';
 import * as mgrs from 'mgrs';
 
 /** [lon_min, lat_min, lon_max, lat_max] in WGS84 degrees. */
@@ -49,7 +50,10 @@ export function polygonGeometry(value: unknown): PolygonGeometry {
     throw new SpatialDomainError(`must be a GeoJSON Polygon or MultiPolygon (or a Feature with one), got type ${JSON.stringify(geometry.type ?? null)}`);
   }
   const result = { type: geometry.type, coordinates: geometry.coordinates } as PolygonGeometry;
-  if (!booleanValid(result as never)) throw new SpatialDomainError('is not a valid polygon (self-intersecting or overlapping rings)');
+  // booleanValid checks holes and multipolygon overlaps but not rings crossing themselves: kinks does.
+  if (kinks(result as never).features.length > 0 || !booleanValid(result as never)) {
+    throw new SpatialDomainError('is not a valid polygon (self-intersecting or overlapping rings)');
+  }
   if (area(result as never) <= 0) throw new SpatialDomainError('has zero area');
   return result;
 }
