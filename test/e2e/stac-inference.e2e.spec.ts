@@ -6,7 +6,7 @@ import { ApiClient } from '../support/api-client';
 import { demoModelPaths } from '../support/services';
 import { startTestStack, type TestStack } from '../support/stack';
 import { startRangeFileServer, startStacDouble, type StacDouble } from '../support/stac-double';
-import { checkChip, makeStacFixtures, s2Item, type StacFixtures } from '../support/stac-fixtures';
+import { checkChip, hlsItem, makeStacFixtures, s2Item, type StacFixtures } from '../support/stac-fixtures';
 
 const BANDS = ['blue', 'green', 'red', 'nir', 'swir16', 'swir22'];
 
@@ -40,11 +40,15 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
         item('S2A_33UXP_20240615_1_L2A_partial', '2024-06-15T10:01:00Z', 1, [minX, minY, fixtures.chipBbox[0] + chipWidth / 2, maxY]),
         item('S2B_33UXP_20240615_1_L2A_best', '2024-06-15T10:10:00Z', 8),
         item('S2A_33UXP_20240620_0_L2A', '2024-06-20T10:00:00Z', 0),
+        hlsItem('HLS.S30.T33UXP.2024167T100031.v2.0', { bbox: fixtures.sceneBbox, datetime: '2024-06-15T10:00:31Z', cloudCover: 12, assetUrl: files.url }),
       ],
       { maxPageSize: 1 },
     );
     void maxX;
-    stack = await startTestStack({ storage: 'minio', env: { STAC_API_URL: double.url } });
+    stack = await startTestStack({
+      storage: 'minio',
+      env: { STAC_API_URL: double.url, HLS_STAC_API_URL: double.url, PERMANENT_WATER_MASK_PATH: fixtures.waterPath },
+    });
     api = new ApiClient(stack.baseUrl);
     const { model, meta } = demoModelPaths();
     modelName = `csmask-stac-${Date.now()}`;
@@ -61,6 +65,7 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     await double?.close();
     await files?.close();
     if (fixtures) fs.rmSync(fixtures.dir, { recursive: true, force: true });
+    if (fixtures) fs.rmSync(fixtures.waterPath, { force: true });
     fs.rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -184,8 +189,51 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     expect(task.outputs['terrakit-data-fetch'].width).toBeLessThan(230);
   });
 
+  it('permanent_water_masking: the configured reference (another CRS) masks the water side of the chip', async () => {
+    const created = await api.post('/api/v2/inference', {
+      model_display_name: modelName,
+      spatial_domain: { bbox: [fixtures.chipBbox] },
+      temporal_domain: ['2024-06-15'],
+      maxcc: 30,
+      post_processing: { permanent_water_masking: true },
+    });
+    expect(created.status).toBe(201);
+    expect(await api.waitForInference(created.body.id)).toMatchObject({ status: 'COMPLETED' });
+    const [task] = await tasksOf(created.body.id);
+    const chip = await download(task.outputs['terrakit-data-fetch'].inputKey, 'water-chip.tif');
+    const output = await download(task.outputs['model-inference'].outputKey, 'water-output.tif');
+    const check = await checkChip(chip, fixtures.dir, BANDS, { output, waterLon: fixtures.waterLon });
+    expect(check.water_check!.west).toBeGreaterThan(1000);
+    expect(check.water_check!.west_nodata_fraction).toBe(1);
+    expect(check.water_check!.east_nodata_fraction).toBe(0);
+    expect(task.outputs['model-inference'].post_processing.permanent_water_masking).toBeGreaterThanOrEqual(check.water_check!.west);
+  });
+
+  it('HLS: searches both HLS collections, maps B02..B12 to the model bands and masks Fmask clouds and snow', async () => {
+    const before = double.requests.length;
+    const created = await api.post('/api/v2/inference', {
+      model_display_name: modelName,
+      spatial_domain: { bbox: [fixtures.chipBbox] },
+      temporal_domain: ['2024-06-15'],
+      data_source: 'hls',
+      maxcc: 30,
+      post_processing: { cloud_masking: true, snow_ice_masking: true },
+    });
+    expect(created.status).toBe(201);
+    expect(await api.waitForInference(created.body.id)).toMatchObject({ status: 'COMPLETED' });
+    expect(double.requests[before].collections).toEqual(['HLSS30_2.0', 'HLSL30_2.0']);
+    const [task] = await tasksOf(created.body.id);
+    expect(task.outputs['terrakit-data-fetch']).toMatchObject({ item_id: 'HLS.S30.T33UXP.2024167T100031.v2.0', collection: 'HLSS30_2.0' });
+    const chip = await download(task.outputs['terrakit-data-fetch'].inputKey, 'hls-chip.tif');
+    const output = await download(task.outputs['model-inference'].outputKey, 'hls-output.tif');
+    // Fmask has cirrus (SCL 10) in bit 0, which cloud_masking leaves alone.
+    const check = await checkChip(chip, fixtures.dir, BANDS, { output, maskedScl: [3, 8, 9, 11] });
+    for (const band of check.bands_check.slice(0, 4)) expect(band.equal_fraction).toBeGreaterThan(0.999);
+    expect(check.mask_check!.cloudy_pixels).toBeGreaterThan(0);
+    expect(check.mask_check!.mismatches).toBe(0);
+  });
+
   it.each([
-    ['permanent_water_masking without a configured reference', { post_processing: { permanent_water_masking: true } }, 422, 'post_processing.permanent_water_masking', /PERMANENT_WATER_MASK_PATH/],
     ['cloud_masking on URL inputs', { spatial_domain: { urls: ['http://127.0.0.1:9/x.tif'] }, post_processing: { cloud_masking: true } }, 422, 'post_processing.cloud_masking', /no scene classification band/],
     ['a bbox without dates', { temporal_domain: [] }, 422, 'temporal_domain', /at least one date/],
     ['an area over the size limit', { spatial_domain: { bbox: [[10, 40, 20, 50]] } }, 422, 'spatial_domain.bbox.0', /million pixels/],

@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 import rasterio
+import rasterio.transform
+import rasterio.warp
 from rasterio.enums import Resampling
 from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
@@ -29,6 +31,8 @@ def main():
     parser.add_argument("bands")
     parser.add_argument("--output")
     parser.add_argument("--polygon")
+    parser.add_argument("--masked-scl", default="3,8,9,10", help="SCL classes expected to be masked")
+    parser.add_argument("--water-lon", type=float, help="expect output nodata west of this longitude")
     args = parser.parse_args()
     with rasterio.open(args.chip) as chip:
         data = chip.read()
@@ -50,10 +54,21 @@ def main():
             out = out_file.read(1)
             out_nodata = out_file.nodata
         scl = window_read(os.path.join(args.assets, "scl.tif"), bounds, shape, Resampling.nearest)
-        cloudy = np.isin(scl, [3, 8, 9, 10])
+        cloudy = np.isin(scl, [int(v) for v in args.masked_scl.split(",") if v])
         expected = cloudy | input_nodata
         result["mask_check"] = {"cloudy_pixels": int(cloudy.sum()), "nodata_pixels": int((out == out_nodata).sum()),
                                 "mismatches": int(((out == out_nodata) != expected).sum()), "total": int(out.size)}
+        if args.water_lon is not None:
+            with rasterio.open(args.chip) as chip:
+                rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+                xs, ys = rasterio.transform.xy(chip.transform, rows.ravel(), cols.ravel())
+                lons, _ = rasterio.warp.transform(chip.crs, "EPSG:4326", xs, ys)
+            lons = np.asarray(lons).reshape(shape)
+            margin = 0.0003  # a few pixels either side of the line
+            west, east = lons < args.water_lon - margin, lons > args.water_lon + margin
+            nodata = out == out_nodata
+            result["water_check"] = {"west": int(west.sum()), "west_nodata_fraction": float(nodata[west].mean()),
+                                     "east": int(east.sum()), "east_nodata_fraction": float(nodata[east].mean())}
     if args.polygon:
         with rasterio.open(args.chip) as chip:
             geometry = transform_geom("EPSG:4326", chip.crs, json.loads(args.polygon))
