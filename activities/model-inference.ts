@@ -6,7 +6,9 @@ import { invalidInput, modelConfigurationError } from './errors';
 import { ensureLocalModelFile } from './lib/model-cache';
 import { applyPostProcessing, type PostProcessingKey, type PostProcessingSources } from './lib/post-processing';
 import { runChipScript, type ChipMetadata } from './lib/stac-fetch';
-import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff } from './lib/raster';
+import type { ModelInputDataSpec } from '../src/models/model-spec';
+import { cloudClassValues, cloudSpecForInput, findCloudModel } from './lib/cloud-model';
+import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff, type Raster } from './lib/raster';
 import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
 import { StepLog, withStepLog } from './lib/step-log';
 import { storageKeys } from './lib/storage-keys';
@@ -35,22 +37,27 @@ async function postProcessingSources(
   deps: ActivityDeps,
   request: ModelInferenceRequest,
   options: Partial<Record<PostProcessingKey, boolean>>,
-  input: { file: string; width: number; height: number },
+  input: { file: string; raster: Raster; spec: ModelInputDataSpec; log: StepLog; signal?: AbortSignal },
   dir: string,
 ): Promise<PostProcessingSources> {
   const sources: PostProcessingSources = {};
-  const needsClassification = (['cloud_masking', 'snow_ice_masking'] as const).filter((key) => options[key]);
+  const { width, height } = input.raster;
+  const metadataKey = storageKeys.taskChipMetadata(request.inferenceId, request.taskId);
+  const metadata = (await deps.store.exists(metadataKey)) ? (JSON.parse((await deps.store.getObject(metadataKey)).toString('utf8')) as ChipMetadata) : undefined;
+  const hasClassification = Boolean(metadata?.classification && metadata.classification_key);
+  if (options.cloud_masking && !hasClassification && deps.config.CLOUD_MASK_MODEL_ID) {
+    sources.cloudMask = await runCloudModel(deps, deps.config.CLOUD_MASK_MODEL_ID, input);
+  }
+  const needsClassification = (['cloud_masking', 'snow_ice_masking'] as const).filter((key) => options[key] && !(key === 'cloud_masking' && sources.cloudMask));
   if (needsClassification.length > 0) {
-    const metadataKey = storageKeys.taskChipMetadata(request.inferenceId, request.taskId);
-    const metadata = (await deps.store.exists(metadataKey)) ? (JSON.parse((await deps.store.getObject(metadataKey)).toString('utf8')) as ChipMetadata) : undefined;
     if (!metadata?.classification || !metadata.classification_key) {
       throw invalidInput(`post_processing.${needsClassification[0]}: the input of this task has no scene classification band (SCL / Fmask) to mask with`);
     }
     const file = path.join(dir, 'classification.tif');
     await deps.store.downloadToFile(metadata.classification_key, file);
     const classification = await readGeoTiff(file);
-    if (classification.width !== input.width || classification.height !== input.height) {
-      throw invalidInput(`the classification band is ${classification.width}x${classification.height}, the input ${input.width}x${input.height}`);
+    if (classification.width !== width || classification.height !== height) {
+      throw invalidInput(`the classification band is ${classification.width}x${classification.height}, the input ${width}x${height}`);
     }
     sources.classification = { scheme: metadata.classification, values: classification.bands[0] };
   }
@@ -62,6 +69,25 @@ async function postProcessingSources(
     sources.permanentWater = (await readGeoTiff(file)).bands[0];
   }
   return sources;
+}
+
+/** Runs the configured cloud model on the task's input; returns 1 where it finds cloud or cloud shadow. */
+async function runCloudModel(
+  deps: ActivityDeps,
+  idOrName: string,
+  input: { raster: Raster; spec: ModelInputDataSpec; log: StepLog; signal?: AbortSignal },
+): Promise<Uint8Array> {
+  const cloudModel = await findCloudModel(deps.dataSource, idOrName);
+  if (!cloudModel) throw modelConfigurationError(`post_processing.cloud_masking: the cloud model ${idOrName} (CLOUD_MASK_MODEL_ID) is not registered`);
+  const { spec, missing } = cloudSpecForInput(cloudModel.modelInputDataSpec, input.spec);
+  if (missing.length > 0) throw invalidInput(`post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')} that this input does not have`);
+  const modelPath = await ensureLocalModelFile(deps.store, path.join(deps.config.DATA_DIR, 'cache', 'models'), cloudModel.id, cloudModel.fileKey, cloudModel.fileSha256);
+  const segmenter = await OnnxSegmenter.load(modelPath, spec, { intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS, batchSize: deps.config.INFERENCE_BATCH_SIZE });
+  const context = activityContext();
+  const classes = await segmenter.segment(input.raster, { onProgress: (done, total) => context?.heartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }), signal: input.signal });
+  const cloudy = cloudClassValues(spec);
+  input.log.info(`cloud model ${cloudModel.displayName} for cloud_masking (classes ${[...cloudy].join(', ')})`);
+  return Uint8Array.from(classes, (value) => (cloudy.has(value) ? 1 : 0));
 }
 
 function activityContext(): Context | undefined {
@@ -119,7 +145,7 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
           const options = Object.fromEntries(Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled)) as Partial<Record<PostProcessingKey, boolean>>;
           let masked: Partial<Record<PostProcessingKey, number>> | undefined;
           if (Object.keys(options).length > 0) {
-            const sources = await postProcessingSources(deps, request, options, { file: inputFile, width: raster.width, height: raster.height }, dir);
+            const sources = await postProcessingSources(deps, request, options, { file: inputFile, raster, spec, log, signal: context?.cancellationSignal }, dir);
             masked = applyPostProcessing(mask, outputNodata, options, sources);
             log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
           }

@@ -27,6 +27,8 @@ export function flagged(scheme: ClassificationScheme, key: 'cloud_masking' | 'sn
 export interface PostProcessingSources {
   /** The classification band on the mask's grid. */
   classification?: { scheme: ClassificationScheme; values: ArrayLike<number> };
+  /** Clouds found by a cloud model on the mask's grid (non-zero = cloud): cloud_masking without a classification band. */
+  cloudMask?: ArrayLike<number>;
   /** Permanent water on the mask's grid: non-zero = water. */
   permanentWater?: ArrayLike<number>;
 }
@@ -43,8 +45,13 @@ export function applyPostProcessing(
 ): Partial<Record<PostProcessingKey, number>> {
   const counts: Partial<Record<PostProcessingKey, number>> = {};
   const masks: Array<[PostProcessingKey, (index: number) => boolean]> = [];
+  const cloudMask = sources.cloudMask;
+  if (options.cloud_masking && !sources.classification && cloudMask) {
+    if (cloudMask.length !== mask.length) throw new Error(`cloud mask has ${cloudMask.length} pixels, the mask ${mask.length}`);
+    masks.push(['cloud_masking', (index) => cloudMask[index] !== 0]);
+  }
   for (const key of ['cloud_masking', 'snow_ice_masking'] as const) {
-    if (!options[key]) continue;
+    if (!options[key] || (key === 'cloud_masking' && !sources.classification && cloudMask)) continue;
     const classification = sources.classification;
     if (!classification) throw new Error(`${key} needs the scene classification band`);
     if (classification.values.length !== mask.length) throw new Error(`classification has ${classification.values.length} pixels, the mask ${mask.length}`);

@@ -79,6 +79,8 @@ export const configSchema = z.object({
   CHIP_MAX_PIXELS: z.coerce.number().int().min(1024).default(25_000_000),
   /** Reference permanent-water raster (GeoTIFF path or http(s) URL; non-zero = water) for permanent_water_masking. */
   PERMANENT_WATER_MASK_PATH: z.string().min(1).optional(),
+  /** A registered cloud model (id or display name) for cloud_masking of inputs without a classification band. */
+  CLOUD_MASK_MODEL_ID: z.string().min(1).optional(),
 
   WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
   DEFAULT_WEBHOOK_URL: z.string().url().optional(),

@@ -32,6 +32,7 @@ import { CREATED_BY, INFERENCE_STATUS, MODEL_ID } from '../../workflows/search-a
 import type { Request } from 'express';
 import { parseJsonField, parseOrThrow } from '../common/zod-validation';
 import type { ModelEntity } from '../database/entities';
+import { cloudSpecForInput, findCloudModel } from '../../activities/lib/cloud-model';
 import { assetKeysForBands, dataSourceDefinition } from '../../activities/lib/stac';
 import { receiveBulkUpload } from './bulk-upload';
 import { buildTaskInputs, DEFAULT_RESOLUTION_M } from './task-inputs';
@@ -66,7 +67,7 @@ export class InferencesService {
    * post_processing needs a classification band (SCL / Fmask), which only STAC chips have, and
    * permanent_water_masking needs the configured reference raster.
    */
-  private checkPostProcessing(request: CreateInferenceRequest | UploadInferenceRequest): void {
+  private async checkPostProcessing(request: CreateInferenceRequest | UploadInferenceRequest, model: ModelEntity): Promise<void> {
     const options = request.post_processing ?? {};
     if (options.permanent_water_masking && !this.config.PERMANENT_WATER_MASK_PATH) {
       throw ApiError.unprocessable(
@@ -75,11 +76,30 @@ export class InferencesService {
       );
     }
     const withoutClassification = 'spatial_domain' in request ? (request.spatial_domain.urls?.length ?? 0) > 0 : true;
-    for (const key of ['cloud_masking', 'snow_ice_masking'] as const) {
-      if (options[key] && withoutClassification) {
+    if (!withoutClassification) return;
+    if (options.cloud_masking && this.config.CLOUD_MASK_MODEL_ID) {
+      // Inputs without a classification band get their clouds from the configured cloud model.
+      const cloudModel = await findCloudModel(this.dataSource, this.config.CLOUD_MASK_MODEL_ID);
+      if (!cloudModel || cloudModel.status !== 'READY') {
         throw ApiError.unprocessable(
-          `post_processing.${key}: inputs given by URL or upload carry no scene classification band (Sentinel-2 SCL or HLS Fmask) to mask with; ` +
-            'request the area by spatial_domain bbox, polygons or tiles instead (their chips keep the classification band)',
+          `post_processing.cloud_masking: the configured cloud model ${this.config.CLOUD_MASK_MODEL_ID} (CLOUD_MASK_MODEL_ID) is ${cloudModel ? cloudModel.status : 'not registered'}`,
+          'post_processing.cloud_masking',
+        );
+      }
+      const { missing } = cloudSpecForInput(cloudModel.modelInputDataSpec, model.modelInputDataSpec);
+      if (missing.length > 0) {
+        throw ApiError.unprocessable(
+          `post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')}, which model ${model.displayName}'s inputs do not have`,
+          'post_processing.cloud_masking',
+        );
+      }
+    }
+    for (const key of ['cloud_masking', 'snow_ice_masking'] as const) {
+      if (options[key] && !(key === 'cloud_masking' && this.config.CLOUD_MASK_MODEL_ID)) {
+        throw ApiError.unprocessable(
+          `post_processing.${key}: inputs given by URL or upload carry no scene classification band (Sentinel-2 SCL or HLS Fmask) to mask with` +
+            (key === 'cloud_masking' ? ' and no cloud model is configured (CLOUD_MASK_MODEL_ID)' : '') +
+            '; request the area by spatial_domain bbox, polygons or tiles instead (their chips keep the classification band)',
           `post_processing.${key}`,
         );
       }
@@ -129,9 +149,9 @@ export class InferencesService {
 
   /** Checks everything about a request that does not depend on its inputs: model, webhook, processor. */
   async prepare(request: CreateInferenceRequest | UploadInferenceRequest, createdBy: string): Promise<PreparedInference> {
-    this.checkPostProcessing(request);
     const webhookUrl = await this.webhookFor(request);
     const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
+    await this.checkPostProcessing(request, model);
     const processor = request.generic_processor_id ? await this.processors.planForInference(request.generic_processor_id, createdBy) : undefined;
     return { model, webhookUrl, processor };
   }

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { ApiClient } from '../support/api-client';
+import { makeSampleGeoTiff } from '../support/python';
 import { demoModelPaths } from '../support/services';
 import { startTestStack, type TestStack } from '../support/stack';
 import { startRangeFileServer, startStacDouble, type StacDouble } from '../support/stac-double';
@@ -45,13 +46,14 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
       { maxPageSize: 1 },
     );
     void maxX;
+    modelName = `csmask-stac-${Date.now()}`;
     stack = await startTestStack({
       storage: 'minio',
-      env: { STAC_API_URL: double.url, HLS_STAC_API_URL: double.url, PERMANENT_WATER_MASK_PATH: fixtures.waterPath },
+      // The demo model doubles as the cloud model of cloud_masking for URL inputs.
+      env: { STAC_API_URL: double.url, HLS_STAC_API_URL: double.url, PERMANENT_WATER_MASK_PATH: fixtures.waterPath, CLOUD_MASK_MODEL_ID: modelName },
     });
     api = new ApiClient(stack.baseUrl);
     const { model, meta } = demoModelPaths();
-    modelName = `csmask-stac-${Date.now()}`;
     expect((await api.registerModel(demoModelMetadata(meta, modelName), model)).status).toBe(201);
     // The same network on a 500 m grid: a whole 100 km MGRS tile is a 200 x 200 chip.
     coarseModelName = `${modelName}-500m`;
@@ -233,8 +235,28 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     expect(check.mask_check!.mismatches).toBe(0);
   });
 
+  it('cloud_masking of a URL input (no classification band) uses the configured cloud model', async () => {
+    await makeSampleGeoTiff(path.join(fixtures.dir, 'sample.tif'), 512, 7);
+    const created = await api.post('/api/v2/inference', {
+      model_display_name: modelName,
+      spatial_domain: { urls: [files.url('sample.tif')] },
+      temporal_domain: ['2024-06-15'],
+      post_processing: { cloud_masking: true },
+    });
+    expect(created.status).toBe(201);
+    expect(await api.waitForInference(created.body.id)).toMatchObject({ status: 'COMPLETED' });
+    const [task] = await tasksOf(created.body.id);
+    const result = task.outputs['model-inference'];
+    // The cloud model is the segmentation model itself here: every cloud / shadow pixel is masked.
+    expect(result.post_processing.cloud_masking).toBeGreaterThan(0.01 * 512 * 512);
+    expect(result.class_pixel_counts.cloud).toBeUndefined();
+    expect(result.class_pixel_counts.cloud_shadow).toBeUndefined();
+    const log = await api.get(`/api/v2/tasks/${task.task_id}/logs/model-inference`);
+    expect(log.text).toMatch(/cloud model csmask-stac-\d+ for cloud_masking/);
+  });
+
   it.each([
-    ['cloud_masking on URL inputs', { spatial_domain: { urls: ['http://127.0.0.1:9/x.tif'] }, post_processing: { cloud_masking: true } }, 422, 'post_processing.cloud_masking', /no scene classification band/],
+    ['snow_ice_masking on URL inputs', { spatial_domain: { urls: ['http://127.0.0.1:9/x.tif'] }, post_processing: { snow_ice_masking: true } }, 422, 'post_processing.snow_ice_masking', /no scene classification band/],
     ['a bbox without dates', { temporal_domain: [] }, 422, 'temporal_domain', /at least one date/],
     ['an area over the size limit', { spatial_domain: { bbox: [[10, 40, 20, 50]] } }, 422, 'spatial_domain.bbox.0', /million pixels/],
     ['latitudes out of range', { spatial_domain: { bbox: [[10, -95, 11, 1]] } }, 400, 'spatial_domain.bbox.0', /lat in \[-90, 90\]/],
