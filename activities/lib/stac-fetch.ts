@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { AppConfig } from '../../src/config/config';
-import type { ModelInputDataSpec } from '../../src/models/model-spec';
+import { DEFAULT_CHIP_RESOLUTION_M, type ModelInputDataSpec } from '../../src/models/model-spec';
 import type { ObjectStore } from '../../src/storage/object-store';
 import type { StacTaskInput } from '../../workflows/types';
 import { invalidInput } from '../errors';
@@ -23,8 +23,14 @@ import {
 import type { StepLog } from './step-log';
 import { storageKeys } from './storage-keys';
 
-const PYTHON_SCRIPT = path.resolve(__dirname, '..', '..', 'python', 'stac_chip.py');
-const DEFAULT_RESOLUTION_M = 10;
+/** python/stac_chip.py, from activities/lib (ts-jest) or dist/activities/lib (built). */
+function chipScript(): string {
+  for (const up of ['../..', '../../..']) {
+    const candidate = path.resolve(__dirname, up, 'python', 'stac_chip.py');
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new Error(`python/stac_chip.py not found above ${__dirname}`);
+}
 
 /** Stored next to the chip (storageKeys.taskChipMetadata); post-processing reads `classification`. */
 export interface ChipMetadata {
@@ -71,7 +77,7 @@ interface ChipSummary {
 /** Runs python/stac_chip.py with a JSON request; exit code 2 = the input's fault (not retried). */
 export async function runChipScript<T>(config: AppConfig, request: Record<string, unknown>, env: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const child = spawn(config.PYTHON_BIN, [PYTHON_SCRIPT], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], signal });
+    const child = spawn(config.PYTHON_BIN, [chipScript()], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], signal });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -176,7 +182,7 @@ export async function fetchStacChip(
 
   const chipFile = path.join(dir, 'chip.tif');
   const classFile = path.join(dir, 'classification.tif');
-  const resolution = spec.resolution ?? DEFAULT_RESOLUTION_M;
+  const resolution = spec.resolution ?? DEFAULT_CHIP_RESOLUTION_M;
   const classificationNodata = source.classification === 'scl' ? 0 : 255;
   const ticker = setInterval(() => heartbeat({ building_chip: original.id }), 10_000);
   let summary: ChipSummary;

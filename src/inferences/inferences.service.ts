@@ -35,7 +35,8 @@ import type { ModelEntity } from '../database/entities';
 import { cloudSpecForInput, findCloudModel } from '../../activities/lib/cloud-model';
 import { assetKeysForBands, dataSourceDefinition } from '../../activities/lib/stac';
 import { receiveBulkUpload } from './bulk-upload';
-import { buildTaskInputs, DEFAULT_RESOLUTION_M } from './task-inputs';
+import { DEFAULT_CHIP_RESOLUTION_M } from '../models/model-spec';
+import { buildTaskInputs } from './task-inputs';
 import { uploadInferenceSchema, type CreateInferenceRequest, type UploadInferenceRequest } from './inferences.dto';
 
 const LIVE_QUERY_TIMEOUT_MS = 3000;
@@ -139,7 +140,7 @@ export class InferencesService {
   async create(request: CreateInferenceRequest, createdBy: string): Promise<{ inference: InferenceEntity; tasks: number }> {
     const prepared = await this.prepare(request, createdBy);
     const inputs = buildTaskInputs(request, {
-      resolutionM: prepared.model.modelInputDataSpec.resolution ?? DEFAULT_RESOLUTION_M,
+      resolutionM: prepared.model.modelInputDataSpec.resolution ?? DEFAULT_CHIP_RESOLUTION_M,
       maxChipPixels: this.config.CHIP_MAX_PIXELS,
     });
     if (inputs.some((input) => input.kind === 'stac')) this.checkBandsForDataSource(request, prepared.model);

@@ -5,7 +5,6 @@ import { ApiError } from '../common/api-error';
 import type { CreateInferenceRequest } from './inferences.dto';
 
 export const MAX_TASKS = 10_000;
-export const DEFAULT_RESOLUTION_M = 10;
 
 interface Area {
   field: string;

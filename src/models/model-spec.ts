@@ -41,6 +41,9 @@ export interface ModelInputDataSpec {
   output_nodata?: number;
 }
 
+/** `resolution` of chips when the spec names none: Sentinel-2's finest bands. */
+export const DEFAULT_CHIP_RESOLUTION_M = 10;
+
 /** How results of a model are published to GeoServer. */
 export interface GeoserverPushConfig {
   workspace: string;
