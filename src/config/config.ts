@@ -82,6 +82,20 @@ export const configSchema = z.object({
   TILE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(86_400),
   TILE_CACHE_MB: z.coerce.number().int().min(8).default(256),
 
+  STAC_API_URL: z.string().url().default('https://earth-search.aws.element84.com/v1'),
+  STAC_COLLECTION: z.string().min(1).default('sentinel-2-l2a'),
+  HLS_STAC_API_URL: z.string().url().default('https://cmr.earthdata.nasa.gov/stac/LPCLOUD'),
+  /** Bearer token for NASA Earthdata (HLS assets are behind Earthdata login). */
+  EARTHDATA_TOKEN: z.string().optional(),
+  STAC_PAGE_LIMIT: z.coerce.number().int().min(1).max(1000).default(100),
+  STAC_MAX_PAGES: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Largest chip (width x height at the model's resolution) a bbox / polygon / tile may need. */
+  CHIP_MAX_PIXELS: z.coerce.number().int().min(1024).default(25_000_000),
+  /** Reference permanent-water raster (GeoTIFF path or http(s) URL; non-zero = water) for permanent_water_masking. */
+  PERMANENT_WATER_MASK_PATH: z.string().min(1).optional(),
+  /** A registered cloud model (id or display name) for cloud_masking of inputs without a classification band. */
+  CLOUD_MASK_MODEL_ID: z.string().min(1).optional(),
+
   WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
   DEFAULT_WEBHOOK_URL: z.string().url().optional(),
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: booleanFromEnv.optional(),

@@ -55,9 +55,8 @@ export class InferencesController {
       throw ApiError.badRequest('body: a JSON object is required (Content-Type: application/json)');
     }
     const request = parseOrThrow(createInferenceSchema, body);
-    const inference = await this.inferences.create(request, user);
-    const taskCount = request.spatial_domain.urls?.length ?? 0;
-    return this.view(inference, Array.from({ length: taskCount }, () => 'WAITING'));
+    const { inference, tasks } = await this.inferences.create(request, user);
+    return this.view(inference, Array.from({ length: tasks }, () => 'WAITING'));
   }
 
   /** Bulk upload: multipart `inference` (JSON, first) + any number of `files` (GeoTIFFs); one task per file. */

@@ -33,7 +33,11 @@ import { CREATED_BY, INFERENCE_STATUS, MODEL_ID } from '../../workflows/search-a
 import type { Request } from 'express';
 import { parseJsonField, parseOrThrow } from '../common/zod-validation';
 import type { ModelEntity } from '../database/entities';
+import { cloudSpecForInput, findCloudModel } from '../../activities/lib/cloud-model';
+import { assetKeysForBands, dataSourceDefinition } from '../../activities/lib/stac';
 import { receiveBulkUpload } from './bulk-upload';
+import { DEFAULT_CHIP_RESOLUTION_M } from '../models/model-spec';
+import { buildTaskInputs } from './task-inputs';
 import { uploadInferenceSchema, type CreateInferenceRequest, type UploadInferenceRequest } from './inferences.dto';
 
 const LIVE_QUERY_TIMEOUT_MS = 3000;
@@ -61,14 +65,60 @@ export class InferencesService {
     private readonly processors: GenericProcessorsService,
   ) {}
 
-  private rejectUnsupported(request: CreateInferenceRequest | UploadInferenceRequest): void {
-    for (const kind of ['bbox', 'polygons', 'tiles'] as const) {
-      if ('spatial_domain' in request && (request.spatial_domain[kind]?.length ?? 0) > 0) {
-        throw ApiError.unprocessable(`spatial_domain.${kind}: not supported by this server version yet; pass GeoTIFF URLs in spatial_domain.urls`, `spatial_domain.${kind}`);
+  /**
+   * post_processing needs a classification band (SCL / Fmask), which only STAC chips have, and
+   * permanent_water_masking needs the configured reference raster.
+   */
+  private async checkPostProcessing(request: CreateInferenceRequest | UploadInferenceRequest, model: ModelEntity): Promise<void> {
+    const options = request.post_processing ?? {};
+    if (options.permanent_water_masking && !this.config.PERMANENT_WATER_MASK_PATH) {
+      throw ApiError.unprocessable(
+        'post_processing.permanent_water_masking: this server has no reference water raster configured (PERMANENT_WATER_MASK_PATH)',
+        'post_processing.permanent_water_masking',
+      );
+    }
+    const withoutClassification = 'spatial_domain' in request ? (request.spatial_domain.urls?.length ?? 0) > 0 : true;
+    if (!withoutClassification) return;
+    if (options.cloud_masking && this.config.CLOUD_MASK_MODEL_ID) {
+      // Inputs without a classification band get their clouds from the configured cloud model.
+      const cloudModel = await findCloudModel(this.dataSource, this.config.CLOUD_MASK_MODEL_ID);
+      if (!cloudModel || cloudModel.status !== 'READY') {
+        throw ApiError.unprocessable(
+          `post_processing.cloud_masking: the configured cloud model ${this.config.CLOUD_MASK_MODEL_ID} (CLOUD_MASK_MODEL_ID) is ${cloudModel ? cloudModel.status : 'not registered'}`,
+          'post_processing.cloud_masking',
+        );
+      }
+      const { missing } = cloudSpecForInput(cloudModel.modelInputDataSpec, model.modelInputDataSpec);
+      if (missing.length > 0) {
+        throw ApiError.unprocessable(
+          `post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')}, which model ${model.displayName}'s inputs do not have`,
+          'post_processing.cloud_masking',
+        );
       }
     }
-    for (const [key, enabled] of Object.entries(request.post_processing ?? {})) {
-      if (enabled) throw ApiError.unprocessable(`post_processing.${key}: not supported by this server version yet`, `post_processing.${key}`);
+    for (const key of ['cloud_masking', 'snow_ice_masking'] as const) {
+      if (options[key] && !(key === 'cloud_masking' && this.config.CLOUD_MASK_MODEL_ID)) {
+        throw ApiError.unprocessable(
+          `post_processing.${key}: inputs given by URL or upload carry no scene classification band (Sentinel-2 SCL or HLS Fmask) to mask with` +
+            (key === 'cloud_masking' ? ' and no cloud model is configured (CLOUD_MASK_MODEL_ID)' : '') +
+            '; request the area by spatial_domain bbox, polygons or tiles instead (their chips keep the classification band)',
+          `post_processing.${key}`,
+        );
+      }
+    }
+  }
+
+  /** Every model band must be an asset of the data source, else no chip can be built for it. */
+  private checkBandsForDataSource(request: CreateInferenceRequest, model: ModelEntity): void {
+    const source = dataSourceDefinition(request.data_source ?? 'sentinel-2-l2a', this.config.STAC_COLLECTION);
+    const names = model.modelInputDataSpec.bands.map((band) => band.name);
+    const collections = Object.keys(source.bandAssets).map((collection) => (collection === '*' ? undefined : collection));
+    const missing = names.filter((name) => collections.every((collection) => assetKeysForBands(source, collection, [name]).missing.length > 0));
+    if (missing.length > 0) {
+      throw ApiError.unprocessable(
+        `data_source: model ${model.displayName} needs band(s) ${missing.join(', ')} that ${source.label} (${source.collections.join(', ')}) does not provide`,
+        'data_source',
+      );
     }
   }
 
@@ -88,18 +138,22 @@ export class InferencesService {
     return url;
   }
 
-  async create(request: CreateInferenceRequest, createdBy: string): Promise<InferenceEntity> {
+  async create(request: CreateInferenceRequest, createdBy: string): Promise<{ inference: InferenceEntity; tasks: number }> {
     const prepared = await this.prepare(request, createdBy);
+    const inputs = buildTaskInputs(request, {
+      resolutionM: prepared.model.modelInputDataSpec.resolution ?? DEFAULT_CHIP_RESOLUTION_M,
+      maxChipPixels: this.config.CHIP_MAX_PIXELS,
+    });
+    if (inputs.some((input) => input.kind === 'stac')) this.checkBandsForDataSource(request, prepared.model);
     const id = randomUUID();
-    const inputs: TaskInput[] = (request.spatial_domain.urls ?? []).map((url) => ({ kind: 'url', url }));
-    return this.start(id, request, prepared, inputs, createdBy);
+    return { inference: await this.start(id, request, prepared, inputs, createdBy), tasks: inputs.length };
   }
 
   /** Checks everything about a request that does not depend on its inputs: model, webhook, processor. */
   async prepare(request: CreateInferenceRequest | UploadInferenceRequest, createdBy: string): Promise<PreparedInference> {
-    this.rejectUnsupported(request);
     const webhookUrl = await this.webhookFor(request);
     const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
+    await this.checkPostProcessing(request, model);
     const processor = request.generic_processor_id ? await this.processors.planForInference(request.generic_processor_id, createdBy) : undefined;
     return { model, webhookUrl, processor };
   }

@@ -34,9 +34,17 @@ export interface ModelInputDataSpec {
   nodata?: number;
   /** Output classes; the model emits one logit channel per class, in this order of `value`. */
   classes: ModelClassSpec[];
+  /**
+   * Ground sampling distance in metres of chips built from bbox / polygons / tiles (STAC sources); every
+   * band is resampled to this grid in the scene's CRS. Default 10.
+   */
+  resolution?: number;
   /** Output value written where the input has no data. Default 255. */
   output_nodata?: number;
 }
+
+/** `resolution` of chips when the spec names none: Sentinel-2's finest bands. */
+export const DEFAULT_CHIP_RESOLUTION_M = 10;
 
 /** How results of a model are published to GeoServer. */
 export interface GeoserverPushConfig {

@@ -20,6 +20,7 @@ export const modelInputDataSpecSchema = z
       .array(z.object({ value: z.number().int().min(0).max(254), name: z.string().min(1).max(100), color: hexColor.optional(), background: z.boolean().optional() }).strict())
       .min(1, 'at least one class is required'),
     output_nodata: z.number().int().min(0).max(255).optional(),
+    resolution: z.number().finite().min(0.5).max(10_000).optional(),
   })
   .strict()
   .superRefine((spec, context) => {
