@@ -69,8 +69,12 @@ export class InferencesController {
 
   @Get()
   async list(@Query() query: Record<string, unknown>, @CurrentUser() user: string) {
-    const { limit, offset, status, model_id } = parseOrThrow(listInferencesQuerySchema, query);
-    const [rows, total] = await this.inferences.list(user, limit, offset, status, model_id);
+    const { limit, offset, status, model_id, model_display_name, created_by } = parseOrThrow(listInferencesQuerySchema, query);
+    // API keys see their own user's inferences only; naming another user is refused rather than answered empty.
+    if (created_by !== undefined && created_by !== user) {
+      throw new ApiError(403, `created_by: this API key belongs to ${user} and can only list that user's inferences`, 'created_by');
+    }
+    const [rows, total] = await this.inferences.list(user, limit, offset, status, model_id, model_display_name);
     const statuses = await this.inferences.countsFor(rows.map((row) => row.id));
     return { results: rows.map((row) => this.view(row, statuses.get(row.id) ?? [])), total_records: total };
   }

@@ -93,5 +93,7 @@ export const listInferencesQuerySchema = z
     offset: z.coerce.number().int().min(0).default(0),
     status: z.enum(INFERENCE_STATUSES).optional(),
     model_id: z.string().uuid('must be a UUID').optional(),
+    model_display_name: z.string().min(1).max(200).optional(),
+    created_by: z.string().min(1).max(320).optional(),
   })
   .strict();

@@ -404,9 +404,14 @@ export class InferencesService {
     return statuses;
   }
 
-  async list(user: string, limit: number, offset: number, status?: string, modelId?: string): Promise<[InferenceEntity[], number]> {
+  async list(user: string, limit: number, offset: number, status?: string, modelId?: string, modelDisplayName?: string): Promise<[InferenceEntity[], number]> {
     return this.dataSource.getRepository(InferenceEntity).findAndCount({
-      where: { createdBy: user, ...(status ? { status: status as InferenceEntity['status'] } : {}), ...(modelId ? { modelId } : {}) },
+      where: {
+        createdBy: user,
+        ...(status ? { status: status as InferenceEntity['status'] } : {}),
+        ...(modelId ? { modelId } : {}),
+        ...(modelDisplayName ? { modelDisplayName } : {}),
+      },
       order: { createdAt: 'DESC' },
       take: limit,
       skip: offset,

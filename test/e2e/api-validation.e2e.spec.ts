@@ -177,6 +177,13 @@ describe('API validation and auth', () => {
       const byModel = await api.get(`/api/v2/inference?model_id=${existingModel.id}&limit=5`);
       expect(byModel.body.results.map((row: { id: string }) => row.id)).toContain(created.body.id);
       expect((await api.get('/api/v2/inference?status=DONE')).status).toBe(400);
+      const byName = await api.get(`/api/v2/inference?model_display_name=${encodeURIComponent(existingModel.display_name)}&created_by=${encodeURIComponent(USERS.alice.email)}`);
+      expect(byName.status).toBe(200);
+      expect(byName.body.results.map((row: { id: string }) => row.id)).toContain(created.body.id);
+      expect((await api.get('/api/v2/inference?model_display_name=no-such-model')).body).toMatchObject({ results: [], total_records: 0 });
+      const otherUser = await api.get(`/api/v2/inference?created_by=${encodeURIComponent(USERS.bob.email)}`);
+      expect(otherUser.status).toBe(403);
+      expect(otherUser.body).toMatchObject({ field: 'created_by' });
       const tasks = await api.get(`/api/v2/inference/${created.body.id}/tasks`);
       expect(tasks.body.tasks[0].pipeline_steps.map((step: { process_id: string }) => step.process_id)).toEqual([
         'terrakit-data-fetch',
