@@ -6,7 +6,9 @@ import { APP_CONFIG, ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
 import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
+import { QueuesModule } from './queues/queues.controller';
 import { StorageModule } from './storage/storage.module';
 import { TasksModule } from './tasks/tasks.module';
 import { TemporalModule } from './temporal/temporal.module';
@@ -28,6 +30,8 @@ import { TemporalModule } from './temporal/temporal.module';
     ModelsModule,
     InferencesModule,
     TasksModule,
+    MetricsModule,
+    QueuesModule,
   ],
 })
 export class AppModule {}

@@ -6,6 +6,7 @@ import { startEmbeddedStack } from './launcher';
 import type { ObjectStore } from './storage/object-store';
 import { OBJECT_STORE } from './storage/storage.module';
 import { createPipelineWorkers, type PipelineWorkers } from './temporal/pipeline-worker';
+import { installTemporalRuntime } from './temporal/runtime';
 
 /**
  * `npm start`: API + worker + whatever services are not configured (embedded DB, Temporal dev server).
@@ -17,11 +18,13 @@ async function main(): Promise<void> {
   const stack = await startEmbeddedStack(initial);
   Object.assign(process.env, stack.env);
   const config = loadConfig();
+  // Before the first worker connection: Temporal SDK logs through pino, worker metrics if configured.
+  if (config.RUN_WORKER ?? true) installTemporalRuntime(config);
   if (!process.env.API_KEYS) logger.warn('API_KEYS is not set: using the development key "dev-key" (user dev@localhost). Set API_KEYS in any shared deployment.');
 
   const app = await createApiApp();
   await app.listen(config.PORT, '0.0.0.0');
-  logger.log(`API listening on ${config.publicBaseUrl} (routes under /api/v2, health at /api/health)`);
+  logger.log(`API listening on ${config.publicBaseUrl} (routes under /api/v2, health at /api/health, metrics at /metrics, docs at /docs)`);
 
   let workers: PipelineWorkers | undefined;
   let workerRun: Promise<void> | undefined;

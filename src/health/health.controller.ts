@@ -1,22 +1,59 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, HttpException, Inject } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Client } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
-import { ApiError } from '../common/api-error';
 import type { ObjectStore } from '../storage/object-store';
 import { OBJECT_STORE } from '../storage/storage.module';
 import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
 
-async function probe(check: () => Promise<unknown>): Promise<{ status: 'up' | 'down'; error?: string }> {
+/** A dependency that does not answer within this long counts as down (probes must not hang). */
+export const PROBE_TIMEOUT_MS = 3000;
+
+export interface ComponentCheck {
+  status: 'up' | 'down';
+  latency_ms: number;
+  error?: string;
+}
+
+async function probe(check: () => Promise<unknown>): Promise<ComponentCheck> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await check();
-    return { status: 'up' };
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
+      }),
+    ]);
+    return { status: 'up', latency_ms: Math.round(performance.now() - started) };
   } catch (error) {
-    return { status: 'down', error: (error as Error).message };
+    return { status: 'down', latency_ms: Math.round(performance.now() - started), error: (error as Error).message || String(error) };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-/** Liveness and readiness: 503 naming whichever dependency is down. */
+const checksExample = {
+  database: { status: 'up', latency_ms: 2 },
+  temporal: { status: 'up', latency_ms: 3 },
+  object_storage: { status: 'up', latency_ms: 5 },
+};
+const readyExample = { status: 'ok', checks: checksExample };
+const downExample = {
+  statusCode: 503,
+  error: 'Service Unavailable',
+  message: 'not ready: object_storage down (connect ECONNREFUSED 127.0.0.1:9000)',
+  status: 'unavailable',
+  down: ['object_storage'],
+  checks: { ...checksExample, object_storage: { status: 'down', latency_ms: 4, error: 'connect ECONNREFUSED 127.0.0.1:9000' } },
+};
+
+/**
+ * Liveness (the process answers) and readiness (PostgreSQL, Temporal and object storage answer, each
+ * with its latency); 503 naming whichever is down and why. No API key: load balancers and orchestrators call it.
+ */
+@ApiTags('operations')
 @Controller('api/health')
 export class HealthController {
   constructor(
@@ -26,14 +63,39 @@ export class HealthController {
   ) {}
 
   @Get()
-  async health() {
-    const checks = {
-      database: await probe(() => this.dataSource.query('SELECT 1')),
-      temporal: await probe(() => this.temporal.workflowService.getSystemInfo({})),
-      object_storage: await probe(() => this.store.list('health-probe/')),
-    };
-    const down = Object.entries(checks).filter(([, check]) => check.status === 'down').map(([name]) => name);
-    if (down.length > 0) throw new ApiError(503, `not ready: ${down.join(', ')} down`, undefined, checks);
+  @ApiOperation({ summary: 'Readiness (same as /api/health/ready; kept for existing probes)' })
+  @ApiOkResponse({ description: 'every dependency answers', schema: { example: readyExample } })
+  @ApiServiceUnavailableResponse({ description: 'a dependency is down', schema: { example: downExample } })
+  health() {
+    return this.ready();
+  }
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process serves HTTP (checks no dependency)' })
+  @ApiOkResponse({ schema: { example: { status: 'ok', uptime_seconds: 42 } } })
+  live() {
+    return { status: 'ok', uptime_seconds: Math.round(process.uptime()) };
+  }
+
+  @Get('ready')
+  @ApiOperation({ summary: 'Readiness: PostgreSQL, Temporal and object storage, each with its latency' })
+  @ApiOkResponse({ description: 'every dependency answers', schema: { example: readyExample } })
+  @ApiServiceUnavailableResponse({ description: 'a dependency is down', schema: { example: downExample } })
+  async ready() {
+    const [database, temporal, objectStorage] = await Promise.all([
+      probe(() => this.dataSource.query('SELECT 1')),
+      probe(() => this.temporal.connection.withDeadline(Date.now() + PROBE_TIMEOUT_MS, () => this.temporal.workflowService.getSystemInfo({}))),
+      probe(() => this.store.list('health-probe/')),
+    ]);
+    const checks = { database, temporal, object_storage: objectStorage };
+    const down = Object.entries(checks).filter(([, check]) => check.status === 'down');
+    if (down.length > 0) {
+      const reasons = down.map(([name, check]) => `${name} down (${check.error})`).join(', ');
+      throw new HttpException(
+        { statusCode: 503, error: 'Service Unavailable', message: `not ready: ${reasons}`, status: 'unavailable', down: down.map(([name]) => name), checks },
+        503,
+      );
+    }
     return { status: 'ok', checks };
   }
 }
