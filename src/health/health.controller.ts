@@ -1,11 +1,12 @@
-import { Controller, Get, HttpException, Inject } from '@nestjs/common';
+import { Controller, Get, HttpException, Inject, type OnModuleDestroy } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { Client } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import type { DataSource } from 'typeorm';
+import type { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
 import type { ObjectStore } from '../storage/object-store';
 import { OBJECT_STORE } from '../storage/storage.module';
-import { TEMPORAL_CLIENT } from '../temporal/temporal.module';
 
 /** A dependency that does not answer within this long counts as down (probes must not hang). */
 export const PROBE_TIMEOUT_MS = 3000;
@@ -55,12 +56,28 @@ const downExample = {
  */
 @ApiTags('operations')
 @Controller('api/health')
-export class HealthController {
+export class HealthController implements OnModuleDestroy {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /**
+   * Its own connection without the client's retry interceptor: a readiness probe reports what it sees
+   * now, and retries of a failed call would outlive the request (and the connection, on shutdown).
+   */
+  private probeConnection?: Connection;
+
+  private async temporalProbe(): Promise<unknown> {
+    this.probeConnection ??= Connection.lazy({ address: this.config.TEMPORAL_ADDRESS, interceptors: [] });
+    const connection = this.probeConnection;
+    return connection.withDeadline(Date.now() + PROBE_TIMEOUT_MS, () => connection.workflowService.getSystemInfo({}));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.probeConnection?.close();
+  }
 
   @Get()
   @ApiOperation({ summary: 'Readiness (same as /api/health/ready; kept for existing probes)' })
@@ -84,7 +101,7 @@ export class HealthController {
   async ready() {
     const [database, temporal, objectStorage] = await Promise.all([
       probe(() => this.dataSource.query('SELECT 1')),
-      probe(() => this.temporal.connection.withDeadline(Date.now() + PROBE_TIMEOUT_MS, () => this.temporal.workflowService.getSystemInfo({}))),
+      probe(() => this.temporalProbe()),
       probe(() => this.store.list('health-probe/')),
     ]);
     const checks = { database, temporal, object_storage: objectStorage };

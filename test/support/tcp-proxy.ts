@@ -39,7 +39,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       await closing;
       server = undefined;
     },
-    open: listen,
+    async open() {
+      if (!server) await listen();
+    },
   };
 }
 
