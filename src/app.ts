@@ -18,12 +18,13 @@ type NestLevels = false | Array<'error' | 'warn' | 'log' | 'debug' | 'verbose'>;
 const QUIET_ROUTES = /^\/(metrics|api\/health\/live)(\?|$)/;
 
 /**
- * JSON request logs (pino-http) and Nest's own logs through the same pino root logger. `levels` (the
- * tests pass ['error', 'warn']) caps the API's verbosity; LOG_LEVEL sets it otherwise.
+ * JSON request logs (pino-http) and Nest's own logs through the same pino root logger, at LOG_LEVEL
+ * (`logger: false` silences the API). nestjs-pino keeps one request logger per process (the first app's),
+ * so the level is not varied per app.
  */
 function loggingModule(levels: NestLevels | undefined) {
   const root = configureLogging(loadConfig().LOG_LEVEL as AppLogLevel);
-  const logger = levels === undefined ? root : root.child({}, { level: pinoLevelOfNestLevels(levels) });
+  const logger = levels === false ? root.child({}, { level: pinoLevelOfNestLevels(false) }) : root;
   return LoggerModule.forRoot({
     pinoHttp: {
       logger,

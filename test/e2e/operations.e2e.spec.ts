@@ -10,7 +10,7 @@ import { startFixtureServer } from '../support/fixture-server';
 import { makeSampleGeoTiff } from '../support/python';
 import { expressRoutes, nestRoutes } from '../support/routes';
 import { demoModelPaths, requiredEnv } from '../support/services';
-import { startTestStack, type TestStack } from '../support/stack';
+import { startTestStack, USERS, type TestStack } from '../support/stack';
 import { hostPort, startTcpProxy } from '../support/tcp-proxy';
 import { startWebhookReceiver } from '../support/webhook-receiver';
 
@@ -60,7 +60,7 @@ describe('operations endpoints (real services, in-process worker)', () => {
     await makeSampleGeoTiff(path.join(workDir, 'sample.tif'), 256, 3);
     fixtures = await startFixtureServer(workDir);
     receiver = await startWebhookReceiver([200]);
-    // Activity log lines go to this array (the API's own request logs stay capped at warn by the stack).
+    // Activity and request log lines (LOG_LEVEL=log below) go to this array instead of stdout.
     setLogDestination({ write: (line: string) => void logLines.push(line) }, 'log');
     const queue = `ops-${Date.now().toString(36)}`;
     stack = await startTestStack({ storage: 'minio', env: { TEMPORAL_TASK_QUEUE: queue, TEMPORAL_MODEL_TASK_QUEUE: `${queue}-model`, LOG_LEVEL: 'log', WEBHOOK_SECRET } });
@@ -193,6 +193,19 @@ describe('operations endpoints (real services, in-process worker)', () => {
       expect(modelRun).toMatchObject({ step: 'model-inference', task_id: expect.stringMatching(/-task-\d{3,}$/), duration_ms: expect.any(Number), level: 'info' });
       const failedFetch = activityLines.find((entry) => entry.activity === 'fetchTaskInput' && entry.msg === 'activity failed');
       expect(failedFetch).toMatchObject({ step: 'terrakit-data-fetch', level: 'warn' });
+    });
+  });
+
+  describe('API request logs', () => {
+    it('logs each request as JSON with a request id, URL and status, never the API key', async () => {
+      logLines.length = 0;
+      const headers = { Authorization: `Bearer ${USERS.alice.key}`, 'X-Request-Id': 'req-ops-1' };
+      expect((await fetch(`${stack.baseUrl}/api/v2/models?limit=1`, { headers })).status).toBe(200);
+      expect((await fetch(`${stack.baseUrl}/api/v2/models?limit=0`, { headers: { Authorization: headers.Authorization } })).status).toBe(400);
+      const entries = logLines.map((line) => JSON.parse(line) as Record<string, any>).filter((entry) => entry.req);
+      expect(entries[0]).toMatchObject({ level: 'info', req: { id: 'req-ops-1', method: 'GET', url: '/api/v2/models?limit=1' }, res: { statusCode: 200 }, responseTime: expect.any(Number) });
+      expect(entries[1]).toMatchObject({ level: 'info', req: { id: expect.any(String), url: '/api/v2/models?limit=0' }, res: { statusCode: 400 } });
+      expect(logLines.join('\n')).not.toContain(USERS.alice.key);
     });
   });
 
