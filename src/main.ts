@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { createApiApp } from './app';
 import { loadConfig } from './config/config';
+import { configureLogging, PinoNestLogger, type AppLogLevel } from './logging/logger';
 import { startEmbeddedStack } from './launcher';
 import type { ObjectStore } from './storage/object-store';
 import { OBJECT_STORE } from './storage/storage.module';
@@ -13,8 +14,10 @@ import { installTemporalRuntime } from './temporal/runtime';
  * In production run API (RUN_WORKER=false) and workers (`npm run start:worker`) as separate processes.
  */
 async function main(): Promise<void> {
-  const logger = new Logger('Main');
   const initial = loadConfig();
+  // JSON from the first line on (the launcher logs before the app and its nestjs-pino logger exist).
+  Logger.overrideLogger(new PinoNestLogger(configureLogging(initial.LOG_LEVEL as AppLogLevel)));
+  const logger = new Logger('Main');
   const stack = await startEmbeddedStack(initial);
   Object.assign(process.env, stack.env);
   const config = loadConfig();

@@ -50,3 +50,21 @@ export function setLogDestination(stream: DestinationStream | undefined, level?:
   destination = stream;
   root = build(level ? pinoLevel(level) : pinoLevel(process.env.LOG_LEVEL as AppLogLevel | undefined));
 }
+
+/**
+ * Nest's static Logger (used before an app exists, e.g. by the launcher) writing through pino, so even
+ * start-up lines are JSON. The app replaces it with nestjs-pino's logger once created.
+ */
+export class PinoNestLogger {
+  constructor(private readonly logger: Logger = rootLogger()) {}
+  private write(level: Level, message: unknown, context: unknown[]): void {
+    const last = context[context.length - 1];
+    this.logger[level]({ context: typeof last === 'string' ? last : undefined }, String(message));
+  }
+  log(message: unknown, ...context: unknown[]): void { this.write('info', message, context); }
+  error(message: unknown, ...context: unknown[]): void { this.write('error', message, context); }
+  warn(message: unknown, ...context: unknown[]): void { this.write('warn', message, context); }
+  debug(message: unknown, ...context: unknown[]): void { this.write('debug', message, context); }
+  verbose(message: unknown, ...context: unknown[]): void { this.write('trace', message, context); }
+  fatal(message: unknown, ...context: unknown[]): void { this.write('fatal', message, context); }
+}
