@@ -58,5 +58,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 
 /** Swagger UI at /docs and the JSON document at /docs-json (no API key: the docs are public). */
 export function setupOpenApi(app: INestApplication): void {
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json', customSiteTitle: 'geo-inference API' });
+  // Built on first request (all routes are registered by then) and kept: routes do not change at run time.
+  let document: OpenAPIObject | undefined;
+  SwaggerModule.setup('docs', app, () => (document ??= buildOpenApiDocument(app)), { jsonDocumentUrl: 'docs-json', customSiteTitle: 'geo-inference API' });
 }
