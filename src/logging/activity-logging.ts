@@ -74,7 +74,9 @@ export function activityLoggingInterceptor(context: Context): ActivityIntercepto
           return result;
         } catch (error) {
           const cancelled = (error as Error)?.name === 'CancelledFailure';
-          logger[cancelled ? 'info' : 'warn']({ duration_ms: Date.now() - started, err: error }, cancelled ? 'activity cancelled' : 'activity failed');
+          // Message and type only: the SDK's own "Activity failed" line (same fields) carries the stack.
+          const failure = { name: (error as Error)?.name, message: (error as Error)?.message ?? String(error), type: (error as { type?: string })?.type };
+          logger[cancelled ? 'info' : 'warn']({ duration_ms: Date.now() - started, error: failure }, cancelled ? 'activity cancelled' : 'activity failed');
           throw error;
         }
       },
