@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AppConfig } from '../src/config/config';
 import type { ObjectStore } from '../src/storage/object-store';
+import type { ProcessorRuntime } from './lib/processor-runtime';
 import type { MapPublisher } from './lib/publisher';
 
 /** What the activities need from the outside world; built once per worker process. */
@@ -9,4 +10,6 @@ export interface ActivityDeps {
   store: ObjectStore;
   dataSource: DataSource;
   publisher: MapPublisher;
+  /** Warm sandboxed Python for generic processors (one per worker process). */
+  processorRuntime: ProcessorRuntime;
 }

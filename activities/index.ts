@@ -1,4 +1,6 @@
 import type { ActivityDeps } from './deps';
+import { createGenericProcessorActivities } from './generic-processor';
+import { createExportActivities } from './export-coco';
 import { createModelInferenceActivities } from './model-inference';
 import { createProjectionActivities } from './projection';
 import { createPublishActivities } from './push-to-geoserver';
@@ -10,9 +12,11 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createDataFetchActivities(deps),
     ...createModelInferenceActivities(deps),
+    ...createGenericProcessorActivities(deps),
     ...createPublishActivities(deps),
     ...createProjectionActivities(deps),
     ...createWebhookActivities(deps),
+    ...createExportActivities(deps),
   };
 }
 

@@ -1,10 +1,15 @@
 import * as path from 'node:path';
-import { Context } from '@temporalio/activity';
-import { ModelEntity } from '../src/database/entities';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { InferenceEntity, ModelEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
+import { CogError, toCloudOptimizedGeoTiff } from './lib/cog';
 import { ensureLocalModelFile } from './lib/model-cache';
-import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff } from './lib/raster';
+import { applyPostProcessing, type PostProcessingKey, type PostProcessingSources } from './lib/post-processing';
+import { runChipScript, type ChipMetadata } from './lib/stac-fetch';
+import type { ModelInputDataSpec } from '../src/models/model-spec';
+import { cloudClassValues, cloudSpecForInput, findCloudModel } from './lib/cloud-model';
+import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff, type Raster } from './lib/raster';
 import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
 import { StepLog, withStepLog } from './lib/step-log';
 import { storageKeys } from './lib/storage-keys';
@@ -24,6 +29,66 @@ export interface ModelInferenceResult {
   height: number;
   tiles: number;
   class_pixel_counts: Record<string, number>;
+  /** Pixels set to nodata by each enabled post_processing option. */
+  post_processing?: Partial<Record<PostProcessingKey, number>>;
+}
+
+/** Loads what the enabled post_processing options need, on the grid of the model input. */
+async function postProcessingSources(
+  deps: ActivityDeps,
+  request: ModelInferenceRequest,
+  options: Partial<Record<PostProcessingKey, boolean>>,
+  input: { file: string; raster: Raster; spec: ModelInputDataSpec; log: StepLog; signal?: AbortSignal },
+  dir: string,
+): Promise<PostProcessingSources> {
+  const sources: PostProcessingSources = {};
+  const { width, height } = input.raster;
+  const metadataKey = storageKeys.taskChipMetadata(request.inferenceId, request.taskId);
+  const metadata = (await deps.store.exists(metadataKey)) ? (JSON.parse((await deps.store.getObject(metadataKey)).toString('utf8')) as ChipMetadata) : undefined;
+  const hasClassification = Boolean(metadata?.classification && metadata.classification_key);
+  if (options.cloud_masking && !hasClassification && deps.config.CLOUD_MASK_MODEL_ID) {
+    sources.cloudMask = await runCloudModel(deps, deps.config.CLOUD_MASK_MODEL_ID, input);
+  }
+  const needsClassification = (['cloud_masking', 'snow_ice_masking'] as const).filter((key) => options[key] && !(key === 'cloud_masking' && sources.cloudMask));
+  if (needsClassification.length > 0) {
+    if (!metadata?.classification || !metadata.classification_key) {
+      throw invalidInput(`post_processing.${needsClassification[0]}: the input of this task has no scene classification band (SCL / Fmask) to mask with`);
+    }
+    const file = path.join(dir, 'classification.tif');
+    await deps.store.downloadToFile(metadata.classification_key, file);
+    const classification = await readGeoTiff(file);
+    if (classification.width !== width || classification.height !== height) {
+      throw invalidInput(`the classification band is ${classification.width}x${classification.height}, the input ${width}x${height}`);
+    }
+    sources.classification = { scheme: metadata.classification, values: classification.bands[0] };
+  }
+  if (options.permanent_water_masking) {
+    const reference = deps.config.PERMANENT_WATER_MASK_PATH;
+    if (!reference) throw modelConfigurationError('post_processing.permanent_water_masking: PERMANENT_WATER_MASK_PATH is not configured on this worker');
+    const file = path.join(dir, 'permanent-water.tif');
+    await runChipScript(deps.config, { command: 'warp', template: input.file, source: reference, out: file });
+    sources.permanentWater = (await readGeoTiff(file)).bands[0];
+  }
+  return sources;
+}
+
+/** Runs the configured cloud model on the task's input; returns 1 where it finds cloud or cloud shadow. */
+async function runCloudModel(
+  deps: ActivityDeps,
+  idOrName: string,
+  input: { raster: Raster; spec: ModelInputDataSpec; log: StepLog; signal?: AbortSignal },
+): Promise<Uint8Array> {
+  const cloudModel = await findCloudModel(deps.dataSource, idOrName);
+  if (!cloudModel) throw modelConfigurationError(`post_processing.cloud_masking: the cloud model ${idOrName} (CLOUD_MASK_MODEL_ID) is not registered`);
+  const { spec, missing } = cloudSpecForInput(cloudModel.modelInputDataSpec, input.spec);
+  if (missing.length > 0) throw invalidInput(`post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')} that this input does not have`);
+  const modelPath = await ensureLocalModelFile(deps.store, path.join(deps.config.DATA_DIR, 'cache', 'models'), cloudModel.id, cloudModel.fileKey, cloudModel.fileSha256);
+  const segmenter = await OnnxSegmenter.load(modelPath, spec, { intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS, batchSize: deps.config.INFERENCE_BATCH_SIZE });
+  const context = activityContext();
+  const classes = await segmenter.segment(input.raster, { onProgress: (done, total) => context?.heartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }), signal: input.signal });
+  const cloudy = cloudClassValues(spec);
+  input.log.info(`cloud model ${cloudModel.displayName} for cloud_masking (classes ${[...cloudy].join(', ')})`);
+  return Uint8Array.from(classes, (value) => (cloudy.has(value) ? 1 : 0));
 }
 
 function activityContext(): Context | undefined {
@@ -76,9 +141,23 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
             },
             signal: context?.cancellationSignal,
           }).catch(asModelError);
-          const outputFile = path.join(dir, 'model-output.tif');
           const outputNodata = spec.output_nodata ?? 255;
-          await writeMaskGeoTiff(outputFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata });
+          const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: request.inferenceId });
+          const options = Object.fromEntries(Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled)) as Partial<Record<PostProcessingKey, boolean>>;
+          let masked: Partial<Record<PostProcessingKey, number>> | undefined;
+          if (Object.keys(options).length > 0) {
+            const sources = await postProcessingSources(deps, request, options, { file: inputFile, raster, spec, log, signal: context?.cancellationSignal }, dir);
+            masked = applyPostProcessing(mask, outputNodata, options, sources);
+            log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
+          }
+          const maskFile = path.join(dir, 'mask.tif');
+          const outputFile = path.join(dir, 'model-output.tif');
+          // Uncompressed intermediate: GDAL compresses the COG anyway.
+          await writeMaskGeoTiff(maskFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata, compression: 'none' });
+          // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews).
+          await toCloudOptimizedGeoTiff(maskFile, outputFile, { gdalBinDir: deps.config.GDAL_BIN_DIR, resampling: 'NEAREST', signal: context?.cancellationSignal }).catch((error: unknown) => {
+            throw error instanceof CogError && error.setupProblem ? ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError') : error;
+          });
           const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
           await deps.store.putFile(outputKey, outputFile, { contentType: 'image/tiff' });
           const counts: Record<string, number> = {};
@@ -88,7 +167,7 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
             counts[name] = (counts[name] ?? 0) + 1;
           }
           log.info(`${tiles} tiles, class pixel counts ${JSON.stringify(counts)}`);
-          return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts };
+          return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts, ...(masked ? { post_processing: masked } : {}) };
         });
       });
     },

@@ -27,6 +27,8 @@ export function createPublishActivities(deps: ActivityDeps) {
           modelDisplayName: model.displayName,
           rasterKey: request.rasterKey,
           geoserverPush: model.geoserverPush,
+          classes: model.modelInputDataSpec.classes,
+          outputNodata: model.modelInputDataSpec.output_nodata ?? 255,
         });
         log.info(`published ${result.workspace}:${result.layer_name} via ${result.publisher}`);
         return result;

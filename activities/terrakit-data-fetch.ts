@@ -5,7 +5,9 @@ import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { TaskInput } from '../workflows/types';
 import type { ActivityDeps } from './deps';
-import { invalidInput } from './errors';
+import { InferenceEntity, ModelEntity } from '../src/database/entities';
+import { invalidInput, modelConfigurationError } from './errors';
+import { fetchStacChip } from './lib/stac-fetch';
 import { InvalidGeoTiffError, inspectGeoTiff } from './lib/raster';
 import { StepLog, withStepLog } from './lib/step-log';
 import { storageKeys } from './lib/storage-keys';
@@ -25,6 +27,8 @@ export interface FetchTaskInputResult {
   height: number;
   bands: number;
   epsg: number | null;
+  /** STAC chips: the scene picked and the search (item_id, collection, cloud_cover, pages, ...). */
+  [detail: string]: unknown;
 }
 
 function heartbeatSafely(details: unknown): void {
@@ -89,17 +93,35 @@ export function createDataFetchActivities(deps: ActivityDeps) {
     /** `terrakit-data-fetch`: brings the task's input into object storage and checks it is a readable GeoTIFF. */
     async fetchTaskInput(request: FetchTaskInputRequest): Promise<FetchTaskInputResult> {
       const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'terrakit-data-fetch');
+      const input = request.input;
+      if (input.kind === 'stac') {
+        return withStepLog(log, () =>
+          withTempDir('fetch', async (dir) => {
+            // The chip is built for the model: its bands, their order and its resolution.
+            const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: request.inferenceId });
+            const model = inference ? await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId }) : null;
+            if (!model) throw modelConfigurationError(`the model of inference ${request.inferenceId} no longer exists`);
+            let signal: AbortSignal | undefined;
+            try {
+              signal = Context.current().cancellationSignal;
+            } catch {
+              // Outside an activity (unit tests).
+            }
+            return { ...(await fetchStacChip(input, request, deps, model.modelInputDataSpec, dir, log, heartbeatSafely, signal)) };
+          }),
+        );
+      }
       return withStepLog(log, () =>
         withTempDir('fetch', async (dir) => {
           const localFile = path.join(dir, 'input.tif');
           let inputKey: string;
           let bytes: number;
-          if (request.input.kind === 'url') {
-            bytes = await downloadUrl(request.input.url, localFile, deps, log);
+          if (input.kind === 'url') {
+            bytes = await downloadUrl(input.url, localFile, deps, log);
             inputKey = storageKeys.taskInput(request.inferenceId, request.taskId);
           } else {
-            inputKey = request.input.key;
-            if (!(await deps.store.exists(inputKey))) throw invalidInput(`uploaded file ${request.input.file_name} is missing from storage`);
+            inputKey = input.key;
+            if (!(await deps.store.exists(inputKey))) throw invalidInput(`uploaded file ${input.file_name} is missing from storage`);
             await deps.store.downloadToFile(inputKey, localFile);
             bytes = fs.statSync(localFile).size;
           }
@@ -108,13 +130,13 @@ export function createDataFetchActivities(deps: ActivityDeps) {
             summary = await inspectGeoTiff(localFile);
           } catch (error) {
             if (error instanceof InvalidGeoTiffError) {
-              const source = request.input.kind === 'url' ? 'the downloaded file' : request.input.file_name;
+              const source = input.kind === 'url' ? 'the downloaded file' : input.file_name;
               throw invalidInput(`${source} is not a readable GeoTIFF: ${error.message}`, error);
             }
             throw error;
           }
           log.info(`GeoTIFF ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}, EPSG:${summary.epsg ?? 'unknown'}`);
-          if (request.input.kind === 'url') await deps.store.putFile(inputKey, localFile, { contentType: 'image/tiff' });
+          if (input.kind === 'url') await deps.store.putFile(inputKey, localFile, { contentType: 'image/tiff' });
           return { inputKey, bytes, width: summary.width, height: summary.height, bands: summary.bands, epsg: summary.epsg };
         }),
       );

@@ -20,7 +20,7 @@ export function demoModelMetadata(metaPath: string, displayName = 'ukis-csmask-s
     tile_overlap: 32,
     nodata: 0,
     classes: [
-      { value: 0, name: 'clear', color: '#3a7d44' },
+      { value: 0, name: 'clear', color: '#3a7d44', background: true }, // not an object: no COCO annotations
       { value: 1, name: 'cloud', color: '#f0f0f0' },
       { value: 2, name: 'cloud_shadow', color: '#4b4b6b' },
     ],

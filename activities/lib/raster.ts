@@ -295,6 +295,17 @@ export async function readGeoTiff(filePath: string): Promise<Raster> {
   return { width, height, bandCount, dataType, bands, georef, nodata };
 }
 
+/** Size and georeferencing of the first image of an in-memory GeoTIFF, without decoding pixels. */
+export async function readGeoTiffHeader(data: Uint8Array): Promise<{ width: number; height: number; georef: GeoReference }> {
+  try {
+    const bytes = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+    const image = await (await fromArrayBuffer(bytes)).getImage(0);
+    return { width: image.getWidth(), height: image.getHeight(), georef: georefOf(image) };
+  } catch (error) {
+    throw asInvalid(error, 'raster.tif');
+  }
+}
+
 /** Inflated (or raw) bytes of one block as a standalone, aligned ArrayBuffer. */
 async function inflateBlock(compressed: Uint8Array, deflate: boolean, expectedBytes: number): Promise<ArrayBuffer> {
   if (!deflate) return compressed.slice().buffer as ArrayBuffer;

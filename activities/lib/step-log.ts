@@ -30,6 +30,13 @@ export class StepLog {
     this.lines.push(`${new Date().toISOString()} ERROR ${message}`);
   }
 
+  /** Output of a user's script, kept verbatim between markers. */
+  output(text: string): void {
+    this.lines.push('----- processor output (stdout and stderr) -----');
+    if (text) this.lines.push(text.replace(/\n$/, ''));
+    this.lines.push('----- end of processor output -----');
+  }
+
   /** Appends this attempt's lines to the stored log. Never throws: a log write must not fail a step. */
   async flush(): Promise<void> {
     try {

@@ -3,7 +3,15 @@ export const storageKeys = {
   inferencePrefix: (inferenceId: string) => `inferences/${inferenceId}/`,
   uploadedInput: (inferenceId: string, index: number, fileName: string) => `inferences/${inferenceId}/uploads/${String(index + 1).padStart(5, '0')}-${fileName}`,
   taskInput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/input.tif`,
+  /** The scene classification band (SCL / Fmask) of a STAC chip, on the chip's grid; read by post-processing. */
+  taskClassification: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/classification.tif`,
+  /** What the data-fetch step chose for a STAC chip (item, collection, classification scheme, grid). */
+  taskChipMetadata: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/chip.json`,
   modelOutput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/model-output.tif`,
+  processorOutput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/processed.tif`,
+  /** As in the REST contract: `processor_file_path` is `{id}/{file name}`. */
+  processorFile: (processorId: string, fileName: string) => `${processorId}/${fileName}`,
+  cocoExport: (inferenceId: string) => `inferences/${inferenceId}/coco.json`,
   stepLog: (inferenceId: string, taskId: string, stepId: string) => `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,
   modelFile: (modelId: string, fileName: string) => `models/${modelId}/${fileName}`,
 };

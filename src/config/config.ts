@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 
@@ -51,17 +52,53 @@ export const configSchema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RUN_WORKER: booleanFromEnv.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
+  /** On SIGTERM, how long running activities may go on before they are cancelled and handed to another worker. */
+  WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(20),
   INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
   INFERENCE_BATCH_TASKS: z.coerce.number().int().min(1).max(1000).default(100),
   INFERENCE_BATCH_CONCURRENCY: z.coerce.number().int().min(1).default(2),
 
-  PYTHON_BIN: z.string().default('python3'),
+  PYTHON_BIN: z.string().optional(),
+  PROCESSOR_TIMEOUT_SECONDS: z.coerce.number().min(1).max(86_400).default(600),
+  PROCESSOR_MEMORY_MB: z.coerce.number().int().min(64).default(2048),
+  PROCESSOR_MAX_PROCESSES: z.coerce.number().int().min(1).max(4096).default(32),
+  PROCESSOR_MAX_LOG_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  PROCESSOR_MAX_OUTPUT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
+  PROCESSOR_TMP_MB: z.coerce.number().int().min(1).default(256),
+  PROCESSOR_UID_BASE: z.coerce.number().int().min(1000).max(2 ** 31 - 20_000).default(200_000),
+  PROCESSOR_PREIMPORT: z.string().default(''),
+  /** Directory of gdal_translate (COG outputs); unset = PATH. */
+  GDAL_BIN_DIR: z.string().optional(),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   FETCH_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
   BULK_UPLOAD_MAX_FILES: z.coerce.number().int().min(1).default(5000),
   MODEL_MAX_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+
+  // GeoServer REST publishing of task outputs; unset = the built-in publisher.
+  GEOSERVER_URL: z.string().url().optional(),
+  GEOSERVER_USER: z.string().default('admin'),
+  GEOSERVER_PASSWORD: z.string().optional(),
+  GEOSERVER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
+
+  // Built-in map tiles (src/tiles): lifetime of the token in tile URL templates, decoded-block cache.
+  TILE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(86_400),
+  TILE_CACHE_MB: z.coerce.number().int().min(8).default(256),
+
+  STAC_API_URL: z.string().url().default('https://earth-search.aws.element84.com/v1'),
+  STAC_COLLECTION: z.string().min(1).default('sentinel-2-l2a'),
+  HLS_STAC_API_URL: z.string().url().default('https://cmr.earthdata.nasa.gov/stac/LPCLOUD'),
+  /** Bearer token for NASA Earthdata (HLS assets are behind Earthdata login). */
+  EARTHDATA_TOKEN: z.string().optional(),
+  STAC_PAGE_LIMIT: z.coerce.number().int().min(1).max(1000).default(100),
+  STAC_MAX_PAGES: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Largest chip (width x height at the model's resolution) a bbox / polygon / tile may need. */
+  CHIP_MAX_PIXELS: z.coerce.number().int().min(1024).default(25_000_000),
+  /** Reference permanent-water raster (GeoTIFF path or http(s) URL; non-zero = water) for permanent_water_masking. */
+  PERMANENT_WATER_MASK_PATH: z.string().min(1).optional(),
+  /** A registered cloud model (id or display name) for cloud_masking of inputs without a classification band. */
+  CLOUD_MASK_MODEL_ID: z.string().min(1).optional(),
 
   WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
   DEFAULT_WEBHOOK_URL: z.string().url().optional(),
@@ -72,7 +109,17 @@ export const configSchema = z.object({
   WEBHOOK_MAX_INTERVAL_SECONDS: z.coerce.number().min(1).default(900),
 });
 
-export type AppConfig = z.infer<typeof configSchema> & {
+/** The venv that scripts/provision.sh creates (numpy, rasterio for processors), else python3 on PATH. */
+function defaultPythonBin(): string {
+  for (const up of ['../..', '../../..']) {
+    const venvPython = path.resolve(__dirname, up, '.venv', 'bin', 'python');
+    if (fs.existsSync(venvPython)) return venvPython;
+  }
+  return 'python3';
+}
+
+export type AppConfig = Omit<z.infer<typeof configSchema>, 'PYTHON_BIN'> & {
+  PYTHON_BIN: string;
   storageDir: string;
   publicBaseUrl: string;
   temporalUiUrl: string;
@@ -109,6 +156,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (values.STORAGE_DRIVER === 'minio' && (!values.MINIO_ENDPOINT || !values.MINIO_ACCESS_KEY || !values.MINIO_SECRET_KEY)) {
     throw new ConfigError('STORAGE_DRIVER=minio needs MINIO_ENDPOINT, MINIO_ACCESS_KEY and MINIO_SECRET_KEY');
   }
+  if (values.GEOSERVER_URL && values.GEOSERVER_PASSWORD === undefined) {
+    throw new ConfigError('GEOSERVER_URL needs GEOSERVER_PASSWORD (and GEOSERVER_USER, default admin)');
+  }
   const apiKeys = parseApiKeys(values.API_KEYS);
   if (apiKeys.size === 0) {
     if (values.NODE_ENV === 'production') throw new ConfigError('API_KEYS must be set in production');
@@ -117,6 +167,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   return {
     ...values,
+    PYTHON_BIN: values.PYTHON_BIN ?? defaultPythonBin(),
     storageDir: values.STORAGE_DIR ?? path.join(values.DATA_DIR, 'objects'),
     publicBaseUrl: (values.PUBLIC_BASE_URL ?? `http://localhost:${values.PORT}`).replace(/\/$/, ''),
     temporalUiUrl: (values.TEMPORAL_UI_URL ?? `http://localhost:${values.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),

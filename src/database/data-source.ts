@@ -3,8 +3,16 @@ import { ENTITIES } from './entities';
 import { InitialSchema1732500000000 } from './migrations/1732500000000-initial-schema';
 import { Webhooks1732600000000 } from './migrations/1732600000000-webhooks';
 import { TaskCurrentKey1732700000000 } from './migrations/1732700000000-task-current-key';
+import { GenericProcessors1732800000000 } from './migrations/1732800000000-generic-processors';
+import { CocoExport1732900000000 } from './migrations/1732900000000-coco-export';
 
-export const MIGRATIONS = [InitialSchema1732500000000, Webhooks1732600000000, TaskCurrentKey1732700000000];
+export const MIGRATIONS = [
+  InitialSchema1732500000000,
+  Webhooks1732600000000,
+  TaskCurrentKey1732700000000,
+  GenericProcessors1732800000000,
+  CocoExport1732900000000,
+];
 
 /** TypeORM options shared by the API, the worker and the tests. Schema changes go through migrations only. */
 export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, DeleteDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 import type { InferenceStatus, ModelStatus, TaskStatus } from '../common/status';
 import type { GeoserverPushConfig, ModelInputDataSpec } from '../models/model-spec';
 import type { PipelineStepState, TaskInput } from '../../workflows/types';
@@ -46,6 +46,8 @@ export class InferenceEntity {
   @Column({ name: 'webhook_url', type: 'text', nullable: true }) webhookUrl!: string | null;
   /** How many times the failed/stopped tasks were rerun (each rerun is a new run of the same workflow id). */
   @Column({ type: 'int', default: 0 }) retries!: number;
+  /** Object-storage key of the COCO export of the finished tasks' masks, once written. */
+  @Column({ name: 'coco_key', type: 'varchar', length: 1024, nullable: true }) cocoKey!: string | null;
   /** Standard Webhooks secret of this inference's endpoint; never returned by the API. */
   @Column({ name: 'webhook_secret', type: 'text', nullable: true, select: false }) webhookSecret!: string | null;
 }
@@ -82,4 +84,24 @@ export class WebhookDeliveryEntity {
   @Column({ type: 'boolean' }) delivered!: boolean;
 }
 
-export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity, WebhookDeliveryEntity];
+
+@Entity({ name: 'generic_processors' })
+export class GenericProcessorEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Column({ type: 'varchar', length: 200 }) name!: string;
+  @Column({ type: 'text', nullable: true }) description!: string | null;
+  @Column({ name: 'processor_parameters', type: 'jsonb' }) processorParameters!: Record<string, unknown>;
+  /** The contract's status of an uploaded processor: FINISHED once stored and validated. */
+  @Column({ type: 'varchar', length: 16 }) status!: string;
+  @Column({ name: 'file_name', type: 'varchar', length: 255 }) fileName!: string;
+  @Column({ name: 'file_key', type: 'varchar', length: 1024 }) fileKey!: string;
+  @Column({ name: 'file_sha256', type: 'varchar', length: 64 }) fileSha256!: string;
+  @Column({ name: 'file_size', type: 'int' }) fileSize!: number;
+  @Index() @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+  /** Soft delete: a deleted processor cannot be used by new inferences; running ones keep their snapshot. */
+  @DeleteDateColumn({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
+}
+
+export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity, WebhookDeliveryEntity, GenericProcessorEntity];

@@ -1,5 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, StreamableFile } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../common/api-error';
@@ -10,13 +10,17 @@ import { ApiMultipartBody, ApiZodBody, ApiZodQuery } from '../openapi/zod-openap
 import { createInferenceSchema, listInferencesQuerySchema, uploadInferenceSchema } from './inferences.dto';
 import { countTasks } from '../common/task-counts';
 import { InferencesService, mergeTaskState } from './inferences.service';
+import { TilesService } from '../tiles/tiles.service';
 
 const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('inference_id: must be a UUID', 'inference_id') });
 
 @ApiTags('inference')
 @Controller('api/v2/inference')
 export class InferencesController {
-  constructor(private readonly inferences: InferencesService) {}
+  constructor(
+    private readonly inferences: InferencesService,
+    private readonly tiles: TilesService,
+  ) {}
 
   private view(inference: InferenceEntity, statuses: string[], liveStatus?: string) {
     return {
@@ -39,6 +43,7 @@ export class InferencesController {
       ...countTasks(statuses),
       workflow_id: inference.workflowId,
       temporal_ui_url: this.inferences.uiUrl(inference),
+      coco_url: this.inferences.cocoUrl(inference),
       created_at: inference.createdAt.toISOString(),
       updated_at: inference.updatedAt.toISOString(),
       started_at: inference.startedAt?.toISOString() ?? null,
@@ -57,9 +62,8 @@ export class InferencesController {
       throw ApiError.badRequest('body: a JSON object is required (Content-Type: application/json)');
     }
     const request = parseOrThrow(createInferenceSchema, body);
-    const inference = await this.inferences.create(request, user);
-    const taskCount = request.spatial_domain.urls?.length ?? 0;
-    return this.view(inference, Array.from({ length: taskCount }, () => 'WAITING'));
+    const { inference, tasks } = await this.inferences.create(request, user);
+    return this.view(inference, Array.from({ length: tasks }, () => 'WAITING'));
   }
 
   /** Bulk upload: multipart `inference` (JSON, first) + any number of `files` (GeoTIFFs); one task per file. */
@@ -104,7 +108,11 @@ export class InferencesController {
     const inference = await this.inferences.getOwned(id, user);
     const { rows, live } = await this.inferences.tasks(inference);
     const liveById = new Map((live?.tasks ?? []).map((task) => [task.task_id, task]));
-    const tasks = rows.map((row) => mergeTaskState(row, liveById.get(row.taskId)));
+    const tasks = rows.map((row) => {
+      const task = mergeTaskState(row, liveById.get(row.taskId));
+      // XYZ tiles of the output for map clients, with a fresh signed token (tiles.controller.ts).
+      return { ...task, ...(task.output_key ? this.tiles.urlTemplate(task.task_id) : { tile_url_template: null, map_url: null }) };
+    });
     return { inference_id: inference.id, status: live?.status ?? inference.status, tasks, total_records: tasks.length };
   }
 
@@ -127,6 +135,16 @@ export class InferencesController {
   async retry(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const tasksToRerun = await this.inferences.retry(await this.inferences.getOwned(id, user));
     return { id, status: 'PENDING', tasks_to_rerun: tasksToRerun, message: 'failed and stopped tasks rerun from the step that did not finish' };
+  }
+
+  /** COCO instance-segmentation JSON of the finished tasks' masks (404 with the reason when there is none yet). */
+  @Get(':id/coco')
+  @ApiOperation({ summary: "COCO instance-segmentation JSON of the finished tasks' masks (404 with the reason when there is none yet)" })
+  @ApiProduces('application/json')
+  async coco(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<StreamableFile> {
+    const inference = await this.inferences.getOwned(id, user);
+    const stream = await this.inferences.cocoExport(inference);
+    return new StreamableFile(stream, { type: 'application/json', disposition: `attachment; filename="${inference.id}-coco.json"` });
   }
 
   @Get(':id/webhook-deliveries')

@@ -1,16 +1,37 @@
 import { z } from 'zod';
+import { MGRS_TILE, polygonGeometry, SpatialDomainError } from '../../activities/lib/spatial-domain';
+import { parseTemporalEntry, TemporalDomainError } from '../../activities/lib/temporal-domain';
 import { INFERENCE_STATUSES } from '../common/status';
 
-const isoDate = z
+/** "YYYY-MM-DD" (that UTC day) or an interval "start/end" of dates or RFC 3339 date-times. */
+const temporalEntry = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
-  .refine((value) => !Number.isNaN(Date.parse(`${value}T00:00:00Z`)) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value), 'is not a real calendar date');
+  .max(100)
+  .superRefine((value, context) => {
+    try {
+      parseTemporalEntry(value);
+    } catch (error) {
+      if (!(error instanceof TemporalDomainError)) throw error;
+      context.addIssue({ code: z.ZodIssueCode.custom, message: error.message });
+    }
+  });
+
+const polygon = z.unknown().superRefine((value, context) => {
+  try {
+    polygonGeometry(value);
+  } catch (error) {
+    if (!(error instanceof SpatialDomainError)) throw error;
+    context.addIssue({ code: z.ZodIssueCode.custom, message: error.message });
+  }
+});
+
+export const DATA_SOURCES = ['sentinel-2-l2a', 'hls'] as const;
 
 const bbox = z
   .array(z.number().finite())
   .length(4, 'must be [lon_min, lat_min, lon_max, lat_max]')
   .refine(([minX, minY, maxX, maxY]) => minX < maxX && minY < maxY, 'min must be less than max')
-  .refine(([minX, minY, maxX, maxY]) => minX >= -180 && maxX <= 180 && minY >= -90 && maxY <= 90, 'must be in WGS84 degrees');
+  .refine(([minX, minY, maxX, maxY]) => minX >= -180 && maxX <= 180 && minY >= -90 && maxY <= 90, 'must be in WGS84 degrees: lon in [-180, 180], lat in [-90, 90]');
 
 const httpUrl = z
   .string()
@@ -20,9 +41,12 @@ const httpUrl = z
 
 export const spatialDomainSchema = z
   .object({
-    bbox: z.array(bbox).optional(),
-    polygons: z.array(z.unknown()).optional(),
-    tiles: z.array(z.string()).optional(),
+    bbox: z.array(bbox).max(1000).optional(),
+    polygons: z.array(polygon).max(1000).optional(),
+    tiles: z
+      .array(z.string().transform((tile) => tile.trim().toUpperCase()).refine((tile) => MGRS_TILE.test(tile), 'must be a Sentinel-2 MGRS tile id like 33UXP'))
+      .max(1000)
+      .optional(),
     urls: z.array(httpUrl).max(10_000).optional(),
   })
   .strict()
@@ -38,8 +62,9 @@ const inferenceFields = z.object({
     description: z.string().max(4000).optional(),
     location: z.string().max(1000).optional(),
     spatial_domain: spatialDomainSchema,
-    temporal_domain: z.array(isoDate).max(366),
+    temporal_domain: z.array(temporalEntry).max(366),
     maxcc: z.number().int().min(0).max(100).optional(),
+    data_source: z.enum(DATA_SOURCES).optional(),
     fine_tuning_id: z.string().max(200).optional(),
     generic_processor_id: z.string().uuid('must be a UUID').optional(),
     webhook_url: httpUrl.optional(),

@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { InferenceEntity, TaskEntity } from '../database/entities';
+import { GenericProcessorsModule } from '../generic-processors/generic-processors.module';
 import { ModelsModule } from '../models/models.module';
 import { InferencesController } from './inferences.controller';
 import { InferencesService } from './inferences.service';
+import { TilesModule } from '../tiles/tiles.module';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([InferenceEntity, TaskEntity]), ModelsModule],
+  imports: [TypeOrmModule.forFeature([InferenceEntity, TaskEntity]), ModelsModule, GenericProcessorsModule, TilesModule],
   controllers: [InferencesController],
   providers: [InferencesService],
   exports: [InferencesService],

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -10,6 +11,7 @@ import {
   INFERENCE_WORKFLOW_TYPE,
   type InferenceWorkflowInput,
   type InferenceWorkflowState,
+  type ProcessorPlan,
   type TaskInput,
   type TaskPlan,
   type TaskState,
@@ -20,6 +22,7 @@ import { STEP_IDS, type StepId } from '../common/status';
 import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { InferenceEntity, TaskEntity, WebhookDeliveryEntity } from '../database/entities';
+import { GenericProcessorsService } from '../generic-processors/generic-processors.service';
 import { ModelsService } from '../models/models.service';
 import type { ObjectStore } from '../storage/object-store';
 import { OBJECT_STORE } from '../storage/storage.module';
@@ -30,10 +33,20 @@ import { CREATED_BY, INFERENCE_STATUS, MODEL_ID } from '../../workflows/search-a
 import type { Request } from 'express';
 import { parseJsonField, parseOrThrow } from '../common/zod-validation';
 import type { ModelEntity } from '../database/entities';
+import { cloudSpecForInput, findCloudModel } from '../../activities/lib/cloud-model';
+import { assetKeysForBands, dataSourceDefinition } from '../../activities/lib/stac';
 import { receiveBulkUpload } from './bulk-upload';
+import { DEFAULT_CHIP_RESOLUTION_M } from '../models/model-spec';
+import { buildTaskInputs } from './task-inputs';
 import { uploadInferenceSchema, type CreateInferenceRequest, type UploadInferenceRequest } from './inferences.dto';
 
 const LIVE_QUERY_TIMEOUT_MS = 3000;
+
+interface PreparedInference {
+  model: ModelEntity;
+  webhookUrl?: string;
+  processor?: ProcessorPlan;
+}
 
 export function taskId(inferenceId: string, index: number): string {
   return `${inferenceId}-task-${String(index + 1).padStart(3, '0')}`;
@@ -49,19 +62,63 @@ export class InferencesService {
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     private readonly models: ModelsService,
+    private readonly processors: GenericProcessorsService,
   ) {}
 
-  private rejectUnsupported(request: CreateInferenceRequest | UploadInferenceRequest): void {
-    for (const kind of ['bbox', 'polygons', 'tiles'] as const) {
-      if ('spatial_domain' in request && (request.spatial_domain[kind]?.length ?? 0) > 0) {
-        throw ApiError.unprocessable(`spatial_domain.${kind}: not supported by this server version yet; pass GeoTIFF URLs in spatial_domain.urls`, `spatial_domain.${kind}`);
+  /**
+   * post_processing needs a classification band (SCL / Fmask), which only STAC chips have, and
+   * permanent_water_masking needs the configured reference raster.
+   */
+  private async checkPostProcessing(request: CreateInferenceRequest | UploadInferenceRequest, model: ModelEntity): Promise<void> {
+    const options = request.post_processing ?? {};
+    if (options.permanent_water_masking && !this.config.PERMANENT_WATER_MASK_PATH) {
+      throw ApiError.unprocessable(
+        'post_processing.permanent_water_masking: this server has no reference water raster configured (PERMANENT_WATER_MASK_PATH)',
+        'post_processing.permanent_water_masking',
+      );
+    }
+    const withoutClassification = 'spatial_domain' in request ? (request.spatial_domain.urls?.length ?? 0) > 0 : true;
+    if (!withoutClassification) return;
+    if (options.cloud_masking && this.config.CLOUD_MASK_MODEL_ID) {
+      // Inputs without a classification band get their clouds from the configured cloud model.
+      const cloudModel = await findCloudModel(this.dataSource, this.config.CLOUD_MASK_MODEL_ID);
+      if (!cloudModel || cloudModel.status !== 'READY') {
+        throw ApiError.unprocessable(
+          `post_processing.cloud_masking: the configured cloud model ${this.config.CLOUD_MASK_MODEL_ID} (CLOUD_MASK_MODEL_ID) is ${cloudModel ? cloudModel.status : 'not registered'}`,
+          'post_processing.cloud_masking',
+        );
+      }
+      const { missing } = cloudSpecForInput(cloudModel.modelInputDataSpec, model.modelInputDataSpec);
+      if (missing.length > 0) {
+        throw ApiError.unprocessable(
+          `post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')}, which model ${model.displayName}'s inputs do not have`,
+          'post_processing.cloud_masking',
+        );
       }
     }
-    if (request.generic_processor_id) {
-      throw ApiError.unprocessable(`generic_processor_id: generic processor ${request.generic_processor_id} not found`, 'generic_processor_id');
+    for (const key of ['cloud_masking', 'snow_ice_masking'] as const) {
+      if (options[key] && !(key === 'cloud_masking' && this.config.CLOUD_MASK_MODEL_ID)) {
+        throw ApiError.unprocessable(
+          `post_processing.${key}: inputs given by URL or upload carry no scene classification band (Sentinel-2 SCL or HLS Fmask) to mask with` +
+            (key === 'cloud_masking' ? ' and no cloud model is configured (CLOUD_MASK_MODEL_ID)' : '') +
+            '; request the area by spatial_domain bbox, polygons or tiles instead (their chips keep the classification band)',
+          `post_processing.${key}`,
+        );
+      }
     }
-    for (const [key, enabled] of Object.entries(request.post_processing ?? {})) {
-      if (enabled) throw ApiError.unprocessable(`post_processing.${key}: not supported by this server version yet`, `post_processing.${key}`);
+  }
+
+  /** Every model band must be an asset of the data source, else no chip can be built for it. */
+  private checkBandsForDataSource(request: CreateInferenceRequest, model: ModelEntity): void {
+    const source = dataSourceDefinition(request.data_source ?? 'sentinel-2-l2a', this.config.STAC_COLLECTION);
+    const names = model.modelInputDataSpec.bands.map((band) => band.name);
+    const collections = Object.keys(source.bandAssets).map((collection) => (collection === '*' ? undefined : collection));
+    const missing = names.filter((name) => collections.every((collection) => assetKeysForBands(source, collection, [name]).missing.length > 0));
+    if (missing.length > 0) {
+      throw ApiError.unprocessable(
+        `data_source: model ${model.displayName} needs band(s) ${missing.join(', ')} that ${source.label} (${source.collections.join(', ')}) does not provide`,
+        'data_source',
+      );
     }
   }
 
@@ -81,19 +138,24 @@ export class InferencesService {
     return url;
   }
 
-  async create(request: CreateInferenceRequest, createdBy: string): Promise<InferenceEntity> {
-    const prepared = await this.prepare(request);
+  async create(request: CreateInferenceRequest, createdBy: string): Promise<{ inference: InferenceEntity; tasks: number }> {
+    const prepared = await this.prepare(request, createdBy);
+    const inputs = buildTaskInputs(request, {
+      resolutionM: prepared.model.modelInputDataSpec.resolution ?? DEFAULT_CHIP_RESOLUTION_M,
+      maxChipPixels: this.config.CHIP_MAX_PIXELS,
+    });
+    if (inputs.some((input) => input.kind === 'stac')) this.checkBandsForDataSource(request, prepared.model);
     const id = randomUUID();
-    const inputs: TaskInput[] = (request.spatial_domain.urls ?? []).map((url) => ({ kind: 'url', url }));
-    return this.start(id, request, prepared, inputs, createdBy);
+    return { inference: await this.start(id, request, prepared, inputs, createdBy), tasks: inputs.length };
   }
 
   /** Checks everything about a request that does not depend on its inputs: model, webhook, processor. */
-  async prepare(request: CreateInferenceRequest | UploadInferenceRequest): Promise<{ model: ModelEntity; webhookUrl?: string }> {
-    this.rejectUnsupported(request);
+  async prepare(request: CreateInferenceRequest | UploadInferenceRequest, createdBy: string): Promise<PreparedInference> {
     const webhookUrl = await this.webhookFor(request);
     const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
-    return { model, webhookUrl };
+    await this.checkPostProcessing(request, model);
+    const processor = request.generic_processor_id ? await this.processors.planForInference(request.generic_processor_id, createdBy) : undefined;
+    return { model, webhookUrl, processor };
   }
 
   /**
@@ -103,7 +165,7 @@ export class InferencesService {
   async createFromUpload(httpRequest: Request, createdBy: string): Promise<{ inference: InferenceEntity; tasks: number }> {
     const id = randomUUID();
     let request: UploadInferenceRequest | undefined;
-    let prepared: Promise<{ model: ModelEntity; webhookUrl?: string }> | undefined;
+    let prepared: Promise<PreparedInference> | undefined;
     const uploads = await receiveBulkUpload(
       httpRequest,
       this.store,
@@ -111,7 +173,7 @@ export class InferencesService {
       (raw) => {
         request = parseOrThrow(uploadInferenceSchema, parseJsonField(raw, 'inference'), 'inference');
         // Model and webhook checks run while the files stream in; their errors are raised below.
-        prepared = this.prepare(request);
+        prepared = this.prepare(request, createdBy);
         prepared.catch(() => undefined);
       },
       { maxFiles: this.config.BULK_UPLOAD_MAX_FILES, maxFileBytes: this.config.FETCH_MAX_BYTES },
@@ -130,12 +192,15 @@ export class InferencesService {
   private async start(
     id: string,
     request: Omit<CreateInferenceRequest, 'spatial_domain'> & { spatial_domain: Record<string, unknown> },
-    prepared: { model: ModelEntity; webhookUrl?: string },
+    prepared: PreparedInference,
     inputs: TaskInput[],
     createdBy: string,
   ): Promise<InferenceEntity> {
-    const { model, webhookUrl } = prepared;
-    const steps: StepId[] = [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver];
+    const { model, webhookUrl, processor } = prepared;
+    // The processor runs on the model output, just before the push (step numbers as in the contract).
+    const steps: StepId[] = processor
+      ? [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.genericProcessor, STEP_IDS.pushToGeoserver]
+      : [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver];
     const plans: TaskPlan[] = inputs.map((input, index) => ({ task_id: taskId(id, index), task_index: index, input }));
     const inference = await this.dataSource.transaction(async (manager) => {
       const saved = await manager.save(
@@ -178,7 +243,7 @@ export class InferencesService {
       );
       return saved;
     });
-    const workflowInput = this.workflowInput(id, model.id, plans, steps, webhookUrl);
+    const workflowInput = this.workflowInput(id, model.id, plans, steps, webhookUrl, processor);
     try {
       await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, {
         taskQueue: this.config.TEMPORAL_TASK_QUEUE,
@@ -207,8 +272,16 @@ export class InferencesService {
     };
   }
 
-  private workflowInput(id: string, modelId: string, plans: TaskPlan[], steps: StepId[], webhookUrl: string | undefined | null): InferenceWorkflowInput {
+  private workflowInput(
+    id: string,
+    modelId: string,
+    plans: TaskPlan[],
+    steps: StepId[],
+    webhookUrl: string | undefined | null,
+    processor: ProcessorPlan | undefined,
+  ): InferenceWorkflowInput {
     return {
+      processor,
       searchAttributes: this.config.TEMPORAL_SEARCH_ATTRIBUTES || undefined,
       inferenceId: id,
       modelId,
@@ -253,7 +326,8 @@ export class InferencesService {
       message: row.statusMessage ?? undefined,
     }));
     const webhookUrl = inference.webhookUrl ?? this.config.DEFAULT_WEBHOOK_URL;
-    const input = { ...this.workflowInput(inference.id, inference.modelId, plans, steps, webhookUrl), resume };
+    const processor = inference.genericProcessorId ? await this.processors.planForRetry(inference.genericProcessorId) : undefined;
+    const input = { ...this.workflowInput(inference.id, inference.modelId, plans, steps, webhookUrl, processor), resume };
     await this.dataSource
       .getRepository(InferenceEntity)
       .update({ id: inference.id }, { status: 'PENDING', statusMessage: null, finishedAt: null, retries: inference.retries + 1 });
@@ -275,6 +349,25 @@ export class InferencesService {
     const inference = await this.dataSource.getRepository(InferenceEntity).findOneBy({ id, createdBy: user });
     if (!inference) throw ApiError.notFound(`inference ${id} not found`);
     return inference;
+  }
+
+  /** The inference's COCO export as a stream, or 404 saying why there is none. */
+  async cocoExport(inference: InferenceEntity): Promise<Readable> {
+    if (!inference.cocoKey) {
+      const reason =
+        inference.status === 'PENDING' || inference.status === 'RUNNING'
+          ? `the inference is ${inference.status}; the export is written when its tasks have finished`
+          : inference.status === 'STOPPED'
+            ? 'the inference was stopped before its tasks finished'
+            : `the inference ended ${inference.status} without one (the export failed, or the inference predates COCO exports)`;
+      throw ApiError.notFound(`no COCO export for inference ${inference.id} yet: ${reason}`);
+    }
+    try {
+      return await this.store.getStream(inference.cocoKey);
+    } catch (error) {
+      this.logger.warn(`COCO export ${inference.cocoKey} unreadable: ${(error as Error).message}`);
+      throw ApiError.notFound(`the COCO export of inference ${inference.id} is no longer in storage`);
+    }
   }
 
   /** Live workflow state while the inference runs (falls back to the DB projection if Temporal is slow). */
@@ -360,6 +453,11 @@ export class InferencesService {
 
   defaultWebhookUrl(): string | null {
     return this.config.DEFAULT_WEBHOOK_URL ?? null;
+  }
+
+  /** Download URL of the COCO export, or null while there is none. */
+  cocoUrl(inference: InferenceEntity): string | null {
+    return inference.cocoKey ? `${this.config.publicBaseUrl}/api/v2/inference/${inference.id}/coco` : null;
   }
 
   uiUrl(inference: InferenceEntity): string {

@@ -15,6 +15,8 @@ export interface ModelClassSpec {
   name: string;
   /** Display colour, '#rrggbb'. */
   color?: string;
+  /** Not an object class (e.g. clear sky): left out of COCO exports. */
+  background?: boolean;
 }
 
 export interface ModelInputDataSpec {
@@ -32,14 +34,25 @@ export interface ModelInputDataSpec {
   nodata?: number;
   /** Output classes; the model emits one logit channel per class, in this order of `value`. */
   classes: ModelClassSpec[];
+  /**
+   * Ground sampling distance in metres of chips built from bbox / polygons / tiles (STAC sources); every
+   * band is resampled to this grid in the scene's CRS. Default 10.
+   */
+  resolution?: number;
   /** Output value written where the input has no data. Default 255. */
   output_nodata?: number;
 }
 
+/** `resolution` of chips when the spec names none: Sentinel-2's finest bands. */
+export const DEFAULT_CHIP_RESOLUTION_M = 10;
+
 /** How results of a model are published to GeoServer. */
 export interface GeoserverPushConfig {
   workspace: string;
-  /** Layer name template; `{inference_id}` and `{task_id}` are substituted. */
+  /** Layer name template; `{inference_id}`, `{task_id}` and `{model}` are substituted. */
   layer_name?: string;
+  /** Coverage store name template (same placeholders); default: the layer name (one store per output). */
+  store?: string;
+  /** Style name; default `{model}_classes`. Created / updated from `classes` on every publish. */
   style?: string;
 }

@@ -17,9 +17,10 @@ export const modelInputDataSpecSchema = z
     tile_overlap: z.number().int().min(0),
     nodata: z.number().finite().optional(),
     classes: z
-      .array(z.object({ value: z.number().int().min(0).max(254), name: z.string().min(1).max(100), color: hexColor.optional() }).strict())
+      .array(z.object({ value: z.number().int().min(0).max(254), name: z.string().min(1).max(100), color: hexColor.optional(), background: z.boolean().optional() }).strict())
       .min(1, 'at least one class is required'),
     output_nodata: z.number().int().min(0).max(255).optional(),
+    resolution: z.number().finite().min(0.5).max(10_000).optional(),
   })
   .strict()
   .superRefine((spec, context) => {
@@ -46,7 +47,8 @@ export const geoserverPushSchema = z
   .object({
     workspace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only'),
     layer_name: z.string().min(1).max(200).optional(),
-    style: z.string().min(1).max(200).optional(),
+    store: z.string().min(1).max(200).optional(),
+    style: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, 'letters, digits, _ . - only').optional(),
   })
   .strict();
 

@@ -3,7 +3,10 @@ import * as path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
 import { createActivities, type PipelineActivities } from '../../activities';
-import { BuiltInPublisher } from '../../activities/lib/publisher';
+import { createProcessorRuntime } from '../../activities/generic-processor';
+import type { ProcessorRuntime } from '../../activities/lib/processor-runtime';
+import { GeoServerPublisher } from '../../activities/lib/geoserver-publisher';
+import { BuiltInPublisher, type MapPublisher } from '../../activities/lib/publisher';
 import type { AppConfig } from '../config/config';
 import { activityLoggingInterceptor } from '../logging/activity-logging';
 import type { ObjectStore } from '../storage/object-store';
@@ -21,10 +24,10 @@ export type WorkerRole = 'workflows' | 'fetch' | 'model' | 'processor';
 
 /** Which activities each role runs; `workflows` also runs the workflows and the light bookkeeping steps. */
 const ROLE_ACTIVITIES: Record<WorkerRole, Array<keyof PipelineActivities>> = {
-  workflows: ['pushToGeoserver', 'recordTaskState', 'recordInferenceState', 'deliverWebhook'],
+  workflows: ['pushToGeoserver', 'recordTaskState', 'recordInferenceState', 'deliverWebhook', 'exportCoco'],
   fetch: ['fetchTaskInput'],
   model: ['runModelInference'],
-  processor: [],
+  processor: ['runGenericProcessor'],
 };
 
 export function workflowsPath(): string {
@@ -37,6 +40,15 @@ export function workflowBundlePath(): string {
   return path.join(__dirname, '..', '..', 'workflow-bundle.js');
 }
 
+/** GeoServer REST publishing when GEOSERVER_URL is set, else the built-in publisher. */
+export function createPublisher(config: AppConfig, store: ObjectStore): MapPublisher {
+  if (!config.GEOSERVER_URL) return new BuiltInPublisher(store);
+  return new GeoServerPublisher(
+    { url: config.GEOSERVER_URL, user: config.GEOSERVER_USER, password: config.GEOSERVER_PASSWORD ?? '', timeoutMs: config.GEOSERVER_TIMEOUT_MS },
+    store,
+  );
+}
+
 export function workerRoles(config: AppConfig): WorkerRole[] {
   return config.WORKER_ROLES.split(',').map((role) => role.trim() as WorkerRole);
 }
@@ -47,10 +59,14 @@ export class PipelineWorkers {
     readonly workers: Worker[],
     readonly connection: NativeConnection,
     readonly taskQueues: string[],
+    private readonly processorRuntime: ProcessorRuntime,
   ) {}
 
+  /** Runs until shutdown; then stops the processor runtime (after running activities had their grace time). */
   run(): Promise<void> {
-    return Promise.all(this.workers.map((worker) => worker.run())).then(() => undefined);
+    return Promise.all(this.workers.map((worker) => worker.run()))
+      .then(() => undefined)
+      .finally(() => this.processorRuntime.close());
   }
 
   /** Stops polling; running activities get the grace time to finish or hand over. */
@@ -67,7 +83,8 @@ export class PipelineWorkers {
 export async function createPipelineWorkers(options: PipelineWorkerOptions): Promise<PipelineWorkers> {
   const { config } = options;
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
-  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: new BuiltInPublisher() });
+  const processorRuntime = createProcessorRuntime(config, (line) => console.error(`[processor-runtime] ${line}`));
+  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: createPublisher(config, options.store), processorRuntime });
   const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();
   for (const role of workerRoles(config)) {
     const queue = config.taskQueues[role];
@@ -97,9 +114,9 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
         // (instead of 80% of the heartbeat timeout) makes a stop take effect within seconds.
         maxHeartbeatThrottleInterval: '2 seconds',
         // Give running activities time to heartbeat and finish on SIGTERM before the process exits.
-        shutdownGraceTime: '20 seconds',
+        shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_SECONDS * 1000,
       }),
     );
   }
-  return new PipelineWorkers(workers, connection, [...byQueue.keys()]);
+  return new PipelineWorkers(workers, connection, [...byQueue.keys()], processorRuntime);
 }

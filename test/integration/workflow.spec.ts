@@ -20,7 +20,7 @@ describe('inference workflow orchestration', () => {
   let client: Client;
   const projections: Array<{ kind: string; status: string; taskId?: string }> = [];
 
-  function scriptedActivities(behaviour: { failUrl?: string; blockInference?: boolean }): PipelineActivities {
+  function scriptedActivities(behaviour: { failUrl?: string; blockInference?: boolean; slowExport?: boolean }): PipelineActivities {
     return {
       async fetchTaskInput(request) {
         if (request.input.kind === 'url' && request.input.url === behaviour.failUrl) {
@@ -38,6 +38,9 @@ describe('inference workflow orchestration', () => {
         }
         return { outputKey: `out/${request.taskId}`, width: 1, height: 1, tiles: 1, class_pixel_counts: {} };
       },
+      async runGenericProcessor(request) {
+        return { outputKey: `processed/${request.taskId}`, exit_code: 0, duration_ms: 1, result: null };
+      },
       async pushToGeoserver(request) {
         return { publisher: 'builtin', workspace: 'ws', layer_name: request.taskId, raster_key: request.rasterKey };
       },
@@ -49,6 +52,14 @@ describe('inference workflow orchestration', () => {
       },
       async deliverWebhook() {
         return { delivered: true, attempts: 1, status_code: 204 };
+      },
+      async exportCoco(request) {
+        if (behaviour.slowExport) {
+          projections.push({ kind: 'coco', status: 'STARTED', taskId: request.inferenceId });
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+        }
+        projections.push({ kind: 'coco', status: 'EXPORTED', taskId: request.inferenceId });
+        return { cocoKey: `inferences/${request.inferenceId}/coco.json`, images: 3, annotations: 7 };
       },
     };
   }
@@ -98,6 +109,10 @@ describe('inference workflow orchestration', () => {
     const state = result as InferenceWorkflowState;
     expect(state.status).toBe('COMPLETED');
     expect(state.tasks.every((task) => task.status === 'FINISHED' && task.output_key === `out/${task.task_id}`)).toBe(true);
+    // The COCO export runs once, after the tasks and before the final status is recorded.
+    expect(state.coco).toEqual({ key: `inferences/${args.inferenceId}/coco.json`, annotations: 7 });
+    const ours = projections.filter((p) => p.kind === 'inference' || (p.kind === 'coco' && p.taskId === args.inferenceId));
+    expect(ours.slice(-2).map((p) => p.kind + ':' + p.status)).toEqual(['coco:EXPORTED', 'inference:COMPLETED']);
     expect(state.tasks[0].pipeline_steps.map((step) => [step.process_id, step.step_number, step.status])).toEqual([
       ['terrakit-data-fetch', 0, 'FINISHED'],
       ['model-inference', 1, 'FINISHED'],
@@ -139,9 +154,23 @@ describe('inference workflow orchestration', () => {
       expect(final.status).toBe('STOPPED');
       expect(final.tasks.map((task) => task.status)).toEqual(['STOPPED', 'STOPPED', 'STOPPED']);
       expect(final.tasks[0].pipeline_steps.map((step) => step.status)).toEqual(['FINISHED', 'STOPPED', 'STOPPED']);
+      expect(final.coco).toBeUndefined(); // no export for a stopped inference
     });
+    expect(projections.some((entry) => entry.kind === 'coco' && entry.taskId === args.inferenceId)).toBe(false);
     expect(projections.filter((entry) => entry.kind === 'inference').map((entry) => entry.status)).toContain('STOPPED');
     await recordHistory('stopped', args.inferenceId);
+  });
+
+  it('lets a COCO export that has started finish when a stop arrives, and completes', async () => {
+    const args = input(['http://a/1.tif']);
+    const state = await withWorker(scriptedActivities({ slowExport: true }), async (taskQueue) => {
+      const handle = await client.workflow.start('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] });
+      for (let i = 0; i < 100 && !projections.some((p) => p.kind === 'coco' && p.taskId === args.inferenceId); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      await handle.cancel();
+      return (await handle.result()) as InferenceWorkflowState;
+    });
+    expect(state.status).toBe('COMPLETED');
+    expect(state.coco).toEqual({ key: `inferences/${args.inferenceId}/coco.json`, annotations: 7 });
   });
 
   it('runs large inferences in child workflows of batchSize tasks and still reports every task', async () => {

@@ -22,6 +22,19 @@ describe('configuration', () => {
     expect(config.publicBaseUrl).toBe('http://localhost:3000');
   });
 
+  it('selects the GeoServer publisher only with GEOSERVER_URL, which needs a password', async () => {
+    const { createPublisher } = await import('../../src/temporal/pipeline-worker');
+    const { GeoServerPublisher } = await import('../../activities/lib/geoserver-publisher');
+    const { BuiltInPublisher } = await import('../../activities/lib/publisher');
+    const store = {} as never;
+    expect(createPublisher(loadConfig({ DATA_DIR: '/tmp/x' }), store)).toBeInstanceOf(BuiltInPublisher);
+    const config = loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'http://gs:8080/geoserver', GEOSERVER_PASSWORD: 'pw' });
+    expect(config.GEOSERVER_USER).toBe('admin');
+    expect(createPublisher(config, store)).toBeInstanceOf(GeoServerPublisher);
+    expect(() => loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'http://gs:8080/geoserver' })).toThrow(/GEOSERVER_URL needs GEOSERVER_PASSWORD/);
+    expect(() => loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'not a url', GEOSERVER_PASSWORD: 'pw' })).toThrow(/GEOSERVER_URL/);
+  });
+
   it('requires API_KEYS in production and MinIO credentials for the minio driver', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/API_KEYS/);
     expect(() => loadConfig({ STORAGE_DRIVER: 'minio' })).toThrow(/MINIO_ENDPOINT/);

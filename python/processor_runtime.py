@@ -1,0 +1,626 @@
+"""
+Sandboxed runtime for user "generic processor" scripts.
+
+A warm interpreter (the "zygote") imports numpy, rasterio and friends once, then forks one sandboxed child
+per run, so a run costs a fork instead of a Python start-up plus imports (~0.17 s). The script still runs
+exactly as `python script.py <input_path> <output_path> <parameters_json>` would: `__name__ == "__main__"`,
+`sys.argv`, exit codes, stdout/stderr. Every run starts from the pristine zygote, so nothing leaks between
+runs.
+
+Each run (see `supervise`):
+  supervisor  fork of the zygote; new mount, network, PID, IPC and UTS namespaces; builds a root file
+              system on a tmpfs holding only the system and Python directories (read-only), the run's own
+              working directory (read-write), /tmp and a few /dev nodes; collects stdout/stderr with a cap;
+              enforces the wall-clock limit; writes result.json.
+  script      pid 1 of the new PID namespace (when it exits, the kernel kills whatever it forked), chrooted,
+              as an unprivileged user of its own (so the process limit counts only its processes and
+              nothing of other users is readable), with limits on address space, CPU time, file size,
+              processes and open files; no network interface but a down loopback.
+
+Protocol on stdin/stdout, one JSON object per line:
+  -> {"op": "run", "id", "script", "args", "cwd", "bind_rw": [dirs], "state_dir", "limits": {...}}
+  -> {"op": "cancel", "id"}
+  <- {"event": "ready", "pid", "sandbox": {...}, "preimported": [...]}   once, after the imports
+  <- {"event": "done", "id"}    the run's result is in <state_dir>/result.json, its log in <state_dir>/run.log
+
+Also a CLI for processor authors, the same code path as the pipeline:
+  python processor_runtime.py serve
+  python processor_runtime.py check <script.py>        (upload validation: compiles, has a __main__ guard)
+"""
+
+import ast
+import ctypes
+import errno
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+
+# Modules a processor typically imports, loaded once by the zygote. Extra ones: PROCESSOR_PREIMPORT.
+PREIMPORT = ["io", "json", "logging", "pathlib", "random", "runpy", "traceback", "typing", "math", "numpy", "numpy.random", "rasterio", "rasterio.features", "rasterio.warp", "rasterio.windows"]
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_RELATIME = 1 << 21
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = 155  # x86_64
+SYS_CAPSET = 126
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+
+STDOUT_TAIL_BYTES = 64 * 1024
+LOG_READ_CHUNK = 64 * 1024
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags):
+    _check(libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def mount(source, target, fstype, flags, data=None):
+    enc = lambda value: value.encode() if value is not None else None  # noqa: E731
+    _check(libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)), f"mount {target}")
+
+
+def pivot_root(new_root):
+    """Makes new_root the root of this mount namespace and detaches the old one: unlike chroot, nothing of
+    the machine's file system stays reachable, even for a process with capabilities in its namespace."""
+    os.chdir(new_root)
+    _check(libc.syscall(ctypes.c_long(SYS_PIVOT_ROOT), b".", b"."), "pivot_root")
+    _check(libc.umount2(b".", ctypes.c_int(MNT_DETACH)), "umount old root")
+    os.chdir("/")
+
+
+def drop_capabilities():
+    """No capabilities left, in any namespace (matters when the script runs as root of a user namespace)."""
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(libc.syscall(ctypes.c_long(SYS_CAPSET), header, data), "capset")
+
+
+def locked_flags(path):
+    """Flags a bind mount of path must keep on remount (a user namespace may not clear them)."""
+    flags = os.statvfs(path).f_flag
+    kept = 0
+    for statvfs_flag, mount_flag in ((2, MS_NOSUID), (4, MS_NODEV), (8, MS_NOEXEC), (1024, MS_NOATIME), (2048, MS_NODIRATIME), (4096, MS_RELATIME)):
+        if flags & statvfs_flag:
+            kept |= mount_flag
+    return kept
+
+
+def enter_user_namespace(flags):
+    """Without root: a user namespace where this user is root gives the same isolation (namespaces, mounts)."""
+    uid, gid = os.getuid(), os.getgid()
+    unshare(CLONE_NEWUSER | flags)
+    with open("/proc/self/setgroups", "w") as handle:
+        handle.write("deny")
+    with open("/proc/self/uid_map", "w") as handle:
+        handle.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as handle:
+        handle.write(f"0 {gid} 1")
+
+
+def prctl(option, value):
+    _check(libc.prctl(ctypes.c_int(option), ctypes.c_ulong(value), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)), "prctl")
+
+
+def emit(message):
+    # One write of a short line: atomic on a pipe, so lines of concurrent supervisors never interleave.
+    os.write(1, (json.dumps(message) + "\n").encode())
+
+
+# ------------------------------------------------------------------------------------------ root file system
+
+
+def readonly_dirs():
+    """System and Python directories the script may read: everything else of the machine stays invisible."""
+    candidates = ["/usr", "/etc", "/opt"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.isdir(top) and not os.path.islink(top):
+            candidates.append(top)
+    own_dir = os.path.dirname(os.path.realpath(__file__))  # the runtime's folder of the repository: not needed
+    for path in [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))] + sys.path:
+        if path and os.path.isdir(path) and os.path.realpath(path) != own_dir:
+            candidates.append(os.path.realpath(path))
+    for variable in ("GDAL_DATA", "PROJ_LIB", "PROJ_DATA"):
+        if os.environ.get(variable) and os.path.isdir(os.environ[variable]):
+            candidates.append(os.path.realpath(os.environ[variable]))
+    chosen = []
+    for path in sorted(set(candidates), key=len):
+        if path == "/" or any(path == kept or path.startswith(kept + "/") for kept in chosen):
+            continue
+        chosen.append(path)
+    return chosen
+
+
+def build_root(root, writable_dirs, tmp_megabytes):
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_megabytes}m,mode=0755")
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            os.symlink(os.readlink(top), root + top)
+    for path in readonly_dirs():
+        target = root + path
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        mount(path, target, None, MS_BIND | MS_REC)
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(path))
+    for path in writable_dirs:
+        target = root + path
+        os.makedirs(target, mode=0o755, exist_ok=True)
+        mount(path, target, None, MS_BIND)
+        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(path))
+    os.makedirs(root + "/dev", mode=0o755)
+    for node in ("null", "zero", "full", "random", "urandom"):
+        open(root + "/dev/" + node, "w").close()
+        mount("/dev/" + node, root + "/dev/" + node, None, MS_BIND)
+    os.makedirs(root + "/proc", mode=0o555)
+    os.makedirs(root + "/tmp", mode=0o777, exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)
+
+
+# ------------------------------------------------------------------------------------------ the script
+
+
+def run_script(request, root, uid, stdout_fd, stderr_fd):
+    """Runs in the child that is pid 1 of the new PID namespace. Never returns."""
+    code = 1
+    try:
+        limits = request["limits"]
+        # A mount namespace of its own: pivot_root would otherwise move the supervisor's root too.
+        unshare(CLONE_NEWNS)
+        mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        pivot_root(root)
+        os.chdir(request["cwd"])
+        os.dup2(stdout_fd, 1)
+        os.dup2(stderr_fd, 2)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        # Only our own descriptors are closed: the ones the pre-imported libraries hold (PROJ's database, ...)
+        # stay valid, or a library would later use a number that now belongs to the script's files.
+        for fd in {null, stdout_fd, stderr_fd} - {0, 1, 2}:
+            os.close(fd)
+        os.setsid()
+        memory = limits["memory_mb"] * 1024 * 1024
+        # The address-space limit counts what the zygote already mapped (numpy, GDAL): add it.
+        resource.setrlimit(resource.RLIMIT_AS, (memory + mapped_bytes(), memory + mapped_bytes()))
+        cpu = int(limits["timeout_s"]) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits["max_file_bytes"], limits["max_file_bytes"]))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"]))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        drop_capabilities()
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.environ.update({"HOME": request["cwd"], "TMPDIR": "/tmp", "PWD": request["cwd"]})
+        import io
+
+        sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="backslashreplace")
+        sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True)
+        # Forks share the zygote's random state; a fresh interpreter would not.
+        import random
+
+        random.seed()
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        script = request["script"]
+        sys.argv = [script] + list(request["args"])
+        sys.path[0] = os.path.dirname(script)
+        import runpy
+
+        try:
+            runpy.run_path(script, run_name="__main__")
+            code = 0
+        except SystemExit as exit_request:
+            if exit_request.code is None:
+                code = 0
+            elif isinstance(exit_request.code, int):
+                code = exit_request.code & 0xFF
+            else:
+                print(exit_request.code, file=sys.stderr)
+                code = 1
+        except BaseException:  # noqa: BLE001 - report anything the script raised, as python would
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+    except BaseException as error:  # noqa: BLE001 - sandbox set-up failed: say so on stderr
+        try:
+            os.write(2, f"sandbox set-up failed: {error}\n".encode())
+        except OSError:
+            pass
+        code = 125
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+        os._exit(code)
+
+
+def mapped_bytes():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ the supervisor
+
+
+def chown_tree(path, uid):
+    os.chown(path, uid, uid)
+    for parent, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.lchown(os.path.join(parent, name), uid, uid)
+
+
+def explain(code, killed_by, stderr_tail, limits, result=None):
+    """A reason a processor author understands, from how the run ended."""
+    tail = stderr_tail.decode("utf-8", "replace")
+    last_line = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), "")
+    if killed_by == "timeout":
+        return f"the processor ran longer than the time limit of {limits['timeout_s']} s and was stopped"
+    if killed_by == "log_limit":
+        return f"the processor printed more than {limits['max_log_bytes'] // (1024 * 1024)} MB to stdout/stderr and was stopped"
+    if killed_by == "cancelled":
+        return "the run was cancelled"
+    if code == 0:
+        return None
+    if "MemoryError" in tail or "Cannot allocate memory" in tail:
+        return f"the processor ran out of memory (limit {limits['memory_mb']} MB): {last_line}"
+    if "File too large" in tail:
+        return f"the processor wrote a file larger than the limit of {limits['max_file_bytes'] // (1024 * 1024)} MB: {last_line}"
+    if "Resource temporarily unavailable" in tail and ("fork" in tail or "BlockingIOError" in tail or "Thread" in tail):
+        return f"the processor started more than {limits['max_processes']} processes or threads: {last_line}"
+    if "Network is unreachable" in tail or "name resolution" in tail or "Name or service not known" in tail:
+        return f"the processor tried to use the network, which processors cannot: {last_line}"
+    if code == 125:
+        return f"the sandbox could not be set up: {last_line}"
+    if code < 0:
+        signum = -code
+        if signum == signal.SIGXCPU:
+            return f"the processor used more CPU time than the limit of {limits['timeout_s']} s"
+        if signum == signal.SIGKILL:
+            return "the processor was killed (SIGKILL), most likely for using too much memory"
+        return f"the processor was killed by signal {signal.Signals(signum).name}"
+    # The contract's template prints {"status": "error", "message": ...} before exiting 1: that is its message.
+    said = (result or {}).get("message") or (result or {}).get("error")
+    if isinstance(said, str) and said.strip():
+        return f"the processor exited with code {code}: {said.strip()[:2000]}"
+    return f"the processor exited with code {code}: {last_line}" if last_line else f"the processor exited with code {code}"
+
+
+def last_json_object(stdout_tail):
+    for line in reversed(stdout_tail.decode("utf-8", "replace").splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def supervise(request, uid):
+    """Runs in a fork of the zygote: sets up the sandbox, runs the script in it and reports. Never returns."""
+    state_dir = request["state_dir"]
+    limits = request["limits"]
+    started = time.monotonic()
+    cancelled = []
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, lambda *_: cancelled.append(True))
+    result = {"exit_code": None, "signal": None, "reason": None, "result": None, "log_bytes": 0, "duration_ms": None}
+    try:
+        # The zygote's request pipe is not ours to read; /dev/null keeps fd 0 taken so pipes get numbers > 2.
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        root = os.path.join(state_dir, "root")
+        os.makedirs(root, exist_ok=True)
+        phases = result.setdefault("phases_ms", {})
+        namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+        if uid is not None:
+            for path in request["bind_rw"]:
+                chown_tree(path, uid)
+            unshare(namespaces)
+        else:
+            enter_user_namespace(namespaces)
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        phases["unshare"] = round((time.monotonic() - started) * 1000, 2)
+        build_root(root, request["bind_rw"], limits["tmp_mb"])
+        phases["root"] = round((time.monotonic() - started) * 1000, 2)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(out_r)
+            os.close(err_r)
+            run_script(request, root, uid, out_w, err_w)
+        os.close(out_w)
+        os.close(err_w)
+        killed_by, log_bytes, stdout_tail, stderr_tail = collect(child, out_r, err_r, limits, started, cancelled, os.path.join(state_dir, "run.log"))
+        phases["collected"] = round((time.monotonic() - started) * 1000, 2)
+        _, status = os.waitpid(child, 0)
+        code = os.waitstatus_to_exitcode(status)
+        printed = last_json_object(stdout_tail)
+        result.update(
+            exit_code=code if code >= 0 else None,
+            signal=signal.Signals(-code).name if code < 0 else None,
+            reason=explain(code, killed_by, stderr_tail, limits, printed),
+            result=printed,
+            log_bytes=log_bytes,
+        )
+    except BaseException as error:  # noqa: BLE001 - the run failed to start: report it, never crash the zygote
+        result["reason"] = f"the processor sandbox failed: {error}"
+        result["sandbox_error"] = True
+    result["duration_ms"] = round((time.monotonic() - started) * 1000, 2)
+    try:
+        with open(os.path.join(state_dir, "result.json"), "w") as handle:
+            json.dump(result, handle)
+        emit({"event": "done", "id": request["id"]})
+    finally:
+        os._exit(0)
+
+
+def collect(child, out_r, err_r, limits, started, cancelled, log_path):
+    """Copies stdout+stderr into the run log up to the limit; stops the script at the time or log limit."""
+    deadline = started + limits["timeout_s"]
+    open_fds = {out_r: "stdout", err_r: "stderr"}
+    tails = {"stdout": bytearray(), "stderr": bytearray()}
+    log_bytes = 0
+    killed_by = None
+    with open(log_path, "wb") as log:
+        while open_fds:
+            if cancelled and killed_by is None:
+                killed_by = "cancelled"
+                kill(child)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and killed_by is None:
+                killed_by = "timeout"
+                kill(child)
+            try:
+                ready, _, _ = select.select(list(open_fds), [], [], max(0.05, min(remaining, 1.0)))
+            except InterruptedError:
+                continue
+            for fd in ready:
+                chunk = os.read(fd, LOG_READ_CHUNK)
+                if not chunk:
+                    os.close(fd)
+                    del open_fds[fd]
+                    continue
+                name = open_fds[fd]
+                tail = tails[name]
+                tail += chunk
+                del tail[: max(0, len(tail) - STDOUT_TAIL_BYTES)]
+                if killed_by is None:
+                    room = limits["max_log_bytes"] - log_bytes
+                    log.write(chunk[:room])
+                    log_bytes += min(len(chunk), room)
+                    if len(chunk) > room:
+                        killed_by = "log_limit"
+                        log.write(b"\n[log truncated: output limit reached]\n")
+                        kill(child)
+    return killed_by, log_bytes, bytes(tails["stdout"]), bytes(tails["stderr"])
+
+
+def kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+# ------------------------------------------------------------------------------------------ the zygote
+
+
+def probe_sandbox():
+    """Checks once, in a throwaway child, that namespaces and mounts work here."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        message = "ok"
+        try:
+            namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+            if os.geteuid() == 0:
+                unshare(namespaces)
+            else:
+                enter_user_namespace(namespaces)
+            mount(None, "/", None, MS_REC | MS_PRIVATE)
+        except OSError as error:
+            message = str(error)
+        os.write(write_fd, message.encode())
+        os._exit(0)
+    os.close(write_fd)
+    message = os.read(read_fd, 4096).decode()
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    mode = "root" if os.geteuid() == 0 else "user-namespace"
+    return {"available": message == "ok", "detail": message, "root": os.geteuid() == 0, "mode": mode}
+
+
+def warm_up():
+    """Does once what every run's first raster access would do: register GDAL drivers, load PROJ, open,
+    read and write a deflate GeoTIFF on disk (rasterio's environment set-up included)."""
+    import tempfile
+
+    try:
+        import numpy as np
+        import rasterio
+        from rasterio.transform import from_origin
+
+        profile = {"driver": "GTiff", "width": 32, "height": 32, "count": 2, "dtype": "uint16", "crs": "EPSG:32633",
+                   "transform": from_origin(500000, 5000000, 10, 10), "compress": "deflate", "tiled": False, "nodata": 0}
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "warm.tif")
+            with rasterio.open(path, "w", **profile) as dataset:
+                dataset.write(np.ones((2, 32, 32), np.uint16))
+            with rasterio.open(path) as dataset:
+                data = dataset.read()
+                copy = dataset.profile
+            with rasterio.open(path, "w", **copy) as dataset:
+                dataset.write(np.where(data > 0, data, 0).astype(data.dtype))
+        rasterio.crs.CRS.from_epsg(4326).to_wkt()
+    except Exception as error:  # noqa: BLE001 - a warm-up problem only costs speed
+        print(f"processor runtime: warm-up failed: {error}", file=sys.stderr)
+
+
+def serve():
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the worker process
+    except OSError:
+        pass
+    started = time.monotonic()
+    extra = [name for name in os.environ.get("PROCESSOR_PREIMPORT", "").split(",") if name.strip()]
+    loaded = []
+    for name in PREIMPORT + extra:
+        try:
+            __import__(name.strip())
+            loaded.append(name.strip())
+        except ImportError as error:
+            print(f"processor runtime: cannot pre-import {name}: {error}", file=sys.stderr)
+    warm_up()
+    sandbox = probe_sandbox()
+    uid_base = int(os.environ.get("PROCESSOR_UID_BASE", "200000"))
+    uid_span = 10000
+    running = {}
+    counter = 0
+    emit({"event": "ready", "pid": os.getpid(), "sandbox": sandbox, "preimported": loaded, "startup_ms": round((time.monotonic() - started) * 1000)})
+    buffer = b""
+    while True:
+        # Reap finished supervisors so their pids are never reused while still in `running`.
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            for run_id, run_pid in list(running.items()):
+                if run_pid == pid:
+                    del running[run_id]
+        ready, _, _ = select.select([0], [], [], 1.0)
+        if not ready:
+            continue
+        chunk = os.read(0, 65536)
+        if not chunk:
+            for pid in running.values():
+                kill(pid)
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+            except ValueError as error:
+                emit({"event": "error", "message": f"bad request: {error}"})
+                continue
+            if request.get("op") == "cancel":
+                pid = running.get(request.get("id"))
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+                continue
+            if request.get("op") != "run":
+                emit({"event": "error", "id": request.get("id"), "message": "unknown op"})
+                continue
+            if not sandbox["available"]:
+                write_failure(
+                    request,
+                    f"the processor sandbox is not available on this worker: {sandbox['detail']} "
+                    "(it needs root, or unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)",
+                )
+                continue
+            counter += 1
+            # A user id per run: its process limit counts only its own processes, and no file of another
+            # run is writable by it.
+            # Without root (user-namespace mode) the run keeps this user's id, as root of its own namespace.
+            uid = uid_base + counter % uid_span if sandbox["root"] else None
+            pid = os.fork()
+            if pid == 0:
+                supervise(request, uid)
+            running[request["id"]] = pid
+
+
+def write_failure(request, reason):
+    with open(os.path.join(request["state_dir"], "result.json"), "w") as handle:
+        json.dump({"exit_code": None, "signal": None, "reason": reason, "result": None, "log_bytes": 0, "duration_ms": 0, "sandbox_error": True}, handle)
+    emit({"event": "done", "id": request["id"]})
+
+
+# ------------------------------------------------------------------------------------------ upload checks
+
+
+def check(path):
+    """Upload validation: the file compiles and has an `if __name__ == "__main__":` block at top level."""
+    with open(path, "rb") as handle:
+        source = handle.read()
+    try:
+        tree = ast.parse(source, filename=os.path.basename(path))
+        compile(tree, os.path.basename(path), "exec")
+    except SyntaxError as error:
+        return {"ok": False, "message": f"line {error.lineno}: {error.msg}"}
+    except ValueError as error:
+        return {"ok": False, "message": str(error)}
+
+    def is_main_guard(node):
+        if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+            return False
+        parts = [node.test.left] + list(node.test.comparators)
+        names = [part.id for part in parts if isinstance(part, ast.Name)]
+        values = [part.value for part in parts if isinstance(part, ast.Constant)]
+        return names == ["__name__"] and values == ["__main__"] and isinstance(node.test.ops[0], ast.Eq)
+
+    if not any(is_main_guard(node) for node in tree.body):
+        return {"ok": False, "message": 'no `if __name__ == "__main__":` entry point at the top level of the script'}
+    return {"ok": True}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "serve":
+        serve()
+    elif len(sys.argv) == 3 and sys.argv[1] == "check":
+        print(json.dumps(check(sys.argv[2])))
+    else:
+        print("usage: processor_runtime.py serve | check <script.py>", file=sys.stderr)
+        sys.exit(2)

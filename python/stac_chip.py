@@ -1,0 +1,134 @@
+"""Model-ready chips from Cloud-Optimized GeoTIFFs over HTTP, for the terrakit-data-fetch step.
+
+Reads a JSON request on stdin and prints one JSON summary line on stdout; errors go to stderr as
+`ChipError: <reason>` with exit code 2 (bad input: not retried) or any other exit code (transient).
+
+  chip:  builds a multi-band GeoTIFF on a grid in the scene's CRS (the CRS of the first band) at
+         `resolution` metres covering `bbox` (WGS84), each band resampled onto it through a WarpedVRT,
+         so GDAL reads only the COG blocks (or overview blocks) under the area with HTTP range
+         requests. Optionally the classification band (nearest) and a polygon mask (outside -> nodata).
+  warp:  resamples a raster (path or URL) onto the grid of a template GeoTIFF (nearest), as uint8
+         0/1 (non-zero = 1): the permanent-water reference for post-processing.
+"""
+import json
+import math
+import sys
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.features import geometry_mask
+from rasterio.transform import from_origin
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds, transform_geom
+
+
+class ChipError(Exception):
+    pass
+
+
+def open_raster(href):
+    try:
+        return rasterio.open(href)
+    except rasterio.errors.RasterioIOError as error:
+        message = str(error)
+        # 4xx answers are the input's fault; anything else (timeouts, 5xx) may pass on a retry.
+        if any(code in message for code in ("HTTP response code: 4", "404", "403", "401", "not recognized as")):
+            raise ChipError(f"cannot read {href}: {message}") from error
+        raise
+
+
+def grid_for(bbox, crs, resolution):
+    """A grid in `crs` snapped to multiples of `resolution`, covering the WGS84 bbox."""
+    left, bottom, right, top = transform_bounds("EPSG:4326", crs, *bbox, densify_pts=21)
+    left = math.floor(left / resolution) * resolution
+    bottom = math.floor(bottom / resolution) * resolution
+    right = math.ceil(right / resolution) * resolution
+    top = math.ceil(top / resolution) * resolution
+    width = max(1, int(round((right - left) / resolution)))
+    height = max(1, int(round((top - bottom) / resolution)))
+    return from_origin(left, top, resolution, resolution), width, height
+
+
+def resample(href, crs, transform, width, height, resampling, nodata):
+    with open_raster(href) as src:
+        src_nodata = src.nodata if src.nodata is not None else nodata
+        with WarpedVRT(src, crs=crs, transform=transform, width=width, height=height, resampling=resampling,
+                       src_nodata=src_nodata, nodata=nodata) as vrt:
+            return vrt.read(1), src.dtypes[0]
+
+
+def chip(request):
+    resolution = float(request["resolution"])
+    bands = request["bands"]  # [{"position": 1-based band of the chip, "href": ...}], model order
+    with open_raster(bands[0]["href"]) as first:
+        crs = first.crs
+    if crs is None:
+        raise ChipError(f"{bands[0]['href']} has no CRS")
+    transform, width, height = grid_for(request["bbox"], crs, resolution)
+    nodata = request["nodata"]
+    band_count = max(band["position"] for band in bands)
+    data = None
+    for band in bands:
+        values, dtype = resample(band["href"], crs, transform, width, height, Resampling.bilinear, nodata)
+        if data is None:
+            data = np.full((band_count, height, width), nodata, dtype=dtype)
+        data[band["position"] - 1] = values
+    inside = None
+    if request.get("geometry"):
+        geometry = transform_geom("EPSG:4326", crs, request["geometry"])
+        inside = geometry_mask([geometry], out_shape=(height, width), transform=transform, invert=True)
+        data[:, ~inside] = nodata
+    profile = dict(driver="GTiff", width=width, height=height, count=band_count, dtype=data.dtype, crs=crs,
+                   transform=transform, nodata=nodata, tiled=True, blockxsize=256, blockysize=256,
+                   compress="deflate", predictor=2)
+    if width < 256 or height < 256:
+        profile.update(tiled=False)
+        del profile["blockxsize"], profile["blockysize"]
+    with rasterio.open(request["out_chip"], "w", **profile) as dst:
+        dst.write(data)
+        for band in bands:
+            dst.set_band_description(band["position"], band.get("name", ""))
+    valid = np.any(data != nodata, axis=0)
+    summary = {"width": width, "height": height, "bands": band_count, "crs": crs.to_string(), "epsg": crs.to_epsg(),
+               "transform": list(transform)[:6], "dtype": str(data.dtype),
+               "valid_fraction": float(valid.mean()) if valid.size else 0.0}
+    if request.get("classification"):
+        spec = request["classification"]
+        values, _ = resample(spec["href"], crs, transform, width, height, Resampling.nearest, spec["nodata"])
+        values = values.astype(np.uint8)
+        if inside is not None:
+            values[~inside] = spec["nodata"]
+        with rasterio.open(spec["out"], "w", driver="GTiff", width=width, height=height, count=1, dtype="uint8",
+                           crs=crs, transform=transform, nodata=spec["nodata"], compress="deflate") as dst:
+            dst.write(values, 1)
+        summary["classification_values"] = {str(int(v)): int(c) for v, c in zip(*np.unique(values, return_counts=True))}
+    return summary
+
+
+def warp(request):
+    with rasterio.open(request["template"]) as template:
+        crs, transform, width, height = template.crs, template.transform, template.width, template.height
+    values, _ = resample(request["source"], crs, transform, width, height, Resampling.nearest, 0)
+    out = (values != 0).astype(np.uint8)
+    with rasterio.open(request["out"], "w", driver="GTiff", width=width, height=height, count=1, dtype="uint8",
+                       crs=crs, transform=transform, compress="deflate") as dst:
+        dst.write(out, 1)
+    return {"width": width, "height": height, "ones": int(out.sum())}
+
+
+def main():
+    request = json.load(sys.stdin)
+    try:
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif,.tiff,.TIF,.TIFF",
+                          GDAL_HTTP_MERGE_CONSECUTIVE_RANGES="YES", GDAL_HTTP_MULTIPLEX="YES", GDAL_HTTP_MAX_RETRY="3",
+                          GDAL_HTTP_RETRY_DELAY="1", VSI_CACHE="TRUE"):
+            result = chip(request) if request["command"] == "chip" else warp(request)
+    except ChipError as error:
+        print(f"ChipError: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
