@@ -118,3 +118,19 @@ export const modelMetadataExample = {
   },
   geoserver_push: { workspace: 'geo_inference' },
 };
+
+export const genericProcessorMetadataExample = {
+  name: 'cloud_masking',
+  description: 'Custom cloud masking processor',
+  processor_parameters: { threshold: 80, method: 'scl_based' },
+};
+
+export const genericProcessorExample = {
+  id: 'b1c40d04-1d36-43ed-b733-5dc18aa45689',
+  ...genericProcessorMetadataExample,
+  processor_file_path: 'b1c40d04-1d36-43ed-b733-5dc18aa45689/cloud_masking.py',
+  status: 'FINISHED',
+  created_at: '2026-01-21T10:30:00Z',
+  updated_at: '2026-01-21T10:30:00Z',
+  created_by: 'user@example.com',
+};

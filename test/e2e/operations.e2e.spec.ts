@@ -219,7 +219,7 @@ describe('operations endpoints (real services, in-process worker)', () => {
 
       const routes = nestRoutes(stack.app);
       // The enumeration sees the app's routes (so a new controller's routes are checked too), and each is really served.
-      expect(routes).toEqual(expect.arrayContaining([{ method: 'post', path: '/api/v2/inference' }, { method: 'get', path: '/api/health/ready' }, { method: 'get', path: '/metrics' }]));
+      expect(routes).toEqual(expect.arrayContaining([{ method: 'post', path: '/api/v2/inference' }, { method: 'get', path: '/api/health/ready' }, { method: 'get', path: '/metrics' }, { method: 'delete', path: '/api/v2/generic-processor/{id}' }]));
       const served = new Set(expressRoutes(stack.app).map((route) => `${route.method} ${route.path}`));
       expect(routes.filter((route) => !served.has(`${route.method} ${route.path}`))).toEqual([]);
       const missing = routes.filter((route) => !document.paths[route.path]?.[route.method]);
@@ -243,6 +243,9 @@ describe('operations endpoints (real services, in-process worker)', () => {
       const model = document.paths['/api/v2/models'].post.requestBody.content['multipart/form-data'].schema;
       expect(model.properties.model_file).toMatchObject({ type: 'string', format: 'binary' });
       expect(model.required).toEqual(expect.arrayContaining(['model_file', 'model']));
+      const processor = document.paths['/api/v2/generic-processor'].post.requestBody.content['multipart/form-data'].schema;
+      expect(processor.properties.generic_processor_file).toMatchObject({ type: 'string', format: 'binary' });
+      expect(JSON.parse(processor.properties.generic_processor.example)).toMatchObject({ name: 'cloud_masking', processor_parameters: { threshold: 80 } });
       const list = document.paths['/api/v2/inference'].get.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`);
       expect(list).toEqual(expect.arrayContaining(['query:limit', 'query:offset', 'query:status', 'query:model_id']));
       const docs = await fetch(`${stack.baseUrl}/docs`);
