@@ -14,6 +14,7 @@ const STEP_OF_ACTIVITY: Record<string, string> = {
   recordTaskState: 'projection',
   recordInferenceState: 'projection',
   deliverWebhook: 'webhook',
+  exportCoco: 'coco-export',
 };
 
 export interface ActivityLogBindings {
