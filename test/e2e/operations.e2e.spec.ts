@@ -261,20 +261,30 @@ describe('readiness with a component down', () => {
   let api: ApiClient;
   let storageProxy: Awaited<ReturnType<typeof startTcpProxy>>;
   let temporalProxy: Awaited<ReturnType<typeof startTcpProxy>>;
+  let databaseProxy: Awaited<ReturnType<typeof startTcpProxy>>;
 
   beforeAll(async () => {
     storageProxy = await startTcpProxy(hostPort(requiredEnv('MINIO_ENDPOINT')));
     temporalProxy = await startTcpProxy(hostPort(requiredEnv('TEMPORAL_ADDRESS')));
-    stack = await startTestStack({ storage: 'minio', worker: false, env: { MINIO_ENDPOINT: `http://${storageProxy.address}`, TEMPORAL_ADDRESS: temporalProxy.address } });
+    const databaseUrl = new URL(requiredEnv('DATABASE_URL'));
+    databaseProxy = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
+    databaseUrl.host = databaseProxy.address;
+    stack = await startTestStack({
+      storage: 'minio',
+      worker: false,
+      env: { MINIO_ENDPOINT: `http://${storageProxy.address}`, TEMPORAL_ADDRESS: temporalProxy.address, DATABASE_URL: databaseUrl.toString() },
+    });
     api = new ApiClient(stack.baseUrl, null);
   });
 
   afterAll(async () => {
     await storageProxy?.open().catch(() => undefined);
     await temporalProxy?.open().catch(() => undefined);
+    await databaseProxy?.open().catch(() => undefined);
     await stack?.stop();
     await storageProxy?.close();
     await temporalProxy?.close();
+    await databaseProxy?.close();
   });
 
   it('answers 503 naming object storage when it is unreachable, and 200 again once it is back', async () => {
@@ -293,6 +303,20 @@ describe('readiness with a component down', () => {
 
     await storageProxy.open();
     expect((await api.get('/api/health/ready')).status).toBe(200);
+  });
+
+  it('answers 503 naming the database when PostgreSQL is unreachable', async () => {
+    await databaseProxy.close();
+    const down = await api.get('/api/health/ready');
+    expect(down.status).toBe(503);
+    expect(down.body.down).toEqual(['database']);
+    expect(down.body.checks.database).toMatchObject({ status: 'down', error: expect.stringMatching(/\S/) });
+    await databaseProxy.open();
+    const back = await until('the database back', async () => {
+      const response = await api.get('/api/health/ready');
+      return response.status === 200 ? response : undefined;
+    });
+    expect(back.body.checks.database.status).toBe('up');
   });
 
   it('answers 503 naming Temporal when the frontend is unreachable', async () => {
