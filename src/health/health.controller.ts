@@ -1,4 +1,5 @@
-import { Controller, Get, HttpException, Inject, type OnModuleDestroy } from '@nestjs/common';
+import { Controller, Get, Inject, type OnModuleDestroy, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Connection } from '@temporalio/client';
@@ -83,8 +84,8 @@ export class HealthController implements OnModuleDestroy {
   @ApiOperation({ summary: 'Readiness (same as /api/health/ready; kept for existing probes)' })
   @ApiOkResponse({ description: 'every dependency answers', schema: { example: readyExample } })
   @ApiServiceUnavailableResponse({ description: 'a dependency is down', schema: { example: downExample } })
-  health() {
-    return this.ready();
+  health(@Res({ passthrough: true }) response: Response) {
+    return this.ready(response);
   }
 
   @Get('live')
@@ -98,7 +99,7 @@ export class HealthController implements OnModuleDestroy {
   @ApiOperation({ summary: 'Readiness: PostgreSQL, Temporal and object storage, each with its latency' })
   @ApiOkResponse({ description: 'every dependency answers', schema: { example: readyExample } })
   @ApiServiceUnavailableResponse({ description: 'a dependency is down', schema: { example: downExample } })
-  async ready() {
+  async ready(@Res({ passthrough: true }) response: Response) {
     const [database, temporal, objectStorage] = await Promise.all([
       probe(() => this.dataSource.query('SELECT 1')),
       probe(() => this.temporalProbe()),
@@ -108,10 +109,9 @@ export class HealthController implements OnModuleDestroy {
     const down = Object.entries(checks).filter(([, check]) => check.status === 'down');
     if (down.length > 0) {
       const reasons = down.map(([name, check]) => `${name} down (${check.error})`).join(', ');
-      throw new HttpException(
-        { statusCode: 503, error: 'Service Unavailable', message: `not ready: ${reasons}`, status: 'unavailable', down: down.map(([name]) => name), checks },
-        503,
-      );
+      // Answered, not thrown: a dependency being down is a state to report, not a server bug to log with a stack.
+      response.status(503);
+      return { statusCode: 503, error: 'Service Unavailable', message: `not ready: ${reasons}`, status: 'unavailable', down: down.map(([name]) => name), checks };
     }
     return { status: 'ok', checks };
   }
