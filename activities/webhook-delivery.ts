@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Webhook } from 'standardwebhooks';
 import { InferenceEntity, WebhookDeliveryEntity } from '../src/database/entities';
+import { recordWebhookAttempt } from '../src/metrics/metrics';
 import type { ActivityDeps } from './deps';
 import { checkWebhookDestination, WebhookDestinationError } from './lib/webhook-destination';
 
@@ -54,7 +55,8 @@ export function createWebhookActivities(deps: ActivityDeps) {
       if (!url) return { delivered: false, attempts: 0, skipped: 'no webhook configured' };
 
       const started = Date.now();
-      const record = async (fields: { statusCode?: number; error?: string; delivered: boolean }) => {
+      const record = async (fields: { statusCode?: number; error?: string; delivered: boolean; nonRetryable?: boolean }) => {
+        recordWebhookAttempt(fields.delivered ? 'delivered' : fields.nonRetryable ? 'rejected' : 'failed', (Date.now() - started) / 1000);
         await deliveries().insert({
           inferenceId: request.inferenceId,
           webhookId: request.webhookId,
@@ -69,7 +71,7 @@ export function createWebhookActivities(deps: ActivityDeps) {
         });
       };
       const fail = async (message: string, nonRetryable: boolean, statusCode?: number): Promise<never> => {
-        await record({ statusCode, error: message, delivered: false });
+        await record({ statusCode, error: message, delivered: false, nonRetryable });
         throw ApplicationFailure.create({ message, type: nonRetryable ? 'WebhookRejected' : 'WebhookDeliveryError', nonRetryable });
       };
 

@@ -81,7 +81,8 @@ async function main(): Promise<void> {
   console.log(`• starting the stack (data in ${dataDir})`);
   const server = spawn(process.execPath, [path.join(repoRoot, 'dist', 'src', 'main.js')], {
     cwd: repoRoot,
-    env: { ...process.env, ...toolchain, DATA_DIR: dataDir, PORT: String(port), API_KEYS: `${apiKey}:demo@localhost` },
+    // JSON request logs of every status poll would bury the demo's own output: warnings only unless asked.
+    env: { LOG_LEVEL: 'warn', ...process.env, ...toolchain, DATA_DIR: dataDir, PORT: String(port), API_KEYS: `${apiKey}:demo@localhost` },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const stop = () => {

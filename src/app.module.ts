@@ -7,7 +7,9 @@ import { dataSourceOptions } from './database/data-source';
 import { GenericProcessorsModule } from './generic-processors/generic-processors.module';
 import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
+import { QueuesModule } from './queues/queues.controller';
 import { StorageModule } from './storage/storage.module';
 import { TasksModule } from './tasks/tasks.module';
 import { TemporalModule } from './temporal/temporal.module';
@@ -32,6 +34,8 @@ import { TilesModule } from './tiles/tiles.module';
     InferencesModule,
     TasksModule,
     TilesModule,
+    MetricsModule,
+    QueuesModule,
   ],
 })
 export class AppModule {}

@@ -1,15 +1,58 @@
 import type { INestApplication } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Logger as PinoNestLogger, LoggerModule } from 'nestjs-pino';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { loadConfig } from './config/config';
+import { configureLogging, pinoLevelOfNestLevels, type AppLogLevel } from './logging/logger';
+import { httpMetricsMiddleware } from './metrics/metrics.module';
+import { setupOpenApi } from './openapi/openapi';
+
+type NestLevels = false | Array<'error' | 'warn' | 'log' | 'debug' | 'verbose'>;
+
+/** Routes probed every few seconds: not worth a log line each at info. */
+const QUIET_ROUTES = /^\/(metrics|api\/health\/live)(\?|$)/;
+
+/**
+ * JSON request logs (pino-http) and Nest's own logs through the same pino root logger, at LOG_LEVEL
+ * (`logger: false` silences the API). nestjs-pino keeps one request logger per process (the first app's),
+ * so the level is not varied per app.
+ */
+function loggingModule(levels: NestLevels | undefined) {
+  const root = configureLogging(loadConfig().LOG_LEVEL as AppLogLevel);
+  const logger = levels === false ? root.child({}, { level: pinoLevelOfNestLevels(false) }) : root;
+  return LoggerModule.forRoot({
+    pinoHttp: {
+      logger,
+      genReqId: (request: IncomingMessage) => (typeof request.headers['x-request-id'] === 'string' ? request.headers['x-request-id'].slice(0, 100) : randomUUID()),
+      autoLogging: { ignore: (request: IncomingMessage) => QUIET_ROUTES.test(request.url ?? '') },
+      // 503 = not ready (a dependency is down, reported by /api/health): a warning, not a server bug.
+      customLogLevel: (_request: IncomingMessage, response: ServerResponse, error?: Error) =>
+        response.statusCode === 503 ? 'warn' : error || response.statusCode >= 500 ? 'error' : 'info',
+      // Method, URL (signed-URL signatures blanked) and id only: headers carry API keys.
+      serializers: {
+        req: (request: { id: string; method: string; url: string }) => ({ id: request.id, method: request.method, url: request.url.replace(/([?&]signature=)[^&]*/, '$1[redacted]') }),
+        res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
+      },
+    },
+  });
+}
 
 /** Builds the HTTP API (no listen); shared by main.ts and the tests. Reads configuration from process.env. */
-export async function createApiApp(options: { logger?: false | Array<'error' | 'warn' | 'log' | 'debug' | 'verbose'> } = {}): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, { logger: options.logger ?? ['error', 'warn', 'log'] });
+export async function createApiApp(options: { logger?: NestLevels } = {}): Promise<INestApplication> {
+  @Module({ imports: [loggingModule(options.logger), AppModule] })
+  class ApiRootModule {}
+  const app = await NestFactory.create<NestExpressApplication>(ApiRootModule, { bufferLogs: true });
+  app.useLogger(app.get(PinoNestLogger));
   app.disable('x-powered-by');
+  app.use(httpMetricsMiddleware);
   app.useBodyParser('json', { limit: '5mb' });
   app.useGlobalFilters(new AllExceptionsFilter());
+  setupOpenApi(app);
   app.enableShutdownHooks();
   return app;
 }

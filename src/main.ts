@@ -2,26 +2,32 @@ import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { createApiApp } from './app';
 import { loadConfig } from './config/config';
+import { configureLogging, PinoNestLogger, type AppLogLevel } from './logging/logger';
 import { startEmbeddedStack } from './launcher';
 import type { ObjectStore } from './storage/object-store';
 import { OBJECT_STORE } from './storage/storage.module';
 import { createPipelineWorkers, type PipelineWorkers } from './temporal/pipeline-worker';
+import { installTemporalRuntime } from './temporal/runtime';
 
 /**
  * `npm start`: API + worker + whatever services are not configured (embedded DB, Temporal dev server).
  * In production run API (RUN_WORKER=false) and workers (`npm run start:worker`) as separate processes.
  */
 async function main(): Promise<void> {
-  const logger = new Logger('Main');
   const initial = loadConfig();
+  // JSON from the first line on (the launcher logs before the app and its nestjs-pino logger exist).
+  Logger.overrideLogger(new PinoNestLogger(configureLogging(initial.LOG_LEVEL as AppLogLevel)));
+  const logger = new Logger('Main');
   const stack = await startEmbeddedStack(initial);
   Object.assign(process.env, stack.env);
   const config = loadConfig();
+  // Before the first worker connection: Temporal SDK logs through pino, worker metrics if configured.
+  if (config.RUN_WORKER ?? true) installTemporalRuntime(config);
   if (!process.env.API_KEYS) logger.warn('API_KEYS is not set: using the development key "dev-key" (user dev@localhost). Set API_KEYS in any shared deployment.');
 
   const app = await createApiApp();
   await app.listen(config.PORT, '0.0.0.0');
-  logger.log(`API listening on ${config.publicBaseUrl} (routes under /api/v2, health at /api/health)`);
+  logger.log(`API listening on ${config.publicBaseUrl} (routes under /api/v2, health at /api/health, metrics at /metrics, docs at /docs)`);
 
   let workers: PipelineWorkers | undefined;
   let workerRun: Promise<void> | undefined;

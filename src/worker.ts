@@ -1,31 +1,39 @@
-import { Logger } from '@nestjs/common';
 import { loadConfig } from './config/config';
 import { openDataSource } from './database/data-source';
+import { configureLogging, rootLogger, type AppLogLevel } from './logging/logger';
+import { serveMetrics } from './metrics/metrics-server';
 import { createObjectStore } from './storage/storage.module';
 import { createPipelineWorkers } from './temporal/pipeline-worker';
+import { installTemporalRuntime } from './temporal/runtime';
 
 /** Standalone worker process (`npm run start:worker`): runs workflows and activities, no HTTP API. */
 async function main(): Promise<void> {
-  const logger = new Logger('Worker');
   const config = loadConfig();
+  const logger = configureLogging(config.LOG_LEVEL as AppLogLevel).child({ component: 'worker' });
+  // Before the first NativeConnection: the runtime is fixed once created.
+  installTemporalRuntime(config);
   if (!config.DATABASE_URL || !config.TEMPORAL_ADDRESS) throw new Error('a standalone worker needs DATABASE_URL and TEMPORAL_ADDRESS');
   const dataSource = await openDataSource(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const store = createObjectStore(config);
   await store.ensureReady();
+  const metricsServer = config.WORKER_METRICS_PORT ? await serveMetrics(config.WORKER_METRICS_PORT) : undefined;
+  if (metricsServer) logger.info(`step/task metrics on :${config.WORKER_METRICS_PORT}/metrics`);
+  if (config.TEMPORAL_METRICS_BIND_ADDRESS) logger.info(`Temporal SDK metrics on ${config.TEMPORAL_METRICS_BIND_ADDRESS}/metrics`);
   const workers = await createPipelineWorkers({ config, dataSource, store });
   const stop = (signal: string) => {
-    logger.log(`${signal}: draining (running activities get the grace time)`);
+    logger.info(`${signal}: draining (running activities get the grace time)`);
     workers.shutdown();
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
-  logger.log(`roles ${config.WORKER_ROLES}: polling task queue(s) ${workers.taskQueues.map((queue) => `"${queue}"`).join(', ')} on ${config.TEMPORAL_ADDRESS}`);
+  logger.info(`roles ${config.WORKER_ROLES}: polling task queue(s) ${workers.taskQueues.map((queue) => `"${queue}"`).join(', ')} on ${config.TEMPORAL_ADDRESS}`);
   await workers.run();
+  metricsServer?.close();
   await workers.connection.close();
   await dataSource.destroy();
 }
 
 main().catch((error: Error) => {
-  new Logger('Worker').error(error.stack ?? error.message);
+  rootLogger().fatal({ err: error }, 'worker failed');
   process.exit(1);
 });

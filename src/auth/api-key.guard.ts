@@ -14,7 +14,17 @@ function digest(value: string): Buffer {
 }
 
 /**
- * Every /api/v2 route needs `Authorization: Bearer <key>`; keys and their users come from API_KEYS.
+ * Routes behind the API key: the REST API and the operations views that reveal worker identities.
+ * /api/health, /metrics, /docs and signed /files URLs stay open (probes, scrapers, browsers).
+ */
+export const API_KEY_PREFIXES = ['/api/v2', '/api/queues'];
+
+export function requiresApiKey(path: string): boolean {
+  return API_KEY_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
+}
+
+/**
+ * Every /api/v2 and /api/queues route needs `Authorization: Bearer <key>`; keys and their users come from API_KEYS.
  * Keys are compared as SHA-256 digests in constant time so response timing does not leak them.
  */
 @Injectable()
@@ -27,7 +37,7 @@ export class ApiKeyGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    if (!request.path.startsWith('/api/v2')) return true;
+    if (!requiresApiKey(request.path)) return true;
     const header = request.headers.authorization;
     if (!header) throw new ApiError(401, 'missing "Authorization: Bearer <api key>" header');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);

@@ -46,6 +46,10 @@ export const configSchema = z.object({
   TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
   TEMPORAL_UI_URL: z.string().optional(),
+  // host:port of the Temporal SDK's Prometheus endpoint in processes that run workers (unset: off).
+  TEMPORAL_METRICS_BIND_ADDRESS: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
+  // Port of the /metrics endpoint of a standalone worker (`npm run start:worker`); the API serves /metrics itself.
+  WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RUN_WORKER: booleanFromEnv.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
   /** On SIGTERM, how long running activities may go on before they are cancelled and handed to another worker. */

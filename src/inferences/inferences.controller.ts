@@ -1,16 +1,20 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, StreamableFile } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../common/api-error';
 import { parseOrThrow } from '../common/zod-validation';
 import type { InferenceEntity } from '../database/entities';
-import { createInferenceSchema, listInferencesQuerySchema } from './inferences.dto';
+import { createInferenceExamples, inferenceCreatedExample, inferenceListExample, inferenceStatusExample, inferenceTasksExample } from '../openapi/examples';
+import { ApiMultipartBody, ApiZodBody, ApiZodQuery } from '../openapi/zod-openapi';
+import { createInferenceSchema, listInferencesQuerySchema, uploadInferenceSchema } from './inferences.dto';
 import { countTasks } from '../common/task-counts';
 import { InferencesService, mergeTaskState } from './inferences.service';
 import { TilesService } from '../tiles/tiles.service';
 
 const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('inference_id: must be a UUID', 'inference_id') });
 
+@ApiTags('inference')
 @Controller('api/v2/inference')
 export class InferencesController {
   constructor(
@@ -50,6 +54,9 @@ export class InferencesController {
 
   @Post()
   @HttpCode(201)
+  @ApiOperation({ summary: 'Create an inference: one task per input, each running the step plan; starts workflow {id}' })
+  @ApiZodBody(createInferenceSchema, { description: 'either model_id or model_display_name; spatial_domain needs at least one of bbox, polygons, tiles, urls', examples: createInferenceExamples })
+  @ApiCreatedResponse({ description: 'PENDING; the workflow has started', schema: { example: inferenceCreatedExample } })
   async create(@Body() body: unknown, @CurrentUser() user: string) {
     if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw ApiError.badRequest('body: a JSON object is required (Content-Type: application/json)');
@@ -62,12 +69,21 @@ export class InferencesController {
   /** Bulk upload: multipart `inference` (JSON, first) + any number of `files` (GeoTIFFs); one task per file. */
   @Post('upload')
   @HttpCode(201)
+  @ApiOperation({ summary: 'Bulk GeoTIFF upload: the `inference` field first, then any number of `files`; one task per file' })
+  @ApiMultipartBody({
+    inference: { json: uploadInferenceSchema, description: 'the inference fields without spatial_domain; must come before the files', example: { model_display_name: 'csmask', temporal_domain: ['2024-06-15'] } },
+    files: { file: { many: true }, description: 'GeoTIFF files, streamed into storage' },
+  })
+  @ApiCreatedResponse({ schema: { example: inferenceCreatedExample } })
   async upload(@Req() request: Request, @CurrentUser() user: string) {
     const { inference, tasks } = await this.inferences.createFromUpload(request, user);
     return this.view(inference, Array.from({ length: tasks }, () => 'WAITING'));
   }
 
   @Get()
+  @ApiOperation({ summary: "The caller's inferences, newest first" })
+  @ApiZodQuery(listInferencesQuerySchema)
+  @ApiOkResponse({ schema: { example: inferenceListExample } })
   async list(@Query() query: Record<string, unknown>, @CurrentUser() user: string) {
     const { limit, offset, status, model_id, model_display_name, created_by } = parseOrThrow(listInferencesQuerySchema, query);
     // API keys see their own user's inferences only; naming another user is refused rather than answered empty.
@@ -80,6 +96,8 @@ export class InferencesController {
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'Status and task counts of one inference' })
+  @ApiOkResponse({ schema: { example: inferenceStatusExample } })
   async get(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const inference = await this.inferences.getOwned(id, user);
     const { rows, live } = await this.inferences.tasks(inference);
@@ -88,6 +106,8 @@ export class InferencesController {
   }
 
   @Get(':id/tasks')
+  @ApiOperation({ summary: 'Tasks with their pipeline steps (live from the workflow while it runs)' })
+  @ApiOkResponse({ schema: { example: inferenceTasksExample } })
   async tasks(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const inference = await this.inferences.getOwned(id, user);
     const { rows, live } = await this.inferences.tasks(inference);
@@ -102,6 +122,8 @@ export class InferencesController {
 
   @Post(':id/stop')
   @HttpCode(202)
+  @ApiOperation({ summary: 'Cancel a running inference; 409 when it has already ended' })
+  @ApiAcceptedResponse({ schema: { example: { id: inferenceCreatedExample.id, status: 'STOPPING', message: 'cancellation requested; the inference becomes STOPPED when its running steps have stopped' } } })
   async stop(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const inference = await this.inferences.getOwned(id, user);
     if (!(await this.inferences.stop(inference))) {
@@ -112,6 +134,8 @@ export class InferencesController {
 
   @Post(':id/retry')
   @HttpCode(202)
+  @ApiOperation({ summary: 'Rerun the FAILED and STOPPED tasks of an ended inference from the step that did not finish; 409 when nothing to retry' })
+  @ApiAcceptedResponse({ schema: { example: { id: inferenceCreatedExample.id, status: 'PENDING', tasks_to_rerun: 1, message: 'failed and stopped tasks rerun from the step that did not finish' } } })
   async retry(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const tasksToRerun = await this.inferences.retry(await this.inferences.getOwned(id, user));
     return { id, status: 'PENDING', tasks_to_rerun: tasksToRerun, message: 'failed and stopped tasks rerun from the step that did not finish' };
@@ -119,6 +143,8 @@ export class InferencesController {
 
   /** COCO instance-segmentation JSON of the finished tasks' masks (404 with the reason when there is none yet). */
   @Get(':id/coco')
+  @ApiOperation({ summary: "COCO instance-segmentation JSON of the finished tasks' masks (404 with the reason when there is none yet)" })
+  @ApiProduces('application/json')
   async coco(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<StreamableFile> {
     const inference = await this.inferences.getOwned(id, user);
     const stream = await this.inferences.cocoExport(inference);
@@ -126,6 +152,7 @@ export class InferencesController {
   }
 
   @Get(':id/webhook-deliveries')
+  @ApiOperation({ summary: 'Every webhook delivery attempt of the inference' })
   async webhookDeliveries(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const inference = await this.inferences.getOwned(id, user);
     const rows = await this.inferences.webhookDeliveries(inference);
@@ -149,6 +176,8 @@ export class InferencesController {
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Stop (if running), then delete the inference, its tasks and outputs' })
+  @ApiNoContentResponse({ description: 'deleted' })
   async remove(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<void> {
     await this.inferences.delete(await this.inferences.getOwned(id, user));
   }

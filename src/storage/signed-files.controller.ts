@@ -1,4 +1,5 @@
 import { Controller, Get, Inject, Param, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from '../common/api-error';
@@ -46,11 +47,16 @@ function etagOf(object: OpenedObject): string {
  * URLs FilesystemObjectStore.signedGetUrl hands out. The signature is the credential (no API key).
  * Streams the file; supports single byte ranges (COG readers fetch headers and tiles by range).
  */
+@ApiTags('files')
 @Controller('files')
 export class SignedFilesController {
   constructor(@Inject(OBJECT_STORE) private readonly store: ObjectStore) {}
 
   @Get('*path')
+  @ApiOperation({ summary: 'Object of the filesystem store behind a signed URL (from output-url); supports byte ranges. The signature is the credential.' })
+  @ApiQuery({ name: 'expires', required: true, schema: { type: 'integer' }, description: 'unix seconds' })
+  @ApiQuery({ name: 'signature', required: true, schema: { type: 'string' }, description: 'HMAC of key and expiry' })
+  @ApiProduces('application/octet-stream')
   async serve(@Param('path') pathParam: string | string[], @Req() request: Request, @Res() response: Response): Promise<void> {
     const store = this.store;
     if (!(store instanceof FilesystemObjectStore)) {

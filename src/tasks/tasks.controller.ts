@@ -1,4 +1,5 @@
 import { Controller, Get, Header, Inject, Param } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { storageKeys } from '../../activities/lib/storage-keys';
@@ -7,12 +8,14 @@ import { ApiError } from '../common/api-error';
 import { STEP_IDS } from '../common/status';
 import { InferenceEntity, TaskEntity } from '../database/entities';
 import type { ObjectStore } from '../storage/object-store';
+import { outputUrlExample } from '../openapi/examples';
 import { OBJECT_STORE } from '../storage/storage.module';
 
 /** Signed output URLs stay valid this long (same as the seed's processor file URLs). */
 const OUTPUT_URL_TTL_SECONDS = 8 * 60 * 60;
 const KNOWN_STEPS = new Set<string>(Object.values(STEP_IDS));
 
+@ApiTags('tasks')
 @Controller('api/v2/tasks')
 export class TasksController {
   constructor(
@@ -29,6 +32,8 @@ export class TasksController {
   }
 
   @Get(':taskId/output-url')
+  @ApiOperation({ summary: "Signed URL (8 h) of the task's output mask" })
+  @ApiOkResponse({ schema: { example: outputUrlExample } })
   async outputUrl(@Param('taskId') taskId: string, @CurrentUser() user: string) {
     const task = await this.ownedTask(taskId, user);
     if (!task.outputKey) throw ApiError.notFound(`task ${taskId} has no output yet (status ${task.status})`);
@@ -44,6 +49,8 @@ export class TasksController {
 
   @Get(':taskId/logs/:stepId')
   @Header('Content-Type', 'text/plain; charset=utf-8')
+  @ApiOperation({ summary: "The step's log (every attempt) as text" })
+  @ApiProduces('text/plain')
   async logs(@Param('taskId') taskId: string, @Param('stepId') stepId: string, @CurrentUser() user: string): Promise<string> {
     if (!KNOWN_STEPS.has(stepId)) throw ApiError.notFound(`step ${stepId} is not a pipeline step (${[...KNOWN_STEPS].join(', ')})`);
     const task = await this.ownedTask(taskId, user);

@@ -8,6 +8,7 @@ import type { ProcessorRuntime } from '../../activities/lib/processor-runtime';
 import { GeoServerPublisher } from '../../activities/lib/geoserver-publisher';
 import { BuiltInPublisher, type MapPublisher } from '../../activities/lib/publisher';
 import type { AppConfig } from '../config/config';
+import { activityLoggingInterceptor } from '../logging/activity-logging';
 import type { ObjectStore } from '../storage/object-store';
 
 export interface PipelineWorkerOptions {
@@ -106,6 +107,8 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
         taskQueue,
         ...(entry.workflows ? workflowSource : {}),
         activities: entry.activities,
+        // JSON log lines with inference id, task id and step for every activity (src/logging).
+        interceptors: { activity: [activityLoggingInterceptor] },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         // Cancellation reaches an activity with a heartbeat response; sending heartbeats at most 2 s apart
         // (instead of 80% of the heartbeat timeout) makes a stop take effect within seconds.

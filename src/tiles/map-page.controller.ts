@@ -1,3 +1,4 @@
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Controller, Get, Header, Param, Query } from '@nestjs/common';
 import { ApiError } from '../common/api-error';
 import { TOKEN_PROBLEMS } from './tile-token';
@@ -12,10 +13,13 @@ function scriptJson(value: unknown): string {
  * GET /map/{task_id}?token=...: a one-page Leaflet viewer of a task's tiles over OpenStreetMap, for a quick
  * look in a browser. Same token as the tiles; Leaflet comes from the unpkg CDN.
  */
+@ApiTags('map tiles')
 @Controller('map')
 export class MapPageController {
   constructor(private readonly tiles: TilesService) {}
 
+  @ApiOperation({ summary: "One-page Leaflet viewer of a task's tiles over OpenStreetMap (token as for /tiles)" })
+  @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
   @Get(':taskId')
   @Header('Content-Type', 'text/html; charset=utf-8')
   async page(@Param('taskId') taskId: string, @Query('token') token: unknown): Promise<string> {

@@ -1,3 +1,4 @@
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiError } from '../common/api-error';
@@ -15,10 +16,13 @@ function coordinate(text: string): number {
  * GET /tiles/{task_id}/{z}/{x}/{y}.png?token=...: XYZ Web Mercator tiles of a task's output, for map
  * clients that cannot send an API key; the token (from the task's tile_url_template) is the credential.
  */
+@ApiTags('map tiles')
 @Controller('tiles')
 export class TilesController {
   constructor(private readonly tiles: TilesService) {}
 
+  @ApiOperation({ summary: "XYZ Web Mercator PNG tile of a task's output; the token from the task's tile_url_template is the credential (no API key)" })
+  @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
   @Get(':taskId/:z/:x/:y.png')
   async tile(
     @Param('taskId') taskId: string,

@@ -70,6 +70,8 @@ export async function startTestStack(options: { storage?: 'minio' | 'filesystem'
     STORAGE_DRIVER: storage,
     STORAGE_BUCKET: 'geo-inference-test',
     INFERENCE_BATCH_SIZE: '4',
+    // JSON request and activity log lines only when a test asks for them (options.env.LOG_LEVEL); errors always.
+    LOG_LEVEL: 'error',
     ...(storage === 'minio'
       ? { MINIO_ENDPOINT: requiredEnv('MINIO_ENDPOINT'), MINIO_ACCESS_KEY: requiredEnv('MINIO_ACCESS_KEY'), MINIO_SECRET_KEY: requiredEnv('MINIO_SECRET_KEY') }
       : {}),

@@ -1,0 +1,329 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { demoModelMetadata } from '../../scripts/demo-model';
+import { setLogDestination } from '../../src/logging/logger';
+import { TEMPORAL_CLIENT } from '../../src/temporal/temporal.module';
+import { ApiClient } from '../support/api-client';
+import { startFixtureServer } from '../support/fixture-server';
+import { makeSampleGeoTiff } from '../support/python';
+import { expressRoutes, nestRoutes } from '../support/routes';
+import { demoModelPaths, requiredEnv } from '../support/services';
+import { startTestStack, USERS, type TestStack } from '../support/stack';
+import { hostPort, startTcpProxy } from '../support/tcp-proxy';
+import { startWebhookReceiver } from '../support/webhook-receiver';
+
+const WEBHOOK_SECRET = `whsec_${Buffer.from('operations-test-secret-0123456789').toString('base64')}`;
+
+/** Value of one sample of a Prometheus text exposition (0 when the series does not exist yet). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const have = Object.fromEntries([...(match[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([key, value]) => have[key] === value)) {
+      total += Number(match[4]);
+      found = true;
+    }
+  }
+  return found ? total : 0;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * Operating the service: health/readiness, task-queue status, Prometheus metrics, JSON activity logs and
+ * the OpenAPI document, against the real PostgreSQL, MinIO and Temporal dev server.
+ */
+describe('operations endpoints (real services, in-process worker)', () => {
+  let stack: TestStack;
+  let api: ApiClient;
+  let workDir: string;
+  let fixtures: Awaited<ReturnType<typeof startFixtureServer>>;
+  let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
+  const logLines: string[] = [];
+
+  beforeAll(async () => {
+    workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-ops-'));
+    await makeSampleGeoTiff(path.join(workDir, 'sample.tif'), 256, 3);
+    fixtures = await startFixtureServer(workDir);
+    receiver = await startWebhookReceiver([200]);
+    // Activity and request log lines (LOG_LEVEL=log below) go to this array instead of stdout.
+    setLogDestination({ write: (line: string) => void logLines.push(line) }, 'log');
+    const queue = `ops-${Date.now().toString(36)}`;
+    stack = await startTestStack({ storage: 'minio', env: { TEMPORAL_TASK_QUEUE: queue, TEMPORAL_MODEL_TASK_QUEUE: `${queue}-model`, LOG_LEVEL: 'log', WEBHOOK_SECRET } });
+    api = new ApiClient(stack.baseUrl);
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    setLogDestination(undefined);
+    await fixtures?.close();
+    await receiver?.close();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  describe('health', () => {
+    it('answers liveness and readiness without a key, with each component and its latency', async () => {
+      const anonymous = api.as(undefined);
+      const live = await anonymous.get('/api/health/live');
+      expect(live.status).toBe(200);
+      expect(live.body).toMatchObject({ status: 'ok' });
+      for (const route of ['/api/health', '/api/health/ready']) {
+        const ready = await anonymous.get(route);
+        expect(ready.status).toBe(200);
+        expect(ready.body.status).toBe('ok');
+        for (const component of ['database', 'temporal', 'object_storage']) {
+          expect(ready.body.checks[component]).toMatchObject({ status: 'up', latency_ms: expect.any(Number) });
+        }
+      }
+    });
+  });
+
+  describe('queue status', () => {
+    it('needs the API key', async () => {
+      expect((await api.as(undefined).get('/api/queues/status')).status).toBe(401);
+      expect((await api.as('wrong-key').get('/api/queues/status')).status).toBe(401);
+    });
+
+    it('lists every configured task queue with the worker pollers and the backlog', async () => {
+      const body = await until('pollers on both queues', async () => {
+        const response = await api.get('/api/queues/status');
+        expect(response.status).toBe(200);
+        const queues = response.body.queues as Array<{ name: string; types: Record<string, { pollers: unknown[] }> }>;
+        const polled = queues.length === 2 && queues.every((queue) => Object.values(queue.types).every((type) => type.pollers.length > 0));
+        return polled ? response.body : undefined;
+      });
+      expect(body.namespace).toBe('default');
+      const main = body.queues.find((queue: { name: string }) => queue.name === stack.taskQueue);
+      const model = body.queues.find((queue: { name: string }) => queue.name === `${stack.taskQueue}-model`);
+      expect(main).toMatchObject({ roles: ['workflows', 'fetch', 'processor'], config_vars: ['TEMPORAL_TASK_QUEUE'] });
+      expect(model).toMatchObject({ roles: ['model'], config_vars: ['TEMPORAL_MODEL_TASK_QUEUE'] });
+      expect(Object.keys(main.types)).toEqual(['workflow', 'activity']);
+      expect(Object.keys(model.types)).toEqual(['activity']);
+      const poller = main.types.workflow.pollers[0];
+      expect(poller.identity).toMatch(/\S/);
+      expect(Date.now() - Date.parse(poller.last_access_time)).toBeLessThan(120_000);
+      // The dev server (1.29) reports task queue stats.
+      expect(main.types.workflow.backlog).toMatchObject({ supported: true, approximate_backlog_count: expect.any(Number) });
+    });
+
+    it('shows a backlog when work waits on a queue without workers', async () => {
+      await stack.stopWorker();
+      const client = stack.app.get<Client>(TEMPORAL_CLIENT);
+      const handle = await client.workflow.start('inferenceWorkflow', { taskQueue: stack.taskQueue, workflowId: `ops-backlog-${Date.now()}`, args: [] });
+      try {
+        const backlog = await until('a workflow task in the backlog', async () => {
+          const response = await api.get('/api/queues/status');
+          const main = response.body.queues.find((queue: { name: string }) => queue.name === stack.taskQueue);
+          const value = main.types.workflow.backlog;
+          return value.approximate_backlog_count >= 1 ? value : undefined;
+        });
+        expect(backlog.supported).toBe(true);
+      } finally {
+        await handle.terminate('test cleanup');
+        await stack.startWorker();
+      }
+    });
+  });
+
+  describe('metrics and logs', () => {
+    let modelId: string;
+
+    beforeAll(async () => {
+      const { model, meta } = demoModelPaths();
+      const registered = await api.registerModel(demoModelMetadata(meta, `csmask-ops-${Date.now()}`), model);
+      expect(registered.status).toBe(201);
+      modelId = registered.body.id;
+    });
+
+    it('serves Prometheus metrics whose counters move when inferences run', async () => {
+      const before = (await api.as(undefined).get('/metrics')).text;
+      const ok = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('sample.tif')] }, temporal_domain: [], webhook_url: receiver.url });
+      expect(ok.status).toBe(201);
+      const bad = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('status/404')] }, temporal_domain: [] });
+      expect(bad.status).toBe(201);
+      expect(await api.waitForInference(ok.body.id)).toMatchObject({ status: 'COMPLETED' });
+      expect(await api.waitForInference(bad.body.id)).toMatchObject({ status: 'FAILED' });
+      await until('the webhook delivery', async () => (receiver.received.length > 0 ? true : undefined));
+
+      const response = await api.as(undefined).get('/metrics');
+      expect(response.status).toBe(200);
+      const after = response.text;
+      const moved = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+
+      expect(moved('geo_http_requests_total', { method: 'POST', route: '/api/v2/inference', status: '201' })).toBe(2);
+      expect(moved('geo_http_request_duration_seconds_count', { method: 'GET', route: '/api/v2/inference/:id', status: '200' })).toBeGreaterThanOrEqual(2);
+      for (const step of ['terrakit-data-fetch', 'model-inference', 'push-to-geoserver']) {
+        expect(moved('geo_steps_processed_total', { step, status: 'FINISHED' })).toBe(1);
+        expect(moved('geo_step_duration_seconds_count', { step, status: 'FINISHED' })).toBe(1);
+      }
+      expect(moved('geo_step_duration_seconds_sum', { step: 'model-inference', status: 'FINISHED' })).toBeGreaterThan(0);
+      expect(moved('geo_steps_processed_total', { step: 'terrakit-data-fetch', status: 'FAILED' })).toBe(1);
+      expect(moved('geo_step_errors_total', { step: 'terrakit-data-fetch' })).toBe(1);
+      expect(moved('geo_tasks_processed_total', { status: 'FINISHED' })).toBe(1);
+      expect(moved('geo_tasks_processed_total', { status: 'FAILED' })).toBe(1);
+      expect(moved('geo_webhook_attempts_total', { outcome: 'delivered' })).toBe(1);
+      // Read from the database at scrape time.
+      const completed = Number((await stack.dataSource.query(`SELECT count(*) AS n FROM inferences WHERE status = 'COMPLETED'`))[0].n);
+      expect(sample(after, 'geo_inferences', { status: 'COMPLETED' })).toBe(completed);
+      expect(sample(after, 'geo_process_cpu_seconds_total')).toBeGreaterThan(0);
+    });
+
+    it('writes JSON activity logs with inference id, task id and step on every line', async () => {
+      const entries = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      const activityLines = entries.filter((entry) => typeof entry.activity === 'string');
+      expect(activityLines.length).toBeGreaterThan(0);
+      for (const entry of activityLines) {
+        expect(entry).toMatchObject({ inference_id: expect.any(String), step: expect.any(String), workflow_id: expect.any(String), attempt: expect.any(Number), level: expect.any(String), time: expect.any(String) });
+      }
+      const modelRun = activityLines.find((entry) => entry.activity === 'runModelInference' && entry.msg === 'activity completed');
+      expect(modelRun).toMatchObject({ step: 'model-inference', task_id: expect.stringMatching(/-task-\d{3,}$/), duration_ms: expect.any(Number), level: 'info' });
+      const failedFetch = activityLines.find((entry) => entry.activity === 'fetchTaskInput' && entry.msg === 'activity failed');
+      expect(failedFetch).toMatchObject({ step: 'terrakit-data-fetch', level: 'warn' });
+    });
+  });
+
+  describe('API request logs', () => {
+    it('logs each request as JSON with a request id, URL and status, never the API key', async () => {
+      logLines.length = 0;
+      const headers = { Authorization: `Bearer ${USERS.alice.key}`, 'X-Request-Id': 'req-ops-1' };
+      expect((await fetch(`${stack.baseUrl}/api/v2/models?limit=1`, { headers })).status).toBe(200);
+      expect((await fetch(`${stack.baseUrl}/api/v2/models?limit=0`, { headers: { Authorization: headers.Authorization } })).status).toBe(400);
+      const entries = logLines.map((line) => JSON.parse(line) as Record<string, any>).filter((entry) => entry.req);
+      expect(entries[0]).toMatchObject({ level: 'info', req: { id: 'req-ops-1', method: 'GET', url: '/api/v2/models?limit=1' }, res: { statusCode: 200 }, responseTime: expect.any(Number) });
+      expect(entries[1]).toMatchObject({ level: 'info', req: { id: expect.any(String), url: '/api/v2/models?limit=0' }, res: { statusCode: 400 } });
+      expect(logLines.join('\n')).not.toContain(USERS.alice.key);
+    });
+  });
+
+  describe('OpenAPI', () => {
+    it('documents every route registered in the app, with bearer auth on the key-protected ones', async () => {
+      const response = await api.as(undefined).get('/docs-json');
+      expect(response.status).toBe(200);
+      const document = response.body;
+      expect(document.openapi).toMatch(/^3\./);
+      expect(document.components.securitySchemes['api-key']).toMatchObject({ type: 'http', scheme: 'bearer' });
+
+      const routes = nestRoutes(stack.app);
+      // The enumeration sees the app's routes (so a new controller's routes are checked too), and each is really served.
+      expect(routes).toEqual(expect.arrayContaining([{ method: 'post', path: '/api/v2/inference' }, { method: 'get', path: '/api/health/ready' }, { method: 'get', path: '/metrics' }, { method: 'delete', path: '/api/v2/generic-processor/{id}' }]));
+      const served = new Set(expressRoutes(stack.app).map((route) => `${route.method} ${route.path}`));
+      expect(routes.filter((route) => !served.has(`${route.method} ${route.path}`))).toEqual([]);
+      const missing = routes.filter((route) => !document.paths[route.path]?.[route.method]);
+      expect(missing).toEqual([]);
+
+      for (const [routePath, item] of Object.entries(document.paths as Record<string, Record<string, { security?: unknown; tags?: string[] }>>)) {
+        for (const operation of Object.values(item)) {
+          const needsKey = routePath.startsWith('/api/v2') || routePath.startsWith('/api/queues');
+          expect([routePath, operation.security ?? null]).toEqual([routePath, needsKey ? [{ 'api-key': [] }] : null]);
+          expect(operation.tags?.length).toBeGreaterThan(0);
+        }
+      }
+    });
+
+    it('generates request schemas from the zod DTOs, with the contract examples', async () => {
+      const document = (await api.as(undefined).get('/docs-json')).body;
+      const create = document.paths['/api/v2/inference'].post.requestBody.content['application/json'];
+      expect(create.schema.properties.spatial_domain.properties.urls.items).toMatchObject({ type: 'string', format: 'uri' });
+      expect(create.schema.properties.temporal_domain).toMatchObject({ type: 'array', maxItems: 366 });
+      expect(create.examples.basic.value).toMatchObject({ model_display_name: 'flood-detection-model', spatial_domain: { bbox: [[16.2, 48.1, 16.5, 48.3]] } });
+      const model = document.paths['/api/v2/models'].post.requestBody.content['multipart/form-data'].schema;
+      expect(model.properties.model_file).toMatchObject({ type: 'string', format: 'binary' });
+      expect(model.required).toEqual(expect.arrayContaining(['model_file', 'model']));
+      const processor = document.paths['/api/v2/generic-processor'].post.requestBody.content['multipart/form-data'].schema;
+      expect(processor.properties.generic_processor_file).toMatchObject({ type: 'string', format: 'binary' });
+      expect(JSON.parse(processor.properties.generic_processor.example)).toMatchObject({ name: 'cloud_masking', processor_parameters: { threshold: 80 } });
+      const list = document.paths['/api/v2/inference'].get.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`);
+      expect(list).toEqual(expect.arrayContaining(['query:limit', 'query:offset', 'query:status', 'query:model_id']));
+      const docs = await fetch(`${stack.baseUrl}/docs`);
+      expect(docs.status).toBe(200);
+      expect(await docs.text()).toMatch(/swagger-ui/i);
+    });
+  });
+});
+
+/** Readiness when a dependency goes away: storage and Temporal reached through proxies the test closes. */
+describe('readiness with a component down', () => {
+  let stack: TestStack;
+  let api: ApiClient;
+  let storageProxy: Awaited<ReturnType<typeof startTcpProxy>>;
+  let temporalProxy: Awaited<ReturnType<typeof startTcpProxy>>;
+  let databaseProxy: Awaited<ReturnType<typeof startTcpProxy>>;
+
+  beforeAll(async () => {
+    storageProxy = await startTcpProxy(hostPort(requiredEnv('MINIO_ENDPOINT')));
+    temporalProxy = await startTcpProxy(hostPort(requiredEnv('TEMPORAL_ADDRESS')));
+    const databaseUrl = new URL(requiredEnv('DATABASE_URL'));
+    databaseProxy = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
+    databaseUrl.host = databaseProxy.address;
+    stack = await startTestStack({
+      storage: 'minio',
+      worker: false,
+      env: { MINIO_ENDPOINT: `http://${storageProxy.address}`, TEMPORAL_ADDRESS: temporalProxy.address, DATABASE_URL: databaseUrl.toString() },
+    });
+    api = new ApiClient(stack.baseUrl, null);
+  });
+
+  afterAll(async () => {
+    await storageProxy?.open().catch(() => undefined);
+    await temporalProxy?.open().catch(() => undefined);
+    await databaseProxy?.open().catch(() => undefined);
+    await stack?.stop();
+    await storageProxy?.close();
+    await temporalProxy?.close();
+    await databaseProxy?.close();
+  });
+
+  it('answers 503 naming object storage when it is unreachable, and 200 again once it is back', async () => {
+    expect((await api.get('/api/health/ready')).status).toBe(200);
+    await storageProxy.close();
+    const down = await api.get('/api/health/ready');
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({ statusCode: 503, status: 'unavailable', down: ['object_storage'] });
+    expect(down.body.message).toMatch(/object_storage down/);
+    expect(down.body.checks.object_storage).toMatchObject({ status: 'down', error: expect.stringMatching(/\S/), latency_ms: expect.any(Number) });
+    expect(down.body.checks.database.status).toBe('up');
+    expect(down.body.checks.temporal.status).toBe('up');
+    expect((await api.get('/api/health')).status).toBe(503);
+    // Liveness does not depend on the components.
+    expect((await api.get('/api/health/live')).status).toBe(200);
+
+    await storageProxy.open();
+    expect((await api.get('/api/health/ready')).status).toBe(200);
+  });
+
+  it('answers 503 naming the database when PostgreSQL is unreachable', async () => {
+    await databaseProxy.close();
+    const down = await api.get('/api/health/ready');
+    expect(down.status).toBe(503);
+    expect(down.body.down).toEqual(['database']);
+    expect(down.body.checks.database).toMatchObject({ status: 'down', error: expect.stringMatching(/\S/) });
+    await databaseProxy.open();
+    const back = await until('the database back', async () => {
+      const response = await api.get('/api/health/ready');
+      return response.status === 200 ? response : undefined;
+    });
+    expect(back.body.checks.database.status).toBe('up');
+  });
+
+  it('answers 503 naming Temporal when the frontend is unreachable', async () => {
+    await temporalProxy.close();
+    const down = await api.get('/api/health/ready');
+    expect(down.status).toBe(503);
+    expect(down.body.down).toEqual(['temporal']);
+    expect(down.body.checks.temporal).toMatchObject({ status: 'down', error: expect.stringMatching(/\S/) });
+  });
+});
