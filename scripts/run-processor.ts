@@ -48,6 +48,7 @@ async function main(): Promise<number> {
         console.log(`OK: output written to ${path.resolve(output)}`);
         return 0;
       },
+      { inspectOutput: true },
     );
   } finally {
     await runtime.close();

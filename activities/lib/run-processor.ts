@@ -46,16 +46,15 @@ export async function withProcessorRun<T>(
   limits: ProcessorLimits,
   signal: AbortSignal | undefined,
   use: (report: ProcessorRunReport) => Promise<T>,
+  options: { inspectOutput?: boolean } = {},
 ): Promise<T> {
   const base = await fsp.mkdtemp(path.join(os.tmpdir(), 'geo-processor-'));
   try {
     const workDir = path.join(base, 'run');
-    await fsp.mkdir(path.join(workDir, 'input'), { recursive: true });
-    await fsp.mkdir(path.join(workDir, 'output'));
     const script = path.join(workDir, spec.scriptName);
-    await fsp.copyFile(spec.scriptFile, script);
     const inputPath = path.join(workDir, 'input', 'model-output.tif');
-    await fsp.copyFile(spec.inputFile, inputPath);
+    await Promise.all([fsp.mkdir(path.join(workDir, 'input'), { recursive: true }), fsp.mkdir(path.join(workDir, 'output'), { recursive: true })]);
+    await Promise.all([fsp.copyFile(spec.scriptFile, script), fsp.copyFile(spec.inputFile, inputPath)]);
     const outputPath = path.join(workDir, 'output', 'processed.tif');
     const argv = [inputPath, outputPath, JSON.stringify(spec.parameters ?? {})];
     const outcome = await runtime.run({ script, args: argv, workDir, stateDir: path.join(base, 'state'), limits, signal });
@@ -67,7 +66,9 @@ export async function withProcessorRun<T>(
         failure = `the processor exited with code 0 but wrote no output file at ${outputPath} (its second argument)`;
       } else {
         try {
-          await inspectGeoTiff(outputPath);
+          // The header here; the whole file is read (and refused with GDAL's reason) by the COG conversion.
+          if (options.inspectOutput) await inspectGeoTiff(outputPath);
+          else await checkTiffHeader(outputPath, stat.size);
           output = outputPath;
         } catch (error) {
           if (!(error instanceof InvalidGeoTiffError)) throw error;
@@ -77,6 +78,21 @@ export async function withProcessorRun<T>(
     }
     return await use({ ...outcome, outputPath: output, failure, argv: [spec.scriptName, ...argv] });
   } finally {
-    await fsp.rm(base, { recursive: true, force: true });
+    // Removed in the background: the result does not wait for the unlinks.
+    void fsp.rm(base, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+async function checkTiffHeader(file: string, size: number): Promise<void> {
+  const header = Buffer.alloc(4);
+  const handle = await fsp.open(file, 'r');
+  try {
+    await handle.read(header, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+  const magic = header.toString('latin1');
+  if (size < 16 || !['II*\0', 'MM\0*', 'II+\0', 'MM\0+'].includes(magic)) {
+    throw new InvalidGeoTiffError(size < 16 ? `the file has only ${size} bytes` : 'not a TIFF file');
   }
 }

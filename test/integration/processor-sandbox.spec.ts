@@ -170,6 +170,12 @@ describe('generic processor sandbox', () => {
     expect(report.result).toMatchObject({ message: 'forgot to write the output' });
   });
 
+  it('fails a run whose output is not a GeoTIFF', async () => {
+    const report = await runFixture('text_output.py');
+    expect(report.exit_code).toBe(0);
+    expect(report.failure).toBe("the processor's output is not a readable GeoTIFF: not a TIFF file");
+  });
+
   it('reports an error raised at run time with the exception and the log', async () => {
     const report = await runFixture('runtime_error.py');
     expect(report.exit_code).toBe(1);
