@@ -424,13 +424,8 @@ export interface InspectOptions {
   maxPixels?: number;
 }
 
-/**
- * Checks that a file is a GeoTIFF we can run a model on, without decoding pixels.
- * Throws InvalidGeoTiffError with a readable reason: empty file, not a TIFF, truncated, zero size,
- * unsupported sample format or compression, more pixels than `maxPixels`.
- */
-export async function inspectGeoTiff(filePath: string, options: InspectOptions = {}): Promise<GeoTiffSummary> {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+/** Checks the file starts like a (Big)TIFF, reading 16 bytes; throws InvalidGeoTiffError saying what it is instead. */
+export async function checkTiffSignature(filePath: string): Promise<{ size: number }> {
   const stat = await fsp.stat(filePath);
   if (!stat.isFile()) throw new InvalidGeoTiffError('not a regular file');
   if (stat.size === 0) throw new InvalidGeoTiffError('the file is empty');
@@ -445,6 +440,17 @@ export async function inspectGeoTiff(filePath: string, options: InspectOptions =
   const isTiff = magic === 'II*\0' || magic === 'MM\0*' || magic === 'II+\0' || magic === 'MM\0+';
   if (!isTiff) throw new InvalidGeoTiffError(`not a TIFF file (starts with ${describeMagic(header)})`);
   if (stat.size < 16) throw new InvalidGeoTiffError('the file is truncated (shorter than a TIFF header)');
+  return { size: stat.size };
+}
+
+/**
+ * Checks that a file is a GeoTIFF we can run a model on, without decoding pixels.
+ * Throws InvalidGeoTiffError with a readable reason: empty file, not a TIFF, truncated, zero size,
+ * unsupported sample format or compression, more pixels than `maxPixels`.
+ */
+export async function inspectGeoTiff(filePath: string, options: InspectOptions = {}): Promise<GeoTiffSummary> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const stat = await checkTiffSignature(filePath);
 
   let image: GeoTIFFImage;
   let tiff: GeoTIFF | undefined;

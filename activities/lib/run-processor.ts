@@ -2,7 +2,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AppConfig } from '../../src/config/config';
-import { InvalidGeoTiffError, inspectGeoTiff } from './raster';
+import { checkTiffSignature, InvalidGeoTiffError, inspectGeoTiff } from './raster';
 import type { ProcessorLimits, ProcessorRunOutcome, ProcessorRuntime } from './processor-runtime';
 
 export interface ProcessorRunSpec {
@@ -68,7 +68,7 @@ export async function withProcessorRun<T>(
         try {
           // The header here; the whole file is read (and refused with GDAL's reason) by the COG conversion.
           if (options.inspectOutput) await inspectGeoTiff(outputPath);
-          else await checkTiffHeader(outputPath, stat.size);
+          else await checkTiffSignature(outputPath);
           output = outputPath;
         } catch (error) {
           if (!(error instanceof InvalidGeoTiffError)) throw error;
@@ -83,16 +83,3 @@ export async function withProcessorRun<T>(
   }
 }
 
-async function checkTiffHeader(file: string, size: number): Promise<void> {
-  const header = Buffer.alloc(4);
-  const handle = await fsp.open(file, 'r');
-  try {
-    await handle.read(header, 0, 4, 0);
-  } finally {
-    await handle.close();
-  }
-  const magic = header.toString('latin1');
-  if (size < 16 || !['II*\0', 'MM\0*', 'II+\0', 'MM\0+'].includes(magic)) {
-    throw new InvalidGeoTiffError(size < 16 ? `the file has only ${size} bytes` : 'not a TIFF file');
-  }
-}

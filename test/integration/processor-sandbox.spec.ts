@@ -173,7 +173,7 @@ describe('generic processor sandbox', () => {
   it('fails a run whose output is not a GeoTIFF', async () => {
     const report = await runFixture('text_output.py');
     expect(report.exit_code).toBe(0);
-    expect(report.failure).toBe("the processor's output is not a readable GeoTIFF: not a TIFF file");
+    expect(report.failure).toBe("the processor's output is not a readable GeoTIFF: not a TIFF file (starts with \"this\")");
   });
 
   it('reports an error raised at run time with the exception and the log', async () => {
