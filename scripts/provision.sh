@@ -12,7 +12,7 @@
 #   test mode   PostgreSQL server binaries (Debian packages), MinIO server (go install, cached)
 #
 # Environment knobs: GEO_CACHE_DIR (default ~/.cache/geo-inference), GEO_VENV, GEO_PYTHON (interpreter used to
-# create the venv, default python3), TEMPORAL_CLI_PATH, MINIO_BIN, PG_BIN_DIR.
+# create the venv, default python3), TEMPORAL_CLI_PATH, MINIO_BIN, PG_BIN_DIR, DOCKER_COMPOSE_BIN.
 set -euo pipefail
 
 MODE="${1:-test}"
@@ -37,6 +37,7 @@ UKIS_CSMASK_SPEC="ukis-csmask==1.0.0"
 TEMPORAL_GO_PKG="github.com/temporalio/cli/cmd/temporal@v1.5.1"
 MINIO_GO_PKG="github.com/minio/minio"
 MINIO_PINNED_TAG="RELEASE.2025-04-22T22-12-26Z"
+COMPOSE_GO_PKG="github.com/docker/compose/v2/cmd@v2.29.7"
 
 START_SECONDS=$SECONDS
 log() { printf '[provision] %s\n' "$*"; }
@@ -194,6 +195,7 @@ log "gdal $GDAL_DIR ($("$GDAL_DIR/gdalinfo" --version 2>/dev/null | head -n1))"
 
 MINIO=""
 PG_BIN=""
+COMPOSE=""
 if [ "$MODE" = test ]; then
   # PostgreSQL server binaries (initdb, pg_ctl, postgres, psql, createdb).
   find_pg_bin() {
@@ -241,6 +243,20 @@ if [ "$MODE" = test ]; then
     MINIO="$CACHE_DIR/bin/minio"
   fi
   log "minio $MINIO ($("$MINIO" --version 2>/dev/null | head -n1))"
+
+  # Docker Compose (its CLI plugin binary works standalone): a test checks docker/compose.yaml with
+  # `docker-compose config`, the same parser `docker compose` uses. No Docker engine is needed for that.
+  if [ -n "${DOCKER_COMPOSE_BIN:-}" ] && runs_ok "$DOCKER_COMPOSE_BIN"; then
+    COMPOSE="$DOCKER_COMPOSE_BIN"
+  elif runs_ok "$CACHE_DIR/bin/docker-compose"; then
+    COMPOSE="$CACHE_DIR/bin/docker-compose"
+  else
+    go_install "$COMPOSE_GO_PKG" || die "could not build docker compose with go install (see output above)"
+    mv -f "$CACHE_DIR/bin/cmd" "$CACHE_DIR/bin/docker-compose"
+    runs_ok "$CACHE_DIR/bin/docker-compose" || die "$CACHE_DIR/bin/docker-compose does not run"
+    COMPOSE="$CACHE_DIR/bin/docker-compose"
+  fi
+  log "docker compose $COMPOSE ($("$COMPOSE" version 2>/dev/null | head -n1))"
 fi
 
 # ---------------------------------------------------------------------------------------------- toolchain.env
@@ -262,9 +278,10 @@ emit GDAL_BIN_DIR "$GDAL_DIR"
 if [ "$MODE" = test ]; then
   emit MINIO_BIN "$MINIO"
   emit PG_BIN_DIR "$PG_BIN"
+  emit DOCKER_COMPOSE_BIN "$COMPOSE"
 elif [ -f "$ENV_FILE" ]; then
   # A demo run keeps test-mode entries that are still valid, so `demo` after `test` does not break `npm test`.
-  for key in MINIO_BIN PG_BIN_DIR; do
+  for key in MINIO_BIN PG_BIN_DIR DOCKER_COMPOSE_BIN; do
     value="$(sed -n "s/^export $key='\(.*\)'\$/\1/p" "$ENV_FILE" | tail -n1)"
     [ -n "$value" ] && [ -e "$value" ] && emit "$key" "$value"
   done
