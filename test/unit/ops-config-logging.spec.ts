@@ -46,6 +46,6 @@ describe('OpenAPI schemas from zod', () => {
     expect(create.required).toEqual(expect.arrayContaining(['spatial_domain', 'temporal_domain']));
     expect(create).not.toHaveProperty('$schema');
     const query = openApiSchema(listInferencesQuerySchema);
-    expect(Object.keys(query.properties ?? {})).toEqual(['limit', 'offset', 'status', 'model_id']);
+    expect(Object.keys(query.properties ?? {})).toEqual(['limit', 'offset', 'status', 'model_id', 'model_display_name', 'created_by']);
   });
 });
