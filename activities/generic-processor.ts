@@ -66,7 +66,7 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
               async (report) => {
                 log.info(`python ${report.argv.map((arg) => (arg.includes(' ') ? `'${arg}'` : arg)).join(' ')}`);
                 log.output(report.log);
-                log.info(`exit code ${report.exit_code ?? report.signal ?? 'none'} after ${report.duration_ms} ms`);
+                log.info(`exit code ${report.exit_code ?? report.signal ?? 'none'} after ${report.duration_ms} ms (the script's own code ${report.script_ms ?? '?'} ms)`);
                 if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
                 // The sandbox itself failed on this worker: another attempt (maybe on another worker) may work.
                 if (report.sandbox_error) throw ApplicationFailure.create({ message: report.reason ?? 'processor sandbox failed', type: 'ProcessorSandboxError' });

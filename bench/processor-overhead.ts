@@ -49,12 +49,14 @@ async function main(): Promise<void> {
   const naive: number[] = [];
   const warm: number[] = [];
   const inSandbox: number[] = [];
+  const scriptOwn: number[] = [];
   for (let i = 0; i < tiles; i++) {
     bare.push(await bareOnce());
     let started = performance.now();
     await withProcessorRun(runtime, spec, limits, undefined, async (report) => {
       if (report.failure) throw new Error(`run ${i} failed: ${report.failure}\n${report.log}`);
       inSandbox.push(report.duration_ms);
+      scriptOwn.push(report.script_ms ?? Number.NaN);
     });
     warm.push(performance.now() - started);
     started = performance.now();
@@ -89,6 +91,10 @@ async function main(): Promise<void> {
   console.log(row('naive: python script.py per tile', naive));
   console.log(row('runtime: sandboxed fork, pipeline', warm));
   console.log(`${'  of which inside the sandbox run'.padEnd(34)} median ${median(inSandbox).toFixed(1).padStart(7)} ms`);
+  console.log(`${'  of which the script\'s own code'.padEnd(34)} median ${median(scriptOwn).toFixed(1).padStart(7)} ms (a fresh process: first-call costs included)`);
+  console.log(
+    `runtime's own cost per invocation (everything but the script's code): median ${median(warm.map((value, index) => value - scriptOwn[index]!)).toFixed(1)} ms`,
+  );
   console.log(`runtime, 2 runs at a time: ${(tiles / concurrentSeconds).toFixed(1)} tiles/s`);
   console.log(`overhead ratio naive/runtime: ${(pairedOverhead(naive) / Math.max(0.1, pairedOverhead(warm))).toFixed(1)}x`);
 }

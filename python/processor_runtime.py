@@ -35,8 +35,10 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 # Modules a processor typically imports, loaded once by the zygote. Extra ones: PROCESSOR_PREIMPORT.
@@ -67,6 +69,8 @@ PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 
 STDOUT_TAIL_BYTES = 64 * 1024
+# Size of a prepared run's private tmpfs (root and /tmp) until its request says otherwise.
+DEFAULT_TMP_MB = int(os.environ.get("PROCESSOR_TMP_MB", "256"))
 LOG_READ_CHUNK = 64 * 1024
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -185,14 +189,13 @@ def build_root(root, writable_dirs, tmp_megabytes):
 # ------------------------------------------------------------------------------------------ the script
 
 
-def run_script(request, root, uid, stdout_fd, stderr_fd):
+def run_script(request, root, uid, stdout_fd, stderr_fd, timing_fd):
     """Runs in the child that is pid 1 of the new PID namespace. Never returns."""
     code = 1
     try:
         limits = request["limits"]
         # A mount namespace of its own: pivot_root would otherwise move the supervisor's root too.
         unshare(CLONE_NEWNS)
-        mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         pivot_root(root)
         os.chdir(request["cwd"])
         os.dup2(stdout_fd, 1)
@@ -203,6 +206,8 @@ def run_script(request, root, uid, stdout_fd, stderr_fd):
         # stay valid, or a library would later use a number that now belongs to the script's files.
         for fd in {null, stdout_fd, stderr_fd} - {0, 1, 2}:
             os.close(fd)
+        # How long the script's own code ran, reported after it; informational only (never used for limits).
+        timing = os.fdopen(timing_fd, "w")
         os.setsid()
         memory = limits["memory_mb"] * 1024 * 1024
         # The address-space limit counts what the zygote already mapped (numpy, GDAL): add it.
@@ -239,6 +244,7 @@ def run_script(request, root, uid, stdout_fd, stderr_fd):
         sys.path[0] = os.path.dirname(script)
         import runpy
 
+        script_started = time.monotonic()
         try:
             runpy.run_path(script, run_name="__main__")
             code = 0
@@ -267,6 +273,12 @@ def run_script(request, root, uid, stdout_fd, stderr_fd):
                 stream.flush()
             except BaseException:  # noqa: BLE001
                 pass
+        try:
+            if os.getpid() == 1:  # not from processes the script forked: they end here too
+                timing.write("%.3f\n" % ((time.monotonic() - script_started) * 1000))
+                timing.flush()
+        except BaseException:  # noqa: BLE001 - the script closed it or never started
+            pass
         os._exit(code)
 
 
@@ -337,49 +349,88 @@ def last_json_object(stdout_tail):
     return None
 
 
-def supervise(request, uid):
-    """Runs in a fork of the zygote: sets up the sandbox, runs the script in it and reports. Never returns."""
-    state_dir = request["state_dir"]
-    limits = request["limits"]
-    started = time.monotonic()
+def read_line(fd):
+    """One newline-terminated line from a pipe (b"" at end of file)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b""
+        data += chunk
+    return data
+
+
+def standby(control_fd, uid, root):
+    """A supervisor prepared before its request arrives (fork of the zygote, never returns): namespaces, the
+    root file system and the script's process (pid 1 of the new PID namespace, waiting) are set up ahead, so a
+    run only adds its own directory and starts. Then it runs the script, collects its output and reports."""
     cancelled = []
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, lambda *_: cancelled.append(True))
     result = {"exit_code": None, "signal": None, "reason": None, "result": None, "log_bytes": 0, "duration_ms": None}
+    prepared_error = None
+    child = None
     try:
         # The zygote's request pipe is not ours to read; /dev/null keeps fd 0 taken so pipes get numbers > 2.
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        root = os.path.join(state_dir, "root")
-        os.makedirs(root, exist_ok=True)
-        phases = result.setdefault("phases_ms", {})
         namespaces = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
         if uid is not None:
-            for path in request["bind_rw"]:
-                chown_tree(path, uid)
             unshare(namespaces)
         else:
             enter_user_namespace(namespaces)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        phases["unshare"] = round((time.monotonic() - started) * 1000, 2)
-        build_root(root, request["bind_rw"], limits["tmp_mb"])
-        phases["root"] = round((time.monotonic() - started) * 1000, 2)
+        build_root(root, [], DEFAULT_TMP_MB)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        go_r, go_w = os.pipe()
+        timing_r, timing_w = os.pipe()
         child = os.fork()
         if child == 0:
             os.close(out_r)
             os.close(err_r)
-            run_script(request, root, uid, out_w, err_w)
+            os.close(go_w)
+            os.close(timing_r)
+            os.close(control_fd)
+            wait_and_run(go_r, root, uid, out_w, err_w, timing_w)
         os.close(out_w)
         os.close(err_w)
+        os.close(go_r)
+        os.close(timing_w)
+    except BaseException as error:  # noqa: BLE001 - reported with the request that comes
+        prepared_error = error
+    line = read_line(control_fd)
+    if not line:  # the zygote is gone or shutting down
+        if child:
+            kill(child)
+        os._exit(0)
+    request = json.loads(line)
+    state_dir = request["state_dir"]
+    limits = request["limits"]
+    started = time.monotonic()
+    try:
+        if prepared_error:
+            raise prepared_error
+        for path in request["bind_rw"]:
+            if uid is not None:
+                chown_tree(path, uid)
+            target = root + path
+            os.makedirs(target, mode=0o755, exist_ok=True)
+            mount(path, target, None, MS_BIND)
+            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(path))
+        if limits["tmp_mb"] != DEFAULT_TMP_MB:
+            mount(None, root, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={limits['tmp_mb']}m")
+        os.write(go_w, line)
+        os.close(go_w)
         killed_by, log_bytes, stdout_tail, stderr_tail = collect(child, out_r, err_r, limits, started, cancelled, os.path.join(state_dir, "run.log"))
-        phases["collected"] = round((time.monotonic() - started) * 1000, 2)
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
         printed = last_json_object(stdout_tail)
+        timing = parse_timing(os.read(timing_r, 256))
         result.update(
+            # Wall time of the script's own code (the rest of duration_ms is the sandbox's).
+            script_ms=timing,
             exit_code=code if code >= 0 else None,
             signal=signal.Signals(-code).name if code < 0 else None,
             reason=explain(code, killed_by, stderr_tail, limits, printed),
@@ -387,6 +438,8 @@ def supervise(request, uid):
             log_bytes=log_bytes,
         )
     except BaseException as error:  # noqa: BLE001 - the run failed to start: report it, never crash the zygote
+        if child:
+            kill(child)
         result["reason"] = f"the processor sandbox failed: {error}"
         result["sandbox_error"] = True
     result["duration_ms"] = round((time.monotonic() - started) * 1000, 2)
@@ -396,6 +449,26 @@ def supervise(request, uid):
         emit({"event": "done", "id": request["id"]})
     finally:
         os._exit(0)
+
+
+def parse_timing(data):
+    try:
+        return float(data.split(b"\n", 1)[0])
+    except ValueError:
+        return None
+
+
+def wait_and_run(go_fd, root, uid, stdout_fd, stderr_fd, timing_fd):
+    """The script's process, pid 1 of the run's PID namespace: mounts its /proc, waits for the request."""
+    try:
+        mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        line = read_line(go_fd)
+    except BaseException:  # noqa: BLE001
+        os._exit(125)
+    if not line:
+        os._exit(0)
+    os.close(go_fd)
+    run_script(json.loads(line), root, uid, stdout_fd, stderr_fd, timing_fd)
 
 
 def collect(child, out_r, err_r, limits, started, cancelled, log_path):
@@ -521,6 +594,33 @@ def serve():
     uid_span = 10000
     running = {}
     counter = 0
+    roots_dir = tempfile.mkdtemp(prefix="geo-processor-roots-")
+    roots = {}
+    spare = []
+
+    def prepare():
+        """Forks a supervisor that sets up its sandbox now and waits for a request on a pipe."""
+        nonlocal counter
+        counter += 1
+        # A user id per run: its process limit counts only its own processes, and no file of another run is
+        # writable by it. Without root (user-namespace mode) the run keeps this user's id, as root of its
+        # own namespace.
+        uid = uid_base + counter % uid_span if sandbox["root"] else None
+        root = os.path.join(roots_dir, str(counter))
+        os.mkdir(root)
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            # Only the zygote may hold the write ends: a supervisor sees the end of its pipe when the zygote dies.
+            for fd in [write_fd] + [other for _, other in spare]:
+                os.close(fd)
+            standby(read_fd, uid, root)
+        os.close(read_fd)
+        roots[pid] = root
+        return pid, write_fd
+
+    if sandbox["available"]:
+        spare.append(prepare())
     emit({"event": "ready", "pid": os.getpid(), "sandbox": sandbox, "preimported": loaded, "startup_ms": round((time.monotonic() - started) * 1000)})
     buffer = b""
     while True:
@@ -535,13 +635,17 @@ def serve():
             for run_id, run_pid in list(running.items()):
                 if run_pid == pid:
                     del running[run_id]
+            if pid in roots:
+                # Only a mount point in the supervisor's own namespace: empty here.
+                shutil.rmtree(roots.pop(pid), ignore_errors=True)
         ready, _, _ = select.select([0], [], [], 1.0)
         if not ready:
             continue
         chunk = os.read(0, 65536)
         if not chunk:
-            for pid in running.values():
+            for pid in list(running.values()) + [pid for pid, _ in spare]:
                 kill(pid)
+            shutil.rmtree(roots_dir, ignore_errors=True)
             return
         buffer += chunk
         while b"\n" in buffer:
@@ -571,15 +675,12 @@ def serve():
                     "(it needs root, or unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)",
                 )
                 continue
-            counter += 1
-            # A user id per run: its process limit counts only its own processes, and no file of another
-            # run is writable by it.
-            # Without root (user-namespace mode) the run keeps this user's id, as root of its own namespace.
-            uid = uid_base + counter % uid_span if sandbox["root"] else None
-            pid = os.fork()
-            if pid == 0:
-                supervise(request, uid)
+            pid, control = spare.pop() if spare else prepare()
+            os.write(control, line + b"\n")
+            os.close(control)
             running[request["id"]] = pid
+            # The next run's supervisor gets ready while this one runs.
+            spare.append(prepare())
 
 
 def write_failure(request, reason):

@@ -39,7 +39,10 @@ export interface ProcessorRunOutcome {
   /** The last JSON object line the script printed on stdout. */
   result: Record<string, unknown> | null;
   log_bytes: number;
+  /** From the request reaching the sandbox to the result. */
   duration_ms: number;
+  /** Wall time of the script's own code; duration_ms minus this is the sandbox's cost. */
+  script_ms?: number | null;
   /** The sandbox itself failed (not the script): worth retrying elsewhere. */
   sandbox_error?: boolean;
   /** stdout+stderr of the run, capped at limits.maxLogBytes. */
