@@ -83,7 +83,11 @@ async function runCloudModel(
   const { spec, missing } = cloudSpecForInput(cloudModel.modelInputDataSpec, input.spec);
   if (missing.length > 0) throw invalidInput(`post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')} that this input does not have`);
   const modelPath = await ensureLocalModelFile(deps.store, path.join(deps.config.DATA_DIR, 'cache', 'models'), cloudModel.id, cloudModel.fileKey, cloudModel.fileSha256);
-  const segmenter = await OnnxSegmenter.load(modelPath, spec, { intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS, batchSize: deps.config.INFERENCE_BATCH_SIZE });
+  const segmenter = await OnnxSegmenter.load(modelPath, spec, {
+    intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
+    batchSize: deps.config.INFERENCE_BATCH_SIZE,
+    concurrency: deps.config.MODEL_CONCURRENCY,
+  });
   const context = activityContext();
   const classes = await segmenter.segment(input.raster, { onProgress: (done, total) => context?.heartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }), signal: input.signal });
   const cloudy = cloudClassValues(spec);
@@ -129,6 +133,7 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
           const segmenter = await OnnxSegmenter.load(modelPath, spec, {
             intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
             batchSize: deps.config.INFERENCE_BATCH_SIZE,
+            concurrency: deps.config.MODEL_CONCURRENCY,
           }).catch(asModelError);
           const context = activityContext();
           let tiles = 0;

@@ -92,6 +92,8 @@ async function main(): Promise<void> {
     DATA_DIR: path.join(workDir, 'data'),
     PORT: '0',
     INFERENCE_BATCH_SIZE: '1',
+    // Per-activity info lines for 1,000 tasks would be measured too.
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });
   const config = loadConfig();
   const app: INestApplication = await createApiApp({ logger: ['error'] });

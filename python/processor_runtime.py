@@ -462,6 +462,9 @@ def wait_and_run(go_fd, root, uid, stdout_fd, stderr_fd, timing_fd):
     """The script's process, pid 1 of the run's PID namespace: mounts its /proc, waits for the request."""
     try:
         mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        # While waiting: what a fresh process pays on its first raster read/write (copy-on-write faults,
+        # allocator growth, GDAL's per-process state) is paid now instead of by the script.
+        warm_up(size=512, directory=root + "/tmp")
         line = read_line(go_fd)
     except BaseException:  # noqa: BLE001
         os._exit(125)
@@ -548,22 +551,20 @@ def probe_sandbox():
     return {"available": message == "ok", "detail": message, "root": os.geteuid() == 0, "mode": mode}
 
 
-def warm_up():
+def warm_up(size=32, directory=None):
     """Does once what every run's first raster access would do: register GDAL drivers, load PROJ, open,
     read and write a deflate GeoTIFF on disk (rasterio's environment set-up included)."""
-    import tempfile
-
     try:
         import numpy as np
         import rasterio
         from rasterio.transform import from_origin
 
-        profile = {"driver": "GTiff", "width": 32, "height": 32, "count": 2, "dtype": "uint16", "crs": "EPSG:32633",
-                   "transform": from_origin(500000, 5000000, 10, 10), "compress": "deflate", "tiled": False, "nodata": 0}
-        with tempfile.TemporaryDirectory() as directory:
-            path = os.path.join(directory, "warm.tif")
+        profile = {"driver": "GTiff", "width": size, "height": size, "count": 4, "dtype": "uint16", "crs": "EPSG:32633",
+                   "transform": from_origin(500000, 5000000, 10, 10), "compress": "deflate", "tiled": size >= 256, "nodata": 0}
+        with tempfile.TemporaryDirectory(dir=directory) as temporary:
+            path = os.path.join(temporary, "warm.tif")
             with rasterio.open(path, "w", **profile) as dataset:
-                dataset.write(np.ones((2, 32, 32), np.uint16))
+                dataset.write(np.ones((4, size, size), np.uint16))
             with rasterio.open(path) as dataset:
                 data = dataset.read()
                 copy = dataset.profile

@@ -9,6 +9,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -77,6 +78,18 @@ const projectionActivities = proxyActivities<PipelineActivities>({
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
+// The same writes as local activities: run by the workflow's own worker inside the workflow task, without
+// a round trip through the server for each (several per task). Workflows started before this change keep
+// the activities (patched), so their histories replay.
+const localProjectionActivities = proxyLocalActivities<PipelineActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+function projection(): typeof projectionActivities {
+  return patched('local-projection') ? localProjectionActivities : projectionActivities;
+}
+
 function failureMessage(error: unknown): string {
   let current: unknown = error;
   // An ActivityFailure wraps the ApplicationFailure thrown inside the activity: show the user that one.
@@ -101,7 +114,7 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   };
   setHandler(inferenceStatusQuery, () => state);
 
-  await projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: 'RUNNING', startedAt: now() });
+  await projection().recordInferenceState({ inferenceId: input.inferenceId, status: 'RUNNING', startedAt: now() });
   if (input.searchAttributes) upsertSearchAttributes([{ key: INFERENCE_STATUS, value: 'RUNNING' }]);
 
   const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -113,13 +126,18 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   state.status = cancelled ? 'STOPPED' : failed > 0 ? 'FAILED' : 'COMPLETED';
   if (failed > 0) state.message = `${failed} of ${state.tasks.length} tasks failed`;
   await CancellationScope.nonCancellable(() =>
-    projectionActivities.recordInferenceState({ inferenceId: input.inferenceId, status: state.status, message: state.message, finishedAt: now() }),
+    projection().recordInferenceState({ inferenceId: input.inferenceId, status: state.status, message: state.message, finishedAt: now() }),
   );
   if (input.searchAttributes) upsertSearchAttributes([{ key: INFERENCE_STATUS, value: state.status }]);
   // Stopped inferences notify too, so the webhook runs outside the cancelled scope.
   if (input.webhook) await CancellationScope.nonCancellable(() => notifyWebhook(input, input.webhook!, state));
   // Closing as cancelled (not completed) is what the Web UI and the history show for a stopped inference.
   if (cancelled) throw new CancelledFailure('inference stopped');
+  // A batched inference's steps are in the DB projection; its result keeps each task's outcome only, so
+  // thousands of tasks stay far below the 2 MB payload limit.
+  if (input.tasks.length > batchSize) {
+    return { ...state, tasks: state.tasks.map(({ task_id, task_index, status, output_key, message }) => ({ task_id, task_index, status, output_key, message, pipeline_steps: [] })) };
+  }
   return state;
 }
 
@@ -293,7 +311,7 @@ function markUnfinishedSteps(task: TaskState, status: 'STOPPED', message: string
 }
 
 async function projectTask(inferenceId: string, task: TaskState): Promise<void> {
-  await projectionActivities.recordTaskState({ inferenceId, task });
+  await projection().recordTaskState({ inferenceId, task });
 }
 
 async function runTask(input: StepPlan, steps: ReturnType<typeof stepActivities>, plan: TaskPlan, task: TaskState): Promise<void> {

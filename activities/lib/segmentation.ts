@@ -23,6 +23,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { Sema } from 'async-sema';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../../src/models/model-spec';
 import type { Raster, RasterTypedArray } from './raster';
@@ -223,6 +224,16 @@ export interface SegmenterOptions {
   executionMode?: 'sequential' | 'parallel';
   /** Default 'all'. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** How many segment() calls of this process run at once (others wait their turn). Default 1. */
+  concurrency?: number;
+}
+
+let limiter: { permits: number; sema: Sema } | undefined;
+
+/** The process-wide limiter of model runs (its size is fixed by the first caller: one config per process). */
+function inferenceLimiter(permits: number): Sema {
+  if (!limiter || limiter.permits !== permits) limiter = { permits, sema: new Sema(permits) };
+  return limiter.sema;
 }
 
 export interface SegmentOptions {
@@ -286,6 +297,7 @@ export class OnnxSegmenter {
     readonly batchSize: number,
     /** True when the model's batch dimension is fixed: every run is padded to `batchSize`. */
     readonly fixedBatch: boolean,
+    readonly concurrency: number,
   ) {}
 
   /** Loads (or reuses) a session for the model file and checks its input against the spec. */
@@ -297,6 +309,8 @@ export class OnnxSegmenter {
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
       enableCpuMemArena: true,
       enableMemPattern: true,
+      // Idle intra-op threads sleep instead of spinning: the worker shares its cores with I/O, GDAL and Node.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     };
     const session = await cachedSession(modelPath, sessionOptions);
     const input = session.inputMetadata[0];
@@ -324,7 +338,7 @@ export class OnnxSegmenter {
     }
     const fixedBatch = fixed(dims[0]);
     const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? 4));
-    return new OnnxSegmenter(session, spec, input.name, output.name, batchSize, fixedBatch);
+    return new OnnxSegmenter(session, spec, input.name, output.name, batchSize, fixedBatch, Math.max(1, options.concurrency ?? 1));
   }
 
   /** Tiles this segmenter would run for a width x height input. */
@@ -355,9 +369,20 @@ export class OnnxSegmenter {
     } else {
       buffer = new Float32Array(perTile * this.batchSize);
     }
+    // One inference at a time per process (MODEL_CONCURRENCY): onnxruntime already uses every core for one
+    // run, and runs sharing them only contend. Waiting runs keep reporting progress (heartbeats).
+    const limiter = inferenceLimiter(this.concurrency);
+    const waiting = setInterval(() => options.onProgress?.(0, tiles.length), 2000);
     try {
+      await limiter.acquire();
+    } finally {
+      clearInterval(waiting);
+    }
+    try {
+      options.signal?.throwIfAborted();
       return await this.runTiles(tiles, buffer, raster, plans, nodata, options);
     } finally {
+      limiter.release();
       if (ownsBuffer) this.busy = false;
     }
   }

@@ -75,6 +75,8 @@ export const configSchema = z.object({
   MODEL_MAX_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+  /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
+  MODEL_CONCURRENCY: z.coerce.number().int().min(1).default(1),
 
   // GeoServer REST publishing of task outputs; unset = the built-in publisher.
   GEOSERVER_URL: z.string().url().optional(),

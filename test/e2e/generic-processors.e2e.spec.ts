@@ -5,7 +5,9 @@ import { demoModelMetadata } from '../../scripts/demo-model';
 import { storageKeys } from '../../activities/lib/storage-keys';
 import { ApiClient, type ApiResponse } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
-import { makeSampleGeoTiff, runPython } from '../support/python';
+import { execFile } from 'node:child_process';
+import { makeSampleGeoTiff, REPO_ROOT, runPython } from '../support/python';
+import { ensureBuilt } from '../support/worker-process';
 import { demoModelPaths } from '../support/services';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
 
@@ -197,6 +199,26 @@ describe('generic processors end to end', () => {
     expect(refused.body.message).toMatch(/was deleted/);
 
     expect(await api.waitForInference(running)).toMatchObject({ status: 'COMPLETED' });
+  });
+
+  it('lets authors run a processor locally exactly as the pipeline does (npm run processor:run)', async () => {
+    ensureBuilt();
+    const output = path.join(workDir, 'local-output.tif');
+    const run = (script: string, parameters: string) =>
+      new Promise<{ code: number | null; stdout: string }>((resolve) =>
+        execFile(process.execPath, [path.join(REPO_ROOT, 'dist', 'scripts', 'run-processor.js'), path.join(FIXTURES, script), path.join(workDir, 'sample.tif'), output, parameters], { cwd: REPO_ROOT }, (error, stdout) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout }),
+        ),
+      );
+    const good = await run('seed_template.py', '{"threshold": 1000, "method": "threshold"}');
+    expect(good.code).toBe(0);
+    expect(good.stdout).toContain('Applying threshold processing with threshold 1000');
+    expect(good.stdout).toMatch(/"status": "success"/);
+    expect(good.stdout).toContain(`OK: output written to ${output}`);
+    expect(fs.statSync(output).size).toBeGreaterThan(0);
+    const bad = await run('runtime_error.py', '{}');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("FAILED: the processor exited with code 1: NameError: name 'undefined_name' is not defined");
   });
 
   it("refuses another user's processor and an unknown one for an inference", async () => {
