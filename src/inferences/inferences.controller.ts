@@ -100,9 +100,10 @@ export class InferencesController {
   @ApiOkResponse({ schema: { example: inferenceStatusExample } })
   async get(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const inference = await this.inferences.getOwned(id, user);
-    const { rows, live } = await this.inferences.tasks(inference);
-    const statuses = rows.map((row) => live?.tasks.find((task) => task.task_id === row.taskId)?.status ?? row.status);
-    return this.view(inference, statuses, live?.status);
+    // Counts come from the DB projection, written at every task change: answering never waits on a busy
+    // worker for a workflow query (GET .../tasks serves the live step detail).
+    const statuses = (await this.inferences.countsFor([inference.id])).get(inference.id) ?? [];
+    return this.view(inference, statuses);
   }
 
   @Get(':id/tasks')
