@@ -464,7 +464,7 @@ def wait_and_run(go_fd, root, uid, stdout_fd, stderr_fd, timing_fd):
         mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         # While waiting: what a fresh process pays on its first raster read/write (copy-on-write faults,
         # allocator growth, GDAL's per-process state) is paid now instead of by the script.
-        warm_up(size=512, directory=root + "/tmp")
+        warm_up(size=256, directory=root + "/tmp")
         line = read_line(go_fd)
     except BaseException:  # noqa: BLE001
         os._exit(125)
