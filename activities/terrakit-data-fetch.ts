@@ -7,7 +7,7 @@ import type { TaskInput } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { InferenceEntity, ModelEntity } from '../src/database/entities';
 import { invalidInput, modelConfigurationError } from './errors';
-import { fetchStacChip } from './lib/stac-fetch';
+import { fetchStacChip, type StoredInputSummary } from './lib/stac-fetch';
 import { InvalidGeoTiffError, inspectGeoTiff } from './lib/raster';
 import { StepLog, withStepLog } from './lib/step-log';
 import { storageKeys } from './lib/storage-keys';
@@ -20,13 +20,7 @@ export interface FetchTaskInputRequest {
   input: TaskInput;
 }
 
-export interface FetchTaskInputResult {
-  inputKey: string;
-  bytes: number;
-  width: number;
-  height: number;
-  bands: number;
-  epsg: number | null;
+export interface FetchTaskInputResult extends StoredInputSummary {
   /** STAC chips: the scene picked and the search (item_id, collection, cloud_cover, pages, ...). */
   [detail: string]: unknown;
 }

@@ -47,13 +47,17 @@ export interface ChipMetadata {
   height: number;
 }
 
-export interface StacChipResult {
+/** What the data-fetch step stored as a task's input, whatever its source. */
+export interface StoredInputSummary {
   inputKey: string;
   bytes: number;
   width: number;
   height: number;
   bands: number;
   epsg: number | null;
+}
+
+export interface StacChipResult extends StoredInputSummary {
   item_id: string;
   collection: string | undefined;
   datetime: string | null;
