@@ -6,6 +6,7 @@ import { Logger as PinoNestLogger, LoggerModule } from 'nestjs-pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
+import { requestSpanMiddleware } from './tracing/tracing';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
 import { loadConfig } from './config/config';
 import { configureLogging, pinoLevelOfNestLevels, type AppLogLevel } from './logging/logger';
@@ -50,6 +51,8 @@ export async function createApiApp(options: { logger?: NestLevels } = {}): Promi
   app.useLogger(app.get(PinoNestLogger));
   app.disable('x-powered-by');
   app.use(httpMetricsMiddleware);
+  // Request spans only when tracing is configured (OTEL_EXPORTER_OTLP_ENDPOINT).
+  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) app.use(requestSpanMiddleware);
   app.useBodyParser('json', { limit: '5mb' });
   app.useGlobalFilters(new AllExceptionsFilter());
   setupOpenApi(app);

@@ -102,6 +102,10 @@ export const configSchema = z.object({
   /** A registered cloud model (id or display name) for cloud_masking of inputs without a classification band. */
   CLOUD_MASK_MODEL_ID: z.string().min(1).optional(),
 
+  /** OTLP/HTTP endpoint (e.g. http://otel-collector:4318): traces API -> workflow -> activities; unset = off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('geo-inference'),
+
   WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
   DEFAULT_WEBHOOK_URL: z.string().url().optional(),
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: booleanFromEnv.optional(),

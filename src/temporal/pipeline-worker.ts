@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
 import { createActivities, type PipelineActivities } from '../../activities';
@@ -8,6 +9,7 @@ import type { ProcessorRuntime } from '../../activities/lib/processor-runtime';
 import { GeoServerPublisher } from '../../activities/lib/geoserver-publisher';
 import { BuiltInPublisher, type MapPublisher } from '../../activities/lib/publisher';
 import type { AppConfig } from '../config/config';
+import { startTracing } from '../tracing/tracing';
 import { activityLoggingInterceptor } from '../logging/activity-logging';
 import type { ObjectStore } from '../storage/object-store';
 
@@ -93,11 +95,16 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
     for (const name of ROLE_ACTIVITIES[role]) Object.assign(entry.activities, { [name]: all[name] });
     byQueue.set(queue, entry);
   }
-  const workflowSource = options.workflowBundle
-    ? { workflowBundle: options.workflowBundle }
-    : fs.existsSync(workflowBundlePath())
-      ? { workflowBundle: { codePath: workflowBundlePath() } }
-      : { workflowsPath: workflowsPath() };
+  const tracing = startTracing(config);
+  // Traced workers bundle the workflows with Temporal's OpenTelemetry workflow interceptors at start-up (the
+  // pre-built bundle has none, so untraced workers pay nothing for them).
+  const workflowSource = tracing
+    ? { workflowsPath: workflowsPath() }
+    : options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : fs.existsSync(workflowBundlePath())
+        ? { workflowBundle: { codePath: workflowBundlePath() } }
+        : { workflowsPath: workflowsPath() };
   const workers: Worker[] = [];
   for (const [taskQueue, entry] of byQueue) {
     workers.push(
@@ -108,7 +115,11 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
         ...(entry.workflows ? workflowSource : {}),
         activities: entry.activities,
         // JSON log lines with inference id, task id and step for every activity (src/logging).
-        interceptors: { activity: [activityLoggingInterceptor] },
+        interceptors: {
+          activity: tracing ? [activityLoggingInterceptor, (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })] : [activityLoggingInterceptor],
+          ...(tracing && entry.workflows ? { workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] } : {}),
+        },
+        ...(tracing ? { sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } } : {}),
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         // Cancellation reaches an activity with a heartbeat response; sending heartbeats at most 2 s apart
         // (instead of 80% of the heartbeat timeout) makes a stop take effect within seconds.

@@ -2,6 +2,7 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import { Client, Connection } from '@temporalio/client';
 import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { startTracing, temporalClientInterceptors } from '../tracing/tracing';
 
 export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
 
@@ -14,7 +15,8 @@ export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
       useFactory: async (config: AppConfig): Promise<Client> => {
         if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is not set (the launcher sets it when it starts the dev server)');
         const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-        return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+        startTracing(config);
+        return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors(config) });
       },
     },
   ],
