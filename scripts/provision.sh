@@ -251,7 +251,8 @@ if [ "$MODE" = test ]; then
   elif runs_ok "$CACHE_DIR/bin/docker-compose"; then
     COMPOSE="$CACHE_DIR/bin/docker-compose"
   else
-    go_install "$COMPOSE_GO_PKG" || die "could not build docker compose with go install (see output above)"
+    # One retry: a fresh machine downloads a few hundred modules for it.
+    go_install "$COMPOSE_GO_PKG" || go_install "$COMPOSE_GO_PKG" || die "could not build docker compose with go install (see output above)"
     mv -f "$CACHE_DIR/bin/cmd" "$CACHE_DIR/bin/docker-compose"
     runs_ok "$CACHE_DIR/bin/docker-compose" || die "$CACHE_DIR/bin/docker-compose does not run"
     COMPOSE="$CACHE_DIR/bin/docker-compose"
