@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { Context } from '@temporalio/activity';
+import { currentActivity } from './lib/activity-context';
 import { InferenceEntity, ModelEntity, TaskEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
@@ -20,11 +20,7 @@ export interface ExportCocoResult {
 }
 
 function heartbeat(details: unknown): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // called outside an activity (tests)
-  }
+  currentActivity()?.heartbeat(details);
 }
 
 export function createExportActivities(deps: ActivityDeps) {

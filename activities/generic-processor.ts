@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { currentActivity } from './lib/activity-context';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { ProcessorPlan } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { CogError, toCloudOptimizedGeoTiff } from './lib/cog';
@@ -25,13 +26,6 @@ export interface GenericProcessorResult {
   result: Record<string, unknown> | null;
 }
 
-function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined;
-  }
-}
 
 /** A processor that fails the same way on every attempt (its exit code, a limit, a missing output). */
 function processorError(message: string): ApplicationFailure {
@@ -54,7 +48,7 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
           await deps.store.downloadToFile(processor.file_key, scriptFile);
           await deps.store.downloadToFile(request.inputKey, inputFile);
           log.info(`processor ${processor.name} (${processor.id}), file ${processor.file_name}, parameters ${JSON.stringify(processor.parameters)}`);
-          const context = activityContext();
+          const context = currentActivity();
           // Heartbeats let a stop reach the run and a dead worker be noticed while the script works.
           const heartbeat = setInterval(() => context?.heartbeat({ running: processor.file_name }), 1000);
           try {

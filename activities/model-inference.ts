@@ -1,5 +1,6 @@
 import * as path from 'node:path';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { currentActivity } from './lib/activity-context';
+import { ApplicationFailure } from '@temporalio/activity';
 import { InferenceEntity, ModelEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
@@ -88,20 +89,13 @@ async function runCloudModel(
     batchSize: deps.config.INFERENCE_BATCH_SIZE,
     concurrency: deps.config.MODEL_CONCURRENCY,
   });
-  const context = activityContext();
+  const context = currentActivity();
   const classes = await segmenter.segment(input.raster, { onProgress: (done, total) => context?.heartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }), signal: input.signal });
   const cloudy = cloudClassValues(spec);
   input.log.info(`cloud model ${cloudModel.displayName} for cloud_masking (classes ${[...cloudy].join(', ')})`);
   return Uint8Array.from(classes, (value) => (cloudy.has(value) ? 1 : 0));
 }
 
-function activityContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined;
-  }
-}
 
 export function createModelInferenceActivities(deps: ActivityDeps) {
   return {
@@ -135,7 +129,7 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
             batchSize: deps.config.INFERENCE_BATCH_SIZE,
             concurrency: deps.config.MODEL_CONCURRENCY,
           }).catch(asModelError);
-          const context = activityContext();
+          const context = currentActivity();
           let tiles = 0;
           log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
           const mask = await segmenter.segment(raster, {

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
+import { currentActivity } from './lib/activity-context';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { TaskInput } from '../workflows/types';
 import type { ActivityDeps } from './deps';
 import { InferenceEntity, ModelEntity } from '../src/database/entities';
@@ -26,11 +27,7 @@ export interface FetchTaskInputResult extends StoredInputSummary {
 }
 
 function heartbeatSafely(details: unknown): void {
-  try {
-    Context.current().heartbeat(details);
-  } catch {
-    // Not running inside an activity (unit tests).
-  }
+  currentActivity()?.heartbeat(details);
 }
 
 /** Downloads a URL to a local file with a size cap and a timeout; HTTP 4xx is the user's input, not transient. */
@@ -95,12 +92,7 @@ export function createDataFetchActivities(deps: ActivityDeps) {
             const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: request.inferenceId });
             const model = inference ? await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId }) : null;
             if (!model) throw modelConfigurationError(`the model of inference ${request.inferenceId} no longer exists`);
-            let signal: AbortSignal | undefined;
-            try {
-              signal = Context.current().cancellationSignal;
-            } catch {
-              // Outside an activity (unit tests).
-            }
+            const signal = currentActivity()?.cancellationSignal;
             return { ...(await fetchStacChip(input, request, deps, model.modelInputDataSpec, dir, log, heartbeatSafely, signal)) };
           }),
         );

@@ -1,4 +1,5 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
+import { currentActivity } from './lib/activity-context';
 import { Webhook } from 'standardwebhooks';
 import { InferenceEntity, WebhookDeliveryEntity } from '../src/database/entities';
 import { recordWebhookAttempt } from '../src/metrics/metrics';
@@ -26,11 +27,7 @@ export interface DeliverWebhookResult {
 }
 
 function currentAttempt(): number {
-  try {
-    return Context.current().info.attempt;
-  } catch {
-    return 1;
-  }
+  return currentActivity()?.info.attempt ?? 1;
 }
 
 /**

@@ -162,7 +162,7 @@ def readonly_dirs():
     return chosen
 
 
-def build_root(root, writable_dirs, tmp_megabytes):
+def build_root(root, tmp_megabytes):
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_megabytes}m,mode=0755")
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):
@@ -172,11 +172,6 @@ def build_root(root, writable_dirs, tmp_megabytes):
         os.makedirs(target, mode=0o755, exist_ok=True)
         mount(path, target, None, MS_BIND | MS_REC)
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | locked_flags(path))
-    for path in writable_dirs:
-        target = root + path
-        os.makedirs(target, mode=0o755, exist_ok=True)
-        mount(path, target, None, MS_BIND)
-        mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(path))
     os.makedirs(root + "/dev", mode=0o755)
     for node in ("null", "zero", "full", "random", "urandom"):
         open(root + "/dev/" + node, "w").close()
@@ -211,7 +206,8 @@ def run_script(request, root, uid, stdout_fd, stderr_fd, timing_fd):
         os.setsid()
         memory = limits["memory_mb"] * 1024 * 1024
         # The address-space limit counts what the zygote already mapped (numpy, GDAL): add it.
-        resource.setrlimit(resource.RLIMIT_AS, (memory + mapped_bytes(), memory + mapped_bytes()))
+        address_space = memory + mapped_bytes()
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
         cpu = int(limits["timeout_s"]) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["max_file_bytes"], limits["max_file_bytes"]))
@@ -381,7 +377,7 @@ def standby(control_fd, uid, root):
         else:
             enter_user_namespace(namespaces)
         mount(None, "/", None, MS_REC | MS_PRIVATE)
-        build_root(root, [], DEFAULT_TMP_MB)
+        build_root(root, DEFAULT_TMP_MB)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         go_r, go_w = os.pipe()
@@ -415,6 +411,7 @@ def standby(control_fd, uid, root):
         for path in request["bind_rw"]:
             if uid is not None:
                 chown_tree(path, uid)
+            # The run's own directory, read-write, at the same path inside the sandbox.
             target = root + path
             os.makedirs(target, mode=0o755, exist_ok=True)
             mount(path, target, None, MS_BIND)

@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { currentActivity } from './activity-context';
 import type { ObjectStore } from '../../src/storage/object-store';
 import { storageKeys } from './storage-keys';
 
@@ -13,13 +13,7 @@ export class StepLog {
 
   constructor(private readonly store: ObjectStore, inferenceId: string, taskId: string, stepId: string) {
     this.key = storageKeys.stepLog(inferenceId, taskId, stepId);
-    let attempt = 1;
-    try {
-      attempt = Context.current().info.attempt;
-    } catch {
-      // Outside an activity (tests, scripts): attempt 1.
-    }
-    this.info(`attempt ${attempt} started`);
+    this.info(`attempt ${currentActivity()?.info.attempt ?? 1} started`);
   }
 
   info(message: string): void {

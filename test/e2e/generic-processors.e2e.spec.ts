@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { storageKeys } from '../../activities/lib/storage-keys';
-import { ApiClient, type ApiResponse } from '../support/api-client';
+import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { execFile } from 'node:child_process';
 import { makeSampleGeoTiff, REPO_ROOT, runPython } from '../support/python';
@@ -21,14 +21,7 @@ describe('generic processors end to end', () => {
   let workDir: string;
   let modelName: string;
 
-  async function uploadProcessor(metadata: unknown, content: Buffer | string, fileName: string, client = api): Promise<ApiResponse> {
-    const form = new FormData();
-    if (metadata !== undefined) form.set('generic_processor', typeof metadata === 'string' ? metadata : JSON.stringify(metadata));
-    form.set('generic_processor_file', new Blob([content]), fileName);
-    const response = await fetch(`${client.baseUrl}/api/v2/generic-processor`, { method: 'POST', headers: { Authorization: `Bearer ${client.apiKey}` }, body: form });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
-  }
+  const uploadProcessor = (metadata: unknown, content: Buffer | string, fileName: string) => api.uploadProcessor(metadata, content, fileName);
 
   const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name));
 

@@ -53,10 +53,7 @@ describe('graceful worker shutdown (SIGTERM)', () => {
   }
 
   async function startSlowInference(seconds: number): Promise<{ inferenceId: string; taskId: string }> {
-    const form = new FormData();
-    form.set('generic_processor', JSON.stringify({ name: `slow-${seconds}`, processor_parameters: { seconds } }));
-    form.set('generic_processor_file', new Blob([fs.readFileSync(path.join(FIXTURES, 'slow_copy.py'))]), 'slow_copy.py');
-    const processor = (await (await fetch(`${api.baseUrl}/api/v2/generic-processor`, { method: 'POST', headers: { Authorization: `Bearer ${api.apiKey}` }, body: form })).json()) as { id: string };
+    const processor = (await api.uploadProcessor({ name: `slow-${seconds}`, processor_parameters: { seconds } }, fs.readFileSync(path.join(FIXTURES, 'slow_copy.py')), 'slow_copy.py')).body as { id: string };
     const created = await api.post('/api/v2/inference', {
       model_display_name: modelName,
       spatial_domain: { urls: [fixtures.url('sample.tif')] },

@@ -58,6 +58,16 @@ export class ApiClient {
     return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
   }
 
+  /** POST /api/v2/generic-processor as a user would: the metadata field (left out when undefined) and the script. */
+  async uploadProcessor(metadata: unknown, content: Buffer | string, fileName: string): Promise<ApiResponse> {
+    const form = new FormData();
+    if (metadata !== undefined) form.set('generic_processor', typeof metadata === 'string' ? metadata : JSON.stringify(metadata));
+    form.set('generic_processor_file', new Blob([content]), fileName);
+    const response = await fetch(`${this.baseUrl}/api/v2/generic-processor`, { method: 'POST', headers: this.headers(), body: form });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
+  }
+
   /** Polls the inference until it reaches a final status (or the deadline passes). */
   async waitForInference(id: string, timeoutMs = 180_000, until: (body: any) => boolean = (body) => ['COMPLETED', 'FAILED', 'STOPPED'].includes(body.status)) {
     const deadline = Date.now() + timeoutMs;
