@@ -1,10 +1,11 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { currentActivity } from './lib/activity-context';
 import { InferenceEntity, ModelEntity, TaskEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
 import { CocoBuilder } from './lib/coco';
-import { readGeoTiff } from './lib/raster';
+import { readGeoTiff, type Raster } from './lib/raster';
 import { storageKeys } from './lib/storage-keys';
 import { withTempDir } from './lib/temp-dir';
 
@@ -19,6 +20,9 @@ export interface ExportCocoResult {
   annotations: number;
 }
 
+/** Masks downloaded and decoded ahead of the one being added (bounded: each holds a whole mask). */
+const COCO_READ_AHEAD = 4;
+
 function heartbeat(details: unknown): void {
   currentActivity()?.heartbeat(details);
 }
@@ -26,7 +30,7 @@ function heartbeat(details: unknown): void {
 export function createExportActivities(deps: ActivityDeps) {
   return {
     /**
-     * `exportCoco`: one COCO JSON of the FINISHED tasks' output masks (read from storage one at a time) at
+     * `exportCoco`: one COCO JSON of the FINISHED tasks' output masks (read from storage a few ahead, added in task order) at
      * inferences/{id}/coco.json; the key is recorded on the inference. Rerunning overwrites it.
      */
     async exportCoco(request: ExportCocoRequest): Promise<ExportCocoResult> {
@@ -44,21 +48,43 @@ export function createExportActivities(deps: ActivityDeps) {
       });
       const prefix = storageKeys.inferencePrefix(request.inferenceId);
       await withTempDir('coco', async (dir) => {
-        const file = path.join(dir, 'mask.tif');
-        for (const [index, task] of tasks.entries()) {
-          if (!task.outputKey) continue;
-          await deps.store.downloadToFile(task.outputKey, file);
-          const raster = await readGeoTiff(file);
-          if (raster.dataType !== 'uint8') throw invalidInput(`${task.outputKey} is ${raster.dataType}, not a uint8 class mask`);
-          builder.addImage({
-            fileName: task.outputKey.startsWith(prefix) ? task.outputKey.slice(prefix.length) : task.outputKey,
-            width: raster.width,
-            height: raster.height,
-            mask: raster.bands[0] as Uint8Array,
-            georef: raster.georef,
-            extra: { task_id: task.taskId, output_key: task.outputKey },
-          });
-          heartbeat({ masks_done: index + 1, masks_total: tasks.length });
+        const withOutput = tasks.filter((task) => task.outputKey);
+        // Masks are read a few ahead of the builder (downloads overlap), and added in task order.
+        const read = (index: number) => {
+          const task = withOutput[index];
+          const file = path.join(dir, `mask-${index}.tif`);
+          return deps.store
+            .downloadToFile(task.outputKey!, file)
+            .then(() => readGeoTiff(file))
+            .finally(() => fs.promises.rm(file, { force: true }));
+        };
+        const ahead = new Map<number, Promise<Raster>>();
+        const start = (index: number) => {
+          if (index >= withOutput.length) return;
+          const reading = read(index);
+          reading.catch(() => undefined); // awaited in order below; an early exit must not leave it unhandled
+          ahead.set(index, reading);
+        };
+        for (let index = 0; index < COCO_READ_AHEAD; index++) start(index);
+        try {
+          for (const [index, task] of withOutput.entries()) {
+            const raster = await ahead.get(index)!;
+            ahead.delete(index);
+            start(index + COCO_READ_AHEAD);
+            if (raster.dataType !== 'uint8') throw invalidInput(`${task.outputKey} is ${raster.dataType}, not a uint8 class mask`);
+            builder.addImage({
+              fileName: task.outputKey!.startsWith(prefix) ? task.outputKey!.slice(prefix.length) : task.outputKey!,
+              width: raster.width,
+              height: raster.height,
+              mask: raster.bands[0] as Uint8Array,
+              georef: raster.georef,
+              extra: { task_id: task.taskId, output_key: task.outputKey },
+            });
+            heartbeat({ masks_done: index + 1, masks_total: withOutput.length });
+          }
+        } finally {
+          // Reads still in flight after a failure settle before their directory is removed.
+          await Promise.allSettled(ahead.values());
         }
       });
       const dataset = builder.toJSON();

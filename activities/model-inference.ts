@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { currentActivity } from './lib/activity-context';
+import { currentActivity, stepHeartbeat } from './lib/activity-context';
 import { ApplicationFailure } from '@temporalio/activity';
 import { InferenceEntity, ModelEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
@@ -13,6 +13,7 @@ import { cloudClassValues, cloudSpecForInput, findCloudModel } from './lib/cloud
 import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff, type Raster } from './lib/raster';
 import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
 import { StepLog, withStepLog } from './lib/step-log';
+import { runGroupItems, type GroupStepResult } from './lib/step-group';
 import { storageKeys } from './lib/storage-keys';
 import { withTempDir } from './lib/temp-dir';
 
@@ -89,85 +90,135 @@ async function runCloudModel(
     batchSize: deps.config.INFERENCE_BATCH_SIZE,
     concurrency: deps.config.MODEL_CONCURRENCY,
   });
-  const context = currentActivity();
-  const classes = await segmenter.segment(input.raster, { onProgress: (done, total) => context?.heartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }), signal: input.signal });
+  const classes = await segmenter.segment(input.raster, { onProgress: (done, total) => stepHeartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }), signal: input.signal });
   const cloudy = cloudClassValues(spec);
   input.log.info(`cloud model ${cloudModel.displayName} for cloud_masking (classes ${[...cloudy].join(', ')})`);
   return Uint8Array.from(classes, (value) => (cloudy.has(value) ? 1 : 0));
 }
 
 
+/** `model-inference` for several tasks of one inference in one activity (see lib/step-group.ts). */
+export interface ModelInferencesRequest {
+  inferenceId: string;
+  workflowId: string;
+  modelId: string;
+  /** `inputValues`: width x height x bands of the input when the data-fetch step reported it (memory planning). */
+  items: Array<{ taskId: string; inputKey: string; inputValues?: number }>;
+}
+
+/** What every task of an inference shares for its model run: looked up once per activity, not per task. */
+interface PreparedModel {
+  model: ModelEntity;
+  spec: ModelInputDataSpec;
+  segmenter: OnnxSegmenter;
+  postProcessing: Partial<Record<PostProcessingKey, boolean>>;
+}
+
+/** A model whose shape disagrees with its spec fails the same way on every attempt: not retryable. */
+function asModelError(error: unknown): never {
+  throw error instanceof ModelShapeError ? modelConfigurationError(error.message) : error;
+}
+
+async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: string): Promise<PreparedModel> {
+  const model = await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: modelId });
+  if (!model) throw modelConfigurationError(`model ${modelId} no longer exists`);
+  const spec = model.modelInputDataSpec;
+  const modelPath = await ensureLocalModelFile(deps.store, path.join(deps.config.DATA_DIR, 'cache', 'models'), model.id, model.fileKey, model.fileSha256);
+  const segmenter = await OnnxSegmenter.load(modelPath, spec, {
+    intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
+    batchSize: deps.config.INFERENCE_BATCH_SIZE,
+    concurrency: deps.config.MODEL_CONCURRENCY,
+  }).catch(asModelError);
+  const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: inferenceId });
+  const postProcessing = Object.fromEntries(Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled)) as Partial<Record<PostProcessingKey, boolean>>;
+  return { model, spec, segmenter, postProcessing };
+}
+
+/** Runs the model over one task's input and stores the mask (a COG) under the task's output key. */
+async function inferTask(deps: ActivityDeps, prepared: PreparedModel, request: ModelInferenceRequest, log: StepLog): Promise<ModelInferenceResult> {
+  const { model, spec, segmenter, postProcessing: options } = prepared;
+  return withTempDir('infer', async (dir) => {
+    const inputFile = path.join(dir, 'input.tif');
+    await deps.store.downloadToFile(request.inputKey, inputFile);
+    const raster = await readGeoTiff(inputFile).catch((error: unknown) => {
+      if (error instanceof InvalidGeoTiffError) throw invalidInput(`the input is not a readable GeoTIFF: ${error.message}`, error);
+      throw error;
+    });
+    const highestBand = Math.max(...spec.bands.map((band, index) => band.source_index ?? index + 1));
+    if (highestBand > raster.bandCount) {
+      throw invalidInput(`model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`);
+    }
+    const signal = currentActivity()?.cancellationSignal;
+    let tiles = 0;
+    log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
+    const mask = await segmenter
+      .segment(raster, {
+        // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout.
+        onProgress: (done, total) => {
+          tiles = total;
+          stepHeartbeat({ tiles_done: done, tiles_total: total });
+        },
+        signal,
+      })
+      .catch(asModelError);
+    const outputNodata = spec.output_nodata ?? 255;
+    let masked: Partial<Record<PostProcessingKey, number>> | undefined;
+    if (Object.keys(options).length > 0) {
+      const sources = await postProcessingSources(deps, request, options, { file: inputFile, raster, spec, log, signal }, dir);
+      masked = applyPostProcessing(mask, outputNodata, options, sources);
+      log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
+    }
+    const maskFile = path.join(dir, 'mask.tif');
+    const outputFile = path.join(dir, 'model-output.tif');
+    // Uncompressed intermediate: GDAL compresses the COG anyway.
+    await writeMaskGeoTiff(maskFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata, compression: 'none' });
+    // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews).
+    await toCloudOptimizedGeoTiff(maskFile, outputFile, { gdalBinDir: deps.config.GDAL_BIN_DIR, resampling: 'NEAREST', signal }).catch((error: unknown) => {
+      throw error instanceof CogError && error.setupProblem ? ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError') : error;
+    });
+    const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
+    await deps.store.putFile(outputKey, outputFile, { contentType: 'image/tiff' });
+    const counts: Record<string, number> = {};
+    const names = new Map(spec.classes.map((entry) => [entry.value, entry.name]));
+    for (const value of mask) {
+      const name = names.get(value) ?? (value === outputNodata ? 'nodata' : String(value));
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+    log.info(`${tiles} tiles, class pixel counts ${JSON.stringify(counts)}`);
+    return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts, ...(masked ? { post_processing: masked } : {}) };
+  });
+}
+
+/**
+ * Tasks of a grouped model activity run a few at a time, so the next input is downloaded and decoded while
+ * the model works on the current one (and the model thread can batch their tiles). Large scenes lower it:
+ * each running task holds its decoded raster in memory.
+ */
+function modelGroupConcurrency(deps: ActivityDeps, items: ModelInferencesRequest['items']): number {
+  const largest = Math.max(0, ...items.map((item) => item.inputValues ?? 0));
+  const byMemory = largest > 0 ? Math.floor((deps.config.MODEL_GROUP_MEMORY_MB * 1024 * 1024) / (largest * BYTES_PER_INPUT_VALUE)) : Infinity;
+  return Math.max(1, Math.min(MODEL_GROUP_MAX_CONCURRENCY, byMemory));
+}
+
+const MODEL_GROUP_MAX_CONCURRENCY = 4;
+/** Decoded sample (up to 8 bytes) plus its share of the float model input and the mask. */
+const BYTES_PER_INPUT_VALUE = 12;
+
 export function createModelInferenceActivities(deps: ActivityDeps) {
   return {
     /** `model-inference`: runs the ONNX model tile by tile and stores a mask on the input's grid. */
     async runModelInference(request: ModelInferenceRequest): Promise<ModelInferenceResult> {
       const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'model-inference');
-      return withStepLog(log, async () => {
-        const model = await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: request.modelId });
-        if (!model) throw modelConfigurationError(`model ${request.modelId} no longer exists`);
-        const spec = model.modelInputDataSpec;
-        const modelPath = await ensureLocalModelFile(deps.store, path.join(deps.config.DATA_DIR, 'cache', 'models'), model.id, model.fileKey, model.fileSha256);
-        return withTempDir('infer', async (dir) => {
-          const inputFile = path.join(dir, 'input.tif');
-          await deps.store.downloadToFile(request.inputKey, inputFile);
-          const raster = await readGeoTiff(inputFile).catch((error: unknown) => {
-            if (error instanceof InvalidGeoTiffError) throw invalidInput(`the input is not a readable GeoTIFF: ${error.message}`, error);
-            throw error;
-          });
-          const highestBand = Math.max(...spec.bands.map((band, index) => band.source_index ?? index + 1));
-          if (highestBand > raster.bandCount) {
-            throw invalidInput(
-              `model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`,
-            );
-          }
-          // A model whose shape disagrees with its spec fails the same way on every attempt: not retryable.
-          const asModelError = (error: unknown): never => {
-            throw error instanceof ModelShapeError ? modelConfigurationError(error.message) : error;
-          };
-          const segmenter = await OnnxSegmenter.load(modelPath, spec, {
-            intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
-            batchSize: deps.config.INFERENCE_BATCH_SIZE,
-            concurrency: deps.config.MODEL_CONCURRENCY,
-          }).catch(asModelError);
-          const context = currentActivity();
-          let tiles = 0;
-          log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
-          const mask = await segmenter.segment(raster, {
-            // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout.
-            onProgress: (done, total) => {
-              tiles = total;
-              context?.heartbeat({ tiles_done: done, tiles_total: total });
-            },
-            signal: context?.cancellationSignal,
-          }).catch(asModelError);
-          const outputNodata = spec.output_nodata ?? 255;
-          const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: request.inferenceId });
-          const options = Object.fromEntries(Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled)) as Partial<Record<PostProcessingKey, boolean>>;
-          let masked: Partial<Record<PostProcessingKey, number>> | undefined;
-          if (Object.keys(options).length > 0) {
-            const sources = await postProcessingSources(deps, request, options, { file: inputFile, raster, spec, log, signal: context?.cancellationSignal }, dir);
-            masked = applyPostProcessing(mask, outputNodata, options, sources);
-            log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
-          }
-          const maskFile = path.join(dir, 'mask.tif');
-          const outputFile = path.join(dir, 'model-output.tif');
-          // Uncompressed intermediate: GDAL compresses the COG anyway.
-          await writeMaskGeoTiff(maskFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata, compression: 'none' });
-          // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews).
-          await toCloudOptimizedGeoTiff(maskFile, outputFile, { gdalBinDir: deps.config.GDAL_BIN_DIR, resampling: 'NEAREST', signal: context?.cancellationSignal }).catch((error: unknown) => {
-            throw error instanceof CogError && error.setupProblem ? ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError') : error;
-          });
-          const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
-          await deps.store.putFile(outputKey, outputFile, { contentType: 'image/tiff' });
-          const counts: Record<string, number> = {};
-          const names = new Map(spec.classes.map((entry) => [entry.value, entry.name]));
-          for (const value of mask) {
-            const name = names.get(value) ?? (value === outputNodata ? 'nodata' : String(value));
-            counts[name] = (counts[name] ?? 0) + 1;
-          }
-          log.info(`${tiles} tiles, class pixel counts ${JSON.stringify(counts)}`);
-          return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts, ...(masked ? { post_processing: masked } : {}) };
-        });
+      return withStepLog(log, async () => inferTask(deps, await prepareModel(deps, request.modelId, request.inferenceId), request, log));
+    },
+
+    /** `model-inference` of several tasks: the model and options are prepared once, each task has its own outcome and log. */
+    async runModelInferences(request: ModelInferencesRequest): Promise<GroupStepResult<ModelInferenceResult>> {
+      const prepared = await prepareModel(deps, request.modelId, request.inferenceId);
+      return runGroupItems(request.items, modelGroupConcurrency(deps, request.items), (item) => {
+        const task: ModelInferenceRequest = { inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, inputKey: item.inputKey };
+        const log = new StepLog(deps.store, request.inferenceId, item.taskId, 'model-inference');
+        return withStepLog(log, () => inferTask(deps, prepared, task, log));
       });
     },
   };

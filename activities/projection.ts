@@ -46,6 +46,42 @@ export function createProjectionActivities(deps: ActivityDeps) {
       countTransitions(previous, task);
     },
 
+    /** The same as recordTaskState for several tasks, in one SQL statement (grouped steps change tasks together). */
+    async recordTaskStates({ tasks }: { inferenceId: string; tasks: TaskState[] }): Promise<void> {
+      if (tasks.length === 0) return;
+      const rows = tasks.map((task) => ({
+        task_id: task.task_id,
+        status: task.status,
+        pipeline_steps: task.pipeline_steps,
+        output_key: task.output_key ?? null,
+        current_key: task.current_key ?? null,
+        status_message: task.message ?? null,
+        outputs: Object.fromEntries(task.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result])),
+      }));
+      // Statements of one WITH see the same snapshot: `before` holds the states the update replaces.
+      const before: Array<{ task_id: string; status: TaskEntity['status']; pipeline_steps: TaskEntity['pipelineSteps'] }> = await deps.dataSource.query(
+        `WITH incoming AS (
+           SELECT * FROM jsonb_to_recordset($1::jsonb)
+             AS r(task_id text, status text, pipeline_steps jsonb, output_key text, current_key text, status_message text, outputs jsonb)
+         ),
+         before AS (
+           SELECT t.task_id, t.status, t.pipeline_steps FROM inference_tasks t JOIN incoming i ON i.task_id = t.task_id
+         ),
+         updated AS (
+           UPDATE inference_tasks t
+              SET status = i.status, pipeline_steps = i.pipeline_steps, output_key = i.output_key, current_key = i.current_key,
+                  status_message = i.status_message, outputs = i.outputs, updated_at = now()
+             FROM incoming i
+            WHERE t.task_id = i.task_id
+           RETURNING t.task_id
+         )
+         SELECT before.* FROM before JOIN updated USING (task_id)`,
+        [JSON.stringify(rows)],
+      );
+      const previous = new Map(before.map((row) => [row.task_id, { status: row.status, pipelineSteps: row.pipeline_steps }]));
+      for (const task of tasks) countTransitions(previous.get(task.task_id) ?? null, task);
+    },
+
     async recordInferenceState(request: RecordInferenceStateRequest): Promise<void> {
       const changes: QueryDeepPartialEntity<InferenceEntity> = { status: request.status, statusMessage: request.message ?? null };
       if (request.startedAt) changes.startedAt = new Date(request.startedAt);

@@ -2,6 +2,7 @@ import { ModelEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { modelConfigurationError } from './errors';
 import type { PublishResult } from './lib/publisher';
+import { runGroupItems, type GroupStepResult } from './lib/step-group';
 import { StepLog, withStepLog } from './lib/step-log';
 
 export interface PushRequest {
@@ -12,26 +13,53 @@ export interface PushRequest {
   rasterKey: string;
 }
 
+/** `push-to-geoserver` for several tasks of one inference in one activity (see lib/step-group.ts). */
+export interface PushManyRequest {
+  inferenceId: string;
+  workflowId: string;
+  modelId: string;
+  items: Array<{ taskId: string; rasterKey: string }>;
+}
+
+/** Layers published at once by a grouped publish activity (HTTP round trips to GeoServer or storage). */
+const PUBLISH_GROUP_CONCURRENCY = 4;
+
+async function findModel(deps: ActivityDeps, modelId: string): Promise<ModelEntity> {
+  const model = await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: modelId });
+  if (!model) throw modelConfigurationError(`model ${modelId} no longer exists`);
+  return model;
+}
+
+async function publishTask(deps: ActivityDeps, model: ModelEntity, request: PushRequest, log: StepLog): Promise<PublishResult> {
+  const result = await deps.publisher.publish({
+    inferenceId: request.inferenceId,
+    taskId: request.taskId,
+    modelId: model.id,
+    modelDisplayName: model.displayName,
+    rasterKey: request.rasterKey,
+    geoserverPush: model.geoserverPush,
+    classes: model.modelInputDataSpec.classes,
+    outputNodata: model.modelInputDataSpec.output_nodata ?? 255,
+  });
+  log.info(`published ${result.workspace}:${result.layer_name} via ${result.publisher}`);
+  return result;
+}
+
 export function createPublishActivities(deps: ActivityDeps) {
   return {
     /** `push-to-geoserver`: publishes the task's final raster through the configured map publisher. */
     async pushToGeoserver(request: PushRequest): Promise<PublishResult> {
       const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'push-to-geoserver');
-      return withStepLog(log, async () => {
-        const model = await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: request.modelId });
-        if (!model) throw modelConfigurationError(`model ${request.modelId} no longer exists`);
-        const result = await deps.publisher.publish({
-          inferenceId: request.inferenceId,
-          taskId: request.taskId,
-          modelId: model.id,
-          modelDisplayName: model.displayName,
-          rasterKey: request.rasterKey,
-          geoserverPush: model.geoserverPush,
-          classes: model.modelInputDataSpec.classes,
-          outputNodata: model.modelInputDataSpec.output_nodata ?? 255,
-        });
-        log.info(`published ${result.workspace}:${result.layer_name} via ${result.publisher}`);
-        return result;
+      return withStepLog(log, async () => publishTask(deps, await findModel(deps, request.modelId), request, log));
+    },
+
+    /** `push-to-geoserver` of several tasks: the model is read once, each task has its own outcome and log. */
+    async pushToGeoservers(request: PushManyRequest): Promise<GroupStepResult<PublishResult>> {
+      const model = await findModel(deps, request.modelId);
+      return runGroupItems(request.items, PUBLISH_GROUP_CONCURRENCY, (item) => {
+        const log = new StepLog(deps.store, request.inferenceId, item.taskId, 'push-to-geoserver');
+        const task: PushRequest = { inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, rasterKey: item.rasterKey };
+        return withStepLog(log, () => publishTask(deps, model, task, log));
       });
     },
   };

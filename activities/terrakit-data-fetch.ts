@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { currentActivity } from './lib/activity-context';
+import { currentActivity, stepHeartbeat } from './lib/activity-context';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +13,7 @@ import { InvalidGeoTiffError, inspectGeoTiff } from './lib/raster';
 import { StepLog, withStepLog } from './lib/step-log';
 import { storageKeys } from './lib/storage-keys';
 import { withTempDir } from './lib/temp-dir';
+import { runGroupItems, type GroupStepResult } from './lib/step-group';
 
 export interface FetchTaskInputRequest {
   inferenceId: string;
@@ -21,13 +22,16 @@ export interface FetchTaskInputRequest {
   input: TaskInput;
 }
 
+/** `terrakit-data-fetch` for several tasks of one inference in one activity (see lib/step-group.ts). */
+export interface FetchTaskInputsRequest {
+  inferenceId: string;
+  workflowId: string;
+  items: Array<{ taskId: string; input: TaskInput }>;
+}
+
 export interface FetchTaskInputResult extends StoredInputSummary {
   /** STAC chips: the scene picked and the search (item_id, collection, cloud_cover, pages, ...). */
   [detail: string]: unknown;
-}
-
-function heartbeatSafely(details: unknown): void {
-  currentActivity()?.heartbeat(details);
 }
 
 /** Downloads a URL to a local file with a size cap and a timeout; HTTP 4xx is the user's input, not transient. */
@@ -69,7 +73,7 @@ async function downloadUrl(url: string, target: string, deps: ActivityDeps, log:
       }
       if (Date.now() - lastBeat > 5000) {
         lastBeat = Date.now();
-        heartbeatSafely({ bytes: received });
+        stepHeartbeat({ bytes: received });
       }
       callback(null, chunk);
     },
@@ -79,8 +83,18 @@ async function downloadUrl(url: string, target: string, deps: ActivityDeps, log:
   return received;
 }
 
+/** Inputs fetched at once by a grouped data-fetch activity: downloads and STAC reads are I/O bound. */
+const FETCH_GROUP_CONCURRENCY = 4;
+
 export function createDataFetchActivities(deps: ActivityDeps) {
-  return {
+  const activities = {
+    /** `terrakit-data-fetch` of several tasks; each task gets its own outcome and step log. */
+    async fetchTaskInputs(request: FetchTaskInputsRequest): Promise<GroupStepResult<FetchTaskInputResult>> {
+      return runGroupItems(request.items, FETCH_GROUP_CONCURRENCY, (item) =>
+        activities.fetchTaskInput({ inferenceId: request.inferenceId, workflowId: request.workflowId, taskId: item.taskId, input: item.input }),
+      );
+    },
+
     /** `terrakit-data-fetch`: brings the task's input into object storage and checks it is a readable GeoTIFF. */
     async fetchTaskInput(request: FetchTaskInputRequest): Promise<FetchTaskInputResult> {
       const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'terrakit-data-fetch');
@@ -93,7 +107,7 @@ export function createDataFetchActivities(deps: ActivityDeps) {
             const model = inference ? await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId }) : null;
             if (!model) throw modelConfigurationError(`the model of inference ${request.inferenceId} no longer exists`);
             const signal = currentActivity()?.cancellationSignal;
-            return { ...(await fetchStacChip(input, request, deps, model.modelInputDataSpec, dir, log, heartbeatSafely, signal)) };
+            return { ...(await fetchStacChip(input, request, deps, model.modelInputDataSpec, dir, log, stepHeartbeat, signal)) };
           }),
         );
       }
@@ -128,4 +142,5 @@ export function createDataFetchActivities(deps: ActivityDeps) {
       );
     },
   };
+  return activities;
 }

@@ -16,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import { INFERENCE_STATUS } from './search-attributes';
 import type { PipelineActivities } from '../activities';
+import type { GroupItemOutcome, GroupStepResult } from '../activities/lib/step-group';
 import { STEP_IDS, type StepId } from '../src/common/status';
 import { countTasks } from '../src/common/task-counts';
 import {
@@ -68,6 +69,33 @@ function stepActivities(queues: StepTaskQueues | undefined) {
     publish: proxyActivities<PipelineActivities>({
       startToCloseTimeout: '10 minutes',
       retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
+    }),
+  };
+}
+
+/**
+ * Stubs of the grouped steps (one activity per group of tasks). A group that fails as a whole (after these
+ * few attempts) is not the end: each of its tasks then runs the step alone with the full retry policy.
+ */
+function groupedStepActivities(queues: StepTaskQueues | undefined) {
+  return {
+    fetch: proxyActivities<PipelineActivities>({
+      taskQueue: queues?.fetch,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      startToCloseTimeout: '2 hours',
+      heartbeatTimeout: '60 seconds',
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
+    }),
+    model: proxyActivities<PipelineActivities>({
+      taskQueue: queues?.model,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      startToCloseTimeout: '8 hours',
+      heartbeatTimeout: '15 seconds',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
+    }),
+    publish: proxyActivities<PipelineActivities>({
+      startToCloseTimeout: '1 hour',
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
     }),
   };
 }
@@ -167,6 +195,7 @@ const DEFAULT_BATCH_SIZE = 100;
  * and projected; returns whether the run was cancelled.
  */
 async function runTasks(plan: StepPlan, plans: TaskPlan[], states: TaskState[]): Promise<boolean> {
+  if ((plan.stepGroupSize ?? 1) > 1 && plans.length > 1) return runTaskGroups(plan, plans, states, plan.stepGroupSize!);
   let cancellation: unknown;
   let nextTask = 0;
   const steps = stepActivities(plan.taskQueues);
@@ -197,6 +226,191 @@ async function stopUnfinished(inferenceId: string, states: TaskState[]): Promise
       await CancellationScope.nonCancellable(() => projectTask(inferenceId, task));
     }
   }
+}
+
+/** Steps that run as one activity per group of tasks; the others (the user's processor) run task by task. */
+const GROUPED_STEPS = new Set<StepId>([STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver]);
+
+/**
+ * Grouped execution: tasks go through the steps in groups of `groupSize`, one activity per group and step,
+ * a few groups at a time (plan.taskConcurrency). Projection writes cover a whole group at once.
+ */
+async function runTaskGroups(plan: StepPlan, plans: TaskPlan[], states: TaskState[], groupSize: number): Promise<boolean> {
+  const steps = stepActivities(plan.taskQueues);
+  const grouped = groupedStepActivities(plan.taskQueues);
+  const unfinished = plans.map((_, index) => index).filter((index) => states[index].status !== 'FINISHED');
+  const groups: number[][] = [];
+  for (let start = 0; start < unfinished.length; start += groupSize) groups.push(unfinished.slice(start, start + groupSize));
+  let nextGroup = 0;
+  let cancellation: unknown;
+  const runNextGroups = async (): Promise<void> => {
+    while (nextGroup < groups.length) {
+      const group = groups[nextGroup];
+      nextGroup += 1;
+      try {
+        await runGroup(plan, steps, grouped, group.map((index) => plans[index]), group.map((index) => states[index]));
+      } catch (error) {
+        if (!isCancellation(error)) throw error;
+        cancellation = error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(plan.taskConcurrency, groups.length)) }, runNextGroups));
+  const cancelled = cancellation !== undefined || CancellationScope.current().consideredCancelled;
+  if (cancelled) {
+    const stopped = states.filter((task) => task.status === 'WAITING' || task.status === 'RUNNING');
+    for (const task of stopped) {
+      markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
+      task.status = 'STOPPED';
+    }
+    await CancellationScope.nonCancellable(() => projectTasks(plan.inferenceId, stopped));
+  }
+  return cancelled;
+}
+
+/** Runs one group of tasks through the step plan; a task that fails a step leaves the group's later steps. */
+async function runGroup(
+  plan: StepPlan,
+  steps: ReturnType<typeof stepActivities>,
+  grouped: ReturnType<typeof groupedStepActivities>,
+  plans: TaskPlan[],
+  tasks: TaskState[],
+): Promise<void> {
+  const planOf = new Map(plans.map((taskPlan) => [taskPlan.task_id, taskPlan]));
+  for (const task of tasks) task.status = 'RUNNING';
+  try {
+    for (const [stepNumber, stepId] of plan.steps.entries()) {
+      const members = tasks.filter((task) => task.status === 'RUNNING' && task.pipeline_steps[stepNumber].status !== 'FINISHED');
+      if (members.length === 0) continue;
+      for (const task of members) {
+        const step = task.pipeline_steps[stepNumber];
+        step.status = 'RUNNING';
+        step.started_at = now();
+        step.message = undefined;
+      }
+      // One write shows this step running and the outcome of the previous one for the whole group.
+      await projectTasks(plan.inferenceId, tasks);
+      if (GROUPED_STEPS.has(stepId)) {
+        await runGroupedStep(plan, steps, grouped, stepNumber, members, planOf);
+      } else {
+        await settleAll(members.map((task) => runTaskStep(plan, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber])));
+      }
+    }
+  } catch (error) {
+    if (!isCancellation(error)) throw error;
+    const stopped = tasks.filter((task) => task.status === 'WAITING' || task.status === 'RUNNING');
+    for (const task of stopped) {
+      markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
+      task.status = 'STOPPED';
+    }
+    await CancellationScope.nonCancellable(() => projectTasks(plan.inferenceId, tasks));
+    throw error;
+  }
+  for (const task of tasks) {
+    if (task.status !== 'RUNNING') continue;
+    task.status = 'FINISHED';
+    task.output_key = task.current_key;
+  }
+  await projectTasks(plan.inferenceId, tasks);
+}
+
+/** Waits for every promise; then rethrows a cancellation (or another error) if one of them failed. */
+async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const rejected = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+  const cancelled = rejected.find((result) => isCancellation(result.reason));
+  if (cancelled) throw cancelled.reason;
+  if (rejected.length > 0) throw rejected[0].reason;
+}
+
+/** One grouped activity for the members' step; tasks whose outcome may improve with retries run it alone. */
+async function runGroupedStep(
+  plan: StepPlan,
+  steps: ReturnType<typeof stepActivities>,
+  grouped: ReturnType<typeof groupedStepActivities>,
+  stepNumber: number,
+  members: TaskState[],
+  planOf: Map<string, TaskPlan>,
+): Promise<void> {
+  const stepId = plan.steps[stepNumber];
+  const base = { inferenceId: plan.inferenceId, workflowId: workflowInfo().workflowId };
+  const ready = members.filter((task) => stepId === STEP_IDS.dataFetch || task.current_key);
+  // Only a broken plan leaves a task without the previous step's output; it fails like the task path does.
+  for (const task of members.filter((member) => !ready.includes(member))) failStep(task, task.pipeline_steps[stepNumber], 'previous step produced no output');
+  if (ready.length === 0) return;
+  let outcomes: GroupItemOutcome<Record<string, unknown>>[] | undefined;
+  try {
+    let result: GroupStepResult<object>;
+    if (stepId === STEP_IDS.dataFetch) {
+      result = await grouped.fetch.fetchTaskInputs({ ...base, items: ready.map((task) => ({ taskId: task.task_id, input: planOf.get(task.task_id)!.input })) });
+    } else if (stepId === STEP_IDS.modelInference) {
+      const fetchStep = ready[0].pipeline_steps.findIndex((step) => step.process_id === STEP_IDS.dataFetch);
+      const items = ready.map((task) => {
+        const fetched = fetchStep >= 0 ? task.pipeline_steps[fetchStep].result : undefined;
+        const values = fetched ? Number(fetched.width) * Number(fetched.height) * Number(fetched.bands) : NaN;
+        return { taskId: task.task_id, inputKey: task.current_key!, ...(Number.isFinite(values) ? { inputValues: values } : {}) };
+      });
+      result = await grouped.model.runModelInferences({ ...base, modelId: plan.modelId, items });
+    } else {
+      result = await grouped.publish.pushToGeoservers({ ...base, modelId: plan.modelId, items: ready.map((task) => ({ taskId: task.task_id, rasterKey: task.current_key! })) });
+    }
+    outcomes = result.items as GroupItemOutcome<Record<string, unknown>>[];
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    // The group failed as a whole (e.g. its worker kept dying): every member runs the step alone.
+  }
+  const outcomeOf = new Map((outcomes ?? []).map((outcome) => [outcome.task_id, outcome]));
+  const alone: TaskState[] = [];
+  for (const task of ready) {
+    const step = task.pipeline_steps[stepNumber];
+    const outcome = outcomeOf.get(task.task_id);
+    if (!outcome || (!outcome.ok && outcome.retryable)) {
+      alone.push(task);
+      continue;
+    }
+    step.started_at = outcome.started_at;
+    step.finished_at = outcome.finished_at;
+    if (outcome.ok) {
+      applyStepOutput(stepId, task, outcome.result);
+      step.result = { ...outcome.result };
+      step.status = 'FINISHED';
+    } else {
+      failStep(task, step, outcome.message);
+    }
+  }
+  await settleAll(alone.map((task) => runTaskStep(plan, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber])));
+}
+
+/** Runs one step of one task with the step's own retry policy; records FINISHED or FAILED on the step. */
+async function runTaskStep(plan: StepPlan, steps: ReturnType<typeof stepActivities>, taskPlan: TaskPlan, task: TaskState, step: TaskState['pipeline_steps'][number]): Promise<void> {
+  step.status = 'RUNNING';
+  try {
+    step.result = await runStep(step.process_id, plan, steps, taskPlan, task);
+    step.status = 'FINISHED';
+    step.finished_at = now();
+  } catch (error) {
+    step.finished_at = now();
+    if (isCancellation(error)) throw error;
+    failStep(task, step, failureMessage(error));
+  }
+}
+
+function failStep(task: TaskState, step: TaskState['pipeline_steps'][number], message: string): void {
+  step.status = 'FAILED';
+  step.message = message;
+  step.finished_at ??= now();
+  task.status = 'FAILED';
+  task.message = `${step.process_id}: ${message}`;
+}
+
+/** The raster a finished step hands to the next one. */
+function applyStepOutput(stepId: StepId, task: TaskState, result: Record<string, unknown>): void {
+  if (stepId === STEP_IDS.dataFetch && typeof result.inputKey === 'string') task.current_key = result.inputKey;
+  if (stepId === STEP_IDS.modelInference && typeof result.outputKey === 'string') task.current_key = result.outputKey;
+}
+
+async function projectTasks(inferenceId: string, tasks: TaskState[]): Promise<void> {
+  if (tasks.length > 0) await projection().recordTaskStates({ inferenceId, tasks });
 }
 
 /** Large inferences: one child workflow per batch of tasks, a few batches at a time. */

@@ -100,6 +100,11 @@ export interface InferenceWorkflowInput {
   /** How many child workflows (batches) run at once. */
   batchConcurrency?: number;
   /**
+   * Above 1: tasks go through the data-fetch, model and publish steps in groups of this many, one activity
+   * per group and step (each task keeps its own outcome). Unset in workflows started before grouping.
+   */
+  stepGroupSize?: number;
+  /**
    * A retry: the task states of the previous run, by task index. FINISHED tasks are kept as they are;
    * other tasks rerun from their first unfinished step, reusing the outputs of the steps that finished.
    */

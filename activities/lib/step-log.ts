@@ -4,16 +4,17 @@ import { storageKeys } from './storage-keys';
 
 /**
  * The log of one step of one task, kept in object storage and served by
- * GET /api/v2/tasks/{task_id}/logs/{step_id}. Each attempt appends its lines, so a retried step shows
- * what happened in every attempt.
+ * GET /api/v2/tasks/{task_id}/logs/{step_id}. Each attempt writes its own object, so a retried step shows
+ * what happened in every attempt (readStepLog joins them in order).
  */
 export class StepLog {
   private readonly lines: string[] = [];
   private readonly key: string;
 
   constructor(private readonly store: ObjectStore, inferenceId: string, taskId: string, stepId: string) {
-    this.key = storageKeys.stepLog(inferenceId, taskId, stepId);
-    this.info(`attempt ${currentActivity()?.info.attempt ?? 1} started`);
+    const attempt = currentActivity()?.info.attempt ?? 1;
+    this.key = storageKeys.stepLogAttempt(inferenceId, taskId, stepId, Date.now(), attempt);
+    this.info(`attempt ${attempt} started`);
   }
 
   info(message: string): void {
@@ -31,15 +32,23 @@ export class StepLog {
     this.lines.push('----- end of processor output -----');
   }
 
-  /** Appends this attempt's lines to the stored log. Never throws: a log write must not fail a step. */
+  /** Stores this attempt's lines. Never throws: a log write must not fail a step. */
   async flush(): Promise<void> {
     try {
-      const previous = (await this.store.exists(this.key)) ? (await this.store.getObject(this.key)).toString('utf8') : '';
-      await this.store.putObject(this.key, Buffer.from(previous + this.lines.join('\n') + '\n'), { contentType: 'text/plain; charset=utf-8' });
+      await this.store.putObject(this.key, Buffer.from(this.lines.join('\n') + '\n'), { contentType: 'text/plain; charset=utf-8' });
     } catch {
       /* best effort */
     }
   }
+}
+
+/** The whole log of a step, every attempt in order; undefined when the step has not logged anything yet. */
+export async function readStepLog(store: ObjectStore, inferenceId: string, taskId: string, stepId: string): Promise<string | undefined> {
+  const legacyKey = storageKeys.legacyStepLog(inferenceId, taskId, stepId);
+  const [legacy, attempts] = await Promise.all([store.exists(legacyKey), store.list(storageKeys.stepLogPrefix(inferenceId, taskId, stepId))]);
+  if (!legacy && attempts.length === 0) return undefined;
+  const parts = await Promise.all([...(legacy ? [legacyKey] : []), ...attempts.map((object) => object.key)].map((key) => store.getObject(key)));
+  return parts.map((part) => part.toString('utf8')).join('');
 }
 
 /** Runs a step body with a log that is flushed whatever happens, recording the failure reason. */

@@ -57,6 +57,8 @@ export const configSchema = z.object({
   INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
   INFERENCE_BATCH_TASKS: z.coerce.number().int().min(1).max(1000).default(100),
   INFERENCE_BATCH_CONCURRENCY: z.coerce.number().int().min(1).default(2),
+  /** Tasks whose data-fetch, model and publish steps run as one activity each (1 = one activity per task and step). */
+  INFERENCE_STEP_GROUP_SIZE: z.coerce.number().int().min(1).max(100).default(10),
 
   PYTHON_BIN: z.string().optional(),
   PROCESSOR_TIMEOUT_SECONDS: z.coerce.number().min(1).max(86_400).default(600),
@@ -77,6 +79,8 @@ export const configSchema = z.object({
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
   /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
   MODEL_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+  /** Memory a grouped model activity may fill with decoded inputs; fewer tasks run at once for large scenes. */
+  MODEL_GROUP_MEMORY_MB: z.coerce.number().int().min(64).default(1024),
 
   // GeoServer REST publishing of task outputs; unset = the built-in publisher.
   GEOSERVER_URL: z.string().url().optional(),

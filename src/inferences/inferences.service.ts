@@ -290,6 +290,7 @@ export class InferencesService {
       taskConcurrency: this.config.INFERENCE_TASK_CONCURRENCY,
       batchSize: this.config.INFERENCE_BATCH_TASKS,
       batchConcurrency: this.config.INFERENCE_BATCH_CONCURRENCY,
+      stepGroupSize: this.config.INFERENCE_STEP_GROUP_SIZE,
       taskQueues: { fetch: this.config.taskQueues.fetch, model: this.config.taskQueues.model, processor: this.config.taskQueues.processor },
       webhook: webhookUrl
         ? {

@@ -8,10 +8,14 @@ import { rootLogger } from './logger';
 /** Pipeline step of each activity type; activities not listed log their activity type as the step. */
 const STEP_OF_ACTIVITY: Record<string, string> = {
   fetchTaskInput: STEP_IDS.dataFetch,
+  fetchTaskInputs: STEP_IDS.dataFetch,
   runModelInference: STEP_IDS.modelInference,
+  runModelInferences: STEP_IDS.modelInference,
   pushToGeoserver: STEP_IDS.pushToGeoserver,
+  pushToGeoservers: STEP_IDS.pushToGeoserver,
   runGenericProcessor: STEP_IDS.genericProcessor,
   recordTaskState: 'projection',
+  recordTaskStates: 'projection',
   recordInferenceState: 'projection',
   deliverWebhook: 'webhook',
   exportCoco: 'coco-export',
@@ -54,6 +58,11 @@ const current = new AsyncLocalStorage<Logger>();
  */
 export function activityLogger(): Logger {
   return current.getStore() ?? rootLogger();
+}
+
+/** Runs one task of a grouped activity with the activity's logger bound to that task's id. */
+export function withTaskLogger<T>(taskId: string, body: () => Promise<T>): Promise<T> {
+  return current.run(activityLogger().child({ task_id: taskId }), body);
 }
 
 /**

@@ -2,7 +2,7 @@ import { Controller, Get, Header, Inject, Param } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { storageKeys } from '../../activities/lib/storage-keys';
+import { readStepLog } from '../../activities/lib/step-log';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../common/api-error';
 import { STEP_IDS } from '../common/status';
@@ -54,8 +54,8 @@ export class TasksController {
   async logs(@Param('taskId') taskId: string, @Param('stepId') stepId: string, @CurrentUser() user: string): Promise<string> {
     if (!KNOWN_STEPS.has(stepId)) throw ApiError.notFound(`step ${stepId} is not a pipeline step (${[...KNOWN_STEPS].join(', ')})`);
     const task = await this.ownedTask(taskId, user);
-    const key = storageKeys.stepLog(task.inferenceId, task.taskId, stepId);
-    if (!(await this.store.exists(key))) throw ApiError.notFound(`step ${stepId} of task ${taskId} has no log yet`);
-    return (await this.store.getObject(key)).toString('utf8');
+    const log = await readStepLog(this.store, task.inferenceId, task.taskId, stepId);
+    if (log === undefined) throw ApiError.notFound(`step ${stepId} of task ${taskId} has no log yet`);
+    return log;
   }
 }

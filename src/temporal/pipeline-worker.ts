@@ -26,9 +26,9 @@ export type WorkerRole = 'workflows' | 'fetch' | 'model' | 'processor';
 
 /** Which activities each role runs; `workflows` also runs the workflows and the light bookkeeping steps. */
 const ROLE_ACTIVITIES: Record<WorkerRole, Array<keyof PipelineActivities>> = {
-  workflows: ['pushToGeoserver', 'recordTaskState', 'recordInferenceState', 'deliverWebhook', 'exportCoco'],
-  fetch: ['fetchTaskInput'],
-  model: ['runModelInference'],
+  workflows: ['pushToGeoserver', 'pushToGeoservers', 'recordTaskState', 'recordTaskStates', 'recordInferenceState', 'deliverWebhook', 'exportCoco'],
+  fetch: ['fetchTaskInput', 'fetchTaskInputs'],
+  model: ['runModelInference', 'runModelInferences'],
   processor: ['runGenericProcessor'],
 };
 

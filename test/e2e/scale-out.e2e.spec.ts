@@ -30,7 +30,7 @@ describe('scale-out across worker processes and batches', () => {
     stack = await startTestStack({
       storage: 'minio',
       worker: false,
-      env: { TEMPORAL_TASK_QUEUE: taskQueue, TEMPORAL_MODEL_TASK_QUEUE: `${taskQueue}-model`, INFERENCE_BATCH_TASKS: '3', INFERENCE_BATCH_CONCURRENCY: '2' },
+      env: { TEMPORAL_TASK_QUEUE: taskQueue, TEMPORAL_MODEL_TASK_QUEUE: `${taskQueue}-model`, INFERENCE_BATCH_TASKS: '3', INFERENCE_BATCH_CONCURRENCY: '2', INFERENCE_STEP_GROUP_SIZE: '2' },
     });
     api = new ApiClient(stack.baseUrl);
     temporal = new Client({ connection: await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') }) });
@@ -60,7 +60,7 @@ describe('scale-out across worker processes and batches', () => {
         const history = await temporal.workflow.getHandle(`${created.body.id}-batch-${batch}`).fetchHistory();
         for (const event of history.events ?? []) {
           const scheduled = event.activityTaskScheduledEventAttributes;
-          if (scheduled?.activityType?.name === 'runModelInference') modelQueues.add(scheduled.taskQueue?.name ?? '');
+          if (scheduled && ['runModelInference', 'runModelInferences'].includes(scheduled.activityType?.name ?? '')) modelQueues.add(scheduled.taskQueue?.name ?? '');
           const started = event.activityTaskStartedEventAttributes;
           if (started?.identity) identities.add(started.identity);
         }

@@ -6,6 +6,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { PipelineActivities } from '../../activities';
+import { runGroupItems } from '../../activities/lib/step-group';
 import { STEP_IDS } from '../../src/common/status';
 import type { InferenceWorkflowInput, InferenceWorkflowState } from '../../workflows/types';
 import { requiredEnv } from '../support/services';
@@ -20,8 +21,28 @@ describe('inference workflow orchestration', () => {
   let client: Client;
   const projections: Array<{ kind: string; status: string; taskId?: string }> = [];
 
-  function scriptedActivities(behaviour: { failUrl?: string; blockInference?: boolean; slowExport?: boolean }): PipelineActivities {
+  /** The grouped activities of `single`, as the real ones are built: the shared group runner over the per-task bodies. */
+  function withGroups(single: Omit<PipelineActivities, 'fetchTaskInputs' | 'runModelInferences' | 'pushToGeoservers' | 'recordTaskStates'>): PipelineActivities {
     return {
+      ...single,
+      async fetchTaskInputs(request) {
+        return runGroupItems(request.items, 4, (item) => single.fetchTaskInput({ inferenceId: request.inferenceId, workflowId: request.workflowId, taskId: item.taskId, input: item.input }));
+      },
+      async runModelInferences(request) {
+        return runGroupItems(request.items, 4, (item) => single.runModelInference({ inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, inputKey: item.inputKey }));
+      },
+      async pushToGeoservers(request) {
+        return runGroupItems(request.items, 4, (item) => single.pushToGeoserver({ inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, rasterKey: item.rasterKey }));
+      },
+      async recordTaskStates({ inferenceId, tasks }) {
+        projections.push({ kind: 'tasks', status: tasks.map((task) => task.status).join(',') });
+        for (const task of tasks) await single.recordTaskState({ inferenceId, task });
+      },
+    };
+  }
+
+  function scriptedActivities(behaviour: { failUrl?: string; blockInference?: boolean; slowExport?: boolean }): PipelineActivities {
+    return withGroups({
       async fetchTaskInput(request) {
         if (request.input.kind === 'url' && request.input.url === behaviour.failUrl) {
           throw ApplicationFailure.create({ message: 'the downloaded file is not a readable GeoTIFF', type: 'InvalidInputError', nonRetryable: true });
@@ -61,7 +82,7 @@ describe('inference workflow orchestration', () => {
         projections.push({ kind: 'coco', status: 'EXPORTED', taskId: request.inferenceId });
         return { cocoKey: `inferences/${request.inferenceId}/coco.json`, images: 3, annotations: 7 };
       },
-    };
+    });
   }
 
   async function withWorker<T>(activities: PipelineActivities, body: (taskQueue: string) => Promise<T>): Promise<T> {
@@ -236,6 +257,156 @@ describe('inference workflow orchestration', () => {
     expect(calls.sort()).toEqual([`model:${base.tasks[2].task_id}:in/old-2`, `push:${base.tasks[1].task_id}:out/old-1`, `push:${base.tasks[2].task_id}:out/${base.tasks[2].task_id}`].sort());
     expect(state.tasks[0].output_key).toBe('out/old-0');
     expect(state.tasks[1].output_key).toBe('out/old-1');
+  });
+
+  describe('grouped steps (stepGroupSize)', () => {
+    function grouped(urls: string[], groupSize: number): InferenceWorkflowInput {
+      return { ...input(urls), stepGroupSize: groupSize, taskConcurrency: 2 };
+    }
+
+    /** Counts activity calls by type (grouped calls with their task count). */
+    function counted(activities: PipelineActivities, calls: string[]): PipelineActivities {
+      return {
+        ...activities,
+        async fetchTaskInputs(request) {
+          calls.push(`fetchTaskInputs:${request.items.length}`);
+          return activities.fetchTaskInputs(request);
+        },
+        async runModelInferences(request) {
+          calls.push(`runModelInferences:${request.items.length}`);
+          return activities.runModelInferences(request);
+        },
+        async pushToGeoservers(request) {
+          calls.push(`pushToGeoservers:${request.items.length}`);
+          return activities.pushToGeoservers(request);
+        },
+        async runModelInference(request) {
+          calls.push(`runModelInference:${request.taskId}`);
+          return activities.runModelInference(request);
+        },
+      };
+    }
+
+    it('runs one activity per group and step, fails only the bad task, and projects whole groups; the history replays', async () => {
+      const args = grouped(['http://a/1.tif', 'http://a/bad.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif'], 2);
+      const calls: string[] = [];
+      const before = projections.length;
+      const state = (await withWorker(counted(scriptedActivities({ failUrl: 'http://a/bad.tif' }), calls), (taskQueue) =>
+        client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+      )) as InferenceWorkflowState;
+      expect(state.status).toBe('FAILED');
+      expect(state.message).toBe('1 of 5 tasks failed');
+      expect(state.tasks.map((task) => task.status)).toEqual(['FINISHED', 'FAILED', 'FINISHED', 'FINISHED', 'FINISHED']);
+      expect(state.tasks[1].pipeline_steps.map((step) => step.status)).toEqual(['FAILED', 'WAITING', 'WAITING']);
+      expect(state.tasks[1].message).toBe('terrakit-data-fetch: the downloaded file is not a readable GeoTIFF');
+      expect(state.tasks[0].output_key).toBe(`out/${args.tasks[0].task_id}`);
+      for (const task of state.tasks.filter((t) => t.status === 'FINISHED')) {
+        expect(task.pipeline_steps.every((step) => step.status === 'FINISHED' && step.started_at && step.finished_at && step.result)).toBe(true);
+      }
+      // Groups [1, bad], [3, 4], [5]: the bad file leaves its group after the fetch.
+      expect(calls.sort()).toEqual(
+        ['fetchTaskInputs:2', 'fetchTaskInputs:2', 'fetchTaskInputs:1', 'runModelInferences:1', 'runModelInferences:2', 'runModelInferences:1', 'pushToGeoservers:1', 'pushToGeoservers:2', 'pushToGeoservers:1'].sort(),
+      );
+      // Each group writes its tasks together: 3 steps + the end, per group.
+      const groupWrites = projections.slice(before).filter((p) => p.kind === 'tasks');
+      expect(groupWrites.length).toBeLessThanOrEqual(12);
+      const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
+      await recordHistory('grouped-failed', args.inferenceId);
+    });
+
+    it('runs a task whose grouped attempt failed transiently alone with retries, and falls back to single tasks when a whole group keeps failing', async () => {
+      const args = grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif'], 3);
+      const calls: string[] = [];
+      const flaky = new Set([args.tasks[1].task_id]);
+      const base = scriptedActivities({});
+      const activities = counted(
+        {
+          ...withGroups({
+            ...base,
+            async runModelInference(request) {
+              // The second task's first model run hits a transient error (plain Error: retryable).
+              if (flaky.delete(request.taskId)) throw new Error('connection reset by MinIO');
+              return base.runModelInference(request);
+            },
+          }),
+          async pushToGeoservers() {
+            throw new Error('publisher worker lost'); // the group itself fails on every attempt
+          },
+        },
+        calls,
+      );
+      const state = (await withWorker(activities, (taskQueue) => client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }))) as InferenceWorkflowState;
+      expect(state.status).toBe('COMPLETED');
+      expect(state.tasks.every((task) => task.status === 'FINISHED')).toBe(true);
+      // The model group ran once; the flaky task then ran alone (and succeeded) with the step's own retries.
+      expect(calls.filter((call) => call.startsWith('runModelInferences'))).toEqual(['runModelInferences:3']);
+      expect(calls.filter((call) => call.startsWith('runModelInference:'))).toEqual([`runModelInference:${args.tasks[1].task_id}`]);
+      // The publish group failed its 2 attempts; each task was then published alone.
+      expect(calls.filter((call) => call.startsWith('pushToGeoservers'))).toEqual(['pushToGeoservers:3', 'pushToGeoservers:3']);
+      expect(state.tasks.map((task) => task.pipeline_steps[2].result)).toEqual(args.tasks.map((task) => expect.objectContaining({ layer_name: task.task_id })));
+    });
+
+    it('a retried group attempt does not redo the tasks its predecessor finished (heartbeat details)', async () => {
+      const args = grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif'], 3);
+      const modelRuns: string[] = [];
+      const base = scriptedActivities({});
+      const activities: PipelineActivities = {
+        ...base,
+        async runModelInferences(request) {
+          const body = async (item: { taskId: string; inputKey: string }) => {
+            modelRuns.push(item.taskId);
+            return base.runModelInference({ ...request, taskId: item.taskId, inputKey: item.inputKey });
+          };
+          if (Context.current().info.attempt === 1) {
+            // The first attempt finishes one task, reports it, and then its worker "dies".
+            await runGroupItems(request.items.slice(0, 1), 1, body);
+            await Context.current().sleep(1500);
+            throw new Error('worker lost');
+          }
+          return runGroupItems(request.items, 2, body);
+        },
+      };
+      const state = (await withWorker(activities, (taskQueue) => client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }))) as InferenceWorkflowState;
+      expect(state.status).toBe('COMPLETED');
+      expect(modelRuns.sort()).toEqual(args.tasks.map((task) => task.task_id).sort());
+    });
+
+    it('stops a grouped inference: the running group activity is cancelled and every unfinished task is STOPPED', async () => {
+      const args = grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif'], 2);
+      await withWorker(scriptedActivities({ blockInference: true }), async (taskQueue) => {
+        const handle = await client.workflow.start('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] });
+        for (let i = 0; i < 100; i += 1) {
+          const live = await handle.query<InferenceWorkflowState>('inferenceStatus');
+          if (live.tasks.filter((task) => task.pipeline_steps[1].status === 'RUNNING').length === 4) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        await handle.cancel();
+        await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+        const final = await handle.query<InferenceWorkflowState>('inferenceStatus');
+        expect(final.status).toBe('STOPPED');
+        expect(final.tasks.map((task) => task.status)).toEqual(['STOPPED', 'STOPPED', 'STOPPED', 'STOPPED', 'STOPPED']);
+        expect(final.tasks[0].pipeline_steps.map((step) => step.status)).toEqual(['FINISHED', 'STOPPED', 'STOPPED']);
+        expect(final.tasks[4].pipeline_steps.map((step) => step.status)).toEqual(['STOPPED', 'STOPPED', 'STOPPED']);
+      });
+    });
+
+    it('a grouped retry reruns only the unfinished steps of failed and stopped tasks', async () => {
+      const base = grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif'], 3);
+      const step = (processId: 'terrakit-data-fetch' | 'model-inference' | 'push-to-geoserver', stepNumber: number, status: 'FINISHED' | 'FAILED' | 'STOPPED') => ({ process_id: processId, step_number: stepNumber, status });
+      const resume = [
+        { task_id: base.tasks[0].task_id, task_index: 0, status: 'FINISHED' as const, output_key: 'out/old-0', current_key: 'out/old-0', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'FINISHED'), step('push-to-geoserver', 2, 'FINISHED')] },
+        { task_id: base.tasks[1].task_id, task_index: 1, status: 'FAILED' as const, current_key: 'out/old-1', message: 'push failed', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'FINISHED'), step('push-to-geoserver', 2, 'FAILED')] },
+        { task_id: base.tasks[2].task_id, task_index: 2, status: 'STOPPED' as const, current_key: 'in/old-2', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'STOPPED'), step('push-to-geoserver', 2, 'STOPPED')] },
+      ];
+      const calls: string[] = [];
+      const state = (await withWorker(counted(scriptedActivities({}), calls), (taskQueue) =>
+        client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: base.inferenceId, args: [{ ...base, resume }] }),
+      )) as InferenceWorkflowState;
+      expect(state.status).toBe('COMPLETED');
+      expect(calls.sort()).toEqual(['pushToGeoservers:2', 'runModelInferences:1']);
+      expect(state.tasks.map((task) => task.output_key)).toEqual(['out/old-0', 'out/old-1', `out/${base.tasks[2].task_id}`]);
+    });
   });
 
   it.each(['completed', 'failed', 'stopped'])('replays the recorded history of a %s inference with the current workflow code', async (name) => {

@@ -1,0 +1,102 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { activityLogger, withTaskLogger } from '../../src/logging/activity-logging';
+import { currentActivity, runAsGroupItem } from './activity-context';
+
+/**
+ * Grouped steps: one activity runs the same step for several tasks of an inference, so a 1,000-file job
+ * costs Temporal, the DB projection and the worker a few hundred activities instead of thousands. Each task
+ * keeps its own outcome: a bad file fails its own task, never the group.
+ */
+
+/** One task's request inside a grouped activity. */
+export interface GroupItem {
+  taskId: string;
+}
+
+export interface GroupItemSuccess<T> {
+  task_id: string;
+  ok: true;
+  result: T;
+  started_at: string;
+  finished_at: string;
+}
+
+export interface GroupItemFailure {
+  task_id: string;
+  ok: false;
+  message: string;
+  error_type?: string;
+  /**
+   * False when another attempt cannot help (bad input, model configuration): the task fails at once.
+   * True: the workflow reruns this task alone with the step's full retry policy.
+   */
+  retryable: boolean;
+  started_at: string;
+  finished_at: string;
+}
+
+export type GroupItemOutcome<T> = GroupItemSuccess<T> | GroupItemFailure;
+
+export interface GroupStepResult<T> {
+  items: GroupItemOutcome<T>[];
+}
+
+/** Heartbeat details of a grouped activity: what a retried attempt (another worker) must not redo. */
+interface GroupProgress<T> {
+  done: GroupItemOutcome<T>[];
+  running: Record<string, unknown>;
+}
+
+/** Error types no retry can fix (also listed as non-retryable in the workflow's retry policies). */
+const NON_RETRYABLE_TYPES = new Set(['InvalidInputError', 'ModelConfigurationError', 'ProcessorError', 'WorkerConfigurationError']);
+
+function describeFailure(error: unknown): { message: string; error_type?: string; retryable: boolean } {
+  if (error instanceof ApplicationFailure) {
+    return { message: error.message, error_type: error.type ?? undefined, retryable: !(error.nonRetryable || NON_RETRYABLE_TYPES.has(error.type ?? '')) };
+  }
+  if (error instanceof Error) return { message: error.message || error.name, error_type: error.name, retryable: true };
+  return { message: String(error), retryable: true };
+}
+
+/**
+ * Runs `body` for every item, at most `concurrency` at a time, and returns one outcome per item (in item
+ * order). A retried attempt reuses the outcomes its predecessor reported in heartbeats. Cancellation of the
+ * activity is not an item failure: it cancels the whole group.
+ */
+export async function runGroupItems<I extends GroupItem, T>(items: I[], concurrency: number, body: (item: I) => Promise<T>): Promise<GroupStepResult<T>> {
+  const context = currentActivity();
+  const previous = context?.info.heartbeatDetails as GroupProgress<T> | undefined;
+  const outcomes = new Map<string, GroupItemOutcome<T>>((previous?.done ?? []).map((outcome) => [outcome.task_id, outcome]));
+  const running: Record<string, unknown> = {};
+  const beat = () => context?.heartbeat({ done: [...outcomes.values()], running } satisfies GroupProgress<T>);
+  const pending = items.filter((item) => !outcomes.has(item.taskId));
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < pending.length) {
+      const item = pending[next];
+      next += 1;
+      context?.cancellationSignal.throwIfAborted();
+      const startedAt = new Date().toISOString();
+      running[item.taskId] = 'started';
+      beat();
+      try {
+        const progress = (details: unknown) => {
+          running[item.taskId] = details;
+          beat();
+        };
+        const result = await withTaskLogger(item.taskId, () => runAsGroupItem({ taskId: item.taskId, heartbeat: progress }, () => body(item)));
+        outcomes.set(item.taskId, { task_id: item.taskId, ok: true, result, started_at: startedAt, finished_at: new Date().toISOString() });
+      } catch (error) {
+        if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? error;
+        const failure = describeFailure(error);
+        activityLogger().warn({ task_id: item.taskId, error: failure }, 'task failed inside a grouped step');
+        outcomes.set(item.taskId, { task_id: item.taskId, ok: false, ...failure, started_at: startedAt, finished_at: new Date().toISOString() });
+      } finally {
+        delete running[item.taskId];
+      }
+      beat();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, pending.length)) }, worker));
+  return { items: items.map((item) => outcomes.get(item.taskId)!) };
+}
