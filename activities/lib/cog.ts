@@ -2,6 +2,10 @@
  * Cloud-Optimized GeoTIFF (https://cogeo.org) conversion with GDAL's COG driver (gdal_translate -of COG,
  * GDAL >= 3.1): tiled, DEFLATE, internal overviews, IFDs before the pixel data so clients read any window or
  * zoom level with a few HTTP range requests. CRS, transform and nodata are carried over by GDAL.
+ *
+ * Used for generic-processor outputs, which can be any raster. Model outputs (single-band uint8 class masks)
+ * are written directly as COGs by writeMaskCog (mask-cog.ts), which produces what this conversion would
+ * without spawning GDAL.
  */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';

@@ -69,7 +69,7 @@ export const configSchema = z.object({
   PROCESSOR_TMP_MB: z.coerce.number().int().min(1).default(256),
   PROCESSOR_UID_BASE: z.coerce.number().int().min(1000).max(2 ** 31 - 20_000).default(200_000),
   PROCESSOR_PREIMPORT: z.string().default(''),
-  /** Directory of gdal_translate (COG outputs); unset = PATH. */
+  /** Directory of gdal_translate (COGs of generic-processor outputs); unset = PATH. */
   GDAL_BIN_DIR: z.string().optional(),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   FETCH_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),

@@ -3,6 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fromFile } from 'geotiff';
 import { toCloudOptimizedGeoTiff } from '../../activities/lib/cog';
+import { writeMaskCog } from '../../activities/lib/mask-cog';
+import { readGeoTiff } from '../../activities/lib/raster';
 import { classColourMap, TileRenderer, type TileRaster } from '../../src/tiles/cog-tiles';
 import { runPython } from '../support/python';
 import { colourTable, sampleTiles, TEST_CLASSES, tileRange } from '../support/tiles';
@@ -71,6 +73,28 @@ describe('TileRenderer on a class-mask COG', () => {
     expect(summary.mismatches).toBeLessThanOrEqual(Math.ceil(summary.pixels * 1e-4));
     expect(summary.max_mismatch_edge_distance).toBeLessThan(2e-3);
     console.log(`tiles: ${summary.tiles} tiles, ${summary.pixels} pixels, ${summary.opaque} opaque, ${summary.mismatches} mismatches (at most ${summary.max_mismatch_edge_distance} px from a pixel edge)`);
+  });
+
+  it('renders the same tiles from the COG writeMaskCog writes as from gdal_translate\'s', async () => {
+    const source = await readGeoTiff(path.join(dir, 'mask.tif'));
+    const direct = path.join(dir, 'mask-direct-cog.tif');
+    await writeMaskCog(direct, source.bands[0] as Uint8Array, source.width, source.height, source.georef, { nodata: 255 });
+    const directRaster = await renderer.raster('mask-direct', () => fromFile(direct));
+    expect(directRaster.levels.map((level) => [level.width, level.height])).toEqual(raster.levels.map((level) => [level.width, level.height]));
+    expect(directRaster.info).toEqual(raster.info);
+    const colours = classColourMap(TEST_CLASSES, 255);
+    const levels = new Set<number>();
+    for (const z of [10, 11, 12, 14, 16]) {
+      for (const [x, y] of sampleTiles(tileRange(raster.info.bounds, z))) {
+        const expected = await renderer.renderPng(raster, z, x, y, colours);
+        const actual = await renderer.renderPng(directRaster, z, x, y, colours);
+        expect([z, x, y, actual.level]).toEqual([z, x, y, expected.level]);
+        expect(actual.png.equals(expected.png)).toBe(true);
+        levels.add(actual.level);
+      }
+    }
+    // Every image of the COG (-1: a tile off the raster, transparent in both).
+    expect([...levels].filter((level) => level >= 0).sort()).toEqual([0, 1, 2, 3]);
   });
 
   it('returns a transparent tile away from the raster without reading it', async () => {

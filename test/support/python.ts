@@ -38,3 +38,46 @@ export async function crsAndTransform(file: string): Promise<{ crs: string | nul
   const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { crs_a: string | null; transform_a: number[] };
   return { crs: parsed.crs_a, transform: parsed.transform_a };
 }
+
+export interface OverviewComparison {
+  levels_a: number;
+  levels_b: number;
+  levels: Array<{ factor: number; shape_a: number[]; shape_b: number[] | null; total: number; equal: number; values_a: number[] }>;
+}
+
+/** Overview levels of A against B's, pixel by pixel (rasterio). */
+export async function compareOverviews(a: string, b: string): Promise<OverviewComparison> {
+  const stdout = await runPython('test/support/compare_overviews.py', [a, b]);
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as OverviewComparison;
+}
+
+let gdalPythonFound: Promise<string> | undefined;
+/**
+ * A Python interpreter with GDAL's own bindings (osgeo_utils), for GDAL's COG validator: GDAL_PYTHON if set,
+ * else the first of python3 next to the GDAL tools, /usr/bin/python3 (Debian's gdal-bin pulls in python3-gdal)
+ * and python3 on PATH that can import it.
+ */
+export function gdalPython(): Promise<string> {
+  gdalPythonFound ??= (async () => {
+    const candidates = process.env.GDAL_PYTHON
+      ? [process.env.GDAL_PYTHON]
+      : [...(process.env.GDAL_BIN_DIR ? [path.join(process.env.GDAL_BIN_DIR, 'python3')] : []), '/usr/bin/python3', 'python3'];
+    for (const candidate of candidates) {
+      const works = await run(candidate, ['-c', 'import osgeo_utils.samples.validate_cloud_optimized_geotiff']).then(
+        () => true,
+        () => false,
+      );
+      if (works) return candidate;
+    }
+    throw new Error(`no Python with GDAL's bindings among ${candidates.join(', ')}: install python3-gdal or set GDAL_PYTHON`);
+  })();
+  return gdalPythonFound;
+}
+
+export type CogValidation = Record<string, { warnings: string[]; errors: string[] }>;
+
+/** GDAL's validate_cloud_optimized_geotiff (with the block leader/trailer check) on each file. */
+export async function validateCogs(files: string[]): Promise<CogValidation> {
+  const { stdout } = await run(await gdalPython(), [path.join(REPO_ROOT, 'test/support/validate_cog.py'), ...files], { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as CogValidation;
+}
