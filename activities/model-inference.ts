@@ -1,16 +1,15 @@
 import * as path from 'node:path';
 import { currentActivity, stepHeartbeat } from './lib/activity-context';
-import { ApplicationFailure } from '@temporalio/activity';
 import { InferenceEntity, ModelEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
-import { CogError, toCloudOptimizedGeoTiff } from './lib/cog';
 import { ensureLocalModelFile } from './lib/model-cache';
 import { applyPostProcessing, type PostProcessingKey, type PostProcessingSources } from './lib/post-processing';
 import { runChipScript, type ChipMetadata } from './lib/stac-fetch';
 import type { ModelInputDataSpec } from '../src/models/model-spec';
 import { cloudClassValues, cloudSpecForInput, findCloudModel } from './lib/cloud-model';
-import { InvalidGeoTiffError, readGeoTiff, writeMaskGeoTiff, type Raster } from './lib/raster';
+import { writeMaskCog } from './lib/mask-cog';
+import { InvalidGeoTiffError, readGeoTiff, type Raster } from './lib/raster';
 import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
 import { StepLog, withStepLog } from './lib/step-log';
 import { runGroupItems, type GroupStepResult } from './lib/step-group';
@@ -168,14 +167,10 @@ async function inferTask(deps: ActivityDeps, prepared: PreparedModel, request: M
       masked = applyPostProcessing(mask, outputNodata, options, sources);
       log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
     }
-    const maskFile = path.join(dir, 'mask.tif');
     const outputFile = path.join(dir, 'model-output.tif');
-    // Uncompressed intermediate: GDAL compresses the COG anyway.
-    await writeMaskGeoTiff(maskFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata, compression: 'none' });
-    // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews).
-    await toCloudOptimizedGeoTiff(maskFile, outputFile, { gdalBinDir: deps.config.GDAL_BIN_DIR, resampling: 'NEAREST', signal }).catch((error: unknown) => {
-      throw error instanceof CogError && error.setupProblem ? ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError') : error;
-    });
+    // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews), written
+    // in-process: a gdal_translate process per output cost as much CPU as the model run on small tiles.
+    await writeMaskCog(outputFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata });
     const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
     await deps.store.putFile(outputKey, outputFile, { contentType: 'image/tiff' });
     const counts: Record<string, number> = {};
