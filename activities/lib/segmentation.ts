@@ -20,12 +20,15 @@
  * that order and stored as float32. Pixels where every picked band equals the nodata value
  * (spec.nodata, else the GeoTIFF's GDAL_NODATA) are fed as 0 and written as output_nodata
  * (default 255).
+ *
+ * The compute (preprocessing, session.run, argmax) runs in model threads (model-thread.ts): onnxruntime-node
+ * runs a model synchronously on the calling JS thread, which must stay free for the process's other work.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { Sema } from 'async-sema';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../../src/models/model-spec';
+import { clearModelThreadSessions, modelThreads, type PreparedJob, type SegmentJob } from './model-thread';
 import type { Raster, RasterTypedArray } from './raster';
 
 export interface PixelWindow {
@@ -85,7 +88,7 @@ export function planTiles(width: number, height: number, tileSize: number, overl
 // Preprocessing
 // ---------------------------------------------------------------------------------------------
 
-interface BandPlan {
+export interface BandPlan {
   source: RasterTypedArray;
   scale: number;
   offset: number;
@@ -109,13 +112,17 @@ export function nodataMask(bands: RasterTypedArray[], nodata: number | null | un
   return mask;
 }
 
-function bandPlans(spec: ModelInputDataSpec, raster: Raster): BandPlan[] {
+/**
+ * The input band, scaling and normalization of each model band. `bands` is indexed by 0-based source
+ * band (entries the spec does not pick may be missing); `bandCount` is the input's for the error message.
+ */
+export function bandPlans(spec: ModelInputDataSpec, bands: ReadonlyArray<RasterTypedArray | null | undefined>, bandCount: number): BandPlan[] {
   const scale = spec.scaling?.scale ?? 1;
   const offset = spec.scaling?.offset ?? 0;
   return spec.bands.map((band, i) => {
     const index = band.source_index ?? i + 1;
-    const source = raster.bands[index - 1];
-    if (!source) throw new Error(`band "${band.name}" needs band ${index} of the input, which has ${raster.bandCount} band(s)`);
+    const source = bands[index - 1];
+    if (!source) throw new Error(`band "${band.name}" needs band ${index} of the input, which has ${bandCount} band(s)`);
     const mean = spec.normalization?.mean[i] ?? 0;
     const std = spec.normalization?.std[i] ?? 1;
     if (!(std !== 0 && Number.isFinite(std))) throw new Error(`normalization std of band "${band.name}" must be a non-zero number`);
@@ -124,7 +131,7 @@ function bandPlans(spec: ModelInputDataSpec, raster: Raster): BandPlan[] {
 }
 
 /** Writes one tile, channels-first, into `target` at `base` (T*T*C floats). Padding and no-data pixels are 0. */
-function fillTile(target: Float32Array, base: number, tile: TileWindow, tileSize: number, width: number, plans: BandPlan[], nodata: Uint8Array | null): void {
+export function fillTile(target: Float32Array, base: number, tile: TileWindow, tileSize: number, width: number, plans: BandPlan[], nodata: Uint8Array | null): void {
   const plane = tileSize * tileSize;
   if (tile.w < tileSize || tile.h < tileSize) target.fill(0, base, base + plane * plans.length);
   plans.forEach(({ source, scale, offset, mean, std }, c) => {
@@ -145,7 +152,7 @@ function fillTile(target: Float32Array, base: number, tile: TileWindow, tileSize
  * exactly as OnnxSegmenter.segment does. For benchmarks and debugging.
  */
 export function buildModelInput(raster: Raster, spec: ModelInputDataSpec, tiles: TileWindow[]): Float32Array {
-  const plans = bandPlans(spec, raster);
+  const plans = bandPlans(spec, raster.bands, raster.bandCount);
   const nodata = nodataMask(
     plans.map((p) => p.source),
     spec.nodata ?? raster.nodata,
@@ -155,6 +162,30 @@ export function buildModelInput(raster: Raster, spec: ModelInputDataSpec, tiles:
   const out = new Float32Array(perTile * tiles.length);
   tiles.forEach((tile, i) => fillTile(out, i * perTile, tile, spec.tile_size, raster.width, plans, nodata));
   return out;
+}
+
+/** Argmax (first maximum wins) over the class channels for the tile's core pixels. */
+export function writeCore(mask: Uint8Array, logits: Float32Array, base: number, tile: TileWindow, tileSize: number, width: number, classes: number, classValues: Uint8Array): void {
+  const plane = tileSize * tileSize;
+  const { core } = tile;
+  for (let y = core.y; y < core.y + core.h; y++) {
+    const localRow = (y - tile.y) * tileSize - tile.x;
+    const outRow = y * width;
+    for (let x = core.x; x < core.x + core.w; x++) {
+      let index = base + localRow + x;
+      let best = logits[index]!;
+      let bestClass = 0;
+      for (let c = 1; c < classes; c++) {
+        index += plane;
+        const v = logits[index]!;
+        if (v > best) {
+          best = v;
+          bestClass = c;
+        }
+      }
+      mask[outRow + x] = classValues[bestClass]!;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,65 +247,42 @@ export async function validateOnnxModel(modelPath: string): Promise<OnnxSignatur
 }
 
 export interface SegmenterOptions {
-  /** Threads inside one operator (onnxruntime intraOpNumThreads). Default: os.availableParallelism(). */
+  /** Threads inside one operator (onnxruntime intraOpNumThreads), per model thread. Default: os.availableParallelism(). */
   intraOpThreads?: number;
-  /** Tiles per session.run. Default 4. Ignored when the model has a fixed batch dimension. */
+  /** Most tiles per session.run, taken across the pending segment() calls of the model. Default 4. Ignored when the model has a fixed batch dimension. */
   batchSize?: number;
   /** Default 'sequential'. */
   executionMode?: 'sequential' | 'parallel';
   /** Default 'all'. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** How many segment() calls of this process run at once (others wait their turn). Default 1. */
+  /** Model threads of this process (MODEL_CONCURRENCY; one config per process, the latest caller's wins). Default 1. */
   concurrency?: number;
 }
 
-let limiter: { permits: number; sema: Sema } | undefined;
-
-/** The process-wide limiter of model runs (its size is fixed by the first caller: one config per process). */
-function inferenceLimiter(permits: number): Sema {
-  if (!limiter || limiter.permits !== permits) limiter = { permits, sema: new Sema(permits) };
-  return limiter.sema;
-}
-
 export interface SegmentOptions {
-  /** Called after each batch with tiles done and total (also once with 0 before the first batch). */
+  /** Called after each run with tiles done and total (once with 0 at the start, and every 2 s while nothing advances). */
   onProgress?: (done: number, total: number) => void;
-  /** Stops between batches; segment() then rejects with signal.reason. */
+  /** Drops the remaining tiles; segment() then rejects with signal.reason. */
   signal?: AbortSignal;
 }
 
-interface CachedSession {
-  session: ort.InferenceSession;
-  lastUsed: number;
+/** The onnxruntime session options OnnxSegmenter uses (benchmarks build the same sessions). */
+export function sessionOptionsFor(options: SegmenterOptions): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: options.intraOpThreads && options.intraOpThreads > 0 ? options.intraOpThreads : os.availableParallelism(),
+    interOpNumThreads: 1,
+    executionMode: options.executionMode ?? 'sequential',
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    // Idle intra-op threads sleep instead of spinning: the worker shares its cores with I/O, GDAL and Node.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
 }
 
-const SESSION_CACHE_LIMIT = 4;
-const sessionCache = new Map<string, Promise<CachedSession>>();
-
-async function cachedSession(modelPath: string, sessionOptions: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
-  const stat = fs.statSync(modelPath);
-  const key = JSON.stringify([fs.realpathSync(modelPath), stat.mtimeMs, stat.size, sessionOptions]);
-  let entry = sessionCache.get(key);
-  if (!entry) {
-    entry = ort.InferenceSession.create(modelPath, sessionOptions).then((session) => ({ session, lastUsed: Date.now() }));
-    sessionCache.set(key, entry);
-    entry.catch(() => sessionCache.delete(key));
-    // Forget the least recently used sessions past the limit (not released: a run may still hold one;
-    // the native session is freed when it is garbage collected).
-    if (sessionCache.size > SESSION_CACHE_LIMIT) {
-      const settled = await Promise.all([...sessionCache.entries()].filter(([k]) => k !== key).map(async ([k, p]) => [k, (await p.catch(() => null))?.lastUsed ?? 0] as const));
-      settled.sort((a, b) => a[1] - b[1]);
-      for (const [k] of settled.slice(0, sessionCache.size - SESSION_CACHE_LIMIT)) sessionCache.delete(k);
-    }
-  }
-  const cached = await entry;
-  cached.lastUsed = Date.now();
-  return cached.session;
-}
-
-/** Forgets all cached sessions (tests, shutdown). */
+/** Forgets the sessions cached by the model threads (tests). */
 export function clearSessionCache(): void {
-  sessionCache.clear();
+  clearModelThreadSessions();
 }
 
 export class ModelShapeError extends Error {
@@ -284,13 +292,19 @@ export class ModelShapeError extends Error {
   }
 }
 
-export class OnnxSegmenter {
-  /** Input buffer reused across batches and calls (a concurrent call on the same instance gets its own). */
-  private buffer: Float32Array | null = null;
-  private busy = false;
+/** Errors from a model thread arrive as plain Errors carrying the original name. */
+function restoreModelShapeError(error: unknown): never {
+  throw error instanceof Error && error.name === 'ModelShapeError' && !(error instanceof ModelShapeError) ? new ModelShapeError(error.message) : error;
+}
 
+/**
+ * A model checked against its spec. segment() runs in the process's model threads (model-thread.ts), so
+ * the main thread stays free for I/O while the model computes.
+ */
+export class OnnxSegmenter {
   private constructor(
-    readonly session: ort.InferenceSession,
+    readonly modelPath: string,
+    private readonly sessionOptions: ort.InferenceSession.SessionOptions,
     readonly spec: ModelInputDataSpec,
     readonly inputName: string,
     readonly outputName: string,
@@ -300,21 +314,13 @@ export class OnnxSegmenter {
     readonly concurrency: number,
   ) {}
 
-  /** Loads (or reuses) a session for the model file and checks its input against the spec. */
+  /** Loads the model in a model thread (the session stays cached there) and checks its input and output against the spec. */
   static async load(modelPath: string, spec: ModelInputDataSpec, options: SegmenterOptions = {}): Promise<OnnxSegmenter> {
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      intraOpNumThreads: options.intraOpThreads && options.intraOpThreads > 0 ? options.intraOpThreads : os.availableParallelism(),
-      interOpNumThreads: 1,
-      executionMode: options.executionMode ?? 'sequential',
-      graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-      enableCpuMemArena: true,
-      enableMemPattern: true,
-      // Idle intra-op threads sleep instead of spinning: the worker shares its cores with I/O, GDAL and Node.
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-    };
-    const session = await cachedSession(modelPath, sessionOptions);
-    const input = session.inputMetadata[0];
-    const output = session.outputMetadata[0];
+    const sessionOptions = sessionOptionsFor(options);
+    const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+    const { inputs, outputs } = await modelThreads(concurrency).describe(modelPath, sessionOptions);
+    const input = inputs[0];
+    const output = outputs[0];
     if (!input || !output) throw new ModelShapeError('the model has no input or no output');
     if (!input.isTensor || !output.isTensor) throw new ModelShapeError('the model input and output must be tensors');
     if (input.type !== 'float32') throw new ModelShapeError(`the model input "${input.name}" is ${input.type}; float32 is required`);
@@ -338,7 +344,7 @@ export class OnnxSegmenter {
     }
     const fixedBatch = fixed(dims[0]);
     const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? 4));
-    return new OnnxSegmenter(session, spec, input.name, output.name, batchSize, fixedBatch, Math.max(1, options.concurrency ?? 1));
+    return new OnnxSegmenter(modelPath, sessionOptions, spec, input.name, output.name, batchSize, fixedBatch, concurrency);
   }
 
   /** Tiles this segmenter would run for a width x height input. */
@@ -346,111 +352,50 @@ export class OnnxSegmenter {
     return planTiles(width, height, this.spec.tile_size, this.spec.tile_overlap);
   }
 
-  /** Runs the model over the whole raster; returns one class value per pixel (row-major). */
+  /**
+   * Runs the model over the whole raster in a model thread; returns one class value per pixel (row-major).
+   * The picked bands are copied when a thread takes the call, so `raster` stays usable, also by concurrent
+   * calls; it must not change until the call has settled.
+   */
   async segment(raster: Raster, options: SegmentOptions = {}): Promise<Uint8Array> {
     const { spec } = this;
     const { width, height } = raster;
     if (raster.bands.some((band) => band.length !== width * height)) throw new Error(`raster bands do not hold ${width} x ${height} values`);
-    const plans = bandPlans(spec, raster);
-    const pixels = width * height;
-    const nodata = nodataMask(
-      plans.map((p) => p.source),
-      spec.nodata ?? raster.nodata,
-      pixels,
-    );
-    const tiles = this.plan(width, height);
-    const perTile = spec.bands.length * spec.tile_size * spec.tile_size;
-    const ownsBuffer = !this.busy;
-    let buffer: Float32Array;
-    if (ownsBuffer) {
-      if (!this.buffer || this.buffer.length !== perTile * this.batchSize) this.buffer = new Float32Array(perTile * this.batchSize);
-      buffer = this.buffer;
-      this.busy = true;
-    } else {
-      buffer = new Float32Array(perTile * this.batchSize);
-    }
-    // One inference at a time per process (MODEL_CONCURRENCY): onnxruntime already uses every core for one
-    // run, and runs sharing them only contend. Waiting runs keep reporting progress (heartbeats).
-    const limiter = inferenceLimiter(this.concurrency);
-    const waiting = setInterval(() => options.onProgress?.(0, tiles.length), 2000);
-    try {
-      await limiter.acquire();
-    } finally {
-      clearInterval(waiting);
-    }
-    try {
-      options.signal?.throwIfAborted();
-      return await this.runTiles(tiles, buffer, raster, plans, nodata, options);
-    } finally {
-      limiter.release();
-      if (ownsBuffer) this.busy = false;
-    }
+    bandPlans(spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
+    const total = this.plan(width, height).length;
+    const batchKey = JSON.stringify([this.modelPath, this.sessionOptions, this.batchSize]);
+    return modelThreads(this.concurrency)
+      .segment(() => this.prepareJob(raster), { batchKey, batchSize: this.batchSize, total, onProgress: options.onProgress, signal: options.signal })
+      .catch(restoreModelShapeError);
   }
 
-  private async runTiles(tiles: TileWindow[], buffer: Float32Array, raster: Raster, plans: BandPlan[], nodata: Uint8Array | null, options: SegmentOptions): Promise<Uint8Array> {
+  /**
+   * The job for a model thread, made when a thread takes the call. One copy of each picked band, then
+   * transferred: no second copy by postMessage, and the caller's arrays stay attached.
+   */
+  private prepareJob(raster: Raster): PreparedJob {
     const { spec } = this;
-    const { width, height } = raster;
-    const pixels = width * height;
-    const tileSize = spec.tile_size;
-    const channels = spec.bands.length;
-    const classes = spec.classes.length;
-    const plane = tileSize * tileSize;
-    const perTile = channels * plane;
-    const classValues = Uint8Array.from(spec.classes.map((c) => c.value));
-    const outputNodata = spec.output_nodata ?? 255;
-    const mask = new Uint8Array(pixels);
-    const total = tiles.length;
-    options.onProgress?.(0, total);
-
-    for (let start = 0; start < total; start += this.batchSize) {
-      if (options.signal?.aborted) throw options.signal.reason ?? new Error('segmentation aborted');
-      const batch = tiles.slice(start, start + this.batchSize);
-      batch.forEach((tile, i) => fillTile(buffer, i * perTile, tile, tileSize, width, plans, nodata));
-      const runSize = this.fixedBatch ? this.batchSize : batch.length;
-      if (runSize > batch.length) buffer.fill(0, batch.length * perTile, runSize * perTile);
-      const data = runSize * perTile === buffer.length ? buffer : buffer.subarray(0, runSize * perTile);
-      const feed = new ort.Tensor('float32', data, [runSize, channels, tileSize, tileSize]);
-      const results = await this.session.run({ [this.inputName]: feed });
-      const output = results[this.outputName]!;
-      try {
-        const od = output.dims;
-        if (od.length !== 4 || od[0] !== runSize || od[1] !== classes || od[2] !== tileSize || od[3] !== tileSize) {
-          throw new ModelShapeError(`the model returned shape [${od.join(', ')}]; expected [${runSize}, ${classes}, ${tileSize}, ${tileSize}]`);
-        }
-        const logits = output.data as Float32Array;
-        batch.forEach((tile, i) => writeCore(mask, logits, i * classes * plane, tile, tileSize, width, classes, classValues));
-      } finally {
-        for (const value of Object.values(results)) value.dispose?.();
-      }
-      options.onProgress?.(Math.min(start + this.batchSize, total), total);
-    }
-    if (nodata) {
-      for (let i = 0; i < pixels; i++) if (nodata[i] === 1) mask[i] = outputNodata;
-    }
-    return mask;
-  }
-}
-
-/** Argmax (first maximum wins) over the class channels for the tile's core pixels. */
-function writeCore(mask: Uint8Array, logits: Float32Array, base: number, tile: TileWindow, tileSize: number, width: number, classes: number, classValues: Uint8Array): void {
-  const plane = tileSize * tileSize;
-  const { core } = tile;
-  for (let y = core.y; y < core.y + core.h; y++) {
-    const localRow = (y - tile.y) * tileSize - tile.x;
-    const outRow = y * width;
-    for (let x = core.x; x < core.x + core.w; x++) {
-      let index = base + localRow + x;
-      let best = logits[index]!;
-      let bestClass = 0;
-      for (let c = 1; c < classes; c++) {
-        index += plane;
-        const v = logits[index]!;
-        if (v > best) {
-          best = v;
-          bestClass = c;
-        }
-      }
-      mask[outRow + x] = classValues[bestClass]!;
-    }
+    const bands: Array<RasterTypedArray | null> = raster.bands.map(() => null);
+    const transfer: ArrayBuffer[] = [];
+    spec.bands.forEach((band, position) => {
+      const index = (band.source_index ?? position + 1) - 1;
+      if (bands[index]) return;
+      const copy = raster.bands[index]!.slice();
+      bands[index] = copy;
+      transfer.push(copy.buffer as ArrayBuffer);
+    });
+    const job: SegmentJob = {
+      modelPath: this.modelPath,
+      sessionOptions: this.sessionOptions,
+      spec,
+      batchSize: this.batchSize,
+      fixedBatch: this.fixedBatch,
+      width: raster.width,
+      height: raster.height,
+      bands,
+      bandCount: raster.bandCount,
+      nodata: spec.nodata ?? raster.nodata,
+    };
+    return { job, transfer };
   }
 }

@@ -7,6 +7,7 @@ import { createActivities, type PipelineActivities } from '../../activities';
 import { createProcessorRuntime } from '../../activities/generic-processor';
 import type { ProcessorRuntime } from '../../activities/lib/processor-runtime';
 import { GeoServerPublisher } from '../../activities/lib/geoserver-publisher';
+import { shutdownModelThreads } from '../../activities/lib/model-thread';
 import { BuiltInPublisher, type MapPublisher } from '../../activities/lib/publisher';
 import type { AppConfig } from '../config/config';
 import { startTracing } from '../tracing/tracing';
@@ -64,11 +65,11 @@ export class PipelineWorkers {
     private readonly processorRuntime: ProcessorRuntime,
   ) {}
 
-  /** Runs until shutdown; then stops the processor runtime (after running activities had their grace time). */
+  /** Runs until shutdown; then stops the processor runtime and the model threads (after running activities had their grace time). */
   run(): Promise<void> {
     return Promise.all(this.workers.map((worker) => worker.run()))
       .then(() => undefined)
-      .finally(() => this.processorRuntime.close());
+      .finally(() => Promise.all([this.processorRuntime.close(), shutdownModelThreads()]));
   }
 
   /** Stops polling; running activities get the grace time to finish or hand over. */

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ModelInputDataSpec } from '../../src/models/model-spec';
 import { readGeoTiff, writeMaskGeoTiff } from '../../activities/lib/raster';
+import { shutdownModelThreads } from '../../activities/lib/model-thread';
 import { OnnxSegmenter } from '../../activities/lib/segmentation';
 
 /**
@@ -30,7 +31,8 @@ describe('inference against the independent Python reference', () => {
     if (!MODEL || !fs.existsSync(MODEL)) throw new Error(`DEMO_MODEL_PATH must point to ukis-csmask's model_6b_l2a.onnx (got ${MODEL ?? 'nothing'})`);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'inference-reference-'));
   });
-  afterAll(() => {
+  afterAll(async () => {
+    await shutdownModelThreads();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 

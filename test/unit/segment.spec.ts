@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ModelInputDataSpec } from '../../src/models/model-spec';
 import type { Raster, RasterTypedArray } from '../../activities/lib/raster';
+import { shutdownModelThreads } from '../../activities/lib/model-thread';
 import { axisOrigins, OnnxSegmenter, planTiles, validateOnnxModel } from '../../activities/lib/segmentation';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
@@ -105,6 +106,8 @@ describe('axisOrigins / planTiles', () => {
 });
 
 describe('OnnxSegmenter with tiny models', () => {
+  afterAll(() => shutdownModelThreads());
+
   const positionSpec = (overlap: number): ModelInputDataSpec => ({
     bands: [{ name: 'any' }],
     tile_size: TILE,

@@ -1,0 +1,281 @@
+/**
+ * Body of a model thread (started by model-thread.ts). Owns its onnxruntime sessions and computes the
+ * segment requests given to it: preprocessing, session.run, argmax and output nodata. Every run takes up
+ * to batchSize tiles across the pending requests of the oldest request's model, oldest request first, so
+ * several small rasters share one run; each tile is computed exactly as if its raster ran alone.
+ */
+import * as fs from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { FromModelThread, SegmentJob, SerializedError, TensorInfo, ToModelThread } from './model-thread';
+import { bandPlans, fillTile, ModelShapeError, nodataMask, planTiles, writeCore, type BandPlan, type TileWindow } from './segmentation';
+
+if (!parentPort) throw new Error('model-thread-worker runs inside a worker thread (see model-thread.ts)');
+const port = parentPort;
+
+function post(message: FromModelThread, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+function serialize(error: unknown): SerializedError {
+  return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------------
+
+interface LoadedSession {
+  session: ort.InferenceSession;
+  inputName: string;
+  outputName: string;
+}
+
+const SESSION_CACHE_LIMIT = 4;
+/** Insertion order is recency: the first entry is the least recently used. */
+const sessions = new Map<string, Promise<LoadedSession>>();
+
+/** A changed model file (mtime, size) or other options get a new session. */
+function sessionKey(modelPath: string, options: ort.InferenceSession.SessionOptions): string {
+  const stat = fs.statSync(modelPath);
+  return JSON.stringify([fs.realpathSync(modelPath), stat.mtimeMs, stat.size, options]);
+}
+
+function loadSession(key: string, modelPath: string, options: ort.InferenceSession.SessionOptions): Promise<LoadedSession> {
+  const cached = sessions.get(key);
+  if (cached) {
+    sessions.delete(key);
+    sessions.set(key, cached);
+    return cached;
+  }
+  const entry = ort.InferenceSession.create(modelPath, options).then((session) => ({ session, inputName: session.inputNames[0]!, outputName: session.outputNames[0]! }));
+  sessions.set(key, entry);
+  entry.catch(() => {
+    if (sessions.get(key) === entry) sessions.delete(key);
+  });
+  // Past the limit the least recently used are forgotten, not released: the garbage collector frees the
+  // native session once no run holds it.
+  while (sessions.size > SESSION_CACHE_LIMIT) sessions.delete(sessions.keys().next().value!);
+  return entry;
+}
+
+function tensorInfo(value: ort.InferenceSession.ValueMetadata): TensorInfo {
+  return value.isTensor ? { name: value.name, isTensor: true, type: value.type, shape: [...value.shape] } : { name: value.name, isTensor: false, type: 'non-tensor', shape: [] };
+}
+
+async function describe(id: number, modelPath: string, options: ort.InferenceSession.SessionOptions): Promise<void> {
+  try {
+    const { session } = await loadSession(sessionKey(modelPath, options), modelPath, options);
+    post({ type: 'described', id, signature: { inputs: session.inputMetadata.map(tensorInfo), outputs: session.outputMetadata.map(tensorInfo) } });
+  } catch (error) {
+    post({ type: 'failed', id, error: serialize(error) });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+interface Prepared {
+  plans: BandPlan[];
+  nodata: Uint8Array | null;
+  mask: Uint8Array;
+  classValues: Uint8Array;
+}
+
+interface Request {
+  id: number;
+  job: SegmentJob;
+  sessionKey: string;
+  /** Requests with the same key can share a run: same session, tile shape, classes and batch size. */
+  batchKey: string;
+  tiles: TileWindow[];
+  /** Next tile to put into a run. */
+  next: number;
+  /** Tiles whose result is in the mask. */
+  done: number;
+  prepared?: Prepared;
+}
+
+/** Pending requests, oldest first. */
+const queue: Request[] = [];
+
+function remove(request: Request): boolean {
+  const index = queue.indexOf(request);
+  if (index < 0) return false;
+  queue.splice(index, 1);
+  return true;
+}
+
+function fail(request: Request, error: unknown): void {
+  if (remove(request)) post({ type: 'failed', id: request.id, error: serialize(error) });
+}
+
+function accept(id: number, job: SegmentJob): void {
+  try {
+    const key = sessionKey(job.modelPath, job.sessionOptions);
+    const { spec } = job;
+    queue.push({
+      id,
+      job,
+      sessionKey: key,
+      batchKey: JSON.stringify([key, job.batchSize, job.fixedBatch, spec.tile_size, spec.bands.length, spec.classes.length]),
+      tiles: planTiles(job.width, job.height, spec.tile_size, spec.tile_overlap),
+      next: 0,
+      done: 0,
+    });
+    schedule();
+  } catch (error) {
+    post({ type: 'failed', id, error: serialize(error) });
+  }
+}
+
+/** Band plans, no-data pixels and the output mask, made when the request's first tile is run. */
+function prepare(request: Request): Prepared | undefined {
+  if (request.prepared) return request.prepared;
+  try {
+    const { job } = request;
+    const plans = bandPlans(job.spec, job.bands, job.bandCount);
+    const pixels = job.width * job.height;
+    const nodata = nodataMask(
+      plans.map((plan) => plan.source),
+      job.nodata,
+      pixels,
+    );
+    request.prepared = { plans, nodata, mask: new Uint8Array(pixels), classValues: Uint8Array.from(job.spec.classes.map((c) => c.value)) };
+    return request.prepared;
+  } catch (error) {
+    fail(request, error);
+    return undefined;
+  }
+}
+
+function finish(request: Request, prepared: Prepared): void {
+  const { mask, nodata } = prepared;
+  if (nodata) {
+    const outputNodata = request.job.spec.output_nodata ?? 255;
+    for (let i = 0; i < mask.length; i++) if (nodata[i] === 1) mask[i] = outputNodata;
+  }
+  remove(request);
+  post({ type: 'segmented', id: request.id, mask }, [mask.buffer as ArrayBuffer]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------------
+
+/** Model input reused across runs (a run finishes before the next is filled). */
+let inputBuffer = new Float32Array(0);
+
+function modelInput(length: number): Float32Array {
+  if (inputBuffer.length < length) inputBuffer = new Float32Array(length);
+  return inputBuffer.length === length ? inputBuffer : inputBuffer.subarray(0, length);
+}
+
+/** One session.run with up to batchSize tiles from the pending requests of the oldest request's model. */
+async function runOnce(): Promise<void> {
+  const head = queue[0]!;
+  let loaded: LoadedSession;
+  try {
+    loaded = await loadSession(head.sessionKey, head.job.modelPath, head.job.sessionOptions);
+  } catch (error) {
+    for (const request of queue.filter((r) => r.sessionKey === head.sessionKey)) fail(request, error);
+    return;
+  }
+  const { batchKey } = head;
+  const { batchSize, fixedBatch, spec } = head.job;
+  const taken: Array<{ request: Request; prepared: Prepared; tile: TileWindow }> = [];
+  for (const request of [...queue]) {
+    if (taken.length === batchSize) break;
+    if (request.batchKey !== batchKey || request.next === request.tiles.length) continue;
+    const prepared = prepare(request);
+    if (!prepared) continue;
+    while (taken.length < batchSize && request.next < request.tiles.length) taken.push({ request, prepared, tile: request.tiles[request.next++]! });
+  }
+  if (taken.length === 0) return;
+
+  const tileSize = spec.tile_size;
+  const channels = spec.bands.length;
+  const classes = spec.classes.length;
+  const plane = tileSize * tileSize;
+  const perTile = channels * plane;
+  const runSize = fixedBatch ? batchSize : taken.length;
+  const input = modelInput(runSize * perTile);
+  taken.forEach(({ request, prepared, tile }, i) => fillTile(input, i * perTile, tile, tileSize, request.job.width, prepared.plans, prepared.nodata));
+  if (runSize > taken.length) input.fill(0, taken.length * perTile, runSize * perTile);
+  const involved = [...new Set(taken.map(({ request }) => request))];
+
+  let results: ort.InferenceSession.OnnxValueMapType;
+  try {
+    results = await loaded.session.run({ [loaded.inputName]: new ort.Tensor('float32', input, [runSize, channels, tileSize, tileSize]) });
+  } catch (error) {
+    for (const request of involved) fail(request, error);
+    return;
+  }
+  try {
+    const output = results[loaded.outputName]!;
+    const dims = output.dims;
+    if (dims.length !== 4 || dims[0] !== runSize || dims[1] !== classes || dims[2] !== tileSize || dims[3] !== tileSize) {
+      throw new ModelShapeError(`the model returned shape [${dims.join(', ')}]; expected [${runSize}, ${classes}, ${tileSize}, ${tileSize}]`);
+    }
+    const logits = output.data as Float32Array;
+    taken.forEach(({ request, prepared, tile }, i) => writeCore(prepared.mask, logits, i * classes * plane, tile, tileSize, request.job.width, classes, prepared.classValues));
+  } catch (error) {
+    for (const request of involved) fail(request, error);
+    return;
+  } finally {
+    for (const value of Object.values(results)) value.dispose?.();
+  }
+  post({ type: 'ran', tiles: taken.length, requests: involved.length });
+  for (const request of involved) {
+    if (!queue.includes(request)) continue; // cancelled while the run was in flight
+    request.done += taken.filter((entry) => entry.request === request).length;
+    post({ type: 'progress', id: request.id, done: request.done, total: request.tiles.length });
+    if (request.done === request.tiles.length) finish(request, request.prepared!);
+  }
+}
+
+let draining = false;
+
+function schedule(): void {
+  if (draining) return;
+  draining = true;
+  // Start on a later turn, so requests posted together are all read first and can share the first run.
+  setImmediate(() => void drain());
+}
+
+async function drain(): Promise<void> {
+  try {
+    while (queue.length > 0) {
+      await runOnce();
+      // A run holds this thread's event loop: read cancellations and new requests before the next one.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    draining = false;
+  }
+}
+
+port.on('message', (message: ToModelThread) => {
+  switch (message.type) {
+    case 'describe':
+      void describe(message.id, message.modelPath, message.sessionOptions);
+      break;
+    case 'segment':
+      for (const { id, job } of message.requests) accept(id, job);
+      break;
+    case 'cancel': {
+      const request = queue.find((r) => r.id === message.id);
+      if (request) remove(request);
+      break;
+    }
+    case 'clear-sessions':
+      sessions.clear();
+      break;
+    case 'crash':
+      setImmediate(() => {
+        throw new Error(message.reason);
+      });
+      break;
+  }
+});
