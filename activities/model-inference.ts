@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { currentActivity, stepHeartbeat } from './lib/activity-context';
 import { InferenceEntity, ModelEntity } from '../src/database/entities';
@@ -8,8 +9,8 @@ import { applyPostProcessing, type PostProcessingKey, type PostProcessingSources
 import { runChipScript, type ChipMetadata } from './lib/stac-fetch';
 import type { ModelInputDataSpec } from '../src/models/model-spec';
 import { cloudClassValues, cloudSpecForInput, findCloudModel } from './lib/cloud-model';
-import { writeMaskCog } from './lib/mask-cog';
-import { InvalidGeoTiffError, readGeoTiff, type Raster } from './lib/raster';
+import { encodeMaskCog } from './lib/mask-cog';
+import { decodeGeoTiff, InvalidGeoTiffError, ownArrayBuffer, readGeoTiff, type Raster } from './lib/raster';
 import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
 import { StepLog, withStepLog } from './lib/step-log';
 import { runGroupItems, type GroupStepResult } from './lib/step-group';
@@ -136,52 +137,63 @@ async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: st
 /** Runs the model over one task's input and stores the mask (a COG) under the task's output key. */
 async function inferTask(deps: ActivityDeps, prepared: PreparedModel, request: ModelInferenceRequest, log: StepLog): Promise<ModelInferenceResult> {
   const { model, spec, segmenter, postProcessing: options } = prepared;
-  return withTempDir('infer', async (dir) => {
-    const inputFile = path.join(dir, 'input.tif');
-    await deps.store.downloadToFile(request.inputKey, inputFile);
-    const raster = await readGeoTiff(inputFile).catch((error: unknown) => {
-      if (error instanceof InvalidGeoTiffError) throw invalidInput(`the input is not a readable GeoTIFF: ${error.message}`, error);
-      throw error;
-    });
-    const highestBand = Math.max(...spec.bands.map((band, index) => band.source_index ?? index + 1));
-    if (highestBand > raster.bandCount) {
-      throw invalidInput(`model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`);
-    }
-    const signal = currentActivity()?.cancellationSignal;
-    let tiles = 0;
-    log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
-    const mask = await segmenter
-      .segment(raster, {
-        // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout.
-        onProgress: (done, total) => {
-          tiles = total;
-          stepHeartbeat({ tiles_done: done, tiles_total: total });
-        },
-        signal,
-      })
-      .catch(asModelError);
-    const outputNodata = spec.output_nodata ?? 255;
-    let masked: Partial<Record<PostProcessingKey, number>> | undefined;
-    if (Object.keys(options).length > 0) {
-      const sources = await postProcessingSources(deps, request, options, { file: inputFile, raster, spec, log, signal }, dir);
-      masked = applyPostProcessing(mask, outputNodata, options, sources);
-      log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
-    }
-    const outputFile = path.join(dir, 'model-output.tif');
-    // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews), written
-    // in-process: a gdal_translate process per output cost as much CPU as the model run on small tiles.
-    await writeMaskCog(outputFile, mask, raster.width, raster.height, raster.georef, { nodata: outputNodata });
-    const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
-    await deps.store.putFile(outputKey, outputFile, { contentType: 'image/tiff' });
-    const counts: Record<string, number> = {};
-    const names = new Map(spec.classes.map((entry) => [entry.value, entry.name]));
-    for (const value of mask) {
-      const name = names.get(value) ?? (value === outputNodata ? 'nodata' : String(value));
-      counts[name] = (counts[name] ?? 0) + 1;
-    }
-    log.info(`${tiles} tiles, class pixel counts ${JSON.stringify(counts)}`);
-    return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts, ...(masked ? { post_processing: masked } : {}) };
+  // The input is read straight into memory (the decoder needs the whole file anyway): no temp file.
+  const input = await deps.store.getObject(request.inputKey);
+  const raster = await decodeGeoTiff(ownArrayBuffer(input), 'input.tif').catch((error: unknown) => {
+    if (error instanceof InvalidGeoTiffError) throw invalidInput(`the input is not a readable GeoTIFF: ${error.message}`, error);
+    throw error;
   });
+  const highestBand = Math.max(...spec.bands.map((band, index) => band.source_index ?? index + 1));
+  if (highestBand > raster.bandCount) {
+    throw invalidInput(`model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`);
+  }
+  const signal = currentActivity()?.cancellationSignal;
+  let tiles = 0;
+  log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
+  const mask = await segmenter
+    .segment(raster, {
+      // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout.
+      onProgress: (done, total) => {
+        tiles = total;
+        stepHeartbeat({ tiles_done: done, tiles_total: total });
+      },
+      signal,
+    })
+    .catch(asModelError);
+  const outputNodata = spec.output_nodata ?? 255;
+  let masked: Partial<Record<PostProcessingKey, number>> | undefined;
+  if (Object.keys(options).length > 0) {
+    // Post-processing may run GDAL on the input (permanent water): it gets files of its own.
+    masked = await withTempDir('post-processing', async (dir) => {
+      const inputFile = path.join(dir, 'input.tif');
+      await fs.promises.writeFile(inputFile, input);
+      const sources = await postProcessingSources(deps, request, options, { file: inputFile, raster, spec, log, signal }, dir);
+      return applyPostProcessing(mask, outputNodata, options, sources);
+    });
+    log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
+  }
+  // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews), encoded
+  // in-process and uploaded from memory: a gdal_translate process per output cost as much CPU as the model.
+  const cog = Buffer.concat(await encodeMaskCog(mask, raster.width, raster.height, raster.georef, { nodata: outputNodata }));
+  const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
+  await deps.store.putObject(outputKey, cog, { contentType: 'image/tiff' });
+  const counts = classPixelCounts(mask, spec, outputNodata);
+  log.info(`${tiles} tiles, class pixel counts ${JSON.stringify(counts)}`);
+  return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts, ...(masked ? { post_processing: masked } : {}) };
+}
+
+/** Pixels per class name (values without a class: 'nodata' for the output nodata, else the value). */
+function classPixelCounts(mask: Uint8Array, spec: ModelInputDataSpec, outputNodata: number): Record<string, number> {
+  const histogram = new Uint32Array(256);
+  for (let i = 0; i < mask.length; i++) histogram[mask[i]!]! += 1;
+  const names = new Map(spec.classes.map((entry) => [entry.value, entry.name]));
+  const counts: Record<string, number> = {};
+  histogram.forEach((count, value) => {
+    if (count === 0) return;
+    const name = names.get(value) ?? (value === outputNodata ? 'nodata' : String(value));
+    counts[name] = (counts[name] ?? 0) + count;
+  });
+  return counts;
 }
 
 /**

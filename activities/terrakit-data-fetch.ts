@@ -9,7 +9,9 @@ import type { ActivityDeps } from './deps';
 import { InferenceEntity, ModelEntity } from '../src/database/entities';
 import { invalidInput, modelConfigurationError } from './errors';
 import { fetchStacChip, type StoredInputSummary } from './lib/stac-fetch';
-import { InvalidGeoTiffError, inspectGeoTiff } from './lib/raster';
+import { InvalidGeoTiffError, inspectGeoTiff, type GeoTiffSummary } from './lib/raster';
+import { inspectStoredGeoTiff } from './lib/stored-geotiff';
+import { ObjectNotFoundError } from '../src/storage/object-store';
 import { StepLog, withStepLog } from './lib/step-log';
 import { storageKeys } from './lib/storage-keys';
 import { withTempDir } from './lib/temp-dir';
@@ -111,32 +113,31 @@ export function createDataFetchActivities(deps: ActivityDeps) {
           }),
         );
       }
+      const notReadable = (source: string) => (error: unknown) => {
+        if (error instanceof InvalidGeoTiffError) throw invalidInput(`${source} is not a readable GeoTIFF: ${error.message}`, error);
+        throw error;
+      };
+      const logSummary = (summary: GeoTiffSummary) =>
+        log.info(`GeoTIFF ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}, EPSG:${summary.epsg ?? 'unknown'}`);
+      if (input.kind === 'object') {
+        // Uploaded files are already in storage: their headers are read in place, nothing is copied.
+        return withStepLog(log, async () => {
+          const summary = await inspectStoredGeoTiff(deps.store, input.key).catch((error: unknown) => {
+            if (error instanceof ObjectNotFoundError) throw invalidInput(`uploaded file ${input.file_name} is missing from storage`);
+            return notReadable(input.file_name)(error);
+          });
+          logSummary(summary);
+          return { inputKey: input.key, bytes: summary.bytes, width: summary.width, height: summary.height, bands: summary.bands, epsg: summary.epsg };
+        });
+      }
       return withStepLog(log, () =>
         withTempDir('fetch', async (dir) => {
           const localFile = path.join(dir, 'input.tif');
-          let inputKey: string;
-          let bytes: number;
-          if (input.kind === 'url') {
-            bytes = await downloadUrl(input.url, localFile, deps, log);
-            inputKey = storageKeys.taskInput(request.inferenceId, request.taskId);
-          } else {
-            inputKey = input.key;
-            if (!(await deps.store.exists(inputKey))) throw invalidInput(`uploaded file ${input.file_name} is missing from storage`);
-            await deps.store.downloadToFile(inputKey, localFile);
-            bytes = fs.statSync(localFile).size;
-          }
-          let summary;
-          try {
-            summary = await inspectGeoTiff(localFile);
-          } catch (error) {
-            if (error instanceof InvalidGeoTiffError) {
-              const source = input.kind === 'url' ? 'the downloaded file' : input.file_name;
-              throw invalidInput(`${source} is not a readable GeoTIFF: ${error.message}`, error);
-            }
-            throw error;
-          }
-          log.info(`GeoTIFF ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}, EPSG:${summary.epsg ?? 'unknown'}`);
-          if (input.kind === 'url') await deps.store.putFile(inputKey, localFile, { contentType: 'image/tiff' });
+          const bytes = await downloadUrl(input.url, localFile, deps, log);
+          const inputKey = storageKeys.taskInput(request.inferenceId, request.taskId);
+          const summary = await inspectGeoTiff(localFile).catch(notReadable('the downloaded file'));
+          logSummary(summary);
+          await deps.store.putFile(inputKey, localFile, { contentType: 'image/tiff' });
           return { inputKey, bytes, width: summary.width, height: summary.height, bands: summary.bands, epsg: summary.epsg };
         }),
       );

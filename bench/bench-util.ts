@@ -32,3 +32,63 @@ export function median(values: number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
+
+/** CPU seconds (user + system) used so far by the processes of each command name (Linux /proc; {} elsewhere). */
+export function cpuSecondsByCommand(): Record<string, number> {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  const totals: Record<string, number> = {};
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return totals;
+  }
+  for (const pid of entries) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const command = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      // Fields 14-17 of stat (utime, stime, cutime, cstime), counted from the state field (3).
+      const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+      totals[command] = (totals[command] ?? 0) + ticks / ticksPerSecond;
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  return totals;
+}
+
+/** CPU seconds per command between two cpuSecondsByCommand() readings, largest first, as "name 12.3 s". */
+export function cpuDelta(before: Record<string, number>, after: Record<string, number>, minimum = 0.5): string {
+  return Object.entries(after)
+    .map(([command, seconds]) => [command, seconds - (before[command] ?? 0)] as const)
+    .filter(([, seconds]) => seconds >= minimum)
+    .sort((a, b) => b[1] - a[1])
+    .map(([command, seconds]) => `${command} ${seconds.toFixed(1)} s`)
+    .join(', ');
+}
+
+/** CPU seconds used so far by each thread of this process, by thread name (Linux /proc; {} elsewhere). */
+export function cpuSecondsByThread(): Record<string, number> {
+  const totals: Record<string, number> = {};
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync('/proc/self/task');
+  } catch {
+    return totals;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      const label = process.env.BENCH_THREAD_IDS ? `${name}#${tid}` : name;
+      totals[label] = (totals[label] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return totals;
+}

@@ -10,6 +10,7 @@
  * Prints figures; not a test.
  */
 import * as fs from 'node:fs';
+import * as inspector from 'node:inspector';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -22,7 +23,7 @@ import { loadConfig } from '../src/config/config';
 import type { ObjectStore } from '../src/storage/object-store';
 import { OBJECT_STORE } from '../src/storage/storage.module';
 import { createPipelineWorkers } from '../src/temporal/pipeline-worker';
-import { python } from './bench-util';
+import { cpuDelta, cpuSecondsByCommand, cpuSecondsByThread, python } from './bench-util';
 
 const FILES = Number(process.argv[2] ?? 1000);
 const DISTINCT_SCENES = 8;
@@ -72,10 +73,12 @@ async function main(): Promise<void> {
   const metadata = demoModelMetadata(metaPath, `bench-${Date.now()}`);
   console.log(`${FILES} files of 6 x 256 x 256 (uint16, ${fs.statSync(scenes[0]!).size} bytes each), model ${path.basename(modelPath)}, ${os.cpus().length} CPU(s)`);
 
+  // BENCH_PARTS=pipeline skips the bare loop and the API load (profiling runs).
+  const parts = new Set((process.env.BENCH_PARTS ?? 'bare,pipeline,api').split(','));
   // 1. Bare compute.
   const segmenter = await OnnxSegmenter.load(modelPath, metadata.model_input_data_spec, { batchSize: 1 });
   const bareStarted = performance.now();
-  for (const [index, file] of files.entries()) {
+  for (const [index, file] of (parts.has('bare') ? files : []).entries()) {
     const raster = await readGeoTiff(file);
     const mask = await segmenter.segment(raster);
     await writeMaskGeoTiff(path.join(workDir, `bare-${index % 4}.tif`), mask, raster.width, raster.height, raster.georef, { nodata: 255 });
@@ -107,12 +110,22 @@ async function main(): Promise<void> {
     form.set('model_file', new Blob([fs.readFileSync(modelPath)]), path.basename(modelPath));
     const model: any = await (await fetch(`${base}/api/v2/models`, { method: 'POST', headers: { Authorization: `Bearer ${API_KEY}` }, body: form })).json();
 
+    const cpuBefore = cpuSecondsByCommand();
+    const threadsBefore = cpuSecondsByThread();
     const pipelineStarted = performance.now();
     const upload = new FormData();
     upload.append('inference', JSON.stringify({ model_id: model.id, description: 'bulk benchmark' }));
     for (const [index, file] of files.entries()) upload.append('files', new Blob([fs.readFileSync(file)]), `tile-${index}.tif`);
     const created: any = await (await fetch(`${base}/api/v2/inference/upload`, { method: 'POST', headers: { Authorization: `Bearer ${API_KEY}` }, body: upload })).json();
     const uploadSeconds = (performance.now() - pipelineStarted) / 1000;
+    const cpuAfterUpload = cpuSecondsByCommand();
+    const threadsAfterUpload = cpuSecondsByThread();
+    // BENCH_PROFILE=file.cpuprofile: a CPU profile of this process's main thread while the tasks run.
+    const profiler = process.env.BENCH_PROFILE ? new inspector.Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await new Promise((resolve) => profiler.post('Profiler.enable', () => profiler.post('Profiler.start', resolve)));
+    }
     let status: any;
     for (;;) {
       status = await api(base, 'GET', `/api/v2/inference/${created.id}`);
@@ -120,9 +133,17 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     const pipelineSeconds = (performance.now() - pipelineStarted) / 1000;
+    if (profiler) {
+      const profile = await new Promise((resolve, reject) => profiler.post('Profiler.stop', (error, result) => (error ? reject(error) : resolve(result.profile))));
+      fs.writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));
+      profiler.disconnect();
+    }
     console.log(`pipeline (upload ${uploadSeconds.toFixed(1)} s + run ${(pipelineSeconds - uploadSeconds).toFixed(1)} s) ${pipelineSeconds.toFixed(1)} s wall, ${(FILES / pipelineSeconds).toFixed(2)} tiles/s, status ${status.status} (${status.tasks_count_success}/${status.tasks_count_total} finished), step groups of ${config.INFERENCE_STEP_GROUP_SIZE}`);
+    console.log(`CPU seconds (${os.cpus().length} cores): upload ${cpuDelta(cpuBefore, cpuAfterUpload)}; run ${cpuDelta(cpuAfterUpload, cpuSecondsByCommand())}`);
+    console.log(`  this process's threads: upload ${cpuDelta(threadsBefore, threadsAfterUpload)}; run ${cpuDelta(threadsAfterUpload, cpuSecondsByThread())}`);
     console.log(`pipeline / bare compute throughput ratio: ${(bareSeconds / pipelineSeconds).toFixed(2)} (target >= 0.8)`);
 
+    if (!parts.has('api')) return;
     // 3. API latency under 50 concurrent clients (inferences whose URL points nowhere: cheap to fail).
     const ids: string[] = [];
     await loadTest('POST /api/v2/inference', 500, 50, async () => {

@@ -291,7 +291,7 @@ async function runGroup(
       // One write shows this step running and the outcome of the previous one for the whole group.
       await projectTasks(plan.inferenceId, tasks);
       if (GROUPED_STEPS.has(stepId)) {
-        await runGroupedStep(plan, steps, grouped, stepNumber, members, planOf);
+        await runGroupedStep(plan, steps, grouped, stepNumber, members, planOf, () => projectTasks(plan.inferenceId, tasks));
       } else {
         await settleAll(members.map((task) => runTaskStep(plan, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber])));
       }
@@ -323,7 +323,52 @@ async function settleAll(promises: Promise<unknown>[]): Promise<void> {
   if (rejected.length > 0) throw rejected[0].reason;
 }
 
-/** One grouped activity for the members' step; tasks whose outcome may improve with retries run it alone. */
+/** Tasks fetched together when their input is a download or a STAC chip (slow): their statuses show up sooner. */
+const SLOW_FETCH_GROUP = 4;
+
+/**
+ * Splits the members of a grouped step into the activities that run it: downloads and STAC chips a few at
+ * a time, model runs up to a budget of input values (a group of large scenes would report nothing for hours).
+ */
+function stepSubgroups(plan: StepPlan, stepId: StepId, tasks: TaskState[], planOf: Map<string, TaskPlan>): TaskState[][] {
+  const chunks: TaskState[][] = [];
+  if (stepId === STEP_IDS.dataFetch) {
+    const uploaded = tasks.filter((task) => planOf.get(task.task_id)!.input.kind === 'object');
+    const slow = tasks.filter((task) => planOf.get(task.task_id)!.input.kind !== 'object');
+    if (uploaded.length > 0) chunks.push(uploaded);
+    for (let start = 0; start < slow.length; start += SLOW_FETCH_GROUP) chunks.push(slow.slice(start, start + SLOW_FETCH_GROUP));
+    return chunks;
+  }
+  if (stepId === STEP_IDS.modelInference && plan.stepGroupValues) {
+    let chunk: TaskState[] = [];
+    let pixels = 0;
+    for (const task of tasks) {
+      const size = inputValues(task) ?? 0;
+      if (chunk.length > 0 && pixels + size > plan.stepGroupValues) {
+        chunks.push(chunk);
+        chunk = [];
+        pixels = 0;
+      }
+      chunk.push(task);
+      pixels += size;
+    }
+    if (chunk.length > 0) chunks.push(chunk);
+    return chunks;
+  }
+  return [tasks];
+}
+
+/** width x height x bands of the task's input, from its data-fetch step result (undefined when unknown). */
+function inputValues(task: TaskState): number | undefined {
+  const fetched = task.pipeline_steps.find((step) => step.process_id === STEP_IDS.dataFetch)?.result;
+  const values = fetched ? Number(fetched.width) * Number(fetched.height) * Number(fetched.bands) : NaN;
+  return Number.isFinite(values) ? values : undefined;
+}
+
+/**
+ * Runs the members' step as grouped activities (see stepSubgroups); tasks whose outcome may improve with
+ * retries then run it alone. `project` records progress when a part of the group finishes early.
+ */
 async function runGroupedStep(
   plan: StepPlan,
   steps: ReturnType<typeof stepActivities>,
@@ -331,24 +376,41 @@ async function runGroupedStep(
   stepNumber: number,
   members: TaskState[],
   planOf: Map<string, TaskPlan>,
+  project: () => Promise<void>,
 ): Promise<void> {
   const stepId = plan.steps[stepNumber];
-  const base = { inferenceId: plan.inferenceId, workflowId: workflowInfo().workflowId };
   const ready = members.filter((task) => stepId === STEP_IDS.dataFetch || task.current_key);
   // Only a broken plan leaves a task without the previous step's output; it fails like the task path does.
   for (const task of members.filter((member) => !ready.includes(member))) failStep(task, task.pipeline_steps[stepNumber], 'previous step produced no output');
   if (ready.length === 0) return;
+  const subgroups = stepSubgroups(plan, stepId, ready, planOf);
+  await settleAll(
+    subgroups.map(async (subgroup) => {
+      await runStepSubgroup(plan, steps, grouped, stepNumber, subgroup, planOf);
+      if (subgroups.length > 1) await project();
+    }),
+  );
+}
+
+async function runStepSubgroup(
+  plan: StepPlan,
+  steps: ReturnType<typeof stepActivities>,
+  grouped: ReturnType<typeof groupedStepActivities>,
+  stepNumber: number,
+  ready: TaskState[],
+  planOf: Map<string, TaskPlan>,
+): Promise<void> {
+  const stepId = plan.steps[stepNumber];
+  const base = { inferenceId: plan.inferenceId, workflowId: workflowInfo().workflowId };
   let outcomes: GroupItemOutcome<Record<string, unknown>>[] | undefined;
   try {
     let result: GroupStepResult<object>;
     if (stepId === STEP_IDS.dataFetch) {
       result = await grouped.fetch.fetchTaskInputs({ ...base, items: ready.map((task) => ({ taskId: task.task_id, input: planOf.get(task.task_id)!.input })) });
     } else if (stepId === STEP_IDS.modelInference) {
-      const fetchStep = ready[0].pipeline_steps.findIndex((step) => step.process_id === STEP_IDS.dataFetch);
       const items = ready.map((task) => {
-        const fetched = fetchStep >= 0 ? task.pipeline_steps[fetchStep].result : undefined;
-        const values = fetched ? Number(fetched.width) * Number(fetched.height) * Number(fetched.bands) : NaN;
-        return { taskId: task.task_id, inputKey: task.current_key!, ...(Number.isFinite(values) ? { inputValues: values } : {}) };
+        const values = inputValues(task);
+        return { taskId: task.task_id, inputKey: task.current_key!, ...(values !== undefined ? { inputValues: values } : {}) };
       });
       result = await grouped.model.runModelInferences({ ...base, modelId: plan.modelId, items });
     } else {

@@ -104,6 +104,8 @@ export interface InferenceWorkflowInput {
    * per group and step (each task keeps its own outcome). Unset in workflows started before grouping.
    */
   stepGroupSize?: number;
+  /** Grouped model runs take tasks up to this many input values (width x height x bands) per activity. */
+  stepGroupValues?: number;
   /**
    * A retry: the task states of the previous run, by task index. FINISHED tasks are kept as they are;
    * other tasks rerun from their first unfinished step, reusing the outputs of the steps that finished.

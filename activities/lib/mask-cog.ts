@@ -65,6 +65,17 @@ export async function writeMaskCog(
   georef: GeoReference,
   options: WriteMaskCogOptions,
 ): Promise<void> {
+  const parts = await encodeMaskCog(mask, width, height, georef, options);
+  const fd = await fsp.open(filePath, 'w');
+  try {
+    await fd.writev(parts);
+  } finally {
+    await fd.close();
+  }
+}
+
+/** The bytes of writeMaskCog's file, in order (join them, or upload them, without a file). */
+export async function encodeMaskCog(mask: Uint8Array, width: number, height: number, georef: GeoReference, options: WriteMaskCogOptions): Promise<Uint8Array[]> {
   checkMaskSize(mask, width, height);
   const blockSize = options.blockSize ?? 256;
   checkTileSize(blockSize);
@@ -109,12 +120,7 @@ export async function writeMaskCog(
   for (let index = images.length - 1; index >= 0; index--) {
     for (const tile of tilesPerImage[index]!) parts.push(...framedTile(tile));
   }
-  const fd = await fsp.open(filePath, 'w');
-  try {
-    await fd.writev(parts);
-  } finally {
-    await fd.close();
-  }
+  return parts;
 }
 
 /**

@@ -253,10 +253,9 @@ export function boundsOf(affine: readonly number[], width: number, height: numbe
 
 const HOST_LITTLE_ENDIAN = os.endianness() === 'LE';
 
-async function openFromFileBuffer(filePath: string): Promise<{ tiff: GeoTIFF; bytes: ArrayBuffer }> {
-  const data = await fsp.readFile(filePath);
-  const bytes = (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as ArrayBuffer;
-  return { tiff: await fromArrayBuffer(bytes), bytes };
+/** The bytes of a Buffer as an ArrayBuffer of their own (Node pools small buffers inside larger ones). */
+export function ownArrayBuffer(data: Buffer): ArrayBuffer {
+  return (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as ArrayBuffer;
 }
 
 /**
@@ -264,14 +263,22 @@ async function openFromFileBuffer(filePath: string): Promise<{ tiff: GeoTIFF; by
  * Throws InvalidGeoTiffError for files that are not readable GeoTIFFs.
  */
 export async function readGeoTiff(filePath: string): Promise<Raster> {
-  let image: GeoTIFFImage;
   let bytes: ArrayBuffer;
   try {
-    const opened = await openFromFileBuffer(filePath);
-    bytes = opened.bytes;
-    image = await opened.tiff.getImage(0);
+    bytes = ownArrayBuffer(await fsp.readFile(filePath));
   } catch (error) {
     throw asInvalid(error, filePath);
+  }
+  return decodeGeoTiff(bytes, filePath);
+}
+
+/** readGeoTiff of a whole GeoTIFF already in memory (`name` appears in error messages). */
+export async function decodeGeoTiff(bytes: ArrayBuffer, name: string): Promise<Raster> {
+  let image: GeoTIFFImage;
+  try {
+    image = await (await fromArrayBuffer(bytes)).getImage(0);
+  } catch (error) {
+    throw asInvalid(error, name);
   }
   const described = describeDataType(image);
   if ('reason' in described) throw new InvalidGeoTiffError(described.reason);
@@ -291,7 +298,7 @@ export async function readGeoTiff(filePath: string): Promise<Raster> {
       bands = Array.from({ length: bandCount }, (_, i) => result[i]!);
     }
   } catch (error) {
-    throw asInvalid(error, filePath);
+    throw asInvalid(error, name);
   }
   return { width, height, bandCount, dataType, bands, georef, nodata };
 }
@@ -401,7 +408,8 @@ async function readBandsFast(image: GeoTIFFImage, bytes: ArrayBuffer, dataType: 
   return bands;
 }
 
-function asInvalid(error: unknown, filePath: string): Error {
+/** A parse error of geotiff.js as an InvalidGeoTiffError with a readable reason (I/O errors pass through). */
+export function asInvalid(error: unknown, filePath: string): Error {
   if (error instanceof InvalidGeoTiffError) return error;
   const code = (error as NodeJS.ErrnoException)?.code;
   if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') return error as Error;
@@ -437,11 +445,16 @@ export async function checkTiffSignature(filePath: string): Promise<{ size: numb
   } finally {
     await handle.close();
   }
+  checkTiffHeaderBytes(header, stat.size);
+  return { size: stat.size };
+}
+
+/** The signature check of checkTiffSignature on the first (up to 16) bytes of a file of `size` bytes. */
+export function checkTiffHeaderBytes(header: Buffer, size: number): void {
   const magic = header.subarray(0, 4).toString('latin1');
   const isTiff = magic === 'II*\0' || magic === 'MM\0*' || magic === 'II+\0' || magic === 'MM\0+';
   if (!isTiff) throw new InvalidGeoTiffError(`not a TIFF file (starts with ${describeMagic(header)})`);
-  if (stat.size < 16) throw new InvalidGeoTiffError('the file is truncated (shorter than a TIFF header)');
-  return { size: stat.size };
+  if (size < 16) throw new InvalidGeoTiffError('the file is truncated (shorter than a TIFF header)');
 }
 
 /**
@@ -450,19 +463,27 @@ export async function checkTiffSignature(filePath: string): Promise<{ size: numb
  * unsupported sample format or compression, more pixels than `maxPixels`.
  */
 export async function inspectGeoTiff(filePath: string, options: InspectOptions = {}): Promise<GeoTiffSummary> {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const stat = await checkTiffSignature(filePath);
-
-  let image: GeoTIFFImage;
   let tiff: GeoTIFF | undefined;
   try {
-    tiff = await fromFile(filePath);
-    image = await tiff.getImage(0);
-  } catch (error) {
-    throw asInvalid(error, filePath);
+    tiff = await fromFile(filePath).catch((error: unknown) => {
+      throw asInvalid(error, filePath);
+    });
+    return await inspectOpenedGeoTiff(tiff, stat.size, filePath, options);
   } finally {
     // fromFile keeps the file open until closed.
     await tiff?.close();
+  }
+}
+
+/** inspectGeoTiff's checks on an opened GeoTIFF (a local file or ranged reads of a stored one) of `size` bytes. */
+export async function inspectOpenedGeoTiff(tiff: GeoTIFF, size: number, name: string, options: InspectOptions = {}): Promise<GeoTiffSummary> {
+  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  let image: GeoTIFFImage;
+  try {
+    image = await tiff.getImage(0);
+  } catch (error) {
+    throw asInvalid(error, name);
   }
   const fd = dir(image);
   const width = fd.ImageWidth;
@@ -482,8 +503,8 @@ export async function inspectGeoTiff(filePath: string, options: InspectOptions =
   if (!offsets || !counts) throw new InvalidGeoTiffError('the image has no tile or strip offsets');
   for (let i = 0; i < offsets.length; i++) {
     const end = Number(offsets[i]) + Number(counts[i] ?? 0);
-    if (end > stat.size) {
-      throw new InvalidGeoTiffError(`the file is truncated: image data runs to byte ${end} but the file has ${stat.size} bytes`);
+    if (end > size) {
+      throw new InvalidGeoTiffError(`the file is truncated: image data runs to byte ${end} but the file has ${size} bytes`);
     }
   }
   const georef = georefOf(image);

@@ -58,7 +58,9 @@ export const configSchema = z.object({
   INFERENCE_BATCH_TASKS: z.coerce.number().int().min(1).max(1000).default(100),
   INFERENCE_BATCH_CONCURRENCY: z.coerce.number().int().min(1).default(2),
   /** Tasks whose data-fetch, model and publish steps run as one activity each (1 = one activity per task and step). */
-  INFERENCE_STEP_GROUP_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  INFERENCE_STEP_GROUP_SIZE: z.coerce.number().int().min(1).max(100).default(25),
+  /** A grouped model activity takes tasks up to this many input megavalues (width x height x bands / 1e6). */
+  INFERENCE_STEP_GROUP_MEGAVALUES: z.coerce.number().min(0.1).default(10),
 
   PYTHON_BIN: z.string().optional(),
   PROCESSOR_TIMEOUT_SECONDS: z.coerce.number().min(1).max(86_400).default(600),

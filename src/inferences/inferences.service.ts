@@ -291,6 +291,7 @@ export class InferencesService {
       batchSize: this.config.INFERENCE_BATCH_TASKS,
       batchConcurrency: this.config.INFERENCE_BATCH_CONCURRENCY,
       stepGroupSize: this.config.INFERENCE_STEP_GROUP_SIZE,
+      stepGroupValues: Math.round(this.config.INFERENCE_STEP_GROUP_MEGAVALUES * 1e6),
       taskQueues: { fetch: this.config.taskQueues.fetch, model: this.config.taskQueues.model, processor: this.config.taskQueues.processor },
       webhook: webhookUrl
         ? {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { Client } from 'minio';
 import { guessContentType } from './content-type';
 import { streamToFileAtomically } from './local-file';
@@ -107,29 +107,40 @@ export class MinioObjectStore implements ObjectStore {
       if (!Buffer.isBuffer(body)) body.destroy();
       throw error;
     }
-    const metaData = { 'Content-Type': options?.contentType ?? guessContentType(key) };
+    const contentType = options?.contentType ?? guessContentType(key);
+    const metaData = { 'Content-Type': contentType };
     if (Buffer.isBuffer(body)) {
       await this.client.putObject(this.bucket, key, body, body.length, metaData);
-    } else {
-      // The client pipes the stream without listening for its errors; surface them ourselves so a
-      // failing source rejects instead of hanging. (The half-done multipart upload is never completed.)
-      let onError: ((error: Error) => void) | undefined;
-      const sourceFailed = new Promise<never>((_, reject) => {
-        onError = reject;
-        body.once('error', reject);
-      });
-      try {
-        await Promise.race([this.client.putObject(this.bucket, key, body, size, metaData), sourceFailed]);
-      } catch (error) {
-        body.destroy();
-        throw error;
-      } finally {
-        if (onError) body.off('error', onError);
-      }
+      return { key, size: body.length, lastModified: new Date(), contentType };
     }
-    const info = await this.stat(key);
-    if (!info) throw new Error(`object ${key} vanished right after it was written`);
-    return info;
+    // Bytes are counted on the way through, so the size is known without a HEAD request after the PUT
+    // (a pipeline writes several objects per task; each extra round trip costs both sides CPU).
+    let written = 0;
+    const counted = body.pipe(
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          written += chunk.length;
+          callback(null, chunk);
+        },
+      }),
+    );
+    // The client pipes the stream without listening for its errors; surface them ourselves so a
+    // failing source rejects instead of hanging. (The half-done multipart upload is never completed.)
+    let onError: ((error: Error) => void) | undefined;
+    const sourceFailed = new Promise<never>((_, reject) => {
+      onError = reject;
+      body.once('error', reject);
+    });
+    try {
+      await Promise.race([this.client.putObject(this.bucket, key, counted, size, metaData), sourceFailed]);
+    } catch (error) {
+      body.destroy();
+      counted.destroy();
+      throw error;
+    } finally {
+      if (onError) body.off('error', onError);
+    }
+    return { key, size: written, lastModified: new Date(), contentType };
   }
 
   async getObject(key: string): Promise<Buffer> {

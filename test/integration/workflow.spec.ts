@@ -315,6 +315,20 @@ describe('inference workflow orchestration', () => {
       await recordHistory('grouped-failed', args.inferenceId);
     });
 
+    it('splits a group: downloads four per activity, model runs up to the value budget, and records each part as it ends', async () => {
+      // Scripted inputs are 1 x 1 x 6 values: a budget of 12 puts two tasks in each model activity.
+      const args = { ...grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif', 'http://a/6.tif'], 6), stepGroupValues: 12 };
+      const calls: string[] = [];
+      const before = projections.length;
+      const state = (await withWorker(counted(scriptedActivities({}), calls), (taskQueue) =>
+        client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+      )) as InferenceWorkflowState;
+      expect(state.status).toBe('COMPLETED');
+      expect(calls.sort()).toEqual(['fetchTaskInputs:2', 'fetchTaskInputs:4', 'pushToGeoservers:6', 'runModelInferences:2', 'runModelInferences:2', 'runModelInferences:2'].sort());
+      // Running fetch, 2 fetch parts, running model, 3 model parts, running push, finished.
+      expect(projections.slice(before).filter((p) => p.kind === 'tasks').length).toBe(9);
+    });
+
     it('runs a task whose grouped attempt failed transiently alone with retries, and falls back to single tasks when a whole group keeps failing', async () => {
       const args = grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif'], 3);
       const calls: string[] = [];
