@@ -39,7 +39,7 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
      * stdout/stderr as the step log, and stores its output as the raster the push step publishes.
      */
     async runGenericProcessor(request: GenericProcessorRequest): Promise<GenericProcessorResult> {
-      const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'generic-python-processor');
+      const log = new StepLog(deps.dataSource, request.taskId, 'generic-python-processor');
       return withStepLog(log, () =>
         withTempDir('processor-files', async (dir) => {
           const { processor } = request;

@@ -215,7 +215,7 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
   return {
     /** `model-inference`: runs the ONNX model tile by tile and stores a mask on the input's grid. */
     async runModelInference(request: ModelInferenceRequest): Promise<ModelInferenceResult> {
-      const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'model-inference');
+      const log = new StepLog(deps.dataSource, request.taskId, 'model-inference');
       return withStepLog(log, async () => inferTask(deps, await prepareModel(deps, request.modelId, request.inferenceId), request, log));
     },
 
@@ -224,7 +224,7 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
       const prepared = await prepareModel(deps, request.modelId, request.inferenceId);
       return runGroupItems(request.items, modelGroupConcurrency(deps, request.items), (item) => {
         const task: ModelInferenceRequest = { inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, inputKey: item.inputKey };
-        const log = new StepLog(deps.store, request.inferenceId, item.taskId, 'model-inference');
+        const log = new StepLog(deps.dataSource, item.taskId, 'model-inference');
         return withStepLog(log, () => inferTask(deps, prepared, task, log));
       });
     },

@@ -49,7 +49,7 @@ export function createPublishActivities(deps: ActivityDeps) {
   return {
     /** `push-to-geoserver`: publishes the task's final raster through the configured map publisher. */
     async pushToGeoserver(request: PushRequest): Promise<PublishResult> {
-      const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'push-to-geoserver');
+      const log = new StepLog(deps.dataSource, request.taskId, 'push-to-geoserver');
       return withStepLog(log, async () => publishTask(deps, await findModel(deps, request.modelId), request, log));
     },
 
@@ -57,7 +57,7 @@ export function createPublishActivities(deps: ActivityDeps) {
     async pushToGeoservers(request: PushManyRequest): Promise<GroupStepResult<PublishResult>> {
       const model = await findModel(deps, request.modelId);
       return runGroupItems(request.items, PUBLISH_GROUP_CONCURRENCY, (item) => {
-        const log = new StepLog(deps.store, request.inferenceId, item.taskId, 'push-to-geoserver');
+        const log = new StepLog(deps.dataSource, item.taskId, 'push-to-geoserver');
         const task: PushRequest = { inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, rasterKey: item.rasterKey };
         return withStepLog(log, () => publishTask(deps, model, task, log));
       });

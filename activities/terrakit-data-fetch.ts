@@ -99,7 +99,7 @@ export function createDataFetchActivities(deps: ActivityDeps) {
 
     /** `terrakit-data-fetch`: brings the task's input into object storage and checks it is a readable GeoTIFF. */
     async fetchTaskInput(request: FetchTaskInputRequest): Promise<FetchTaskInputResult> {
-      const log = new StepLog(deps.store, request.inferenceId, request.taskId, 'terrakit-data-fetch');
+      const log = new StepLog(deps.dataSource, request.taskId, 'terrakit-data-fetch');
       const input = request.input;
       if (input.kind === 'stac') {
         return withStepLog(log, () =>

@@ -1,20 +1,24 @@
 import { currentActivity } from './activity-context';
+import type { DataSource } from 'typeorm';
 import type { ObjectStore } from '../../src/storage/object-store';
 import { storageKeys } from './storage-keys';
 
 /**
- * The log of one step of one task, kept in object storage and served by
- * GET /api/v2/tasks/{task_id}/logs/{step_id}. Each attempt writes its own object, so a retried step shows
- * what happened in every attempt (readStepLog joins them in order).
+ * The log of one step of one task, served by GET /api/v2/tasks/{task_id}/logs/{step_id}. Each attempt
+ * stores its own row in PostgreSQL (step_logs), so a retried step shows what happened in every attempt.
  */
 export class StepLog {
   private readonly lines: string[] = [];
-  private readonly key: string;
+  private readonly attempt: number;
+  private readonly startedAt = new Date();
 
-  constructor(private readonly store: ObjectStore, inferenceId: string, taskId: string, stepId: string) {
-    const attempt = currentActivity()?.info.attempt ?? 1;
-    this.key = storageKeys.stepLogAttempt(inferenceId, taskId, stepId, Date.now(), attempt);
-    this.info(`attempt ${attempt} started`);
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly taskId: string,
+    private readonly stepId: string,
+  ) {
+    this.attempt = currentActivity()?.info.attempt ?? 1;
+    this.info(`attempt ${this.attempt} started`);
   }
 
   info(message: string): void {
@@ -35,20 +39,19 @@ export class StepLog {
   /** Stores this attempt's lines. Never throws: a log write must not fail a step. */
   async flush(): Promise<void> {
     try {
-      await this.store.putObject(this.key, Buffer.from(this.lines.join('\n') + '\n'), { contentType: 'text/plain; charset=utf-8' });
+      // PostgreSQL text cannot hold NUL characters (a script may print them).
+      const text = (this.lines.join('\n') + '\n').replaceAll('\0', '\uFFFD');
+      await this.dataSource.query(`INSERT INTO step_logs (task_id, step_id, attempt, started_at, text) VALUES ($1, $2, $3, $4, $5)`, [
+        this.taskId,
+        this.stepId,
+        this.attempt,
+        this.startedAt,
+        text,
+      ]);
     } catch {
       /* best effort */
     }
   }
-}
-
-/** The whole log of a step, every attempt in order; undefined when the step has not logged anything yet. */
-export async function readStepLog(store: ObjectStore, inferenceId: string, taskId: string, stepId: string): Promise<string | undefined> {
-  const legacyKey = storageKeys.legacyStepLog(inferenceId, taskId, stepId);
-  const [legacy, attempts] = await Promise.all([store.exists(legacyKey), store.list(storageKeys.stepLogPrefix(inferenceId, taskId, stepId))]);
-  if (!legacy && attempts.length === 0) return undefined;
-  const parts = await Promise.all([...(legacy ? [legacyKey] : []), ...attempts.map((object) => object.key)].map((key) => store.getObject(key)));
-  return parts.map((part) => part.toString('utf8')).join('');
 }
 
 /** Runs a step body with a log that is flushed whatever happens, recording the failure reason. */
@@ -63,4 +66,19 @@ export async function withStepLog<T>(log: StepLog, body: () => Promise<T>): Prom
   } finally {
     await log.flush();
   }
+}
+
+/**
+ * The whole log of a step, every attempt in order (the object of versions before step_logs first);
+ * undefined when the step has not logged anything yet.
+ */
+export async function readStepLog(dataSource: DataSource, store: ObjectStore, inferenceId: string, taskId: string, stepId: string): Promise<string | undefined> {
+  const legacyKey = storageKeys.legacyStepLog(inferenceId, taskId, stepId);
+  const [legacy, rows] = await Promise.all([
+    store.exists(legacyKey),
+    dataSource.query(`SELECT text FROM step_logs WHERE task_id = $1 AND step_id = $2 ORDER BY id`, [taskId, stepId]) as Promise<Array<{ text: string }>>,
+  ]);
+  if (!legacy && rows.length === 0) return undefined;
+  const before = legacy ? (await store.getObject(legacyKey)).toString('utf8') : '';
+  return before + rows.map((row) => row.text).join('');
 }

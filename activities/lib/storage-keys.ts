@@ -12,12 +12,7 @@ export const storageKeys = {
   /** As in the REST contract: `processor_file_path` is `{id}/{file name}`. */
   processorFile: (processorId: string, fileName: string) => `${processorId}/${fileName}`,
   cocoExport: (inferenceId: string) => `inferences/${inferenceId}/coco.json`,
-  /** Written by versions before per-attempt logs; still read. */
+  /** Step logs of versions before the step_logs table (still read). */
   legacyStepLog: (inferenceId: string, taskId: string, stepId: string) => `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,
-  /** One object per attempt of a step: writing a log is a single PUT, never a read-modify-write. */
-  stepLogPrefix: (inferenceId: string, taskId: string, stepId: string) => `inferences/${inferenceId}/${taskId}/logs/${stepId}/`,
-  /** Keys sort by the attempt's start (milliseconds, zero-padded), so listing the prefix gives the attempts in order. */
-  stepLogAttempt: (inferenceId: string, taskId: string, stepId: string, startedAtMs: number, attempt: number) =>
-    `inferences/${inferenceId}/${taskId}/logs/${stepId}/${String(startedAtMs).padStart(15, '0')}-attempt-${attempt}.log`,
   modelFile: (modelId: string, fileName: string) => `models/${modelId}/${fileName}`,
 };

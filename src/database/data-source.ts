@@ -5,6 +5,7 @@ import { Webhooks1732600000000 } from './migrations/1732600000000-webhooks';
 import { TaskCurrentKey1732700000000 } from './migrations/1732700000000-task-current-key';
 import { GenericProcessors1732800000000 } from './migrations/1732800000000-generic-processors';
 import { CocoExport1732900000000 } from './migrations/1732900000000-coco-export';
+import { StepLogs1733000000000 } from './migrations/1733000000000-step-logs';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -12,6 +13,7 @@ export const MIGRATIONS = [
   TaskCurrentKey1732700000000,
   GenericProcessors1732800000000,
   CocoExport1732900000000,
+  StepLogs1733000000000,
 ];
 
 /** TypeORM options shared by the API, the worker and the tests. Schema changes go through migrations only. */

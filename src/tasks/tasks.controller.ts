@@ -54,7 +54,7 @@ export class TasksController {
   async logs(@Param('taskId') taskId: string, @Param('stepId') stepId: string, @CurrentUser() user: string): Promise<string> {
     if (!KNOWN_STEPS.has(stepId)) throw ApiError.notFound(`step ${stepId} is not a pipeline step (${[...KNOWN_STEPS].join(', ')})`);
     const task = await this.ownedTask(taskId, user);
-    const log = await readStepLog(this.store, task.inferenceId, task.taskId, stepId);
+    const log = await readStepLog(this.dataSource, this.store, task.inferenceId, task.taskId, stepId);
     if (log === undefined) throw ApiError.notFound(`step ${stepId} of task ${taskId} has no log yet`);
     return log;
   }
