@@ -158,6 +158,8 @@ async function inferTask(deps: ActivityDeps, prepared: PreparedModel, request: M
         stepHeartbeat({ tiles_done: done, tiles_total: total });
       },
       signal,
+      // Without post-processing nothing reads the bands again (a cloud model would segment them too).
+      handOverBands: Object.keys(options).length === 0,
     })
     .catch(asModelError);
   const outputNodata = spec.output_nodata ?? 255;

@@ -264,6 +264,11 @@ export interface SegmentOptions {
   onProgress?: (done: number, total: number) => void;
   /** Drops the remaining tiles; segment() then rejects with signal.reason. */
   signal?: AbortSignal;
+  /**
+   * The caller is done with raster.bands: the picked bands are handed to the model thread (transferred, so
+   * they become empty here) instead of copied. Saves a copy of the input per call.
+   */
+  handOverBands?: boolean;
 }
 
 /** The onnxruntime session options OnnxSegmenter uses (benchmarks build the same sessions). */
@@ -365,7 +370,7 @@ export class OnnxSegmenter {
     const total = this.plan(width, height).length;
     const batchKey = JSON.stringify([this.modelPath, this.sessionOptions, this.batchSize]);
     return modelThreads(this.concurrency)
-      .segment(() => this.prepareJob(raster), { batchKey, batchSize: this.batchSize, total, onProgress: options.onProgress, signal: options.signal })
+      .segment(() => this.prepareJob(raster, options.handOverBands ?? false), { batchKey, batchSize: this.batchSize, total, onProgress: options.onProgress, signal: options.signal })
       .catch(restoreModelShapeError);
   }
 
@@ -373,16 +378,19 @@ export class OnnxSegmenter {
    * The job for a model thread, made when a thread takes the call. One copy of each picked band, then
    * transferred: no second copy by postMessage, and the caller's arrays stay attached.
    */
-  private prepareJob(raster: Raster): PreparedJob {
+  private prepareJob(raster: Raster, handOver: boolean): PreparedJob {
     const { spec } = this;
     const bands: Array<RasterTypedArray | null> = raster.bands.map(() => null);
     const transfer: ArrayBuffer[] = [];
     spec.bands.forEach((band, position) => {
       const index = (band.source_index ?? position + 1) - 1;
       if (bands[index]) return;
-      const copy = raster.bands[index]!.slice();
-      bands[index] = copy;
-      transfer.push(copy.buffer as ArrayBuffer);
+      const source = raster.bands[index]!;
+      // Only a band that owns its whole buffer can be handed over; one sharing it is copied.
+      const ownsBuffer = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength && !transfer.includes(source.buffer as ArrayBuffer);
+      const sent = handOver && ownsBuffer ? source : source.slice();
+      bands[index] = sent;
+      transfer.push(sent.buffer as ArrayBuffer);
     });
     const job: SegmentJob = {
       modelPath: this.modelPath,

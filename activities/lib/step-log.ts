@@ -41,17 +41,80 @@ export class StepLog {
     try {
       // PostgreSQL text cannot hold NUL characters (a script may print them).
       const text = (this.lines.join('\n') + '\n').replaceAll('\0', '\uFFFD');
-      await this.dataSource.query(`INSERT INTO step_logs (task_id, step_id, attempt, started_at, text) VALUES ($1, $2, $3, $4, $5)`, [
-        this.taskId,
-        this.stepId,
-        this.attempt,
-        this.startedAt,
-        text,
-      ]);
+      await logWriterFor(this.dataSource).write({ taskId: this.taskId, stepId: this.stepId, attempt: this.attempt, startedAt: this.startedAt, text });
     } catch {
       /* best effort */
     }
   }
+}
+
+interface StepLogRow {
+  taskId: string;
+  stepId: string;
+  attempt: number;
+  startedAt: Date;
+  text: string;
+}
+
+/**
+ * Writes the step logs of a process: rows flushed within the same few milliseconds (the tasks of grouped
+ * activities finish together) go to PostgreSQL in one INSERT. Each write still resolves only once its row is
+ * stored, so a finished step's log is durable.
+ */
+class StepLogWriter {
+  private pending: Array<{ row: StepLogRow; done: (error?: unknown) => void }> = [];
+  private scheduled = false;
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  write(row: StepLogRow): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ row, done: (error) => (error ? reject(error) : resolve()) });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setTimeout(() => void this.insertPending(), STEP_LOG_BATCH_MS);
+      }
+    });
+  }
+
+  private async insertPending(): Promise<void> {
+    const batch = this.pending.splice(0, STEP_LOG_BATCH_ROWS);
+    this.scheduled = this.pending.length > 0;
+    if (this.scheduled) setTimeout(() => void this.insertPending(), 0);
+    try {
+      await this.insert(batch.map((entry) => entry.row));
+      for (const entry of batch) entry.done();
+    } catch (error) {
+      if (batch.length === 1) return batch[0]!.done(error);
+      // One bad row (its task deleted meanwhile) must not lose the others: insert them one by one.
+      for (const entry of batch) await this.insert([entry.row]).then(() => entry.done(), entry.done);
+    }
+  }
+
+  private async insert(rows: StepLogRow[]): Promise<void> {
+    const values: unknown[] = [];
+    const tuples = rows.map((row, index) => {
+      values.push(row.taskId, row.stepId, row.attempt, row.startedAt, row.text);
+      const at = index * 5;
+      return `($${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5})`;
+    });
+    await this.dataSource.query(`INSERT INTO step_logs (task_id, step_id, attempt, started_at, text) VALUES ${tuples.join(', ')}`, values);
+  }
+}
+
+/** How long a log row waits for others to share its INSERT, and at most how many share one. */
+const STEP_LOG_BATCH_MS = 5;
+const STEP_LOG_BATCH_ROWS = 200;
+
+const logWriters = new WeakMap<DataSource, StepLogWriter>();
+
+function logWriterFor(dataSource: DataSource): StepLogWriter {
+  let writer = logWriters.get(dataSource);
+  if (!writer) {
+    writer = new StepLogWriter(dataSource);
+    logWriters.set(dataSource, writer);
+  }
+  return writer;
 }
 
 /** Runs a step body with a log that is flushed whatever happens, recording the failure reason. */

@@ -85,6 +85,18 @@ describe('model threads', () => {
     rasters.forEach((raster, i) => raster.bands.forEach((band, b) => expect(Array.from(band)).toEqual(before[i]![b])));
   });
 
+  it('hands the picked bands over instead of copying them when asked, with the same mask', async () => {
+    const segmenter = await load();
+    const copied = randomRaster(19, 13, 7);
+    const handed = randomRaster(19, 13, 7);
+    const expected = await segmenter.segment(copied);
+    const mask = await segmenter.segment(handed, { handOverBands: true });
+    expect(Array.from(mask)).toEqual(Array.from(expected));
+    // SPEC picks bands 1, 3 and 2: all three moved to the thread (detached here); the copied raster kept its own.
+    expect(handed.bands.map((band) => band.byteLength)).toEqual([0, 0, 0]);
+    expect(copied.bands.map((band) => band.length)).toEqual([19 * 13, 19 * 13, 19 * 13]);
+  });
+
   it('rejects an aborted call with its reason and finishes the others', async () => {
     const segmenter = await load();
     const rasters = [61, 62, 63].map((seed) => randomRaster(60, 60, seed));
