@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
+import { storageKeys } from '../../activities/lib/storage-keys';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { compareMasks, crsAndTransform, runPython, makeSampleGeoTiff } from '../support/python';
@@ -113,6 +114,12 @@ describe('inference end to end (MinIO storage, demo model)', () => {
     expect(log.status).toBe(200);
     expect(log.text).toMatch(/attempt 1 started/);
     expect(log.text).toMatch(/class pixel counts/);
+
+    // A step log written by a version before step_logs (an object in storage) still shows, before the rows.
+    await stack.store.putObject(storageKeys.legacyStepLog(id, task.task_id, 'model-inference'), Buffer.from('2026-01-01T00:00:00.000Z INFO attempt 1 started (older version)\n'));
+    const merged = await api.get(`/api/v2/tasks/${task.task_id}/logs/model-inference`);
+    expect(merged.text.startsWith('2026-01-01T00:00:00.000Z INFO attempt 1 started (older version)\n')).toBe(true);
+    expect(merged.text.endsWith(log.text)).toBe(true);
   });
 
   it('fails the data-fetch step with a readable reason for a URL that is not a GeoTIFF, and for a 404', async () => {
