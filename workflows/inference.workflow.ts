@@ -244,7 +244,8 @@ async function runTaskGroups(plan: StepPlan, plans: TaskPlan[], states: TaskStat
   let nextGroup = 0;
   let cancellation: unknown;
   const runNextGroups = async (): Promise<void> => {
-    while (nextGroup < groups.length) {
+    // After a stop no new group starts; the ones left are marked STOPPED below.
+    while (nextGroup < groups.length && !CancellationScope.current().consideredCancelled) {
       const group = groups[nextGroup];
       nextGroup += 1;
       try {
