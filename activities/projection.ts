@@ -18,6 +18,11 @@ function countTransitions(previous: Pick<TaskEntity, 'status' | 'pipelineSteps'>
   if (FINAL.has(task.status) && previous?.status !== task.status) recordTaskFinished(task.status);
 }
 
+/** The `outputs` column: each step's result by step id. */
+function stepResults(task: TaskState): Record<string, unknown> {
+  return Object.fromEntries(task.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]));
+}
+
 export interface RecordInferenceStateRequest {
   inferenceId: string;
   status: InferenceStatus;
@@ -40,7 +45,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
           outputKey: task.output_key ?? null,
           currentKey: task.current_key ?? null,
           statusMessage: task.message ?? null,
-          outputs: Object.fromEntries(task.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result])),
+          outputs: stepResults(task) as QueryDeepPartialEntity<TaskEntity>['outputs'],
         },
       );
       countTransitions(previous, task);
@@ -56,7 +61,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
         output_key: task.output_key ?? null,
         current_key: task.current_key ?? null,
         status_message: task.message ?? null,
-        outputs: Object.fromEntries(task.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result])),
+        outputs: stepResults(task),
       }));
       // Statements of one WITH see the same snapshot: `before` holds the states the update replaces.
       const before: Array<{ task_id: string; status: TaskEntity['status']; pipeline_steps: TaskEntity['pipelineSteps'] }> = await deps.dataSource.query(
