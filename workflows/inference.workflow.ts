@@ -17,6 +17,7 @@ import {
 import { INFERENCE_STATUS } from './search-attributes';
 import type { PipelineActivities } from '../activities';
 import type { GroupItemOutcome, GroupStepResult } from '../activities/lib/step-group';
+import { NON_RETRYABLE_ERROR_TYPES } from '../src/common/error-types';
 import { STEP_IDS, type StepId } from '../src/common/status';
 import { countTasks } from '../src/common/task-counts';
 import {
@@ -35,7 +36,6 @@ type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume' | 's
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
 
-const NON_RETRYABLE = ['InvalidInputError', 'ModelConfigurationError', 'ProcessorError'];
 
 /** Activity stubs of the pipeline steps, each on its step kind's task queue when one is configured. */
 function stepActivities(queues: StepTaskQueues | undefined) {
@@ -47,7 +47,7 @@ function stepActivities(queues: StepTaskQueues | undefined) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       startToCloseTimeout: '30 minutes',
       heartbeatTimeout: '60 seconds',
-      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
     }),
     // Inference heartbeats per batch of tiles; a short heartbeat timeout lets a killed worker's attempt be
     // rescheduled on another worker within seconds instead of waiting for the start-to-close timeout.
@@ -56,7 +56,7 @@ function stepActivities(queues: StepTaskQueues | undefined) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       startToCloseTimeout: '4 hours',
       heartbeatTimeout: '15 seconds',
-      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE },
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
     }),
     // The sandbox enforces the script's own time limit; heartbeats carry cancellation to the run.
     processor: proxyActivities<PipelineActivities>({
@@ -64,11 +64,11 @@ function stepActivities(queues: StepTaskQueues | undefined) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       startToCloseTimeout: '25 hours',
       heartbeatTimeout: '30 seconds',
-      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
     }),
     publish: proxyActivities<PipelineActivities>({
       startToCloseTimeout: '10 minutes',
-      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
+      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
     }),
   };
 }
@@ -177,7 +177,7 @@ async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkf
   const { exportCoco: run } = proxyActivities<PipelineActivities>({
     startToCloseTimeout: '1 hour',
     heartbeatTimeout: '2 minutes',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
   });
   try {
     const result = await CancellationScope.nonCancellable(() => run({ inferenceId: input.inferenceId, modelId: input.modelId }));

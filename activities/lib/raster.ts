@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { addDecoder, BaseDecoder, fromArrayBuffer, fromFile, getDecoder, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
+import { runLimited } from './concurrency';
 
 const inflateAsync = promisify(zlib.inflate);
 const deflateAsync = promisify(zlib.deflate);
@@ -89,8 +90,7 @@ class NativeDeflateDecoder extends BaseDecoder {
     const out = await inflateAsync(new Uint8Array(buffer), { chunkSize });
     // The predictor builds typed-array views from offset 0 of the returned buffer: hand back an
     // ArrayBuffer that holds exactly the inflated bytes.
-    if (out.byteOffset === 0 && out.byteLength === out.buffer.byteLength) return out.buffer as ArrayBuffer;
-    return out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength) as ArrayBuffer;
+    return ownArrayBuffer(out);
   }
 }
 
@@ -253,8 +253,8 @@ export function boundsOf(affine: readonly number[], width: number, height: numbe
 
 const HOST_LITTLE_ENDIAN = os.endianness() === 'LE';
 
-/** The bytes of a Buffer as an ArrayBuffer of their own (Node pools small buffers inside larger ones). */
-export function ownArrayBuffer(data: Buffer): ArrayBuffer {
+/** The bytes of a Buffer or Uint8Array as an ArrayBuffer of their own (Node pools small buffers inside larger ones). */
+export function ownArrayBuffer(data: Uint8Array): ArrayBuffer {
   return (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as ArrayBuffer;
 }
 
@@ -306,8 +306,7 @@ export async function decodeGeoTiff(bytes: ArrayBuffer, name: string): Promise<R
 /** Size and georeferencing of the first image of an in-memory GeoTIFF, without decoding pixels. */
 export async function readGeoTiffHeader(data: Uint8Array): Promise<{ width: number; height: number; georef: GeoReference }> {
   try {
-    const bytes = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
-    const image = await (await fromArrayBuffer(bytes)).getImage(0);
+    const image = await (await fromArrayBuffer(ownArrayBuffer(data))).getImage(0);
     return { width: image.getWidth(), height: image.getHeight(), georef: georefOf(image) };
   } catch (error) {
     throw asInvalid(error, 'raster.tif');
@@ -319,17 +318,9 @@ async function inflateBlock(compressed: Uint8Array, deflate: boolean, expectedBy
   if (!deflate) return compressed.slice().buffer as ArrayBuffer;
   // One output chunk for the whole block: zlib's default 16 kB chunks cost a thread-pool round trip each.
   const out = await inflateAsync(compressed, { chunkSize: Math.max(zlib.constants.Z_MIN_CHUNK, expectedBytes) });
-  return (out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out.buffer : out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength)) as ArrayBuffer;
+  return ownArrayBuffer(out);
 }
 
-/** Runs `jobs` with at most `limit` in flight (bounds memory held by inflated blocks). */
-async function runLimited(count: number, limit: number, job: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < count) await job(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
-}
 
 const IN_FLIGHT = Math.max(4, 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4));
 

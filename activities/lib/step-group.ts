@@ -1,6 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { NON_RETRYABLE_ERROR_TYPES } from '../../src/common/error-types';
 import { activityLogger, withTaskLogger } from '../../src/logging/activity-logging';
 import { currentActivity, runAsGroupItem } from './activity-context';
+import { runLimited } from './concurrency';
 
 /**
  * Grouped steps: one activity runs the same step for several tasks of an inference, so a 1,000-file job
@@ -47,8 +49,8 @@ interface GroupProgress<T> {
   running: Record<string, unknown>;
 }
 
-/** Error types no retry can fix (also listed as non-retryable in the workflow's retry policies). */
-const NON_RETRYABLE_TYPES = new Set(['InvalidInputError', 'ModelConfigurationError', 'ProcessorError', 'WorkerConfigurationError']);
+// WorkerConfigurationError is thrown with the nonRetryable flag, which the check below reads as well.
+const NON_RETRYABLE_TYPES = new Set(NON_RETRYABLE_ERROR_TYPES);
 
 function describeFailure(error: unknown): { message: string; error_type?: string; retryable: boolean } {
   if (error instanceof ApplicationFailure) {
@@ -70,33 +72,28 @@ export async function runGroupItems<I extends GroupItem, T>(items: I[], concurre
   const running: Record<string, unknown> = {};
   const beat = () => context?.heartbeat({ done: [...outcomes.values()], running } satisfies GroupProgress<T>);
   const pending = items.filter((item) => !outcomes.has(item.taskId));
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < pending.length) {
-      const item = pending[next];
-      next += 1;
-      context?.cancellationSignal.throwIfAborted();
-      const startedAt = new Date().toISOString();
-      running[item.taskId] = 'started';
-      beat();
-      try {
-        const progress = (details: unknown) => {
-          running[item.taskId] = details;
-          beat();
-        };
-        const result = await withTaskLogger(item.taskId, () => runAsGroupItem({ taskId: item.taskId, heartbeat: progress }, () => body(item)));
-        outcomes.set(item.taskId, { task_id: item.taskId, ok: true, result, started_at: startedAt, finished_at: new Date().toISOString() });
-      } catch (error) {
-        if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? error;
-        const failure = describeFailure(error);
-        activityLogger().warn({ task_id: item.taskId, error: failure }, 'task failed inside a grouped step');
-        outcomes.set(item.taskId, { task_id: item.taskId, ok: false, ...failure, started_at: startedAt, finished_at: new Date().toISOString() });
-      } finally {
-        delete running[item.taskId];
-      }
-      beat();
+  await runLimited(pending.length, concurrency, async (index) => {
+    const item = pending[index]!;
+    context?.cancellationSignal.throwIfAborted();
+    const startedAt = new Date().toISOString();
+    running[item.taskId] = 'started';
+    beat();
+    try {
+      const progress = (details: unknown) => {
+        running[item.taskId] = details;
+        beat();
+      };
+      const result = await withTaskLogger(item.taskId, () => runAsGroupItem({ taskId: item.taskId, heartbeat: progress }, () => body(item)));
+      outcomes.set(item.taskId, { task_id: item.taskId, ok: true, result, started_at: startedAt, finished_at: new Date().toISOString() });
+    } catch (error) {
+      if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? error;
+      const failure = describeFailure(error);
+      activityLogger().warn({ task_id: item.taskId, error: failure }, 'task failed inside a grouped step');
+      outcomes.set(item.taskId, { task_id: item.taskId, ok: false, ...failure, started_at: startedAt, finished_at: new Date().toISOString() });
+    } finally {
+      delete running[item.taskId];
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, pending.length)) }, worker));
+    beat();
+  });
   return { items: items.map((item) => outcomes.get(item.taskId)!) };
 }
