@@ -33,25 +33,13 @@ export interface RecordInferenceStateRequest {
 
 /** Keeps the DB projection of workflow state, so lists and closed inferences are served without Temporal. */
 export function createProjectionActivities(deps: ActivityDeps) {
-  return {
-    async recordTaskState({ task }: { inferenceId: string; task: TaskState }): Promise<void> {
-      const previous = await deps.dataSource.getRepository(TaskEntity).findOne({ where: { taskId: task.task_id }, select: { taskId: true, status: true, pipelineSteps: true } });
-      await deps.dataSource.getRepository(TaskEntity).update(
-        { taskId: task.task_id },
-        {
-          status: task.status,
-          // jsonb columns: TypeORM's deep-partial type does not model JSON documents.
-          pipelineSteps: task.pipeline_steps as QueryDeepPartialEntity<TaskEntity>['pipelineSteps'],
-          outputKey: task.output_key ?? null,
-          currentKey: task.current_key ?? null,
-          statusMessage: task.message ?? null,
-          outputs: stepResults(task) as QueryDeepPartialEntity<TaskEntity>['outputs'],
-        },
-      );
-      countTransitions(previous, task);
+  const activities = {
+    /** One task's state (workflows started before grouped steps, and the task-by-task path). */
+    async recordTaskState({ inferenceId, task }: { inferenceId: string; task: TaskState }): Promise<void> {
+      await activities.recordTaskStates({ inferenceId, tasks: [task] });
     },
 
-    /** The same as recordTaskState for several tasks, in one SQL statement (grouped steps change tasks together). */
+    /** Writes the state of several tasks in one SQL statement (grouped steps change tasks together). */
     async recordTaskStates({ tasks }: { inferenceId: string; tasks: TaskState[] }): Promise<void> {
       if (tasks.length === 0) return;
       const rows = tasks.map((task) => ({
@@ -94,4 +82,5 @@ export function createProjectionActivities(deps: ActivityDeps) {
       await deps.dataSource.getRepository(InferenceEntity).update({ id: request.inferenceId }, changes);
     },
   };
+  return activities;
 }
