@@ -219,13 +219,17 @@ async function runTasks(plan: StepPlan, plans: TaskPlan[], states: TaskState[]):
 }
 
 async function stopUnfinished(inferenceId: string, states: TaskState[]): Promise<void> {
-  for (const task of states) {
-    if (task.status === 'WAITING' || task.status === 'RUNNING') {
-      markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
-      task.status = 'STOPPED';
-      await CancellationScope.nonCancellable(() => projectTask(inferenceId, task));
-    }
+  for (const task of markStopped(states)) await CancellationScope.nonCancellable(() => projectTask(inferenceId, task));
+}
+
+/** Marks the tasks still WAITING or RUNNING, and their unfinished steps, STOPPED; returns those tasks. */
+function markStopped(tasks: TaskState[]): TaskState[] {
+  const stopped = tasks.filter((task) => task.status === 'WAITING' || task.status === 'RUNNING');
+  for (const task of stopped) {
+    markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
+    task.status = 'STOPPED';
   }
+  return stopped;
 }
 
 /** Steps that run as one activity per group of tasks; the others (the user's processor) run task by task. */
@@ -259,11 +263,7 @@ async function runTaskGroups(plan: StepPlan, plans: TaskPlan[], states: TaskStat
   await Promise.all(Array.from({ length: Math.max(1, Math.min(plan.taskConcurrency, groups.length)) }, runNextGroups));
   const cancelled = cancellation !== undefined || CancellationScope.current().consideredCancelled;
   if (cancelled) {
-    const stopped = states.filter((task) => task.status === 'WAITING' || task.status === 'RUNNING');
-    for (const task of stopped) {
-      markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
-      task.status = 'STOPPED';
-    }
+    const stopped = markStopped(states);
     await CancellationScope.nonCancellable(() => projectTasks(plan.inferenceId, stopped));
   }
   return cancelled;
@@ -299,11 +299,7 @@ async function runGroup(
     }
   } catch (error) {
     if (!isCancellation(error)) throw error;
-    const stopped = tasks.filter((task) => task.status === 'WAITING' || task.status === 'RUNNING');
-    for (const task of stopped) {
-      markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
-      task.status = 'STOPPED';
-    }
+    markStopped(tasks);
     await CancellationScope.nonCancellable(() => projectTasks(plan.inferenceId, tasks));
     throw error;
   }
@@ -444,17 +440,22 @@ async function runStepSubgroup(
   await settleAll(alone.map((task) => runTaskStep(plan, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber])));
 }
 
-/** Runs one step of one task with the step's own retry policy; records FINISHED or FAILED on the step. */
-async function runTaskStep(plan: StepPlan, steps: ReturnType<typeof stepActivities>, taskPlan: TaskPlan, task: TaskState, step: TaskState['pipeline_steps'][number]): Promise<void> {
+/**
+ * Runs one step of one task with the step's own retry policy; records FINISHED or FAILED (on the task too)
+ * and says whether it finished. A cancellation is rethrown.
+ */
+async function runTaskStep(plan: StepPlan, steps: ReturnType<typeof stepActivities>, taskPlan: TaskPlan, task: TaskState, step: TaskState['pipeline_steps'][number]): Promise<boolean> {
   step.status = 'RUNNING';
   try {
     step.result = await runStep(step.process_id, plan, steps, taskPlan, task);
     step.status = 'FINISHED';
     step.finished_at = now();
+    return true;
   } catch (error) {
     step.finished_at = now();
     if (isCancellation(error)) throw error;
     failStep(task, step, failureMessage(error));
+    return false;
   }
 }
 
@@ -599,22 +600,16 @@ async function runTask(input: StepPlan, steps: ReturnType<typeof stepActivities>
     step.started_at = now();
     step.message = undefined;
     await projectTask(input.inferenceId, task);
+    let finished: boolean;
     try {
-      step.result = await runStep(step.process_id, input, steps, plan, task);
-      step.status = 'FINISHED';
-      step.finished_at = now();
+      finished = await runTaskStep(input, steps, plan, task, step);
     } catch (error) {
-      step.finished_at = now();
-      if (isCancellation(error)) {
-        markUnfinishedSteps(task, 'STOPPED', 'inference stopped');
-        task.status = 'STOPPED';
-        await CancellationScope.nonCancellable(() => projectTask(input.inferenceId, task));
-        throw error;
-      }
-      step.status = 'FAILED';
-      step.message = failureMessage(error);
-      task.status = 'FAILED';
-      task.message = `${step.process_id}: ${step.message}`;
+      // Only a cancellation gets here: a failed step is recorded on the step and the task.
+      markStopped([task]);
+      await CancellationScope.nonCancellable(() => projectTask(input.inferenceId, task));
+      throw error;
+    }
+    if (!finished) {
       await projectTask(input.inferenceId, task);
       return;
     }
