@@ -137,6 +137,7 @@ async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: st
 /** Runs the model over one task's input and stores the mask (a COG) under the task's output key. */
 async function inferTask(deps: ActivityDeps, prepared: PreparedModel, request: ModelInferenceRequest, log: StepLog): Promise<ModelInferenceResult> {
   const { model, spec, segmenter, postProcessing: options } = prepared;
+  const postProcess = Object.keys(options).length > 0;
   // The input is read straight into memory (the decoder needs the whole file anyway): no temp file.
   const input = await deps.store.getObject(request.inputKey);
   const raster = await decodeGeoTiff(ownArrayBuffer(input), 'input.tif').catch((error: unknown) => {
@@ -159,12 +160,12 @@ async function inferTask(deps: ActivityDeps, prepared: PreparedModel, request: M
       },
       signal,
       // Without post-processing nothing reads the bands again (a cloud model would segment them too).
-      handOverBands: Object.keys(options).length === 0,
+      handOverBands: !postProcess,
     })
     .catch(asModelError);
   const outputNodata = spec.output_nodata ?? 255;
   let masked: Partial<Record<PostProcessingKey, number>> | undefined;
-  if (Object.keys(options).length > 0) {
+  if (postProcess) {
     // Post-processing may run GDAL on the input (permanent water): it gets files of its own.
     masked = await withTempDir('post-processing', async (dir) => {
       const inputFile = path.join(dir, 'input.tif');

@@ -33,28 +33,35 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Name and CPU seconds (user + system; with `children`, also of waited-for children) from a /proc stat file. */
+function readProcStat(file: string, children: boolean): { name: string; seconds: number } | undefined {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  try {
+    const stat = fs.readFileSync(file, 'utf8');
+    const close = stat.lastIndexOf(')');
+    // Fields 14-17 of stat (utime, stime, cutime, cstime), counted from the state field (3).
+    const fields = stat.slice(close + 2).split(' ').map(Number);
+    const ticks = fields[11]! + fields[12]! + (children ? fields[13]! + fields[14]! : 0);
+    return { name: stat.slice(stat.indexOf('(') + 1, close), seconds: ticks / ticksPerSecond };
+  } catch {
+    return undefined; // the process or thread ended meanwhile
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /** CPU seconds (user + system) used so far by the processes of each command name (Linux /proc; {} elsewhere). */
 export function cpuSecondsByCommand(): Record<string, number> {
-  const ticksPerSecond = 100; // USER_HZ on Linux
   const totals: Record<string, number> = {};
-  let entries: string[] = [];
-  try {
-    entries = fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
-  } catch {
-    return totals;
-  }
-  for (const pid of entries) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const command = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
-      // Fields 14-17 of stat (utime, stime, cutime, cstime), counted from the state field (3).
-      const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-      totals[command] = (totals[command] ?? 0) + ticks / ticksPerSecond;
-    } catch {
-      /* the process ended meanwhile */
-    }
+  for (const pid of listDir('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    const stat = readProcStat(`/proc/${pid}/stat`, true);
+    if (stat) totals[stat.name] = (totals[stat.name] ?? 0) + stat.seconds;
   }
   return totals;
 }
@@ -69,26 +76,14 @@ export function cpuDelta(before: Record<string, number>, after: Record<string, n
     .join(', ');
 }
 
-/** CPU seconds used so far by each thread of this process, by thread name (Linux /proc; {} elsewhere). */
+/** CPU seconds used so far by each thread of this process, by thread name (with BENCH_THREAD_IDS=1, name#tid). */
 export function cpuSecondsByThread(): Record<string, number> {
   const totals: Record<string, number> = {};
-  let tids: string[] = [];
-  try {
-    tids = fs.readdirSync('/proc/self/task');
-  } catch {
-    return totals;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const name = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
-      const label = process.env.BENCH_THREAD_IDS ? `${name}#${tid}` : name;
-      totals[label] = (totals[label] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      /* the thread ended meanwhile */
-    }
+  for (const tid of listDir('/proc/self/task')) {
+    const stat = readProcStat(`/proc/self/task/${tid}/stat`, false);
+    if (!stat) continue;
+    const label = process.env.BENCH_THREAD_IDS ? `${stat.name}#${tid}` : stat.name;
+    totals[label] = (totals[label] ?? 0) + stat.seconds;
   }
   return totals;
 }
