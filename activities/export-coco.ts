@@ -1,13 +1,10 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { currentActivity } from './lib/activity-context';
 import { InferenceEntity, ModelEntity, TaskEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
 import { CocoBuilder } from './lib/coco';
-import { readGeoTiff, type Raster } from './lib/raster';
+import { decodeGeoTiff, ownArrayBuffer, type Raster } from './lib/raster';
 import { storageKeys } from './lib/storage-keys';
-import { withTempDir } from './lib/temp-dir';
 
 export interface ExportCocoRequest {
   inferenceId: string;
@@ -47,46 +44,32 @@ export function createExportActivities(deps: ActivityDeps) {
         description: `geo-inference ${model.displayName} inference ${request.inferenceId}`,
       });
       const prefix = storageKeys.inferencePrefix(request.inferenceId);
-      await withTempDir('coco', async (dir) => {
-        const withOutput = tasks.filter((task) => task.outputKey);
-        // Masks are read a few ahead of the builder (downloads overlap), and added in task order.
-        const read = (index: number) => {
-          const task = withOutput[index];
-          const file = path.join(dir, `mask-${index}.tif`);
-          return deps.store
-            .downloadToFile(task.outputKey!, file)
-            .then(() => readGeoTiff(file))
-            .finally(() => fs.promises.rm(file, { force: true }));
-        };
-        const ahead = new Map<number, Promise<Raster>>();
-        const start = (index: number) => {
-          if (index >= withOutput.length) return;
-          const reading = read(index);
-          reading.catch(() => undefined); // awaited in order below; an early exit must not leave it unhandled
-          ahead.set(index, reading);
-        };
-        for (let index = 0; index < COCO_READ_AHEAD; index++) start(index);
-        try {
-          for (const [index, task] of withOutput.entries()) {
-            const raster = await ahead.get(index)!;
-            ahead.delete(index);
-            start(index + COCO_READ_AHEAD);
-            if (raster.dataType !== 'uint8') throw invalidInput(`${task.outputKey} is ${raster.dataType}, not a uint8 class mask`);
-            builder.addImage({
-              fileName: task.outputKey!.startsWith(prefix) ? task.outputKey!.slice(prefix.length) : task.outputKey!,
-              width: raster.width,
-              height: raster.height,
-              mask: raster.bands[0] as Uint8Array,
-              georef: raster.georef,
-              extra: { task_id: task.taskId, output_key: task.outputKey },
-            });
-            heartbeat({ masks_done: index + 1, masks_total: withOutput.length });
-          }
-        } finally {
-          // Reads still in flight after a failure settle before their directory is removed.
-          await Promise.allSettled(ahead.values());
-        }
-      });
+      const withOutput = tasks.filter((task) => task.outputKey);
+      // Masks are read into memory a few ahead of the builder (downloads overlap), and added in task order.
+      const ahead = new Map<number, Promise<Raster>>();
+      const start = (index: number) => {
+        if (index >= withOutput.length) return;
+        const key = withOutput[index]!.outputKey!;
+        const reading = deps.store.getObject(key).then((data) => decodeGeoTiff(ownArrayBuffer(data), key));
+        reading.catch(() => undefined); // awaited in order below; an early exit must not leave it unhandled
+        ahead.set(index, reading);
+      };
+      for (let index = 0; index < COCO_READ_AHEAD; index++) start(index);
+      for (const [index, task] of withOutput.entries()) {
+        const raster = await ahead.get(index)!;
+        ahead.delete(index);
+        start(index + COCO_READ_AHEAD);
+        if (raster.dataType !== 'uint8') throw invalidInput(`${task.outputKey} is ${raster.dataType}, not a uint8 class mask`);
+        builder.addImage({
+          fileName: task.outputKey!.startsWith(prefix) ? task.outputKey!.slice(prefix.length) : task.outputKey!,
+          width: raster.width,
+          height: raster.height,
+          mask: raster.bands[0] as Uint8Array,
+          georef: raster.georef,
+          extra: { task_id: task.taskId, output_key: task.outputKey },
+        });
+        heartbeat({ masks_done: index + 1, masks_total: withOutput.length });
+      }
       const dataset = builder.toJSON();
       const cocoKey = storageKeys.cocoExport(request.inferenceId);
       await deps.store.putObject(cocoKey, Buffer.from(JSON.stringify(dataset)), { contentType: 'application/json' });
