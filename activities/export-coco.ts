@@ -1,4 +1,4 @@
-import { currentActivity } from './lib/activity-context';
+import { stepHeartbeat } from './lib/activity-context';
 import { InferenceEntity, ModelEntity, TaskEntity } from '../src/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from './errors';
@@ -19,10 +19,6 @@ export interface ExportCocoResult {
 
 /** Masks downloaded and decoded ahead of the one being added (bounded: each holds a whole mask). */
 const COCO_READ_AHEAD = 4;
-
-function heartbeat(details: unknown): void {
-  currentActivity()?.heartbeat(details);
-}
 
 export function createExportActivities(deps: ActivityDeps) {
   return {
@@ -68,7 +64,7 @@ export function createExportActivities(deps: ActivityDeps) {
           georef: raster.georef,
           extra: { task_id: task.taskId, output_key: task.outputKey },
         });
-        heartbeat({ masks_done: index + 1, masks_total: withOutput.length });
+        stepHeartbeat({ masks_done: index + 1, masks_total: withOutput.length });
       }
       const dataset = builder.toJSON();
       const cocoKey = storageKeys.cocoExport(request.inferenceId);
