@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { AppModule } from './app.module';
 import { requestSpanMiddleware } from './tracing/tracing';
 import { AllExceptionsFilter } from './common/all-exceptions.filter';
+import { canonicalPathMiddleware } from './common/canonical-path';
 import { loadConfig } from './config/config';
 import { configureLogging, pinoLevelOfNestLevels, type AppLogLevel } from './logging/logger';
 import { httpMetricsMiddleware } from './metrics/metrics.module';
@@ -50,6 +51,7 @@ export async function createApiApp(options: { logger?: NestLevels } = {}): Promi
   const app = await NestFactory.create<NestExpressApplication>(ApiRootModule, { bufferLogs: true });
   app.useLogger(app.get(PinoNestLogger));
   app.disable('x-powered-by');
+  app.use(canonicalPathMiddleware);
   app.use(httpMetricsMiddleware);
   // Request spans only when tracing is configured (OTEL_EXPORTER_OTLP_ENDPOINT).
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) app.use(requestSpanMiddleware);

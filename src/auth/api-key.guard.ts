@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { ApiError } from '../common/api-error';
 import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
+import { IS_PUBLIC_ROUTE } from './public.decorator';
 
 export interface AuthenticatedRequest extends Request {
   user?: { email: string };
@@ -14,30 +16,25 @@ function digest(value: string): Buffer {
 }
 
 /**
- * Routes behind the API key: the REST API and the operations views that reveal worker identities.
- * /api/health, /metrics, /docs and signed /files URLs stay open (probes, scrapers, browsers).
- */
-export const API_KEY_PREFIXES = ['/api/v2', '/api/queues'];
-
-export function requiresApiKey(path: string): boolean {
-  return API_KEY_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
-}
-
-/**
- * Every /api/v2 and /api/queues route needs `Authorization: Bearer <key>`; keys and their users come from API_KEYS.
+ * Every route needs `Authorization: Bearer <key>` unless its handler or controller is marked @Public(); keys
+ * and their users come from API_KEYS. The decision comes from the matched route's metadata, never from the
+ * request path, so no spelling of a path (case, encoding, slashes) can reach a handler without a key.
  * Keys are compared as SHA-256 digests in constant time so response timing does not leak them.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly keys: Array<{ digest: Buffer; email: string }>;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly reflector: Reflector,
+  ) {
     this.keys = [...config.apiKeys.entries()].map(([key, email]) => ({ digest: digest(key), email }));
   }
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    if (!requiresApiKey(request.path)) return true;
+    if (isPublicRoute(this.reflector, context)) return true;
     const header = request.headers.authorization;
     if (!header) throw new ApiError(401, 'missing "Authorization: Bearer <api key>" header');
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -51,4 +48,8 @@ export class ApiKeyGuard implements CanActivate {
     request.user = { email };
     return true;
   }
+}
+
+export function isPublicRoute(reflector: Reflector, context: ExecutionContext): boolean {
+  return reflector.getAllAndOverride<string | undefined>(IS_PUBLIC_ROUTE, [context.getHandler(), context.getClass()]) !== undefined;
 }

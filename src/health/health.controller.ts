@@ -8,6 +8,7 @@ import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import type { ObjectStore } from '../storage/object-store';
 import { OBJECT_STORE } from '../storage/storage.module';
+import { Public } from '../auth/public.decorator';
 
 /** A dependency that does not answer within this long counts as down (probes must not hang). */
 export const PROBE_TIMEOUT_MS = 3000;
@@ -56,6 +57,7 @@ const downExample = {
  * with its latency); 503 naming whichever is down and why. No API key: load balancers and orchestrators call it.
  */
 @ApiTags('operations')
+@Public()
 @Controller('api/health')
 export class HealthController implements OnModuleDestroy {
   constructor(

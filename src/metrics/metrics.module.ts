@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
 import { httpRequestDuration, httpRequests, metricsRegistry, registerInferenceGauge, unregisterInferenceGauge } from './metrics';
+import { Public } from '../auth/public.decorator';
 
 /**
  * Express middleware counting every response by method, route template (never the raw URL, which would
@@ -21,6 +22,7 @@ export function httpMetricsMiddleware(request: Request, response: Response, next
 }
 
 @ApiTags('operations')
+@Public()
 @Controller('metrics')
 export class MetricsController {
   @Get()

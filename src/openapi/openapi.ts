@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { OperationObject, PathItemObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { requiresApiKey } from '../auth/api-key.guard';
+import { operationIdOf, routeAccess } from '../auth/route-access';
 
 export const API_KEY_SCHEME = 'api-key';
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
@@ -21,8 +21,8 @@ const errorSchema = {
 
 /**
  * The OpenAPI document of every route of the app. @nestjs/swagger lists every controller route by itself;
- * this adds what applies by path so a new controller needs no boilerplate: bearer auth and the 401 answer
- * on routes behind the API key (same rule as ApiKeyGuard), the error body on every 4xx, and a tag from
+ * this adds what applies to every route so a new controller needs no boilerplate: bearer auth and the 401
+ * answer on routes behind the API key (the @Public() metadata ApiKeyGuard reads), the error body on every 4xx, and a tag from
  * the path when the controller has none. Bodies, query schemas and examples come from decorators on the
  * handlers (src/openapi/zod-openapi.ts).
  */
@@ -31,21 +31,22 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setTitle('geo-inference API')
     .setDescription(
       'Durable geospatial ML inference on Temporal, following the GEOStudio Core inference contract (/api/v2). ' +
-        'Every /api/v2 and /api/queues route needs `Authorization: Bearer <api key>`. Errors are `{ statusCode, error, message, field }`.',
+        'Every route needs `Authorization: Bearer <api key>` except health, metrics, docs, and the signed-URL and tile-token routes. Errors are `{ statusCode, error, message, field }`.',
     )
     .setVersion(process.env.npm_package_version ?? '0.1.0')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key from API_KEYS' }, API_KEY_SCHEME)
     .build();
   const document = SwaggerModule.createDocument(app, config, {
-    operationIdFactory: (controllerKey, methodKey) => `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
+    operationIdFactory: operationIdOf,
   });
+  const keyed = new Set(routeAccess(app).filter((route) => route.publicCredential === undefined).map((route) => route.operationId));
   document.components = { ...document.components, schemas: { ...document.components?.schemas, ApiError: errorSchema as never } };
   for (const [path, item] of Object.entries(document.paths) as Array<[string, PathItemObject]>) {
     for (const method of METHODS) {
       const operation = item[method] as OperationObject | undefined;
       if (!operation) continue;
       operation.responses ??= {};
-      if (requiresApiKey(path.replace(/\{[^}]+\}/g, 'x'))) {
+      if (operation.operationId && keyed.has(operation.operationId)) {
         operation.security = [{ [API_KEY_SCHEME]: [] }];
         operation.responses['401'] ??= { description: 'missing or invalid API key', content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiError' } } } };
       }

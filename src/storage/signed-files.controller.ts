@@ -6,6 +6,7 @@ import { ApiError } from '../common/api-error';
 import { FilesystemObjectStore, type OpenedObject } from './filesystem-object-store';
 import { ObjectNotFoundError, type ObjectStore } from './object-store';
 import { OBJECT_STORE } from './storage.tokens';
+import { Public } from '../auth/public.decorator';
 
 export type ByteRange = { start: number; end: number };
 
@@ -48,6 +49,7 @@ function etagOf(object: OpenedObject): string {
  * Streams the file; supports single byte ranges (COG readers fetch headers and tiles by range).
  */
 @ApiTags('files')
+@Public('signed-url')
 @Controller('files')
 export class SignedFilesController {
   constructor(@Inject(OBJECT_STORE) private readonly store: ObjectStore) {}

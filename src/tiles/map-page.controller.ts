@@ -3,6 +3,7 @@ import { Controller, Get, Header, Param, Query } from '@nestjs/common';
 import { ApiError } from '../common/api-error';
 import { TOKEN_PROBLEMS } from './tile-token';
 import { TileNotFoundError, TilesService } from './tiles.service';
+import { Public } from '../auth/public.decorator';
 
 /** JSON for an inline <script>: no "</script>" or HTML comment can end the element early. */
 function scriptJson(value: unknown): string {
@@ -14,6 +15,7 @@ function scriptJson(value: unknown): string {
  * look in a browser. Same token as the tiles; Leaflet comes from the unpkg CDN.
  */
 @ApiTags('map tiles')
+@Public('tile-token')
 @Controller('map')
 export class MapPageController {
   constructor(private readonly tiles: TilesService) {}

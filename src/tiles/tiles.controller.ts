@@ -6,6 +6,7 @@ import { UnsupportedCrsError } from './crs';
 import { TOKEN_PROBLEMS } from './tile-token';
 import { TileNotFoundError, TilesService } from './tiles.service';
 import { invalidTile } from './web-mercator';
+import { Public } from '../auth/public.decorator';
 
 /** Whole non-negative numbers only: `Number('')`, `Number('1e3')` and `Number(' 7')` would all pass otherwise. */
 function coordinate(text: string): number {
@@ -17,6 +18,7 @@ function coordinate(text: string): number {
  * clients that cannot send an API key; the token (from the task's tile_url_template) is the credential.
  */
 @ApiTags('map tiles')
+@Public('tile-token')
 @Controller('tiles')
 export class TilesController {
   constructor(private readonly tiles: TilesService) {}

@@ -1,6 +1,5 @@
-import { RequestMethod, type INestApplication } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
-import { ModulesContainer } from '@nestjs/core';
+import type { INestApplication } from '@nestjs/common';
+import { routeAccess } from '../../src/auth/route-access';
 
 export interface AppRoute {
   method: string;
@@ -8,39 +7,9 @@ export interface AppRoute {
   path: string;
 }
 
-const joinPaths = (...parts: Array<string | undefined>) =>
-  `/${parts
-    .flatMap((part) => (part ?? '').split('/'))
-    .filter(Boolean)
-    .join('/')}`;
-
-/**
- * Every route handler of every controller in the Nest app, from Nest's own module container and route
- * metadata (what @Controller/@Get/... declare): controllers added later are included automatically.
- */
+/** Every route handler of every controller in the Nest app (controllers added later are included automatically). */
 export function nestRoutes(app: INestApplication): AppRoute[] {
-  const routes: AppRoute[] = [];
-  for (const module of app.get(ModulesContainer).values()) {
-    for (const wrapper of module.controllers.values()) {
-      const controller = wrapper.metatype as (new (...args: never[]) => unknown) | null;
-      if (!controller) continue;
-      const prefixes = ([] as string[]).concat(Reflect.getMetadata(PATH_METADATA, controller) ?? '');
-      const prototype = controller.prototype as Record<string, unknown>;
-      for (const name of Object.getOwnPropertyNames(prototype)) {
-        const handler = prototype[name];
-        if (name === 'constructor' || typeof handler !== 'function') continue;
-        const paths: string[] | undefined = [].concat(Reflect.getMetadata(PATH_METADATA, handler) ?? []);
-        const method: RequestMethod | undefined = Reflect.getMetadata(METHOD_METADATA, handler);
-        if (method === undefined || paths.length === 0) continue;
-        for (const prefix of prefixes) {
-          for (const routePath of paths) {
-            routes.push({ method: RequestMethod[method].toLowerCase(), path: joinPaths(prefix, routePath).replace(/[:*]([A-Za-z0-9_]+)/g, '{$1}') });
-          }
-        }
-      }
-    }
-  }
-  return routes;
+  return routeAccess(app).map(({ method, path }) => ({ method, path }));
 }
 
 /** Routes the Express router actually serves (method + path), to check the Nest enumeration against. */
