@@ -13,6 +13,7 @@
  * - A thread that dies (uncaught error, out of memory) rejects its requests with a plain (retryable) Error;
  *   the next request gets a fresh thread. Idle threads do not keep the process alive.
  */
+import { AsyncResource } from 'node:async_hooks';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -222,7 +223,10 @@ class ModelThreadPool {
         reject(abortReason(signal));
         return;
       }
-      const call: SegmentCall = { kind: 'segment', id: this.nextId++, prepareJob, done: 0, settled: false, resolve, reject, ...options };
+      // Progress arrives from the thread's message events, which run in the async context of whoever spawned the
+      // thread: bound here, it reaches the caller's context (its activity's heartbeat), not the first caller's.
+      const onProgress = options.onProgress && AsyncResource.bind(options.onProgress);
+      const call: SegmentCall = { kind: 'segment', id: this.nextId++, prepareJob, done: 0, settled: false, resolve, reject, ...options, onProgress };
       if (signal) {
         call.onAbort = () => this.abandon(call, abortReason(signal));
         signal.addEventListener('abort', call.onAbort, { once: true });

@@ -1,5 +1,7 @@
 import '../fixtures/jest-native-realm';
 import * as path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { stepHeartbeat } from '../../activities/lib/activity-context';
 import type { ModelInputDataSpec } from '../../src/models/model-spec';
 import type { Raster } from '../../activities/lib/raster';
 import { crashModelThreadsForTesting, modelThreadStats, shutdownModelThreads } from '../../activities/lib/model-thread';
@@ -164,5 +166,32 @@ describe('model threads', () => {
 
   it('reports a model file that cannot be loaded', async () => {
     await expect(OnnxSegmenter.load(path.join(__dirname, 'missing.onnx'), SPEC)).rejects.toThrow(/no such file/);
+  });
+});
+
+describe('model thread progress', () => {
+  it('heartbeats the activity that asked, not the one whose call spawned the thread', async () => {
+    await shutdownModelThreads(); // the first activity below spawns the thread
+    const first = new MockActivityEnvironment({ activityId: 'first' });
+    const second = new MockActivityEnvironment({ activityId: 'second' });
+    const beats = { first: 0, second: 0 };
+    first.on('heartbeat', () => (beats.first += 1));
+    second.on('heartbeat', () => (beats.second += 1));
+    const onProgress = () => stepHeartbeat({ tiles: true });
+    const started = modelThreadStats().threadsStarted;
+    // As in a worker: the first model step loads the model, which starts the thread inside its activity.
+    const segmenter = await first.run(async () => {
+      const loaded = await load({ batchSize: 1 });
+      await loaded.segment(randomRaster(40, 40, 1), { onProgress });
+      return loaded;
+    });
+    expect(modelThreadStats().threadsStarted).toBe(started + 1);
+    const firstBeats = beats.first;
+    expect(firstBeats).toBeGreaterThan(1);
+    await second.run(() => segmenter.segment(randomRaster(40, 40, 2), { onProgress }));
+    // Same thread, second activity: every progress report is its own heartbeat.
+    expect(modelThreadStats().threadsStarted).toBe(started + 1);
+    expect(beats.second).toBeGreaterThan(1);
+    expect(beats.first).toBe(firstBeats);
   });
 });
