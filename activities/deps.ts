@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
-import type { AppConfig } from '../src/config/config';
-import type { ObjectStore } from '../src/storage/object-store';
-import type { ProcessorRuntime } from './lib/processor-runtime';
-import type { MapPublisher } from './lib/publisher';
+import type { AppConfig } from '../src/platform/config/config';
+import type { ObjectStore } from '../src/platform/storage/object-store';
+import type { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
+import type { MapPublisher } from '../src/geo/publish/publisher';
 
 /** What the activities need from the outside world; built once per worker process. */
 export interface ActivityDeps {

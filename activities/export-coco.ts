@@ -1,10 +1,10 @@
-import { stepHeartbeat } from './lib/activity-context';
-import { InferenceEntity, ModelEntity, TaskEntity } from '../src/database/entities';
+import { stepHeartbeat } from './runtime/activity-context';
+import { InferenceEntity, ModelEntity, TaskEntity } from '../src/platform/database/entities';
 import type { ActivityDeps } from './deps';
-import { invalidInput, modelConfigurationError } from './errors';
-import { CocoBuilder } from './lib/coco';
-import { decodeGeoTiff, ownArrayBuffer, type Raster } from './lib/raster';
-import { storageKeys } from './lib/storage-keys';
+import { invalidInput, modelConfigurationError } from '../workflows/contract/errors';
+import { CocoBuilder } from '../src/geo/export/coco';
+import { decodeGeoTiff, ownArrayBuffer, type Raster } from '../src/geo/raster/raster';
+import { storageKeys } from '../src/platform/storage/keys';
 
 export interface ExportCocoRequest {
   inferenceId: string;

@@ -1,14 +1,14 @@
 import * as path from 'node:path';
-import { currentActivity } from './lib/activity-context';
+import { currentActivity } from './runtime/activity-context';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ProcessorPlan } from '../workflows/types';
+import type { ProcessorPlan } from '../workflows/contract/types';
 import type { ActivityDeps } from './deps';
-import { CogError, toCloudOptimizedGeoTiff } from './lib/cog';
-import { ProcessorRuntime } from './lib/processor-runtime';
-import { processorLimits, withProcessorRun } from './lib/run-processor';
-import { StepLog, withStepLog } from './lib/step-log';
-import { storageKeys } from './lib/storage-keys';
-import { withTempDir } from './lib/temp-dir';
+import { CogError, toCloudOptimizedGeoTiff } from '../src/geo/raster/cog';
+import { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
+import { processorLimits, withProcessorRun } from '../src/geo/processors/run-processor';
+import { StepLog, withStepLog } from './runtime/step-log';
+import { storageKeys } from '../src/platform/storage/keys';
+import { withTempDir } from '../src/platform/temp-dir';
 
 export interface GenericProcessorRequest {
   inferenceId: string;

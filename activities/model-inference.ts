@@ -1,21 +1,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { currentActivity, stepHeartbeat } from './lib/activity-context';
-import { InferenceEntity, ModelEntity } from '../src/database/entities';
+import { currentActivity, stepHeartbeat } from './runtime/activity-context';
+import { InferenceEntity, ModelEntity } from '../src/platform/database/entities';
 import type { ActivityDeps } from './deps';
-import { invalidInput, modelConfigurationError } from './errors';
-import { ensureLocalModelFile } from './lib/model-cache';
-import { applyPostProcessing, type PostProcessingKey, type PostProcessingSources } from './lib/post-processing';
-import { runChipScript, type ChipMetadata } from './lib/stac-fetch';
-import type { ModelInputDataSpec } from '../src/models/model-spec';
-import { cloudClassValues, cloudSpecForInput, findCloudModel } from './lib/cloud-model';
-import { encodeMaskCog } from './lib/mask-cog';
-import { decodeGeoTiff, InvalidGeoTiffError, ownArrayBuffer, readGeoTiff, type Raster } from './lib/raster';
-import { ModelShapeError, OnnxSegmenter } from './lib/segmentation';
-import { StepLog, withStepLog } from './lib/step-log';
-import { runGroupItems, type GroupStepResult } from './lib/step-group';
-import { storageKeys } from './lib/storage-keys';
-import { withTempDir } from './lib/temp-dir';
+import { invalidInput, modelConfigurationError } from '../workflows/contract/errors';
+import { ensureLocalModelFile } from '../src/geo/model/model-cache';
+import { applyPostProcessing, type PostProcessingKey, type PostProcessingSources } from '../src/geo/post-processing/post-processing';
+import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
+import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { cloudClassValues, cloudSpecForInput } from '../src/geo/model/cloud-model';
+import { findModelByIdOrName } from '../src/platform/database/model-lookup';
+import { encodeMaskCog } from '../src/geo/raster/mask-cog';
+import { decodeGeoTiff, InvalidGeoTiffError, ownArrayBuffer, readGeoTiff, type Raster } from '../src/geo/raster/raster';
+import { ModelShapeError, OnnxSegmenter } from '../src/geo/model/segmentation';
+import { StepLog, withStepLog } from './runtime/step-log';
+import { runGroupItems, type GroupStepResult } from './runtime/step-group';
+import { storageKeys } from '../src/platform/storage/keys';
+import { withTempDir } from '../src/platform/temp-dir';
 
 export interface ModelInferenceRequest {
   inferenceId: string;
@@ -80,7 +81,7 @@ async function runCloudModel(
   idOrName: string,
   input: { raster: Raster; spec: ModelInputDataSpec; log: StepLog; signal?: AbortSignal },
 ): Promise<Uint8Array> {
-  const cloudModel = await findCloudModel(deps.dataSource, idOrName);
+  const cloudModel = await findModelByIdOrName(deps.dataSource, idOrName);
   if (!cloudModel) throw modelConfigurationError(`post_processing.cloud_masking: the cloud model ${idOrName} (CLOUD_MASK_MODEL_ID) is not registered`);
   const { spec, missing } = cloudSpecForInput(cloudModel.modelInputDataSpec, input.spec);
   if (missing.length > 0) throw invalidInput(`post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')} that this input does not have`);

@@ -1,8 +1,8 @@
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
-import { InferenceEntity, TaskEntity } from '../src/database/entities';
-import type { InferenceStatus } from '../src/common/status';
-import { recordStepFinished, recordTaskFinished } from '../src/metrics/metrics';
-import type { TaskState } from '../workflows/types';
+import { InferenceEntity, TaskEntity } from '../src/platform/database/entities';
+import type { InferenceStatus } from '../workflows/contract/status';
+import { recordStepFinished, recordTaskFinished } from '../src/platform/metrics/metrics';
+import type { TaskState } from '../workflows/contract/types';
 import type { ActivityDeps } from './deps';
 
 const FINAL = new Set(['FINISHED', 'FAILED', 'STOPPED']);

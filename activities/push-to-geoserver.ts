@@ -1,9 +1,9 @@
-import { ModelEntity } from '../src/database/entities';
+import { ModelEntity } from '../src/platform/database/entities';
 import type { ActivityDeps } from './deps';
-import { modelConfigurationError } from './errors';
-import type { PublishResult } from './lib/publisher';
-import { runGroupItems, type GroupStepResult } from './lib/step-group';
-import { StepLog, withStepLog } from './lib/step-log';
+import { modelConfigurationError } from '../workflows/contract/errors';
+import type { PublishResult } from '../src/geo/publish/publisher';
+import { runGroupItems, type GroupStepResult } from './runtime/step-group';
+import { StepLog, withStepLog } from './runtime/step-log';
 
 export interface PushRequest {
   inferenceId: string;

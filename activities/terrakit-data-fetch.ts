@@ -1,21 +1,21 @@
 import * as fs from 'node:fs';
-import { currentActivity, stepHeartbeat } from './lib/activity-context';
+import { currentActivity, stepHeartbeat } from './runtime/activity-context';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { TaskInput } from '../workflows/types';
+import type { TaskInput } from '../workflows/contract/types';
 import type { ActivityDeps } from './deps';
-import { InferenceEntity, ModelEntity } from '../src/database/entities';
-import { invalidInput, modelConfigurationError } from './errors';
-import { fetchStacChip, type StoredInputSummary } from './lib/stac-fetch';
-import { InvalidGeoTiffError, inspectGeoTiff, type GeoTiffSummary } from './lib/raster';
-import { inspectStoredGeoTiff } from './lib/stored-geotiff';
-import { ObjectNotFoundError } from '../src/storage/object-store';
-import { StepLog, withStepLog } from './lib/step-log';
-import { storageKeys } from './lib/storage-keys';
-import { withTempDir } from './lib/temp-dir';
-import { runGroupItems, type GroupStepResult } from './lib/step-group';
+import { InferenceEntity, ModelEntity } from '../src/platform/database/entities';
+import { invalidInput, modelConfigurationError } from '../workflows/contract/errors';
+import { fetchStacChip, type StoredInputSummary } from '../src/geo/stac/stac-fetch';
+import { InvalidGeoTiffError, inspectGeoTiff, type GeoTiffSummary } from '../src/geo/raster/raster';
+import { inspectStoredGeoTiff } from '../src/geo/raster/stored-geotiff';
+import { ObjectNotFoundError } from '../src/platform/storage/object-store';
+import { StepLog, withStepLog } from './runtime/step-log';
+import { storageKeys } from '../src/platform/storage/keys';
+import { withTempDir } from '../src/platform/temp-dir';
+import { runGroupItems, type GroupStepResult } from './runtime/step-group';
 
 export interface FetchTaskInputRequest {
   inferenceId: string;

@@ -1,10 +1,10 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { currentActivity } from './lib/activity-context';
+import { currentActivity } from './runtime/activity-context';
 import { Webhook } from 'standardwebhooks';
-import { InferenceEntity, WebhookDeliveryEntity } from '../src/database/entities';
-import { recordWebhookAttempt } from '../src/metrics/metrics';
+import { InferenceEntity, WebhookDeliveryEntity } from '../src/platform/database/entities';
+import { recordWebhookAttempt } from '../src/platform/metrics/metrics';
 import type { ActivityDeps } from './deps';
-import { checkWebhookDestination, WebhookDestinationError } from './lib/webhook-destination';
+import { checkWebhookDestination, WebhookDestinationError } from '../src/geo/webhooks/webhook-destination';
 
 export interface WebhookEvent {
   type: 'inference.completed' | 'inference.failed' | 'inference.stopped';

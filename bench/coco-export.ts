@@ -6,7 +6,7 @@
  *   npm run build && node dist/bench/coco-export.js [masks=1000] [noise=0.01]
  */
 import * as os from 'node:os';
-import { CocoBuilder } from '../activities/lib/coco';
+import { CocoBuilder } from '../src/geo/export/coco';
 import { median } from './bench-util';
 
 function syntheticMask(size: number, seed: number, noise: number): Uint8Array {

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readGeoTiff, writeMaskGeoTiff, type Raster } from '../activities/lib/raster';
+import { readGeoTiff, writeMaskGeoTiff, type Raster } from '../src/geo/raster/raster';
 import { median, python } from './bench-util';
 
 async function main(): Promise<void> {

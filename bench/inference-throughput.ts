@@ -11,10 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { ModelInputDataSpec } from '../src/models/model-spec';
-import { shutdownModelThreads } from '../activities/lib/model-thread';
-import { readGeoTiff, type Raster, type RasterTypedArray } from '../activities/lib/raster';
-import { buildModelInput, OnnxSegmenter, planTiles, sessionOptionsFor, type PixelWindow, type SegmenterOptions } from '../activities/lib/segmentation';
+import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { shutdownModelThreads } from '../src/geo/model/model-thread';
+import { readGeoTiff, type Raster, type RasterTypedArray } from '../src/geo/raster/raster';
+import { buildModelInput, OnnxSegmenter, planTiles, sessionOptionsFor, type PixelWindow, type SegmenterOptions } from '../src/geo/model/segmentation';
 import { python, repoRoot } from './bench-util';
 
 interface Result {

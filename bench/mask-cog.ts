@@ -12,9 +12,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { toCloudOptimizedGeoTiff } from '../activities/lib/cog';
-import { writeMaskCog } from '../activities/lib/mask-cog';
-import { writeMaskGeoTiff, type GeoReference } from '../activities/lib/raster';
+import { toCloudOptimizedGeoTiff } from '../src/geo/raster/cog';
+import { writeMaskCog } from '../src/geo/raster/mask-cog';
+import { writeMaskGeoTiff, type GeoReference } from '../src/geo/raster/raster';
 import { median } from './bench-util';
 
 const args = Object.fromEntries(process.argv.slice(2).filter((a) => a.includes('=')).map((a) => a.split('=') as [string, string]));

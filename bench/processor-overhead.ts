@@ -12,8 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { ProcessorRuntime } from '../activities/lib/processor-runtime';
-import { withProcessorRun } from '../activities/lib/run-processor';
+import { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
+import { withProcessorRun } from '../src/geo/processors/run-processor';
 import { median, PYTHON, python, repoRoot } from './bench-util';
 
 const run = promisify(execFile);

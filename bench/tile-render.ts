@@ -13,9 +13,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fromFile } from 'geotiff';
-import { toCloudOptimizedGeoTiff } from '../activities/lib/cog';
-import { classColourMap, TileRenderer } from '../src/tiles/cog-tiles';
-import { lonLatToMercator, ORIGIN_SHIFT } from '../src/tiles/web-mercator';
+import { toCloudOptimizedGeoTiff } from '../src/geo/raster/cog';
+import { classColourMap, TileRenderer } from '../src/geo/tiles/cog-tiles';
+import { lonLatToMercator, ORIGIN_SHIFT } from '../src/geo/tiles/web-mercator';
 import { PYTHON, repoRoot } from './bench-util';
 
 const args = Object.fromEntries(process.argv.slice(2).filter((a) => a.includes('=')).map((a) => a.split('=') as [string, string]));

@@ -3,7 +3,7 @@
 
 Usage: reference_inference.py INPUT.tif MODEL.onnx SPEC.json OUTPUT.tif [--batch-size N]
 
-SPEC.json is a model_input_data_spec (see src/models/model-spec.ts). The rule, implemented here from
+SPEC.json is a model_input_data_spec (see src/geo/model/model-spec.ts). The rule, implemented here from
 its description and not from the TypeScript code:
 
 * Tile origins along an axis of length L with tile size T and overlap V (stride S = T - V):

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowBundlePath, workflowsPath } from '../src/temporal/pipeline-worker';
+import { workflowBundlePath, workflowsPath } from '../src/pipeline/worker';
 
 async function main(): Promise<void> {
   const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath() });

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import type { ModelInputDataSpec } from '../src/models/model-spec';
+import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
 
 /**
  * Metadata for the demo model: the ukis-csmask Sentinel-2 L2A 6-band cloud / cloud-shadow U-Net

@@ -8,9 +8,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ProcessorRuntime } from '../activities/lib/processor-runtime';
-import { processorLimits, withProcessorRun } from '../activities/lib/run-processor';
-import { loadConfig } from '../src/config/config';
+import { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
+import { processorLimits, withProcessorRun } from '../src/geo/processors/run-processor';
+import { loadConfig } from '../src/platform/config/config';
 
 async function main(): Promise<number> {
   const [script, input, output, parametersJson = '{}'] = process.argv.slice(2);

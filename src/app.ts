@@ -5,14 +5,14 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger as PinoNestLogger, LoggerModule } from 'nestjs-pino';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { AppModule } from './app.module';
-import { requestSpanMiddleware } from './tracing/tracing';
-import { AllExceptionsFilter } from './common/all-exceptions.filter';
-import { canonicalPathMiddleware } from './common/canonical-path';
-import { loadConfig } from './config/config';
-import { configureLogging, pinoLevelOfNestLevels, type AppLogLevel } from './logging/logger';
-import { httpMetricsMiddleware } from './metrics/metrics.module';
-import { setupOpenApi } from './openapi/openapi';
+import { AppModule } from './api/app.module';
+import { requestSpanMiddleware } from './platform/tracing/tracing';
+import { AllExceptionsFilter } from './api/http/all-exceptions.filter';
+import { canonicalPathMiddleware } from './api/http/canonical-path';
+import { loadConfig } from './platform/config/config';
+import { configureLogging, pinoLevelOfNestLevels, type AppLogLevel } from './platform/logging/logger';
+import { httpMetricsMiddleware } from './api/metrics/metrics.module';
+import { setupOpenApi } from './api/openapi/openapi';
 
 type NestLevels = false | Array<'error' | 'warn' | 'log' | 'debug' | 'verbose'>;
 

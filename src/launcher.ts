@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
-import type { AppConfig } from './config/config';
-import { startEmbeddedPostgres } from './database/embedded-postgres';
-import { startTemporalDevServer } from './temporal/dev-server';
+import type { AppConfig } from './platform/config/config';
+import { startEmbeddedPostgres } from './platform/database/embedded-postgres';
+import { startTemporalDevServer } from './platform/temporal/dev-server';
 
 export interface EmbeddedStack {
   /** Environment overrides pointing the app at the embedded services. */

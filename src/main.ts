@@ -1,13 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { createApiApp } from './app';
-import { loadConfig } from './config/config';
-import { configureLogging, PinoNestLogger, type AppLogLevel } from './logging/logger';
+import { loadConfig } from './platform/config/config';
+import { configureLogging, PinoNestLogger, type AppLogLevel } from './platform/logging/logger';
 import { startEmbeddedStack } from './launcher';
-import type { ObjectStore } from './storage/object-store';
-import { OBJECT_STORE } from './storage/storage.module';
-import { createPipelineWorkers, type PipelineWorkers } from './temporal/pipeline-worker';
-import { installTemporalRuntime } from './temporal/runtime';
+import type { ObjectStore } from './platform/storage/object-store';
+import { OBJECT_STORE } from './api/storage.module';
+import { createPipelineWorkers, type PipelineWorkers } from './pipeline/worker';
+import { installTemporalRuntime } from './platform/temporal/runtime';
 
 /**
  * `npm start`: API + worker + whatever services are not configured (embedded DB, Temporal dev server).

@@ -1,10 +1,10 @@
-import { loadConfig } from './config/config';
-import { openDataSource } from './database/data-source';
-import { configureLogging, rootLogger, type AppLogLevel } from './logging/logger';
-import { serveMetrics } from './metrics/metrics-server';
-import { createObjectStore } from './storage/storage.module';
-import { createPipelineWorkers } from './temporal/pipeline-worker';
-import { installTemporalRuntime } from './temporal/runtime';
+import { loadConfig } from './platform/config/config';
+import { openDataSource } from './platform/database/data-source';
+import { configureLogging, rootLogger, type AppLogLevel } from './platform/logging/logger';
+import { serveMetrics } from './platform/metrics/metrics-server';
+import { createObjectStore } from './api/storage.module';
+import { createPipelineWorkers } from './pipeline/worker';
+import { installTemporalRuntime } from './platform/temporal/runtime';
 
 /** Standalone worker process (`npm run start:worker`): runs workflows and activities, no HTTP API. */
 async function main(): Promise<void> {

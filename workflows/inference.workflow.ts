@@ -14,12 +14,12 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { INFERENCE_STATUS } from './search-attributes';
+import { INFERENCE_STATUS } from './contract/search-attributes';
 import type { PipelineActivities } from '../activities';
-import type { GroupItemOutcome, GroupStepResult } from '../activities/lib/step-group';
-import { NON_RETRYABLE_ERROR_TYPES } from '../src/common/error-types';
-import { STEP_IDS, type StepId } from '../src/common/status';
-import { countTasks } from '../src/common/task-counts';
+import type { GroupItemOutcome, GroupStepResult } from './contract/step-groups';
+import { NON_RETRYABLE_ERROR_TYPES } from './contract/errors';
+import { STEP_IDS, type StepId } from './contract/status';
+import { countTasks } from './contract/task-counts';
 import {
   INFERENCE_STATUS_QUERY,
   type InferenceWorkflowInput,
@@ -30,7 +30,7 @@ import {
   type TaskPlan,
   type TaskState,
   type WebhookPlan,
-} from './types';
+} from './contract/types';
 
 type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume' | 'searchAttributes'>;
 

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
-import { storageKeys } from '../../activities/lib/storage-keys';
+import { storageKeys } from '../../src/platform/storage/keys';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { compareMasks, crsAndTransform, runPython, makeSampleGeoTiff } from '../support/python';

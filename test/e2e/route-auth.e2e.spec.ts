@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { routeAccess, type RouteAccess } from '../../src/auth/route-access';
-import { canonicalPath } from '../../src/common/canonical-path';
+import { routeAccess, type RouteAccess } from '../../src/api/auth/route-access';
+import { canonicalPath } from '../../src/api/http/canonical-path';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
 
 /** One raw HTTP request: fetch() would normalise some of the spellings this test is about. */

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
-import { flushTracing } from '../../src/tracing/tracing';
+import { flushTracing } from '../../src/platform/tracing/tracing';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { makeSampleGeoTiff } from '../support/python';

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildCoco, type CocoMaskInput } from '../../activities/lib/coco';
-import { readGeoTiff, writeMaskGeoTiff } from '../../activities/lib/raster';
+import { buildCoco, type CocoMaskInput } from '../../src/geo/export/coco';
+import { readGeoTiff, writeMaskGeoTiff } from '../../src/geo/raster/raster';
 import { runPython } from '../support/python';
 
 const classes = [

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { CogError, gdalTool, toCloudOptimizedGeoTiff } from '../../activities/lib/cog';
-import { writeMaskCog } from '../../activities/lib/mask-cog';
-import { readGeoTiff, writeMaskGeoTiff, type GeoReference } from '../../activities/lib/raster';
+import { CogError, gdalTool, toCloudOptimizedGeoTiff } from '../../src/geo/raster/cog';
+import { writeMaskCog } from '../../src/geo/raster/mask-cog';
+import { readGeoTiff, writeMaskGeoTiff, type GeoReference } from '../../src/geo/raster/raster';
 import { compareMasks, compareOverviews, runPython, validateCogs } from '../support/python';
 
 const run = promisify(execFile);

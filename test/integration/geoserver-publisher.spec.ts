@@ -2,11 +2,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
-import { ApplicationFailure } from '@temporalio/common';
-import { GeoServerPublisher } from '../../activities/lib/geoserver-publisher';
-import type { PublishRequest } from '../../activities/lib/publisher';
-import { readGeoTiff, writeMaskGeoTiff } from '../../activities/lib/raster';
-import { FilesystemObjectStore } from '../../src/storage/filesystem-object-store';
+import { StepFailure } from '../../workflows/contract/errors';
+import { GeoServerPublisher } from '../../src/geo/publish/geoserver-publisher';
+import type { PublishRequest } from '../../src/geo/publish/publisher';
+import { readGeoTiff, writeMaskGeoTiff } from '../../src/geo/raster/raster';
+import { FilesystemObjectStore } from '../../src/platform/storage/filesystem-object-store';
 import { startGeoServerDouble, type GeoServerDouble } from '../support/geoserver-double';
 import { freePort } from '../support/stack';
 
@@ -102,29 +102,29 @@ describe('GeoServerPublisher', () => {
 
   it('reports wrong credentials as a non-retryable failure that says so', async () => {
     const error = await publisher({ password: 'wrong' }).publish(request).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ApplicationFailure);
-    expect((error as ApplicationFailure).nonRetryable).toBe(true);
-    expect((error as ApplicationFailure).message).toMatch(/wrong GeoServer credentials.*401.*"admin"/);
+    expect(error).toBeInstanceOf(StepFailure);
+    expect((error as StepFailure).nonRetryable).toBe(true);
+    expect((error as StepFailure).message).toMatch(/wrong GeoServer credentials.*401.*"admin"/);
   });
 
   it('reports an unreachable GeoServer as a retryable failure naming the URL', async () => {
     const url = `http://127.0.0.1:${await freePort()}/geoserver`;
     const error = await publisher({ url }).publish(request).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ApplicationFailure);
-    expect((error as ApplicationFailure).nonRetryable).toBe(false);
-    expect((error as ApplicationFailure).message).toContain(`GeoServer at ${url} is unreachable`);
-    expect((error as ApplicationFailure).message).toMatch(/ECONNREFUSED/);
+    expect(error).toBeInstanceOf(StepFailure);
+    expect((error as StepFailure).nonRetryable).toBe(false);
+    expect((error as StepFailure).message).toContain(`GeoServer at ${url} is unreachable`);
+    expect((error as StepFailure).message).toMatch(/ECONNREFUSED/);
   });
 
   it('passes GeoServer status and text body on: 5xx retryable, other 4xx not', async () => {
     geoserver.failNext('PUT', /file\.geotiff$/, 500, 'Error occurred unzipping file');
-    const serverError = (await publisher().publish(request).catch((e: unknown) => e)) as ApplicationFailure;
+    const serverError = (await publisher().publish(request).catch((e: unknown) => e)) as StepFailure;
     expect(serverError.nonRetryable).toBe(false);
     expect(serverError.message).toBe(
       'GeoServer PUT /rest/workspaces/geo_inference/coveragestores/csmask_task-1/file.geotiff?coverageName=csmask_task-1 answered 500 Internal Server Error: Error occurred unzipping file',
     );
     geoserver.failNext('PUT', /^\/rest\/layers\//, 400, 'Invalid style reference');
-    const badRequest = (await publisher().publish(request).catch((e: unknown) => e)) as ApplicationFailure;
+    const badRequest = (await publisher().publish(request).catch((e: unknown) => e)) as StepFailure;
     expect(badRequest.nonRetryable).toBe(true);
     expect(badRequest.message).toMatch(/answered 400 Bad Request: Invalid style reference$/);
   });
@@ -145,7 +145,7 @@ describe('GeoServerPublisher', () => {
   it('rejects names GeoServer cannot take, before any call', async () => {
     const error = (await publisher()
       .publish({ ...request, geoserverPush: { workspace: 'geo inference' } })
-      .catch((e: unknown) => e)) as ApplicationFailure;
+      .catch((e: unknown) => e)) as StepFailure;
     expect(error.nonRetryable).toBe(true);
     expect(error.message).toMatch(/workspace name "geo inference" may only contain/);
   });

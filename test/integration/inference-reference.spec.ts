@@ -6,10 +6,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ModelInputDataSpec } from '../../src/models/model-spec';
-import { readGeoTiff, writeMaskGeoTiff } from '../../activities/lib/raster';
-import { shutdownModelThreads } from '../../activities/lib/model-thread';
-import { OnnxSegmenter } from '../../activities/lib/segmentation';
+import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
+import { readGeoTiff, writeMaskGeoTiff } from '../../src/geo/raster/raster';
+import { shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { OnnxSegmenter } from '../../src/geo/model/segmentation';
 
 /**
  * Our OnnxSegmenter against python/reference_inference.py (numpy + onnxruntime + rasterio, written

@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fromFile } from 'geotiff';
-import { toCloudOptimizedGeoTiff } from '../../activities/lib/cog';
-import { writeMaskCog } from '../../activities/lib/mask-cog';
-import { readGeoTiff } from '../../activities/lib/raster';
-import { classColourMap, TileRenderer, type TileRaster } from '../../src/tiles/cog-tiles';
+import { toCloudOptimizedGeoTiff } from '../../src/geo/raster/cog';
+import { writeMaskCog } from '../../src/geo/raster/mask-cog';
+import { readGeoTiff } from '../../src/geo/raster/raster';
+import { classColourMap, TileRenderer, type TileRaster } from '../../src/geo/tiles/cog-tiles';
 import { runPython } from '../support/python';
 import { colourTable, sampleTiles, TEST_CLASSES, tileRange } from '../support/tiles';
 

@@ -6,10 +6,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ModelInputDataSpec } from '../../src/models/model-spec';
-import { readGeoTiff, type Raster } from '../../activities/lib/raster';
-import { modelThreadStats, shutdownModelThreads } from '../../activities/lib/model-thread';
-import { OnnxSegmenter } from '../../activities/lib/segmentation';
+import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
+import { readGeoTiff, type Raster } from '../../src/geo/raster/raster';
+import { modelThreadStats, shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { OnnxSegmenter } from '../../src/geo/model/segmentation';
 
 /**
  * OnnxSegmenter's model threads with the real ukis-csmask model (65-80 ms per 256 x 256 tile on two

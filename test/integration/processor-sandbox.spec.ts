@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
-import { type ProcessorLimits, ProcessorRuntime, processorRuntimeScript } from '../../activities/lib/processor-runtime';
-import { type ProcessorRunReport, withProcessorRun } from '../../activities/lib/run-processor';
+import { type ProcessorLimits, ProcessorRuntime, processorRuntimeScript } from '../../src/geo/processors/processor-runtime';
+import { type ProcessorRunReport, withProcessorRun } from '../../src/geo/processors/run-processor';
 import { makeSampleGeoTiff } from '../support/python';
 import { pythonBin } from '../support/services';
 

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadConfig } from '../../src/config/config';
-import { runChipScript } from '../../activities/lib/stac-fetch';
-import { searchStac } from '../../activities/lib/stac';
+import { loadConfig } from '../../src/platform/config/config';
+import { runChipScript } from '../../src/geo/stac/stac-fetch';
+import { searchStac } from '../../src/geo/stac/stac';
 import { checkChip, makeStacFixtures, s2Item, type StacFixtures } from '../support/stac-fixtures';
 import { startRangeFileServer, startStacDouble } from '../support/stac-double';
 

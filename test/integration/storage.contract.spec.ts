@@ -6,13 +6,13 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { AllExceptionsFilter } from '../../src/common/all-exceptions.filter';
-import { loadConfig } from '../../src/config/config';
-import { APP_CONFIG, ConfigModule } from '../../src/config/config.module';
-import { FilesystemObjectStore, URL_SIGNING_SECRET_FILE } from '../../src/storage/filesystem-object-store';
-import { MinioObjectStore } from '../../src/storage/minio-object-store';
-import { InvalidObjectKeyError, ObjectNotFoundError, type ObjectStore } from '../../src/storage/object-store';
-import { createObjectStore, StorageModule } from '../../src/storage/storage.module';
+import { AllExceptionsFilter } from '../../src/api/http/all-exceptions.filter';
+import { loadConfig } from '../../src/platform/config/config';
+import { APP_CONFIG, ConfigModule } from '../../src/api/config.module';
+import { FilesystemObjectStore, URL_SIGNING_SECRET_FILE } from '../../src/platform/storage/filesystem-object-store';
+import { MinioObjectStore } from '../../src/platform/storage/minio-object-store';
+import { InvalidObjectKeyError, ObjectNotFoundError, type ObjectStore } from '../../src/platform/storage/object-store';
+import { createObjectStore, StorageModule } from '../../src/api/storage.module';
 
 /**
  * One contract, two implementations: the filesystem store (signed URLs served by the real Nest route on

@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InvalidGeoTiffError, inspectGeoTiff } from '../../activities/lib/raster';
-import { inspectStoredGeoTiff } from '../../activities/lib/stored-geotiff';
-import { loadConfig } from '../../src/config/config';
-import { MinioObjectStore } from '../../src/storage/minio-object-store';
-import { ObjectNotFoundError, type ObjectStore } from '../../src/storage/object-store';
-import { createObjectStore } from '../../src/storage/storage.module';
+import { InvalidGeoTiffError, inspectGeoTiff } from '../../src/geo/raster/raster';
+import { inspectStoredGeoTiff } from '../../src/geo/raster/stored-geotiff';
+import { loadConfig } from '../../src/platform/config/config';
+import { MinioObjectStore } from '../../src/platform/storage/minio-object-store';
+import { ObjectNotFoundError, type ObjectStore } from '../../src/platform/storage/object-store';
+import { createObjectStore } from '../../src/api/storage.module';
 import { requiredEnv } from '../support/services';
 
 /**

@@ -6,9 +6,9 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { PipelineActivities } from '../../activities';
-import { runGroupItems } from '../../activities/lib/step-group';
-import { STEP_IDS } from '../../src/common/status';
-import type { InferenceWorkflowInput, InferenceWorkflowState } from '../../workflows/types';
+import { runGroupItems } from '../../activities/runtime/step-group';
+import { STEP_IDS } from '../../workflows/contract/status';
+import type { InferenceWorkflowInput, InferenceWorkflowState } from '../../workflows/contract/types';
 import { requiredEnv } from '../support/services';
 import { sharedWorkflowBundle } from '../support/stack';
 

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { routeAccess } from '../../src/auth/route-access';
+import { routeAccess } from '../../src/api/auth/route-access';
 
 export interface AppRoute {
   method: string;

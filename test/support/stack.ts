@@ -7,10 +7,10 @@ import type { INestApplication } from '@nestjs/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { DataSource } from 'typeorm';
 import { createApiApp } from '../../src/app';
-import { loadConfig, type AppConfig } from '../../src/config/config';
-import type { ObjectStore } from '../../src/storage/object-store';
-import { OBJECT_STORE } from '../../src/storage/storage.module';
-import { createPipelineWorkers, type PipelineWorkers, workflowsPath } from '../../src/temporal/pipeline-worker';
+import { loadConfig, type AppConfig } from '../../src/platform/config/config';
+import type { ObjectStore } from '../../src/platform/storage/object-store';
+import { OBJECT_STORE } from '../../src/api/storage.module';
+import { createPipelineWorkers, type PipelineWorkers, workflowsPath } from '../../src/pipeline/worker';
 import { requiredEnv } from './services';
 
 export const USERS = {

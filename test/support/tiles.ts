@@ -1,5 +1,5 @@
-import { classColourMap } from '../../src/tiles/cog-tiles';
-import { lonLatToMercator, ORIGIN_SHIFT } from '../../src/tiles/web-mercator';
+import { classColourMap } from '../../src/geo/tiles/cog-tiles';
+import { lonLatToMercator, ORIGIN_SHIFT } from '../../src/geo/tiles/web-mercator';
 
 export const TEST_CLASSES = [
   { value: 0, name: 'clear', color: '#10a040' },

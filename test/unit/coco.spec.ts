@@ -1,4 +1,4 @@
-import { buildCoco, CocoExportError, decodeRleCounts, encodeRle, runLengths } from '../../activities/lib/coco';
+import { buildCoco, CocoExportError, decodeRleCounts, encodeRle, runLengths } from '../../src/geo/export/coco';
 
 const classes = [
   { value: 0, name: 'clear', background: true },

@@ -1,5 +1,5 @@
-import { ConfigError, loadConfig, parseApiKeys } from '../../src/config/config';
-import { countTasks, taskId } from '../../src/inferences/inferences.service';
+import { ConfigError, loadConfig, parseApiKeys } from '../../src/platform/config/config';
+import { countTasks, taskId } from '../../src/api/inferences/inferences.service';
 
 describe('configuration', () => {
   it('parses API_KEYS as key:email pairs', () => {
@@ -23,9 +23,9 @@ describe('configuration', () => {
   });
 
   it('selects the GeoServer publisher only with GEOSERVER_URL, which needs a password', async () => {
-    const { createPublisher } = await import('../../src/temporal/pipeline-worker');
-    const { GeoServerPublisher } = await import('../../activities/lib/geoserver-publisher');
-    const { BuiltInPublisher } = await import('../../activities/lib/publisher');
+    const { createPublisher } = await import('../../src/pipeline/worker');
+    const { GeoServerPublisher } = await import('../../src/geo/publish/geoserver-publisher');
+    const { BuiltInPublisher } = await import('../../src/geo/publish/publisher');
     const store = {} as never;
     expect(createPublisher(loadConfig({ DATA_DIR: '/tmp/x' }), store)).toBeInstanceOf(BuiltInPublisher);
     const config = loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'http://gs:8080/geoserver', GEOSERVER_PASSWORD: 'pw' });

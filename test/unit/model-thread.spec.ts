@@ -1,11 +1,11 @@
 import '../fixtures/jest-native-realm';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { stepHeartbeat } from '../../activities/lib/activity-context';
-import type { ModelInputDataSpec } from '../../src/models/model-spec';
-import type { Raster } from '../../activities/lib/raster';
-import { crashModelThreadsForTesting, modelThreadStats, shutdownModelThreads } from '../../activities/lib/model-thread';
-import { ModelShapeError, OnnxSegmenter, planTiles } from '../../activities/lib/segmentation';
+import { stepHeartbeat } from '../../activities/runtime/activity-context';
+import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
+import type { Raster } from '../../src/geo/raster/raster';
+import { crashModelThreadsForTesting, modelThreadStats, shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { ModelShapeError, OnnxSegmenter, planTiles } from '../../src/geo/model/segmentation';
 
 /**
  * OnnxSegmenter's model threads with the tiny identity model (logit c = normalized band c + bias, see
@@ -180,11 +180,11 @@ describe('model thread progress', () => {
     const onProgress = () => stepHeartbeat({ tiles: true });
     const started = modelThreadStats().threadsStarted;
     // As in a worker: the first model step loads the model, which starts the thread inside its activity.
-    const segmenter = await first.run(async () => {
+    const segmenter = (await first.run(async () => {
       const loaded = await load({ batchSize: 1 });
       await loaded.segment(randomRaster(40, 40, 1), { onProgress });
       return loaded;
-    });
+    })) as OnnxSegmenter;
     expect(modelThreadStats().threadsStarted).toBe(started + 1);
     const firstBeats = beats.first;
     expect(firstBeats).toBeGreaterThan(1);

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
-import { ConfigError, loadConfig } from '../../src/config/config';
-import { pinoLevel, pinoLevelOfNestLevels, rootLogger, setLogDestination } from '../../src/logging/logger';
-import { openApiSchema } from '../../src/openapi/zod-openapi';
-import { createInferenceSchema, listInferencesQuerySchema } from '../../src/inferences/inferences.dto';
+import { ConfigError, loadConfig } from '../../src/platform/config/config';
+import { pinoLevel, pinoLevelOfNestLevels, rootLogger, setLogDestination } from '../../src/platform/logging/logger';
+import { openApiSchema } from '../../src/api/openapi/zod-openapi';
+import { createInferenceSchema, listInferencesQuerySchema } from '../../src/api/inferences/inferences.dto';
 
 describe('operations configuration', () => {
   it('validates the telemetry variables and names the offending one', () => {

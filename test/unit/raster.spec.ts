@@ -14,8 +14,8 @@ import {
   InvalidGeoTiffError,
   readGeoTiff,
   writeMaskGeoTiff,
-} from '../../activities/lib/raster';
-import { overviewLevels, overviewSizes, writeMaskCog } from '../../activities/lib/mask-cog';
+} from '../../src/geo/raster/raster';
+import { overviewLevels, overviewSizes, writeMaskCog } from '../../src/geo/raster/mask-cog';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const fixture = (name: string) => path.join(FIXTURES, name);

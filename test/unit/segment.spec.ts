@@ -6,10 +6,10 @@ import '../fixtures/jest-native-realm';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ModelInputDataSpec } from '../../src/models/model-spec';
-import type { Raster, RasterTypedArray } from '../../activities/lib/raster';
-import { shutdownModelThreads } from '../../activities/lib/model-thread';
-import { axisOrigins, OnnxSegmenter, planTiles, validateOnnxModel } from '../../activities/lib/segmentation';
+import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
+import type { Raster, RasterTypedArray } from '../../src/geo/raster/raster';
+import { shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { axisOrigins, OnnxSegmenter, planTiles, validateOnnxModel } from '../../src/geo/model/segmentation';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
 const IDENTITY_MODEL = path.join(FIXTURES, 'tiny_identity.onnx');

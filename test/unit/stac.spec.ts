@@ -1,8 +1,8 @@
-import { applyPostProcessing, flagged } from '../../activities/lib/post-processing';
-import { mgrsQuery, mgrsTileBbox, polygonGeometry, SpatialDomainError } from '../../activities/lib/spatial-domain';
-import { assetKeysForBands, classificationAssetKey, dataSourceDefinition, pickLeastCloudy, searchStac, type StacItem } from '../../activities/lib/stac';
-import { inInterval, parseTemporalEntry, TemporalDomainError } from '../../activities/lib/temporal-domain';
-import { buildTaskInputs } from '../../src/inferences/task-inputs';
+import { applyPostProcessing, flagged } from '../../src/geo/post-processing/post-processing';
+import { mgrsQuery, mgrsTileBbox, polygonGeometry, SpatialDomainError } from '../../src/geo/stac/spatial-domain';
+import { assetKeysForBands, classificationAssetKey, dataSourceDefinition, pickLeastCloudy, searchStac, type StacItem } from '../../src/geo/stac/stac';
+import { inInterval, parseTemporalEntry, TemporalDomainError } from '../../src/geo/stac/temporal-domain';
+import { buildTaskInputs } from '../../src/api/inferences/task-inputs';
 import { startStacDouble } from '../support/stac-double';
 
 describe('temporal_domain entries', () => {

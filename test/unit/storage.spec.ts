@@ -2,20 +2,20 @@ import { createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ApiError } from '../../src/common/api-error';
-import { loadConfig } from '../../src/config/config';
-import { guessContentType } from '../../src/storage/content-type';
+import { ApiError } from '../../src/api/http/api-error';
+import { loadConfig } from '../../src/platform/config/config';
+import { guessContentType } from '../../src/platform/storage/content-type';
 import {
   FilesystemObjectStore,
   loadOrCreateUrlSigningSecret,
   resolveUrlSigningSecret,
   signFileUrl,
   verifySignedFileUrl,
-} from '../../src/storage/filesystem-object-store';
-import { MinioObjectStore, parseMinioEndpoint } from '../../src/storage/minio-object-store';
-import { assertValidExpiry, assertValidPrefix, InvalidObjectKeyError } from '../../src/storage/object-store';
-import { parseRangeHeader, SignedFilesController } from '../../src/storage/signed-files.controller';
-import { createObjectStore } from '../../src/storage/storage.module';
+} from '../../src/platform/storage/filesystem-object-store';
+import { MinioObjectStore, parseMinioEndpoint } from '../../src/platform/storage/minio-object-store';
+import { assertValidExpiry, assertValidPrefix, InvalidObjectKeyError } from '../../src/platform/storage/object-store';
+import { parseRangeHeader, SignedFilesController } from '../../src/api/files/signed-files.controller';
+import { createObjectStore } from '../../src/api/storage.module';
 
 const SECRET = 'a-test-secret-of-enough-length';
 

@@ -1,8 +1,8 @@
 import * as zlib from 'node:zlib';
-import { classColourMap, DEFAULT_CLASS_COLORS } from '../../src/tiles/cog-tiles';
-import { encodePalettePng } from '../../src/tiles/png';
-import { signTileToken, verifyTileToken } from '../../src/tiles/tile-token';
-import { invalidTile, lonLatToMercator, mercatorToLonLat, tileBounds } from '../../src/tiles/web-mercator';
+import { classColourMap, DEFAULT_CLASS_COLORS } from '../../src/geo/tiles/cog-tiles';
+import { encodePalettePng } from '../../src/geo/tiles/png';
+import { signTileToken, verifyTileToken } from '../../src/geo/tiles/tile-token';
+import { invalidTile, lonLatToMercator, mercatorToLonLat, tileBounds } from '../../src/geo/tiles/web-mercator';
 
 const SECRET = 'unit-test-secret-0123456789';
 

@@ -1,5 +1,5 @@
 import { Webhook } from 'standardwebhooks';
-import { checkWebhookDestination } from '../../activities/lib/webhook-destination';
+import { checkWebhookDestination } from '../../src/geo/webhooks/webhook-destination';
 import { independentSignature } from '../support/webhook-receiver';
 
 describe('webhook signing', () => {

@@ -1,0 +1,155 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import type { Repository } from 'typeorm';
+import { processorRuntimeScript } from '../../geo/processors/processor-runtime';
+import { storageKeys } from '../../platform/storage/keys';
+import type { ProcessorPlan } from '../../../workflows/contract/types';
+import { ApiError } from '../http/api-error';
+import type { AppConfig } from '../../platform/config/config';
+import { APP_CONFIG } from '../config.module';
+import { GenericProcessorEntity } from '../../platform/database/entities';
+import type { ObjectStore } from '../../platform/storage/object-store';
+import { OBJECT_STORE } from '../storage.module';
+import { type CreateGenericProcessorRequest, PROCESSOR_FILE_NAME } from './generic-processors.dto';
+
+const run = promisify(execFile);
+/** The contract: processor download URLs are valid for 8 hours. */
+export const PROCESSOR_URL_TTL_SECONDS = 8 * 60 * 60;
+const FILE_FIELD = 'generic_processor_file';
+
+export interface UploadedScript {
+  originalname: string;
+  size: number;
+  buffer: Buffer;
+}
+
+export interface GenericProcessorView {
+  id: string;
+  name: string;
+  description: string | null;
+  processor_parameters: Record<string, unknown>;
+  processor_file_path: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  created_by: string;
+  processor_presigned_url?: string;
+}
+
+export function toProcessorView(entity: GenericProcessorEntity): GenericProcessorView {
+  return {
+    id: entity.id,
+    name: entity.name,
+    description: entity.description,
+    processor_parameters: entity.processorParameters,
+    processor_file_path: entity.fileKey,
+    status: entity.status,
+    created_at: entity.createdAt.toISOString(),
+    updated_at: entity.updatedAt.toISOString(),
+    created_by: entity.createdBy,
+  };
+}
+
+@Injectable()
+export class GenericProcessorsService {
+  constructor(
+    @InjectRepository(GenericProcessorEntity) private readonly processors: Repository<GenericProcessorEntity>,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async create(request: CreateGenericProcessorRequest, file: UploadedScript, createdBy: string): Promise<GenericProcessorEntity> {
+    const fileName = file.originalname;
+    if (!fileName.toLowerCase().endsWith('.py')) throw ApiError.badRequest(`${FILE_FIELD}: must be a Python file ending in .py (got "${fileName}")`, FILE_FIELD);
+    if (!PROCESSOR_FILE_NAME.test(fileName) || fileName.length > 200) {
+      throw ApiError.badRequest(
+        `${FILE_FIELD}: file name "${fileName}" is not allowed: use letters, digits, _ - and dots, no directories, no leading dot`,
+        FILE_FIELD,
+      );
+    }
+    if (file.size === 0) throw ApiError.badRequest(`${FILE_FIELD}: the file is empty`, FILE_FIELD);
+    await this.checkScript(file.buffer);
+    const id = randomUUID();
+    const fileKey = storageKeys.processorFile(id, fileName);
+    await this.store.putObject(fileKey, file.buffer, { contentType: 'text/x-python; charset=utf-8' });
+    try {
+      return await this.processors.save(
+        this.processors.create({
+          id,
+          name: request.name,
+          description: request.description ?? null,
+          processorParameters: request.processor_parameters,
+          status: 'FINISHED',
+          fileName,
+          fileKey,
+          fileSha256: createHash('sha256').update(file.buffer).digest('hex'),
+          fileSize: file.size,
+          createdBy,
+        }),
+      );
+    } catch (error) {
+      await this.store.deleteObject(fileKey);
+      throw error;
+    }
+  }
+
+  /** The script must compile and have an `if __name__ == "__main__":` entry point (checked by Python itself). */
+  private async checkScript(source: Buffer): Promise<void> {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'geo-processor-check-'));
+    try {
+      const file = path.join(dir, 'script.py');
+      await fsp.writeFile(file, source);
+      const { stdout } = await run(this.config.PYTHON_BIN, [processorRuntimeScript(), 'check', file], { timeout: 30_000, maxBuffer: 1024 * 1024 });
+      const verdict = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { ok?: boolean; message?: string };
+      if (!verdict.ok) throw ApiError.unprocessable(`${FILE_FIELD}: ${verdict.message ?? 'not a valid processor script'}`, FILE_FIELD);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** A processor of this user that is not deleted, or 404. */
+  async get(id: string, user: string): Promise<GenericProcessorEntity> {
+    const entity = await this.processors.findOneBy({ id, createdBy: user });
+    if (!entity) throw ApiError.notFound(`generic processor ${id} not found`);
+    return entity;
+  }
+
+  async signedUrl(entity: GenericProcessorEntity): Promise<string> {
+    return this.store.signedGetUrl(entity.fileKey, PROCESSOR_URL_TTL_SECONDS);
+  }
+
+  async list(user: string, limit: number, offset: number): Promise<{ results: GenericProcessorEntity[]; total_records: number }> {
+    const [results, total] = await this.processors.findAndCount({ where: { createdBy: user }, order: { createdAt: 'DESC' }, take: limit, skip: offset });
+    return { results, total_records: total };
+  }
+
+  async softDelete(id: string, user: string): Promise<void> {
+    const entity = await this.get(id, user);
+    // The script stays in storage: inferences that already use it (and their retries) still run it.
+    await this.processors.softDelete({ id: entity.id });
+  }
+
+  /** For a new inference: the user's processor, refused (422) when unknown or deleted. */
+  async planForInference(id: string, user: string): Promise<ProcessorPlan> {
+    const entity = await this.processors.findOne({ where: { id, createdBy: user }, withDeleted: true });
+    if (!entity) throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} not found`, 'generic_processor_id');
+    if (entity.deletedAt) throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} was deleted`, 'generic_processor_id');
+    return toPlan(entity);
+  }
+
+  /** For a retry: the processor the inference was created with, even if deleted since. */
+  async planForRetry(id: string): Promise<ProcessorPlan | undefined> {
+    const entity = await this.processors.findOne({ where: { id }, withDeleted: true });
+    return entity ? toPlan(entity) : undefined;
+  }
+}
+
+function toPlan(entity: GenericProcessorEntity): ProcessorPlan {
+  return { id: entity.id, name: entity.name, file_key: entity.fileKey, file_name: entity.fileName, parameters: entity.processorParameters };
+}

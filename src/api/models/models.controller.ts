@@ -1,0 +1,52 @@
+import * as fs from 'node:fs';
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { FileInterceptor } from '@nestjs/platform-express';
+import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentUser } from '../auth/current-user.decorator';
+import { ApiError } from '../http/api-error';
+import { parseJsonField, parseOrThrow } from '../http/zod-validation';
+import { modelMetadataExample } from '../openapi/examples';
+import { ApiMultipartBody, ApiZodQuery } from '../openapi/zod-openapi';
+import { createModelSchema, listQuerySchema } from './models.dto';
+import { ModelsService, toModelView } from './models.service';
+
+@ApiTags('models')
+@Controller('api/v2/models')
+export class ModelsController {
+  constructor(private readonly models: ModelsService) {}
+
+  @Post()
+  @HttpCode(201)
+  @UseInterceptors(FileInterceptor('model_file'))
+  @ApiOperation({ summary: 'Register an ONNX model: READY once stored and loaded by onnxruntime; 422 if it does not load or match the spec' })
+  @ApiMultipartBody({
+    model_file: { file: {}, description: 'the .onnx file' },
+    model: { json: createModelSchema, description: 'model metadata', example: modelMetadataExample },
+  })
+  @ApiCreatedResponse({ schema: { example: { id: '6f1c2b1e-3f0a-4c1e-9a57-2d6c3e8b9f10', ...modelMetadataExample, status: 'READY', created_by: 'user@example.com' } } })
+  async create(@UploadedFile() file: Express.Multer.File | undefined, @Body() body: Record<string, unknown>, @CurrentUser() user: string) {
+    if (!file) throw ApiError.badRequest('model_file: required file field (an .onnx file) is missing', 'model_file');
+    try {
+      const request = parseOrThrow(createModelSchema, parseJsonField(body?.model, 'model'), 'model');
+      return toModelView(await this.models.create(request, file, user));
+    } catch (error) {
+      fs.rmSync(file.path, { force: true });
+      throw error;
+    }
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List models' })
+  @ApiZodQuery(listQuerySchema)
+  async list(@Query() query: Record<string, unknown>) {
+    const { limit, offset } = parseOrThrow(listQuerySchema, query);
+    const page = await this.models.list(limit, offset);
+    return { results: page.results.map(toModelView), total_records: page.total_records };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One model' })
+  async get(@Param('id', new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') })) id: string) {
+    return toModelView(await this.models.get(id));
+  }
+}

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { QueryFailedError, type Repository } from 'typeorm';
+import { sha256OfFile } from '../../geo/model/model-cache';
+import { validateOnnxModel } from '../../geo/model/segmentation';
+import { storageKeys } from '../../platform/storage/keys';
+import { ApiError } from '../http/api-error';
+import { ModelEntity } from '../../platform/database/entities';
+import { OBJECT_STORE } from '../storage.module';
+import type { ObjectStore } from '../../platform/storage/object-store';
+import type { CreateModelRequest } from './models.dto';
+
+export interface UploadedModelFile {
+  path: string;
+  originalname: string;
+  size: number;
+}
+
+export interface ModelView {
+  id: string;
+  display_name: string;
+  description: string | null;
+  status: string;
+  status_message: string | null;
+  model_input_data_spec: ModelEntity['modelInputDataSpec'];
+  geoserver_push: ModelEntity['geoserverPush'];
+  model_file_path: string;
+  model_file_sha256: string;
+  model_file_size: number;
+  onnx_signature: unknown;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export function toModelView(model: ModelEntity): ModelView {
+  return {
+    id: model.id,
+    display_name: model.displayName,
+    description: model.description,
+    status: model.status,
+    status_message: model.statusMessage,
+    model_input_data_spec: model.modelInputDataSpec,
+    geoserver_push: model.geoserverPush,
+    model_file_path: model.fileKey,
+    model_file_sha256: model.fileSha256,
+    model_file_size: Number(model.fileSize),
+    onnx_signature: model.onnxSignature,
+    created_by: model.createdBy,
+    created_at: model.createdAt.toISOString(),
+    updated_at: model.updatedAt.toISOString(),
+  };
+}
+
+type Dim = number | string | undefined;
+
+/** Checks the ONNX graph against the declared spec: NCHW input with one channel per band, one logit per class. */
+function checkSignatureAgainstSpec(signature: Awaited<ReturnType<typeof validateOnnxModel>>, request: CreateModelRequest): void {
+  const spec = request.model_input_data_spec;
+  const input = signature.inputs[0];
+  const output = signature.outputs[0];
+  if (!input || !output) throw ApiError.unprocessable('model_file: the ONNX graph has no input or no output', 'model_file');
+  const inputDims = (input.dims ?? []) as Dim[];
+  const isFixed = (dim: Dim): dim is number => typeof dim === 'number' && dim > 0;
+  if (inputDims.length !== 4) {
+    throw ApiError.unprocessable(`model_file: input "${input.name}" has shape [${inputDims.join(', ')}]; a [batch, bands, height, width] input is required`, 'model_file');
+  }
+  if (isFixed(inputDims[1]) && inputDims[1] !== spec.bands.length) {
+    throw ApiError.unprocessable(
+      `model_input_data_spec.bands: the model takes ${inputDims[1]} input channels but ${spec.bands.length} bands are declared`,
+      'model_input_data_spec.bands',
+    );
+  }
+  for (const axis of [2, 3]) {
+    if (isFixed(inputDims[axis]) && inputDims[axis] !== spec.tile_size) {
+      throw ApiError.unprocessable(
+        `model_input_data_spec.tile_size: the model input is ${inputDims[2]}x${inputDims[3]} but tile_size is ${spec.tile_size}`,
+        'model_input_data_spec.tile_size',
+      );
+    }
+  }
+  const outputDims = (output.dims ?? []) as Dim[];
+  if (outputDims.length === 4 && isFixed(outputDims[1]) && outputDims[1] !== spec.classes.length) {
+    throw ApiError.unprocessable(
+      `model_input_data_spec.classes: the model outputs ${outputDims[1]} class channels but ${spec.classes.length} classes are declared`,
+      'model_input_data_spec.classes',
+    );
+  }
+}
+
+@Injectable()
+export class ModelsService {
+  constructor(
+    @InjectRepository(ModelEntity) private readonly models: Repository<ModelEntity>,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+  ) {}
+
+  async create(request: CreateModelRequest, file: UploadedModelFile, createdBy: string): Promise<ModelEntity> {
+    try {
+      const fileName = file.originalname.split(/[\\/]/).pop() ?? '';
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.onnx$/i.test(fileName)) {
+        throw ApiError.badRequest('model_file: file name must end in .onnx and use only letters, digits, _ . -', 'model_file');
+      }
+      if (file.size === 0) throw ApiError.badRequest('model_file: the file is empty', 'model_file');
+      if (await this.models.existsBy({ displayName: request.display_name })) {
+        throw ApiError.conflict(`display_name: a model named "${request.display_name}" already exists`, 'display_name');
+      }
+      let signature: Awaited<ReturnType<typeof validateOnnxModel>>;
+      try {
+        signature = await validateOnnxModel(file.path);
+      } catch (error) {
+        throw ApiError.unprocessable(`model_file: not a loadable ONNX model: ${(error as Error).message}`, 'model_file');
+      }
+      checkSignatureAgainstSpec(signature, request);
+      const id = randomUUID();
+      const fileKey = storageKeys.modelFile(id, fileName);
+      const sha256 = await sha256OfFile(file.path);
+      await this.store.putFile(fileKey, file.path, { contentType: 'application/octet-stream' });
+      const entity = this.models.create({
+        id,
+        displayName: request.display_name,
+        description: request.description ?? null,
+        status: 'READY',
+        statusMessage: null,
+        modelInputDataSpec: request.model_input_data_spec,
+        geoserverPush: request.geoserver_push ?? null,
+        fileKey,
+        fileName,
+        fileSha256: sha256,
+        fileSize: String(file.size),
+        onnxSignature: signature,
+        createdBy,
+      });
+      try {
+        return await this.models.save(entity);
+      } catch (error) {
+        await this.store.deleteObject(fileKey);
+        if (error instanceof QueryFailedError && /models_display_name_key/.test(error.message)) {
+          throw ApiError.conflict(`display_name: a model named "${request.display_name}" already exists`, 'display_name');
+        }
+        throw error;
+      }
+    } finally {
+      fs.rmSync(file.path, { force: true });
+    }
+  }
+
+  async get(id: string): Promise<ModelEntity> {
+    const model = await this.models.findOneBy({ id });
+    if (!model) throw ApiError.notFound(`model ${id} not found`);
+    return model;
+  }
+
+  async list(limit: number, offset: number): Promise<{ results: ModelEntity[]; total_records: number }> {
+    const [results, total] = await this.models.findAndCount({ order: { createdAt: 'DESC' }, take: limit, skip: offset });
+    return { results, total_records: total };
+  }
+
+  /** Resolves `model_id` / `model_display_name` of an inference request to a READY model. */
+  async resolveForInference(modelId: string | undefined, displayName: string | undefined): Promise<ModelEntity> {
+    const model = modelId ? await this.models.findOneBy({ id: modelId }) : await this.models.findOneBy({ displayName: displayName ?? '' });
+    const field = modelId ? 'model_id' : 'model_display_name';
+    if (!model) throw ApiError.unprocessable(`${field}: model ${modelId ?? displayName} not found`, field);
+    if (modelId && displayName && model.displayName !== displayName) {
+      throw ApiError.unprocessable(`model_display_name: "${displayName}" does not match model ${modelId} ("${model.displayName}")`, 'model_display_name');
+    }
+    if (model.status !== 'READY') throw ApiError.unprocessable(`${field}: model ${model.displayName} is ${model.status}, not READY`, field);
+    return model;
+  }
+}

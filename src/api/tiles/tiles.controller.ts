@@ -1,0 +1,60 @@
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { ApiError } from '../http/api-error';
+import { UnsupportedCrsError } from '../../geo/tiles/crs';
+import { TOKEN_PROBLEMS } from '../../geo/tiles/tile-token';
+import { TileNotFoundError, TilesService } from './tiles.service';
+import { invalidTile } from '../../geo/tiles/web-mercator';
+import { Public } from '../auth/public.decorator';
+
+/** Whole non-negative numbers only: `Number('')`, `Number('1e3')` and `Number(' 7')` would all pass otherwise. */
+function coordinate(text: string): number {
+  return /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
+}
+
+/**
+ * GET /tiles/{task_id}/{z}/{x}/{y}.png?token=...: XYZ Web Mercator tiles of a task's output, for map
+ * clients that cannot send an API key; the token (from the task's tile_url_template) is the credential.
+ */
+@ApiTags('map tiles')
+@Public('tile-token')
+@Controller('tiles')
+export class TilesController {
+  constructor(private readonly tiles: TilesService) {}
+
+  @ApiOperation({ summary: "XYZ Web Mercator PNG tile of a task's output; the token from the task's tile_url_template is the credential (no API key)" })
+  @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
+  @Get(':taskId/:z/:x/:y.png')
+  async tile(
+    @Param('taskId') taskId: string,
+    @Param('z') zText: string,
+    @Param('x') xText: string,
+    @Param('y') yText: string,
+    @Query('token') token: unknown,
+    @Res() response: Response,
+  ): Promise<void> {
+    const check = this.tiles.checkToken(taskId, token);
+    if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
+    const [z, x, y] = [coordinate(zText), coordinate(xText), coordinate(yText)];
+    const problem = invalidTile(z, x, y);
+    if (problem) throw ApiError.badRequest(`invalid tile ${zText}/${xText}/${yText}: ${problem}`, Number.isNaN(z) || problem.startsWith('zoom') ? 'z' : problem.startsWith('x') ? 'x' : 'y');
+
+    let rendered: { png: Buffer; level: number };
+    try {
+      rendered = await this.tiles.tile(taskId, z, x, y);
+    } catch (error) {
+      if (error instanceof TileNotFoundError) throw ApiError.notFound(error.message);
+      if (error instanceof UnsupportedCrsError) throw ApiError.unprocessable(`task ${taskId}: ${error.message}`);
+      throw error;
+    }
+    const remaining = Math.max(0, check.expires - Math.floor(Date.now() / 1000));
+    response.status(200);
+    response.setHeader('Content-Type', 'image/png');
+    response.setHeader('Cache-Control', `private, max-age=${Math.min(3600, remaining)}`);
+    // Which image was read: 0 = full resolution, n = n-th overview, -1 = none (tile outside the raster).
+    response.setHeader('X-Tile-Source-Level', String(rendered.level));
+    response.setHeader('Access-Control-Allow-Origin', '*');
+    response.end(rendered.png);
+  }
+}

@@ -1,0 +1,91 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { GeoTIFF } from 'geotiff';
+import { LRUCache } from 'lru-cache';
+import type { DataSource } from 'typeorm';
+import type { AppConfig } from '../../platform/config/config';
+import { APP_CONFIG } from '../config.module';
+import { InferenceEntity, ModelEntity, TaskEntity } from '../../platform/database/entities';
+import { resolveUrlSigningSecret } from '../../platform/storage/filesystem-object-store';
+import type { ObjectStore } from '../../platform/storage/object-store';
+import { OBJECT_STORE } from '../../platform/storage/tokens';
+import { openStoredGeoTiff } from '../../geo/tiles/open-output';
+import { classColourMap, TileRenderer, type ColourMap } from '../../geo/tiles/cog-tiles';
+import { signTileToken, verifyTileToken, type TileTokenCheck } from '../../geo/tiles/tile-token';
+
+interface TileTask {
+  taskId: string;
+  outputKey: string;
+  /** Cache identity of the output: a rerun that rewrites the same key updates the task, so caches miss. */
+  rasterId: string;
+  colours: ColourMap;
+}
+
+export class TileNotFoundError extends Error {}
+
+/**
+ * Map tiles of task outputs: tile URL templates with a signed token, token checks, and rendering through
+ * one process-wide TileRenderer (its caches are what make warm tiles fast).
+ */
+@Injectable()
+export class TilesService {
+  readonly renderer: TileRenderer;
+  private readonly secret: string;
+  // Task -> output key and colours, briefly cached: a map view asks for dozens of tiles at once.
+  private readonly tasks = new LRUCache<string, TileTask>({ max: 1000, ttl: 30_000 });
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+  ) {
+    this.secret = resolveUrlSigningSecret(config);
+    this.renderer = new TileRenderer({ blockCacheBytes: config.TILE_CACHE_MB * 1024 * 1024 });
+  }
+
+  /** XYZ template (`{z}/{x}/{y}` left for the map client) and map page URL, with a token valid TILE_TOKEN_TTL_SECONDS. */
+  urlTemplate(taskId: string, now = Date.now()): { tile_url_template: string; tile_url_expires_at: string; map_url: string } {
+    const expires = Math.floor(now / 1000) + this.config.TILE_TOKEN_TTL_SECONDS;
+    const token = signTileToken(taskId, expires, this.secret);
+    return {
+      tile_url_template: `${this.config.publicBaseUrl}/tiles/${encodeURIComponent(taskId)}/{z}/{x}/{y}.png?token=${token}`,
+      tile_url_expires_at: new Date(expires * 1000).toISOString(),
+      map_url: `${this.config.publicBaseUrl}/map/${encodeURIComponent(taskId)}?token=${token}`,
+    };
+  }
+
+  checkToken(taskId: string, token: unknown): TileTokenCheck {
+    return verifyTileToken(taskId, token, this.secret);
+  }
+
+  async task(taskId: string): Promise<TileTask> {
+    const cached = this.tasks.get(taskId);
+    if (cached) return cached;
+    const task = await this.dataSource.getRepository(TaskEntity).findOneBy({ taskId });
+    if (!task) throw new TileNotFoundError(`task ${taskId} not found`);
+    if (!task.outputKey) throw new TileNotFoundError(`task ${taskId} has no output yet (status ${task.status})`);
+    const inference = await this.dataSource.getRepository(InferenceEntity).findOneBy({ id: task.inferenceId });
+    const model = inference && (await this.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId }));
+    const spec = model?.modelInputDataSpec;
+    const entry = { taskId, outputKey: task.outputKey, rasterId: `${task.outputKey}@${task.updatedAt.getTime()}`, colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255) };
+    this.tasks.set(taskId, entry);
+    return entry;
+  }
+
+  /** Bounds and zoom range of a task's output (the map page fits its view to them). */
+  async tileSet(taskId: string) {
+    const task = await this.task(taskId);
+    return (await this.renderer.raster(task.rasterId, () => this.openOutput(task.outputKey))).info;
+  }
+
+  async tile(taskId: string, z: number, x: number, y: number): Promise<{ png: Buffer; level: number }> {
+    const task = await this.task(taskId);
+    const raster = await this.renderer.raster(task.rasterId, () => this.openOutput(task.outputKey));
+    return this.renderer.renderPng(raster, z, x, y, task.colours);
+  }
+
+  private async openOutput(key: string): Promise<GeoTIFF> {
+    if (!(await this.store.exists(key))) throw new TileNotFoundError(`the output ${key} no longer exists`);
+    return openStoredGeoTiff(this.store, key);
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * Tiled semantic segmentation of a raster with an ONNX model (onnxruntime-node, CPU).
+ *
+ * The tiling rule (python/reference_inference.py implements the same rule independently):
+ *
+ * - Along each axis of length L, with tile size T and overlap V (stride S = T - V), tile origins are
+ *   0, S, 2S, ... for as long as the tile ends strictly inside the image (origin + T < L), followed by
+ *   one last tile flush with the far edge (origin L - T). When L <= T there is a single tile at 0;
+ *   when L < T it is padded to T with zeros (the normalized "no data" value).
+ * - Every output pixel takes its class from the tile whose centre is nearest to the pixel's centre,
+ *   separately along x and along y; on an exact tie the tile with the smaller origin wins. For
+ *   regular tiles this is the window minus V/2 on each interior side. In integers: along an axis,
+ *   tile i is authoritative for [e(i-1), e(i)) with e(i) = floor((o_i + o_{i+1} + T + 1) / 2),
+ *   e(-1) = 0 and e(last) = L.
+ * - Class = argmax over the model's logit channels (first maximum wins), written as
+ *   spec.classes[argmax].value.
+ *
+ * Preprocessing from the ModelInputDataSpec: bands picked by source_index (1-based, default position
+ * + 1), reflectance = (dn + offset) * scale, then (x - mean) / std, evaluated in double precision in
+ * that order and stored as float32. Pixels where every picked band equals the nodata value
+ * (spec.nodata, else the GeoTIFF's GDAL_NODATA) are fed as 0 and written as output_nodata
+ * (default 255).
+ *
+ * The compute (preprocessing, session.run, argmax) runs in model threads (model-thread.ts): onnxruntime-node
+ * runs a model synchronously on the calling JS thread, which must stay free for the process's other work.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as ort from 'onnxruntime-node';
+import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import { clearModelThreadSessions, modelThreads, type PreparedJob, type SegmentJob } from './model-thread';
+import type { Raster, RasterTypedArray } from '../raster/raster';
+
+export interface PixelWindow {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** A model tile: `x, y` its origin, `w, h` the part inside the image (less than the tile size only for images smaller than a tile). */
+export interface TileWindow extends PixelWindow {
+  /** The pixels this tile is authoritative for (inside the window). */
+  core: PixelWindow;
+}
+
+/** Tile origins along one axis (see the rule at the top of this file). */
+export function axisOrigins(length: number, tileSize: number, overlap: number): number[] {
+  if (length <= tileSize) return [0];
+  const stride = tileSize - overlap;
+  const origins: number[] = [];
+  for (let origin = 0; origin + tileSize < length; origin += stride) origins.push(origin);
+  const last = length - tileSize;
+  if (origins[origins.length - 1] !== last) origins.push(last);
+  return origins;
+}
+
+/** [start, end) of the core of each tile along one axis: nearest tile centre, ties to the smaller origin. */
+function axisCores(length: number, origins: number[], tileSize: number): Array<[number, number]> {
+  return origins.map((origin, i) => {
+    const start = i === 0 ? 0 : Math.floor((origins[i - 1]! + origin + tileSize + 1) / 2);
+    const end = i === origins.length - 1 ? length : Math.floor((origin + origins[i + 1]! + tileSize + 1) / 2);
+    return [start, end];
+  });
+}
+
+/** Tiles covering a width x height image; their cores partition the image (every pixel exactly once). */
+export function planTiles(width: number, height: number, tileSize: number, overlap: number): TileWindow[] {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) throw new Error(`invalid image size ${width} x ${height}`);
+  if (!Number.isInteger(tileSize) || tileSize <= 0) throw new Error(`invalid tile size ${tileSize}`);
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize) throw new Error(`tile overlap must be an integer in [0, ${tileSize}), got ${overlap}`);
+  const xs = axisOrigins(width, tileSize, overlap);
+  const ys = axisOrigins(height, tileSize, overlap);
+  const xCores = axisCores(width, xs, tileSize);
+  const yCores = axisCores(height, ys, tileSize);
+  const tiles: TileWindow[] = [];
+  ys.forEach((y, iy) => {
+    xs.forEach((x, ix) => {
+      const [cx0, cx1] = xCores[ix]!;
+      const [cy0, cy1] = yCores[iy]!;
+      tiles.push({ x, y, w: Math.min(tileSize, width - x), h: Math.min(tileSize, height - y), core: { x: cx0, y: cy0, w: cx1 - cx0, h: cy1 - cy0 } });
+    });
+  });
+  return tiles;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preprocessing
+// ---------------------------------------------------------------------------------------------
+
+export interface BandPlan {
+  source: RasterTypedArray;
+  scale: number;
+  offset: number;
+  mean: number;
+  std: number;
+}
+
+/** Per-pixel flag (1 = no data): every picked band equals `nodata` (NaN matches NaN). */
+export function nodataMask(bands: RasterTypedArray[], nodata: number | null | undefined, pixels: number): Uint8Array | null {
+  if (nodata === null || nodata === undefined || bands.length === 0) return null;
+  const mask = new Uint8Array(pixels).fill(1);
+  const isNaN = Number.isNaN(nodata);
+  for (const band of bands) {
+    for (let i = 0; i < pixels; i++) {
+      if (mask[i] === 1) {
+        const v = band[i]!;
+        if (isNaN ? !Number.isNaN(v) : v !== nodata) mask[i] = 0;
+      }
+    }
+  }
+  return mask;
+}
+
+/**
+ * The input band, scaling and normalization of each model band. `bands` is indexed by 0-based source
+ * band (entries the spec does not pick may be missing); `bandCount` is the input's for the error message.
+ */
+export function bandPlans(spec: ModelInputDataSpec, bands: ReadonlyArray<RasterTypedArray | null | undefined>, bandCount: number): BandPlan[] {
+  const scale = spec.scaling?.scale ?? 1;
+  const offset = spec.scaling?.offset ?? 0;
+  return spec.bands.map((band, i) => {
+    const index = band.source_index ?? i + 1;
+    const source = bands[index - 1];
+    if (!source) throw new Error(`band "${band.name}" needs band ${index} of the input, which has ${bandCount} band(s)`);
+    const mean = spec.normalization?.mean[i] ?? 0;
+    const std = spec.normalization?.std[i] ?? 1;
+    if (!(std !== 0 && Number.isFinite(std))) throw new Error(`normalization std of band "${band.name}" must be a non-zero number`);
+    return { source, scale, offset, mean, std };
+  });
+}
+
+/** Writes one tile, channels-first, into `target` at `base` (T*T*C floats). Padding and no-data pixels are 0. */
+export function fillTile(target: Float32Array, base: number, tile: TileWindow, tileSize: number, width: number, plans: BandPlan[], nodata: Uint8Array | null): void {
+  const plane = tileSize * tileSize;
+  if (tile.w < tileSize || tile.h < tileSize) target.fill(0, base, base + plane * plans.length);
+  plans.forEach(({ source, scale, offset, mean, std }, c) => {
+    const channel = base + c * plane;
+    for (let r = 0; r < tile.h; r++) {
+      const src = (tile.y + r) * width + tile.x;
+      const dst = channel + r * tileSize;
+      for (let col = 0; col < tile.w; col++) {
+        const i = src + col;
+        target[dst + col] = nodata !== null && nodata[i] === 1 ? 0 : ((source[i]! + offset) * scale - mean) / std;
+      }
+    }
+  });
+}
+
+/**
+ * Model-ready input for `tiles` (channels-first, tiles.length * bands * T * T float32), preprocessed
+ * exactly as OnnxSegmenter.segment does. For benchmarks and debugging.
+ */
+export function buildModelInput(raster: Raster, spec: ModelInputDataSpec, tiles: TileWindow[]): Float32Array {
+  const plans = bandPlans(spec, raster.bands, raster.bandCount);
+  const nodata = nodataMask(
+    plans.map((p) => p.source),
+    spec.nodata ?? raster.nodata,
+    raster.width * raster.height,
+  );
+  const perTile = plans.length * spec.tile_size * spec.tile_size;
+  const out = new Float32Array(perTile * tiles.length);
+  tiles.forEach((tile, i) => fillTile(out, i * perTile, tile, spec.tile_size, raster.width, plans, nodata));
+  return out;
+}
+
+/** Argmax (first maximum wins) over the class channels for the tile's core pixels. */
+export function writeCore(mask: Uint8Array, logits: Float32Array, base: number, tile: TileWindow, tileSize: number, width: number, classes: number, classValues: Uint8Array): void {
+  const plane = tileSize * tileSize;
+  const { core } = tile;
+  for (let y = core.y; y < core.y + core.h; y++) {
+    const localRow = (y - tile.y) * tileSize - tile.x;
+    const outRow = y * width;
+    for (let x = core.x; x < core.x + core.w; x++) {
+      let index = base + localRow + x;
+      let best = logits[index]!;
+      let bestClass = 0;
+      for (let c = 1; c < classes; c++) {
+        index += plane;
+        const v = logits[index]!;
+        if (v > best) {
+          best = v;
+          bestClass = c;
+        }
+      }
+      mask[outRow + x] = classValues[bestClass]!;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ONNX runtime
+// ---------------------------------------------------------------------------------------------
+
+export interface OnnxValueInfo {
+  name: string;
+  /** Numbers for fixed sizes, strings for symbolic ones; empty when the model leaves the shape open. */
+  dims: Array<number | string>;
+  type: string;
+}
+
+export interface OnnxSignature {
+  inputs: OnnxValueInfo[];
+  outputs: OnnxValueInfo[];
+}
+
+function describeValues(metadata: readonly ort.InferenceSession.ValueMetadata[]): OnnxValueInfo[] {
+  return metadata.map((value) =>
+    value.isTensor ? { name: value.name, dims: [...value.shape].map((d) => (typeof d === 'number' && d < 0 ? 'dynamic' : d)), type: value.type } : { name: value.name, dims: [], type: 'non-tensor' },
+  );
+}
+
+function cleanOrtMessage(error: unknown): string {
+  const message = (error as Error)?.message ?? String(error);
+  return message
+    .replace(/^Load model from .*? failed:\s*/i, '')
+    .replace(/^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*/i, '')
+    .trim();
+}
+
+/**
+ * Loads an ONNX file once to read its inputs and outputs. Throws an Error whose message says why the
+ * file is not a loadable model (used by model registration to answer 422).
+ */
+export async function validateOnnxModel(modelPath: string): Promise<OnnxSignature> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(modelPath);
+  } catch {
+    throw new Error('the model file does not exist');
+  }
+  if (stat.size === 0) throw new Error('the model file is empty');
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 });
+  } catch (error) {
+    const reason = cleanOrtMessage(error) || 'onnxruntime could not load the file';
+    throw new Error(/protobuf parsing failed/i.test(reason) ? `${reason.replace(/\.$/, '')} (the file is not an ONNX model, or it is truncated)` : reason);
+  }
+  try {
+    const signature = { inputs: describeValues(session.inputMetadata), outputs: describeValues(session.outputMetadata) };
+    if (signature.inputs.length === 0 || signature.outputs.length === 0) throw new Error('the graph has no inputs or no outputs');
+    return signature;
+  } finally {
+    await session.release();
+  }
+}
+
+export interface SegmenterOptions {
+  /** Threads inside one operator (onnxruntime intraOpNumThreads), per model thread. Default: os.availableParallelism(). */
+  intraOpThreads?: number;
+  /** Most tiles per session.run, taken across the pending segment() calls of the model. Default 4. Ignored when the model has a fixed batch dimension. */
+  batchSize?: number;
+  /** Default 'sequential'. */
+  executionMode?: 'sequential' | 'parallel';
+  /** Default 'all'. */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Model threads of this process (MODEL_CONCURRENCY; one config per process, the latest caller's wins). Default 1. */
+  concurrency?: number;
+}
+
+export interface SegmentOptions {
+  /** Called after each run with tiles done and total (once with 0 at the start, and every 2 s while nothing advances). */
+  onProgress?: (done: number, total: number) => void;
+  /** Drops the remaining tiles; segment() then rejects with signal.reason. */
+  signal?: AbortSignal;
+  /**
+   * The caller is done with raster.bands: the picked bands are handed to the model thread (transferred, so
+   * they become empty here) instead of copied. Saves a copy of the input per call.
+   */
+  handOverBands?: boolean;
+}
+
+/** The onnxruntime session options OnnxSegmenter uses (benchmarks build the same sessions). */
+export function sessionOptionsFor(options: SegmenterOptions): ort.InferenceSession.SessionOptions {
+  return {
+    intraOpNumThreads: options.intraOpThreads && options.intraOpThreads > 0 ? options.intraOpThreads : os.availableParallelism(),
+    interOpNumThreads: 1,
+    executionMode: options.executionMode ?? 'sequential',
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    // Idle intra-op threads sleep instead of spinning: the worker shares its cores with I/O, GDAL and Node.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}
+
+/** Forgets the sessions cached by the model threads (tests). */
+export function clearSessionCache(): void {
+  clearModelThreadSessions();
+}
+
+export class ModelShapeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelShapeError';
+  }
+}
+
+/** Errors from a model thread arrive as plain Errors carrying the original name. */
+function restoreModelShapeError(error: unknown): never {
+  throw error instanceof Error && error.name === 'ModelShapeError' && !(error instanceof ModelShapeError) ? new ModelShapeError(error.message) : error;
+}
+
+/**
+ * A model checked against its spec. segment() runs in the process's model threads (model-thread.ts), so
+ * the main thread stays free for I/O while the model computes.
+ */
+export class OnnxSegmenter {
+  private constructor(
+    readonly modelPath: string,
+    private readonly sessionOptions: ort.InferenceSession.SessionOptions,
+    readonly spec: ModelInputDataSpec,
+    readonly inputName: string,
+    readonly outputName: string,
+    readonly batchSize: number,
+    /** True when the model's batch dimension is fixed: every run is padded to `batchSize`. */
+    readonly fixedBatch: boolean,
+    readonly concurrency: number,
+  ) {}
+
+  /** Loads the model in a model thread (the session stays cached there) and checks its input and output against the spec. */
+  static async load(modelPath: string, spec: ModelInputDataSpec, options: SegmenterOptions = {}): Promise<OnnxSegmenter> {
+    const sessionOptions = sessionOptionsFor(options);
+    const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
+    const { inputs, outputs } = await modelThreads(concurrency).describe(modelPath, sessionOptions);
+    const input = inputs[0];
+    const output = outputs[0];
+    if (!input || !output) throw new ModelShapeError('the model has no input or no output');
+    if (!input.isTensor || !output.isTensor) throw new ModelShapeError('the model input and output must be tensors');
+    if (input.type !== 'float32') throw new ModelShapeError(`the model input "${input.name}" is ${input.type}; float32 is required`);
+    const dims = input.shape;
+    const fixed = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
+    const shapeText = `[${dims.join(', ')}]`;
+    if (dims.length !== 4) throw new ModelShapeError(`the model input "${input.name}" has shape ${shapeText}; [batch, bands, height, width] is required`);
+    if (fixed(dims[1]) && dims[1] !== spec.bands.length) {
+      throw new ModelShapeError(`the model takes ${dims[1]} input channels (input "${input.name}" ${shapeText}) but the spec declares ${spec.bands.length} bands`);
+    }
+    if ((fixed(dims[2]) && dims[2] !== spec.tile_size) || (fixed(dims[3]) && dims[3] !== spec.tile_size)) {
+      throw new ModelShapeError(`the model input is ${dims[2]} x ${dims[3]} pixels (input "${input.name}" ${shapeText}) but tile_size is ${spec.tile_size}`);
+    }
+    const outDims = output.shape;
+    if (outDims.length === 4 && fixed(outDims[1]) && outDims[1] !== spec.classes.length) {
+      throw new ModelShapeError(`the model outputs ${outDims[1]} class channels but the spec declares ${spec.classes.length} classes`);
+    }
+    if (spec.classes.length === 0) throw new ModelShapeError('the spec declares no classes');
+    for (const value of [...spec.classes.map((c) => c.value), spec.output_nodata ?? 255]) {
+      if (!Number.isInteger(value) || value < 0 || value > 255) throw new ModelShapeError(`class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`);
+    }
+    const fixedBatch = fixed(dims[0]);
+    const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? 4));
+    return new OnnxSegmenter(modelPath, sessionOptions, spec, input.name, output.name, batchSize, fixedBatch, concurrency);
+  }
+
+  /** Tiles this segmenter would run for a width x height input. */
+  plan(width: number, height: number): TileWindow[] {
+    return planTiles(width, height, this.spec.tile_size, this.spec.tile_overlap);
+  }
+
+  /**
+   * Runs the model over the whole raster in a model thread; returns one class value per pixel (row-major).
+   * The picked bands are copied when a thread takes the call, so `raster` stays usable, also by concurrent
+   * calls; it must not change until the call has settled.
+   */
+  async segment(raster: Raster, options: SegmentOptions = {}): Promise<Uint8Array> {
+    const { spec } = this;
+    const { width, height } = raster;
+    if (raster.bands.some((band) => band.length !== width * height)) throw new Error(`raster bands do not hold ${width} x ${height} values`);
+    bandPlans(spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
+    const total = this.plan(width, height).length;
+    const batchKey = JSON.stringify([this.modelPath, this.sessionOptions, this.batchSize]);
+    return modelThreads(this.concurrency)
+      .segment(() => this.prepareJob(raster, options.handOverBands ?? false), { batchKey, batchSize: this.batchSize, total, onProgress: options.onProgress, signal: options.signal })
+      .catch(restoreModelShapeError);
+  }
+
+  /**
+   * The job for a model thread, made when a thread takes the call. One copy of each picked band, then
+   * transferred: no second copy by postMessage, and the caller's arrays stay attached.
+   */
+  private prepareJob(raster: Raster, handOver: boolean): PreparedJob {
+    const { spec } = this;
+    const bands: Array<RasterTypedArray | null> = raster.bands.map(() => null);
+    const transfer: ArrayBuffer[] = [];
+    spec.bands.forEach((band, position) => {
+      const index = (band.source_index ?? position + 1) - 1;
+      if (bands[index]) return;
+      const source = raster.bands[index]!;
+      // Only a band that owns its whole buffer can be handed over; one sharing it is copied.
+      const ownsBuffer = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength && !transfer.includes(source.buffer as ArrayBuffer);
+      const sent = handOver && ownsBuffer ? source : source.slice();
+      bands[index] = sent;
+      transfer.push(sent.buffer as ArrayBuffer);
+    });
+    const job: SegmentJob = {
+      modelPath: this.modelPath,
+      sessionOptions: this.sessionOptions,
+      spec,
+      batchSize: this.batchSize,
+      fixedBatch: this.fixedBatch,
+      width: raster.width,
+      height: raster.height,
+      bands,
+      bandCount: raster.bandCount,
+      nodata: spec.nodata ?? raster.nodata,
+    };
+    return { job, transfer };
+  }
+}

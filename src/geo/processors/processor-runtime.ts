@@ -1,0 +1,208 @@
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { repoPath } from '../../platform/repo-root';
+
+/** Limits of one processor run, enforced by python/processor_runtime.py. */
+export interface ProcessorLimits {
+  timeoutSeconds: number;
+  memoryMb: number;
+  maxProcesses: number;
+  /** Cap on stdout+stderr together; past it the script is stopped. */
+  maxLogBytes: number;
+  /** Largest file the script may write (RLIMIT_FSIZE), so also the largest output. */
+  maxOutputBytes: number;
+  /** Size of the private /tmp (and root) tmpfs. */
+  tmpMb: number;
+}
+
+export interface ProcessorRunRequest {
+  /** Absolute path of the script, inside `workDir`. */
+  script: string;
+  args: string[];
+  /** The run's working directory: the only place it may write (bind-mounted read-write). */
+  workDir: string;
+  /** Private directory of the supervisor (root mount point, result.json, run.log); invisible to the script. */
+  stateDir: string;
+  limits: ProcessorLimits;
+  signal?: AbortSignal;
+}
+
+export interface ProcessorRunOutcome {
+  exit_code: number | null;
+  signal: string | null;
+  /** Why the run failed, in words a processor author understands; null on success. */
+  reason: string | null;
+  /** The last JSON object line the script printed on stdout. */
+  result: Record<string, unknown> | null;
+  log_bytes: number;
+  /** From the request reaching the sandbox to the result. */
+  duration_ms: number;
+  /** Wall time of the script's own code; duration_ms minus this is the sandbox's cost. */
+  script_ms?: number | null;
+  /** The sandbox itself failed (not the script): worth retrying elsewhere. */
+  sandbox_error?: boolean;
+  /** stdout+stderr of the run, capped at limits.maxLogBytes. */
+  log: string;
+}
+
+export class ProcessorRuntimeError extends Error {}
+
+interface RuntimeReady {
+  event: 'ready';
+  pid: number;
+  sandbox: { available: boolean; detail: string; root: boolean };
+  preimported: string[];
+  startup_ms: number;
+}
+
+export function processorRuntimeScript(): string {
+  const script = repoPath('python', 'processor_runtime.py');
+  if (!fs.existsSync(script)) throw new ProcessorRuntimeError(`${script} not found`);
+  return script;
+}
+
+// The zygote must stay single-threaded to fork safely: no BLAS/OpenMP thread pools.
+const SINGLE_THREAD_ENV = { OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1', NUMEXPR_NUM_THREADS: '1' };
+// Only these reach user scripts: the worker's own environment holds database and storage credentials.
+const PASSED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'GDAL_DATA', 'PROJ_LIB', 'PROJ_DATA'];
+
+/**
+ * One warm Python interpreter per worker process (python/processor_runtime.py serve) that forks a sandboxed
+ * child per processor run. Started on first use, restarted if it dies; runs may overlap.
+ */
+export class ProcessorRuntime {
+  private child?: ChildProcessByStdio<Writable, Readable, Readable>;
+  private starting?: Promise<RuntimeReady>;
+  private readonly pending = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  private stderrTail = '';
+  private closed = false;
+  ready?: RuntimeReady;
+
+  constructor(private readonly options: { pythonBin: string; uidBase: number; preimport?: string; onLog?: (line: string) => void }) {}
+
+  async start(): Promise<RuntimeReady> {
+    if (this.closed) throw new ProcessorRuntimeError('the processor runtime was closed');
+    this.starting ??= this.spawnZygote();
+    try {
+      return await this.starting;
+    } catch (error) {
+      this.starting = undefined;
+      throw error;
+    }
+  }
+
+  private spawnZygote(): Promise<RuntimeReady> {
+    const env: NodeJS.ProcessEnv = { ...SINGLE_THREAD_ENV, PYTHONDONTWRITEBYTECODE: '1', HOME: '/nonexistent' };
+    for (const name of PASSED_ENV) if (process.env[name]) env[name] = process.env[name];
+    env.PROCESSOR_UID_BASE = String(this.options.uidBase);
+    if (this.options.preimport) env.PROCESSOR_PREIMPORT = this.options.preimport;
+    const child = spawn(this.options.pythonBin, [processorRuntimeScript(), 'serve'], { stdio: ['pipe', 'pipe', 'pipe'], env });
+    this.child = child;
+    return new Promise<RuntimeReady>((resolve, reject) => {
+      let isReady = false;
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (text: string) => {
+        this.stderrTail = (this.stderrTail + text).slice(-4000);
+        for (const line of text.split('\n')) if (line.trim()) this.options.onLog?.(line);
+      });
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        let message: { event?: string; id?: string; message?: string };
+        try {
+          message = JSON.parse(line) as typeof message;
+        } catch {
+          this.options.onLog?.(`processor runtime: ${line}`);
+          return;
+        }
+        if (message.event === 'ready') {
+          isReady = true;
+          this.ready = message as RuntimeReady;
+          resolve(this.ready);
+        } else if (message.event === 'done' && message.id) {
+          this.pending.get(message.id)?.resolve();
+        } else if (message.event === 'error') {
+          this.options.onLog?.(`processor runtime error: ${message.message ?? line}`);
+        }
+      });
+      child.stdin.on('error', () => undefined);
+      child.on('error', (error) => {
+        if (!isReady) reject(new ProcessorRuntimeError(`cannot start ${this.options.pythonBin}: ${error.message}`));
+      });
+      child.on('exit', (code, signal) => {
+        const why = new ProcessorRuntimeError(
+          `the processor runtime exited (${signal ?? `code ${code}`})${this.stderrTail ? `: ${this.stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
+        );
+        if (!isReady) reject(why);
+        for (const entry of this.pending.values()) entry.reject(why);
+        this.pending.clear();
+        if (this.child === child) {
+          this.child = undefined;
+          this.starting = undefined;
+          this.ready = undefined;
+        }
+      });
+    });
+  }
+
+  /** Runs a script in the sandbox; resolves with how it ended (a failing script is an outcome, not an error). */
+  async run(request: ProcessorRunRequest): Promise<ProcessorRunOutcome> {
+    await this.start();
+    const child = this.child;
+    if (!child) throw new ProcessorRuntimeError('the processor runtime is not running');
+    const id = randomUUID();
+    await fsp.mkdir(request.stateDir, { recursive: true });
+    const limits = request.limits;
+    const message = {
+      op: 'run',
+      id,
+      script: request.script,
+      args: request.args,
+      cwd: request.workDir,
+      bind_rw: [request.workDir],
+      state_dir: request.stateDir,
+      limits: {
+        timeout_s: limits.timeoutSeconds,
+        memory_mb: limits.memoryMb,
+        max_processes: limits.maxProcesses,
+        max_log_bytes: limits.maxLogBytes,
+        max_file_bytes: limits.maxOutputBytes,
+        tmp_mb: limits.tmpMb,
+      },
+    };
+    const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const cancel = () => child.stdin.write(`${JSON.stringify({ op: 'cancel', id })}\n`);
+    request.signal?.addEventListener('abort', cancel, { once: true });
+    // The supervisor enforces the time limit itself; this only catches a supervisor that never answers.
+    const watchdog = setTimeout(() => {
+      cancel();
+      this.pending.get(id)?.reject(new ProcessorRuntimeError(`no result from the processor runtime ${limits.timeoutSeconds + 60} s after the start`));
+    }, (limits.timeoutSeconds + 60) * 1000);
+    try {
+      child.stdin.write(`${JSON.stringify(message)}\n`);
+      await done;
+    } finally {
+      clearTimeout(watchdog);
+      request.signal?.removeEventListener('abort', cancel);
+      this.pending.delete(id);
+    }
+    const outcome = JSON.parse(await fsp.readFile(path.join(request.stateDir, 'result.json'), 'utf8')) as Omit<ProcessorRunOutcome, 'log'>;
+    const log = await fsp.readFile(path.join(request.stateDir, 'run.log'), 'utf8').catch(() => '');
+    return { ...outcome, log };
+  }
+
+  /** Stops the interpreter (and with it any run still going). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,251 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AppConfig } from '../../platform/config/config';
+import { DEFAULT_CHIP_RESOLUTION_M, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import type { ObjectStore } from '../../platform/storage/object-store';
+import type { StacTaskInput } from '../../../workflows/contract/types';
+import { invalidInput, StepFailure } from '../../../workflows/contract/errors';
+import { mgrsQuery } from './spatial-domain';
+import {
+  assetKeysForBands,
+  classificationAssetKey,
+  cloudCover,
+  coversBbox,
+  dataSourceDefinition,
+  pickLeastCloudy,
+  searchStac,
+  StacApiError,
+  type StacItem,
+  type StacSearchBody,
+} from './stac';
+import type { StepLogger } from '../step-logger';
+import { storageKeys } from '../../platform/storage/keys';
+import { repoPath } from '../../platform/repo-root';
+
+function chipScript(): string {
+  const script = repoPath('python', 'stac_chip.py');
+  if (!fs.existsSync(script)) throw new Error(`${script} not found`);
+  return script;
+}
+
+/** Stored next to the chip (storageKeys.taskChipMetadata); post-processing reads `classification`. */
+export interface ChipMetadata {
+  data_source: string;
+  collection: string | undefined;
+  item_id: string;
+  datetime: string | null;
+  cloud_cover: number | undefined;
+  classification: 'scl' | 'fmask' | null;
+  classification_key: string | null;
+  crs: string;
+  transform: number[];
+  width: number;
+  height: number;
+}
+
+/** What the data-fetch step stored as a task's input, whatever its source. */
+export interface StoredInputSummary {
+  inputKey: string;
+  bytes: number;
+  width: number;
+  height: number;
+  bands: number;
+  epsg: number | null;
+}
+
+export interface StacChipResult extends StoredInputSummary {
+  item_id: string;
+  collection: string | undefined;
+  datetime: string | null;
+  cloud_cover: number | undefined;
+  items_found: number;
+  pages: number;
+  classification_key: string | null;
+}
+
+interface ChipSummary {
+  width: number;
+  height: number;
+  bands: number;
+  crs: string;
+  epsg: number | null;
+  transform: number[];
+  valid_fraction: number;
+  classification_values?: Record<string, number>;
+}
+
+/** Runs python/stac_chip.py with a JSON request; exit code 2 = the input's fault (not retried). */
+export async function runChipScript<T>(config: AppConfig, request: Record<string, unknown>, env: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const child = spawn(config.PYTHON_BIN, [chipScript()], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], signal });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
+    child.on('error', (error) => reject(error));
+    child.on('close', (code) => {
+      const reason = stderr.trim().split('\n').filter(Boolean).pop() ?? `exit code ${code}`;
+      if (code === 0) {
+        try {
+          resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as T);
+        } catch {
+          reject(new Error(`stac_chip.py printed no result: ${stdout.slice(-300)}`));
+        }
+      } else if (code === 2) {
+        reject(invalidInput(reason.replace(/^ChipError: /, '')));
+      } else {
+        reject(StepFailure.retryable(`building the chip failed: ${reason}`, 'ChipBuildError'));
+      }
+    });
+    child.stdin.end(JSON.stringify(request));
+  });
+}
+
+/** Query-extension filters: cloud cover (inclusive: maxcc 0 still finds clear scenes) and, for tiles, the MGRS tile. */
+function searchBody(input: StacTaskInput, collections: string[], limit: number, dataSource: string): StacSearchBody {
+  const query: Record<string, Record<string, unknown>> = { 'eo:cloud_cover': { lte: input.maxcc } };
+  if (input.mgrs_tile && dataSource === 'sentinel-2-l2a') Object.assign(query, mgrsQuery(input.mgrs_tile));
+  return {
+    collections,
+    ...(input.geometry ? { intersects: input.geometry } : { bbox: input.bbox }),
+    datetime: input.datetime,
+    query,
+    limit,
+  };
+}
+
+/** Whether an item belongs to the requested MGRS tile (Earth Search properties, HLS ids like HLS.S30.T33UXP.2024...). */
+function inTile(item: StacItem, tile: string): boolean {
+  const props = item.properties;
+  if (props['mgrs:utm_zone'] !== undefined) {
+    return `${props['mgrs:utm_zone']}${props['mgrs:latitude_band']}${props['mgrs:grid_square']}` === tile.replace(/^0/, '');
+  }
+  if (typeof props['s2:mgrs_tile'] === 'string') return props['s2:mgrs_tile'] === tile;
+  return item.id.includes(`.T${tile.replace(/^(\d)[A-Z]/, '0$&')}.`) || item.id.includes(`_T${tile}_`);
+}
+
+/**
+ * The data-fetch step of a bbox x date task: search the data source's STAC API, pick the least cloudy item
+ * covering the area within maxcc, and store a chip of the model's bands (and the classification band).
+ */
+export async function fetchStacChip(
+  input: StacTaskInput,
+  ids: { inferenceId: string; taskId: string },
+  deps: { config: AppConfig; store: ObjectStore },
+  spec: ModelInputDataSpec,
+  dir: string,
+  log: StepLogger,
+  heartbeat: (details: unknown) => void,
+  signal?: AbortSignal,
+): Promise<StacChipResult> {
+  const { config } = deps;
+  const source = dataSourceDefinition(input.data_source, config.STAC_COLLECTION);
+  const apiUrl = input.data_source === 'hls' ? config.HLS_STAC_API_URL : config.STAC_API_URL;
+  const authHeaders: Record<string, string> = input.data_source === 'hls' && config.EARTHDATA_TOKEN ? { Authorization: `Bearer ${config.EARTHDATA_TOKEN}` } : {};
+  const body = searchBody(input, source.collections, config.STAC_PAGE_LIMIT, input.data_source);
+  log.info(`STAC search ${apiUrl}/search collections=${source.collections.join(',')} ${input.area_label} datetime=${input.datetime} maxcc=${input.maxcc}`);
+  let found: { items: StacItem[]; pages: number };
+  try {
+    found = await searchStac(apiUrl, body, {
+      maxPages: config.STAC_MAX_PAGES,
+      timeoutMs: config.FETCH_TIMEOUT_MS,
+      headers: authHeaders,
+      onPage: (page, items) => {
+        log.info(`page ${page}: ${items} item(s)`);
+        heartbeat({ stac_page: page });
+      },
+    });
+  } catch (error) {
+    if (error instanceof StacApiError && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) {
+      throw invalidInput(error.message);
+    }
+    throw StepFailure.retryable((error as Error).message, 'TransientFetchError');
+  }
+  const bandNames = spec.bands.map((band) => band.name);
+  // A tile's items are the tile (their bbox is the data footprint); bbox/polygon items must cover the area.
+  const accept = (item: StacItem) =>
+    (input.mgrs_tile ? inTile(item, input.mgrs_tile) : coversBbox(item, input.bbox)) &&
+    assetKeysForBands(source, item.collection, bandNames, item).missing.length === 0;
+  const original = pickLeastCloudy(found.items, input.maxcc, accept);
+  const withinMaxcc = found.items.filter((candidate) => (cloudCover(candidate) ?? Infinity) <= input.maxcc).length;
+  log.info(`${found.items.length} item(s) in ${found.pages} page(s), ${withinMaxcc} within maxcc ${input.maxcc}%`);
+  if (!original) {
+    throw invalidInput(
+      `no ${source.label} scene (collection ${source.collections.join(', ')}) covers ${input.area_label} in ${input.date} with cloud cover <= ${input.maxcc}% ` +
+        `(${found.items.length} scene(s) found for the area and dates, ${withinMaxcc} within maxcc)`,
+    );
+  }
+  const { keys } = assetKeysForBands(source, original.collection, bandNames, original);
+  const classKey = classificationAssetKey(source, original.collection);
+  const classAsset = classKey ? original.assets[classKey] : undefined;
+  log.info(`picked ${original.collection}/${original.id} (${original.properties.datetime}, cloud cover ${cloudCover(original)}%), assets ${keys.join(', ')}${classAsset ? ` + ${classKey}` : ''}`);
+
+  const chipFile = path.join(dir, 'chip.tif');
+  const classFile = path.join(dir, 'classification.tif');
+  const resolution = spec.resolution ?? DEFAULT_CHIP_RESOLUTION_M;
+  const classificationNodata = source.classification === 'scl' ? 0 : 255;
+  const ticker = setInterval(() => heartbeat({ building_chip: original.id }), 10_000);
+  let summary: ChipSummary;
+  try {
+    summary = await runChipScript<ChipSummary>(
+      config,
+      {
+        command: 'chip',
+        bbox: input.bbox,
+        geometry: input.geometry ?? null,
+        resolution,
+        nodata: spec.nodata ?? 0,
+        // Each model band goes where model-inference reads it (source_index, default its position).
+        bands: spec.bands.map((band, index) => ({ position: band.source_index ?? index + 1, href: original.assets[keys[index]].href, name: band.name })),
+        out_chip: chipFile,
+        classification: classAsset ? { href: classAsset.href, nodata: classificationNodata, out: classFile } : null,
+      },
+      authHeaders.Authorization ? { GDAL_HTTP_HEADERS: `Authorization: ${authHeaders.Authorization}` } : {},
+      signal,
+    );
+  } finally {
+    clearInterval(ticker);
+  }
+  log.info(`chip ${summary.width}x${summary.height} x ${summary.bands} band(s) at ${resolution} m in ${summary.crs}, ${(summary.valid_fraction * 100).toFixed(1)}% with data`);
+  if (summary.valid_fraction === 0) {
+    throw invalidInput(`scene ${original.id} has no data over ${input.area_label} (the area is outside its footprint)`);
+  }
+  const inputKey = storageKeys.taskInput(ids.inferenceId, ids.taskId);
+  await deps.store.putFile(inputKey, chipFile, { contentType: 'image/tiff' });
+  let classificationKey: string | null = null;
+  if (classAsset) {
+    classificationKey = storageKeys.taskClassification(ids.inferenceId, ids.taskId);
+    await deps.store.putFile(classificationKey, classFile, { contentType: 'image/tiff' });
+    log.info(`classification ${classKey} values ${JSON.stringify(summary.classification_values ?? {})}`);
+  }
+  const metadata: ChipMetadata = {
+    data_source: input.data_source,
+    collection: original.collection,
+    item_id: original.id,
+    datetime: original.properties.datetime ?? null,
+    cloud_cover: cloudCover(original),
+    classification: classAsset ? source.classification : null,
+    classification_key: classificationKey,
+    crs: summary.crs,
+    transform: summary.transform,
+    width: summary.width,
+    height: summary.height,
+  };
+  await deps.store.putObject(storageKeys.taskChipMetadata(ids.inferenceId, ids.taskId), Buffer.from(JSON.stringify(metadata)), { contentType: 'application/json' });
+  return {
+    inputKey,
+    bytes: fs.statSync(chipFile).size,
+    width: summary.width,
+    height: summary.height,
+    bands: summary.bands,
+    epsg: summary.epsg,
+    item_id: original.id,
+    collection: original.collection,
+    datetime: metadata.datetime,
+    cloud_cover: metadata.cloud_cover,
+    items_found: found.items.length,
+    pages: found.pages,
+    classification_key: classificationKey,
+  };
+}

@@ -1,0 +1,193 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { repoPath } from '../repo-root';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+/**
+ * Every configuration variable of the service, validated at start-up. Unset optional services fall back
+ * to the embedded defaults (embedded Postgres engine, filesystem storage, a Temporal dev server child
+ * process), so `npm start` works on a fresh machine. Documented in README.md "Configuration".
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATA_DIR: z.string().default(path.resolve(process.cwd(), '.data')),
+  PUBLIC_BASE_URL: z.string().url().optional(),
+  API_KEYS: z.string().optional(),
+  LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+
+  DATABASE_URL: z.string().optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+
+  STORAGE_DRIVER: z.enum(['filesystem', 'minio']).default('filesystem'),
+  STORAGE_DIR: z.string().optional(),
+  STORAGE_BUCKET: z.string().min(3).default('geo-inference'),
+  URL_SIGNING_SECRET: z.string().min(16).optional(),
+  MINIO_ENDPOINT: z.string().optional(),
+  MINIO_ACCESS_KEY: z.string().optional(),
+  MINIO_SECRET_KEY: z.string().optional(),
+  MINIO_REGION: z.string().default('us-east-1'),
+
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('geo-inference'),
+  TEMPORAL_FETCH_TASK_QUEUE: z.string().optional(),
+  TEMPORAL_MODEL_TASK_QUEUE: z.string().optional(),
+  TEMPORAL_PROCESSOR_TASK_QUEUE: z.string().optional(),
+  WORKER_ROLES: z
+    .string()
+    .default('workflows,fetch,model,processor')
+    .refine((value) => value.split(',').every((role) => ['workflows', 'fetch', 'model', 'processor'].includes(role.trim())), 'comma-separated subset of workflows,fetch,model,processor'),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  TEMPORAL_SEARCH_ATTRIBUTES: booleanFromEnv.default('true'),
+  TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
+  TEMPORAL_UI_URL: z.string().optional(),
+  // host:port of the Temporal SDK's Prometheus endpoint in processes that run workers (unset: off).
+  TEMPORAL_METRICS_BIND_ADDRESS: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
+  // Port of the /metrics endpoint of a standalone worker (`npm run start:worker`); the API serves /metrics itself.
+  WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  RUN_WORKER: booleanFromEnv.optional(),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
+  /** On SIGTERM, how long running activities may go on before they are cancelled and handed to another worker. */
+  WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(20),
+  INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
+  INFERENCE_BATCH_TASKS: z.coerce.number().int().min(1).max(1000).default(100),
+  INFERENCE_BATCH_CONCURRENCY: z.coerce.number().int().min(1).default(2),
+  /** Tasks whose data-fetch, model and publish steps run as one activity each (1 = one activity per task and step). */
+  INFERENCE_STEP_GROUP_SIZE: z.coerce.number().int().min(1).max(100).default(25),
+  /** A grouped model activity takes tasks up to this many input megavalues (width x height x bands / 1e6). */
+  INFERENCE_STEP_GROUP_MEGAVALUES: z.coerce.number().min(0.1).default(10),
+
+  PYTHON_BIN: z.string().optional(),
+  PROCESSOR_TIMEOUT_SECONDS: z.coerce.number().min(1).max(86_400).default(600),
+  PROCESSOR_MEMORY_MB: z.coerce.number().int().min(64).default(2048),
+  PROCESSOR_MAX_PROCESSES: z.coerce.number().int().min(1).max(4096).default(32),
+  PROCESSOR_MAX_LOG_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  PROCESSOR_MAX_OUTPUT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
+  PROCESSOR_TMP_MB: z.coerce.number().int().min(1).default(256),
+  PROCESSOR_UID_BASE: z.coerce.number().int().min(1000).max(2 ** 31 - 20_000).default(200_000),
+  PROCESSOR_PREIMPORT: z.string().default(''),
+  /** Directory of gdal_translate (COGs of generic-processor outputs); unset = PATH. */
+  GDAL_BIN_DIR: z.string().optional(),
+  FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  FETCH_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
+  BULK_UPLOAD_MAX_FILES: z.coerce.number().int().min(1).default(5000),
+  MODEL_MAX_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
+  ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
+  INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+  /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
+  MODEL_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+  /** Memory a grouped model activity may fill with decoded inputs; fewer tasks run at once for large scenes. */
+  MODEL_GROUP_MEMORY_MB: z.coerce.number().int().min(64).default(1024),
+
+  // GeoServer REST publishing of task outputs; unset = the built-in publisher.
+  GEOSERVER_URL: z.string().url().optional(),
+  GEOSERVER_USER: z.string().default('admin'),
+  GEOSERVER_PASSWORD: z.string().optional(),
+  GEOSERVER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
+
+  // Built-in map tiles (src/tiles): lifetime of the token in tile URL templates, decoded-block cache.
+  TILE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(86_400),
+  TILE_CACHE_MB: z.coerce.number().int().min(8).default(256),
+
+  STAC_API_URL: z.string().url().default('https://earth-search.aws.element84.com/v1'),
+  STAC_COLLECTION: z.string().min(1).default('sentinel-2-l2a'),
+  HLS_STAC_API_URL: z.string().url().default('https://cmr.earthdata.nasa.gov/stac/LPCLOUD'),
+  /** Bearer token for NASA Earthdata (HLS assets are behind Earthdata login). */
+  EARTHDATA_TOKEN: z.string().optional(),
+  STAC_PAGE_LIMIT: z.coerce.number().int().min(1).max(1000).default(100),
+  STAC_MAX_PAGES: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Largest chip (width x height at the model's resolution) a bbox / polygon / tile may need. */
+  CHIP_MAX_PIXELS: z.coerce.number().int().min(1024).default(25_000_000),
+  /** Reference permanent-water raster (GeoTIFF path or http(s) URL; non-zero = water) for permanent_water_masking. */
+  PERMANENT_WATER_MASK_PATH: z.string().min(1).optional(),
+  /** A registered cloud model (id or display name) for cloud_masking of inputs without a classification band. */
+  CLOUD_MASK_MODEL_ID: z.string().min(1).optional(),
+
+  /** OTLP/HTTP endpoint (e.g. http://otel-collector:4318): traces API -> workflow -> activities; unset = off. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('geo-inference'),
+
+  WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
+  DEFAULT_WEBHOOK_URL: z.string().url().optional(),
+  WEBHOOK_ALLOW_PRIVATE_ADDRESSES: booleanFromEnv.optional(),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(12),
+  WEBHOOK_INITIAL_INTERVAL_SECONDS: z.coerce.number().min(0.1).default(5),
+  WEBHOOK_MAX_INTERVAL_SECONDS: z.coerce.number().min(1).default(900),
+});
+
+/** The venv that scripts/provision.sh creates (numpy, rasterio for processors), else python3 on PATH. */
+function defaultPythonBin(): string {
+  const venvPython = repoPath('.venv', 'bin', 'python');
+  return fs.existsSync(venvPython) ? venvPython : 'python3';
+}
+
+export type AppConfig = Omit<z.infer<typeof configSchema>, 'PYTHON_BIN'> & {
+  PYTHON_BIN: string;
+  storageDir: string;
+  publicBaseUrl: string;
+  temporalUiUrl: string;
+  apiKeys: Map<string, string>;
+  /** Task queue of each step kind (defaults to TEMPORAL_TASK_QUEUE). */
+  taskQueues: { workflows: string; fetch: string; model: string; processor: string };
+  /** Webhooks may target loopback/private networks (default: everywhere but production). */
+  webhookAllowPrivateAddresses: boolean;
+};
+
+export class ConfigError extends Error {}
+
+/** Parses `API_KEYS`: comma-separated `key:email` pairs. */
+export function parseApiKeys(raw: string | undefined): Map<string, string> {
+  const keys = new Map<string, string>();
+  if (!raw) return keys;
+  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const separator = entry.indexOf(':');
+    if (separator <= 0 || separator === entry.length - 1) {
+      throw new ConfigError(`API_KEYS entry "${entry.slice(0, 4)}…" must look like key:user@example.com`);
+    }
+    keys.set(entry.slice(0, separator), entry.slice(separator + 1));
+  }
+  return keys;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  const values = parsed.data;
+  if (values.STORAGE_DRIVER === 'minio' && (!values.MINIO_ENDPOINT || !values.MINIO_ACCESS_KEY || !values.MINIO_SECRET_KEY)) {
+    throw new ConfigError('STORAGE_DRIVER=minio needs MINIO_ENDPOINT, MINIO_ACCESS_KEY and MINIO_SECRET_KEY');
+  }
+  if (values.GEOSERVER_URL && values.GEOSERVER_PASSWORD === undefined) {
+    throw new ConfigError('GEOSERVER_URL needs GEOSERVER_PASSWORD (and GEOSERVER_USER, default admin)');
+  }
+  const apiKeys = parseApiKeys(values.API_KEYS);
+  if (apiKeys.size === 0) {
+    if (values.NODE_ENV === 'production') throw new ConfigError('API_KEYS must be set in production');
+    // Embedded default so `npm start` works out of the box; the start-up log says so loudly.
+    apiKeys.set('dev-key', 'dev@localhost');
+  }
+  return {
+    ...values,
+    PYTHON_BIN: values.PYTHON_BIN ?? defaultPythonBin(),
+    storageDir: values.STORAGE_DIR ?? path.join(values.DATA_DIR, 'objects'),
+    publicBaseUrl: (values.PUBLIC_BASE_URL ?? `http://localhost:${values.PORT}`).replace(/\/$/, ''),
+    temporalUiUrl: (values.TEMPORAL_UI_URL ?? `http://localhost:${values.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
+    apiKeys,
+    taskQueues: {
+      workflows: values.TEMPORAL_TASK_QUEUE,
+      fetch: values.TEMPORAL_FETCH_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,
+      model: values.TEMPORAL_MODEL_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,
+      processor: values.TEMPORAL_PROCESSOR_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,
+    },
+    webhookAllowPrivateAddresses: values.WEBHOOK_ALLOW_PRIVATE_ADDRESSES ?? values.NODE_ENV !== 'production',
+  };
+}

@@ -1,0 +1,107 @@
+import { Column, CreateDateColumn, DeleteDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import type { InferenceStatus, ModelStatus, TaskStatus } from '../../../workflows/contract/status';
+import type { GeoserverPushConfig, ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import type { PipelineStepState, TaskInput } from '../../../workflows/contract/types';
+
+@Entity({ name: 'models' })
+export class ModelEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Index({ unique: true }) @Column({ name: 'display_name', type: 'varchar', length: 200 }) displayName!: string;
+  @Column({ type: 'text', nullable: true }) description!: string | null;
+  @Column({ type: 'varchar', length: 16 }) status!: ModelStatus;
+  @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
+  @Column({ name: 'model_input_data_spec', type: 'jsonb' }) modelInputDataSpec!: ModelInputDataSpec;
+  @Column({ name: 'geoserver_push', type: 'jsonb', nullable: true }) geoserverPush!: GeoserverPushConfig | null;
+  @Column({ name: 'file_key', type: 'varchar', length: 1024 }) fileKey!: string;
+  @Column({ name: 'file_name', type: 'varchar', length: 255 }) fileName!: string;
+  @Column({ name: 'file_sha256', type: 'varchar', length: 64 }) fileSha256!: string;
+  @Column({ name: 'file_size', type: 'bigint' }) fileSize!: string;
+  @Column({ name: 'onnx_signature', type: 'jsonb', nullable: true }) onnxSignature!: unknown;
+  @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
+
+@Entity({ name: 'inferences' })
+export class InferenceEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Index() @Column({ name: 'model_id', type: 'uuid' }) modelId!: string;
+  @Column({ name: 'model_display_name', type: 'varchar', length: 200 }) modelDisplayName!: string;
+  @Column({ type: 'text', nullable: true }) description!: string | null;
+  @Column({ type: 'text', nullable: true }) location!: string | null;
+  @Column({ name: 'spatial_domain', type: 'jsonb' }) spatialDomain!: Record<string, unknown>;
+  @Column({ name: 'temporal_domain', type: 'jsonb' }) temporalDomain!: string[];
+  @Column({ type: 'int', nullable: true }) maxcc!: number | null;
+  @Column({ name: 'fine_tuning_id', type: 'varchar', length: 200, nullable: true }) fineTuningId!: string | null;
+  @Column({ name: 'generic_processor_id', type: 'uuid', nullable: true }) genericProcessorId!: string | null;
+  @Column({ name: 'post_processing', type: 'jsonb', nullable: true }) postProcessing!: Record<string, boolean> | null;
+  @Index() @Column({ type: 'varchar', length: 16 }) status!: InferenceStatus;
+  @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
+  @Column({ name: 'workflow_id', type: 'varchar', length: 200 }) workflowId!: string;
+  @Index() @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @Index() @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+  @Column({ name: 'started_at', type: 'timestamptz', nullable: true }) startedAt!: Date | null;
+  @Column({ name: 'finished_at', type: 'timestamptz', nullable: true }) finishedAt!: Date | null;
+  @Column({ name: 'webhook_url', type: 'text', nullable: true }) webhookUrl!: string | null;
+  /** How many times the failed/stopped tasks were rerun (each rerun is a new run of the same workflow id). */
+  @Column({ type: 'int', default: 0 }) retries!: number;
+  /** Object-storage key of the COCO export of the finished tasks' masks, once written. */
+  @Column({ name: 'coco_key', type: 'varchar', length: 1024, nullable: true }) cocoKey!: string | null;
+  /** Standard Webhooks secret of this inference's endpoint; never returned by the API. */
+  @Column({ name: 'webhook_secret', type: 'text', nullable: true, select: false }) webhookSecret!: string | null;
+}
+
+@Entity({ name: 'inference_tasks' })
+@Index(['inferenceId', 'taskIndex'], { unique: true })
+export class TaskEntity {
+  @PrimaryColumn({ name: 'task_id', type: 'varchar', length: 120 }) taskId!: string;
+  @Column({ name: 'inference_id', type: 'uuid' }) inferenceId!: string;
+  @Column({ name: 'task_index', type: 'int' }) taskIndex!: number;
+  @Column({ type: 'jsonb' }) input!: TaskInput;
+  @Index() @Column({ type: 'varchar', length: 16 }) status!: TaskStatus;
+  @Column({ name: 'pipeline_steps', type: 'jsonb' }) pipelineSteps!: PipelineStepState[];
+  @Column({ name: 'output_key', type: 'varchar', length: 1024, nullable: true }) outputKey!: string | null;
+  @Column({ name: 'current_key', type: 'varchar', length: 1024, nullable: true }) currentKey!: string | null;
+  @Column({ type: 'jsonb', nullable: true }) outputs!: Record<string, unknown> | null;
+  @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+}
+
+@Entity({ name: 'webhook_deliveries' })
+export class WebhookDeliveryEntity {
+  @PrimaryGeneratedColumn({ type: 'bigint' }) id!: string;
+  @Column({ name: 'inference_id', type: 'uuid' }) inferenceId!: string;
+  @Column({ name: 'webhook_id', type: 'varchar', length: 120 }) webhookId!: string;
+  @Column({ name: 'event_type', type: 'varchar', length: 64 }) eventType!: string;
+  @Column({ type: 'text' }) url!: string;
+  @Column({ type: 'int' }) attempt!: number;
+  @Column({ name: 'attempted_at', type: 'timestamptz' }) attemptedAt!: Date;
+  @Column({ name: 'duration_ms', type: 'int' }) durationMs!: number;
+  @Column({ name: 'status_code', type: 'int', nullable: true }) statusCode!: number | null;
+  @Column({ type: 'text', nullable: true }) error!: string | null;
+  @Column({ type: 'boolean' }) delivered!: boolean;
+}
+
+
+@Entity({ name: 'generic_processors' })
+export class GenericProcessorEntity {
+  @PrimaryColumn('uuid') id!: string;
+  @Column({ type: 'varchar', length: 200 }) name!: string;
+  @Column({ type: 'text', nullable: true }) description!: string | null;
+  @Column({ name: 'processor_parameters', type: 'jsonb' }) processorParameters!: Record<string, unknown>;
+  /** The contract's status of an uploaded processor: FINISHED once stored and validated. */
+  @Column({ type: 'varchar', length: 16 }) status!: string;
+  @Column({ name: 'file_name', type: 'varchar', length: 255 }) fileName!: string;
+  @Column({ name: 'file_key', type: 'varchar', length: 1024 }) fileKey!: string;
+  @Column({ name: 'file_sha256', type: 'varchar', length: 64 }) fileSha256!: string;
+  @Column({ name: 'file_size', type: 'int' }) fileSize!: number;
+  @Index() @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+  /** Soft delete: a deleted processor cannot be used by new inferences; running ones keep their snapshot. */
+  @DeleteDateColumn({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
+}
+
+export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity, WebhookDeliveryEntity, GenericProcessorEntity];

@@ -1,0 +1,118 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DataSource } from 'typeorm';
+import { INFERENCE_STATUSES } from '../../../workflows/contract/status';
+
+/**
+ * Prometheus metrics of this process, served at GET /metrics (API process) or on METRICS_PORT (standalone
+ * worker). One registry per process, created on first import; activities record through the functions
+ * below so they never touch prom-client directly. Names are documented in README.md "Metrics".
+ */
+export const metricsRegistry = new Registry();
+collectDefaultMetrics({ register: metricsRegistry, prefix: 'geo_' });
+
+// Seconds; spans a fast projection write up to a long model run.
+const STEP_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600];
+const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export const httpRequests = new Counter({
+  name: 'geo_http_requests_total',
+  help: 'HTTP requests answered by the API, by method, route template and status code',
+  labelNames: ['method', 'route', 'status'] as const,
+  registers: [metricsRegistry],
+});
+
+export const httpRequestDuration = new Histogram({
+  name: 'geo_http_request_duration_seconds',
+  help: 'HTTP request duration in seconds, by method, route template and status code',
+  labelNames: ['method', 'route', 'status'] as const,
+  buckets: HTTP_BUCKETS,
+  registers: [metricsRegistry],
+});
+
+const tasksProcessed = new Counter({
+  name: 'geo_tasks_processed_total',
+  help: 'Inference tasks that reached a final status (FINISHED, FAILED, STOPPED)',
+  labelNames: ['status'] as const,
+  registers: [metricsRegistry],
+});
+
+const stepsProcessed = new Counter({
+  name: 'geo_steps_processed_total',
+  help: 'Pipeline steps that reached a final status, by step and status',
+  labelNames: ['step', 'status'] as const,
+  registers: [metricsRegistry],
+});
+
+const stepDuration = new Histogram({
+  name: 'geo_step_duration_seconds',
+  help: 'Wall time of a pipeline step from start to its final status (all attempts), by step and status',
+  labelNames: ['step', 'status'] as const,
+  buckets: STEP_BUCKETS,
+  registers: [metricsRegistry],
+});
+
+const stepErrors = new Counter({
+  name: 'geo_step_errors_total',
+  help: 'Pipeline steps that FAILED, by step',
+  labelNames: ['step'] as const,
+  registers: [metricsRegistry],
+});
+
+const webhookAttempts = new Counter({
+  name: 'geo_webhook_attempts_total',
+  help: 'Webhook delivery attempts by outcome: delivered, failed (will be retried), rejected (not retried)',
+  labelNames: ['outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+const webhookDuration = new Histogram({
+  name: 'geo_webhook_attempt_duration_seconds',
+  help: 'Duration of one webhook delivery attempt in seconds',
+  buckets: HTTP_BUCKETS,
+  registers: [metricsRegistry],
+});
+
+/** A step reached FINISHED, FAILED or STOPPED; durationSeconds when both timestamps are known. */
+export function recordStepFinished(step: string, status: string, durationSeconds?: number): void {
+  stepsProcessed.inc({ step, status });
+  if (status === 'FAILED') stepErrors.inc({ step });
+  if (durationSeconds !== undefined && Number.isFinite(durationSeconds) && durationSeconds >= 0) stepDuration.observe({ step, status }, durationSeconds);
+}
+
+/** A task reached FINISHED, FAILED or STOPPED. */
+export function recordTaskFinished(status: string): void {
+  tasksProcessed.inc({ status });
+}
+
+export type WebhookOutcome = 'delivered' | 'failed' | 'rejected';
+
+export function recordWebhookAttempt(outcome: WebhookOutcome, durationSeconds?: number): void {
+  webhookAttempts.inc({ outcome });
+  if (durationSeconds !== undefined) webhookDuration.observe(durationSeconds);
+}
+
+let inferenceGauge: Gauge<'status'> | undefined;
+
+/**
+ * `geo_inferences{status}`: inferences per status, read from the database at scrape time, so it is
+ * right whichever process ran them. Registered by the API process (it has the DataSource).
+ */
+export function registerInferenceGauge(dataSource: DataSource): void {
+  metricsRegistry.removeSingleMetric('geo_inferences');
+  inferenceGauge = new Gauge({
+    name: 'geo_inferences',
+    help: 'Inferences by status (from the database at scrape time)',
+    labelNames: ['status'] as const,
+    registers: [metricsRegistry],
+    async collect() {
+      const rows: Array<{ status: string; count: string }> = await dataSource.query('SELECT status, count(*)::text AS count FROM inferences GROUP BY status');
+      for (const status of INFERENCE_STATUSES) this.set({ status }, 0);
+      for (const row of rows) this.set({ status: row.status }, Number(row.count));
+    },
+  });
+}
+
+export function unregisterInferenceGauge(): void {
+  if (inferenceGauge) metricsRegistry.removeSingleMetric('geo_inferences');
+  inferenceGauge = undefined;
+}
