@@ -62,7 +62,7 @@ module.exports = {
     },
     {
       name: 'workflows-import-only-the-contract',
-      comment: 'workflow code is deterministic and bundled: the contract, itself, and the activities\' types',
+      comment: "workflow code is deterministic and bundled: the contract, itself, and the activities' types",
       severity: 'error',
       from: { path: '^workflows/' },
       to: { path: OURS, pathNot: '^(workflows/|activities/index\\.ts$)' },

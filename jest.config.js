@@ -14,7 +14,17 @@ module.exports = {
   testTimeout: 120000,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.spec.ts'] },
-    { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.spec.ts'], setupFiles: [...base.setupFiles, '<rootDir>/test/support/quiet-temporal.ts'] },
-    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'], setupFiles: [...base.setupFiles, '<rootDir>/test/support/quiet-temporal.ts'] },
+    {
+      ...base,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.spec.ts'],
+      setupFiles: [...base.setupFiles, '<rootDir>/test/support/quiet-temporal.ts'],
+    },
+    {
+      ...base,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/e2e/**/*.spec.ts'],
+      setupFiles: [...base.setupFiles, '<rootDir>/test/support/quiet-temporal.ts'],
+    },
   ],
 };

@@ -55,7 +55,8 @@ export function createExportActivities(deps: ActivityDeps) {
         const raster = await ahead.get(index)!;
         ahead.delete(index);
         start(index + COCO_READ_AHEAD);
-        if (raster.dataType !== 'uint8') throw invalidInput(`${task.outputKey} is ${raster.dataType}, not a uint8 class mask`);
+        if (raster.dataType !== 'uint8')
+          throw invalidInput(`${task.outputKey} is ${raster.dataType}, not a uint8 class mask`);
         builder.addImage({
           fileName: task.outputKey!.startsWith(prefix) ? task.outputKey!.slice(prefix.length) : task.outputKey!,
           width: raster.width,

@@ -26,7 +26,6 @@ export interface GenericProcessorResult {
   result: Record<string, unknown> | null;
 }
 
-
 /** A processor that fails the same way on every attempt (its exit code, a limit, a missing output). */
 function processorError(message: string): ApplicationFailure {
   return ApplicationFailure.create({ message, type: 'ProcessorError', nonRetryable: true });
@@ -47,7 +46,9 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
           const inputFile = path.join(dir, 'input.tif');
           await deps.store.downloadToFile(processor.file_key, scriptFile);
           await deps.store.downloadToFile(request.inputKey, inputFile);
-          log.info(`processor ${processor.name} (${processor.id}), file ${processor.file_name}, parameters ${JSON.stringify(processor.parameters)}`);
+          log.info(
+            `processor ${processor.name} (${processor.id}), file ${processor.file_name}, parameters ${JSON.stringify(processor.parameters)}`,
+          );
           const context = currentActivity();
           // Heartbeats let a stop reach the run and a dead worker be noticed while the script works.
           const heartbeat = setInterval(() => context?.heartbeat({ running: processor.file_name }), 1000);
@@ -60,22 +61,41 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
               async (report) => {
                 log.info(`python ${report.argv.map((arg) => (arg.includes(' ') ? `'${arg}'` : arg)).join(' ')}`);
                 log.output(report.log);
-                log.info(`exit code ${report.exit_code ?? report.signal ?? 'none'} after ${report.duration_ms} ms (the script's own code ${report.script_ms ?? '?'} ms)`);
-                if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
+                log.info(
+                  `exit code ${report.exit_code ?? report.signal ?? 'none'} after ${report.duration_ms} ms (the script's own code ${report.script_ms ?? '?'} ms)`,
+                );
+                if (context?.cancellationSignal.aborted)
+                  throw context.cancellationSignal.reason ?? new Error('cancelled');
                 // The sandbox itself failed on this worker: another attempt (maybe on another worker) may work.
-                if (report.sandbox_error) throw ApplicationFailure.create({ message: report.reason ?? 'processor sandbox failed', type: 'ProcessorSandboxError' });
+                if (report.sandbox_error)
+                  throw ApplicationFailure.create({
+                    message: report.reason ?? 'processor sandbox failed',
+                    type: 'ProcessorSandboxError',
+                  });
                 if (report.failure || !report.outputPath) throw processorError(report.failure ?? 'no output');
                 // What gets published is a Cloud-Optimized GeoTIFF, whatever layout the script wrote.
                 const cogFile = path.join(dir, 'processed-cog.tif');
-                await toCloudOptimizedGeoTiff(report.outputPath, cogFile, { gdalBinDir: deps.config.GDAL_BIN_DIR, resampling: 'NEAREST', signal: context?.cancellationSignal }).catch(
-                  (error: unknown) => {
-                    if (error instanceof CogError && error.setupProblem) throw ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError');
-                    throw error instanceof CogError ? processorError(`the processor's output cannot be made a Cloud-Optimized GeoTIFF: ${error.message}`) : error;
-                  },
-                );
+                await toCloudOptimizedGeoTiff(report.outputPath, cogFile, {
+                  gdalBinDir: deps.config.GDAL_BIN_DIR,
+                  resampling: 'NEAREST',
+                  signal: context?.cancellationSignal,
+                }).catch((error: unknown) => {
+                  if (error instanceof CogError && error.setupProblem)
+                    throw ApplicationFailure.nonRetryable(error.message, 'WorkerConfigurationError');
+                  throw error instanceof CogError
+                    ? processorError(
+                        `the processor's output cannot be made a Cloud-Optimized GeoTIFF: ${error.message}`,
+                      )
+                    : error;
+                });
                 const outputKey = storageKeys.processorOutput(request.inferenceId, request.taskId);
                 await deps.store.putFile(outputKey, cogFile, { contentType: 'image/tiff' });
-                return { outputKey, exit_code: report.exit_code ?? 0, duration_ms: report.duration_ms, result: report.result };
+                return {
+                  outputKey,
+                  exit_code: report.exit_code ?? 0,
+                  duration_ms: report.duration_ms,
+                  result: report.result,
+                };
               },
             );
           } finally {
@@ -88,6 +108,14 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
 }
 
 /** The worker's processor runtime; closed when the worker stops. */
-export function createProcessorRuntime(config: ActivityDeps['config'], onLog?: (line: string) => void): ProcessorRuntime {
-  return new ProcessorRuntime({ pythonBin: config.PYTHON_BIN, uidBase: config.PROCESSOR_UID_BASE, preimport: config.PROCESSOR_PREIMPORT, onLog });
+export function createProcessorRuntime(
+  config: ActivityDeps['config'],
+  onLog?: (line: string) => void,
+): ProcessorRuntime {
+  return new ProcessorRuntime({
+    pythonBin: config.PYTHON_BIN,
+    uidBase: config.PROCESSOR_UID_BASE,
+    preimport: config.PROCESSOR_PREIMPORT,
+    onLog,
+  });
 }

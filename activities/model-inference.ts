@@ -5,7 +5,11 @@ import { InferenceEntity, ModelEntity } from '../src/platform/database/entities'
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from '../workflows/contract/errors';
 import { ensureLocalModelFile } from '../src/geo/model/model-cache';
-import { applyPostProcessing, type PostProcessingKey, type PostProcessingSources } from '../src/geo/post-processing/post-processing';
+import {
+  applyPostProcessing,
+  type PostProcessingKey,
+  type PostProcessingSources,
+} from '../src/geo/post-processing/post-processing';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
 import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
 import { cloudClassValues, cloudSpecForInput } from '../src/geo/model/cloud-model';
@@ -47,27 +51,38 @@ async function postProcessingSources(
   const sources: PostProcessingSources = {};
   const { width, height } = input.raster;
   const metadataKey = storageKeys.taskChipMetadata(request.inferenceId, request.taskId);
-  const metadata = (await deps.store.exists(metadataKey)) ? (JSON.parse((await deps.store.getObject(metadataKey)).toString('utf8')) as ChipMetadata) : undefined;
+  const metadata = (await deps.store.exists(metadataKey))
+    ? (JSON.parse((await deps.store.getObject(metadataKey)).toString('utf8')) as ChipMetadata)
+    : undefined;
   const hasClassification = Boolean(metadata?.classification && metadata.classification_key);
   if (options.cloud_masking && !hasClassification && deps.config.CLOUD_MASK_MODEL_ID) {
     sources.cloudMask = await runCloudModel(deps, deps.config.CLOUD_MASK_MODEL_ID, input);
   }
-  const needsClassification = (['cloud_masking', 'snow_ice_masking'] as const).filter((key) => options[key] && !(key === 'cloud_masking' && sources.cloudMask));
+  const needsClassification = (['cloud_masking', 'snow_ice_masking'] as const).filter(
+    (key) => options[key] && !(key === 'cloud_masking' && sources.cloudMask),
+  );
   if (needsClassification.length > 0) {
     if (!metadata?.classification || !metadata.classification_key) {
-      throw invalidInput(`post_processing.${needsClassification[0]}: the input of this task has no scene classification band (SCL / Fmask) to mask with`);
+      throw invalidInput(
+        `post_processing.${needsClassification[0]}: the input of this task has no scene classification band (SCL / Fmask) to mask with`,
+      );
     }
     const file = path.join(dir, 'classification.tif');
     await deps.store.downloadToFile(metadata.classification_key, file);
     const classification = await readGeoTiff(file);
     if (classification.width !== width || classification.height !== height) {
-      throw invalidInput(`the classification band is ${classification.width}x${classification.height}, the input ${width}x${height}`);
+      throw invalidInput(
+        `the classification band is ${classification.width}x${classification.height}, the input ${width}x${height}`,
+      );
     }
     sources.classification = { scheme: metadata.classification, values: classification.bands[0] };
   }
   if (options.permanent_water_masking) {
     const reference = deps.config.PERMANENT_WATER_MASK_PATH;
-    if (!reference) throw modelConfigurationError('post_processing.permanent_water_masking: PERMANENT_WATER_MASK_PATH is not configured on this worker');
+    if (!reference)
+      throw modelConfigurationError(
+        'post_processing.permanent_water_masking: PERMANENT_WATER_MASK_PATH is not configured on this worker',
+      );
     const file = path.join(dir, 'permanent-water.tif');
     await runChipScript(deps.config, { command: 'warp', template: input.file, source: reference, out: file });
     sources.permanentWater = (await readGeoTiff(file)).bands[0];
@@ -82,21 +97,35 @@ async function runCloudModel(
   input: { raster: Raster; spec: ModelInputDataSpec; log: StepLog; signal?: AbortSignal },
 ): Promise<Uint8Array> {
   const cloudModel = await findModelByIdOrName(deps.dataSource, idOrName);
-  if (!cloudModel) throw modelConfigurationError(`post_processing.cloud_masking: the cloud model ${idOrName} (CLOUD_MASK_MODEL_ID) is not registered`);
+  if (!cloudModel)
+    throw modelConfigurationError(
+      `post_processing.cloud_masking: the cloud model ${idOrName} (CLOUD_MASK_MODEL_ID) is not registered`,
+    );
   const { spec, missing } = cloudSpecForInput(cloudModel.modelInputDataSpec, input.spec);
-  if (missing.length > 0) throw invalidInput(`post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')} that this input does not have`);
-  const modelPath = await ensureLocalModelFile(deps.store, path.join(deps.config.DATA_DIR, 'cache', 'models'), cloudModel.id, cloudModel.fileKey, cloudModel.fileSha256);
+  if (missing.length > 0)
+    throw invalidInput(
+      `post_processing.cloud_masking: the cloud model ${cloudModel.displayName} needs band(s) ${missing.join(', ')} that this input does not have`,
+    );
+  const modelPath = await ensureLocalModelFile(
+    deps.store,
+    path.join(deps.config.DATA_DIR, 'cache', 'models'),
+    cloudModel.id,
+    cloudModel.fileKey,
+    cloudModel.fileSha256,
+  );
   const segmenter = await OnnxSegmenter.load(modelPath, spec, {
     intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
     batchSize: deps.config.INFERENCE_BATCH_SIZE,
     concurrency: deps.config.MODEL_CONCURRENCY,
   });
-  const classes = await segmenter.segment(input.raster, { onProgress: (done, total) => stepHeartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }), signal: input.signal });
+  const classes = await segmenter.segment(input.raster, {
+    onProgress: (done, total) => stepHeartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }),
+    signal: input.signal,
+  });
   const cloudy = cloudClassValues(spec);
   input.log.info(`cloud model ${cloudModel.displayName} for cloud_masking (classes ${[...cloudy].join(', ')})`);
   return Uint8Array.from(classes, (value) => (cloudy.has(value) ? 1 : 0));
 }
-
 
 /** `model-inference` for several tasks of one inference in one activity (see lib/step-group.ts). */
 export interface ModelInferencesRequest {
@@ -124,30 +153,46 @@ async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: st
   const model = await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: modelId });
   if (!model) throw modelConfigurationError(`model ${modelId} no longer exists`);
   const spec = model.modelInputDataSpec;
-  const modelPath = await ensureLocalModelFile(deps.store, path.join(deps.config.DATA_DIR, 'cache', 'models'), model.id, model.fileKey, model.fileSha256);
+  const modelPath = await ensureLocalModelFile(
+    deps.store,
+    path.join(deps.config.DATA_DIR, 'cache', 'models'),
+    model.id,
+    model.fileKey,
+    model.fileSha256,
+  );
   const segmenter = await OnnxSegmenter.load(modelPath, spec, {
     intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
     batchSize: deps.config.INFERENCE_BATCH_SIZE,
     concurrency: deps.config.MODEL_CONCURRENCY,
   }).catch(asModelError);
   const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: inferenceId });
-  const postProcessing = Object.fromEntries(Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled)) as Partial<Record<PostProcessingKey, boolean>>;
+  const postProcessing = Object.fromEntries(
+    Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled),
+  ) as Partial<Record<PostProcessingKey, boolean>>;
   return { model, spec, segmenter, postProcessing };
 }
 
 /** Runs the model over one task's input and stores the mask (a COG) under the task's output key. */
-async function inferTask(deps: ActivityDeps, prepared: PreparedModel, request: ModelInferenceRequest, log: StepLog): Promise<ModelInferenceResult> {
+async function inferTask(
+  deps: ActivityDeps,
+  prepared: PreparedModel,
+  request: ModelInferenceRequest,
+  log: StepLog,
+): Promise<ModelInferenceResult> {
   const { model, spec, segmenter, postProcessing: options } = prepared;
   const postProcess = Object.keys(options).length > 0;
   // The input is read straight into memory (the decoder needs the whole file anyway): no temp file.
   const input = await deps.store.getObject(request.inputKey);
   const raster = await decodeGeoTiff(ownArrayBuffer(input), 'input.tif').catch((error: unknown) => {
-    if (error instanceof InvalidGeoTiffError) throw invalidInput(`the input is not a readable GeoTIFF: ${error.message}`, error);
+    if (error instanceof InvalidGeoTiffError)
+      throw invalidInput(`the input is not a readable GeoTIFF: ${error.message}`, error);
     throw error;
   });
   const highestBand = Math.max(...spec.bands.map((band, index) => band.source_index ?? index + 1));
   if (highestBand > raster.bandCount) {
-    throw invalidInput(`model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`);
+    throw invalidInput(
+      `model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`,
+    );
   }
   const signal = currentActivity()?.cancellationSignal;
   let tiles = 0;
@@ -171,19 +216,34 @@ async function inferTask(deps: ActivityDeps, prepared: PreparedModel, request: M
     masked = await withTempDir('post-processing', async (dir) => {
       const inputFile = path.join(dir, 'input.tif');
       await fs.promises.writeFile(inputFile, input);
-      const sources = await postProcessingSources(deps, request, options, { file: inputFile, raster, spec, log, signal }, dir);
+      const sources = await postProcessingSources(
+        deps,
+        request,
+        options,
+        { file: inputFile, raster, spec, log, signal },
+        dir,
+      );
       return applyPostProcessing(mask, outputNodata, options, sources);
     });
     log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
   }
   // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews), encoded
   // in-process and uploaded from memory: a gdal_translate process per output cost as much CPU as the model.
-  const cog = Buffer.concat(await encodeMaskCog(mask, raster.width, raster.height, raster.georef, { nodata: outputNodata }));
+  const cog = Buffer.concat(
+    await encodeMaskCog(mask, raster.width, raster.height, raster.georef, { nodata: outputNodata }),
+  );
   const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
   await deps.store.putObject(outputKey, cog, { contentType: 'image/tiff' });
   const counts = classPixelCounts(mask, spec, outputNodata);
   log.info(`${tiles} tiles, class pixel counts ${JSON.stringify(counts)}`);
-  return { outputKey, width: raster.width, height: raster.height, tiles, class_pixel_counts: counts, ...(masked ? { post_processing: masked } : {}) };
+  return {
+    outputKey,
+    width: raster.width,
+    height: raster.height,
+    tiles,
+    class_pixel_counts: counts,
+    ...(masked ? { post_processing: masked } : {}),
+  };
 }
 
 /** Pixels per class name (values without a class: 'nodata' for the output nodata, else the value). */
@@ -207,7 +267,10 @@ function classPixelCounts(mask: Uint8Array, spec: ModelInputDataSpec, outputNoda
  */
 function modelGroupConcurrency(deps: ActivityDeps, items: ModelInferencesRequest['items']): number {
   const largest = Math.max(0, ...items.map((item) => item.inputValues ?? 0));
-  const byMemory = largest > 0 ? Math.floor((deps.config.MODEL_GROUP_MEMORY_MB * 1024 * 1024) / (largest * BYTES_PER_INPUT_VALUE)) : Infinity;
+  const byMemory =
+    largest > 0
+      ? Math.floor((deps.config.MODEL_GROUP_MEMORY_MB * 1024 * 1024) / (largest * BYTES_PER_INPUT_VALUE))
+      : Infinity;
   return Math.max(1, Math.min(MODEL_GROUP_MAX_CONCURRENCY, byMemory));
 }
 
@@ -220,14 +283,22 @@ export function createModelInferenceActivities(deps: ActivityDeps) {
     /** `model-inference`: runs the ONNX model tile by tile and stores a mask on the input's grid. */
     async runModelInference(request: ModelInferenceRequest): Promise<ModelInferenceResult> {
       const log = new StepLog(deps.dataSource, request.taskId, 'model-inference');
-      return withStepLog(log, async () => inferTask(deps, await prepareModel(deps, request.modelId, request.inferenceId), request, log));
+      return withStepLog(log, async () =>
+        inferTask(deps, await prepareModel(deps, request.modelId, request.inferenceId), request, log),
+      );
     },
 
     /** `model-inference` of several tasks: the model and options are prepared once, each task has its own outcome and log. */
     async runModelInferences(request: ModelInferencesRequest): Promise<GroupStepResult<ModelInferenceResult>> {
       const prepared = await prepareModel(deps, request.modelId, request.inferenceId);
       return runGroupItems(request.items, modelGroupConcurrency(deps, request.items), (item) => {
-        const task: ModelInferenceRequest = { inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, inputKey: item.inputKey };
+        const task: ModelInferenceRequest = {
+          inferenceId: request.inferenceId,
+          workflowId: request.workflowId,
+          modelId: request.modelId,
+          taskId: item.taskId,
+          inputKey: item.inputKey,
+        };
         const log = new StepLog(deps.dataSource, item.taskId, 'model-inference');
         return withStepLog(log, () => inferTask(deps, prepared, task, log));
       });

@@ -12,7 +12,10 @@ function countTransitions(previous: Pick<TaskEntity, 'status' | 'pipelineSteps'>
   const before = new Map((previous?.pipelineSteps ?? []).map((step) => [step.step_number, step.status]));
   for (const step of task.pipeline_steps) {
     if (!FINAL.has(step.status) || before.get(step.step_number) === step.status) continue;
-    const seconds = step.started_at && step.finished_at ? (Date.parse(step.finished_at) - Date.parse(step.started_at)) / 1000 : undefined;
+    const seconds =
+      step.started_at && step.finished_at
+        ? (Date.parse(step.finished_at) - Date.parse(step.started_at)) / 1000
+        : undefined;
     recordStepFinished(step.process_id, step.status, seconds);
   }
   if (FINAL.has(task.status) && previous?.status !== task.status) recordTaskFinished(task.status);
@@ -20,7 +23,9 @@ function countTransitions(previous: Pick<TaskEntity, 'status' | 'pipelineSteps'>
 
 /** The `outputs` column: each step's result by step id. */
 function stepResults(task: TaskState): Record<string, unknown> {
-  return Object.fromEntries(task.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]));
+  return Object.fromEntries(
+    task.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]),
+  );
 }
 
 export interface RecordInferenceStateRequest {
@@ -52,7 +57,11 @@ export function createProjectionActivities(deps: ActivityDeps) {
         outputs: stepResults(task),
       }));
       // Statements of one WITH see the same snapshot: `before` holds the states the update replaces.
-      const before: Array<{ task_id: string; status: TaskEntity['status']; pipeline_steps: TaskEntity['pipelineSteps'] }> = await deps.dataSource.query(
+      const before: Array<{
+        task_id: string;
+        status: TaskEntity['status'];
+        pipeline_steps: TaskEntity['pipelineSteps'];
+      }> = await deps.dataSource.query(
         `WITH incoming AS (
            SELECT * FROM jsonb_to_recordset($1::jsonb)
              AS r(task_id text, status text, pipeline_steps jsonb, output_key text, current_key text, status_message text, outputs jsonb)
@@ -71,12 +80,17 @@ export function createProjectionActivities(deps: ActivityDeps) {
          SELECT before.* FROM before JOIN updated USING (task_id)`,
         [JSON.stringify(rows)],
       );
-      const previous = new Map(before.map((row) => [row.task_id, { status: row.status, pipelineSteps: row.pipeline_steps }]));
+      const previous = new Map(
+        before.map((row) => [row.task_id, { status: row.status, pipelineSteps: row.pipeline_steps }]),
+      );
       for (const task of tasks) countTransitions(previous.get(task.task_id) ?? null, task);
     },
 
     async recordInferenceState(request: RecordInferenceStateRequest): Promise<void> {
-      const changes: QueryDeepPartialEntity<InferenceEntity> = { status: request.status, statusMessage: request.message ?? null };
+      const changes: QueryDeepPartialEntity<InferenceEntity> = {
+        status: request.status,
+        statusMessage: request.message ?? null,
+      };
       if (request.startedAt) changes.startedAt = new Date(request.startedAt);
       if (request.finishedAt) changes.finishedAt = new Date(request.finishedAt);
       await deps.dataSource.getRepository(InferenceEntity).update({ id: request.inferenceId }, changes);

@@ -30,7 +30,12 @@ async function findModel(deps: ActivityDeps, modelId: string): Promise<ModelEnti
   return model;
 }
 
-async function publishTask(deps: ActivityDeps, model: ModelEntity, request: PushRequest, log: StepLog): Promise<PublishResult> {
+async function publishTask(
+  deps: ActivityDeps,
+  model: ModelEntity,
+  request: PushRequest,
+  log: StepLog,
+): Promise<PublishResult> {
   const result = await deps.publisher.publish({
     inferenceId: request.inferenceId,
     taskId: request.taskId,
@@ -58,7 +63,13 @@ export function createPublishActivities(deps: ActivityDeps) {
       const model = await findModel(deps, request.modelId);
       return runGroupItems(request.items, PUBLISH_GROUP_CONCURRENCY, (item) => {
         const log = new StepLog(deps.dataSource, item.taskId, 'push-to-geoserver');
-        const task: PushRequest = { inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, rasterKey: item.rasterKey };
+        const task: PushRequest = {
+          inferenceId: request.inferenceId,
+          workflowId: request.workflowId,
+          modelId: request.modelId,
+          taskId: item.taskId,
+          rasterKey: item.rasterKey,
+        };
         return withStepLog(log, () => publishTask(deps, model, task, log));
       });
     },

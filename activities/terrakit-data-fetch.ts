@@ -44,7 +44,8 @@ async function downloadUrl(url: string, target: string, deps: ActivityDeps, log:
   } catch {
     throw invalidInput(`"${url}" is not a valid URL`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidInput(`URL scheme ${parsed.protocol} is not supported (use http or https)`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw invalidInput(`URL scheme ${parsed.protocol} is not supported (use http or https)`);
   const safeUrl = `${parsed.origin}${parsed.pathname}`; // query strings of pre-signed URLs carry credentials
   log.info(`GET ${safeUrl}`);
   let response: Response;
@@ -52,17 +53,25 @@ async function downloadUrl(url: string, target: string, deps: ActivityDeps, log:
     response = await fetch(parsed, { redirect: 'follow', signal: AbortSignal.timeout(deps.config.FETCH_TIMEOUT_MS) });
   } catch (error) {
     // Network errors and time-outs are transient: Temporal retries the step with backoff.
-    throw ApplicationFailure.create({ message: `download of ${safeUrl} failed: ${(error as Error).message}`, type: 'TransientFetchError' });
+    throw ApplicationFailure.create({
+      message: `download of ${safeUrl} failed: ${(error as Error).message}`,
+      type: 'TransientFetchError',
+    });
   }
   if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
     throw invalidInput(`download of ${safeUrl} failed: HTTP ${response.status} ${response.statusText}`);
   }
   if (!response.ok || !response.body) {
-    throw ApplicationFailure.create({ message: `download of ${safeUrl} failed: HTTP ${response.status} ${response.statusText}`, type: 'TransientFetchError' });
+    throw ApplicationFailure.create({
+      message: `download of ${safeUrl} failed: HTTP ${response.status} ${response.statusText}`,
+      type: 'TransientFetchError',
+    });
   }
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > deps.config.FETCH_MAX_BYTES) {
-    throw invalidInput(`${safeUrl} is ${declared} bytes, over the ${deps.config.FETCH_MAX_BYTES}-byte limit (FETCH_MAX_BYTES)`);
+    throw invalidInput(
+      `${safeUrl} is ${declared} bytes, over the ${deps.config.FETCH_MAX_BYTES}-byte limit (FETCH_MAX_BYTES)`,
+    );
   }
   let received = 0;
   let lastBeat = Date.now();
@@ -80,7 +89,11 @@ async function downloadUrl(url: string, target: string, deps: ActivityDeps, log:
       callback(null, chunk);
     },
   });
-  await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, fs.createWriteStream(target));
+  await pipeline(
+    Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
+    meter,
+    fs.createWriteStream(target),
+  );
   log.info(`downloaded ${received} bytes`);
   return received;
 }
@@ -93,7 +106,12 @@ export function createDataFetchActivities(deps: ActivityDeps) {
     /** `terrakit-data-fetch` of several tasks; each task gets its own outcome and step log. */
     async fetchTaskInputs(request: FetchTaskInputsRequest): Promise<GroupStepResult<FetchTaskInputResult>> {
       return runGroupItems(request.items, FETCH_GROUP_CONCURRENCY, (item) =>
-        activities.fetchTaskInput({ inferenceId: request.inferenceId, workflowId: request.workflowId, taskId: item.taskId, input: item.input }),
+        activities.fetchTaskInput({
+          inferenceId: request.inferenceId,
+          workflowId: request.workflowId,
+          taskId: item.taskId,
+          input: item.input,
+        }),
       );
     },
 
@@ -105,29 +123,46 @@ export function createDataFetchActivities(deps: ActivityDeps) {
         return withStepLog(log, () =>
           withTempDir('fetch', async (dir) => {
             // The chip is built for the model: its bands, their order and its resolution.
-            const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: request.inferenceId });
-            const model = inference ? await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId }) : null;
+            const inference = await deps.dataSource
+              .getRepository(InferenceEntity)
+              .findOneBy({ id: request.inferenceId });
+            const model = inference
+              ? await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId })
+              : null;
             if (!model) throw modelConfigurationError(`the model of inference ${request.inferenceId} no longer exists`);
             const signal = currentActivity()?.cancellationSignal;
-            return { ...(await fetchStacChip(input, request, deps, model.modelInputDataSpec, dir, log, stepHeartbeat, signal)) };
+            return {
+              ...(await fetchStacChip(input, request, deps, model.modelInputDataSpec, dir, log, stepHeartbeat, signal)),
+            };
           }),
         );
       }
       const notReadable = (source: string) => (error: unknown) => {
-        if (error instanceof InvalidGeoTiffError) throw invalidInput(`${source} is not a readable GeoTIFF: ${error.message}`, error);
+        if (error instanceof InvalidGeoTiffError)
+          throw invalidInput(`${source} is not a readable GeoTIFF: ${error.message}`, error);
         throw error;
       };
       const logSummary = (summary: GeoTiffSummary) =>
-        log.info(`GeoTIFF ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}, EPSG:${summary.epsg ?? 'unknown'}`);
+        log.info(
+          `GeoTIFF ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}, EPSG:${summary.epsg ?? 'unknown'}`,
+        );
       if (input.kind === 'object') {
         // Uploaded files are already in storage: their headers are read in place, nothing is copied.
         return withStepLog(log, async () => {
           const summary = await inspectStoredGeoTiff(deps.store, input.key).catch((error: unknown) => {
-            if (error instanceof ObjectNotFoundError) throw invalidInput(`uploaded file ${input.file_name} is missing from storage`);
+            if (error instanceof ObjectNotFoundError)
+              throw invalidInput(`uploaded file ${input.file_name} is missing from storage`);
             return notReadable(input.file_name)(error);
           });
           logSummary(summary);
-          return { inputKey: input.key, bytes: summary.bytes, width: summary.width, height: summary.height, bands: summary.bands, epsg: summary.epsg };
+          return {
+            inputKey: input.key,
+            bytes: summary.bytes,
+            width: summary.width,
+            height: summary.height,
+            bands: summary.bands,
+            epsg: summary.epsg,
+          };
         });
       }
       return withStepLog(log, () =>
@@ -138,7 +173,14 @@ export function createDataFetchActivities(deps: ActivityDeps) {
           const summary = await inspectGeoTiff(localFile).catch(notReadable('the downloaded file'));
           logSummary(summary);
           await deps.store.putFile(inputKey, localFile, { contentType: 'image/tiff' });
-          return { inputKey, bytes, width: summary.width, height: summary.height, bands: summary.bands, epsg: summary.epsg };
+          return {
+            inputKey,
+            bytes,
+            width: summary.width,
+            height: summary.height,
+            bands: summary.bands,
+            epsg: summary.epsg,
+          };
         }),
       );
     },

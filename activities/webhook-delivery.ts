@@ -52,8 +52,16 @@ export function createWebhookActivities(deps: ActivityDeps) {
       if (!url) return { delivered: false, attempts: 0, skipped: 'no webhook configured' };
 
       const started = Date.now();
-      const record = async (fields: { statusCode?: number; error?: string; delivered: boolean; nonRetryable?: boolean }) => {
-        recordWebhookAttempt(fields.delivered ? 'delivered' : fields.nonRetryable ? 'rejected' : 'failed', (Date.now() - started) / 1000);
+      const record = async (fields: {
+        statusCode?: number;
+        error?: string;
+        delivered: boolean;
+        nonRetryable?: boolean;
+      }) => {
+        recordWebhookAttempt(
+          fields.delivered ? 'delivered' : fields.nonRetryable ? 'rejected' : 'failed',
+          (Date.now() - started) / 1000,
+        );
         await deliveries().insert({
           inferenceId: request.inferenceId,
           webhookId: request.webhookId,
@@ -69,7 +77,11 @@ export function createWebhookActivities(deps: ActivityDeps) {
       };
       const fail = async (message: string, nonRetryable: boolean, statusCode?: number): Promise<never> => {
         await record({ statusCode, error: message, delivered: false, nonRetryable });
-        throw ApplicationFailure.create({ message, type: nonRetryable ? 'WebhookRejected' : 'WebhookDeliveryError', nonRetryable });
+        throw ApplicationFailure.create({
+          message,
+          type: nonRetryable ? 'WebhookRejected' : 'WebhookDeliveryError',
+          nonRetryable,
+        });
       };
 
       const secret = inference.webhookSecret ?? deps.config.WEBHOOK_SECRET;

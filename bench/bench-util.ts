@@ -24,7 +24,12 @@ function findUp(start: string): string | null {
 export const PYTHON = process.env.PYTHON_BIN || 'python3';
 
 export function python(args: string[]): string {
-  return execFileSync(PYTHON, args, { cwd: repoRoot(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync(PYTHON, args, {
+    cwd: repoRoot(),
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
 }
 
 export function median(values: number[]): number {
@@ -40,7 +45,10 @@ function readProcStat(file: string, children: boolean): { name: string; seconds:
     const stat = fs.readFileSync(file, 'utf8');
     const close = stat.lastIndexOf(')');
     // Fields 14-17 of stat (utime, stime, cutime, cstime), counted from the state field (3).
-    const fields = stat.slice(close + 2).split(' ').map(Number);
+    const fields = stat
+      .slice(close + 2)
+      .split(' ')
+      .map(Number);
     const ticks = fields[11]! + fields[12]! + (children ? fields[13]! + fields[14]! : 0);
     return { name: stat.slice(stat.indexOf('(') + 1, close), seconds: ticks / ticksPerSecond };
   } catch {

@@ -59,19 +59,25 @@ async function loadTest(label: string, total: number, clients: number, call: () 
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  console.log(`${label.padEnd(34)} ${total} requests, ${clients} clients: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, ${(total / seconds).toFixed(0)} req/s`);
+  console.log(
+    `${label.padEnd(34)} ${total} requests, ${clients} clients: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, ${(total / seconds).toFixed(0)} req/s`,
+  );
 }
 
 async function main(): Promise<void> {
   const modelPath = process.env.DEMO_MODEL_PATH;
   const metaPath = process.env.DEMO_MODEL_META_PATH;
-  if (!modelPath || !metaPath || !process.env.DATABASE_URL) throw new Error('run through scripts/with-services.sh (needs DEMO_MODEL_PATH, DATABASE_URL, ...)');
+  if (!modelPath || !metaPath || !process.env.DATABASE_URL)
+    throw new Error('run through scripts/with-services.sh (needs DEMO_MODEL_PATH, DATABASE_URL, ...)');
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-bench-bulk-'));
   const scenes = Array.from({ length: DISTINCT_SCENES }, (_, index) => path.join(workDir, `scene-${index}.tif`));
-  for (const [index, scene] of scenes.entries()) python(['python/make_sample_geotiff.py', scene, '--size', '256', '--seed', String(100 + index)]);
+  for (const [index, scene] of scenes.entries())
+    python(['python/make_sample_geotiff.py', scene, '--size', '256', '--seed', String(100 + index)]);
   const files = Array.from({ length: FILES }, (_, index) => scenes[index % DISTINCT_SCENES]!);
   const metadata = demoModelMetadata(metaPath, `bench-${Date.now()}`);
-  console.log(`${FILES} files of 6 x 256 x 256 (uint16, ${fs.statSync(scenes[0]!).size} bytes each), model ${path.basename(modelPath)}, ${os.cpus().length} CPU(s)`);
+  console.log(
+    `${FILES} files of 6 x 256 x 256 (uint16, ${fs.statSync(scenes[0]!).size} bytes each), model ${path.basename(modelPath)}, ${os.cpus().length} CPU(s)`,
+  );
 
   // BENCH_PARTS=pipeline skips the bare loop and the API load (profiling runs).
   const parts = new Set((process.env.BENCH_PARTS ?? 'bare,pipeline,api').split(','));
@@ -81,10 +87,19 @@ async function main(): Promise<void> {
   for (const [index, file] of (parts.has('bare') ? files : []).entries()) {
     const raster = await readGeoTiff(file);
     const mask = await segmenter.segment(raster);
-    await writeMaskGeoTiff(path.join(workDir, `bare-${index % 4}.tif`), mask, raster.width, raster.height, raster.georef, { nodata: 255 });
+    await writeMaskGeoTiff(
+      path.join(workDir, `bare-${index % 4}.tif`),
+      mask,
+      raster.width,
+      raster.height,
+      raster.georef,
+      { nodata: 255 },
+    );
   }
   const bareSeconds = (performance.now() - bareStarted) / 1000;
-  console.log(`bare compute (read + model + write loop) ${bareSeconds.toFixed(1)} s, ${(FILES / bareSeconds).toFixed(2)} tiles/s`);
+  console.log(
+    `bare compute (read + model + write loop) ${bareSeconds.toFixed(1)} s, ${(FILES / bareSeconds).toFixed(2)} tiles/s`,
+  );
 
   // 2. Whole pipeline.
   Object.assign(process.env, {
@@ -113,15 +128,28 @@ async function main(): Promise<void> {
     const form = new FormData();
     form.set('model', JSON.stringify(metadata));
     form.set('model_file', new Blob([fs.readFileSync(modelPath)]), path.basename(modelPath));
-    const model: any = await (await fetch(`${base}/api/v2/models`, { method: 'POST', headers: { Authorization: `Bearer ${API_KEY}` }, body: form })).json();
+    const model: any = await (
+      await fetch(`${base}/api/v2/models`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_KEY}` },
+        body: form,
+      })
+    ).json();
 
     const cpuBefore = cpuSecondsByCommand();
     const threadsBefore = cpuSecondsByThread();
     const pipelineStarted = performance.now();
     const upload = new FormData();
     upload.append('inference', JSON.stringify({ model_id: model.id, description: 'bulk benchmark' }));
-    for (const [index, file] of files.entries()) upload.append('files', new Blob([fs.readFileSync(file)]), `tile-${index}.tif`);
-    const created: any = await (await fetch(`${base}/api/v2/inference/upload`, { method: 'POST', headers: { Authorization: `Bearer ${API_KEY}` }, body: upload })).json();
+    for (const [index, file] of files.entries())
+      upload.append('files', new Blob([fs.readFileSync(file)]), `tile-${index}.tif`);
+    const created: any = await (
+      await fetch(`${base}/api/v2/inference/upload`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_KEY}` },
+        body: upload,
+      })
+    ).json();
     const uploadSeconds = (performance.now() - pipelineStarted) / 1000;
     const cpuAfterUpload = cpuSecondsByCommand();
     const threadsAfterUpload = cpuSecondsByThread();
@@ -139,23 +167,39 @@ async function main(): Promise<void> {
     }
     const pipelineSeconds = (performance.now() - pipelineStarted) / 1000;
     if (profiler) {
-      const profile = await new Promise((resolve, reject) => profiler.post('Profiler.stop', (error, result) => (error ? reject(error) : resolve(result.profile))));
+      const profile = await new Promise((resolve, reject) =>
+        profiler.post('Profiler.stop', (error, result) => (error ? reject(error) : resolve(result.profile))),
+      );
       fs.writeFileSync(process.env.BENCH_PROFILE!, JSON.stringify(profile));
       profiler.disconnect();
     }
-    console.log(`pipeline (upload ${uploadSeconds.toFixed(1)} s + run ${(pipelineSeconds - uploadSeconds).toFixed(1)} s) ${pipelineSeconds.toFixed(1)} s wall, ${(FILES / pipelineSeconds).toFixed(2)} tiles/s, status ${status.status} (${status.tasks_count_success}/${status.tasks_count_total} finished), step groups of ${config.INFERENCE_STEP_GROUP_SIZE}, ${config.MODEL_CONCURRENCY} model thread(s) x ${config.ONNX_INTRA_OP_THREADS || os.availableParallelism()} onnxruntime thread(s)`);
-    console.log(`CPU seconds (${os.cpus().length} cores): upload ${cpuDelta(cpuBefore, cpuAfterUpload)}; run ${cpuDelta(cpuAfterUpload, cpuSecondsByCommand())}`);
-    console.log(`  this process's threads: upload ${cpuDelta(threadsBefore, threadsAfterUpload)}; run ${cpuDelta(threadsAfterUpload, cpuSecondsByThread())}`);
-    console.log(`pipeline / bare compute throughput ratio: ${(bareSeconds / pipelineSeconds).toFixed(2)} (target >= 0.8)`);
+    console.log(
+      `pipeline (upload ${uploadSeconds.toFixed(1)} s + run ${(pipelineSeconds - uploadSeconds).toFixed(1)} s) ${pipelineSeconds.toFixed(1)} s wall, ${(FILES / pipelineSeconds).toFixed(2)} tiles/s, status ${status.status} (${status.tasks_count_success}/${status.tasks_count_total} finished), step groups of ${config.INFERENCE_STEP_GROUP_SIZE}, ${config.MODEL_CONCURRENCY} model thread(s) x ${config.ONNX_INTRA_OP_THREADS || os.availableParallelism()} onnxruntime thread(s)`,
+    );
+    console.log(
+      `CPU seconds (${os.cpus().length} cores): upload ${cpuDelta(cpuBefore, cpuAfterUpload)}; run ${cpuDelta(cpuAfterUpload, cpuSecondsByCommand())}`,
+    );
+    console.log(
+      `  this process's threads: upload ${cpuDelta(threadsBefore, threadsAfterUpload)}; run ${cpuDelta(threadsAfterUpload, cpuSecondsByThread())}`,
+    );
+    console.log(
+      `pipeline / bare compute throughput ratio: ${(bareSeconds / pipelineSeconds).toFixed(2)} (target >= 0.8)`,
+    );
 
     if (!parts.has('api')) return;
     // 3. API latency under 50 concurrent clients (inferences whose URL points nowhere: cheap to fail).
     const ids: string[] = [];
     await loadTest('POST /api/v2/inference', 500, 50, async () => {
-      const response = await api(base, 'POST', '/api/v2/inference', { model_id: model.id, spatial_domain: { urls: ['http://127.0.0.1:9/none.tif'] }, temporal_domain: [] });
+      const response = await api(base, 'POST', '/api/v2/inference', {
+        model_id: model.id,
+        spatial_domain: { urls: ['http://127.0.0.1:9/none.tif'] },
+        temporal_domain: [],
+      });
       ids.push(response.id);
     });
-    await loadTest('GET /api/v2/inference/{id}', 2000, 50, () => api(base, 'GET', `/api/v2/inference/${ids[Math.floor(Math.random() * ids.length)]}`));
+    await loadTest('GET /api/v2/inference/{id}', 2000, 50, () =>
+      api(base, 'GET', `/api/v2/inference/${ids[Math.floor(Math.random() * ids.length)]}`),
+    );
   } finally {
     workers.shutdown();
     await running.catch(() => undefined);

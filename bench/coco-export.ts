@@ -12,7 +12,10 @@ import { median } from './bench-util';
 function syntheticMask(size: number, seed: number, noise: number): Uint8Array {
   let state = (seed * 2654435761) >>> 0;
   const random = () => (state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32;
-  const blobs = Array.from({ length: 10 }, () => [random() * size, random() * size, 8 + random() * 40, 1 + Math.floor(random() * 3)] as const);
+  const blobs = Array.from(
+    { length: 10 },
+    () => [random() * size, random() * size, 8 + random() * 40, 1 + Math.floor(random() * 3)] as const,
+  );
   const mask = new Uint8Array(size * size);
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
@@ -25,7 +28,10 @@ function syntheticMask(size: number, seed: number, noise: number): Uint8Array {
   return mask;
 }
 
-function run(masks: Uint8Array[], size: number): { build: number; json: number; bytes: number; annotations: number; rles: number } {
+function run(
+  masks: Uint8Array[],
+  size: number,
+): { build: number; json: number; bytes: number; annotations: number; rles: number } {
   const classes = [
     { value: 0, name: 'clear', background: true },
     { value: 1, name: 'cloud' },
@@ -52,15 +58,21 @@ function main(): void {
   const count = Number(process.argv[2] ?? 1000);
   const noise = Number(process.argv[3] ?? 0.01);
   const size = 256;
-  console.log(`COCO export: ${count} masks of ${size}x${size}, salt noise ${noise}; node ${process.version}, ${os.cpus().length} CPU(s)`);
+  console.log(
+    `COCO export: ${count} masks of ${size}x${size}, salt noise ${noise}; node ${process.version}, ${os.cpus().length} CPU(s)`,
+  );
   const masks = Array.from({ length: count }, (_, i) => syntheticMask(size, i + 1, noise));
   run(masks.slice(0, 20), size); // warm-up (JIT)
   const runs = Array.from({ length: 3 }, () => run(masks, size));
   const last = runs[runs.length - 1]!;
   const build = median(runs.map((r) => r.build));
   const json = median(runs.map((r) => r.json));
-  console.log(`annotations: ${last.annotations} (${last.rles} RLE for components with holes), JSON ${(last.bytes / 1e6).toFixed(1)} MB`);
-  console.log(`build ${build.toFixed(2)} s (${((build / count) * 1000).toFixed(2)} ms/mask, ${(count / build).toFixed(0)} masks/s), JSON.stringify ${json.toFixed(2)} s, total ${(build + json).toFixed(2)} s (median of 3)`);
+  console.log(
+    `annotations: ${last.annotations} (${last.rles} RLE for components with holes), JSON ${(last.bytes / 1e6).toFixed(1)} MB`,
+  );
+  console.log(
+    `build ${build.toFixed(2)} s (${((build / count) * 1000).toFixed(2)} ms/mask, ${(count / build).toFixed(0)} masks/s), JSON.stringify ${json.toFixed(2)} s, total ${(build + json).toFixed(2)} s (median of 3)`,
+  );
 }
 
 main();

@@ -20,8 +20,12 @@ async function main(): Promise<void> {
     python([path.join('python', 'bench_gdal_io.py'), 'create', input, '--size', String(size)]);
     const fileMb = fs.statSync(input).size / 1e6;
     const rawMb = (size * size * 6 * 2) / 1e6;
-    console.log(`input: ${size}x${size}x6 uint16, tiled 256, deflate+predictor 2: ${fileMb.toFixed(1)} MB on disk, ${rawMb.toFixed(1)} MB decoded; ${n} runs each, median`);
-    console.log(`node ${process.version}, ${os.cpus().length} CPU(s), UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}`);
+    console.log(
+      `input: ${size}x${size}x6 uint16, tiled 256, deflate+predictor 2: ${fileMb.toFixed(1)} MB on disk, ${rawMb.toFixed(1)} MB decoded; ${n} runs each, median`,
+    );
+    console.log(
+      `node ${process.version}, ${os.cpus().length} CPU(s), UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}`,
+    );
 
     const reads: number[] = [];
     let raster: Raster | undefined;
@@ -44,9 +48,15 @@ async function main(): Promise<void> {
       writes.push(Number(process.hrtime.bigint() - start) / 1e9);
     }
 
-    const gdal = JSON.parse(python([path.join('python', 'bench_gdal_io.py'), 'run', input, path.join(tmp, 'mask-gdal.tif'), String(n)]).trim().split('\n').pop()!);
+    const gdal = JSON.parse(
+      python([path.join('python', 'bench_gdal_io.py'), 'run', input, path.join(tmp, 'mask-gdal.tif'), String(n)])
+        .trim()
+        .split('\n')
+        .pop()!,
+    );
     const maskMb = (size * size) / 1e6;
-    const line = (label: string, seconds: number, mb: number) => `${label.padEnd(44)} ${(seconds * 1000).toFixed(0).padStart(6)} ms  ${(mb / seconds).toFixed(0).padStart(6)} MB/s`;
+    const line = (label: string, seconds: number, mb: number) =>
+      `${label.padEnd(44)} ${(seconds * 1000).toFixed(0).padStart(6)} ms  ${(mb / seconds).toFixed(0).padStart(6)} MB/s`;
     const nodeRead = median(reads);
     const gdalRead = median(gdal.read_s);
     const gdalReadThreads = median(gdal.read_threads_s);
@@ -57,8 +67,12 @@ async function main(): Promise<void> {
     console.log(line('read  GDAL/rasterio, GDAL_NUM_THREADS=ALL_CPUS', gdalReadThreads, rawMb));
     console.log(line('write writeMaskGeoTiff (uint8 mask, deflate)', nodeWrite, maskMb));
     console.log(line('write GDAL/rasterio (uint8 mask, deflate)', gdalWrite, maskMb));
-    console.log(`read time ratio node/GDAL: ${(nodeRead / gdalRead).toFixed(2)}x (vs threaded GDAL ${(nodeRead / gdalReadThreads).toFixed(2)}x); target <= 2x`);
-    console.log(`write time ratio node/GDAL: ${(nodeWrite / gdalWrite).toFixed(2)}x; our mask ${(fs.statSync(ourMask).size / 1e3).toFixed(0)} kB, GDAL's ${(fs.statSync(path.join(tmp, 'mask-gdal.tif')).size / 1e3).toFixed(0)} kB`);
+    console.log(
+      `read time ratio node/GDAL: ${(nodeRead / gdalRead).toFixed(2)}x (vs threaded GDAL ${(nodeRead / gdalReadThreads).toFixed(2)}x); target <= 2x`,
+    );
+    console.log(
+      `write time ratio node/GDAL: ${(nodeWrite / gdalWrite).toFixed(2)}x; our mask ${(fs.statSync(ourMask).size / 1e3).toFixed(0)} kB, GDAL's ${(fs.statSync(path.join(tmp, 'mask-gdal.tif')).size / 1e3).toFixed(0)} kB`,
+    );
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -14,7 +14,14 @@ import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
 import { shutdownModelThreads } from '../src/geo/model/model-thread';
 import { readGeoTiff, type Raster, type RasterTypedArray } from '../src/geo/raster/raster';
-import { buildModelInput, OnnxSegmenter, planTiles, sessionOptionsFor, type PixelWindow, type SegmenterOptions } from '../src/geo/model/segmentation';
+import {
+  buildModelInput,
+  OnnxSegmenter,
+  planTiles,
+  sessionOptionsFor,
+  type PixelWindow,
+  type SegmenterOptions,
+} from '../src/geo/model/segmentation';
 import { python, repoRoot } from './bench-util';
 
 interface Result {
@@ -25,7 +32,14 @@ interface Result {
 }
 
 /** Bare model throughput: session.run on this thread, with the session options OnnxSegmenter uses. */
-async function timeNode(modelPath: string, spec: ModelInputDataSpec, input: Float32Array, n: number, options: SegmenterOptions, label: string): Promise<Result> {
+async function timeNode(
+  modelPath: string,
+  spec: ModelInputDataSpec,
+  input: Float32Array,
+  n: number,
+  options: SegmenterOptions,
+  label: string,
+): Promise<Result> {
   const session = await ort.InferenceSession.create(modelPath, sessionOptionsFor(options));
   const inputName = session.inputNames[0]!;
   const t = spec.tile_size;
@@ -33,7 +47,12 @@ async function timeNode(modelPath: string, spec: ModelInputDataSpec, input: Floa
   const perTile = c * t * t;
   const batch = options.batchSize ?? 4;
   const run = async (start: number, count: number) => {
-    const feed = new ort.Tensor('float32', input.subarray(start * perTile, (start + count) * perTile), [count, c, t, t]);
+    const feed = new ort.Tensor('float32', input.subarray(start * perTile, (start + count) * perTile), [
+      count,
+      c,
+      t,
+      t,
+    ]);
     const out = await session.run({ [inputName]: feed });
     for (const value of Object.values(out)) value.dispose?.();
   };
@@ -49,14 +68,27 @@ async function timeNode(modelPath: string, spec: ModelInputDataSpec, input: Floa
 function cropRaster(raster: Raster, window: PixelWindow): Raster {
   const bands = raster.bands.map((band) => {
     const out = new (band.constructor as new (length: number) => RasterTypedArray)(window.w * window.h);
-    for (let row = 0; row < window.h; row++) out.set(band.subarray((window.y + row) * raster.width + window.x, (window.y + row) * raster.width + window.x + window.w), row * window.w);
+    for (let row = 0; row < window.h; row++)
+      out.set(
+        band.subarray(
+          (window.y + row) * raster.width + window.x,
+          (window.y + row) * raster.width + window.x + window.w,
+        ),
+        row * window.w,
+      );
     return out;
   });
   return { ...raster, width: window.w, height: window.h, bands };
 }
 
 /** All rasters through OnnxSegmenter.segment at once (model threads); counts main-thread ticks meanwhile. */
-async function timeSegmentCalls(modelPath: string, spec: ModelInputDataSpec, rasters: Raster[], options: SegmenterOptions, label: string): Promise<Result> {
+async function timeSegmentCalls(
+  modelPath: string,
+  spec: ModelInputDataSpec,
+  rasters: Raster[],
+  options: SegmenterOptions,
+  label: string,
+): Promise<Result> {
   const segmenter = await OnnxSegmenter.load(modelPath, spec, options);
   await segmenter.segment(rasters[0]!); // warm-up
   let ticks = 0;
@@ -65,7 +97,12 @@ async function timeSegmentCalls(modelPath: string, spec: ModelInputDataSpec, ras
   await Promise.all(rasters.map((raster) => segmenter.segment(raster)));
   const seconds = Number(process.hrtime.bigint() - begin) / 1e9;
   clearInterval(timer);
-  return { label, batch: segmenter.batchSize, tilesPerSecond: rasters.length / seconds, note: `main thread ticked ${ticks} x 5 ms in ${(seconds * 1000).toFixed(0)} ms` };
+  return {
+    label,
+    batch: segmenter.batchSize,
+    tilesPerSecond: rasters.length / seconds,
+    note: `main thread ticked ${ticks} x 5 ms in ${(seconds * 1000).toFixed(0)} ms`,
+  };
 }
 
 async function main(): Promise<void> {
@@ -74,7 +111,9 @@ async function main(): Promise<void> {
   if (!modelPath || !fs.existsSync(modelPath)) throw new Error('set DEMO_MODEL_PATH to ukis-csmask model_6b_l2a.onnx');
   const threads = Number(process.env.BENCH_THREADS ?? os.availableParallelism());
   const batches = (process.env.BENCH_BATCHES ?? '1,4,8').split(',').map(Number);
-  const spec: ModelInputDataSpec = JSON.parse(fs.readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'));
+  const spec: ModelInputDataSpec = JSON.parse(
+    fs.readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'),
+  );
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-inference-'));
   try {
     const sample = path.join(tmp, 'sample.tif');
@@ -87,7 +126,9 @@ async function main(): Promise<void> {
     const tileRasters = tiles.map((tile) => cropRaster(raster, tile));
     const tilesFile = path.join(tmp, 'tiles.f32');
     fs.writeFileSync(tilesFile, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
-    console.log(`${n} tiles of ${spec.bands.length}x${spec.tile_size}x${spec.tile_size}, model ${path.basename(modelPath)}; node ${process.version}, onnxruntime-node ${require('onnxruntime-node/package.json').version}, ${os.cpus().length} CPU(s), ${threads} intra-op thread(s)`);
+    console.log(
+      `${n} tiles of ${spec.bands.length}x${spec.tile_size}x${spec.tile_size}, model ${path.basename(modelPath)}; node ${process.version}, onnxruntime-node ${require('onnxruntime-node/package.json').version}, ${os.cpus().length} CPU(s), ${threads} intra-op thread(s)`,
+    );
 
     // Rounds alternate node and python so that load from other processes hits both alike; the best
     // round of each configuration is reported.
@@ -95,13 +136,56 @@ async function main(): Promise<void> {
     const all: Result[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const batch of batches) {
-        all.push(await timeNode(modelPath, spec, input, n, { intraOpThreads: threads, batchSize: batch }, 'node sequential'));
+        all.push(
+          await timeNode(modelPath, spec, input, n, { intraOpThreads: threads, batchSize: batch }, 'node sequential'),
+        );
       }
-      all.push(await timeNode(modelPath, spec, input, n, { intraOpThreads: threads, batchSize: 4, executionMode: 'parallel' }, 'node parallel'));
-      all.push(await timeNode(modelPath, spec, input, n, { intraOpThreads: threads, batchSize: 4, graphOptimizationLevel: 'basic' }, 'node opt=basic'));
-      for (const batch of [1, 4]) all.push(await timeSegmentCalls(modelPath, spec, tileRasters, { intraOpThreads: threads, batchSize: batch }, 'segment(), N calls'));
-      const out = python([path.join('python', 'bench_inference.py'), modelPath, tilesFile, String(n), String(spec.bands.length), String(spec.tile_size), '--batch-sizes', batches.join(','), '--threads', String(threads)]);
-      for (const line of out.trim().split('\n').filter((l) => l.startsWith('{'))) {
+      all.push(
+        await timeNode(
+          modelPath,
+          spec,
+          input,
+          n,
+          { intraOpThreads: threads, batchSize: 4, executionMode: 'parallel' },
+          'node parallel',
+        ),
+      );
+      all.push(
+        await timeNode(
+          modelPath,
+          spec,
+          input,
+          n,
+          { intraOpThreads: threads, batchSize: 4, graphOptimizationLevel: 'basic' },
+          'node opt=basic',
+        ),
+      );
+      for (const batch of [1, 4])
+        all.push(
+          await timeSegmentCalls(
+            modelPath,
+            spec,
+            tileRasters,
+            { intraOpThreads: threads, batchSize: batch },
+            'segment(), N calls',
+          ),
+        );
+      const out = python([
+        path.join('python', 'bench_inference.py'),
+        modelPath,
+        tilesFile,
+        String(n),
+        String(spec.bands.length),
+        String(spec.tile_size),
+        '--batch-sizes',
+        batches.join(','),
+        '--threads',
+        String(threads),
+      ]);
+      for (const line of out
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))) {
         const r = JSON.parse(line) as { batch: number; tiles_per_s: number; ort: string };
         all.push({ label: `python ort ${r.ort}`, batch: r.batch, tilesPerSecond: r.tiles_per_s });
       }
@@ -112,9 +196,18 @@ async function main(): Promise<void> {
       if (!existing) results.push({ ...r });
       else if (r.tilesPerSecond > existing.tilesPerSecond) Object.assign(existing, r);
     }
-    console.log(`best of ${rounds} alternating rounds; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    for (const r of results) console.log(`${r.label.padEnd(24)} batch ${String(r.batch).padStart(2)}  ${r.tilesPerSecond.toFixed(2).padStart(7)} tiles/s${r.note ? `  (${r.note})` : ''}`);
-    const best = (prefix: string) => Math.max(...results.filter((r) => r.label.startsWith(prefix)).map((r) => r.tilesPerSecond));
+    console.log(
+      `best of ${rounds} alternating rounds; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    for (const r of results)
+      console.log(
+        `${r.label.padEnd(24)} batch ${String(r.batch).padStart(2)}  ${r.tilesPerSecond.toFixed(2).padStart(7)} tiles/s${r.note ? `  (${r.note})` : ''}`,
+      );
+    const best = (prefix: string) =>
+      Math.max(...results.filter((r) => r.label.startsWith(prefix)).map((r) => r.tilesPerSecond));
     for (const batch of batches) {
       const nodeR = results.find((r) => r.label === 'node sequential' && r.batch === batch)!;
       const pyR = results.find((r) => r.label.startsWith('python') && r.batch === batch);

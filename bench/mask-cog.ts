@@ -17,7 +17,12 @@ import { writeMaskCog } from '../src/geo/raster/mask-cog';
 import { writeMaskGeoTiff, type GeoReference } from '../src/geo/raster/raster';
 import { median } from './bench-util';
 
-const args = Object.fromEntries(process.argv.slice(2).filter((a) => a.includes('=')).map((a) => a.split('=') as [string, string]));
+const args = Object.fromEntries(
+  process.argv
+    .slice(2)
+    .filter((a) => a.includes('='))
+    .map((a) => a.split('=') as [string, string]),
+);
 const RUNS = Number(args.runs ?? 30);
 const SIZES = [256, 2048];
 
@@ -39,7 +44,12 @@ function classMask(size: number, seed: number): Uint8Array {
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const i = y * size + x;
-      mask[i] = x < size / 20 ? 255 : random() < 0.01 ? Math.floor(random() * 4) : coarse[Math.floor(y / block) * across + Math.floor(x / block)]!;
+      mask[i] =
+        x < size / 20
+          ? 255
+          : random() < 0.01
+            ? Math.floor(random() * 4)
+            : coarse[Math.floor(y / block) * across + Math.floor(x / block)]!;
     }
   }
   return mask;
@@ -83,7 +93,9 @@ const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0)
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-mask-cog-'));
   const gdalBinDir = process.env.GDAL_BIN_DIR;
-  console.log(`node ${process.version}, ${os.cpus().length} CPU(s), UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}; ${RUNS} runs per size and way, alternating; median wall, mean CPU`);
+  console.log(
+    `node ${process.version}, ${os.cpus().length} CPU(s), UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}; ${RUNS} runs per size and way, alternating; median wall, mean CPU`,
+  );
   try {
     for (const size of SIZES) {
       const mask = classMask(size, size);
@@ -109,11 +121,14 @@ async function main(): Promise<void> {
         await timeOnce(writeThroughGdal, gdal);
       }
       const ms = (seconds: number) => `${(seconds * 1000).toFixed(seconds < 0.01 ? 2 : 1)} ms`;
-      const line = (label: string, m: Measured) => `  ${label.padEnd(52)} ${ms(median(m.wall)).padStart(10)} wall  ${ms(mean(m.cpu)).padStart(10)} CPU  ${(m.bytes / 1024).toFixed(0).padStart(6)} KiB`;
+      const line = (label: string, m: Measured) =>
+        `  ${label.padEnd(52)} ${ms(median(m.wall)).padStart(10)} wall  ${ms(mean(m.cpu)).padStart(10)} CPU  ${(m.bytes / 1024).toFixed(0).padStart(6)} KiB`;
       console.log(`${size} x ${size} mask:`);
       console.log(line('writeMaskCog', ours));
       console.log(line('writeMaskGeoTiff + gdal_translate -of COG', gdal));
-      console.log(`  speed-up: ${(median(gdal.wall) / median(ours.wall)).toFixed(1)}x wall, ${(mean(gdal.cpu) / mean(ours.cpu)).toFixed(1)}x CPU`);
+      console.log(
+        `  speed-up: ${(median(gdal.wall) / median(ours.wall)).toFixed(1)}x wall, ${(mean(gdal.cpu) / mean(ours.cpu)).toFixed(1)}x CPU`,
+      );
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

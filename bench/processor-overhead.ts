@@ -30,10 +30,15 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-bench-processor-'));
   const input = path.join(dir, 'tile.tif');
   python(['python/make_sample_geotiff.py', input, '--size', '256', '--seed', '11']);
-  const pythonBin = process.env.PYTHON_BIN || (fs.existsSync(path.join(root, '.venv/bin/python')) ? path.join(root, '.venv/bin/python') : PYTHON);
+  const pythonBin =
+    process.env.PYTHON_BIN ||
+    (fs.existsSync(path.join(root, '.venv/bin/python')) ? path.join(root, '.venv/bin/python') : PYTHON);
 
   // The three ways run interleaved, tile by tile, so a change in machine load hits all of them alike.
-  const bareProcess = spawn(pythonBin, [path.join(root, 'bench/processors/bare_loop.py'), script, input], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+  const bareProcess = spawn(pythonBin, [path.join(root, 'bench/processors/bare_loop.py'), script, input], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+  });
   const bareLines = createInterface({ input: bareProcess.stdout })[Symbol.asyncIterator]();
   await bareLines.next(); // "ready"
   const bareOnce = async (): Promise<number> => {
@@ -43,7 +48,14 @@ async function main(): Promise<void> {
 
   const runtime = new ProcessorRuntime({ pythonBin, uidBase: 250_000 });
   const ready = await runtime.start();
-  const limits = { timeoutSeconds: 60, memoryMb: 1024, maxProcesses: 32, maxLogBytes: 4 * 1024 * 1024, maxOutputBytes: 256 * 1024 * 1024, tmpMb: 64 };
+  const limits = {
+    timeoutSeconds: 60,
+    memoryMb: 1024,
+    maxProcesses: 32,
+    maxLogBytes: 4 * 1024 * 1024,
+    maxOutputBytes: 256 * 1024 * 1024,
+    tmpMb: 64,
+  };
   const spec = { scriptFile: script, scriptName: 'threshold_tile.py', inputFile: input, parameters: { threshold: 1 } };
   const bare: number[] = [];
   const naive: number[] = [];
@@ -60,7 +72,9 @@ async function main(): Promise<void> {
     });
     warm.push(performance.now() - started);
     started = performance.now();
-    await run(pythonBin, [script, input, path.join(dir, 'naive-out.tif'), '{"threshold": 1}'], { env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+    await run(pythonBin, [script, input, path.join(dir, 'naive-out.tif'), '{"threshold": 1}'], {
+      env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+    });
     naive.push(performance.now() - started);
   }
   bareProcess.stdin.end();
@@ -86,17 +100,27 @@ async function main(): Promise<void> {
   const row = (name: string, values: number[]) =>
     `${name.padEnd(34)} median ${median(values).toFixed(1).padStart(7)} ms  p99 ${percentile(values, 99).toFixed(1).padStart(7)} ms  overhead ${pairedOverhead(values).toFixed(1).padStart(7)} ms`;
   console.log(`generic processor per-tile cost, ${tiles} tiles of 256x256x6 uint16, ${os.cpus().length} cores`);
-  console.log(`runtime start-up (imports numpy, rasterio once): ${ready.startup_ms} ms; sandbox ${ready.sandbox.available ? 'on' : 'OFF'}`);
-  console.log(`processor's own work in one warm process       ${bareMs.toFixed(1)} ms per tile (baseline; overhead = median of per-tile differences)`);
+  console.log(
+    `runtime start-up (imports numpy, rasterio once): ${ready.startup_ms} ms; sandbox ${ready.sandbox.available ? 'on' : 'OFF'}`,
+  );
+  console.log(
+    `processor's own work in one warm process       ${bareMs.toFixed(1)} ms per tile (baseline; overhead = median of per-tile differences)`,
+  );
   console.log(row('naive: python script.py per tile', naive));
   console.log(row('runtime: sandboxed fork, pipeline', warm));
-  console.log(`${'  of which inside the sandbox run'.padEnd(34)} median ${median(inSandbox).toFixed(1).padStart(7)} ms`);
-  console.log(`${'  of which the script\'s own code'.padEnd(34)} median ${median(scriptOwn).toFixed(1).padStart(7)} ms (a fresh process: first-call costs included)`);
+  console.log(
+    `${'  of which inside the sandbox run'.padEnd(34)} median ${median(inSandbox).toFixed(1).padStart(7)} ms`,
+  );
+  console.log(
+    `${"  of which the script's own code".padEnd(34)} median ${median(scriptOwn).toFixed(1).padStart(7)} ms (a fresh process: first-call costs included)`,
+  );
   console.log(
     `runtime's own cost per invocation (everything but the script's code): median ${median(warm.map((value, index) => value - scriptOwn[index]!)).toFixed(1)} ms`,
   );
   console.log(`runtime, 2 runs at a time: ${(tiles / concurrentSeconds).toFixed(1)} tiles/s`);
-  console.log(`overhead ratio naive/runtime: ${(pairedOverhead(naive) / Math.max(0.1, pairedOverhead(warm))).toFixed(1)}x`);
+  console.log(
+    `overhead ratio naive/runtime: ${(pairedOverhead(naive) / Math.max(0.1, pairedOverhead(warm))).toFixed(1)}x`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -18,7 +18,12 @@ import { classColourMap, TileRenderer } from '../src/geo/tiles/cog-tiles';
 import { lonLatToMercator, ORIGIN_SHIFT } from '../src/geo/tiles/web-mercator';
 import { PYTHON, repoRoot } from './bench-util';
 
-const args = Object.fromEntries(process.argv.slice(2).filter((a) => a.includes('=')).map((a) => a.split('=') as [string, string]));
+const args = Object.fromEntries(
+  process.argv
+    .slice(2)
+    .filter((a) => a.includes('='))
+    .map((a) => a.split('=') as [string, string]),
+);
 const TILES = Number(args.tiles ?? 300);
 const SIZE = Number(args.size ?? 10_000);
 const CLASSES = [
@@ -35,7 +40,11 @@ async function ensureCog(): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
   const plain = path.join(dir, `tiles-mask-${SIZE}.tif`);
   console.log(`generating a ${SIZE} x ${SIZE} class mask COG (once, cached in ${dir}) ...`);
-  execFileSync(PYTHON, ['test/support/make_class_mask.py', plain, '--width', String(SIZE), '--height', String(SIZE), '--seed', '5'], { cwd: repoRoot(), stdio: 'inherit' });
+  execFileSync(
+    PYTHON,
+    ['test/support/make_class_mask.py', plain, '--width', String(SIZE), '--height', String(SIZE), '--seed', '5'],
+    { cwd: repoRoot(), stdio: 'inherit' },
+  );
   await toCloudOptimizedGeoTiff(plain, `${cog}.partial`, { gdalBinDir: process.env.GDAL_BIN_DIR });
   fs.renameSync(`${cog}.partial`, cog);
   fs.rmSync(plain);
@@ -54,7 +63,11 @@ interface Figures {
 }
 
 /** Renders the tiles one after another (latency), as the API does per request. */
-async function pass(renderer: TileRenderer, open: () => ReturnType<TileRenderer['raster']>, tiles: Array<[number, number, number]>): Promise<Figures> {
+async function pass(
+  renderer: TileRenderer,
+  open: () => ReturnType<TileRenderer['raster']>,
+  tiles: Array<[number, number, number]>,
+): Promise<Figures> {
   const colours = classColourMap(CLASSES, 255);
   const latencies: number[] = [];
   let bytes = 0;
@@ -68,7 +81,12 @@ async function pass(renderer: TileRenderer, open: () => ReturnType<TileRenderer[
   }
   const total = performance.now() - start;
   latencies.sort((a, b) => a - b);
-  return { tilesPerSecond: (tiles.length / total) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99), bytes };
+  return {
+    tilesPerSecond: (tiles.length / total) * 1000,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    bytes,
+  };
 }
 
 /** Child process: one cold and one warm pass over the tiles in `list`, figures as JSON on stdout. */
@@ -97,7 +115,11 @@ async function randomTiles(cog: string): Promise<{ tiles: Array<[number, number,
     const n = 2 ** z;
     const mx = minX + random() * (maxX - minX);
     const my = minY + random() * (maxY - minY);
-    tiles.push([z, Math.floor(((mx + ORIGIN_SHIFT) / (2 * ORIGIN_SHIFT)) * n), Math.floor(((ORIGIN_SHIFT - my) / (2 * ORIGIN_SHIFT)) * n)]);
+    tiles.push([
+      z,
+      Math.floor(((mx + ORIGIN_SHIFT) / (2 * ORIGIN_SHIFT)) * n),
+      Math.floor(((ORIGIN_SHIFT - my) / (2 * ORIGIN_SHIFT)) * n),
+    ]);
   }
   return { tiles, zooms: [info.minzoom, info.maxzoom + 1] };
 }
@@ -109,13 +131,22 @@ async function main(): Promise<void> {
   const list = path.join(os.tmpdir(), `tile-bench-${process.pid}.json`);
   fs.writeFileSync(list, JSON.stringify(tiles));
   // A fresh process for the cold pass: no opened file, empty caches, unoptimised code.
-  const figures = JSON.parse(execFileSync(process.execPath, [__filename, `child=${cog}`, `list=${list}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+  const figures = JSON.parse(
+    execFileSync(process.execPath, [__filename, `child=${cog}`, `list=${list}`], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   fs.rmSync(list, { force: true });
   const mb = (fs.statSync(cog).size / 1e6).toFixed(1);
-  console.log(`COG ${SIZE} x ${SIZE} (${mb} MB), EPSG:32633, zooms ${zooms[0]}-${zooms[1]}, ${TILES} random tiles, ${os.cpus().length} cores, node ${process.version}`);
+  console.log(
+    `COG ${SIZE} x ${SIZE} (${mb} MB), EPSG:32633, zooms ${zooms[0]}-${zooms[1]}, ${TILES} random tiles, ${os.cpus().length} cores, node ${process.version}`,
+  );
   for (const phase of ['cold', 'warm'] as const) {
     const f = figures[phase] as Figures;
-    console.log(`${phase}: ${f.tilesPerSecond.toFixed(1)} tiles/s, p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${(f.bytes / TILES / 1024).toFixed(1)} KiB/tile)`);
+    console.log(
+      `${phase}: ${f.tilesPerSecond.toFixed(1)} tiles/s, p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${(f.bytes / TILES / 1024).toFixed(1)} KiB/tile)`,
+    );
   }
 }
 

@@ -31,7 +31,10 @@ function readToolchainEnv(): Record<string, string> {
 async function api(method: string, route: string, body?: unknown): Promise<any> {
   const response = await fetch(`${baseUrl}${route}`, {
     method,
-    headers: { Authorization: `Bearer ${apiKey}`, ...(body && !(body instanceof FormData) ? { 'Content-Type': 'application/json' } : {}) },
+    headers: {
+      Authorization: `Bearer ${apiKey}`,
+      ...(body && !(body instanceof FormData) ? { 'Content-Type': 'application/json' } : {}),
+    },
     body: body instanceof FormData ? body : body ? JSON.stringify(body) : undefined,
   });
   const text = await response.text();
@@ -66,7 +69,11 @@ async function main(): Promise<void> {
   const samplePath = path.join(dataDir, 'sample-s2-l2a.tif');
   if (!fs.existsSync(samplePath)) {
     console.log('• generating the sample Sentinel-2 L2A scene (6 bands, 1024 x 1024, EPSG:32633)');
-    execFileSync(python, [path.join(repoRoot, 'python', 'make_sample_geotiff.py'), samplePath, '--size', '1024', '--seed', '7'], { stdio: 'inherit' });
+    execFileSync(
+      python,
+      [path.join(repoRoot, 'python', 'make_sample_geotiff.py'), samplePath, '--size', '1024', '--seed', '7'],
+      { stdio: 'inherit' },
+    );
   }
 
   // The sample is handed to the pipeline by URL, as a user would point at imagery on their own server.
@@ -82,7 +89,14 @@ async function main(): Promise<void> {
   const server = spawn(process.execPath, [path.join(repoRoot, 'dist', 'src', 'main.js')], {
     cwd: repoRoot,
     // JSON request logs of every status poll would bury the demo's own output: warnings only unless asked.
-    env: { LOG_LEVEL: 'warn', ...process.env, ...toolchain, DATA_DIR: dataDir, PORT: String(port), API_KEYS: `${apiKey}:demo@localhost` },
+    env: {
+      LOG_LEVEL: 'warn',
+      ...process.env,
+      ...toolchain,
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      API_KEYS: `${apiKey}:demo@localhost`,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const stop = () => {
@@ -96,7 +110,9 @@ async function main(): Promise<void> {
   await waitForApi(server);
 
   const metadata = demoModelMetadata(metaPath);
-  const existing = (await api('GET', '/api/v2/models?limit=1000')).results.find((model: any) => model.display_name === metadata.display_name);
+  const existing = (await api('GET', '/api/v2/models?limit=1000')).results.find(
+    (model: any) => model.display_name === metadata.display_name,
+  );
   let model = existing;
   if (!model) {
     console.log(`• registering the demo model ${metadata.display_name}`);
@@ -142,7 +158,9 @@ async function main(): Promise<void> {
     console.log(`  output mask (GeoTIFF, object key ${output.output_key}):`);
     console.log(`    stored at ${path.join(dataDir, 'objects', output.output_key)}`);
     console.log(`    signed URL ${output.url}`);
-    console.log(`  step logs: ${baseUrl}/api/v2/tasks/${task.task_id}/logs/model-inference (Authorization: Bearer ${apiKey})`);
+    console.log(
+      `  step logs: ${baseUrl}/api/v2/tasks/${task.task_id}/logs/model-inference (Authorization: Bearer ${apiKey})`,
+    );
   }
   console.log(`  Temporal Web UI: ${inference.temporal_ui_url}`);
   console.log(`  API: ${baseUrl}/api/v2/inference/${inference.id} (Authorization: Bearer ${apiKey})`);

@@ -26,20 +26,42 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loadConfig();
-  const runtime = new ProcessorRuntime({ pythonBin: config.PYTHON_BIN, uidBase: config.PROCESSOR_UID_BASE, preimport: config.PROCESSOR_PREIMPORT, onLog: (line) => console.error(`[runtime] ${line}`) });
+  const runtime = new ProcessorRuntime({
+    pythonBin: config.PYTHON_BIN,
+    uidBase: config.PROCESSOR_UID_BASE,
+    preimport: config.PROCESSOR_PREIMPORT,
+    onLog: (line) => console.error(`[runtime] ${line}`),
+  });
   try {
     const ready = await runtime.start();
     console.error(`[runtime] python ready in ${ready.startup_ms} ms, pre-imported ${ready.preimported.join(', ')}`);
     return await withProcessorRun(
       runtime,
-      { scriptFile: path.resolve(script), scriptName: path.basename(script), inputFile: path.resolve(input), parameters },
+      {
+        scriptFile: path.resolve(script),
+        scriptName: path.basename(script),
+        inputFile: path.resolve(input),
+        parameters,
+      },
       processorLimits(config),
       undefined,
       async (report) => {
         console.log(`----- log (stdout and stderr, ${report.log_bytes} bytes) -----`);
         process.stdout.write(report.log.endsWith('\n') || !report.log ? report.log : `${report.log}\n`);
         console.log('----- result -----');
-        console.log(JSON.stringify({ exit_code: report.exit_code, signal: report.signal, duration_ms: report.duration_ms, result: report.result, failure: report.failure }, null, 2));
+        console.log(
+          JSON.stringify(
+            {
+              exit_code: report.exit_code,
+              signal: report.signal,
+              duration_ms: report.duration_ms,
+              result: report.result,
+              failure: report.failure,
+            },
+            null,
+            2,
+          ),
+        );
         if (report.failure || !report.outputPath) {
           console.log(`FAILED: ${report.failure}`);
           return 1;

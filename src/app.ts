@@ -30,14 +30,21 @@ function loggingModule(levels: NestLevels | undefined) {
   return LoggerModule.forRoot({
     pinoHttp: {
       logger,
-      genReqId: (request: IncomingMessage) => (typeof request.headers['x-request-id'] === 'string' ? request.headers['x-request-id'].slice(0, 100) : randomUUID()),
+      genReqId: (request: IncomingMessage) =>
+        typeof request.headers['x-request-id'] === 'string'
+          ? request.headers['x-request-id'].slice(0, 100)
+          : randomUUID(),
       autoLogging: { ignore: (request: IncomingMessage) => QUIET_ROUTES.test(request.url ?? '') },
       // 503 = not ready (a dependency is down, reported by /api/health): a warning, not a server bug.
       customLogLevel: (_request: IncomingMessage, response: ServerResponse, error?: Error) =>
         response.statusCode === 503 ? 'warn' : error || response.statusCode >= 500 ? 'error' : 'info',
       // Method, URL (signed-URL signatures blanked) and id only: headers carry API keys.
       serializers: {
-        req: (request: { id: string; method: string; url: string }) => ({ id: request.id, method: request.method, url: request.url.replace(/([?&]signature=)[^&]*/, '$1[redacted]') }),
+        req: (request: { id: string; method: string; url: string }) => ({
+          id: request.id,
+          method: request.method,
+          url: request.url.replace(/([?&]signature=)[^&]*/, '$1[redacted]'),
+        }),
         res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
       },
     },

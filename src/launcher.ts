@@ -29,7 +29,9 @@ export async function startEmbeddedStack(config: AppConfig): Promise<EmbeddedSta
       env.TEMPORAL_ADDRESS = temporal.address;
       env.TEMPORAL_UI_URL = config.TEMPORAL_UI_URL ?? temporal.uiUrl;
       stops.push(temporal.stop);
-      logger.log(`Temporal dev server on ${temporal.address}, Web UI ${env.TEMPORAL_UI_URL}, state in ${config.DATA_DIR}/temporal`);
+      logger.log(
+        `Temporal dev server on ${temporal.address}, Web UI ${env.TEMPORAL_UI_URL}, state in ${config.DATA_DIR}/temporal`,
+      );
     }
   } catch (error) {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
@@ -38,7 +40,8 @@ export async function startEmbeddedStack(config: AppConfig): Promise<EmbeddedSta
   return {
     env,
     async stop() {
-      for (const stop of stops.reverse()) await stop().catch((error: Error) => logger.warn(`stop failed: ${error.message}`));
+      for (const stop of stops.reverse())
+        await stop().catch((error: Error) => logger.warn(`stop failed: ${error.message}`));
     },
   };
 }

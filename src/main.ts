@@ -23,17 +23,26 @@ async function main(): Promise<void> {
   const config = loadConfig();
   // Before the first worker connection: Temporal SDK logs through pino, worker metrics if configured.
   if (config.RUN_WORKER ?? true) installTemporalRuntime(config);
-  if (!process.env.API_KEYS) logger.warn('API_KEYS is not set: using the development key "dev-key" (user dev@localhost). Set API_KEYS in any shared deployment.');
+  if (!process.env.API_KEYS)
+    logger.warn(
+      'API_KEYS is not set: using the development key "dev-key" (user dev@localhost). Set API_KEYS in any shared deployment.',
+    );
 
   const app = await createApiApp();
   await app.listen(config.PORT, '0.0.0.0');
-  logger.log(`API listening on ${config.publicBaseUrl} (routes under /api/v2, health at /api/health, metrics at /metrics, docs at /docs)`);
+  logger.log(
+    `API listening on ${config.publicBaseUrl} (routes under /api/v2, health at /api/health, metrics at /metrics, docs at /docs)`,
+  );
 
   let workers: PipelineWorkers | undefined;
   let workerRun: Promise<void> | undefined;
   const runWorker = config.RUN_WORKER ?? true;
   if (runWorker) {
-    workers = await createPipelineWorkers({ config, dataSource: app.get(DataSource), store: app.get<ObjectStore>(OBJECT_STORE) });
+    workers = await createPipelineWorkers({
+      config,
+      dataSource: app.get(DataSource),
+      store: app.get<ObjectStore>(OBJECT_STORE),
+    });
     workerRun = workers.run();
     logger.log(`worker polling task queue(s) ${workers.taskQueues.map((queue) => `"${queue}"`).join(', ')}`);
   }

@@ -36,7 +36,6 @@ type StepPlan = Omit<InferenceWorkflowInput, 'tasks' | 'webhook' | 'resume' | 's
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
 
-
 /** Activity stubs of the pipeline steps, each on its step kind's task queue when one is configured. */
 function stepActivities(queues: StepTaskQueues | undefined) {
   return {
@@ -47,7 +46,13 @@ function stepActivities(queues: StepTaskQueues | undefined) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       startToCloseTimeout: '30 minutes',
       heartbeatTimeout: '60 seconds',
-      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+      retry: {
+        initialInterval: '2s',
+        backoffCoefficient: 2,
+        maximumInterval: '1 minute',
+        maximumAttempts: 5,
+        nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+      },
     }),
     // Inference heartbeats per batch of tiles; a short heartbeat timeout lets a killed worker's attempt be
     // rescheduled on another worker within seconds instead of waiting for the start-to-close timeout.
@@ -56,7 +61,13 @@ function stepActivities(queues: StepTaskQueues | undefined) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       startToCloseTimeout: '4 hours',
       heartbeatTimeout: '15 seconds',
-      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+      retry: {
+        initialInterval: '1s',
+        backoffCoefficient: 2,
+        maximumInterval: '30 seconds',
+        maximumAttempts: 4,
+        nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+      },
     }),
     // The sandbox enforces the script's own time limit; heartbeats carry cancellation to the run.
     processor: proxyActivities<PipelineActivities>({
@@ -64,11 +75,23 @@ function stepActivities(queues: StepTaskQueues | undefined) {
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       startToCloseTimeout: '25 hours',
       heartbeatTimeout: '30 seconds',
-      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+      retry: {
+        initialInterval: '2s',
+        backoffCoefficient: 2,
+        maximumInterval: '1 minute',
+        maximumAttempts: 3,
+        nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+      },
     }),
     publish: proxyActivities<PipelineActivities>({
       startToCloseTimeout: '10 minutes',
-      retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+      retry: {
+        initialInterval: '2s',
+        backoffCoefficient: 2,
+        maximumInterval: '1 minute',
+        maximumAttempts: 6,
+        nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+      },
     }),
   };
 }
@@ -147,14 +170,21 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
 
   const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
   const cancelled =
-    input.tasks.length <= batchSize ? await runTasks(input, input.tasks, state.tasks) : await runTaskBatches(input, state, batchSize);
+    input.tasks.length <= batchSize
+      ? await runTasks(input, input.tasks, state.tasks)
+      : await runTaskBatches(input, state, batchSize);
   // COCO export of the finished masks, before the final status so COMPLETED means the export exists.
   if (!cancelled && patched('coco-export')) state.coco = await exportCoco(input);
   const failed = state.tasks.filter((task) => task.status === 'FAILED').length;
   state.status = cancelled ? 'STOPPED' : failed > 0 ? 'FAILED' : 'COMPLETED';
   if (failed > 0) state.message = `${failed} of ${state.tasks.length} tasks failed`;
   await CancellationScope.nonCancellable(() =>
-    projection().recordInferenceState({ inferenceId: input.inferenceId, status: state.status, message: state.message, finishedAt: now() }),
+    projection().recordInferenceState({
+      inferenceId: input.inferenceId,
+      status: state.status,
+      message: state.message,
+      finishedAt: now(),
+    }),
   );
   if (input.searchAttributes) upsertSearchAttributes([{ key: INFERENCE_STATUS, value: state.status }]);
   // Stopped inferences notify too, so the webhook runs outside the cancelled scope.
@@ -164,7 +194,17 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
   // A batched inference's steps are in the DB projection; its result keeps each task's outcome only, so
   // thousands of tasks stay far below the 2 MB payload limit.
   if (input.tasks.length > batchSize) {
-    return { ...state, tasks: state.tasks.map(({ task_id, task_index, status, output_key, message }) => ({ task_id, task_index, status, output_key, message, pipeline_steps: [] })) };
+    return {
+      ...state,
+      tasks: state.tasks.map(({ task_id, task_index, status, output_key, message }) => ({
+        task_id,
+        task_index,
+        status,
+        output_key,
+        message,
+        pipeline_steps: [],
+      })),
+    };
   }
   return state;
 }
@@ -177,10 +217,18 @@ async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkf
   const { exportCoco: run } = proxyActivities<PipelineActivities>({
     startToCloseTimeout: '1 hour',
     heartbeatTimeout: '2 minutes',
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
   });
   try {
-    const result = await CancellationScope.nonCancellable(() => run({ inferenceId: input.inferenceId, modelId: input.modelId }));
+    const result = await CancellationScope.nonCancellable(() =>
+      run({ inferenceId: input.inferenceId, modelId: input.modelId }),
+    );
     return { key: result.cocoKey, annotations: result.annotations };
   } catch (error) {
     return { error: failureMessage(error) };
@@ -239,12 +287,18 @@ const GROUPED_STEPS = new Set<StepId>([STEP_IDS.dataFetch, STEP_IDS.modelInferen
  * Grouped execution: tasks go through the steps in groups of `groupSize`, one activity per group and step,
  * a few groups at a time (plan.taskConcurrency). Projection writes cover a whole group at once.
  */
-async function runTaskGroups(plan: StepPlan, plans: TaskPlan[], states: TaskState[], groupSize: number): Promise<boolean> {
+async function runTaskGroups(
+  plan: StepPlan,
+  plans: TaskPlan[],
+  states: TaskState[],
+  groupSize: number,
+): Promise<boolean> {
   const steps = stepActivities(plan.taskQueues);
   const grouped = groupedStepActivities(plan.taskQueues);
   const unfinished = plans.map((_, index) => index).filter((index) => states[index].status !== 'FINISHED');
   const groups: number[][] = [];
-  for (let start = 0; start < unfinished.length; start += groupSize) groups.push(unfinished.slice(start, start + groupSize));
+  for (let start = 0; start < unfinished.length; start += groupSize)
+    groups.push(unfinished.slice(start, start + groupSize));
   let nextGroup = 0;
   let cancellation: unknown;
   const runNextGroups = async (): Promise<void> => {
@@ -253,7 +307,13 @@ async function runTaskGroups(plan: StepPlan, plans: TaskPlan[], states: TaskStat
       const group = groups[nextGroup];
       nextGroup += 1;
       try {
-        await runGroup(plan, steps, grouped, group.map((index) => plans[index]), group.map((index) => states[index]));
+        await runGroup(
+          plan,
+          steps,
+          grouped,
+          group.map((index) => plans[index]),
+          group.map((index) => states[index]),
+        );
       } catch (error) {
         if (!isCancellation(error)) throw error;
         cancellation = error;
@@ -281,7 +341,9 @@ async function runGroup(
   for (const task of tasks) task.status = 'RUNNING';
   try {
     for (const [stepNumber, stepId] of plan.steps.entries()) {
-      const members = tasks.filter((task) => task.status === 'RUNNING' && task.pipeline_steps[stepNumber].status !== 'FINISHED');
+      const members = tasks.filter(
+        (task) => task.status === 'RUNNING' && task.pipeline_steps[stepNumber].status !== 'FINISHED',
+      );
       if (members.length === 0) continue;
       for (const task of members) {
         const step = task.pipeline_steps[stepNumber];
@@ -292,9 +354,15 @@ async function runGroup(
       // One write shows this step running and the outcome of the previous one for the whole group.
       await projectTasks(plan.inferenceId, tasks);
       if (GROUPED_STEPS.has(stepId)) {
-        await runGroupedStep(plan, steps, grouped, stepNumber, members, planOf, () => projectTasks(plan.inferenceId, tasks));
+        await runGroupedStep(plan, steps, grouped, stepNumber, members, planOf, () =>
+          projectTasks(plan.inferenceId, tasks),
+        );
       } else {
-        await settleAll(members.map((task) => runTaskStep(plan, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber])));
+        await settleAll(
+          members.map((task) =>
+            runTaskStep(plan, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber]),
+          ),
+        );
       }
     }
   } catch (error) {
@@ -327,13 +395,19 @@ const SLOW_FETCH_GROUP = 4;
  * Splits the members of a grouped step into the activities that run it: downloads and STAC chips a few at
  * a time, model runs up to a budget of input values (a group of large scenes would report nothing for hours).
  */
-function stepSubgroups(plan: StepPlan, stepId: StepId, tasks: TaskState[], planOf: Map<string, TaskPlan>): TaskState[][] {
+function stepSubgroups(
+  plan: StepPlan,
+  stepId: StepId,
+  tasks: TaskState[],
+  planOf: Map<string, TaskPlan>,
+): TaskState[][] {
   const chunks: TaskState[][] = [];
   if (stepId === STEP_IDS.dataFetch) {
     const uploaded = tasks.filter((task) => planOf.get(task.task_id)!.input.kind === 'object');
     const slow = tasks.filter((task) => planOf.get(task.task_id)!.input.kind !== 'object');
     if (uploaded.length > 0) chunks.push(uploaded);
-    for (let start = 0; start < slow.length; start += SLOW_FETCH_GROUP) chunks.push(slow.slice(start, start + SLOW_FETCH_GROUP));
+    for (let start = 0; start < slow.length; start += SLOW_FETCH_GROUP)
+      chunks.push(slow.slice(start, start + SLOW_FETCH_GROUP));
     return chunks;
   }
   if (stepId === STEP_IDS.modelInference && plan.stepGroupValues) {
@@ -378,7 +452,8 @@ async function runGroupedStep(
   const stepId = plan.steps[stepNumber];
   const ready = members.filter((task) => stepId === STEP_IDS.dataFetch || task.current_key);
   // Only a broken plan leaves a task without the previous step's output; it fails like the task path does.
-  for (const task of members.filter((member) => !ready.includes(member))) failStep(task, task.pipeline_steps[stepNumber], 'previous step produced no output');
+  for (const task of members.filter((member) => !ready.includes(member)))
+    failStep(task, task.pipeline_steps[stepNumber], 'previous step produced no output');
   if (ready.length === 0) return;
   const subgroups = stepSubgroups(plan, stepId, ready, planOf);
   await settleAll(
@@ -403,15 +478,26 @@ async function runStepSubgroup(
   try {
     let result: GroupStepResult<object>;
     if (stepId === STEP_IDS.dataFetch) {
-      result = await grouped.fetch.fetchTaskInputs({ ...base, items: ready.map((task) => ({ taskId: task.task_id, input: planOf.get(task.task_id)!.input })) });
+      result = await grouped.fetch.fetchTaskInputs({
+        ...base,
+        items: ready.map((task) => ({ taskId: task.task_id, input: planOf.get(task.task_id)!.input })),
+      });
     } else if (stepId === STEP_IDS.modelInference) {
       const items = ready.map((task) => {
         const values = inputValues(task);
-        return { taskId: task.task_id, inputKey: task.current_key!, ...(values !== undefined ? { inputValues: values } : {}) };
+        return {
+          taskId: task.task_id,
+          inputKey: task.current_key!,
+          ...(values !== undefined ? { inputValues: values } : {}),
+        };
       });
       result = await grouped.model.runModelInferences({ ...base, modelId: plan.modelId, items });
     } else {
-      result = await grouped.publish.pushToGeoservers({ ...base, modelId: plan.modelId, items: ready.map((task) => ({ taskId: task.task_id, rasterKey: task.current_key! })) });
+      result = await grouped.publish.pushToGeoservers({
+        ...base,
+        modelId: plan.modelId,
+        items: ready.map((task) => ({ taskId: task.task_id, rasterKey: task.current_key! })),
+      });
     }
     outcomes = result.items as GroupItemOutcome<Record<string, unknown>>[];
   } catch (error) {
@@ -437,14 +523,22 @@ async function runStepSubgroup(
       failStep(task, step, outcome.message);
     }
   }
-  await settleAll(alone.map((task) => runTaskStep(plan, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber])));
+  await settleAll(
+    alone.map((task) => runTaskStep(plan, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber])),
+  );
 }
 
 /**
  * Runs one step of one task with the step's own retry policy; records FINISHED or FAILED (on the task too)
  * and says whether it finished. A cancellation is rethrown.
  */
-async function runTaskStep(plan: StepPlan, steps: ReturnType<typeof stepActivities>, taskPlan: TaskPlan, task: TaskState, step: TaskState['pipeline_steps'][number]): Promise<boolean> {
+async function runTaskStep(
+  plan: StepPlan,
+  steps: ReturnType<typeof stepActivities>,
+  taskPlan: TaskPlan,
+  task: TaskState,
+  step: TaskState['pipeline_steps'][number],
+): Promise<boolean> {
   step.status = 'RUNNING';
   try {
     step.result = await runStep(step.process_id, plan, steps, taskPlan, task);
@@ -478,7 +572,11 @@ async function projectTasks(inferenceId: string, tasks: TaskState[]): Promise<vo
 }
 
 /** Large inferences: one child workflow per batch of tasks, a few batches at a time. */
-async function runTaskBatches(input: InferenceWorkflowInput, state: InferenceWorkflowState, batchSize: number): Promise<boolean> {
+async function runTaskBatches(
+  input: InferenceWorkflowInput,
+  state: InferenceWorkflowState,
+  batchSize: number,
+): Promise<boolean> {
   const { tasks, webhook: _webhook, resume, searchAttributes: _searchAttributes, ...parent } = input;
   const batches: TaskPlan[][] = [];
   for (let start = 0; start < tasks.length; start += batchSize) batches.push(tasks.slice(start, start + batchSize));
@@ -491,19 +589,28 @@ async function runTaskBatches(input: InferenceWorkflowInput, state: InferenceWor
       const batch = batches[index];
       // A retried batch whose tasks all finished before needs no child.
       if (batch.every((plan) => state.tasks[plan.task_index].status === 'FINISHED')) continue;
-      for (const plan of batch) if (state.tasks[plan.task_index].status !== 'FINISHED') state.tasks[plan.task_index].status = 'RUNNING';
+      for (const plan of batch)
+        if (state.tasks[plan.task_index].status !== 'FINISHED') state.tasks[plan.task_index].status = 'RUNNING';
       const result = await executeChild(inferenceTaskBatchWorkflow, {
         workflowId: `${input.inferenceId}-batch-${String(index + 1).padStart(4, '0')}`,
-        args: [{ parent, tasks: batch, resume: resume ? batch.map((plan) => state.tasks[plan.task_index]) : undefined }],
+        args: [
+          { parent, tasks: batch, resume: resume ? batch.map((plan) => state.tasks[plan.task_index]) : undefined },
+        ],
       });
       for (const task of result.tasks) state.tasks[task.task_index] = task;
       cancelled ||= result.cancelled;
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(input.batchConcurrency ?? 2, batches.length)) }, runNextBatches));
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(input.batchConcurrency ?? 2, batches.length)) }, runNextBatches),
+  );
   cancelled ||= CancellationScope.current().consideredCancelled;
   // Batches never started were never given to a child: the parent stops their tasks itself.
-  if (cancelled) await stopUnfinished(input.inferenceId, state.tasks.filter((task) => task.status === 'WAITING'));
+  if (cancelled)
+    await stopUnfinished(
+      input.inferenceId,
+      state.tasks.filter((task) => task.status === 'WAITING'),
+    );
   return cancelled;
 }
 
@@ -525,19 +632,31 @@ function initialTaskState(steps: StepId[], plan: TaskPlan, previous?: TaskState)
       ...previous,
       status: 'WAITING',
       message: undefined,
-      pipeline_steps: previous.pipeline_steps.map((step) => (step.status === 'FINISHED' ? step : { process_id: step.process_id, step_number: step.step_number, status: 'WAITING' })),
+      pipeline_steps: previous.pipeline_steps.map((step) =>
+        step.status === 'FINISHED'
+          ? step
+          : { process_id: step.process_id, step_number: step.step_number, status: 'WAITING' },
+      ),
     };
   }
   return {
     task_id: plan.task_id,
     task_index: plan.task_index,
     status: 'WAITING',
-    pipeline_steps: steps.map((processId, stepNumber) => ({ process_id: processId, step_number: stepNumber, status: 'WAITING' })),
+    pipeline_steps: steps.map((processId, stepNumber) => ({
+      process_id: processId,
+      step_number: stepNumber,
+      status: 'WAITING',
+    })),
   };
 }
 
 /** Sends the final summary to the inference's webhook; a failed delivery never changes the inference status. */
-async function notifyWebhook(input: InferenceWorkflowInput, plan: WebhookPlan, state: InferenceWorkflowState): Promise<void> {
+async function notifyWebhook(
+  input: InferenceWorkflowInput,
+  plan: WebhookPlan,
+  state: InferenceWorkflowState,
+): Promise<void> {
   const webhookActivities = proxyActivities<PipelineActivities>({
     startToCloseTimeout: '2 minutes',
     retry: {
@@ -565,13 +684,21 @@ async function notifyWebhook(input: InferenceWorkflowInput, plan: WebhookPlan, s
         output_url: task.output_key ? `${api}/api/v2/tasks/${task.task_id}/output-url` : null,
       })),
       coco_url: state.coco?.key ? `${inferenceUrl}/coco` : null,
-      links: { inference: inferenceUrl, tasks: `${inferenceUrl}/tasks`, temporal_ui: `${plan.temporalUiUrl}/namespaces/${workflowInfo().namespace}/workflows/${input.inferenceId}` },
+      links: {
+        inference: inferenceUrl,
+        tasks: `${inferenceUrl}/tasks`,
+        temporal_ui: `${plan.temporalUiUrl}/namespaces/${workflowInfo().namespace}/workflows/${input.inferenceId}`,
+      },
     },
   };
   state.webhook = { status: 'SENDING' };
   try {
     // The run id keeps the id stable across retries of this delivery but new for a reset or rerun.
-    const result = await webhookActivities.deliverWebhook({ inferenceId: input.inferenceId, webhookId: `msg_${workflowInfo().runId}`, event });
+    const result = await webhookActivities.deliverWebhook({
+      inferenceId: input.inferenceId,
+      webhookId: `msg_${workflowInfo().runId}`,
+      event,
+    });
     state.webhook = result.delivered ? { status: 'DELIVERED' } : { status: 'SKIPPED', message: result.skipped };
   } catch (error) {
     state.webhook = { status: 'FAILED', message: failureMessage(error) };
@@ -592,7 +719,12 @@ async function projectTask(inferenceId: string, task: TaskState): Promise<void> 
   await projection().recordTaskState({ inferenceId, task });
 }
 
-async function runTask(input: StepPlan, steps: ReturnType<typeof stepActivities>, plan: TaskPlan, task: TaskState): Promise<void> {
+async function runTask(
+  input: StepPlan,
+  steps: ReturnType<typeof stepActivities>,
+  plan: TaskPlan,
+  task: TaskState,
+): Promise<void> {
   task.status = 'RUNNING';
   for (const step of task.pipeline_steps) {
     if (step.status === 'FINISHED') continue;
@@ -634,26 +766,48 @@ async function runStep(
       return { ...result };
     }
     case STEP_IDS.modelInference: {
-      const result = await steps.model.runModelInference({ ...base, modelId: input.modelId, inputKey: requireKey(task) });
+      const result = await steps.model.runModelInference({
+        ...base,
+        modelId: input.modelId,
+        inputKey: requireKey(task),
+      });
       task.current_key = result.outputKey;
       return { ...result };
     }
     case STEP_IDS.genericProcessor: {
-      if (!input.processor) throw ApplicationFailure.create({ message: 'the step plan has a processor step but no processor', type: 'ModelConfigurationError', nonRetryable: true });
-      const result = await steps.processor.runGenericProcessor({ ...base, processor: input.processor, inputKey: requireKey(task) });
+      if (!input.processor)
+        throw ApplicationFailure.create({
+          message: 'the step plan has a processor step but no processor',
+          type: 'ModelConfigurationError',
+          nonRetryable: true,
+        });
+      const result = await steps.processor.runGenericProcessor({
+        ...base,
+        processor: input.processor,
+        inputKey: requireKey(task),
+      });
       task.current_key = result.outputKey;
       return { ...result };
     }
     case STEP_IDS.pushToGeoserver: {
-      const result = await steps.publish.pushToGeoserver({ ...base, modelId: input.modelId, rasterKey: requireKey(task) });
+      const result = await steps.publish.pushToGeoserver({
+        ...base,
+        modelId: input.modelId,
+        rasterKey: requireKey(task),
+      });
       return { ...result };
     }
     default:
-      throw ApplicationFailure.create({ message: `step ${stepId} is not available in this version`, type: 'ModelConfigurationError', nonRetryable: true });
+      throw ApplicationFailure.create({
+        message: `step ${stepId} is not available in this version`,
+        type: 'ModelConfigurationError',
+        nonRetryable: true,
+      });
   }
 }
 
 function requireKey(task: TaskState): string {
-  if (!task.current_key) throw ApplicationFailure.create({ message: 'previous step produced no output', nonRetryable: true });
+  if (!task.current_key)
+    throw ApplicationFailure.create({ message: 'previous step produced no output', nonRetryable: true });
   return task.current_key;
 }

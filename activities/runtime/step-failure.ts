@@ -5,7 +5,12 @@ import { StepFailure } from '../../workflows/contract/errors';
 /** The Temporal failure of a domain StepFailure (same type, message, retry flag and cause); other errors as they are. */
 export function toTemporalFailure(error: unknown): unknown {
   if (!(error instanceof StepFailure)) return error;
-  return ApplicationFailure.create({ message: error.message, type: error.type, nonRetryable: error.nonRetryable, cause: error.cause instanceof Error ? error.cause : undefined });
+  return ApplicationFailure.create({
+    message: error.message,
+    type: error.type,
+    nonRetryable: error.nonRetryable,
+    cause: error.cause instanceof Error ? error.cause : undefined,
+  });
 }
 
 /** Worker interceptor: what an activity throws reaches Temporal with the type and retry flag the domain code chose. */

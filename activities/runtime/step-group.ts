@@ -5,7 +5,13 @@ import { currentActivity, runAsGroupItem } from './activity-context';
 import { toTemporalFailure } from './step-failure';
 import type { GroupItem, GroupItemOutcome, GroupStepResult } from '../../workflows/contract/step-groups';
 
-export type { GroupItem, GroupItemFailure, GroupItemOutcome, GroupItemSuccess, GroupStepResult } from '../../workflows/contract/step-groups';
+export type {
+  GroupItem,
+  GroupItemFailure,
+  GroupItemOutcome,
+  GroupItemSuccess,
+  GroupStepResult,
+} from '../../workflows/contract/step-groups';
 import { runLimited } from '../../src/geo/concurrency';
 
 /**
@@ -26,7 +32,11 @@ const NON_RETRYABLE_TYPES = new Set(NON_RETRYABLE_ERROR_TYPES);
 function describeFailure(thrown: unknown): { message: string; error_type?: string; retryable: boolean } {
   const error = toTemporalFailure(thrown);
   if (error instanceof ApplicationFailure) {
-    return { message: error.message, error_type: error.type ?? undefined, retryable: !(error.nonRetryable || NON_RETRYABLE_TYPES.has(error.type ?? '')) };
+    return {
+      message: error.message,
+      error_type: error.type ?? undefined,
+      retryable: !(error.nonRetryable || NON_RETRYABLE_TYPES.has(error.type ?? '')),
+    };
   }
   if (error instanceof Error) return { message: error.message || error.name, error_type: error.name, retryable: true };
   return { message: String(error), retryable: true };
@@ -37,10 +47,16 @@ function describeFailure(thrown: unknown): { message: string; error_type?: strin
  * order). A retried attempt reuses the outcomes its predecessor reported in heartbeats. Cancellation of the
  * activity is not an item failure: it cancels the whole group.
  */
-export async function runGroupItems<I extends GroupItem, T>(items: I[], concurrency: number, body: (item: I) => Promise<T>): Promise<GroupStepResult<T>> {
+export async function runGroupItems<I extends GroupItem, T>(
+  items: I[],
+  concurrency: number,
+  body: (item: I) => Promise<T>,
+): Promise<GroupStepResult<T>> {
   const context = currentActivity();
   const previous = context?.info.heartbeatDetails as GroupProgress<T> | undefined;
-  const outcomes = new Map<string, GroupItemOutcome<T>>((previous?.done ?? []).map((outcome) => [outcome.task_id, outcome]));
+  const outcomes = new Map<string, GroupItemOutcome<T>>(
+    (previous?.done ?? []).map((outcome) => [outcome.task_id, outcome]),
+  );
   const running: Record<string, unknown> = {};
   const beat = () => context?.heartbeat({ done: [...outcomes.values()], running } satisfies GroupProgress<T>);
   const pending = items.filter((item) => !outcomes.has(item.taskId));
@@ -55,13 +71,27 @@ export async function runGroupItems<I extends GroupItem, T>(items: I[], concurre
         running[item.taskId] = details;
         beat();
       };
-      const result = await withTaskLogger(item.taskId, () => runAsGroupItem({ taskId: item.taskId, heartbeat: progress }, () => body(item)));
-      outcomes.set(item.taskId, { task_id: item.taskId, ok: true, result, started_at: startedAt, finished_at: new Date().toISOString() });
+      const result = await withTaskLogger(item.taskId, () =>
+        runAsGroupItem({ taskId: item.taskId, heartbeat: progress }, () => body(item)),
+      );
+      outcomes.set(item.taskId, {
+        task_id: item.taskId,
+        ok: true,
+        result,
+        started_at: startedAt,
+        finished_at: new Date().toISOString(),
+      });
     } catch (error) {
       if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? error;
       const failure = describeFailure(error);
       activityLogger().warn({ task_id: item.taskId, error: failure }, 'task failed inside a grouped step');
-      outcomes.set(item.taskId, { task_id: item.taskId, ok: false, ...failure, started_at: startedAt, finished_at: new Date().toISOString() });
+      outcomes.set(item.taskId, {
+        task_id: item.taskId,
+        ok: false,
+        ...failure,
+        started_at: startedAt,
+        finished_at: new Date().toISOString(),
+      });
     } finally {
       delete running[item.taskId];
     }

@@ -40,7 +40,13 @@ export class StepLog {
     try {
       // PostgreSQL text cannot hold NUL characters (a script may print them).
       const text = (this.lines.join('\n') + '\n').replaceAll('\0', '\uFFFD');
-      await stepLogWriterFor(this.dataSource).write({ taskId: this.taskId, stepId: this.stepId, attempt: this.attempt, startedAt: this.startedAt, text });
+      await stepLogWriterFor(this.dataSource).write({
+        taskId: this.taskId,
+        stepId: this.stepId,
+        attempt: this.attempt,
+        startedAt: this.startedAt,
+        text,
+      });
     } catch {
       /* best effort */
     }

@@ -21,8 +21,13 @@ import { TilesModule } from './tiles/tiles.module';
     TypeOrmModule.forRootAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => {
-        if (!config.DATABASE_URL) throw new Error('DATABASE_URL is not set (the launcher sets it when it starts the embedded engine)');
-        return { ...dataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE), migrationsRun: true, migrationsTransactionMode: 'all' };
+        if (!config.DATABASE_URL)
+          throw new Error('DATABASE_URL is not set (the launcher sets it when it starts the embedded engine)');
+        return {
+          ...dataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE),
+          migrationsRun: true,
+          migrationsTransactionMode: 'all',
+        };
       },
     }),
     StorageModule,

@@ -13,10 +13,15 @@ export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
       provide: TEMPORAL_CLIENT,
       inject: [APP_CONFIG],
       useFactory: async (config: AppConfig): Promise<Client> => {
-        if (!config.TEMPORAL_ADDRESS) throw new Error('TEMPORAL_ADDRESS is not set (the launcher sets it when it starts the dev server)');
+        if (!config.TEMPORAL_ADDRESS)
+          throw new Error('TEMPORAL_ADDRESS is not set (the launcher sets it when it starts the dev server)');
         const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
         startTracing(config);
-        return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: temporalClientInterceptors(config) });
+        return new Client({
+          connection,
+          namespace: config.TEMPORAL_NAMESPACE,
+          interceptors: temporalClientInterceptors(config),
+        });
       },
     },
   ],

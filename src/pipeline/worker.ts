@@ -28,7 +28,15 @@ export type WorkerRole = 'workflows' | 'fetch' | 'model' | 'processor';
 
 /** Which activities each role runs; `workflows` also runs the workflows and the light bookkeeping steps. */
 const ROLE_ACTIVITIES: Record<WorkerRole, Array<keyof PipelineActivities>> = {
-  workflows: ['pushToGeoserver', 'pushToGeoservers', 'recordTaskState', 'recordTaskStates', 'recordInferenceState', 'deliverWebhook', 'exportCoco'],
+  workflows: [
+    'pushToGeoserver',
+    'pushToGeoservers',
+    'recordTaskState',
+    'recordTaskStates',
+    'recordInferenceState',
+    'deliverWebhook',
+    'exportCoco',
+  ],
   fetch: ['fetchTaskInput', 'fetchTaskInputs'],
   model: ['runModelInference', 'runModelInferences'],
   processor: ['runGenericProcessor'],
@@ -48,7 +56,12 @@ export function workflowBundlePath(): string {
 export function createPublisher(config: AppConfig, store: ObjectStore): MapPublisher {
   if (!config.GEOSERVER_URL) return new BuiltInPublisher(store);
   return new GeoServerPublisher(
-    { url: config.GEOSERVER_URL, user: config.GEOSERVER_USER, password: config.GEOSERVER_PASSWORD ?? '', timeoutMs: config.GEOSERVER_TIMEOUT_MS },
+    {
+      url: config.GEOSERVER_URL,
+      user: config.GEOSERVER_USER,
+      password: config.GEOSERVER_PASSWORD ?? '',
+      timeoutMs: config.GEOSERVER_TIMEOUT_MS,
+    },
     store,
   );
 }
@@ -88,7 +101,13 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
   const { config } = options;
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
   const processorRuntime = createProcessorRuntime(config, (line) => console.error(`[processor-runtime] ${line}`));
-  const all = createActivities({ config, dataSource: options.dataSource, store: options.store, publisher: createPublisher(config, options.store), processorRuntime });
+  const all = createActivities({
+    config,
+    dataSource: options.dataSource,
+    store: options.store,
+    publisher: createPublisher(config, options.store),
+    processorRuntime,
+  });
   const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();
   for (const role of workerRoles(config)) {
     const queue = config.taskQueues[role];
@@ -123,7 +142,9 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
             activityLoggingInterceptor,
             ...(tracing ? [(ctx: Context) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })] : []),
           ],
-          ...(tracing && entry.workflows ? { workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] } : {}),
+          ...(tracing && entry.workflows
+            ? { workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')] }
+            : {}),
         },
         ...(tracing ? { sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } } : {}),
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,

@@ -41,7 +41,9 @@ describe('API validation and auth', () => {
     });
 
     it('rejects a malformed Authorization header', async () => {
-      const response = await fetch(`${stack.baseUrl}/api/v2/models`, { headers: { Authorization: `Basic ${USERS.alice.key}` } });
+      const response = await fetch(`${stack.baseUrl}/api/v2/models`, {
+        headers: { Authorization: `Basic ${USERS.alice.key}` },
+      });
       expect(response.status).toBe(401);
       expect(((await response.json()) as any).message).toMatch(/Bearer/);
     });
@@ -49,7 +51,11 @@ describe('API validation and auth', () => {
     it('needs no key for the health check', async () => {
       const response = await api.as(undefined).get('/api/health');
       expect(response.status).toBe(200);
-      expect(response.body.checks).toMatchObject({ database: { status: 'up' }, temporal: { status: 'up' }, object_storage: { status: 'up' } });
+      expect(response.body.checks).toMatchObject({
+        database: { status: 'up' },
+        temporal: { status: 'up' },
+        object_storage: { status: 'up' },
+      });
     });
   });
 
@@ -83,7 +89,11 @@ describe('API validation and auth', () => {
       expect(notJson.status).toBe(400);
       expect(notJson.body.message).toMatch(/not valid JSON/);
       const badOverlap = await api.registerModel(
-        { ...metadata, display_name: 'bad-overlap', model_input_data_spec: { ...metadata.model_input_data_spec, tile_overlap: 200 } },
+        {
+          ...metadata,
+          display_name: 'bad-overlap',
+          model_input_data_spec: { ...metadata.model_input_data_spec, tile_overlap: 200 },
+        },
         junkOnnx(),
       );
       expect(badOverlap.status).toBe(400);
@@ -96,15 +106,26 @@ describe('API validation and auth', () => {
     it('400 when the file is missing', async () => {
       const form = new FormData();
       form.set('model', JSON.stringify(metadata));
-      const response = await fetch(`${stack.baseUrl}/api/v2/models`, { method: 'POST', headers: { Authorization: `Bearer ${USERS.alice.key}` }, body: form });
+      const response = await fetch(`${stack.baseUrl}/api/v2/models`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${USERS.alice.key}` },
+        body: form,
+      });
       expect(response.status).toBe(400);
       expect(((await response.json()) as any).field).toBe('model_file');
     });
 
     it('422 when the declared bands do not match the model input', async () => {
       const spec = metadata.model_input_data_spec;
-      const fiveBands = { ...spec, bands: spec.bands.slice(0, 5), normalization: { mean: spec.normalization!.mean.slice(0, 5), std: spec.normalization!.std.slice(0, 5) } };
-      const response = await api.registerModel({ ...metadata, display_name: 'five-bands', model_input_data_spec: fiveBands }, demoModelPaths().model);
+      const fiveBands = {
+        ...spec,
+        bands: spec.bands.slice(0, 5),
+        normalization: { mean: spec.normalization!.mean.slice(0, 5), std: spec.normalization!.std.slice(0, 5) },
+      };
+      const response = await api.registerModel(
+        { ...metadata, display_name: 'five-bands', model_input_data_spec: fiveBands },
+        demoModelPaths().model,
+      );
       expect(response.status).toBe(422);
       expect(response.body.field).toBe('model_input_data_spec.bands');
       expect(response.body.message).toMatch(/takes 6 input channels but 5 bands/);
@@ -131,24 +152,77 @@ describe('API validation and auth', () => {
   });
 
   describe('inference requests', () => {
-    const valid = () => ({ model_id: existingModel.id, spatial_domain: { urls: ['http://127.0.0.1:9/scene.tif'] }, temporal_domain: ['2024-06-15'] });
+    const valid = () => ({
+      model_id: existingModel.id,
+      spatial_domain: { urls: ['http://127.0.0.1:9/scene.tif'] },
+      temporal_domain: ['2024-06-15'],
+    });
 
     it.each([
       ['no model', (body: any) => ({ ...body, model_id: undefined }), 400, 'model_id'],
       ['a spatial domain with nothing in it', (body: any) => ({ ...body, spatial_domain: {} }), 400, 'spatial_domain'],
-      ['a URL that is not http(s)', (body: any) => ({ ...body, spatial_domain: { urls: ['ftp://x/y.tif'] } }), 400, 'spatial_domain.urls.0'],
+      [
+        'a URL that is not http(s)',
+        (body: any) => ({ ...body, spatial_domain: { urls: ['ftp://x/y.tif'] } }),
+        400,
+        'spatial_domain.urls.0',
+      ],
       ['an impossible date', (body: any) => ({ ...body, temporal_domain: ['2024-02-30'] }), 400, 'temporal_domain.0'],
       ['missing temporal_domain', (body: any) => ({ ...body, temporal_domain: undefined }), 400, 'temporal_domain'],
       ['maxcc over 100', (body: any) => ({ ...body, maxcc: 101 }), 400, 'maxcc'],
       ['an unknown field', (body: any) => ({ ...body, colour: 'blue' }), 400, undefined],
-      ['an unknown post_processing key', (body: any) => ({ ...body, post_processing: { sharpen: true } }), 400, 'post_processing'],
-      ['an unknown model id', (body: any) => ({ ...body, model_id: '00000000-0000-4000-8000-000000000000' }), 422, 'model_id'],
-      ['an unknown model name', (body: any) => ({ ...body, model_id: undefined, model_display_name: 'no-such-model' }), 422, 'model_display_name'],
-      ['permanent_water_masking without a configured reference', (body: any) => ({ ...body, spatial_domain: { bbox: [[16.2, 48.1, 16.3, 48.2]] }, post_processing: { permanent_water_masking: true } }), 422, 'post_processing.permanent_water_masking'],
-      ['cloud_masking of URL inputs (no classification band)', (body: any) => ({ ...body, post_processing: { cloud_masking: true } }), 422, 'post_processing.cloud_masking'],
-      ['a bbox without dates', (body: any) => ({ ...body, spatial_domain: { bbox: [[16.2, 48.1, 16.5, 48.3]] }, temporal_domain: [] }), 422, 'temporal_domain'],
-      ['an inverted bbox', (body: any) => ({ ...body, spatial_domain: { bbox: [[16.5, 48.1, 16.2, 48.3]] } }), 400, 'spatial_domain.bbox.0'],
-      ['an unknown generic processor', (body: any) => ({ ...body, generic_processor_id: '00000000-0000-4000-8000-000000000000' }), 422, 'generic_processor_id'],
+      [
+        'an unknown post_processing key',
+        (body: any) => ({ ...body, post_processing: { sharpen: true } }),
+        400,
+        'post_processing',
+      ],
+      [
+        'an unknown model id',
+        (body: any) => ({ ...body, model_id: '00000000-0000-4000-8000-000000000000' }),
+        422,
+        'model_id',
+      ],
+      [
+        'an unknown model name',
+        (body: any) => ({ ...body, model_id: undefined, model_display_name: 'no-such-model' }),
+        422,
+        'model_display_name',
+      ],
+      [
+        'permanent_water_masking without a configured reference',
+        (body: any) => ({
+          ...body,
+          spatial_domain: { bbox: [[16.2, 48.1, 16.3, 48.2]] },
+          post_processing: { permanent_water_masking: true },
+        }),
+        422,
+        'post_processing.permanent_water_masking',
+      ],
+      [
+        'cloud_masking of URL inputs (no classification band)',
+        (body: any) => ({ ...body, post_processing: { cloud_masking: true } }),
+        422,
+        'post_processing.cloud_masking',
+      ],
+      [
+        'a bbox without dates',
+        (body: any) => ({ ...body, spatial_domain: { bbox: [[16.2, 48.1, 16.5, 48.3]] }, temporal_domain: [] }),
+        422,
+        'temporal_domain',
+      ],
+      [
+        'an inverted bbox',
+        (body: any) => ({ ...body, spatial_domain: { bbox: [[16.5, 48.1, 16.2, 48.3]] } }),
+        400,
+        'spatial_domain.bbox.0',
+      ],
+      [
+        'an unknown generic processor',
+        (body: any) => ({ ...body, generic_processor_id: '00000000-0000-4000-8000-000000000000' }),
+        422,
+        'generic_processor_id',
+      ],
     ])('rejects %s', async (_label, mutate, status, field) => {
       const before = await api.get('/api/v2/inference');
       const response = await api.post('/api/v2/inference', mutate(valid()));
@@ -177,10 +251,15 @@ describe('API validation and auth', () => {
       const byModel = await api.get(`/api/v2/inference?model_id=${existingModel.id}&limit=5`);
       expect(byModel.body.results.map((row: { id: string }) => row.id)).toContain(created.body.id);
       expect((await api.get('/api/v2/inference?status=DONE')).status).toBe(400);
-      const byName = await api.get(`/api/v2/inference?model_display_name=${encodeURIComponent(existingModel.display_name)}&created_by=${encodeURIComponent(USERS.alice.email)}`);
+      const byName = await api.get(
+        `/api/v2/inference?model_display_name=${encodeURIComponent(existingModel.display_name)}&created_by=${encodeURIComponent(USERS.alice.email)}`,
+      );
       expect(byName.status).toBe(200);
       expect(byName.body.results.map((row: { id: string }) => row.id)).toContain(created.body.id);
-      expect((await api.get('/api/v2/inference?model_display_name=no-such-model')).body).toMatchObject({ results: [], total_records: 0 });
+      expect((await api.get('/api/v2/inference?model_display_name=no-such-model')).body).toMatchObject({
+        results: [],
+        total_records: 0,
+      });
       const otherUser = await api.get(`/api/v2/inference?created_by=${encodeURIComponent(USERS.bob.email)}`);
       expect(otherUser.status).toBe(403);
       expect(otherUser.body).toMatchObject({ field: 'created_by' });

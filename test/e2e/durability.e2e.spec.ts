@@ -33,7 +33,10 @@ describe('worker crash during model-inference', () => {
     stack = await startTestStack({ storage: 'minio', worker: false });
     api = new ApiClient(stack.baseUrl);
     temporal = new Client({ connection: await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') }) });
-    const registered = await api.registerModel(demoModelMetadata(demoModelPaths().meta, `csmask-durability-${Date.now()}`), demoModelPaths().model);
+    const registered = await api.registerModel(
+      demoModelMetadata(demoModelPaths().meta, `csmask-durability-${Date.now()}`),
+      demoModelPaths().model,
+    );
     expect(registered.status).toBe(201);
     modelId = registered.body.id;
   });
@@ -59,7 +62,11 @@ describe('worker crash during model-inference', () => {
     const logFile = path.join(workDir, 'worker.log');
     let worker = spawnWorker(workerEnv, logFile);
     try {
-      const created = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('scene.tif')] }, temporal_domain: [] });
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('scene.tif')] },
+        temporal_domain: [],
+      });
       expect(created.status).toBe(201);
       const inferenceId: string = created.body.id;
       const handle = temporal.workflow.getHandle(inferenceId);
@@ -70,9 +77,12 @@ describe('worker crash during model-inference', () => {
       let progress: { tiles_done: number; tiles_total: number } | undefined;
       while (!progress && Date.now() < deadline) {
         const description = await handle.describe();
-        const pending = description.raw.pendingActivities?.find((activity) => activity.activityType?.name === 'runModelInference');
+        const pending = description.raw.pendingActivities?.find(
+          (activity) => activity.activityType?.name === 'runModelInference',
+        );
         const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-        if (payload) progress = JSON.parse(Buffer.from(payload).toString('utf8')) as { tiles_done: number; tiles_total: number };
+        if (payload)
+          progress = JSON.parse(Buffer.from(payload).toString('utf8')) as { tiles_done: number; tiles_total: number };
         else await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(progress?.tiles_total).toBeGreaterThan(20);
@@ -81,7 +91,10 @@ describe('worker crash during model-inference', () => {
       await waitForExit(worker);
       // Killed mid-step: the step has not finished (the live query times out without a worker; the DB says so).
       const during = await api.get(`/api/v2/inference/${inferenceId}/tasks`);
-      expect(during.body.tasks[0].pipeline_steps[1]).toMatchObject({ process_id: 'model-inference', status: 'RUNNING' });
+      expect(during.body.tasks[0].pipeline_steps[1]).toMatchObject({
+        process_id: 'model-inference',
+        status: 'RUNNING',
+      });
 
       worker = spawnWorker(workerEnv, logFile);
       const finished = await api.waitForInference(inferenceId, 240_000);
@@ -91,12 +104,17 @@ describe('worker crash during model-inference', () => {
       const attempts: number[] = [];
       const history = await handle.fetchHistory();
       for (const event of history.events ?? []) {
-        if (event.activityTaskStartedEventAttributes) attempts.push(event.activityTaskStartedEventAttributes.attempt ?? 0);
+        if (event.activityTaskStartedEventAttributes)
+          attempts.push(event.activityTaskStartedEventAttributes.attempt ?? 0);
       }
       expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
       const interruptedOutput = await downloadOutput(inferenceId, 'interrupted.tif');
 
-      const reference = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('scene.tif')] }, temporal_domain: [] });
+      const reference = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('scene.tif')] },
+        temporal_domain: [],
+      });
       expect((await api.waitForInference(reference.body.id, 240_000)).status).toBe('COMPLETED');
       const uninterruptedOutput = await downloadOutput(reference.body.id, 'uninterrupted.tif');
 

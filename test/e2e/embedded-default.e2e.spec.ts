@@ -24,11 +24,16 @@ describe('embedded defaults (npm start)', () => {
 
   async function startServer(): Promise<void> {
     const logFile = fs.openSync(path.join(dataDir, 'server.log'), 'a');
-    server = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'src', 'main.js')], { cwd: REPO_ROOT, env, stdio: ['ignore', logFile, logFile] });
+    server = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'src', 'main.js')], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', logFile, logFile],
+    });
     fs.closeSync(logFile);
     const deadline = Date.now() + 120_000;
     for (;;) {
-      if (server.exitCode !== null) throw new Error(`server exited: ${fs.readFileSync(path.join(dataDir, 'server.log'), 'utf8').slice(-2000)}`);
+      if (server.exitCode !== null)
+        throw new Error(`server exited: ${fs.readFileSync(path.join(dataDir, 'server.log'), 'utf8').slice(-2000)}`);
       try {
         if ((await fetch(`${api.baseUrl}/api/health`)).ok) return;
       } catch {
@@ -74,15 +79,25 @@ describe('embedded defaults (npm start)', () => {
   it('runs an inference with no external service configured and keeps it across a restart', async () => {
     await startServer();
     const health = await api.get('/api/health');
-    expect(health.body.checks).toMatchObject({ database: { status: 'up' }, temporal: { status: 'up' }, object_storage: { status: 'up' } });
+    expect(health.body.checks).toMatchObject({
+      database: { status: 'up' },
+      temporal: { status: 'up' },
+      object_storage: { status: 'up' },
+    });
 
     const model = await api.registerModel(demoModelMetadata(demoModelPaths().meta), demoModelPaths().model);
     expect(model.status).toBe(201);
-    const created = await api.post('/api/v2/inference', { model_id: model.body.id, spatial_domain: { urls: [fixtures.url('sample.tif')] }, temporal_domain: [] });
+    const created = await api.post('/api/v2/inference', {
+      model_id: model.body.id,
+      spatial_domain: { urls: [fixtures.url('sample.tif')] },
+      temporal_domain: [],
+    });
     expect(created.status).toBe(201);
     const finished = await api.waitForInference(created.body.id);
     expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 1 });
-    expect(finished.temporal_ui_url).toBe(`http://localhost:${env.TEMPORAL_UI_PORT}/namespaces/default/workflows/${created.body.id}`);
+    expect(finished.temporal_ui_url).toBe(
+      `http://localhost:${env.TEMPORAL_UI_PORT}/namespaces/default/workflows/${created.body.id}`,
+    );
 
     // Filesystem store: the signed URL is served by the API itself.
     const taskId = `${created.body.id}-task-001`;
@@ -96,7 +111,9 @@ describe('embedded defaults (npm start)', () => {
     const again = await api.get(`/api/v2/inference/${created.body.id}`);
     expect(again.body).toMatchObject({ status: 'COMPLETED', tasks_count_total: 1, tasks_count_success: 1 });
     const tasks = await api.get(`/api/v2/inference/${created.body.id}/tasks`);
-    expect(tasks.body.tasks[0].pipeline_steps.every((step: { status: string }) => step.status === 'FINISHED')).toBe(true);
+    expect(tasks.body.tasks[0].pipeline_steps.every((step: { status: string }) => step.status === 'FINISHED')).toBe(
+      true,
+    );
     const outputAgain = await api.get(`/api/v2/tasks/${taskId}/output-url`);
     const second = path.join(dataDir, 'second.tif');
     fs.writeFileSync(second, Buffer.from(await (await fetch(outputAgain.body.url)).arrayBuffer()));

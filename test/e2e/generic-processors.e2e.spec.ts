@@ -21,7 +21,8 @@ describe('generic processors end to end', () => {
   let workDir: string;
   let modelName: string;
 
-  const uploadProcessor = (metadata: unknown, content: Buffer | string, fileName: string) => api.uploadProcessor(metadata, content, fileName);
+  const uploadProcessor = (metadata: unknown, content: Buffer | string, fileName: string) =>
+    api.uploadProcessor(metadata, content, fileName);
 
   const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name));
 
@@ -54,7 +55,11 @@ describe('generic processors end to end', () => {
   });
 
   it('stores a processor as in the contract: create, get with an 8-hour download URL, list with paging, per user', async () => {
-    const metadata = { name: 'cloud_masking', description: 'Custom cloud masking processor', processor_parameters: { threshold: 80, method: 'scl_based' } };
+    const metadata = {
+      name: 'cloud_masking',
+      description: 'Custom cloud masking processor',
+      processor_parameters: { threshold: 80, method: 'scl_based' },
+    };
     const created = await uploadProcessor(metadata, fixture('seed_template.py'), 'cloud_masking.py');
     expect(created.status).toBe(201);
     const id: string = created.body.id;
@@ -81,7 +86,9 @@ describe('generic processors end to end', () => {
     const list = await api.get('/api/v2/generic-processor');
     expect(list.status).toBe(200);
     expect(list.body.total_records).toBeGreaterThanOrEqual(2);
-    expect(list.body.results.map((entry: { id: string }) => entry.id)).toEqual(expect.arrayContaining([id, second.body.id]));
+    expect(list.body.results.map((entry: { id: string }) => entry.id)).toEqual(
+      expect.arrayContaining([id, second.body.id]),
+    );
     const page = await api.get('/api/v2/generic-processor?limit=1&offset=0');
     expect(page.body.results).toHaveLength(1);
     expect(page.body.total_records).toBe(list.body.total_records);
@@ -94,15 +101,71 @@ describe('generic processors end to end', () => {
   });
 
   it.each([
-    ['a file that is not .py', { name: 'x' }, 'print(1)', 'script.txt', 400, 'generic_processor_file', /must be a Python file ending in \.py/],
-    ['a file over 10 MB', { name: 'x' }, `# ${'x'.repeat(10 * 1024 * 1024)}\nif __name__ == "__main__":\n    pass\n`, 'big.py', 413, 'generic_processor_file', /larger than the 10 MB limit/],
+    [
+      'a file that is not .py',
+      { name: 'x' },
+      'print(1)',
+      'script.txt',
+      400,
+      'generic_processor_file',
+      /must be a Python file ending in \.py/,
+    ],
+    [
+      'a file over 10 MB',
+      { name: 'x' },
+      `# ${'x'.repeat(10 * 1024 * 1024)}\nif __name__ == "__main__":\n    pass\n`,
+      'big.py',
+      413,
+      'generic_processor_file',
+      /larger than the 10 MB limit/,
+    ],
     ['metadata that is not JSON', '{"name": ', 'print(1)', 'ok.py', 400, 'generic_processor', /not valid JSON/],
-    ['metadata without a name', { description: 'no name' }, 'print(1)', 'ok.py', 400, 'generic_processor.name', /generic_processor\.name: required/],
+    [
+      'metadata without a name',
+      { description: 'no name' },
+      'print(1)',
+      'ok.py',
+      400,
+      'generic_processor.name',
+      /generic_processor\.name: required/,
+    ],
     ['no metadata at all', undefined, 'print(1)', 'ok.py', 400, 'generic_processor', /required form field/],
-    ['Python that does not compile', { name: 'x' }, 'def broken(:\n    pass\nif __name__ == "__main__":\n    broken()\n', 'broken.py', 422, 'generic_processor_file', /line 1: /],
-    ['a script without a __main__ entry point', { name: 'x' }, 'import sys\nprint(sys.argv)\n', 'nomain.py', 422, 'generic_processor_file', /no `if __name__ == "__main__":` entry point/],
-    ['a file name with directories', { name: 'x' }, 'if __name__ == "__main__":\n    pass\n', '../../etc/evil.py', 400, 'generic_processor_file', /is not allowed/],
-    ['a hidden file name', { name: 'x' }, 'if __name__ == "__main__":\n    pass\n', '.bashrc.py', 400, 'generic_processor_file', /is not allowed/],
+    [
+      'Python that does not compile',
+      { name: 'x' },
+      'def broken(:\n    pass\nif __name__ == "__main__":\n    broken()\n',
+      'broken.py',
+      422,
+      'generic_processor_file',
+      /line 1: /,
+    ],
+    [
+      'a script without a __main__ entry point',
+      { name: 'x' },
+      'import sys\nprint(sys.argv)\n',
+      'nomain.py',
+      422,
+      'generic_processor_file',
+      /no `if __name__ == "__main__":` entry point/,
+    ],
+    [
+      'a file name with directories',
+      { name: 'x' },
+      'if __name__ == "__main__":\n    pass\n',
+      '../../etc/evil.py',
+      400,
+      'generic_processor_file',
+      /is not allowed/,
+    ],
+    [
+      'a hidden file name',
+      { name: 'x' },
+      'if __name__ == "__main__":\n    pass\n',
+      '.bashrc.py',
+      400,
+      'generic_processor_file',
+      /is not allowed/,
+    ],
   ])('refuses %s with a 4xx naming the field', async (_case, metadata, content, fileName, status, field, message) => {
     const before = (await api.get('/api/v2/generic-processor')).body.total_records;
     const response = await uploadProcessor(metadata, content, fileName);
@@ -115,18 +178,32 @@ describe('generic processors end to end', () => {
   it('refuses a request without the script file', async () => {
     const form = new FormData();
     form.set('generic_processor', JSON.stringify({ name: 'x' }));
-    const response = await fetch(`${api.baseUrl}/api/v2/generic-processor`, { method: 'POST', headers: { Authorization: `Bearer ${api.apiKey}` }, body: form });
+    const response = await fetch(`${api.baseUrl}/api/v2/generic-processor`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${api.apiKey}` },
+      body: form,
+    });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ field: 'generic_processor_file' });
   });
 
   it('runs the processor between model inference and the push: its output is what gets published, its output the step log', async () => {
-    const processor = await uploadProcessor({ name: 'invert', processor_parameters: { value: 10 } }, fixture('invert_mask.py'), 'invert_mask.py');
+    const processor = await uploadProcessor(
+      { name: 'invert', processor_parameters: { value: 10 } },
+      fixture('invert_mask.py'),
+      'invert_mask.py',
+    );
     const id = await runInference(processor.body.id);
     const finished = await api.waitForInference(id);
     expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 1 });
     const [task] = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks;
-    expect(task.pipeline_steps.map((step: { process_id: string; step_number: number; status: string }) => [step.process_id, step.step_number, step.status])).toEqual([
+    expect(
+      task.pipeline_steps.map((step: { process_id: string; step_number: number; status: string }) => [
+        step.process_id,
+        step.step_number,
+        step.status,
+      ]),
+    ).toEqual([
       ['terrakit-data-fetch', 0, 'FINISHED'],
       ['model-inference', 1, 'FINISHED'],
       ['generic-python-processor', 2, 'FINISHED'],
@@ -153,13 +230,19 @@ describe('generic processors end to end', () => {
   });
 
   it('fails the processor step with the script message and log when the script exits 1; the push does not run', async () => {
-    const processor = await uploadProcessor({ name: 'template-bad-input', processor_parameters: { method: 'normalize' } }, fixture('runtime_error.py'), 'runtime_error.py');
+    const processor = await uploadProcessor(
+      { name: 'template-bad-input', processor_parameters: { method: 'normalize' } },
+      fixture('runtime_error.py'),
+      'runtime_error.py',
+    );
     const id = await runInference(processor.body.id);
     const finished = await api.waitForInference(id);
     expect(finished).toMatchObject({ status: 'FAILED', tasks_count_failed: 1 });
     const [task] = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks;
     expect(task.pipeline_steps[2]).toMatchObject({ process_id: 'generic-python-processor', status: 'FAILED' });
-    expect(task.pipeline_steps[2].message).toBe("the processor exited with code 1: NameError: name 'undefined_name' is not defined");
+    expect(task.pipeline_steps[2].message).toBe(
+      "the processor exited with code 1: NameError: name 'undefined_name' is not defined",
+    );
     expect(task.pipeline_steps[3]).toMatchObject({ process_id: 'push-to-geoserver', status: 'WAITING' });
     const log = await api.get(`/api/v2/tasks/${task.task_id}/logs/generic-python-processor`);
     expect(log.text).toContain('Traceback');
@@ -169,7 +252,11 @@ describe('generic processors end to end', () => {
   });
 
   it('soft-deletes: gone from the API, refused for new inferences, while an inference already using it finishes', async () => {
-    const processor = await uploadProcessor({ name: 'slow', processor_parameters: { seconds: 4 } }, fixture('slow_copy.py'), 'slow_copy.py');
+    const processor = await uploadProcessor(
+      { name: 'slow', processor_parameters: { seconds: 4 } },
+      fixture('slow_copy.py'),
+      'slow_copy.py',
+    );
     const processorId: string = processor.body.id;
     const running = await runInference(processorId);
     await api.waitForInference(running, 120_000, (body) => body.status === 'RUNNING');
@@ -178,7 +265,9 @@ describe('generic processors end to end', () => {
     expect(deleted.status).toBe(204);
     expect(deleted.text).toBe('');
     expect((await api.get(`/api/v2/generic-processor/${processorId}`)).status).toBe(404);
-    expect((await api.get('/api/v2/generic-processor')).body.results.map((entry: { id: string }) => entry.id)).not.toContain(processorId);
+    expect(
+      (await api.get('/api/v2/generic-processor')).body.results.map((entry: { id: string }) => entry.id),
+    ).not.toContain(processorId);
     expect((await api.delete(`/api/v2/generic-processor/${processorId}`)).status).toBe(404);
 
     const refused = await api.post('/api/v2/inference', {
@@ -199,8 +288,17 @@ describe('generic processors end to end', () => {
     const output = path.join(workDir, 'local-output.tif');
     const run = (script: string, parameters: string) =>
       new Promise<{ code: number | null; stdout: string }>((resolve) =>
-        execFile(process.execPath, [path.join(REPO_ROOT, 'dist', 'scripts', 'run-processor.js'), path.join(FIXTURES, script), path.join(workDir, 'sample.tif'), output, parameters], { cwd: REPO_ROOT }, (error, stdout) =>
-          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout }),
+        execFile(
+          process.execPath,
+          [
+            path.join(REPO_ROOT, 'dist', 'scripts', 'run-processor.js'),
+            path.join(FIXTURES, script),
+            path.join(workDir, 'sample.tif'),
+            output,
+            parameters,
+          ],
+          { cwd: REPO_ROOT },
+          (error, stdout) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout }),
         ),
       );
     const good = await run('seed_template.py', '{"threshold": 1000, "method": "threshold"}');
@@ -211,7 +309,9 @@ describe('generic processors end to end', () => {
     expect(fs.statSync(output).size).toBeGreaterThan(0);
     const bad = await run('runtime_error.py', '{}');
     expect(bad.code).toBe(1);
-    expect(bad.stdout).toContain("FAILED: the processor exited with code 1: NameError: name 'undefined_name' is not defined");
+    expect(bad.stdout).toContain(
+      "FAILED: the processor exited with code 1: NameError: name 'undefined_name' is not defined",
+    );
   });
 
   it("refuses another user's processor and an unknown one for an inference", async () => {

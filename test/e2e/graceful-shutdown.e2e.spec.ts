@@ -33,7 +33,9 @@ describe('graceful worker shutdown (SIGTERM)', () => {
     stack = await startTestStack({ storage: 'minio', worker: false });
     api = new ApiClient(stack.baseUrl);
     modelName = `csmask-sigterm-${Date.now()}`;
-    expect((await api.registerModel(demoModelMetadata(demoModelPaths().meta, modelName), demoModelPaths().model)).status).toBe(201);
+    expect(
+      (await api.registerModel(demoModelMetadata(demoModelPaths().meta, modelName), demoModelPaths().model)).status,
+    ).toBe(201);
   });
 
   afterAll(async () => {
@@ -47,13 +49,26 @@ describe('graceful worker shutdown (SIGTERM)', () => {
   });
 
   function startWorker(graceSeconds: number): ChildProcess {
-    const worker = spawnWorker({ ...stack.env, DATA_DIR: path.join(workDir, 'worker-data'), WORKER_SHUTDOWN_GRACE_SECONDS: String(graceSeconds) }, path.join(workDir, 'worker.log'));
+    const worker = spawnWorker(
+      {
+        ...stack.env,
+        DATA_DIR: path.join(workDir, 'worker-data'),
+        WORKER_SHUTDOWN_GRACE_SECONDS: String(graceSeconds),
+      },
+      path.join(workDir, 'worker.log'),
+    );
     workers.push(worker);
     return worker;
   }
 
   async function startSlowInference(seconds: number): Promise<{ inferenceId: string; taskId: string }> {
-    const processor = (await api.uploadProcessor({ name: `slow-${seconds}`, processor_parameters: { seconds } }, fs.readFileSync(path.join(FIXTURES, 'slow_copy.py')), 'slow_copy.py')).body as { id: string };
+    const processor = (
+      await api.uploadProcessor(
+        { name: `slow-${seconds}`, processor_parameters: { seconds } },
+        fs.readFileSync(path.join(FIXTURES, 'slow_copy.py')),
+        'slow_copy.py',
+      )
+    ).body as { id: string };
     const created = await api.post('/api/v2/inference', {
       model_display_name: modelName,
       spatial_domain: { urls: [fixtures.url('sample.tif')] },
@@ -88,7 +103,10 @@ describe('graceful worker shutdown (SIGTERM)', () => {
     expect(await exitCodeWithin(first, 25_000)).toBe(0);
 
     startWorker(30);
-    expect(await api.waitForInference(inferenceId, 120_000)).toMatchObject({ status: 'COMPLETED', tasks_count_success: 1 });
+    expect(await api.waitForInference(inferenceId, 120_000)).toMatchObject({
+      status: 'COMPLETED',
+      tasks_count_success: 1,
+    });
     const log = await api.get(`/api/v2/tasks/${taskId}/logs/generic-python-processor`);
     // The step finished on the draining worker: it ran once.
     expect(log.text.match(/attempt \d+ started/g)).toEqual(['attempt 1 started']);
@@ -105,7 +123,10 @@ describe('graceful worker shutdown (SIGTERM)', () => {
     impatient.kill('SIGTERM');
     expect(await exitCodeWithin(impatient, 15_000)).toBe(0);
     startWorker(30);
-    expect(await api.waitForInference(inferenceId, 180_000)).toMatchObject({ status: 'COMPLETED', tasks_count_success: 1 });
+    expect(await api.waitForInference(inferenceId, 180_000)).toMatchObject({
+      status: 'COMPLETED',
+      tasks_count_success: 1,
+    });
     const log = await api.get(`/api/v2/tasks/${taskId}/logs/generic-python-processor`);
     expect(log.text.match(/attempt \d+ started/g)).toEqual(['attempt 1 started', 'attempt 2 started']);
     // The second attempt started soon after the shutdown, not only after the 30 s heartbeat timeout.

@@ -42,7 +42,12 @@ describe('inference end to end (MinIO storage, demo model)', () => {
   it('registers the demo model as READY with its ONNX signature', async () => {
     const response = await api.get(`/api/v2/models/${modelId}`);
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ id: modelId, display_name: modelName, status: 'READY', created_by: USERS.alice.email });
+    expect(response.body).toMatchObject({
+      id: modelId,
+      display_name: modelName,
+      status: 'READY',
+      created_by: USERS.alice.email,
+    });
     expect(response.body.onnx_signature.inputs[0].dims.slice(1)).toEqual([6, 256, 256]);
     const list = await api.get('/api/v2/models');
     expect(list.body.results.map((model: { id: string }) => model.id)).toContain(modelId);
@@ -71,14 +76,26 @@ describe('inference end to end (MinIO storage, demo model)', () => {
     const id: string = created.body.id;
 
     const finished = await api.waitForInference(id);
-    expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_total: 1, tasks_count_success: 1, tasks_count_failed: 0, tasks_count_waiting: 0 });
+    expect(finished).toMatchObject({
+      status: 'COMPLETED',
+      tasks_count_total: 1,
+      tasks_count_success: 1,
+      tasks_count_failed: 0,
+      tasks_count_waiting: 0,
+    });
 
     const tasks = await api.get(`/api/v2/inference/${id}/tasks`);
     expect(tasks.status).toBe(200);
     expect(tasks.body.tasks).toHaveLength(1);
     const task = tasks.body.tasks[0];
     expect(task.status).toBe('FINISHED');
-    expect(task.pipeline_steps.map((step: { process_id: string; step_number: number; status: string }) => [step.process_id, step.step_number, step.status])).toEqual([
+    expect(
+      task.pipeline_steps.map((step: { process_id: string; step_number: number; status: string }) => [
+        step.process_id,
+        step.step_number,
+        step.status,
+      ]),
+    ).toEqual([
       ['terrakit-data-fetch', 0, 'FINISHED'],
       ['model-inference', 1, 'FINISHED'],
       ['push-to-geoserver', 2, 'FINISHED'],
@@ -116,7 +133,10 @@ describe('inference end to end (MinIO storage, demo model)', () => {
     expect(log.text).toMatch(/class pixel counts/);
 
     // A step log written by a version before step_logs (an object in storage) still shows, before the rows.
-    await stack.store.putObject(storageKeys.legacyStepLog(id, task.task_id, 'model-inference'), Buffer.from('2026-01-01T00:00:00.000Z INFO attempt 1 started (older version)\n'));
+    await stack.store.putObject(
+      storageKeys.legacyStepLog(id, task.task_id, 'model-inference'),
+      Buffer.from('2026-01-01T00:00:00.000Z INFO attempt 1 started (older version)\n'),
+    );
     const merged = await api.get(`/api/v2/tasks/${task.task_id}/logs/model-inference`);
     expect(merged.text.startsWith('2026-01-01T00:00:00.000Z INFO attempt 1 started (older version)\n')).toBe(true);
     expect(merged.text.endsWith(log.text)).toBe(true);
@@ -130,7 +150,12 @@ describe('inference end to end (MinIO storage, demo model)', () => {
     });
     expect(created.status).toBe(201);
     const finished = await api.waitForInference(created.body.id);
-    expect(finished).toMatchObject({ status: 'FAILED', tasks_count_total: 2, tasks_count_failed: 2, tasks_count_success: 0 });
+    expect(finished).toMatchObject({
+      status: 'FAILED',
+      tasks_count_total: 2,
+      tasks_count_failed: 2,
+      tasks_count_success: 0,
+    });
     const tasks = (await api.get(`/api/v2/inference/${created.body.id}/tasks`)).body.tasks;
     const [notTiff, missing] = tasks;
     expect(notTiff.pipeline_steps[0]).toMatchObject({ process_id: 'terrakit-data-fetch', status: 'FAILED' });
@@ -150,13 +175,22 @@ describe('inference end to end (MinIO storage, demo model)', () => {
       temporal_domain: ['2024-06-15'],
     });
     const finished = await api.waitForInference(created.body.id);
-    expect(finished).toMatchObject({ status: 'FAILED', tasks_count_total: 2, tasks_count_success: 1, tasks_count_failed: 1 });
+    expect(finished).toMatchObject({
+      status: 'FAILED',
+      tasks_count_total: 2,
+      tasks_count_success: 1,
+      tasks_count_failed: 1,
+    });
     const list = await api.get(`/api/v2/inference?status=FAILED`);
     expect(list.body.results.map((row: { id: string }) => row.id)).toContain(created.body.id);
   });
 
   it('shows users only their own inferences, and deleting one removes its records and outputs', async () => {
-    const created = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('sample.tif')] }, temporal_domain: [] });
+    const created = await api.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: { urls: [fixtures.url('sample.tif')] },
+      temporal_domain: [],
+    });
     const id = created.body.id;
     await api.waitForInference(id);
     const bob = api.as(USERS.bob.key);

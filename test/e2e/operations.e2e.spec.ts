@@ -63,7 +63,15 @@ describe('operations endpoints (real services, in-process worker)', () => {
     // Activity and request log lines (LOG_LEVEL=log below) go to this array instead of stdout.
     setLogDestination({ write: (line: string) => void logLines.push(line) }, 'log');
     const queue = `ops-${Date.now().toString(36)}`;
-    stack = await startTestStack({ storage: 'minio', env: { TEMPORAL_TASK_QUEUE: queue, TEMPORAL_MODEL_TASK_QUEUE: `${queue}-model`, LOG_LEVEL: 'log', WEBHOOK_SECRET } });
+    stack = await startTestStack({
+      storage: 'minio',
+      env: {
+        TEMPORAL_TASK_QUEUE: queue,
+        TEMPORAL_MODEL_TASK_QUEUE: `${queue}-model`,
+        LOG_LEVEL: 'log',
+        WEBHOOK_SECRET,
+      },
+    });
     api = new ApiClient(stack.baseUrl);
   });
 
@@ -103,7 +111,9 @@ describe('operations endpoints (real services, in-process worker)', () => {
         const response = await api.get('/api/queues/status');
         expect(response.status).toBe(200);
         const queues = response.body.queues as Array<{ name: string; types: Record<string, { pollers: unknown[] }> }>;
-        const polled = queues.length === 2 && queues.every((queue) => Object.values(queue.types).every((type) => type.pollers.length > 0));
+        const polled =
+          queues.length === 2 &&
+          queues.every((queue) => Object.values(queue.types).every((type) => type.pollers.length > 0));
         return polled ? response.body : undefined;
       });
       expect(body.namespace).toBe('default');
@@ -117,13 +127,20 @@ describe('operations endpoints (real services, in-process worker)', () => {
       expect(poller.identity).toMatch(/\S/);
       expect(Date.now() - Date.parse(poller.last_access_time)).toBeLessThan(120_000);
       // The dev server (1.29) reports task queue stats.
-      expect(main.types.workflow.backlog).toMatchObject({ supported: true, approximate_backlog_count: expect.any(Number) });
+      expect(main.types.workflow.backlog).toMatchObject({
+        supported: true,
+        approximate_backlog_count: expect.any(Number),
+      });
     });
 
     it('shows a backlog when work waits on a queue without workers', async () => {
       await stack.stopWorker();
       const client = stack.app.get<Client>(TEMPORAL_CLIENT);
-      const handle = await client.workflow.start('inferenceWorkflow', { taskQueue: stack.taskQueue, workflowId: `ops-backlog-${Date.now()}`, args: [] });
+      const handle = await client.workflow.start('inferenceWorkflow', {
+        taskQueue: stack.taskQueue,
+        workflowId: `ops-backlog-${Date.now()}`,
+        args: [],
+      });
       try {
         const backlog = await until('a workflow task in the backlog', async () => {
           const response = await api.get('/api/queues/status');
@@ -151,9 +168,18 @@ describe('operations endpoints (real services, in-process worker)', () => {
 
     it('serves Prometheus metrics whose counters move when inferences run', async () => {
       const before = (await api.as(undefined).get('/metrics')).text;
-      const ok = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('sample.tif')] }, temporal_domain: [], webhook_url: receiver.url });
+      const ok = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('sample.tif')] },
+        temporal_domain: [],
+        webhook_url: receiver.url,
+      });
       expect(ok.status).toBe(201);
-      const bad = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('status/404')] }, temporal_domain: [] });
+      const bad = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('status/404')] },
+        temporal_domain: [],
+      });
       expect(bad.status).toBe(201);
       expect(await api.waitForInference(ok.body.id)).toMatchObject({ status: 'COMPLETED' });
       expect(await api.waitForInference(bad.body.id)).toMatchObject({ status: 'FAILED' });
@@ -162,22 +188,33 @@ describe('operations endpoints (real services, in-process worker)', () => {
       const response = await api.as(undefined).get('/metrics');
       expect(response.status).toBe(200);
       const after = response.text;
-      const moved = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+      const moved = (name: string, labels: Record<string, string> = {}) =>
+        sample(after, name, labels) - sample(before, name, labels);
 
       expect(moved('geo_http_requests_total', { method: 'POST', route: '/api/v2/inference', status: '201' })).toBe(2);
-      expect(moved('geo_http_request_duration_seconds_count', { method: 'GET', route: '/api/v2/inference/:id', status: '200' })).toBeGreaterThanOrEqual(2);
+      expect(
+        moved('geo_http_request_duration_seconds_count', {
+          method: 'GET',
+          route: '/api/v2/inference/:id',
+          status: '200',
+        }),
+      ).toBeGreaterThanOrEqual(2);
       for (const step of ['terrakit-data-fetch', 'model-inference', 'push-to-geoserver']) {
         expect(moved('geo_steps_processed_total', { step, status: 'FINISHED' })).toBe(1);
         expect(moved('geo_step_duration_seconds_count', { step, status: 'FINISHED' })).toBe(1);
       }
-      expect(moved('geo_step_duration_seconds_sum', { step: 'model-inference', status: 'FINISHED' })).toBeGreaterThan(0);
+      expect(moved('geo_step_duration_seconds_sum', { step: 'model-inference', status: 'FINISHED' })).toBeGreaterThan(
+        0,
+      );
       expect(moved('geo_steps_processed_total', { step: 'terrakit-data-fetch', status: 'FAILED' })).toBe(1);
       expect(moved('geo_step_errors_total', { step: 'terrakit-data-fetch' })).toBe(1);
       expect(moved('geo_tasks_processed_total', { status: 'FINISHED' })).toBe(1);
       expect(moved('geo_tasks_processed_total', { status: 'FAILED' })).toBe(1);
       expect(moved('geo_webhook_attempts_total', { outcome: 'delivered' })).toBe(1);
       // Read from the database at scrape time.
-      const completed = Number((await stack.dataSource.query(`SELECT count(*) AS n FROM inferences WHERE status = 'COMPLETED'`))[0].n);
+      const completed = Number(
+        (await stack.dataSource.query(`SELECT count(*) AS n FROM inferences WHERE status = 'COMPLETED'`))[0].n,
+      );
       expect(sample(after, 'geo_inferences', { status: 'COMPLETED' })).toBe(completed);
       expect(sample(after, 'geo_process_cpu_seconds_total')).toBeGreaterThan(0);
     });
@@ -187,11 +224,27 @@ describe('operations endpoints (real services, in-process worker)', () => {
       const activityLines = entries.filter((entry) => typeof entry.activity === 'string');
       expect(activityLines.length).toBeGreaterThan(0);
       for (const entry of activityLines) {
-        expect(entry).toMatchObject({ inference_id: expect.any(String), step: expect.any(String), workflow_id: expect.any(String), attempt: expect.any(Number), level: expect.any(String), time: expect.any(String) });
+        expect(entry).toMatchObject({
+          inference_id: expect.any(String),
+          step: expect.any(String),
+          workflow_id: expect.any(String),
+          attempt: expect.any(Number),
+          level: expect.any(String),
+          time: expect.any(String),
+        });
       }
-      const modelRun = activityLines.find((entry) => entry.activity === 'runModelInference' && entry.msg === 'activity completed');
-      expect(modelRun).toMatchObject({ step: 'model-inference', task_id: expect.stringMatching(/-task-\d{3,}$/), duration_ms: expect.any(Number), level: 'info' });
-      const failedFetch = activityLines.find((entry) => entry.activity === 'fetchTaskInput' && entry.msg === 'activity failed');
+      const modelRun = activityLines.find(
+        (entry) => entry.activity === 'runModelInference' && entry.msg === 'activity completed',
+      );
+      expect(modelRun).toMatchObject({
+        step: 'model-inference',
+        task_id: expect.stringMatching(/-task-\d{3,}$/),
+        duration_ms: expect.any(Number),
+        level: 'info',
+      });
+      const failedFetch = activityLines.find(
+        (entry) => entry.activity === 'fetchTaskInput' && entry.msg === 'activity failed',
+      );
       expect(failedFetch).toMatchObject({ step: 'terrakit-data-fetch', level: 'warn' });
     });
   });
@@ -201,10 +254,22 @@ describe('operations endpoints (real services, in-process worker)', () => {
       logLines.length = 0;
       const headers = { Authorization: `Bearer ${USERS.alice.key}`, 'X-Request-Id': 'req-ops-1' };
       expect((await fetch(`${stack.baseUrl}/api/v2/models?limit=1`, { headers })).status).toBe(200);
-      expect((await fetch(`${stack.baseUrl}/api/v2/models?limit=0`, { headers: { Authorization: headers.Authorization } })).status).toBe(400);
+      expect(
+        (await fetch(`${stack.baseUrl}/api/v2/models?limit=0`, { headers: { Authorization: headers.Authorization } }))
+          .status,
+      ).toBe(400);
       const entries = logLines.map((line) => JSON.parse(line) as Record<string, any>).filter((entry) => entry.req);
-      expect(entries[0]).toMatchObject({ level: 'info', req: { id: 'req-ops-1', method: 'GET', url: '/api/v2/models?limit=1' }, res: { statusCode: 200 }, responseTime: expect.any(Number) });
-      expect(entries[1]).toMatchObject({ level: 'info', req: { id: expect.any(String), url: '/api/v2/models?limit=0' }, res: { statusCode: 400 } });
+      expect(entries[0]).toMatchObject({
+        level: 'info',
+        req: { id: 'req-ops-1', method: 'GET', url: '/api/v2/models?limit=1' },
+        res: { statusCode: 200 },
+        responseTime: expect.any(Number),
+      });
+      expect(entries[1]).toMatchObject({
+        level: 'info',
+        req: { id: expect.any(String), url: '/api/v2/models?limit=0' },
+        res: { statusCode: 400 },
+      });
       expect(logLines.join('\n')).not.toContain(USERS.alice.key);
     });
   });
@@ -219,13 +284,22 @@ describe('operations endpoints (real services, in-process worker)', () => {
 
       const routes = nestRoutes(stack.app);
       // The enumeration sees the app's routes (so a new controller's routes are checked too), and each is really served.
-      expect(routes).toEqual(expect.arrayContaining([{ method: 'post', path: '/api/v2/inference' }, { method: 'get', path: '/api/health/ready' }, { method: 'get', path: '/metrics' }, { method: 'delete', path: '/api/v2/generic-processor/{id}' }]));
+      expect(routes).toEqual(
+        expect.arrayContaining([
+          { method: 'post', path: '/api/v2/inference' },
+          { method: 'get', path: '/api/health/ready' },
+          { method: 'get', path: '/metrics' },
+          { method: 'delete', path: '/api/v2/generic-processor/{id}' },
+        ]),
+      );
       const served = new Set(expressRoutes(stack.app).map((route) => `${route.method} ${route.path}`));
       expect(routes.filter((route) => !served.has(`${route.method} ${route.path}`))).toEqual([]);
       const missing = routes.filter((route) => !document.paths[route.path]?.[route.method]);
       expect(missing).toEqual([]);
 
-      for (const [routePath, item] of Object.entries(document.paths as Record<string, Record<string, { security?: unknown; tags?: string[] }>>)) {
+      for (const [routePath, item] of Object.entries(
+        document.paths as Record<string, Record<string, { security?: unknown; tags?: string[] }>>,
+      )) {
         for (const operation of Object.values(item)) {
           const needsKey = routePath.startsWith('/api/v2') || routePath.startsWith('/api/queues');
           expect([routePath, operation.security ?? null]).toEqual([routePath, needsKey ? [{ 'api-key': [] }] : null]);
@@ -237,16 +311,28 @@ describe('operations endpoints (real services, in-process worker)', () => {
     it('generates request schemas from the zod DTOs, with the contract examples', async () => {
       const document = (await api.as(undefined).get('/docs-json')).body;
       const create = document.paths['/api/v2/inference'].post.requestBody.content['application/json'];
-      expect(create.schema.properties.spatial_domain.properties.urls.items).toMatchObject({ type: 'string', format: 'uri' });
+      expect(create.schema.properties.spatial_domain.properties.urls.items).toMatchObject({
+        type: 'string',
+        format: 'uri',
+      });
       expect(create.schema.properties.temporal_domain).toMatchObject({ type: 'array', maxItems: 366 });
-      expect(create.examples.basic.value).toMatchObject({ model_display_name: 'flood-detection-model', spatial_domain: { bbox: [[16.2, 48.1, 16.5, 48.3]] } });
+      expect(create.examples.basic.value).toMatchObject({
+        model_display_name: 'flood-detection-model',
+        spatial_domain: { bbox: [[16.2, 48.1, 16.5, 48.3]] },
+      });
       const model = document.paths['/api/v2/models'].post.requestBody.content['multipart/form-data'].schema;
       expect(model.properties.model_file).toMatchObject({ type: 'string', format: 'binary' });
       expect(model.required).toEqual(expect.arrayContaining(['model_file', 'model']));
-      const processor = document.paths['/api/v2/generic-processor'].post.requestBody.content['multipart/form-data'].schema;
+      const processor =
+        document.paths['/api/v2/generic-processor'].post.requestBody.content['multipart/form-data'].schema;
       expect(processor.properties.generic_processor_file).toMatchObject({ type: 'string', format: 'binary' });
-      expect(JSON.parse(processor.properties.generic_processor.example)).toMatchObject({ name: 'cloud_masking', processor_parameters: { threshold: 80 } });
-      const list = document.paths['/api/v2/inference'].get.parameters.map((parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`);
+      expect(JSON.parse(processor.properties.generic_processor.example)).toMatchObject({
+        name: 'cloud_masking',
+        processor_parameters: { threshold: 80 },
+      });
+      const list = document.paths['/api/v2/inference'].get.parameters.map(
+        (parameter: { name: string; in: string }) => `${parameter.in}:${parameter.name}`,
+      );
       expect(list).toEqual(expect.arrayContaining(['query:limit', 'query:offset', 'query:status', 'query:model_id']));
       const docs = await fetch(`${stack.baseUrl}/docs`);
       expect(docs.status).toBe(200);
@@ -272,7 +358,11 @@ describe('readiness with a component down', () => {
     stack = await startTestStack({
       storage: 'minio',
       worker: false,
-      env: { MINIO_ENDPOINT: `http://${storageProxy.address}`, TEMPORAL_ADDRESS: temporalProxy.address, DATABASE_URL: databaseUrl.toString() },
+      env: {
+        MINIO_ENDPOINT: `http://${storageProxy.address}`,
+        TEMPORAL_ADDRESS: temporalProxy.address,
+        DATABASE_URL: databaseUrl.toString(),
+      },
     });
     api = new ApiClient(stack.baseUrl, null);
   });
@@ -294,7 +384,11 @@ describe('readiness with a component down', () => {
     expect(down.status).toBe(503);
     expect(down.body).toMatchObject({ statusCode: 503, status: 'unavailable', down: ['object_storage'] });
     expect(down.body.message).toMatch(/object_storage down/);
-    expect(down.body.checks.object_storage).toMatchObject({ status: 'down', error: expect.stringMatching(/\S/), latency_ms: expect.any(Number) });
+    expect(down.body.checks.object_storage).toMatchObject({
+      status: 'down',
+      error: expect.stringMatching(/\S/),
+      latency_ms: expect.any(Number),
+    });
     expect(down.body.checks.database.status).toBe('up');
     expect(down.body.checks.temporal.status).toBe('up');
     expect((await api.get('/api/health')).status).toBe(503);

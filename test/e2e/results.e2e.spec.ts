@@ -28,7 +28,10 @@ describe('inference results: COCO export, COG outputs, GeoServer layers', () => 
     await makeSampleGeoTiff(path.join(workDir, 'b.tif'), 384, 11);
     fixtures = await startFixtureServer(workDir);
     geoserver = await startGeoServerDouble({ user: 'admin', password: 'e2e-secret' });
-    stack = await startTestStack({ storage: 'minio', env: { GEOSERVER_URL: geoserver.url, GEOSERVER_USER: 'admin', GEOSERVER_PASSWORD: 'e2e-secret' } });
+    stack = await startTestStack({
+      storage: 'minio',
+      env: { GEOSERVER_URL: geoserver.url, GEOSERVER_USER: 'admin', GEOSERVER_PASSWORD: 'e2e-secret' },
+    });
     api = new ApiClient(stack.baseUrl);
     const { model, meta } = demoModelPaths();
     modelName = `csmask-results-${Date.now()}`;
@@ -53,24 +56,44 @@ describe('inference results: COCO export, COG outputs, GeoServer layers', () => 
     const id: string = created.body.id;
     const early = await api.get(`/api/v2/inference/${id}/coco`);
     expect(early.status).toBe(404);
-    expect(early.body.message).toMatch(new RegExp(`no COCO export for inference ${id} yet: the inference is (PENDING|RUNNING)`));
+    expect(early.body.message).toMatch(
+      new RegExp(`no COCO export for inference ${id} yet: the inference is (PENDING|RUNNING)`),
+    );
 
     const finished = await api.waitForInference(id);
-    expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 2, coco_url: `${stack.baseUrl}/api/v2/inference/${id}/coco` });
-    const tasks = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks as Array<{ task_id: string; outputs: Record<string, any> }>;
+    expect(finished).toMatchObject({
+      status: 'COMPLETED',
+      tasks_count_success: 2,
+      coco_url: `${stack.baseUrl}/api/v2/inference/${id}/coco`,
+    });
+    const tasks = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks as Array<{
+      task_id: string;
+      outputs: Record<string, any>;
+    }>;
 
     // GeoServer: each task's layer published with the model's class style; the push step records the WMS URL.
     for (const task of tasks) {
       const push = task.outputs['push-to-geoserver'];
-      expect(push).toMatchObject({ publisher: 'geoserver', workspace: 'geo_inference', layer_name: `${modelName}_${task.task_id}`, style: 'csmask' });
+      expect(push).toMatchObject({
+        publisher: 'geoserver',
+        workspace: 'geo_inference',
+        layer_name: `${modelName}_${task.task_id}`,
+        style: 'csmask',
+      });
       expect(push.wms_url).toContain(`${geoserver.url}/geo_inference/wms?service=WMS`);
       expect(new URL(push.wms_url).searchParams.get('layers')).toBe(`geo_inference:${modelName}_${task.task_id}`);
-      expect(geoserver.layers.get(`geo_inference:${modelName}_${task.task_id}`)).toEqual({ defaultStyle: { name: 'csmask', workspace: 'geo_inference' } });
+      expect(geoserver.layers.get(`geo_inference:${modelName}_${task.task_id}`)).toEqual({
+        defaultStyle: { name: 'csmask', workspace: 'geo_inference' },
+      });
     }
-    expect(geoserver.styles.get('geo_inference:csmask')).toMatch(/<ColorMapEntry color="#f0f0f0" quantity="1" label="cloud" opacity="1"\/>/);
+    expect(geoserver.styles.get('geo_inference:csmask')).toMatch(
+      /<ColorMapEntry color="#f0f0f0" quantity="1" label="cloud" opacity="1"\/>/,
+    );
 
     // COCO export over the API.
-    const download = await fetch(`${stack.baseUrl}/api/v2/inference/${id}/coco`, { headers: { Authorization: `Bearer ${api.apiKey}` } });
+    const download = await fetch(`${stack.baseUrl}/api/v2/inference/${id}/coco`, {
+      headers: { Authorization: `Bearer ${api.apiKey}` },
+    });
     expect(download.status).toBe(200);
     expect(download.headers.get('content-type')).toMatch(/application\/json/);
     expect(download.headers.get('content-disposition')).toBe(`attachment; filename="${id}-coco.json"`);
@@ -93,7 +116,17 @@ describe('inference results: COCO export, COG outputs, GeoServer layers', () => 
     }
     fs.writeFileSync(path.join(workDir, 'coco.json'), JSON.stringify(coco));
     fs.writeFileSync(path.join(workDir, 'manifest.json'), JSON.stringify(manifest));
-    const report = JSON.parse((await runPython('test/support/validate_coco.py', [path.join(workDir, 'coco.json'), path.join(workDir, 'manifest.json')])).trim().split('\n').pop()!);
+    const report = JSON.parse(
+      (
+        await runPython('test/support/validate_coco.py', [
+          path.join(workDir, 'coco.json'),
+          path.join(workDir, 'manifest.json'),
+        ])
+      )
+        .trim()
+        .split('\n')
+        .pop()!,
+    );
     expect(report.problems).toEqual([]);
     expect(report).toMatchObject({ images: 2, annotations: coco.annotations.length });
     expect(report.category_pixels).toEqual(report.mask_pixels);

@@ -25,7 +25,12 @@ describe('retrying failed work', () => {
     stack = await startTestStack({ storage: 'minio' });
     api = new ApiClient(stack.baseUrl);
     temporal = new Client({ connection: await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') }) });
-    modelId = (await api.registerModel(demoModelMetadata(demoModelPaths().meta, `csmask-retry-${Date.now()}`), demoModelPaths().model)).body.id;
+    modelId = (
+      await api.registerModel(
+        demoModelMetadata(demoModelPaths().meta, `csmask-retry-${Date.now()}`),
+        demoModelPaths().model,
+      )
+    ).body.id;
   });
 
   afterAll(async () => {
@@ -36,20 +41,32 @@ describe('retrying failed work', () => {
   });
 
   it('POST /retry reruns only the failed task, keeping the finished one as it was', async () => {
-    const created = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('tile.tif'), fixtures.url('late.tif')] }, temporal_domain: [] });
+    const created = await api.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: { urls: [fixtures.url('tile.tif'), fixtures.url('late.tif')] },
+      temporal_domain: [],
+    });
     const id = created.body.id;
     expect((await api.waitForInference(id)).status).toBe('FAILED');
     expect((await api.post(`/api/v2/inference/${id}/retry`, {})).status).toBe(202);
     // Retrying a retry that is running is refused; wait for it to end first.
     const before = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks;
-    const rerunFailedAgain = await api.waitForInference(id, 120_000, (body) => body.status === 'FAILED' && body.retries === 1);
+    const rerunFailedAgain = await api.waitForInference(
+      id,
+      120_000,
+      (body) => body.status === 'FAILED' && body.retries === 1,
+    );
     expect(rerunFailedAgain.tasks_count_success).toBe(1);
 
     fs.copyFileSync(path.join(workDir, 'tile.tif'), path.join(workDir, 'late.tif'));
     const retried = await api.post(`/api/v2/inference/${id}/retry`, {});
     expect(retried.status).toBe(202);
     expect(retried.body.tasks_to_rerun).toBe(1);
-    const finished = await api.waitForInference(id, 120_000, (body) => body.retries === 2 && ['COMPLETED', 'FAILED'].includes(body.status));
+    const finished = await api.waitForInference(
+      id,
+      120_000,
+      (body) => body.retries === 2 && ['COMPLETED', 'FAILED'].includes(body.status),
+    );
     expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 2, tasks_count_failed: 0, retries: 2 });
     const after = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks;
     // The task that had finished was not run again: same step timestamps as before the retries.
@@ -60,7 +77,11 @@ describe('retrying failed work', () => {
   });
 
   it('a reset of the failed workflow (as the Web UI does) reruns it and the REST status follows', async () => {
-    const created = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('reset.tif')] }, temporal_domain: [] });
+    const created = await api.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: { urls: [fixtures.url('reset.tif')] },
+      temporal_domain: [],
+    });
     const id = created.body.id;
     expect((await api.waitForInference(id)).status).toBe('FAILED');
     fs.copyFileSync(path.join(workDir, 'tile.tif'), path.join(workDir, 'reset.tif'));

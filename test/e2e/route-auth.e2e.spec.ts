@@ -5,21 +5,39 @@ import { canonicalPath } from '../../src/api/http/canonical-path';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
 
 /** One raw HTTP request: fetch() would normalise some of the spellings this test is about. */
-function rawRequest(baseUrl: string, method: string, rawPath: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function rawRequest(
+  baseUrl: string,
+  method: string,
+  rawPath: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: url.hostname, port: url.port, method: method.toUpperCase(), path: rawPath, headers: { 'Content-Type': 'application/json', ...headers } }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const request = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: method.toUpperCase(),
+        path: rawPath,
+        headers: { 'Content-Type': 'application/json', ...headers },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+      },
+    );
     request.on('error', reject);
     request.end(method === 'get' || method === 'delete' ? undefined : '{}');
   });
 }
 
-const alternateCase = (value: string) => [...value].map((char, index) => (index % 2 ? char.toUpperCase() : char.toLowerCase())).join('');
-const escapeLetters = (value: string) => value.replace(/[a-z]/g, (char, index: number) => (index % 3 === 1 ? `%${char.charCodeAt(0).toString(16)}` : char));
+const alternateCase = (value: string) =>
+  [...value].map((char, index) => (index % 2 ? char.toUpperCase() : char.toLowerCase())).join('');
+const escapeLetters = (value: string) =>
+  value.replace(/[a-z]/g, (char, index: number) => (index % 3 === 1 ? `%${char.charCodeAt(0).toString(16)}` : char));
 
 /** Spellings of one concrete path that Express (or the canonical-path step before it) routes to the same handler. */
 function spellings(path: string): Array<[string, string]> {
@@ -52,9 +70,19 @@ describe('API key on every route, whatever the spelling of its path', () => {
 
   it('knows every route and which few are public', () => {
     expect(routes.length).toBeGreaterThan(20);
-    const publicRoutes = routes.filter((route) => route.publicCredential !== undefined).map((route) => `${route.method} ${route.path}`);
+    const publicRoutes = routes
+      .filter((route) => route.publicCredential !== undefined)
+      .map((route) => `${route.method} ${route.path}`);
     expect(publicRoutes.sort()).toEqual(
-      ['get /api/health', 'get /api/health/live', 'get /api/health/ready', 'get /files/{path}', 'get /map/{taskId}', 'get /metrics', 'get /tiles/{taskId}/{z}/{x}/{y}.png'].sort(),
+      [
+        'get /api/health',
+        'get /api/health/live',
+        'get /api/health/ready',
+        'get /files/{path}',
+        'get /map/{taskId}',
+        'get /metrics',
+        'get /tiles/{taskId}/{z}/{x}/{y}.png',
+      ].sort(),
     );
   });
 
@@ -64,7 +92,8 @@ describe('API key on every route, whatever the spelling of its path', () => {
       const concrete = route.path.replace(/\{[^}]+\}/g, () => randomUUID());
       for (const [label, spelled] of spellings(concrete)) {
         const response = await rawRequest(stack.baseUrl, route.method, spelled);
-        if (response.status !== 401) answers.push(`${route.method} ${spelled} (${label}): ${response.status} ${response.body.slice(0, 120)}`);
+        if (response.status !== 401)
+          answers.push(`${route.method} ${spelled} (${label}): ${response.status} ${response.body.slice(0, 120)}`);
         else expect(JSON.parse(response.body)).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
       }
     }
@@ -74,7 +103,9 @@ describe('API key on every route, whatever the spelling of its path', () => {
   it('answers 401 with a wrong key, and lets a right key through under the same spellings', async () => {
     for (const [, spelled] of spellings('/api/v2/models')) {
       expect((await rawRequest(stack.baseUrl, 'get', spelled, { Authorization: 'Bearer wrong-key' })).status).toBe(401);
-      expect((await rawRequest(stack.baseUrl, 'get', spelled, { Authorization: `Bearer ${USERS.alice.key}` })).status).toBe(200);
+      expect(
+        (await rawRequest(stack.baseUrl, 'get', spelled, { Authorization: `Bearer ${USERS.alice.key}` })).status,
+      ).toBe(200);
     }
   });
 

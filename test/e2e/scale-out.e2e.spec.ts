@@ -30,7 +30,13 @@ describe('scale-out across worker processes and batches', () => {
     stack = await startTestStack({
       storage: 'minio',
       worker: false,
-      env: { TEMPORAL_TASK_QUEUE: taskQueue, TEMPORAL_MODEL_TASK_QUEUE: `${taskQueue}-model`, INFERENCE_BATCH_TASKS: '3', INFERENCE_BATCH_CONCURRENCY: '2', INFERENCE_STEP_GROUP_SIZE: '2' },
+      env: {
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        TEMPORAL_MODEL_TASK_QUEUE: `${taskQueue}-model`,
+        INFERENCE_BATCH_TASKS: '3',
+        INFERENCE_BATCH_CONCURRENCY: '2',
+        INFERENCE_STEP_GROUP_SIZE: '2',
+      },
     });
     api = new ApiClient(stack.baseUrl);
     temporal = new Client({ connection: await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') }) });
@@ -44,12 +50,26 @@ describe('scale-out across worker processes and batches', () => {
   });
 
   it('two worker processes share the tasks of one batched inference', async () => {
-    const modelId = (await api.registerModel(demoModelMetadata(demoModelPaths().meta, `csmask-scale-${Date.now()}`), demoModelPaths().model)).body.id;
+    const modelId = (
+      await api.registerModel(
+        demoModelMetadata(demoModelPaths().meta, `csmask-scale-${Date.now()}`),
+        demoModelPaths().model,
+      )
+    ).body.id;
 
     const workerEnv = { ...stack.env, WORKER_MAX_CONCURRENT_ACTIVITIES: '1' };
-    const workers = [0, 1].map((index) => spawnWorker({ ...workerEnv, DATA_DIR: path.join(workDir, `worker-${index}`) }, path.join(workDir, `worker-${index}.log`)));
+    const workers = [0, 1].map((index) =>
+      spawnWorker(
+        { ...workerEnv, DATA_DIR: path.join(workDir, `worker-${index}`) },
+        path.join(workDir, `worker-${index}.log`),
+      ),
+    );
     try {
-      const created = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: Array.from({ length: 6 }, () => fixtures.url('tile.tif')) }, temporal_domain: [] });
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: Array.from({ length: 6 }, () => fixtures.url('tile.tif')) },
+        temporal_domain: [],
+      });
       expect(created.status).toBe(201);
       const finished = await api.waitForInference(created.body.id, 240_000);
       expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_total: 6, tasks_count_success: 6 });
@@ -60,7 +80,8 @@ describe('scale-out across worker processes and batches', () => {
         const history = await temporal.workflow.getHandle(`${created.body.id}-batch-${batch}`).fetchHistory();
         for (const event of history.events ?? []) {
           const scheduled = event.activityTaskScheduledEventAttributes;
-          if (scheduled && ['runModelInference', 'runModelInferences'].includes(scheduled.activityType?.name ?? '')) modelQueues.add(scheduled.taskQueue?.name ?? '');
+          if (scheduled && ['runModelInference', 'runModelInferences'].includes(scheduled.activityType?.name ?? ''))
+            modelQueues.add(scheduled.taskQueue?.name ?? '');
           const started = event.activityTaskStartedEventAttributes;
           if (started?.identity) identities.add(started.identity);
         }
@@ -68,7 +89,12 @@ describe('scale-out across worker processes and batches', () => {
       expect([...modelQueues]).toEqual([`${stack.taskQueue}-model`]);
       expect(identities.size).toBe(2);
       const tasks = (await api.get(`/api/v2/inference/${created.body.id}/tasks`)).body.tasks;
-      expect(tasks.every((task: { status: string; pipeline_steps: Array<{ status: string }> }) => task.status === 'FINISHED' && task.pipeline_steps.every((step) => step.status === 'FINISHED'))).toBe(true);
+      expect(
+        tasks.every(
+          (task: { status: string; pipeline_steps: Array<{ status: string }> }) =>
+            task.status === 'FINISHED' && task.pipeline_steps.every((step) => step.status === 'FINISHED'),
+        ),
+      ).toBe(true);
     } finally {
       for (const worker of workers) worker.kill('SIGTERM');
       await Promise.all(workers.map(waitForExit));

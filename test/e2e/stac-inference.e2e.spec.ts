@@ -31,17 +31,28 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     files = await startRangeFileServer(fixtures.dir);
     const [minX, minY, maxX, maxY] = fixtures.sceneBbox;
     const chipWidth = fixtures.chipBbox[2] - fixtures.chipBbox[0];
-    const item = (id: string, datetime: string, cloudCover: number, bbox = fixtures.sceneBbox) => s2Item(id, { bbox, datetime, cloudCover, assetUrl: files.url });
+    const item = (id: string, datetime: string, cloudCover: number, bbox = fixtures.sceneBbox) =>
+      s2Item(id, { bbox, datetime, cloudCover, assetUrl: files.url });
     // One item per page: the least cloudy one within maxcc comes last, after a cloudier one of the same day.
     double = await startStacDouble(
       [
         item('S2B_33UXP_20240615_0_L2A_cloudy', '2024-06-15T10:05:00Z', 65),
         item('S2A_33UXP_20240615_0_L2A_medium', '2024-06-15T10:00:00Z', 25),
         // Clearest, but its footprint stops in the middle of the chip area.
-        item('S2A_33UXP_20240615_1_L2A_partial', '2024-06-15T10:01:00Z', 1, [minX, minY, fixtures.chipBbox[0] + chipWidth / 2, maxY]),
+        item('S2A_33UXP_20240615_1_L2A_partial', '2024-06-15T10:01:00Z', 1, [
+          minX,
+          minY,
+          fixtures.chipBbox[0] + chipWidth / 2,
+          maxY,
+        ]),
         item('S2B_33UXP_20240615_1_L2A_best', '2024-06-15T10:10:00Z', 8),
         item('S2A_33UXP_20240620_0_L2A', '2024-06-20T10:00:00Z', 0),
-        hlsItem('HLS.S30.T33UXP.2024167T100031.v2.0', { bbox: fixtures.sceneBbox, datetime: '2024-06-15T10:00:31Z', cloudCover: 12, assetUrl: files.url }),
+        hlsItem('HLS.S30.T33UXP.2024167T100031.v2.0', {
+          bbox: fixtures.sceneBbox,
+          datetime: '2024-06-15T10:00:31Z',
+          cloudCover: 12,
+          assetUrl: files.url,
+        }),
       ],
       { maxPageSize: 1 },
     );
@@ -50,7 +61,12 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     stack = await startTestStack({
       storage: 'minio',
       // The demo model doubles as the cloud model of cloud_masking for URL inputs.
-      env: { STAC_API_URL: double.url, HLS_STAC_API_URL: double.url, PERMANENT_WATER_MASK_PATH: fixtures.waterPath, CLOUD_MASK_MODEL_ID: modelName },
+      env: {
+        STAC_API_URL: double.url,
+        HLS_STAC_API_URL: double.url,
+        PERMANENT_WATER_MASK_PATH: fixtures.waterPath,
+        CLOUD_MASK_MODEL_ID: modelName,
+      },
     });
     api = new ApiClient(stack.baseUrl);
     const { model, meta } = demoModelPaths();
@@ -58,7 +74,10 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     // The same network on a 500 m grid: a whole 100 km MGRS tile is a 200 x 200 chip.
     coarseModelName = `${modelName}-500m`;
     const coarse = demoModelMetadata(meta, coarseModelName);
-    const registered = await api.registerModel({ ...coarse, model_input_data_spec: { ...coarse.model_input_data_spec, resolution: 500 } }, model);
+    const registered = await api.registerModel(
+      { ...coarse, model_input_data_spec: { ...coarse.model_input_data_spec, resolution: 500 } },
+      model,
+    );
     expect(registered.status).toBe(201);
   });
 
@@ -92,7 +111,11 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
       post_processing: { cloud_masking: true },
     });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ tasks_count_total: 1, maxcc: 30, spatial_domain: { bbox: [fixtures.chipBbox] } });
+    expect(created.body).toMatchObject({
+      tasks_count_total: 1,
+      maxcc: 30,
+      spatial_domain: { bbox: [fixtures.chipBbox] },
+    });
     const finished = await api.waitForInference(created.body.id);
     expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 1 });
 
@@ -109,12 +132,26 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
 
     const [task] = await tasksOf(created.body.id);
     const fetched = task.outputs['terrakit-data-fetch'];
-    expect(fetched).toMatchObject({ item_id: 'S2B_33UXP_20240615_1_L2A_best', cloud_cover: 8, collection: 'sentinel-2-l2a', items_found: 3, pages: 3, epsg: 32633, bands: 6 });
+    expect(fetched).toMatchObject({
+      item_id: 'S2B_33UXP_20240615_1_L2A_best',
+      cloud_cover: 8,
+      collection: 'sentinel-2-l2a',
+      items_found: 3,
+      pages: 3,
+      epsg: 32633,
+      bands: 6,
+    });
 
     const chip = await download(fetched.inputKey, 'chip.tif');
     const output = await download(task.outputs['model-inference'].outputKey, 'output.tif');
     const check = await checkChip(chip, fixtures.dir, BANDS, { output });
-    expect(check).toMatchObject({ epsg: 32633, count: 6, descriptions: BANDS, width: fetched.width, height: fetched.height });
+    expect(check).toMatchObject({
+      epsg: 32633,
+      count: 6,
+      descriptions: BANDS,
+      width: fetched.width,
+      height: fetched.height,
+    });
     expect(check.transform[0]).toBe(10);
     expect(check.transform[2] % 10).toBe(0);
     for (const band of check.bands_check.slice(0, 4)) expect(band.equal_fraction).toBeGreaterThan(0.999);
@@ -149,12 +186,28 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     expect(finished).toMatchObject({ status: 'FAILED', tasks_count_failed: 1 });
     const [task] = await tasksOf(created.body.id);
     expect(task.pipeline_steps[0]).toMatchObject({ process_id: 'terrakit-data-fetch', status: 'FAILED' });
-    expect(task.pipeline_steps[0].message).toMatch(/no Sentinel-2 L2A scene \(collection sentinel-2-l2a\) covers bbox .* in 2024-06-15 with cloud cover <= 5%/);
+    expect(task.pipeline_steps[0].message).toMatch(
+      /no Sentinel-2 L2A scene \(collection sentinel-2-l2a\) covers bbox .* in 2024-06-15 with cloud cover <= 5%/,
+    );
   });
 
   it('polygons with a date interval: searched with intersects, pixels outside the polygon are nodata', async () => {
     const [minX, minY, maxX, maxY] = fixtures.chipBbox;
-    const triangle = { type: 'Feature', properties: {}, geometry: { type: 'Polygon', coordinates: [[[minX, minY], [maxX, minY], [(minX + maxX) / 2, maxY], [minX, minY]]] } };
+    const triangle = {
+      type: 'Feature',
+      properties: {},
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [minX, minY],
+            [maxX, minY],
+            [(minX + maxX) / 2, maxY],
+            [minX, minY],
+          ],
+        ],
+      },
+    };
     const before = double.requests.length;
     const created = await api.post('/api/v2/inference', {
       model_display_name: modelName,
@@ -164,7 +217,10 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     });
     expect(created.status).toBe(201);
     expect(await api.waitForInference(created.body.id)).toMatchObject({ status: 'COMPLETED' });
-    expect(double.requests[before]).toMatchObject({ intersects: triangle.geometry, datetime: '2024-06-14T00:00:00.000Z/2024-06-16T23:59:59.999Z' });
+    expect(double.requests[before]).toMatchObject({
+      intersects: triangle.geometry,
+      datetime: '2024-06-14T00:00:00.000Z/2024-06-16T23:59:59.999Z',
+    });
     expect(double.requests[before].bbox).toBeUndefined();
     const [task] = await tasksOf(created.body.id);
     const chip = await download(task.outputs['terrakit-data-fetch'].inputKey, 'polygon-chip.tif');
@@ -174,19 +230,35 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
   });
 
   it('tiles: an MGRS tile at the model resolution; too large at 10 m is a 422 naming the tile', async () => {
-    const tooLarge = await api.post('/api/v2/inference', { model_display_name: modelName, spatial_domain: { tiles: ['33UXP'] }, temporal_domain: ['2024-06-15'] });
+    const tooLarge = await api.post('/api/v2/inference', {
+      model_display_name: modelName,
+      spatial_domain: { tiles: ['33UXP'] },
+      temporal_domain: ['2024-06-15'],
+    });
     expect(tooLarge.status).toBe(422);
     expect(tooLarge.body.field).toBe('spatial_domain.tiles.0');
     expect(tooLarge.body.message).toMatch(/CHIP_MAX_PIXELS/);
 
     const before = double.requests.length;
-    const created = await api.post('/api/v2/inference', { model_display_name: coarseModelName, spatial_domain: { tiles: ['33uxp'] }, temporal_domain: ['2024-06-15'], maxcc: 30 });
+    const created = await api.post('/api/v2/inference', {
+      model_display_name: coarseModelName,
+      spatial_domain: { tiles: ['33uxp'] },
+      temporal_domain: ['2024-06-15'],
+      maxcc: 30,
+    });
     expect(created.status).toBe(201);
     expect(await api.waitForInference(created.body.id)).toMatchObject({ status: 'COMPLETED' });
-    expect(double.requests[before].query).toMatchObject({ 'mgrs:utm_zone': { eq: 33 }, 'mgrs:latitude_band': { eq: 'U' }, 'mgrs:grid_square': { eq: 'XP' } });
+    expect(double.requests[before].query).toMatchObject({
+      'mgrs:utm_zone': { eq: 33 },
+      'mgrs:latitude_band': { eq: 'U' },
+      'mgrs:grid_square': { eq: 'XP' },
+    });
     const [task] = await tasksOf(created.body.id);
     // A tile's items need not cover a bbox: the clearest item of the tile wins.
-    expect(task.outputs['terrakit-data-fetch']).toMatchObject({ item_id: 'S2A_33UXP_20240615_1_L2A_partial', epsg: 32633 });
+    expect(task.outputs['terrakit-data-fetch']).toMatchObject({
+      item_id: 'S2A_33UXP_20240615_1_L2A_partial',
+      epsg: 32633,
+    });
     expect(task.outputs['terrakit-data-fetch'].width).toBeGreaterThan(190);
     expect(task.outputs['terrakit-data-fetch'].width).toBeLessThan(230);
   });
@@ -208,7 +280,9 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     expect(check.water_check!.west).toBeGreaterThan(1000);
     expect(check.water_check!.west_nodata_fraction).toBe(1);
     expect(check.water_check!.east_nodata_fraction).toBe(0);
-    expect(task.outputs['model-inference'].post_processing.permanent_water_masking).toBeGreaterThanOrEqual(check.water_check!.west);
+    expect(task.outputs['model-inference'].post_processing.permanent_water_masking).toBeGreaterThanOrEqual(
+      check.water_check!.west,
+    );
   });
 
   it('HLS: searches both HLS collections, maps B02..B12 to the model bands and masks Fmask clouds and snow', async () => {
@@ -225,7 +299,10 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     expect(await api.waitForInference(created.body.id)).toMatchObject({ status: 'COMPLETED' });
     expect(double.requests[before].collections).toEqual(['HLSS30_2.0', 'HLSL30_2.0']);
     const [task] = await tasksOf(created.body.id);
-    expect(task.outputs['terrakit-data-fetch']).toMatchObject({ item_id: 'HLS.S30.T33UXP.2024167T100031.v2.0', collection: 'HLSS30_2.0' });
+    expect(task.outputs['terrakit-data-fetch']).toMatchObject({
+      item_id: 'HLS.S30.T33UXP.2024167T100031.v2.0',
+      collection: 'HLSS30_2.0',
+    });
     const chip = await download(task.outputs['terrakit-data-fetch'].inputKey, 'hls-chip.tif');
     const output = await download(task.outputs['model-inference'].outputKey, 'hls-output.tif');
     // Fmask has cirrus (SCL 10) in bit 0, which cloud_masking leaves alone.
@@ -256,14 +333,67 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
   });
 
   it.each([
-    ['snow_ice_masking on URL inputs', { spatial_domain: { urls: ['http://127.0.0.1:9/x.tif'] }, post_processing: { snow_ice_masking: true } }, 422, 'post_processing.snow_ice_masking', /no scene classification band/],
+    [
+      'snow_ice_masking on URL inputs',
+      { spatial_domain: { urls: ['http://127.0.0.1:9/x.tif'] }, post_processing: { snow_ice_masking: true } },
+      422,
+      'post_processing.snow_ice_masking',
+      /no scene classification band/,
+    ],
     ['a bbox without dates', { temporal_domain: [] }, 422, 'temporal_domain', /at least one date/],
-    ['an area over the size limit', { spatial_domain: { bbox: [[10, 40, 20, 50]] } }, 422, 'spatial_domain.bbox.0', /million pixels/],
-    ['latitudes out of range', { spatial_domain: { bbox: [[10, -95, 11, 1]] } }, 400, 'spatial_domain.bbox.0', /lat in \[-90, 90\]/],
-    ['a self-intersecting polygon', { spatial_domain: { polygons: [{ type: 'Polygon', coordinates: [[[16, 48], [16.1, 48.1], [16.1, 48], [16, 48.1], [16, 48]]] }] } }, 400, 'spatial_domain.polygons.0', /not a valid polygon/],
-    ['a polygon that is a point', { spatial_domain: { polygons: [{ type: 'Point', coordinates: [16, 48] }] } }, 400, 'spatial_domain.polygons.0', /Polygon or MultiPolygon/],
+    [
+      'an area over the size limit',
+      { spatial_domain: { bbox: [[10, 40, 20, 50]] } },
+      422,
+      'spatial_domain.bbox.0',
+      /million pixels/,
+    ],
+    [
+      'latitudes out of range',
+      { spatial_domain: { bbox: [[10, -95, 11, 1]] } },
+      400,
+      'spatial_domain.bbox.0',
+      /lat in \[-90, 90\]/,
+    ],
+    [
+      'a self-intersecting polygon',
+      {
+        spatial_domain: {
+          polygons: [
+            {
+              type: 'Polygon',
+              coordinates: [
+                [
+                  [16, 48],
+                  [16.1, 48.1],
+                  [16.1, 48],
+                  [16, 48.1],
+                  [16, 48],
+                ],
+              ],
+            },
+          ],
+        },
+      },
+      400,
+      'spatial_domain.polygons.0',
+      /not a valid polygon/,
+    ],
+    [
+      'a polygon that is a point',
+      { spatial_domain: { polygons: [{ type: 'Point', coordinates: [16, 48] }] } },
+      400,
+      'spatial_domain.polygons.0',
+      /Polygon or MultiPolygon/,
+    ],
     ['a malformed tile id', { spatial_domain: { tiles: ['33UXZ9'] } }, 400, 'spatial_domain.tiles.0', /MGRS tile id/],
-    ['an inverted date interval', { temporal_domain: ['2024-06-16/2024-06-14'] }, 400, 'temporal_domain.0', /end is before the start/],
+    [
+      'an inverted date interval',
+      { temporal_domain: ['2024-06-16/2024-06-14'] },
+      400,
+      'temporal_domain.0',
+      /end is before the start/,
+    ],
     ['an unknown data source', { data_source: 'landsat-9' }, 400, 'data_source', /./],
   ])('rejects %s', async (_label, change, status, field, message) => {
     const response = await api.post('/api/v2/inference', {

@@ -25,7 +25,12 @@ describe('stopping a running inference', () => {
     stack = await startTestStack({ storage: 'minio' });
     api = new ApiClient(stack.baseUrl);
     temporal = new Client({ connection: await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') }) });
-    modelId = (await api.registerModel(demoModelMetadata(demoModelPaths().meta, `csmask-stop-${Date.now()}`), demoModelPaths().model)).body.id;
+    modelId = (
+      await api.registerModel(
+        demoModelMetadata(demoModelPaths().meta, `csmask-stop-${Date.now()}`),
+        demoModelPaths().model,
+      )
+    ).body.id;
   });
 
   afterAll(async () => {
@@ -36,14 +41,28 @@ describe('stopping a running inference', () => {
   });
 
   it('ends STOPPED with unfinished tasks and steps STOPPED, and cancels the running activity', async () => {
-    const created = await api.post('/api/v2/inference', { model_id: modelId, spatial_domain: { urls: [fixtures.url('scene.tif'), fixtures.url('scene.tif')] }, temporal_domain: [] });
+    const created = await api.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: { urls: [fixtures.url('scene.tif'), fixtures.url('scene.tif')] },
+      temporal_domain: [],
+    });
     const id = created.body.id;
-    await api.waitForInference(id, 120_000, (body) => body.tasks_count_running > 0 || ['COMPLETED', 'FAILED', 'STOPPED'].includes(body.status));
+    await api.waitForInference(
+      id,
+      120_000,
+      (body) => body.tasks_count_running > 0 || ['COMPLETED', 'FAILED', 'STOPPED'].includes(body.status),
+    );
     // Give the model step time to start on the first task.
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       const tasks = await api.get(`/api/v2/inference/${id}/tasks`);
-      if (tasks.body.tasks.some((task: { pipeline_steps: Array<{ process_id: string; status: string }> }) => task.pipeline_steps[1].status === 'RUNNING')) break;
+      if (
+        tasks.body.tasks.some(
+          (task: { pipeline_steps: Array<{ process_id: string; status: string }> }) =>
+            task.pipeline_steps[1].status === 'RUNNING',
+        )
+      )
+        break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const stopRequested = Date.now();
@@ -51,13 +70,22 @@ describe('stopping a running inference', () => {
     expect(stop.status).toBe(202);
     const finished = await api.waitForInference(id, 60_000);
     const stopSeconds = (Date.now() - stopRequested) / 1000;
-    expect(finished).toMatchObject({ status: 'STOPPED', tasks_count_total: 2, tasks_count_stopped: 2, tasks_count_waiting: 0 });
+    expect(finished).toMatchObject({
+      status: 'STOPPED',
+      tasks_count_total: 2,
+      tasks_count_stopped: 2,
+      tasks_count_waiting: 0,
+    });
     expect(stopSeconds).toBeLessThan(20);
 
     const tasks = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks;
     for (const task of tasks) {
       expect(task.status).toBe('STOPPED');
-      expect(task.pipeline_steps[1]).toMatchObject({ process_id: 'model-inference', status: 'STOPPED', message: 'inference stopped' });
+      expect(task.pipeline_steps[1]).toMatchObject({
+        process_id: 'model-inference',
+        status: 'STOPPED',
+        message: 'inference stopped',
+      });
       expect(task.pipeline_steps[2].status).toBe('STOPPED');
     }
     const history = await temporal.workflow.getHandle(id).fetchHistory();

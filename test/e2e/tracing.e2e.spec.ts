@@ -26,8 +26,11 @@ async function startOtlpReceiver(): Promise<{ url: string; spans: ExportedSpan[]
     request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
     request.on('end', () => {
       if (request.method === 'POST' && request.url === '/v1/traces') {
-        const payload = JSON.parse(body) as { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: ExportedSpan[] }> }> };
-        for (const resource of payload.resourceSpans ?? []) for (const scope of resource.scopeSpans ?? []) spans.push(...(scope.spans ?? []));
+        const payload = JSON.parse(body) as {
+          resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: ExportedSpan[] }> }>;
+        };
+        for (const resource of payload.resourceSpans ?? [])
+          for (const scope of resource.scopeSpans ?? []) spans.push(...(scope.spans ?? []));
         response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
       } else {
         response.writeHead(404).end();
@@ -51,7 +54,10 @@ describe('tracing (OpenTelemetry)', () => {
     await makeSampleGeoTiff(path.join(workDir, 'sample.tif'), 256, 3);
     fixtures = await startFixtureServer(workDir);
     receiver = await startOtlpReceiver();
-    stack = await startTestStack({ storage: 'filesystem', env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'geo-inference-test' } });
+    stack = await startTestStack({
+      storage: 'filesystem',
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'geo-inference-test' },
+    });
     api = new ApiClient(stack.baseUrl);
   });
 
@@ -64,8 +70,14 @@ describe('tracing (OpenTelemetry)', () => {
 
   it('exports one trace from POST /api/v2/inference through the workflow to its activities', async () => {
     const name = `csmask-tracing-${Date.now()}`;
-    expect((await api.registerModel(demoModelMetadata(demoModelPaths().meta, name), demoModelPaths().model)).status).toBe(201);
-    const created = await api.post('/api/v2/inference', { model_display_name: name, spatial_domain: { urls: [fixtures.url('sample.tif')] }, temporal_domain: [] });
+    expect(
+      (await api.registerModel(demoModelMetadata(demoModelPaths().meta, name), demoModelPaths().model)).status,
+    ).toBe(201);
+    const created = await api.post('/api/v2/inference', {
+      model_display_name: name,
+      spatial_domain: { urls: [fixtures.url('sample.tif')] },
+      temporal_domain: [],
+    });
     expect(created.status).toBe(201);
     expect((await api.waitForInference(created.body.id)).status).toBe('COMPLETED');
 
@@ -78,7 +90,13 @@ describe('tracing (OpenTelemetry)', () => {
       if (names.some((spanName) => spanName.includes('RunActivity:pushToGeoserver'))) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    for (const expected of ['StartWorkflow:inferenceWorkflow', 'RunWorkflow:inferenceWorkflow', 'RunActivity:fetchTaskInput', 'RunActivity:runModelInference', 'RunActivity:pushToGeoserver']) {
+    for (const expected of [
+      'StartWorkflow:inferenceWorkflow',
+      'RunWorkflow:inferenceWorkflow',
+      'RunActivity:fetchTaskInput',
+      'RunActivity:runModelInference',
+      'RunActivity:pushToGeoserver',
+    ]) {
       expect(names).toEqual(expect.arrayContaining([expect.stringContaining(expected)]));
     }
     // Requests that start nothing are traces of their own.

@@ -23,9 +23,15 @@ describe('webhooks', () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-webhooks-'));
     fs.writeFileSync(path.join(workDir, 'not-a-tiff.tif'), 'plain text\n');
     fixtures = await startFixtureServer(workDir);
-    stack = await startTestStack({ storage: 'minio', env: { WEBHOOK_INITIAL_INTERVAL_SECONDS: '1', WEBHOOK_MAX_INTERVAL_SECONDS: '2', WEBHOOK_MAX_ATTEMPTS: '6' } });
+    stack = await startTestStack({
+      storage: 'minio',
+      env: { WEBHOOK_INITIAL_INTERVAL_SECONDS: '1', WEBHOOK_MAX_INTERVAL_SECONDS: '2', WEBHOOK_MAX_ATTEMPTS: '6' },
+    });
     api = new ApiClient(stack.baseUrl);
-    const registered = await api.registerModel(demoModelMetadata(demoModelPaths().meta, `csmask-webhooks-${Date.now()}`), demoModelPaths().model);
+    const registered = await api.registerModel(
+      demoModelMetadata(demoModelPaths().meta, `csmask-webhooks-${Date.now()}`),
+      demoModelPaths().model,
+    );
     modelId = registered.body.id;
   });
 
@@ -40,7 +46,8 @@ describe('webhooks', () => {
     for (;;) {
       const response = await api.get(`/api/v2/inference/${id}/webhook-deliveries`);
       if (response.body.total_records >= count) return response.body;
-      if (Date.now() > deadline) throw new Error(`only ${response.body.total_records} webhook attempts after ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`only ${response.body.total_records} webhook attempts after ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
@@ -61,7 +68,13 @@ describe('webhooks', () => {
       const id = created.body.id;
       expect((await api.waitForInference(id)).status).toBe('FAILED');
       const deliveries = await waitForDeliveries(id, 3);
-      expect(deliveries.results.map((row: { status_code: number; delivered: boolean; attempt: number }) => [row.attempt, row.status_code, row.delivered])).toEqual([
+      expect(
+        deliveries.results.map((row: { status_code: number; delivered: boolean; attempt: number }) => [
+          row.attempt,
+          row.status_code,
+          row.delivered,
+        ]),
+      ).toEqual([
         [1, 500, false],
         [2, 503, false],
         [3, 204, true],
@@ -77,14 +90,26 @@ describe('webhooks', () => {
       expect(second - first).toBeGreaterThanOrEqual(900);
       expect(third - second).toBeGreaterThan(second - first);
       for (const request of receiver.received) {
-        const headers = { 'webhook-id': String(request.headers['webhook-id']), 'webhook-timestamp': String(request.headers['webhook-timestamp']), 'webhook-signature': String(request.headers['webhook-signature']) };
-        expect(headers['webhook-signature']).toBe(independentSignature(SECRET, headers['webhook-id'], headers['webhook-timestamp'], request.body));
+        const headers = {
+          'webhook-id': String(request.headers['webhook-id']),
+          'webhook-timestamp': String(request.headers['webhook-timestamp']),
+          'webhook-signature': String(request.headers['webhook-signature']),
+        };
+        expect(headers['webhook-signature']).toBe(
+          independentSignature(SECRET, headers['webhook-id'], headers['webhook-timestamp'], request.body),
+        );
         expect(() => new Webhook(SECRET).verify(request.body, headers)).not.toThrow();
       }
       const event = JSON.parse(receiver.received[2].body);
       expect(event).toMatchObject({
         type: 'inference.failed',
-        data: { inference_id: id, status: 'FAILED', tasks_count_total: 1, tasks_count_failed: 1, tasks: [{ task_id: `${id}-task-001`, status: 'FAILED', output_url: null }] },
+        data: {
+          inference_id: id,
+          status: 'FAILED',
+          tasks_count_total: 1,
+          tasks_count_failed: 1,
+          tasks: [{ task_id: `${id}-task-001`, status: 'FAILED', output_url: null }],
+        },
       });
       expect(event.data.links.inference).toBe(`${stack.baseUrl}/api/v2/inference/${id}`);
       expect(event.data.tasks[0].message).toMatch(/not a readable GeoTIFF/);
@@ -109,7 +134,14 @@ describe('webhooks', () => {
       await new Promise((resolve) => setTimeout(resolve, 2500));
       expect(receiver.received).toHaveLength(1);
       const after = await api.get(`/api/v2/inference/${id}/webhook-deliveries`);
-      expect(after.body.results).toEqual([expect.objectContaining({ attempt: 1, status_code: 410, delivered: false, error: 'the receiver answered 410 Gone: retries stopped' })]);
+      expect(after.body.results).toEqual([
+        expect.objectContaining({
+          attempt: 1,
+          status_code: 410,
+          delivered: false,
+          error: 'the receiver answered 410 Gone: retries stopped',
+        }),
+      ]);
       expect(deliveries.delivered).toBe(false);
       expect((await api.get(`/api/v2/inference/${id}`)).body.status).toBe('FAILED');
     } finally {
@@ -150,7 +182,11 @@ describe('webhooks', () => {
     const badUrl = await api.post('/api/v2/inference', { ...base, webhook_url: 'not a url', webhook_secret: SECRET });
     expect(badUrl.status).toBe(400);
     expect(badUrl.body.field).toBe('webhook_url');
-    const badSecret = await api.post('/api/v2/inference', { ...base, webhook_url: 'http://127.0.0.1:9/hook', webhook_secret: 'hunter2' });
+    const badSecret = await api.post('/api/v2/inference', {
+      ...base,
+      webhook_url: 'http://127.0.0.1:9/hook',
+      webhook_secret: 'hunter2',
+    });
     expect(badSecret.status).toBe(400);
     expect(badSecret.body.field).toBe('webhook_secret');
   });
@@ -158,7 +194,11 @@ describe('webhooks', () => {
 
 describe('webhooks to private addresses when disallowed', () => {
   it('answers 422 naming webhook_url', async () => {
-    const stack = await startTestStack({ storage: 'minio', worker: false, env: { WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false', WEBHOOK_SECRET: SECRET } });
+    const stack = await startTestStack({
+      storage: 'minio',
+      worker: false,
+      env: { WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false', WEBHOOK_SECRET: SECRET },
+    });
     try {
       const api = new ApiClient(stack.baseUrl);
       const response = await api.post('/api/v2/inference', {

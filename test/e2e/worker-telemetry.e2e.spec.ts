@@ -27,7 +27,11 @@ describe('standalone worker telemetry', () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-telemetry-'));
     await makeSampleGeoTiff(path.join(workDir, 'sample.tif'), 256, 5);
     fixtures = await startFixtureServer(workDir);
-    stack = await startTestStack({ storage: 'minio', worker: false, env: { TEMPORAL_TASK_QUEUE: `telemetry-${Date.now()}` } });
+    stack = await startTestStack({
+      storage: 'minio',
+      worker: false,
+      env: { TEMPORAL_TASK_QUEUE: `telemetry-${Date.now()}` },
+    });
     api = new ApiClient(stack.baseUrl);
   });
 
@@ -46,19 +50,31 @@ describe('standalone worker telemetry', () => {
     const metricsPort = await freePort();
     const logFile = path.join(workDir, 'worker.log');
     worker = spawnWorker(
-      { ...stack.env, DATA_DIR: path.join(workDir, 'worker'), LOG_LEVEL: 'log', TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkPort}`, WORKER_METRICS_PORT: String(metricsPort) },
+      {
+        ...stack.env,
+        DATA_DIR: path.join(workDir, 'worker'),
+        LOG_LEVEL: 'log',
+        TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${sdkPort}`,
+        WORKER_METRICS_PORT: String(metricsPort),
+      },
       logFile,
     );
 
     const { model, meta } = demoModelPaths();
     const registered = await api.registerModel(demoModelMetadata(meta, `csmask-telemetry-${Date.now()}`), model);
     expect(registered.status).toBe(201);
-    const created = await api.post('/api/v2/inference', { model_id: registered.body.id, spatial_domain: { urls: [fixtures.url('sample.tif')] }, temporal_domain: [] });
+    const created = await api.post('/api/v2/inference', {
+      model_id: registered.body.id,
+      spatial_domain: { urls: [fixtures.url('sample.tif')] },
+      temporal_domain: [],
+    });
     expect(created.status).toBe(201);
     expect(await api.waitForInference(created.body.id)).toMatchObject({ status: 'COMPLETED' });
 
     const queues = await api.get('/api/queues/status');
-    const identities = queues.body.queues[0].types.activity.pollers.map((poller: { identity: string }) => poller.identity);
+    const identities = queues.body.queues[0].types.activity.pollers.map(
+      (poller: { identity: string }) => poller.identity,
+    );
     expect(identities).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${worker.pid}@`))]));
 
     const pipeline = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -75,7 +91,15 @@ describe('standalone worker telemetry', () => {
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-    const modelRun = entries.find((entry) => entry.activity === 'runModelInference' && entry.msg === 'activity completed');
-    expect(modelRun).toMatchObject({ inference_id: created.body.id, task_id: expect.stringContaining(created.body.id), step: 'model-inference', service: 'geo-inference', level: 'info' });
+    const modelRun = entries.find(
+      (entry) => entry.activity === 'runModelInference' && entry.msg === 'activity completed',
+    );
+    expect(modelRun).toMatchObject({
+      inference_id: created.body.id,
+      task_id: expect.stringContaining(created.body.id),
+      step: 'model-inference',
+      service: 'geo-inference',
+      level: 'info',
+    });
   });
 });

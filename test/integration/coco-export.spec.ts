@@ -15,8 +15,11 @@ const classes = [
 /** Deterministic pseudo-random masks: smooth blobs of 4 classes with holes, diagonal touches, single pixels and nodata. */
 function syntheticMask(width: number, height: number, seed: number): Uint8Array {
   let state = seed * 2654435761;
-  const random = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
-  const centres = Array.from({ length: 12 }, () => [random() * width, random() * height, 3 + random() * 20, Math.floor(random() * 4)] as const);
+  const random = () => (state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const centres = Array.from(
+    { length: 12 },
+    () => [random() * width, random() * height, 3 + random() * 20, Math.floor(random() * 4)] as const,
+  );
   const mask = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -28,7 +31,9 @@ function syntheticMask(width: number, height: number, seed: number): Uint8Array 
     }
   }
   // A ring with a hole and a checkerboard patch (diagonal-only neighbours) in every mask.
-  for (let y = 2; y < 9; y++) for (let x = width - 10; x < width - 3; x++) mask[y * width + x] = y === 2 || y === 8 || x === width - 10 || x === width - 4 ? 2 : 0;
+  for (let y = 2; y < 9; y++)
+    for (let x = width - 10; x < width - 3; x++)
+      mask[y * width + x] = y === 2 || y === 8 || x === width - 10 || x === width - 4 ? 2 : 0;
   for (let y = height - 8; y < height - 2; y++) for (let x = 4; x < 10; x++) mask[y * width + x] = (x + y) % 2 ? 3 : 1;
   return mask;
 }
@@ -51,7 +56,14 @@ describe('COCO export validated with pycocotools', () => {
       const mask = syntheticMask(width, height, i + 1);
       const file = path.join(dir, `mask-${i}.tif`);
       await writeMaskGeoTiff(file, mask, width, height, source.georef, { nodata: 255 });
-      inputs.push({ fileName: `mask-${i}.tif`, width, height, mask, georef: source.georef, extra: { task_id: `task-${i}` } });
+      inputs.push({
+        fileName: `mask-${i}.tif`,
+        width,
+        height,
+        mask,
+        georef: source.georef,
+        extra: { task_id: `task-${i}` },
+      });
       manifest[`mask-${i}.tif`] = file;
     }
     const coco = buildCoco(inputs, { classes, skipValues: [255] });
@@ -59,7 +71,10 @@ describe('COCO export validated with pycocotools', () => {
     fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
 
     const report = JSON.parse(
-      (await runPython('test/support/validate_coco.py', [path.join(dir, 'coco.json'), path.join(dir, 'manifest.json')])).trim().split('\n').pop()!,
+      (await runPython('test/support/validate_coco.py', [path.join(dir, 'coco.json'), path.join(dir, 'manifest.json')]))
+        .trim()
+        .split('\n')
+        .pop()!,
     );
     expect(report.problems).toEqual([]);
     expect(report.images).toBe(12);

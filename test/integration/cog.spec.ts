@@ -12,7 +12,9 @@ const run = promisify(execFile);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function gdalinfo(file: string): Promise<any> {
-  const { stdout } = await run(gdalTool('gdalinfo', process.env.GDAL_BIN_DIR), ['-json', file], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(gdalTool('gdalinfo', process.env.GDAL_BIN_DIR), ['-json', file], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return JSON.parse(stdout);
 }
 
@@ -33,7 +35,11 @@ describe('toCloudOptimizedGeoTiff', () => {
       if (x < 5 || y < 5) return 255;
       return (Math.floor(x / 37) + Math.floor(y / 23)) % 3;
     });
-    await writeMaskGeoTiff(path.join(dir, 'mask.tif'), mask, width, height, source.georef, { nodata: 255, compression: 'none', tileSize: 512 });
+    await writeMaskGeoTiff(path.join(dir, 'mask.tif'), mask, width, height, source.georef, {
+      nodata: 255,
+      compression: 'none',
+      tileSize: 512,
+    });
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -74,13 +80,19 @@ describe('toCloudOptimizedGeoTiff', () => {
   });
 
   it('fails with a clear setup error when gdal_translate is missing, and passes GDAL errors on', async () => {
-    const missing = await toCloudOptimizedGeoTiff(path.join(dir, 'mask.tif'), path.join(dir, 'x.tif'), { gdalBinDir: path.join(dir, 'no-gdal') }).catch((e: unknown) => e);
+    const missing = await toCloudOptimizedGeoTiff(path.join(dir, 'mask.tif'), path.join(dir, 'x.tif'), {
+      gdalBinDir: path.join(dir, 'no-gdal'),
+    }).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(CogError);
     expect((missing as CogError).setupProblem).toBe(true);
-    expect((missing as CogError).message).toMatch(/gdal_translate not found: install GDAL's command-line tools .* or set GDAL_BIN_DIR/);
+    expect((missing as CogError).message).toMatch(
+      /gdal_translate not found: install GDAL's command-line tools .* or set GDAL_BIN_DIR/,
+    );
 
     fs.writeFileSync(path.join(dir, 'text.tif'), 'not a tiff');
-    const bad = await toCloudOptimizedGeoTiff(path.join(dir, 'text.tif'), path.join(dir, 'y.tif'), { gdalBinDir: process.env.GDAL_BIN_DIR }).catch((e: unknown) => e);
+    const bad = await toCloudOptimizedGeoTiff(path.join(dir, 'text.tif'), path.join(dir, 'y.tif'), {
+      gdalBinDir: process.env.GDAL_BIN_DIR,
+    }).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(CogError);
     expect((bad as CogError).setupProblem).toBe(false);
     expect((bad as CogError).message).toMatch(/gdal_translate -of COG failed for text.tif: .*not recognized/i);
@@ -112,11 +124,39 @@ describe('writeMaskCog', () => {
   const georefs = new Map<'utm' | 'geographic', GeoReference>();
   const cases: Array<{ width: number; height: number; crs: 'utm' | 'geographic'; overviews: number[][] }> = [
     { width: 256, height: 256, crs: 'utm', overviews: [] },
-    { width: 1100, height: 900, crs: 'utm', overviews: [[550, 450], [275, 225], [137, 112]] },
-    { width: 3000, height: 257, crs: 'utm', overviews: [[1500, 128], [750, 64], [375, 32], [187, 16]] },
+    {
+      width: 1100,
+      height: 900,
+      crs: 'utm',
+      overviews: [
+        [550, 450],
+        [275, 225],
+        [137, 112],
+      ],
+    },
+    {
+      width: 3000,
+      height: 257,
+      crs: 'utm',
+      overviews: [
+        [1500, 128],
+        [750, 64],
+        [375, 32],
+        [187, 16],
+      ],
+    },
     { width: 100, height: 50, crs: 'geographic', overviews: [] },
     { width: 513, height: 513, crs: 'geographic', overviews: [[256, 256]] },
-    { width: 3, height: 1207, crs: 'utm', overviews: [[1, 603], [1, 301], [1, 150]] },
+    {
+      width: 3,
+      height: 1207,
+      crs: 'utm',
+      overviews: [
+        [1, 603],
+        [1, 301],
+        [1, 150],
+      ],
+    },
   ];
   const files = (c: { width: number; height: number }) => ({
     ours: path.join(dir, `direct-${c.width}x${c.height}.tif`),
@@ -129,7 +169,21 @@ describe('writeMaskCog', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mask-cog-'));
     georefs.set('utm', (await readGeoTiff(path.join(__dirname, '..', 'fixtures', 'raster-uint8-raw.tif'))).georef);
     const geographic = path.join(dir, 'geographic.tif');
-    await runPython('test/support/make_class_mask.py', [geographic, '--width', '8', '--height', '8', '--epsg', '4326', '--origin-x', '11.5', '--origin-y', '48.2', '--pixel', '0.0001']);
+    await runPython('test/support/make_class_mask.py', [
+      geographic,
+      '--width',
+      '8',
+      '--height',
+      '8',
+      '--epsg',
+      '4326',
+      '--origin-x',
+      '11.5',
+      '--origin-y',
+      '48.2',
+      '--pixel',
+      '0.0001',
+    ]);
     georefs.set('geographic', (await readGeoTiff(geographic)).georef);
     for (const c of cases) {
       const mask = noisyClassMask(c.width, c.height);
@@ -142,7 +196,7 @@ describe('writeMaskCog', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it.each(cases)('$width x $height ($crs): the structure gdalinfo reports equals gdal_translate\'s COG', async (c) => {
+  it.each(cases)("$width x $height ($crs): the structure gdalinfo reports equals gdal_translate's COG", async (c) => {
     const { ours, gdal } = files(c);
     const [mine, theirs] = await Promise.all([gdalinfo(ours), gdalinfo(gdal)]);
     expect(mine.metadata['IMAGE_STRUCTURE']).toEqual({ COMPRESSION: 'DEFLATE', INTERLEAVE: 'BAND', LAYOUT: 'COG' });
@@ -153,38 +207,45 @@ describe('writeMaskCog', () => {
     const overviewSizes = (b: { overviews?: Array<{ size: number[] }> }) => (b.overviews ?? []).map((o) => o.size);
     expect(overviewSizes(band)).toEqual(c.overviews);
     expect(overviewSizes(band)).toEqual(overviewSizes(theirs.bands[0]));
-    for (const key of ['block', 'type', 'colorInterpretation', 'noDataValue']) expect([key, band[key]]).toEqual([key, theirs.bands[0][key]]);
+    for (const key of ['block', 'type', 'colorInterpretation', 'noDataValue'])
+      expect([key, band[key]]).toEqual([key, theirs.bands[0][key]]);
     expect(band.block).toEqual([256, 256]);
     expect(band.noDataValue).toBe(255);
-    expect(mine.coordinateSystem.wkt).toMatch(c.crs === 'utm' ? /^PROJCRS\["WGS 84 \/ UTM zone 33N"/ : /^GEOGCRS\["WGS 84"/);
+    expect(mine.coordinateSystem.wkt).toMatch(
+      c.crs === 'utm' ? /^PROJCRS\["WGS 84 \/ UTM zone 33N"/ : /^GEOGCRS\["WGS 84"/,
+    );
     expect(mine.coordinateSystem.wkt).toBe(theirs.coordinateSystem.wkt);
     expect(mine.geoTransform).toEqual(theirs.geoTransform);
   });
 
-  it.each(cases)('$width x $height: the same pixels as gdal_translate\'s COG at full resolution and in every overview', async (c) => {
-    const { ours, gdal } = files(c);
-    const mask = masks.get(`${c.width}x${c.height}`)!;
-    const back = await readGeoTiff(ours);
-    expect(back).toMatchObject({ width: c.width, height: c.height, nodata: 255 });
-    expect(Buffer.from(back.bands[0]!.buffer).equals(Buffer.from(mask.buffer))).toBe(true);
-    const full = await compareMasks(ours, gdal);
-    expect(full.equal).toBe(full.total);
-    expect(full.transform_equal).toBe(true);
-    expect(full.crs_a).toBe(full.crs_b);
+  it.each(cases)(
+    "$width x $height: the same pixels as gdal_translate's COG at full resolution and in every overview",
+    async (c) => {
+      const { ours, gdal } = files(c);
+      const mask = masks.get(`${c.width}x${c.height}`)!;
+      const back = await readGeoTiff(ours);
+      expect(back).toMatchObject({ width: c.width, height: c.height, nodata: 255 });
+      expect(Buffer.from(back.bands[0]!.buffer).equals(Buffer.from(mask.buffer))).toBe(true);
+      const full = await compareMasks(ours, gdal);
+      expect(full.equal).toBe(full.total);
+      expect(full.transform_equal).toBe(true);
+      expect(full.crs_a).toBe(full.crs_b);
 
-    const overviews = await compareOverviews(ours, gdal);
-    expect(overviews.levels_a).toBe(c.overviews.length);
-    expect(overviews.levels_b).toBe(c.overviews.length);
-    for (const level of overviews.levels) {
-      expect(level.shape_a).toEqual(level.shape_b);
-      expect({ factor: level.factor, equal: level.equal }).toEqual({ factor: level.factor, equal: level.total });
-      expect(level.values_a.every((value) => [0, 1, 2, 3, 4, 255].includes(value))).toBe(true);
-    }
-  });
+      const overviews = await compareOverviews(ours, gdal);
+      expect(overviews.levels_a).toBe(c.overviews.length);
+      expect(overviews.levels_b).toBe(c.overviews.length);
+      for (const level of overviews.levels) {
+        expect(level.shape_a).toEqual(level.shape_b);
+        expect({ factor: level.factor, equal: level.equal }).toEqual({ factor: level.factor, equal: level.total });
+        expect(level.values_a.every((value) => [0, 1, 2, 3, 4, 255].includes(value))).toBe(true);
+      }
+    },
+  );
 
-  it('passes GDAL\'s COG validator with no warning or error, leaders and trailers included', async () => {
+  it("passes GDAL's COG validator with no warning or error, leaders and trailers included", async () => {
     const all = cases.flatMap((c) => [files(c).ours, files(c).gdal]);
     const report = await validateCogs(all);
-    for (const file of all) expect([path.basename(file), report[file]]).toEqual([path.basename(file), { warnings: [], errors: [] }]);
+    for (const file of all)
+      expect([path.basename(file), report[file]]).toEqual([path.basename(file), { warnings: [], errors: [] }]);
   });
 });

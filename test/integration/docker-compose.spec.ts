@@ -20,20 +20,45 @@ interface ComposeService {
 /** The production stack's compose file, checked by Docker Compose itself (`docker compose config`; no engine needed). */
 describe('docker/compose.yaml', () => {
   async function config(env: Record<string, string>): Promise<{ services: Record<string, ComposeService> }> {
-    const { stdout } = await run(requiredEnv('DOCKER_COMPOSE_BIN'), ['-f', COMPOSE_FILE, 'config', '--format', 'json'], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    const { stdout } = await run(
+      requiredEnv('DOCKER_COMPOSE_BIN'),
+      ['-f', COMPOSE_FILE, 'config', '--format', 'json'],
+      {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     return JSON.parse(stdout);
   }
 
   it('passes `docker compose config`, with one worker pool per task queue and the processor pool privileged', async () => {
     const { services } = await config({ API_KEYS: 'key:ops@example.com' });
     expect(Object.keys(services).sort()).toEqual(
-      ['api', 'geoserver', 'minio', 'postgres', 'temporal', 'temporal-setup', 'temporal-ui', 'worker-fetch', 'worker-model', 'worker-processor', 'worker-workflows'].sort(),
+      [
+        'api',
+        'geoserver',
+        'minio',
+        'postgres',
+        'temporal',
+        'temporal-setup',
+        'temporal-ui',
+        'worker-fetch',
+        'worker-model',
+        'worker-processor',
+        'worker-workflows',
+      ].sort(),
     );
-    const roles = Object.fromEntries(Object.entries(services).filter(([name]) => name.startsWith('worker-')).map(([name, service]) => [name, service.environment?.WORKER_ROLES]));
-    expect(roles).toEqual({ 'worker-workflows': 'workflows', 'worker-fetch': 'fetch', 'worker-model': 'model', 'worker-processor': 'processor' });
+    const roles = Object.fromEntries(
+      Object.entries(services)
+        .filter(([name]) => name.startsWith('worker-'))
+        .map(([name, service]) => [name, service.environment?.WORKER_ROLES]),
+    );
+    expect(roles).toEqual({
+      'worker-workflows': 'workflows',
+      'worker-fetch': 'fetch',
+      'worker-model': 'model',
+      'worker-processor': 'processor',
+    });
     // Every process routes steps to the same queues.
     for (const name of ['api', 'worker-workflows', 'worker-fetch', 'worker-model', 'worker-processor']) {
       expect(services[name]!.environment).toMatchObject({
@@ -49,7 +74,9 @@ describe('docker/compose.yaml', () => {
     expect(processor.cap_add).toEqual(expect.arrayContaining(['SYS_ADMIN', 'SETUID', 'SETGID', 'SYS_CHROOT']));
     expect(processor.security_opt).toEqual(expect.arrayContaining(['seccomp=unconfined', 'apparmor=unconfined']));
     expect(services['worker-model']!.cap_add ?? []).toEqual([]);
-    expect(services.api!.depends_on?.['temporal-setup']).toEqual(expect.objectContaining({ condition: 'service_completed_successfully' }));
+    expect(services.api!.depends_on?.['temporal-setup']).toEqual(
+      expect.objectContaining({ condition: 'service_completed_successfully' }),
+    );
   });
 
   it('refuses to start without API_KEYS, saying so', async () => {
@@ -61,7 +88,8 @@ describe('docker/compose.yaml', () => {
       const text = fs.readFileSync(path.join(REPO, 'docker', dockerfile), 'utf8');
       for (const match of text.matchAll(/^COPY\s+(?!--from)(.+)$/gm)) {
         const parts = match[1]!.trim().split(/\s+/);
-        for (const source of parts.slice(0, -1)) expect([dockerfile, source, fs.existsSync(path.join(REPO, source))]).toEqual([dockerfile, source, true]);
+        for (const source of parts.slice(0, -1))
+          expect([dockerfile, source, fs.existsSync(path.join(REPO, source))]).toEqual([dockerfile, source, true]);
       }
     }
   });

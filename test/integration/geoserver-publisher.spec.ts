@@ -34,7 +34,11 @@ describe('GeoServerPublisher', () => {
   beforeAll(async () => {
     geoserver = await startGeoServerDouble({ user: 'admin', password: 's3cret' });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'geoserver-pub-'));
-    store = new FilesystemObjectStore({ rootDir: path.join(dir, 'objects'), publicBaseUrl: 'http://127.0.0.1:1', signingSecret: 'test-signing-secret-0123456789' });
+    store = new FilesystemObjectStore({
+      rootDir: path.join(dir, 'objects'),
+      publicBaseUrl: 'http://127.0.0.1:1',
+      signingSecret: 'test-signing-secret-0123456789',
+    });
     await store.ensureReady();
     // A mask on the grid of a real georeferenced fixture (EPSG from the fixture's GeoKeys).
     const source = await readGeoTiff(path.join(__dirname, '..', 'fixtures', 'raster-uint8-raw.tif'));
@@ -50,14 +54,30 @@ describe('GeoServerPublisher', () => {
   });
 
   const publisher = (overrides: Partial<{ url: string; password: string }> = {}) =>
-    new GeoServerPublisher({ url: overrides.url ?? geoserver.url, user: 'admin', password: overrides.password ?? 's3cret', timeoutMs: 5000 }, store);
+    new GeoServerPublisher(
+      { url: overrides.url ?? geoserver.url, user: 'admin', password: overrides.password ?? 's3cret', timeoutMs: 5000 },
+      store,
+    );
 
   it('publishes workspace, GeoTIFF, class style and default style, and does it again without errors', async () => {
     const first = await publisher().publish(request);
-    expect(first).toMatchObject({ publisher: 'geoserver', workspace: 'geo_inference', layer_name: 'csmask_task-1', store: 'csmask_task-1', style: 'csmask_style', raster_key: rasterKey });
+    expect(first).toMatchObject({
+      publisher: 'geoserver',
+      workspace: 'geo_inference',
+      layer_name: 'csmask_task-1',
+      store: 'csmask_task-1',
+      style: 'csmask_style',
+      raster_key: rasterKey,
+    });
     const wms = new URL(first.wms_url!);
     expect(`${wms.origin}${wms.pathname}`).toBe(`${geoserver.url}/geo_inference/wms`);
-    expect(Object.fromEntries(wms.searchParams)).toMatchObject({ service: 'WMS', request: 'GetMap', layers: 'geo_inference:csmask_task-1', styles: 'csmask_style', format: 'image/png' });
+    expect(Object.fromEntries(wms.searchParams)).toMatchObject({
+      service: 'WMS',
+      request: 'GetMap',
+      layers: 'geo_inference:csmask_task-1',
+      styles: 'csmask_style',
+      format: 'image/png',
+    });
     expect(wms.searchParams.get('srs')).toMatch(/^EPSG:\d+$/);
     expect(wms.searchParams.get('bbox')!.split(',').map(Number).every(Number.isFinite)).toBe(true);
 
@@ -79,7 +99,9 @@ describe('GeoServerPublisher', () => {
     const stored = geoserver.stores.get('geo_inference:csmask_task-1')!;
     expect(stored.coverage).toBe('csmask_task-1');
     expect(stored.bytes.equals(await store.getObject(rasterKey))).toBe(true);
-    expect(geoserver.layers.get('geo_inference:csmask_task-1')).toEqual({ defaultStyle: { name: 'csmask_style', workspace: 'geo_inference' } });
+    expect(geoserver.layers.get('geo_inference:csmask_task-1')).toEqual({
+      defaultStyle: { name: 'csmask_style', workspace: 'geo_inference' },
+    });
   });
 
   it('stores an SLD whose RasterSymbolizer ColorMap (type values) carries the classes and a transparent nodata', async () => {
@@ -87,12 +109,21 @@ describe('GeoServerPublisher', () => {
       headers: { Authorization: `Basic ${Buffer.from('admin:s3cret').toString('base64')}` },
     });
     expect(response.status).toBe(200);
-    const sld = new XMLParser({ ignoreAttributes: false, isArray: (name) => name === 'ColorMapEntry' }).parse(await response.text());
+    const sld = new XMLParser({ ignoreAttributes: false, isArray: (name) => name === 'ColorMapEntry' }).parse(
+      await response.text(),
+    );
     const layer = sld.StyledLayerDescriptor.NamedLayer;
     expect(layer.Name).toBe('csmask_style');
     const colorMap = layer.UserStyle.FeatureTypeStyle.Rule.RasterSymbolizer.ColorMap;
     expect(colorMap['@_type']).toBe('values');
-    expect(colorMap.ColorMapEntry.map((e: Record<string, string>) => [e['@_quantity'], e['@_color'], e['@_label'], e['@_opacity']])).toEqual([
+    expect(
+      colorMap.ColorMapEntry.map((e: Record<string, string>) => [
+        e['@_quantity'],
+        e['@_color'],
+        e['@_label'],
+        e['@_opacity'],
+      ]),
+    ).toEqual([
       ['0', '#2b83ba', 'clear', '1'],
       ['1', '#ffffff', 'cloud & haze <thick>', '1'],
       ['2', '#4daf4a', 'cloud_shadow', '1'],
@@ -101,7 +132,9 @@ describe('GeoServerPublisher', () => {
   });
 
   it('reports wrong credentials as a non-retryable failure that says so', async () => {
-    const error = await publisher({ password: 'wrong' }).publish(request).catch((e: unknown) => e);
+    const error = await publisher({ password: 'wrong' })
+      .publish(request)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StepFailure);
     expect((error as StepFailure).nonRetryable).toBe(true);
     expect((error as StepFailure).message).toMatch(/wrong GeoServer credentials.*401.*"admin"/);
@@ -109,7 +142,9 @@ describe('GeoServerPublisher', () => {
 
   it('reports an unreachable GeoServer as a retryable failure naming the URL', async () => {
     const url = `http://127.0.0.1:${await freePort()}/geoserver`;
-    const error = await publisher({ url }).publish(request).catch((e: unknown) => e);
+    const error = await publisher({ url })
+      .publish(request)
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StepFailure);
     expect((error as StepFailure).nonRetryable).toBe(false);
     expect((error as StepFailure).message).toContain(`GeoServer at ${url} is unreachable`);
@@ -118,13 +153,17 @@ describe('GeoServerPublisher', () => {
 
   it('passes GeoServer status and text body on: 5xx retryable, other 4xx not', async () => {
     geoserver.failNext('PUT', /file\.geotiff$/, 500, 'Error occurred unzipping file');
-    const serverError = (await publisher().publish(request).catch((e: unknown) => e)) as StepFailure;
+    const serverError = (await publisher()
+      .publish(request)
+      .catch((e: unknown) => e)) as StepFailure;
     expect(serverError.nonRetryable).toBe(false);
     expect(serverError.message).toBe(
       'GeoServer PUT /rest/workspaces/geo_inference/coveragestores/csmask_task-1/file.geotiff?coverageName=csmask_task-1 answered 500 Internal Server Error: Error occurred unzipping file',
     );
     geoserver.failNext('PUT', /^\/rest\/layers\//, 400, 'Invalid style reference');
-    const badRequest = (await publisher().publish(request).catch((e: unknown) => e)) as StepFailure;
+    const badRequest = (await publisher()
+      .publish(request)
+      .catch((e: unknown) => e)) as StepFailure;
     expect(badRequest.nonRetryable).toBe(true);
     expect(badRequest.message).toMatch(/answered 400 Bad Request: Invalid style reference$/);
   });

@@ -19,7 +19,9 @@ import { OnnxSegmenter } from '../../src/geo/model/segmentation';
 const ROOT = path.join(__dirname, '..', '..');
 const PYTHON = process.env.PYTHON_BIN || 'python3';
 const MODEL = process.env.DEMO_MODEL_PATH;
-const SPEC: ModelInputDataSpec = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'));
+const SPEC: ModelInputDataSpec = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'),
+);
 
 function python(args: string[]): string {
   return execFileSync(PYTHON, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -28,7 +30,8 @@ function python(args: string[]): string {
 describe('inference against the independent Python reference', () => {
   let tmp: string;
   beforeAll(() => {
-    if (!MODEL || !fs.existsSync(MODEL)) throw new Error(`DEMO_MODEL_PATH must point to ukis-csmask's model_6b_l2a.onnx (got ${MODEL ?? 'nothing'})`);
+    if (!MODEL || !fs.existsSync(MODEL))
+      throw new Error(`DEMO_MODEL_PATH must point to ukis-csmask's model_6b_l2a.onnx (got ${MODEL ?? 'nothing'})`);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'inference-reference-'));
   });
   afterAll(async () => {
@@ -47,7 +50,9 @@ describe('inference against the independent Python reference', () => {
     const mask = await segmenter.segment(raster, { onProgress: (done, total) => (progress = [done, total]) });
     expect(progress).toEqual([9, 9]);
     const ours = path.join(tmp, 'ours.tif');
-    await writeMaskGeoTiff(ours, mask, raster.width, raster.height, raster.georef, { nodata: SPEC.output_nodata ?? 255 });
+    await writeMaskGeoTiff(ours, mask, raster.width, raster.height, raster.georef, {
+      nodata: SPEC.output_nodata ?? 255,
+    });
 
     const specFile = path.join(tmp, 'spec.json');
     fs.writeFileSync(specFile, JSON.stringify(SPEC));
@@ -60,7 +65,9 @@ describe('inference against the independent Python reference', () => {
     const counts: Record<number, number> = {};
     for (const value of mask) counts[value] = (counts[value] ?? 0) + 1;
     // eslint-disable-next-line no-console
-    console.log(`mask differences vs reference: ${differences} of ${mask.length} pixels; class counts ${JSON.stringify(counts)}`);
+    console.log(
+      `mask differences vs reference: ${differences} of ${mask.length} pixels; class counts ${JSON.stringify(counts)}`,
+    );
     expect(differences / mask.length).toBeLessThanOrEqual(1e-4);
     // The sample is meant to show clouds: a non-trivial share of cloud pixels, and no-data in its corner.
     expect((counts[1] ?? 0) / mask.length).toBeGreaterThan(0.05);

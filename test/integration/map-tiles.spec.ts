@@ -22,7 +22,15 @@ describe('TileRenderer on a class-mask COG', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tiles-'));
-    await runPython('test/support/make_class_mask.py', [path.join(dir, 'mask.tif'), '--width', '1500', '--height', '1100', '--seed', '3']);
+    await runPython('test/support/make_class_mask.py', [
+      path.join(dir, 'mask.tif'),
+      '--width',
+      '1500',
+      '--height',
+      '1100',
+      '--seed',
+      '3',
+    ]);
     cog = path.join(dir, 'mask-cog.tif');
     await toCloudOptimizedGeoTiff(path.join(dir, 'mask.tif'), cog, { gdalBinDir: process.env.GDAL_BIN_DIR });
     raster = await renderer.raster('mask', () => fromFile(cog));
@@ -61,8 +69,13 @@ describe('TileRenderer on a class-mask COG', () => {
     }
     // The zoom levels exercise every image of the COG.
     expect(new Set(tiles.map((t) => t.level).filter((level) => level >= 0))).toEqual(new Set([0, 1, 2, 3]));
-    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ raster: cog, colours: colourTable(TEST_CLASSES), tiles }));
-    const lines = (await runPython('test/support/check_tiles.py', [path.join(dir, 'manifest.json')])).trim().split('\n');
+    fs.writeFileSync(
+      path.join(dir, 'manifest.json'),
+      JSON.stringify({ raster: cog, colours: colourTable(TEST_CLASSES), tiles }),
+    );
+    const lines = (await runPython('test/support/check_tiles.py', [path.join(dir, 'manifest.json')]))
+      .trim()
+      .split('\n');
     const summary = JSON.parse(lines.pop()!);
     if (summary.level_mismatches) console.log(lines.join('\n'));
     expect(summary.tiles).toBe(tiles.length);
@@ -72,15 +85,21 @@ describe('TileRenderer on a class-mask COG', () => {
     // proj4js and PROJ may round to different sides.
     expect(summary.mismatches).toBeLessThanOrEqual(Math.ceil(summary.pixels * 1e-4));
     expect(summary.max_mismatch_edge_distance).toBeLessThan(2e-3);
-    console.log(`tiles: ${summary.tiles} tiles, ${summary.pixels} pixels, ${summary.opaque} opaque, ${summary.mismatches} mismatches (at most ${summary.max_mismatch_edge_distance} px from a pixel edge)`);
+    console.log(
+      `tiles: ${summary.tiles} tiles, ${summary.pixels} pixels, ${summary.opaque} opaque, ${summary.mismatches} mismatches (at most ${summary.max_mismatch_edge_distance} px from a pixel edge)`,
+    );
   });
 
-  it('renders the same tiles from the COG writeMaskCog writes as from gdal_translate\'s', async () => {
+  it("renders the same tiles from the COG writeMaskCog writes as from gdal_translate's", async () => {
     const source = await readGeoTiff(path.join(dir, 'mask.tif'));
     const direct = path.join(dir, 'mask-direct-cog.tif');
-    await writeMaskCog(direct, source.bands[0] as Uint8Array, source.width, source.height, source.georef, { nodata: 255 });
+    await writeMaskCog(direct, source.bands[0] as Uint8Array, source.width, source.height, source.georef, {
+      nodata: 255,
+    });
     const directRaster = await renderer.raster('mask-direct', () => fromFile(direct));
-    expect(directRaster.levels.map((level) => [level.width, level.height])).toEqual(raster.levels.map((level) => [level.width, level.height]));
+    expect(directRaster.levels.map((level) => [level.width, level.height])).toEqual(
+      raster.levels.map((level) => [level.width, level.height]),
+    );
     expect(directRaster.info).toEqual(raster.info);
     const colours = classColourMap(TEST_CLASSES, 255);
     const levels = new Set<number>();

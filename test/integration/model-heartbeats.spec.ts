@@ -18,7 +18,9 @@ function sampleScene(size: number, seed: number): Raster {
     state = (state * 1103515245 + 12345) & 0x7fffffff;
     return state / 0x7fffffff;
   };
-  const bands = Array.from({ length: 6 }, () => Uint16Array.from({ length: size * size }, () => 200 + Math.floor(random() * 3000)));
+  const bands = Array.from({ length: 6 }, () =>
+    Uint16Array.from({ length: size * size }, () => 200 + Math.floor(random() * 3000)),
+  );
   return { width: size, height: size, bandCount: 6, dataType: 'uint16', bands, georef: { geoKeys: {} }, nodata: null };
 }
 
@@ -40,7 +42,9 @@ describe('model-step heartbeats on the real Temporal server', () => {
         let heartbeats = 0;
         let tiles = 0;
         const started = Date.now();
-        await (await segmenter).segment(sampleScene(1100, seed), {
+        await (
+          await segmenter
+        ).segment(sampleScene(1100, seed), {
           onProgress: (_done, total) => {
             tiles = total;
             heartbeats += 1;
@@ -48,17 +52,27 @@ describe('model-step heartbeats on the real Temporal server', () => {
           },
         });
         // Longer than the 2 s heartbeat timeout, or the test would prove nothing.
-        if (Date.now() - started < 2500) throw new Error(`the step took only ${Date.now() - started} ms; use a larger scene`);
+        if (Date.now() - started < 2500)
+          throw new Error(`the step took only ${Date.now() - started} ms; use a larger scene`);
         return { tiles, heartbeats };
       },
     };
     const taskQueue = `heartbeats-${randomUUID().slice(0, 8)}`;
     const connection = await NativeConnection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
     const clientConnection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    const workflowBundle = await bundleWorkflowCode({ workflowsPath: path.join(__dirname, '..', 'support', 'workflows', 'repeated-model-steps.workflow.ts'), logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never });
+    const workflowBundle = await bundleWorkflowCode({
+      workflowsPath: path.join(__dirname, '..', 'support', 'workflows', 'repeated-model-steps.workflow.ts'),
+      logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never,
+    });
     const worker = await Worker.create({ connection, taskQueue, workflowBundle, activities });
     try {
-      const results = await worker.runUntil(new Client({ connection: clientConnection }).workflow.execute('repeatedModelSteps', { taskQueue, workflowId: `heartbeats-${randomUUID()}`, args: [3] }));
+      const results = await worker.runUntil(
+        new Client({ connection: clientConnection }).workflow.execute('repeatedModelSteps', {
+          taskQueue,
+          workflowId: `heartbeats-${randomUUID()}`,
+          args: [3],
+        }),
+      );
       expect(results).toHaveLength(3);
       for (const result of results) expect(result.heartbeats).toBeGreaterThan(2);
     } finally {

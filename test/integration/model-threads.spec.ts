@@ -19,16 +19,24 @@ import { OnnxSegmenter } from '../../src/geo/model/segmentation';
 const ROOT = path.join(__dirname, '..', '..');
 const PYTHON = process.env.PYTHON_BIN || 'python3';
 const MODEL = process.env.DEMO_MODEL_PATH;
-const SPEC: ModelInputDataSpec = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'));
+const SPEC: ModelInputDataSpec = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'),
+);
 
 async function sampleScene(dir: string, size: number, seed: number): Promise<Raster> {
   const file = path.join(dir, `sample-${size}-${seed}.tif`);
-  execFileSync(PYTHON, [path.join('python', 'make_sample_geotiff.py'), file, '--size', String(size), '--seed', String(seed)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(
+    PYTHON,
+    [path.join('python', 'make_sample_geotiff.py'), file, '--size', String(size), '--seed', String(seed)],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   return readGeoTiff(file);
 }
 
 /** Counts 5 ms interval ticks and the longest gap between them while `work` runs. */
-async function eventLoopDuring<T>(work: () => Promise<T>): Promise<{ result: T; ticks: number; elapsedMs: number; longestGapMs: number }> {
+async function eventLoopDuring<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; ticks: number; elapsedMs: number; longestGapMs: number }> {
   let ticks = 0;
   let last = performance.now();
   let longestGapMs = 0;
@@ -41,7 +49,12 @@ async function eventLoopDuring<T>(work: () => Promise<T>): Promise<{ result: T; 
   const started = performance.now();
   try {
     const result = await work();
-    return { result, ticks, elapsedMs: performance.now() - started, longestGapMs: Math.max(longestGapMs, performance.now() - last) };
+    return {
+      result,
+      ticks,
+      elapsedMs: performance.now() - started,
+      longestGapMs: Math.max(longestGapMs, performance.now() - last),
+    };
   } finally {
     clearInterval(timer);
   }
@@ -50,7 +63,8 @@ async function eventLoopDuring<T>(work: () => Promise<T>): Promise<{ result: T; 
 describe('model threads with the real model', () => {
   let tmp: string;
   beforeAll(() => {
-    if (!MODEL || !fs.existsSync(MODEL)) throw new Error(`DEMO_MODEL_PATH must point to ukis-csmask's model_6b_l2a.onnx (got ${MODEL ?? 'nothing'})`);
+    if (!MODEL || !fs.existsSync(MODEL))
+      throw new Error(`DEMO_MODEL_PATH must point to ukis-csmask's model_6b_l2a.onnx (got ${MODEL ?? 'nothing'})`);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'model-threads-'));
   });
   afterAll(async () => {
@@ -66,7 +80,9 @@ describe('model threads with the real model', () => {
     const { result: mask, ticks, elapsedMs, longestGapMs } = await eventLoopDuring(() => segmenter.segment(raster));
     const runs = modelThreadStats().runs - runsBefore;
     // eslint-disable-next-line no-console
-    console.log(`9 tiles in ${runs} runs, ${elapsedMs.toFixed(0)} ms: ${ticks} ticks of 5 ms, longest gap ${longestGapMs.toFixed(1)} ms`);
+    console.log(
+      `9 tiles in ${runs} runs, ${elapsedMs.toFixed(0)} ms: ${ticks} ticks of 5 ms, longest gap ${longestGapMs.toFixed(1)} ms`,
+    );
     expect(mask).toHaveLength(512 * 512);
     expect(runs).toBe(3);
     // On the main thread the loop would stall for a whole run (4 tiles, ~300 ms here) three times.
@@ -80,11 +96,18 @@ describe('model threads with the real model', () => {
     const segmenter = await OnnxSegmenter.load(MODEL!, SPEC, { batchSize: 4, intraOpThreads: 1 });
     const started = performance.now();
     const reports: Array<{ atMs: number; done: number; total: number }> = [];
-    await Promise.all([segmenter.segment(big), segmenter.segment(small, { onProgress: (done, total) => reports.push({ atMs: performance.now() - started, done, total }) })]);
+    await Promise.all([
+      segmenter.segment(big),
+      segmenter.segment(small, {
+        onProgress: (done, total) => reports.push({ atMs: performance.now() - started, done, total }),
+      }),
+    ]);
     const waited = reports.filter((report) => report.done === 0);
     const firstTileAt = reports.find((report) => report.done === 1)!.atMs;
     // eslint-disable-next-line no-console
-    console.log(`waited ${firstTileAt.toFixed(0)} ms behind 25 tiles; progress reports at ${reports.map((r) => `${r.atMs.toFixed(0)} ms (${r.done}/${r.total})`).join(', ')}`);
+    console.log(
+      `waited ${firstTileAt.toFixed(0)} ms behind 25 tiles; progress reports at ${reports.map((r) => `${r.atMs.toFixed(0)} ms (${r.done}/${r.total})`).join(', ')}`,
+    );
     expect(reports.at(-1)).toMatchObject({ done: 1, total: 1 });
     expect(waited[0]!.atMs).toBeLessThan(100);
     expect(waited.length).toBeGreaterThanOrEqual(1 + Math.floor((firstTileAt - 200) / 2000));
@@ -101,7 +124,9 @@ describe('model threads with the real model', () => {
     const concurrent = await Promise.all(rasters.map((raster) => segmenter.segment(raster)));
     const after = modelThreadStats();
     // eslint-disable-next-line no-console
-    console.log(`6 single-tile calls at once: ${after.runs - before.runs} runs, ${after.sharedRuns - before.sharedRuns} shared by several calls`);
+    console.log(
+      `6 single-tile calls at once: ${after.runs - before.runs} runs, ${after.sharedRuns - before.sharedRuns} shared by several calls`,
+    );
     // Calls made together reach the thread together: runs of 4 + 2 tiles instead of 6 runs of 1.
     expect(after.tiles - before.tiles).toBe(6);
     expect(after.runs - before.runs).toBe(2);

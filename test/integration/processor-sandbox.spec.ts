@@ -4,13 +4,24 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
-import { type ProcessorLimits, ProcessorRuntime, processorRuntimeScript } from '../../src/geo/processors/processor-runtime';
+import {
+  type ProcessorLimits,
+  ProcessorRuntime,
+  processorRuntimeScript,
+} from '../../src/geo/processors/processor-runtime';
 import { type ProcessorRunReport, withProcessorRun } from '../../src/geo/processors/run-processor';
 import { makeSampleGeoTiff } from '../support/python';
 import { pythonBin } from '../support/services';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'processors');
-const LIMITS: ProcessorLimits = { timeoutSeconds: 20, memoryMb: 300, maxProcesses: 16, maxLogBytes: 1024 * 1024, maxOutputBytes: 32 * 1024 * 1024, tmpMb: 64 };
+const LIMITS: ProcessorLimits = {
+  timeoutSeconds: 20,
+  memoryMb: 300,
+  maxProcesses: 16,
+  maxLogBytes: 1024 * 1024,
+  maxOutputBytes: 32 * 1024 * 1024,
+  tmpMb: 64,
+};
 
 /**
  * The processor sandbox with real Python and real scripts: each misbehaving script ends as a failure with a
@@ -57,13 +68,23 @@ describe('generic processor sandbox', () => {
 
   it('runs the contract template unchanged: argv, parameters, exit code, last JSON line, log, output', async () => {
     let written: string | undefined;
-    const report = await runFixture('seed_template.py', { threshold: 1500, method: 'threshold' }, {}, undefined, async (done) => {
-      written = path.join(workDir, 'template-output.tif');
-      if (done.outputPath) fs.copyFileSync(done.outputPath, written);
-    });
+    const report = await runFixture(
+      'seed_template.py',
+      { threshold: 1500, method: 'threshold' },
+      {},
+      undefined,
+      async (done) => {
+        written = path.join(workDir, 'template-output.tif');
+        if (done.outputPath) fs.copyFileSync(done.outputPath, written);
+      },
+    );
     expect(report.failure).toBeNull();
     expect(report.exit_code).toBe(0);
-    expect(report.result).toMatchObject({ status: 'success', message: 'Processing completed with threshold 1500', input_shape: [6, 64, 64] });
+    expect(report.result).toMatchObject({
+      status: 'success',
+      message: 'Processing completed with threshold 1500',
+      input_shape: [6, 64, 64],
+    });
     expect(report.log).toContain('Applying threshold processing with threshold 1500');
     // The output is what the script computed: values above the threshold kept, the rest zeroed.
     const stdout = await runPythonInline(
@@ -83,7 +104,9 @@ describe('generic processor sandbox', () => {
   });
 
   it('gives each run a fresh interpreter, its own user, pid 1, no secrets in the environment and only its own files', async () => {
-    const hidden = { paths: [path.join(process.cwd(), 'package.json'), input, path.join(os.homedir(), '.cache'), '/var/lib'] };
+    const hidden = {
+      paths: [path.join(process.cwd(), 'package.json'), input, path.join(os.homedir(), '.cache'), '/var/lib'],
+    };
     const first = await runFixture('introspect.py', hidden);
     const second = await runFixture('introspect.py', hidden);
     for (const report of [first, second]) {
@@ -173,7 +196,9 @@ describe('generic processor sandbox', () => {
   it('fails a run whose output is not a GeoTIFF', async () => {
     const report = await runFixture('text_output.py');
     expect(report.exit_code).toBe(0);
-    expect(report.failure).toBe("the processor's output is not a readable GeoTIFF: not a TIFF file (starts with \"this\")");
+    expect(report.failure).toBe(
+      'the processor\'s output is not a readable GeoTIFF: not a TIFF file (starts with "this")',
+    );
   });
 
   it('reports an error raised at run time with the exception and the log', async () => {
@@ -207,21 +232,39 @@ describe('generic processor sandbox', () => {
  */
 describe('generic processor sandbox without root (user-namespace mode)', () => {
   const runAsNobody = (parameters: unknown) =>
-    new Promise<{ ready: { sandbox: { mode: string } }; outcome: { exit_code: number; result: Record<string, unknown>; reason: string | null } }>((resolve, reject) =>
+    new Promise<{
+      ready: { sandbox: { mode: string } };
+      outcome: { exit_code: number; result: Record<string, unknown>; reason: string | null };
+    }>((resolve, reject) =>
       execFile(
         'setpriv',
-        ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/python3', path.join(__dirname, '..', 'support', 'sandbox_as_user.py'), processorRuntimeScript(), path.join(FIXTURES, 'plain_introspect.py'), JSON.stringify(parameters)],
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          '/usr/bin/python3',
+          path.join(__dirname, '..', 'support', 'sandbox_as_user.py'),
+          processorRuntimeScript(),
+          path.join(FIXTURES, 'plain_introspect.py'),
+          JSON.stringify(parameters),
+        ],
         { timeout: 60_000 },
-        (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout.trim().split('\n').pop()!))),
+        (error, stdout, stderr) =>
+          error
+            ? reject(new Error(`${error.message}\n${stderr}`))
+            : resolve(JSON.parse(stdout.trim().split('\n').pop()!)),
       ),
     );
 
-  it('runs a script as root of its own user namespace: pid 1, no network, none of the machine\'s files', async () => {
+  it("runs a script as root of its own user namespace: pid 1, no network, none of the machine's files", async () => {
     const server = http.createServer((_request, response) => response.end('reachable'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const port = (server.address() as AddressInfo).port;
-      const { ready, outcome } = await runAsNobody({ port, paths: [path.join(process.cwd(), 'package.json'), '/root', processorRuntimeScript()] });
+      const { ready, outcome } = await runAsNobody({
+        port,
+        paths: [path.join(process.cwd(), 'package.json'), '/root', processorRuntimeScript()],
+      });
       expect(ready.sandbox.mode).toBe('user-namespace');
       expect(outcome.reason).toBeNull();
       expect(outcome.result).toMatchObject({ uid: 0, pid: 1, visible: [false, false, false] });
@@ -238,7 +281,9 @@ async function runPythonInline(code: string, args: string[]): Promise<string> {
   try {
     const { execFile } = await import('node:child_process');
     return await new Promise((resolve, reject) =>
-      execFile(pythonBin(), [file, ...args], (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout))),
+      execFile(pythonBin(), [file, ...args], (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      ),
     );
   } finally {
     fs.rmSync(file, { force: true });

@@ -30,7 +30,13 @@ describe('STAC chips from COGs over HTTP', () => {
   it('builds the chip in model band order on a 10 m grid in the scene CRS, reading a small part of each COG', async () => {
     files.bytesServed.clear();
     const out = path.join(workDir, 'chip.tif');
-    const summary = await runChipScript<{ width: number; height: number; epsg: number; valid_fraction: number; classification_values: Record<string, number> }>(config, {
+    const summary = await runChipScript<{
+      width: number;
+      height: number;
+      epsg: number;
+      valid_fraction: number;
+      classification_values: Record<string, number>;
+    }>(config, {
       command: 'chip',
       bbox: fixtures.chipBbox,
       resolution: 10,
@@ -67,7 +73,17 @@ describe('STAC chips from COGs over HTTP', () => {
 
   it('puts pixels outside a polygon to nodata', async () => {
     const [minX, minY, maxX, maxY] = fixtures.chipBbox;
-    const triangle = { type: 'Polygon', coordinates: [[[minX, minY], [maxX, minY], [(minX + maxX) / 2, maxY], [minX, minY]]] };
+    const triangle = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [minX, minY],
+          [maxX, minY],
+          [(minX + maxX) / 2, maxY],
+          [minX, minY],
+        ],
+      ],
+    };
     const out = path.join(workDir, 'poly.tif');
     await runChipScript(config, {
       command: 'chip',
@@ -86,24 +102,46 @@ describe('STAC chips from COGs over HTTP', () => {
 
   it('fails with a readable, non-retryable reason for an asset that answers 404', async () => {
     await expect(
-      runChipScript(config, { command: 'chip', bbox: fixtures.chipBbox, resolution: 10, nodata: 0, bands: [{ position: 1, href: files.url('missing.tif') }], out_chip: path.join(workDir, 'x.tif') }),
+      runChipScript(config, {
+        command: 'chip',
+        bbox: fixtures.chipBbox,
+        resolution: 10,
+        nodata: 0,
+        bands: [{ position: 1, href: files.url('missing.tif') }],
+        out_chip: path.join(workDir, 'x.tif'),
+      }),
     ).rejects.toMatchObject({ nonRetryable: true, message: expect.stringMatching(/missing\.tif/) });
   });
 
   it('searches the double with POST paging and merged next bodies', async () => {
     const items = Array.from({ length: 5 }, (_, index) =>
-      s2Item(`item-${index}`, { bbox: fixtures.sceneBbox, datetime: `2024-06-15T10:0${index}:00Z`, cloudCover: index * 10, assetUrl: files.url }),
+      s2Item(`item-${index}`, {
+        bbox: fixtures.sceneBbox,
+        datetime: `2024-06-15T10:0${index}:00Z`,
+        cloudCover: index * 10,
+        assetUrl: files.url,
+      }),
     );
     const double = await startStacDouble(items, { maxPageSize: 2 });
     try {
       const result = await searchStac(
         double.url,
-        { collections: ['sentinel-2-l2a'], bbox: fixtures.chipBbox, datetime: '2024-06-15T00:00:00.000Z/2024-06-15T23:59:59.999Z', query: { 'eo:cloud_cover': { lte: 30 } }, limit: 100 },
+        {
+          collections: ['sentinel-2-l2a'],
+          bbox: fixtures.chipBbox,
+          datetime: '2024-06-15T00:00:00.000Z/2024-06-15T23:59:59.999Z',
+          query: { 'eo:cloud_cover': { lte: 30 } },
+          limit: 100,
+        },
         { maxPages: 10, timeoutMs: 5000 },
       );
       expect(result.items.map((item) => item.id)).toEqual(['item-0', 'item-1', 'item-2', 'item-3']);
       expect(result.pages).toBe(2);
-      expect(double.requests[1]).toMatchObject({ collections: ['sentinel-2-l2a'], query: { 'eo:cloud_cover': { lte: 30 } }, next: expect.any(String) });
+      expect(double.requests[1]).toMatchObject({
+        collections: ['sentinel-2-l2a'],
+        query: { 'eo:cloud_cover': { lte: 30 } },
+        next: expect.any(String),
+      });
     } finally {
       await double.close();
     }

@@ -53,10 +53,17 @@ async function filesystemHarness(): Promise<Harness> {
 async function minioHarness(): Promise<Harness> {
   const { MINIO_ENDPOINT, MINIO_ACCESS_KEY, MINIO_SECRET_KEY } = process.env;
   if (!MINIO_ENDPOINT || !MINIO_ACCESS_KEY || !MINIO_SECRET_KEY) {
-    throw new Error('MINIO_ENDPOINT, MINIO_ACCESS_KEY and MINIO_SECRET_KEY must be set (run the tests through scripts/with-services.sh)');
+    throw new Error(
+      'MINIO_ENDPOINT, MINIO_ACCESS_KEY and MINIO_SECRET_KEY must be set (run the tests through scripts/with-services.sh)',
+    );
   }
   const bucket = `contract-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-  const store = new MinioObjectStore({ endpoint: MINIO_ENDPOINT, accessKey: MINIO_ACCESS_KEY, secretKey: MINIO_SECRET_KEY, bucket });
+  const store = new MinioObjectStore({
+    endpoint: MINIO_ENDPOINT,
+    accessKey: MINIO_ACCESS_KEY,
+    secretKey: MINIO_SECRET_KEY,
+    bucket,
+  });
   await store.ensureReady();
   return {
     store,
@@ -179,7 +186,14 @@ describe.each([
   });
 
   it('lists by prefix, recursively and sorted, without other prefixes', async () => {
-    const keys = ['list/a/2/x.tif', 'list/a/1.json', 'list/a/10.json', 'list/ab.json', 'list/b/1.json', 'list/a/2/y/z.png'];
+    const keys = [
+      'list/a/2/x.tif',
+      'list/a/1.json',
+      'list/a/10.json',
+      'list/ab.json',
+      'list/b/1.json',
+      'list/a/2/y/z.png',
+    ];
     for (const key of keys) await store().putObject(key, Buffer.from(key));
     const listed = await store().list('list/a/');
     expect(listed.map((o) => o.key)).toEqual(['list/a/1.json', 'list/a/10.json', 'list/a/2/x.tif', 'list/a/2/y/z.png']);
@@ -211,7 +225,9 @@ describe.each([
   it('throws ObjectNotFoundError for missing objects', async () => {
     await expect(store().getObject('contract/missing.bin')).rejects.toBeInstanceOf(ObjectNotFoundError);
     await expect(store().getStream('contract/missing.bin')).rejects.toBeInstanceOf(ObjectNotFoundError);
-    await expect(store().downloadToFile('contract/missing.bin', path.join(scratch, 'missing.bin'))).rejects.toBeInstanceOf(ObjectNotFoundError);
+    await expect(
+      store().downloadToFile('contract/missing.bin', path.join(scratch, 'missing.bin')),
+    ).rejects.toBeInstanceOf(ObjectNotFoundError);
     expect(fs.existsSync(path.join(scratch, 'missing.bin'))).toBe(false);
   });
 
@@ -276,7 +292,11 @@ describe.each([
       expect(response.status).toBe(403);
       const text = await response.text();
       if (driver === 'filesystem') {
-        expect(JSON.parse(text)).toEqual({ statusCode: 403, error: 'Forbidden', message: expect.stringContaining('signature') });
+        expect(JSON.parse(text)).toEqual({
+          statusCode: 403,
+          error: 'Forbidden',
+          message: expect.stringContaining('signature'),
+        });
       }
     });
 
@@ -296,7 +316,8 @@ describe.each([
       const response = await fetch(url);
       expect(response.status).toBe(403);
       const text = await response.text();
-      if (driver === 'filesystem') expect(JSON.parse(text)).toMatchObject({ statusCode: 403, message: expect.stringContaining('expired') });
+      if (driver === 'filesystem')
+        expect(JSON.parse(text)).toMatchObject({ statusCode: 403, message: expect.stringContaining('expired') });
     });
 
     it('rejects expiries outside 1 s .. 7 days', async () => {
@@ -351,12 +372,16 @@ describe('FilesystemObjectStore specifics', () => {
     fs.writeFileSync(path.join(dir, '.put-0123456789abcdef.partial'), 'half');
     await store.putObject('tmp-check/real.txt', Buffer.from('real'));
     expect((await store.list('tmp-check/')).map((o) => o.key)).toEqual(['tmp-check/real.txt']);
-    await expect(store.putObject('tmp-check/.put-0123456789abcdef.partial', Buffer.from('x'))).rejects.toBeInstanceOf(InvalidObjectKeyError);
+    await expect(store.putObject('tmp-check/.put-0123456789abcdef.partial', Buffer.from('x'))).rejects.toBeInstanceOf(
+      InvalidObjectKeyError,
+    );
 
-    const failing = Readable.from((async function* () {
-      yield Buffer.from('partial data');
-      throw new Error('boom');
-    })());
+    const failing = Readable.from(
+      (async function* () {
+        yield Buffer.from('partial data');
+        throw new Error('boom');
+      })(),
+    );
     await expect(store.putObject('tmp-check/failed.txt', failing)).rejects.toThrow('boom');
     expect(fs.readdirSync(dir).sort()).toEqual(['.put-0123456789abcdef.partial', 'real.txt']);
   });

@@ -24,8 +24,15 @@ describe.each(['minio', 'filesystem'] as const)('inspectStoredGeoTiff (%s)', (dr
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stored-geotiff-'));
     store =
       driver === 'minio'
-        ? new MinioObjectStore({ endpoint: requiredEnv('MINIO_ENDPOINT'), accessKey: requiredEnv('MINIO_ACCESS_KEY'), secretKey: requiredEnv('MINIO_SECRET_KEY'), bucket: `inspect-${randomBytes(4).toString('hex')}` })
-        : createObjectStore(loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, STORAGE_DRIVER: 'filesystem', PORT: '0' }));
+        ? new MinioObjectStore({
+            endpoint: requiredEnv('MINIO_ENDPOINT'),
+            accessKey: requiredEnv('MINIO_ACCESS_KEY'),
+            secretKey: requiredEnv('MINIO_SECRET_KEY'),
+            bucket: `inspect-${randomBytes(4).toString('hex')}`,
+          })
+        : createObjectStore(
+            loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, STORAGE_DRIVER: 'filesystem', PORT: '0' }),
+          );
     await store.ensureReady();
   });
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));

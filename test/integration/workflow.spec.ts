@@ -22,17 +22,45 @@ describe('inference workflow orchestration', () => {
   const projections: Array<{ kind: string; status: string; taskId?: string }> = [];
 
   /** The grouped activities of `single`, as the real ones are built: the shared group runner over the per-task bodies. */
-  function withGroups(single: Omit<PipelineActivities, 'fetchTaskInputs' | 'runModelInferences' | 'pushToGeoservers' | 'recordTaskStates'>): PipelineActivities {
+  function withGroups(
+    single: Omit<
+      PipelineActivities,
+      'fetchTaskInputs' | 'runModelInferences' | 'pushToGeoservers' | 'recordTaskStates'
+    >,
+  ): PipelineActivities {
     return {
       ...single,
       async fetchTaskInputs(request) {
-        return runGroupItems(request.items, 4, (item) => single.fetchTaskInput({ inferenceId: request.inferenceId, workflowId: request.workflowId, taskId: item.taskId, input: item.input }));
+        return runGroupItems(request.items, 4, (item) =>
+          single.fetchTaskInput({
+            inferenceId: request.inferenceId,
+            workflowId: request.workflowId,
+            taskId: item.taskId,
+            input: item.input,
+          }),
+        );
       },
       async runModelInferences(request) {
-        return runGroupItems(request.items, 4, (item) => single.runModelInference({ inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, inputKey: item.inputKey }));
+        return runGroupItems(request.items, 4, (item) =>
+          single.runModelInference({
+            inferenceId: request.inferenceId,
+            workflowId: request.workflowId,
+            modelId: request.modelId,
+            taskId: item.taskId,
+            inputKey: item.inputKey,
+          }),
+        );
       },
       async pushToGeoservers(request) {
-        return runGroupItems(request.items, 4, (item) => single.pushToGeoserver({ inferenceId: request.inferenceId, workflowId: request.workflowId, modelId: request.modelId, taskId: item.taskId, rasterKey: item.rasterKey }));
+        return runGroupItems(request.items, 4, (item) =>
+          single.pushToGeoserver({
+            inferenceId: request.inferenceId,
+            workflowId: request.workflowId,
+            modelId: request.modelId,
+            taskId: item.taskId,
+            rasterKey: item.rasterKey,
+          }),
+        );
       },
       async recordTaskStates({ inferenceId, tasks }) {
         projections.push({ kind: 'tasks', status: tasks.map((task) => task.status).join(',') });
@@ -41,11 +69,19 @@ describe('inference workflow orchestration', () => {
     };
   }
 
-  function scriptedActivities(behaviour: { failUrl?: string; blockInference?: boolean; slowExport?: boolean }): PipelineActivities {
+  function scriptedActivities(behaviour: {
+    failUrl?: string;
+    blockInference?: boolean;
+    slowExport?: boolean;
+  }): PipelineActivities {
     return withGroups({
       async fetchTaskInput(request) {
         if (request.input.kind === 'url' && request.input.url === behaviour.failUrl) {
-          throw ApplicationFailure.create({ message: 'the downloaded file is not a readable GeoTIFF', type: 'InvalidInputError', nonRetryable: true });
+          throw ApplicationFailure.create({
+            message: 'the downloaded file is not a readable GeoTIFF',
+            type: 'InvalidInputError',
+            nonRetryable: true,
+          });
         }
         return { inputKey: `in/${request.taskId}`, bytes: 1, width: 1, height: 1, bands: 6, epsg: 32633 };
       },
@@ -87,7 +123,13 @@ describe('inference workflow orchestration', () => {
 
   async function withWorker<T>(activities: PipelineActivities, body: (taskQueue: string) => Promise<T>): Promise<T> {
     const taskQueue = `wf-${randomUUID().slice(0, 8)}`;
-    const worker = await Worker.create({ connection, taskQueue, workflowBundle: await sharedWorkflowBundle(), activities, maxHeartbeatThrottleInterval: '1 second' });
+    const worker = await Worker.create({
+      connection,
+      taskQueue,
+      workflowBundle: await sharedWorkflowBundle(),
+      activities,
+      maxHeartbeatThrottleInterval: '1 second',
+    });
     return worker.runUntil(body(taskQueue));
   }
 
@@ -98,7 +140,11 @@ describe('inference workflow orchestration', () => {
       modelId: randomUUID(),
       steps: [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.pushToGeoserver],
       taskConcurrency: 2,
-      tasks: urls.map((url, index) => ({ task_id: `${inferenceId}-task-00${index + 1}`, task_index: index, input: { kind: 'url', url } })),
+      tasks: urls.map((url, index) => ({
+        task_id: `${inferenceId}-task-00${index + 1}`,
+        task_index: index,
+        input: { kind: 'url', url },
+      })),
     };
   }
 
@@ -131,10 +177,14 @@ describe('inference workflow orchestration', () => {
     );
     const state = result as InferenceWorkflowState;
     expect(state.status).toBe('COMPLETED');
-    expect(state.tasks.every((task) => task.status === 'FINISHED' && task.output_key === `out/${task.task_id}`)).toBe(true);
+    expect(state.tasks.every((task) => task.status === 'FINISHED' && task.output_key === `out/${task.task_id}`)).toBe(
+      true,
+    );
     // The COCO export runs once, after the tasks and before the final status is recorded.
     expect(state.coco).toEqual({ key: `inferences/${args.inferenceId}/coco.json`, annotations: 7 });
-    const ours = projections.filter((p) => p.kind === 'inference' || (p.kind === 'coco' && p.taskId === args.inferenceId));
+    const ours = projections.filter(
+      (p) => p.kind === 'inference' || (p.kind === 'coco' && p.taskId === args.inferenceId),
+    );
     expect(ours.slice(-2).map((p) => p.kind + ':' + p.status)).toEqual(['coco:EXPORTED', 'inference:COMPLETED']);
     expect(state.tasks[0].pipeline_steps.map((step) => [step.process_id, step.step_number, step.status])).toEqual([
       ['terrakit-data-fetch', 0, 'FINISHED'],
@@ -154,7 +204,10 @@ describe('inference workflow orchestration', () => {
     expect(state.status).toBe('FAILED');
     expect(state.message).toBe('1 of 2 tasks failed');
     expect(state.tasks.map((task) => task.status)).toEqual(['FINISHED', 'FAILED']);
-    expect(state.tasks[1].pipeline_steps[0]).toMatchObject({ status: 'FAILED', message: 'the downloaded file is not a readable GeoTIFF' });
+    expect(state.tasks[1].pipeline_steps[0]).toMatchObject({
+      status: 'FAILED',
+      message: 'the downloaded file is not a readable GeoTIFF',
+    });
     expect(state.tasks[1].pipeline_steps[1].status).toBe('WAITING');
     await recordHistory('failed', args.inferenceId);
   });
@@ -162,7 +215,11 @@ describe('inference workflow orchestration', () => {
   it('cancellation stops running activities and marks unfinished work STOPPED, queryable while it runs', async () => {
     const args = input(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif']);
     await withWorker(scriptedActivities({ blockInference: true }), async (taskQueue) => {
-      const handle = await client.workflow.start('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] });
+      const handle = await client.workflow.start('inferenceWorkflow', {
+        taskQueue,
+        workflowId: args.inferenceId,
+        args: [args],
+      });
       let live: InferenceWorkflowState | undefined;
       for (let i = 0; i < 100; i += 1) {
         live = await handle.query<InferenceWorkflowState>('inferenceStatus');
@@ -187,8 +244,13 @@ describe('inference workflow orchestration', () => {
   it('lets a COCO export that has started finish when a stop arrives, and completes', async () => {
     const args = input(['http://a/1.tif']);
     const state = await withWorker(scriptedActivities({ slowExport: true }), async (taskQueue) => {
-      const handle = await client.workflow.start('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] });
-      for (let i = 0; i < 100 && !projections.some((p) => p.kind === 'coco' && p.taskId === args.inferenceId); i += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      const handle = await client.workflow.start('inferenceWorkflow', {
+        taskQueue,
+        workflowId: args.inferenceId,
+        args: [args],
+      });
+      for (let i = 0; i < 100 && !projections.some((p) => p.kind === 'coco' && p.taskId === args.inferenceId); i += 1)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       await handle.cancel();
       return (await handle.result()) as InferenceWorkflowState;
     });
@@ -197,7 +259,11 @@ describe('inference workflow orchestration', () => {
   });
 
   it('runs large inferences in child workflows of batchSize tasks and still reports every task', async () => {
-    const args = { ...input(['http://a/1.tif', 'http://a/2.tif', 'http://a/bad.tif', 'http://a/4.tif', 'http://a/5.tif']), batchSize: 2, batchConcurrency: 2 };
+    const args = {
+      ...input(['http://a/1.tif', 'http://a/2.tif', 'http://a/bad.tif', 'http://a/4.tif', 'http://a/5.tif']),
+      batchSize: 2,
+      batchConcurrency: 2,
+    };
     const state = (await withWorker(scriptedActivities({ failUrl: 'http://a/bad.tif' }), (taskQueue) =>
       client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
     )) as InferenceWorkflowState;
@@ -205,14 +271,25 @@ describe('inference workflow orchestration', () => {
     expect(state.tasks.map((task) => task.status)).toEqual(['FINISHED', 'FINISHED', 'FAILED', 'FINISHED', 'FINISHED']);
     expect(state.tasks[4].output_key).toBe(`out/${args.tasks[4].task_id}`);
     const children = [];
-    for await (const execution of client.workflow.list({ query: `WorkflowId STARTS_WITH "${args.inferenceId}-batch-"` })) children.push(execution.workflowId);
+    for await (const execution of client.workflow.list({
+      query: `WorkflowId STARTS_WITH "${args.inferenceId}-batch-"`,
+    }))
+      children.push(execution.workflowId);
     expect(children.sort()).toEqual([1, 2, 3].map((n) => `${args.inferenceId}-batch-000${n}`));
   });
 
   it('stops every batch on cancellation, including batches not started yet', async () => {
-    const args = { ...input(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif']), batchSize: 2, batchConcurrency: 1 };
+    const args = {
+      ...input(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif']),
+      batchSize: 2,
+      batchConcurrency: 1,
+    };
     await withWorker(scriptedActivities({ blockInference: true }), async (taskQueue) => {
-      const handle = await client.workflow.start('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] });
+      const handle = await client.workflow.start('inferenceWorkflow', {
+        taskQueue,
+        workflowId: args.inferenceId,
+        args: [args],
+      });
       for (let i = 0; i < 100; i += 1) {
         const live = await handle.query<InferenceWorkflowState>('inferenceStatus');
         if (live.tasks[0].status === 'RUNNING') break;
@@ -229,11 +306,47 @@ describe('inference workflow orchestration', () => {
 
   it('a retry reruns only unfinished steps of failed and stopped tasks, reusing finished outputs', async () => {
     const base = input(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif']);
-    const step = (processId: 'terrakit-data-fetch' | 'model-inference' | 'push-to-geoserver', stepNumber: number, status: 'FINISHED' | 'FAILED' | 'STOPPED' | 'WAITING') => ({ process_id: processId, step_number: stepNumber, status });
+    const step = (
+      processId: 'terrakit-data-fetch' | 'model-inference' | 'push-to-geoserver',
+      stepNumber: number,
+      status: 'FINISHED' | 'FAILED' | 'STOPPED' | 'WAITING',
+    ) => ({ process_id: processId, step_number: stepNumber, status });
     const resume = [
-      { task_id: base.tasks[0].task_id, task_index: 0, status: 'FINISHED' as const, output_key: 'out/old-0', current_key: 'out/old-0', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'FINISHED'), step('push-to-geoserver', 2, 'FINISHED')] },
-      { task_id: base.tasks[1].task_id, task_index: 1, status: 'FAILED' as const, current_key: 'out/old-1', message: 'push failed', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'FINISHED'), step('push-to-geoserver', 2, 'FAILED')] },
-      { task_id: base.tasks[2].task_id, task_index: 2, status: 'STOPPED' as const, current_key: 'in/old-2', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'STOPPED'), step('push-to-geoserver', 2, 'STOPPED')] },
+      {
+        task_id: base.tasks[0].task_id,
+        task_index: 0,
+        status: 'FINISHED' as const,
+        output_key: 'out/old-0',
+        current_key: 'out/old-0',
+        pipeline_steps: [
+          step('terrakit-data-fetch', 0, 'FINISHED'),
+          step('model-inference', 1, 'FINISHED'),
+          step('push-to-geoserver', 2, 'FINISHED'),
+        ],
+      },
+      {
+        task_id: base.tasks[1].task_id,
+        task_index: 1,
+        status: 'FAILED' as const,
+        current_key: 'out/old-1',
+        message: 'push failed',
+        pipeline_steps: [
+          step('terrakit-data-fetch', 0, 'FINISHED'),
+          step('model-inference', 1, 'FINISHED'),
+          step('push-to-geoserver', 2, 'FAILED'),
+        ],
+      },
+      {
+        task_id: base.tasks[2].task_id,
+        task_index: 2,
+        status: 'STOPPED' as const,
+        current_key: 'in/old-2',
+        pipeline_steps: [
+          step('terrakit-data-fetch', 0, 'FINISHED'),
+          step('model-inference', 1, 'STOPPED'),
+          step('push-to-geoserver', 2, 'STOPPED'),
+        ],
+      },
     ];
     const calls: string[] = [];
     const activities = scriptedActivities({});
@@ -253,10 +366,20 @@ describe('inference workflow orchestration', () => {
       },
     };
     const state = (await withWorker(counting, (taskQueue) =>
-      client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: base.inferenceId, args: [{ ...base, resume }] }),
+      client.workflow.execute('inferenceWorkflow', {
+        taskQueue,
+        workflowId: base.inferenceId,
+        args: [{ ...base, resume }],
+      }),
     )) as InferenceWorkflowState;
     expect(state.status).toBe('COMPLETED');
-    expect(calls.sort()).toEqual([`model:${base.tasks[2].task_id}:in/old-2`, `push:${base.tasks[1].task_id}:out/old-1`, `push:${base.tasks[2].task_id}:out/${base.tasks[2].task_id}`].sort());
+    expect(calls.sort()).toEqual(
+      [
+        `model:${base.tasks[2].task_id}:in/old-2`,
+        `push:${base.tasks[1].task_id}:out/old-1`,
+        `push:${base.tasks[2].task_id}:out/${base.tasks[2].task_id}`,
+      ].sort(),
+    );
     expect(state.tasks[0].output_key).toBe('out/old-0');
     expect(state.tasks[1].output_key).toBe('out/old-1');
   });
@@ -290,24 +413,49 @@ describe('inference workflow orchestration', () => {
     }
 
     it('runs one activity per group and step, fails only the bad task, and projects whole groups; the history replays', async () => {
-      const args = grouped(['http://a/1.tif', 'http://a/bad.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif'], 2);
+      const args = grouped(
+        ['http://a/1.tif', 'http://a/bad.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif'],
+        2,
+      );
       const calls: string[] = [];
       const before = projections.length;
-      const state = (await withWorker(counted(scriptedActivities({ failUrl: 'http://a/bad.tif' }), calls), (taskQueue) =>
-        client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+      const state = (await withWorker(
+        counted(scriptedActivities({ failUrl: 'http://a/bad.tif' }), calls),
+        (taskQueue) =>
+          client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
       )) as InferenceWorkflowState;
       expect(state.status).toBe('FAILED');
       expect(state.message).toBe('1 of 5 tasks failed');
-      expect(state.tasks.map((task) => task.status)).toEqual(['FINISHED', 'FAILED', 'FINISHED', 'FINISHED', 'FINISHED']);
+      expect(state.tasks.map((task) => task.status)).toEqual([
+        'FINISHED',
+        'FAILED',
+        'FINISHED',
+        'FINISHED',
+        'FINISHED',
+      ]);
       expect(state.tasks[1].pipeline_steps.map((step) => step.status)).toEqual(['FAILED', 'WAITING', 'WAITING']);
       expect(state.tasks[1].message).toBe('terrakit-data-fetch: the downloaded file is not a readable GeoTIFF');
       expect(state.tasks[0].output_key).toBe(`out/${args.tasks[0].task_id}`);
       for (const task of state.tasks.filter((t) => t.status === 'FINISHED')) {
-        expect(task.pipeline_steps.every((step) => step.status === 'FINISHED' && step.started_at && step.finished_at && step.result)).toBe(true);
+        expect(
+          task.pipeline_steps.every(
+            (step) => step.status === 'FINISHED' && step.started_at && step.finished_at && step.result,
+          ),
+        ).toBe(true);
       }
       // Groups [1, bad], [3, 4], [5]: the bad file leaves its group after the fetch.
       expect(calls.sort()).toEqual(
-        ['fetchTaskInputs:2', 'fetchTaskInputs:2', 'fetchTaskInputs:1', 'runModelInferences:1', 'runModelInferences:2', 'runModelInferences:1', 'pushToGeoservers:1', 'pushToGeoservers:2', 'pushToGeoservers:1'].sort(),
+        [
+          'fetchTaskInputs:2',
+          'fetchTaskInputs:2',
+          'fetchTaskInputs:1',
+          'runModelInferences:1',
+          'runModelInferences:2',
+          'runModelInferences:1',
+          'pushToGeoservers:1',
+          'pushToGeoservers:2',
+          'pushToGeoservers:1',
+        ].sort(),
       );
       // Each group writes its tasks together: 3 steps + the end, per group.
       const groupWrites = projections.slice(before).filter((p) => p.kind === 'tasks');
@@ -319,14 +467,29 @@ describe('inference workflow orchestration', () => {
 
     it('splits a group: downloads four per activity, model runs up to the value budget, and records each part as it ends', async () => {
       // Scripted inputs are 1 x 1 x 6 values: a budget of 12 puts two tasks in each model activity.
-      const args = { ...grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif', 'http://a/6.tif'], 6), stepGroupValues: 12 };
+      const args = {
+        ...grouped(
+          ['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif', 'http://a/6.tif'],
+          6,
+        ),
+        stepGroupValues: 12,
+      };
       const calls: string[] = [];
       const before = projections.length;
       const state = (await withWorker(counted(scriptedActivities({}), calls), (taskQueue) =>
         client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
       )) as InferenceWorkflowState;
       expect(state.status).toBe('COMPLETED');
-      expect(calls.sort()).toEqual(['fetchTaskInputs:2', 'fetchTaskInputs:4', 'pushToGeoservers:6', 'runModelInferences:2', 'runModelInferences:2', 'runModelInferences:2'].sort());
+      expect(calls.sort()).toEqual(
+        [
+          'fetchTaskInputs:2',
+          'fetchTaskInputs:4',
+          'pushToGeoservers:6',
+          'runModelInferences:2',
+          'runModelInferences:2',
+          'runModelInferences:2',
+        ].sort(),
+      );
       // Running fetch, 2 fetch parts, running model, 3 model parts, running push, finished.
       expect(projections.slice(before).filter((p) => p.kind === 'tasks').length).toBe(9);
     });
@@ -352,15 +515,24 @@ describe('inference workflow orchestration', () => {
         },
         calls,
       );
-      const state = (await withWorker(activities, (taskQueue) => client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }))) as InferenceWorkflowState;
+      const state = (await withWorker(activities, (taskQueue) =>
+        client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+      )) as InferenceWorkflowState;
       expect(state.status).toBe('COMPLETED');
       expect(state.tasks.every((task) => task.status === 'FINISHED')).toBe(true);
       // The model group ran once; the flaky task then ran alone (and succeeded) with the step's own retries.
       expect(calls.filter((call) => call.startsWith('runModelInferences'))).toEqual(['runModelInferences:3']);
-      expect(calls.filter((call) => call.startsWith('runModelInference:'))).toEqual([`runModelInference:${args.tasks[1].task_id}`]);
+      expect(calls.filter((call) => call.startsWith('runModelInference:'))).toEqual([
+        `runModelInference:${args.tasks[1].task_id}`,
+      ]);
       // The publish group failed its 2 attempts; each task was then published alone.
-      expect(calls.filter((call) => call.startsWith('pushToGeoservers'))).toEqual(['pushToGeoservers:3', 'pushToGeoservers:3']);
-      expect(state.tasks.map((task) => task.pipeline_steps[2].result)).toEqual(args.tasks.map((task) => expect.objectContaining({ layer_name: task.task_id })));
+      expect(calls.filter((call) => call.startsWith('pushToGeoservers'))).toEqual([
+        'pushToGeoservers:3',
+        'pushToGeoservers:3',
+      ]);
+      expect(state.tasks.map((task) => task.pipeline_steps[2].result)).toEqual(
+        args.tasks.map((task) => expect.objectContaining({ layer_name: task.task_id })),
+      );
     });
 
     it('a retried group attempt does not redo the tasks its predecessor finished (heartbeat details)', async () => {
@@ -383,15 +555,24 @@ describe('inference workflow orchestration', () => {
           return runGroupItems(request.items, 2, body);
         },
       };
-      const state = (await withWorker(activities, (taskQueue) => client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }))) as InferenceWorkflowState;
+      const state = (await withWorker(activities, (taskQueue) =>
+        client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+      )) as InferenceWorkflowState;
       expect(state.status).toBe('COMPLETED');
       expect(modelRuns.sort()).toEqual(args.tasks.map((task) => task.task_id).sort());
     });
 
     it('stops a grouped inference: the running group activity is cancelled and every unfinished task is STOPPED', async () => {
-      const args = grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif'], 2);
+      const args = grouped(
+        ['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif', 'http://a/4.tif', 'http://a/5.tif'],
+        2,
+      );
       await withWorker(scriptedActivities({ blockInference: true }), async (taskQueue) => {
-        const handle = await client.workflow.start('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] });
+        const handle = await client.workflow.start('inferenceWorkflow', {
+          taskQueue,
+          workflowId: args.inferenceId,
+          args: [args],
+        });
         for (let i = 0; i < 100; i += 1) {
           const live = await handle.query<InferenceWorkflowState>('inferenceStatus');
           if (live.tasks.filter((task) => task.pipeline_steps[1].status === 'RUNNING').length === 4) break;
@@ -409,26 +590,73 @@ describe('inference workflow orchestration', () => {
 
     it('a grouped retry reruns only the unfinished steps of failed and stopped tasks', async () => {
       const base = grouped(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif'], 3);
-      const step = (processId: 'terrakit-data-fetch' | 'model-inference' | 'push-to-geoserver', stepNumber: number, status: 'FINISHED' | 'FAILED' | 'STOPPED') => ({ process_id: processId, step_number: stepNumber, status });
+      const step = (
+        processId: 'terrakit-data-fetch' | 'model-inference' | 'push-to-geoserver',
+        stepNumber: number,
+        status: 'FINISHED' | 'FAILED' | 'STOPPED',
+      ) => ({ process_id: processId, step_number: stepNumber, status });
       const resume = [
-        { task_id: base.tasks[0].task_id, task_index: 0, status: 'FINISHED' as const, output_key: 'out/old-0', current_key: 'out/old-0', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'FINISHED'), step('push-to-geoserver', 2, 'FINISHED')] },
-        { task_id: base.tasks[1].task_id, task_index: 1, status: 'FAILED' as const, current_key: 'out/old-1', message: 'push failed', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'FINISHED'), step('push-to-geoserver', 2, 'FAILED')] },
-        { task_id: base.tasks[2].task_id, task_index: 2, status: 'STOPPED' as const, current_key: 'in/old-2', pipeline_steps: [step('terrakit-data-fetch', 0, 'FINISHED'), step('model-inference', 1, 'STOPPED'), step('push-to-geoserver', 2, 'STOPPED')] },
+        {
+          task_id: base.tasks[0].task_id,
+          task_index: 0,
+          status: 'FINISHED' as const,
+          output_key: 'out/old-0',
+          current_key: 'out/old-0',
+          pipeline_steps: [
+            step('terrakit-data-fetch', 0, 'FINISHED'),
+            step('model-inference', 1, 'FINISHED'),
+            step('push-to-geoserver', 2, 'FINISHED'),
+          ],
+        },
+        {
+          task_id: base.tasks[1].task_id,
+          task_index: 1,
+          status: 'FAILED' as const,
+          current_key: 'out/old-1',
+          message: 'push failed',
+          pipeline_steps: [
+            step('terrakit-data-fetch', 0, 'FINISHED'),
+            step('model-inference', 1, 'FINISHED'),
+            step('push-to-geoserver', 2, 'FAILED'),
+          ],
+        },
+        {
+          task_id: base.tasks[2].task_id,
+          task_index: 2,
+          status: 'STOPPED' as const,
+          current_key: 'in/old-2',
+          pipeline_steps: [
+            step('terrakit-data-fetch', 0, 'FINISHED'),
+            step('model-inference', 1, 'STOPPED'),
+            step('push-to-geoserver', 2, 'STOPPED'),
+          ],
+        },
       ];
       const calls: string[] = [];
       const state = (await withWorker(counted(scriptedActivities({}), calls), (taskQueue) =>
-        client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: base.inferenceId, args: [{ ...base, resume }] }),
+        client.workflow.execute('inferenceWorkflow', {
+          taskQueue,
+          workflowId: base.inferenceId,
+          args: [{ ...base, resume }],
+        }),
       )) as InferenceWorkflowState;
       expect(state.status).toBe('COMPLETED');
       expect(calls.sort()).toEqual(['pushToGeoservers:2', 'runModelInferences:1']);
-      expect(state.tasks.map((task) => task.output_key)).toEqual(['out/old-0', 'out/old-1', `out/${base.tasks[2].task_id}`]);
+      expect(state.tasks.map((task) => task.output_key)).toEqual([
+        'out/old-0',
+        'out/old-1',
+        `out/${base.tasks[2].task_id}`,
+      ]);
     });
   });
 
-  it.each(['completed', 'failed', 'stopped', 'grouped-failed'])('replays the recorded history of a %s inference with the current workflow code', async (name) => {
-    const file = path.join(historiesDir, `${name}.json`);
-    expect(fs.existsSync(file)).toBe(true);
-    const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(file, 'utf8')));
-    await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, `replay-${name}`);
-  });
+  it.each(['completed', 'failed', 'stopped', 'grouped-failed'])(
+    'replays the recorded history of a %s inference with the current workflow code',
+    async (name) => {
+      const file = path.join(historiesDir, `${name}.json`);
+      expect(fs.existsSync(file)).toBe(true);
+      const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(file, 'utf8')));
+      await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, `replay-${name}`);
+    },
+  );
 });

@@ -10,7 +10,10 @@ export interface ApiResponse<T = any> {
 
 /** A tiny HTTP client for the REST API, as a user with an API key would call it. */
 export class ApiClient {
-  constructor(readonly baseUrl: string, readonly apiKey: string | null = USERS.alice.key) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly apiKey: string | null = USERS.alice.key,
+  ) {}
 
   /** The same client with another key; undefined sends no Authorization header at all. */
   as(apiKey: string | undefined): ApiClient {
@@ -53,7 +56,11 @@ export class ApiClient {
     const form = new FormData();
     form.set('model', typeof metadata === 'string' ? metadata : JSON.stringify(metadata));
     form.set('model_file', new Blob([fs.readFileSync(filePath)]), fileName);
-    const response = await fetch(`${this.baseUrl}/api/v2/models`, { method: 'POST', headers: this.headers(), body: form });
+    const response = await fetch(`${this.baseUrl}/api/v2/models`, {
+      method: 'POST',
+      headers: this.headers(),
+      body: form,
+    });
     const text = await response.text();
     return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
   }
@@ -61,15 +68,24 @@ export class ApiClient {
   /** POST /api/v2/generic-processor as a user would: the metadata field (left out when undefined) and the script. */
   async uploadProcessor(metadata: unknown, content: Buffer | string, fileName: string): Promise<ApiResponse> {
     const form = new FormData();
-    if (metadata !== undefined) form.set('generic_processor', typeof metadata === 'string' ? metadata : JSON.stringify(metadata));
+    if (metadata !== undefined)
+      form.set('generic_processor', typeof metadata === 'string' ? metadata : JSON.stringify(metadata));
     form.set('generic_processor_file', new Blob([content]), fileName);
-    const response = await fetch(`${this.baseUrl}/api/v2/generic-processor`, { method: 'POST', headers: this.headers(), body: form });
+    const response = await fetch(`${this.baseUrl}/api/v2/generic-processor`, {
+      method: 'POST',
+      headers: this.headers(),
+      body: form,
+    });
     const text = await response.text();
     return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
   }
 
   /** Polls the inference until it reaches a final status (or the deadline passes). */
-  async waitForInference(id: string, timeoutMs = 180_000, until: (body: any) => boolean = (body) => ['COMPLETED', 'FAILED', 'STOPPED'].includes(body.status)) {
+  async waitForInference(
+    id: string,
+    timeoutMs = 180_000,
+    until: (body: any) => boolean = (body) => ['COMPLETED', 'FAILED', 'STOPPED'].includes(body.status),
+  ) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const response = await this.get(`/api/v2/inference/${id}`);

@@ -7,7 +7,9 @@ import * as path from 'node:path';
  * A real HTTP server on loopback serving files from a directory, standing in for the remote hosts users
  * point inference URLs at. `/status/<code>` answers with that status.
  */
-export async function startFixtureServer(root: string): Promise<{ url: (name: string) => string; close: () => Promise<void> }> {
+export async function startFixtureServer(
+  root: string,
+): Promise<{ url: (name: string) => string; close: () => Promise<void> }> {
   const server = http.createServer((request, response) => {
     const pathname = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
     const status = /^\/status\/(\d{3})$/.exec(pathname);

@@ -28,7 +28,9 @@ export interface GeoServerDouble {
   close(): Promise<void>;
 }
 
-export async function startGeoServerDouble(credentials = { user: 'admin', password: 'geoserver' }): Promise<GeoServerDouble> {
+export async function startGeoServerDouble(
+  credentials = { user: 'admin', password: 'geoserver' },
+): Promise<GeoServerDouble> {
   const faults: Array<{ method: string; pathPattern: RegExp; status: number; text: string }> = [];
   const state: Omit<GeoServerDouble, 'url' | 'close'> = {
     failNext: (method, pathPattern, status, text) => faults.push({ method, pathPattern, status, text }),
@@ -55,7 +57,10 @@ export async function startGeoServerDouble(credentials = { user: 'admin', passwo
       };
       const path = url.pathname.replace(/^\/geoserver/, '');
       if (!path.startsWith('/rest/')) return reply(404, 'not found');
-      if (request.headers.authorization !== expectedAuth) return reply(401, 'HTTP ERROR 401 Unauthorized', 'text/plain', { 'WWW-Authenticate': 'Basic realm="GeoServer Realm"' });
+      if (request.headers.authorization !== expectedAuth)
+        return reply(401, 'HTTP ERROR 401 Unauthorized', 'text/plain', {
+          'WWW-Authenticate': 'Basic realm="GeoServer Realm"',
+        });
 
       const fault = faults.findIndex((f) => f.method === method && f.pathPattern.test(path));
       if (fault >= 0) {
@@ -79,13 +84,17 @@ export async function startGeoServerDouble(credentials = { user: 'admin', passwo
         state.stores.set(`${ws}:${name}`, { workspace: ws, name, coverage: name, bytes: Buffer.alloc(0), uploads: 0 });
         return reply(201, name);
       }
-      if ((match = /^\/rest\/workspaces\/([^/]+)\/coveragestores\/([^/]+)\/file\.geotiff$/.exec(path)) && method === 'PUT') {
+      if (
+        (match = /^\/rest\/workspaces\/([^/]+)\/coveragestores\/([^/]+)\/file\.geotiff$/.exec(path)) &&
+        method === 'PUT'
+      ) {
         const ws = decodeURIComponent(match[1]!);
         const name = decodeURIComponent(match[2]!);
         if (!state.workspaces.has(ws)) return reply(404, `No such workspace: '${ws}'`);
         if (contentType !== 'image/tiff') return reply(415, `Unsupported media type ${contentType}`);
         const magic = body.subarray(0, 4).toString('latin1');
-        if (magic !== 'II*\0' && magic !== 'MM\0*') return reply(500, 'Could not read the uploaded GeoTIFF: not a TIFF file');
+        if (magic !== 'II*\0' && magic !== 'MM\0*')
+          return reply(500, 'Could not read the uploaded GeoTIFF: not a TIFF file');
         const key = `${ws}:${name}`;
         const existing = state.stores.get(key);
         const coverage = url.searchParams.get('coverageName') ?? existing?.coverage ?? name;
@@ -117,7 +126,12 @@ export async function startGeoServerDouble(credentials = { user: 'admin', passwo
         const key = decodeURIComponent(match[1]!);
         const layer = state.layers.get(key);
         if (!layer) return reply(404, `No such layer: ${key}`);
-        if (method === 'GET') return reply(200, JSON.stringify({ layer: { name: key.split(':')[1], type: 'RASTER', ...layer } }), 'application/json');
+        if (method === 'GET')
+          return reply(
+            200,
+            JSON.stringify({ layer: { name: key.split(':')[1], type: 'RASTER', ...layer } }),
+            'application/json',
+          );
         if (method === 'PUT') {
           const defaultStyle = parseJson(body)?.layer?.defaultStyle;
           if (defaultStyle) layer.defaultStyle = defaultStyle;

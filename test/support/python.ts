@@ -8,7 +8,10 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /** Runs a Python script of the repo with the project's venv interpreter; returns stdout. */
 export async function runPython(script: string, args: string[]): Promise<string> {
-  const { stdout } = await run(pythonBin(), [path.join(REPO_ROOT, script), ...args], { maxBuffer: 64 * 1024 * 1024, timeout: 600_000 });
+  const { stdout } = await run(pythonBin(), [path.join(REPO_ROOT, script), ...args], {
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 600_000,
+  });
   return stdout;
 }
 
@@ -42,7 +45,14 @@ export async function crsAndTransform(file: string): Promise<{ crs: string | nul
 export interface OverviewComparison {
   levels_a: number;
   levels_b: number;
-  levels: Array<{ factor: number; shape_a: number[]; shape_b: number[] | null; total: number; equal: number; values_a: number[] }>;
+  levels: Array<{
+    factor: number;
+    shape_a: number[];
+    shape_b: number[] | null;
+    total: number;
+    equal: number;
+    values_a: number[];
+  }>;
 }
 
 /** Overview levels of A against B's, pixel by pixel (rasterio). */
@@ -61,7 +71,11 @@ export function gdalPython(): Promise<string> {
   gdalPythonFound ??= (async () => {
     const candidates = process.env.GDAL_PYTHON
       ? [process.env.GDAL_PYTHON]
-      : [...(process.env.GDAL_BIN_DIR ? [path.join(process.env.GDAL_BIN_DIR, 'python3')] : []), '/usr/bin/python3', 'python3'];
+      : [
+          ...(process.env.GDAL_BIN_DIR ? [path.join(process.env.GDAL_BIN_DIR, 'python3')] : []),
+          '/usr/bin/python3',
+          'python3',
+        ];
     for (const candidate of candidates) {
       const works = await run(candidate, ['-c', 'import osgeo_utils.samples.validate_cloud_optimized_geotiff']).then(
         () => true,
@@ -69,7 +83,9 @@ export function gdalPython(): Promise<string> {
       );
       if (works) return candidate;
     }
-    throw new Error(`no Python with GDAL's bindings among ${candidates.join(', ')}: install python3-gdal or set GDAL_PYTHON`);
+    throw new Error(
+      `no Python with GDAL's bindings among ${candidates.join(', ')}: install python3-gdal or set GDAL_PYTHON`,
+    );
   })();
   return gdalPythonFound;
 }
@@ -78,6 +94,9 @@ export type CogValidation = Record<string, { warnings: string[]; errors: string[
 
 /** GDAL's validate_cloud_optimized_geotiff (with the block leader/trailer check) on each file. */
 export async function validateCogs(files: string[]): Promise<CogValidation> {
-  const { stdout } = await run(await gdalPython(), [path.join(REPO_ROOT, 'test/support/validate_cog.py'), ...files], { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 });
+  const { stdout } = await run(await gdalPython(), [path.join(REPO_ROOT, 'test/support/validate_cog.py'), ...files], {
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 600_000,
+  });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as CogValidation;
 }

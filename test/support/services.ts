@@ -3,7 +3,10 @@ import * as fs from 'node:fs';
 /** Connection details of the real services started by scripts/with-services.sh. Missing ones fail loudly. */
 export function requiredEnv(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the tests through \`npm test\` (scripts/with-services.sh starts the services)`);
+  if (!value)
+    throw new Error(
+      `${name} is not set: run the tests through \`npm test\` (scripts/with-services.sh starts the services)`,
+    );
   return value;
 }
 

@@ -40,7 +40,10 @@ function intersects(a: number[], b: number[]): boolean {
 function inDatetime(value: string, interval: string): boolean {
   const [start, end] = interval.includes('/') ? interval.split('/') : [interval, interval];
   const time = new Date(value).getTime();
-  return (start === '..' || start === '' || time >= new Date(start).getTime()) && (end === '..' || end === '' || time <= new Date(end).getTime());
+  return (
+    (start === '..' || start === '' || time >= new Date(start).getTime()) &&
+    (end === '..' || end === '' || time <= new Date(end).getTime())
+  );
 }
 
 function matchesQuery(properties: Record<string, unknown>, query: Record<string, Record<string, unknown>>): boolean {
@@ -48,27 +51,40 @@ function matchesQuery(properties: Record<string, unknown>, query: Record<string,
     const value = properties[name] as any;
     return Object.entries(ops).every(([op, operand]: [string, any]) => {
       switch (op) {
-        case 'eq': return value === operand;
-        case 'neq': return value !== operand;
-        case 'lt': return value < operand;
-        case 'lte': return value <= operand;
-        case 'gt': return value > operand;
-        case 'gte': return value >= operand;
-        case 'in': return Array.isArray(operand) && operand.includes(value);
-        default: return false;
+        case 'eq':
+          return value === operand;
+        case 'neq':
+          return value !== operand;
+        case 'lt':
+          return value < operand;
+        case 'lte':
+          return value <= operand;
+        case 'gt':
+          return value > operand;
+        case 'gte':
+          return value >= operand;
+        case 'in':
+          return Array.isArray(operand) && operand.includes(value);
+        default:
+          return false;
       }
     });
   });
 }
 
-export async function startStacDouble(items: StacDoubleItem[], options: { maxPageSize?: number } = {}): Promise<StacDouble> {
+export async function startStacDouble(
+  items: StacDoubleItem[],
+  options: { maxPageSize?: number } = {},
+): Promise<StacDouble> {
   const requests: Array<Record<string, any>> = [];
   let base = '';
   const server = http.createServer((request, response) => {
-    const send = (status: number, body: unknown) => response.writeHead(status, { 'Content-Type': 'application/geo+json' }).end(JSON.stringify(body));
+    const send = (status: number, body: unknown) =>
+      response.writeHead(status, { 'Content-Type': 'application/geo+json' }).end(JSON.stringify(body));
     const pathname = new URL(request.url ?? '/', 'http://x').pathname;
     if (pathname !== '/search') return send(404, { code: 'NotFound', description: pathname });
-    if (request.method !== 'POST') return send(405, { code: 'MethodNotAllowed', description: 'this double serves POST /search only' });
+    if (request.method !== 'POST')
+      return send(405, { code: 'MethodNotAllowed', description: 'this double serves POST /search only' });
     let raw = '';
     request.on('data', (chunk) => (raw += chunk));
     request.on('end', () => {
@@ -92,11 +108,23 @@ export async function startStacDouble(items: StacDoubleItem[], options: { maxPag
       const page = matched.slice(offset, offset + limit);
       const links: unknown[] = [{ rel: 'self', href: `${base}/search` }];
       if (offset + limit < matched.length) {
-        links.push({ rel: 'next', href: `${base}/search`, method: 'POST', merge: true, body: { next: Buffer.from(String(offset + limit)).toString('base64url') } });
+        links.push({
+          rel: 'next',
+          href: `${base}/search`,
+          method: 'POST',
+          merge: true,
+          body: { next: Buffer.from(String(offset + limit)).toString('base64url') },
+        });
       }
       send(200, {
         type: 'FeatureCollection',
-        features: page.map((item) => ({ type: 'Feature', stac_version: '1.0.0', geometry: item.geometry ?? null, links: [], ...item })),
+        features: page.map((item) => ({
+          type: 'Feature',
+          stac_version: '1.0.0',
+          geometry: item.geometry ?? null,
+          links: [],
+          ...item,
+        })),
         links,
         context: { returned: page.length, matched: matched.length, limit },
       });
@@ -111,13 +139,19 @@ export async function startStacDouble(items: StacDoubleItem[], options: { maxPag
  * Serves files with HTTP Range support (206 + Content-Range), like the object stores COGs live on, and
  * counts the bytes it sent per file so tests can check that a chip read only part of them.
  */
-export async function startRangeFileServer(root: string): Promise<{ url: (name: string) => string; bytesServed: Map<string, number>; requests: string[]; close: () => Promise<void> }> {
+export async function startRangeFileServer(root: string): Promise<{
+  url: (name: string) => string;
+  bytesServed: Map<string, number>;
+  requests: string[];
+  close: () => Promise<void>;
+}> {
   const bytesServed = new Map<string, number>();
   const requests: string[] = [];
   const server = http.createServer((request, response) => {
     const name = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
     const file = path.join(root, path.normalize(name));
-    if (!file.startsWith(root) || !fs.existsSync(file) || !fs.statSync(file).isFile()) return void response.writeHead(404).end('not found');
+    if (!file.startsWith(root) || !fs.existsSync(file) || !fs.statSync(file).isFile())
+      return void response.writeHead(404).end('not found');
     const size = fs.statSync(file).size;
     const range = request.headers.range;
     requests.push(`${request.method} ${name} ${range ?? ''}`);
@@ -130,9 +164,14 @@ export async function startRangeFileServer(root: string): Promise<{ url: (name: 
       let start = match[1] === '' ? size - Number(match[2]) : Number(match[1]);
       let end = match[1] === '' || match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
       start = Math.max(0, start);
-      if (start >= size || end < start) return void response.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
+      if (start >= size || end < start)
+        return void response.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
       count(end - start + 1);
-      response.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1 });
+      response.writeHead(206, {
+        ...headers,
+        'Content-Range': `bytes ${start}-${end}/${size}`,
+        'Content-Length': end - start + 1,
+      });
       return void fs.createReadStream(file, { start, end }).pipe(response);
     }
     count(size);

@@ -6,7 +6,15 @@ import type { StacDoubleItem } from './stac-double';
 
 export const S2_ASSETS = ['blue', 'green', 'red', 'nir', 'nir08', 'swir16', 'swir22', 'scl'] as const;
 /** HLS S30 asset keys served from the same fixture files (Fmask derived from the SCL classes). */
-export const HLS_S30_ASSET_FILES: Record<string, string> = { B02: 'blue', B03: 'green', B04: 'red', B8A: 'nir', B11: 'swir16', B12: 'swir22', Fmask: 'fmask' };
+export const HLS_S30_ASSET_FILES: Record<string, string> = {
+  B02: 'blue',
+  B03: 'green',
+  B04: 'red',
+  B8A: 'nir',
+  B11: 'swir16',
+  B12: 'swir22',
+  Fmask: 'fmask',
+};
 
 export interface StacFixtures {
   dir: string;
@@ -23,7 +31,12 @@ export interface StacFixtures {
 export async function makeStacFixtures(): Promise<StacFixtures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-stac-cogs-'));
   const stdout = await runPython('test/fixtures/make_stac_cogs.py', [dir]);
-  const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { scene_bbox: number[]; chip_bbox: number[]; water_lon: number; sizes: Record<string, number> };
+  const parsed = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as {
+    scene_bbox: number[];
+    chip_bbox: number[];
+    water_lon: number;
+    sizes: Record<string, number>;
+  };
   return {
     dir,
     sceneBbox: parsed.scene_bbox as StacFixtures['sceneBbox'],
@@ -37,7 +50,13 @@ export async function makeStacFixtures(): Promise<StacFixtures> {
 /** An Earth Search-like sentinel-2-l2a item whose assets are the fixture files served at `assetUrl`. */
 export function s2Item(
   id: string,
-  options: { bbox: [number, number, number, number]; datetime: string; cloudCover: number; assetUrl: (name: string) => string; tile?: string },
+  options: {
+    bbox: [number, number, number, number];
+    datetime: string;
+    cloudCover: number;
+    assetUrl: (name: string) => string;
+    tile?: string;
+  },
 ): StacDoubleItem {
   const [minX, minY, maxX, maxY] = options.bbox;
   const tile = /^(\d+)([A-Z])([A-Z]{2})$/.exec(options.tile ?? '33UXP')!;
@@ -45,7 +64,18 @@ export function s2Item(
     id,
     collection: 'sentinel-2-l2a',
     bbox: options.bbox,
-    geometry: { type: 'Polygon', coordinates: [[[minX, minY], [maxX, minY], [maxX, maxY], [minX, maxY], [minX, minY]]] },
+    geometry: {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [minX, minY],
+          [maxX, minY],
+          [maxX, maxY],
+          [minX, maxY],
+          [minX, minY],
+        ],
+      ],
+    },
     properties: {
       datetime: options.datetime,
       'eo:cloud_cover': options.cloudCover,
@@ -54,18 +84,33 @@ export function s2Item(
       'mgrs:grid_square': tile[3],
       'proj:epsg': 32633,
     },
-    assets: Object.fromEntries(S2_ASSETS.map((name) => [name, { href: options.assetUrl(`${name}.tif`), type: 'image/tiff; application=geotiff; profile=cloud-optimized' }])),
+    assets: Object.fromEntries(
+      S2_ASSETS.map((name) => [
+        name,
+        { href: options.assetUrl(`${name}.tif`), type: 'image/tiff; application=geotiff; profile=cloud-optimized' },
+      ]),
+    ),
   };
 }
 
 /** A CMR-STAC-like HLSS30_2.0 item (id HLS.S30.T33UXP.<date>.v2.0) over the fixture files. */
-export function hlsItem(id: string, options: { bbox: [number, number, number, number]; datetime: string; cloudCover: number; assetUrl: (name: string) => string }): StacDoubleItem {
+export function hlsItem(
+  id: string,
+  options: {
+    bbox: [number, number, number, number];
+    datetime: string;
+    cloudCover: number;
+    assetUrl: (name: string) => string;
+  },
+): StacDoubleItem {
   return {
     id,
     collection: 'HLSS30_2.0',
     bbox: options.bbox,
     properties: { datetime: options.datetime, 'eo:cloud_cover': options.cloudCover },
-    assets: Object.fromEntries(Object.entries(HLS_S30_ASSET_FILES).map(([key, file]) => [key, { href: options.assetUrl(`${file}.tif`) }])),
+    assets: Object.fromEntries(
+      Object.entries(HLS_S30_ASSET_FILES).map(([key, file]) => [key, { href: options.assetUrl(`${file}.tif`) }]),
+    ),
   };
 }
 

@@ -21,7 +21,10 @@ export const USERS = {
 let workflowBundle: Promise<{ code: string }> | undefined;
 /** Bundling workflows takes seconds: once per test file. */
 export function sharedWorkflowBundle(): Promise<{ code: string }> {
-  workflowBundle ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never });
+  workflowBundle ??= bundleWorkflowCode({
+    workflowsPath: workflowsPath(),
+    logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never,
+  });
   return workflowBundle;
 }
 
@@ -53,7 +56,9 @@ export interface TestStack {
  * The API on a real port against the real PostgreSQL, Temporal dev server and MinIO (or the filesystem
  * store), with its own task queue so test files never steal each other's work.
  */
-export async function startTestStack(options: { storage?: 'minio' | 'filesystem'; worker?: boolean; env?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: { storage?: 'minio' | 'filesystem'; worker?: boolean; env?: Record<string, string> } = {},
+): Promise<TestStack> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-test-'));
   const taskQueue = options.env?.TEMPORAL_TASK_QUEUE ?? `test-${randomUUID().slice(0, 8)}`;
@@ -63,7 +68,9 @@ export async function startTestStack(options: { storage?: 'minio' | 'filesystem'
     PORT: String(port),
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
     DATA_DIR: dataDir,
-    API_KEYS: Object.values(USERS).map((user) => `${user.key}:${user.email}`).join(','),
+    API_KEYS: Object.values(USERS)
+      .map((user) => `${user.key}:${user.email}`)
+      .join(','),
     DATABASE_URL: requiredEnv('DATABASE_URL'),
     TEMPORAL_ADDRESS: requiredEnv('TEMPORAL_ADDRESS'),
     TEMPORAL_TASK_QUEUE: taskQueue,
@@ -73,7 +80,11 @@ export async function startTestStack(options: { storage?: 'minio' | 'filesystem'
     // JSON request and activity log lines only when a test asks for them (options.env.LOG_LEVEL); errors always.
     LOG_LEVEL: 'error',
     ...(storage === 'minio'
-      ? { MINIO_ENDPOINT: requiredEnv('MINIO_ENDPOINT'), MINIO_ACCESS_KEY: requiredEnv('MINIO_ACCESS_KEY'), MINIO_SECRET_KEY: requiredEnv('MINIO_SECRET_KEY') }
+      ? {
+          MINIO_ENDPOINT: requiredEnv('MINIO_ENDPOINT'),
+          MINIO_ACCESS_KEY: requiredEnv('MINIO_ACCESS_KEY'),
+          MINIO_SECRET_KEY: requiredEnv('MINIO_SECRET_KEY'),
+        }
       : {}),
     ...options.env,
   };
@@ -96,7 +107,12 @@ export async function startTestStack(options: { storage?: 'minio' | 'filesystem'
     taskQueue,
     env,
     async startWorker() {
-      workers = await createPipelineWorkers({ config, dataSource, store, workflowBundle: await sharedWorkflowBundle() });
+      workers = await createPipelineWorkers({
+        config,
+        dataSource,
+        store,
+        workflowBundle: await sharedWorkflowBundle(),
+      });
       workerRun = workers.run();
     },
     async stopWorker() {

@@ -5,7 +5,10 @@ import * as net from 'node:net';
  * (close: refuse new connections and cut open ones) and bring it back (open) without touching the
  * service other test files share.
  */
-export async function startTcpProxy(target: { host: string; port: number }): Promise<{ port: number; address: string; close(): Promise<void>; open(): Promise<void> }> {
+export async function startTcpProxy(target: {
+  host: string;
+  port: number;
+}): Promise<{ port: number; address: string; close(): Promise<void>; open(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let server: net.Server | undefined;
   let port = 0;

@@ -9,7 +9,10 @@ export const TEST_CLASSES = [
 ];
 
 /** Tile x/y range covering WGS 84 bounds at zoom z. */
-export function tileRange(bounds: [number, number, number, number], z: number): { x0: number; x1: number; y0: number; y1: number } {
+export function tileRange(
+  bounds: [number, number, number, number],
+  z: number,
+): { x0: number; x1: number; y0: number; y1: number } {
   const n = 2 ** z;
   const [minX, minY] = lonLatToMercator(bounds[0], bounds[1]);
   const [maxX, maxY] = lonLatToMercator(bounds[2], bounds[3]);
@@ -26,7 +29,17 @@ export function sampleTiles(range: ReturnType<typeof tileRange>, limit = 9): Arr
   const pick = new Map<string, [number, number]>();
   const mx = Math.floor((range.x0 + range.x1) / 2);
   const my = Math.floor((range.y0 + range.y1) / 2);
-  for (const [x, y] of [[range.x0, range.y0], [range.x1, range.y1], [range.x0, range.y1], [range.x1, range.y0], [mx, my], [mx, range.y0], [range.x0, my], [mx + 1, my + 1], [range.x1, my]] as Array<[number, number]>) {
+  for (const [x, y] of [
+    [range.x0, range.y0],
+    [range.x1, range.y1],
+    [range.x0, range.y1],
+    [range.x1, range.y0],
+    [mx, my],
+    [mx, range.y0],
+    [range.x0, my],
+    [mx + 1, my + 1],
+    [range.x1, my],
+  ] as Array<[number, number]>) {
     pick.set(`${x}/${y}`, [Math.min(x, range.x1), Math.min(y, range.y1)]);
   }
   return [...pick.values()].slice(0, limit);
@@ -36,4 +49,3 @@ export function colourTable(classes: Array<{ value: number; name: string; color?
   const palette = classColourMap(classes, 255).palette;
   return Object.fromEntries(classes.map((c, i) => [String(c.value), palette[i + 1]!.slice(0, 3)]));
 }
-

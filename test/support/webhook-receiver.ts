@@ -13,14 +13,21 @@ export interface ReceivedWebhook {
  * A real HTTP receiver on loopback standing in for a user's webhook endpoint. `answers` scripts the
  * status codes of successive requests (the last one repeats).
  */
-export async function startWebhookReceiver(answers: number[]): Promise<{ url: string; received: ReceivedWebhook[]; close: () => Promise<void> }> {
+export async function startWebhookReceiver(
+  answers: number[],
+): Promise<{ url: string; received: ReceivedWebhook[]; close: () => Promise<void> }> {
   const received: ReceivedWebhook[] = [];
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       const status = answers[Math.min(received.length, answers.length - 1)];
-      received.push({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now(), answeredWith: status });
+      received.push({
+        headers: request.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        receivedAt: Date.now(),
+        answeredWith: status,
+      });
       response.writeHead(status, { 'Content-Type': 'text/plain' }).end(status >= 400 ? 'receiver says no' : 'ok');
     });
   });

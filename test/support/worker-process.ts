@@ -5,8 +5,12 @@ import { REPO_ROOT } from './python';
 
 /** Builds dist/ when it is missing or older than the sources, so a real worker process can be spawned. */
 export function ensureBuilt(): void {
-  execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'ensure-built.js')], { cwd: REPO_ROOT, stdio: 'inherit' });
-  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'src', 'worker.js'))) throw new Error('dist/src/worker.js missing after build');
+  execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'ensure-built.js')], {
+    cwd: REPO_ROOT,
+    stdio: 'inherit',
+  });
+  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'src', 'worker.js')))
+    throw new Error('dist/src/worker.js missing after build');
 }
 
 /** Starts `node dist/src/worker.js` as its own process (the production worker binary). */

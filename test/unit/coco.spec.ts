@@ -24,7 +24,7 @@ describe('COCO RLE encoding (vectors from pycocotools 2.0.11)', () => {
     // pycocotools' rasterisation of that triangle: pixel (x, y) is in when x + y <= 8.
     const width = 20;
     const height = 20;
-    const mask = new Uint8Array(width * height).map((_, i) => (i % width) + Math.floor(i / width) <= 8 ? 1 : 0);
+    const mask = new Uint8Array(width * height).map((_, i) => ((i % width) + Math.floor(i / width) <= 8 ? 1 : 0));
     expect(mask.reduce((a, b) => a + b, 0)).toBe(45);
     const rle = encodeRle(runLengths(mask, width, height), height, width);
     expect(rle.counts).toBe('09;O1O1O1O1O1O1O1Om6');
@@ -51,7 +51,13 @@ describe('buildCoco', () => {
       { id: 2, name: 'shadow', supercategory: 'class', pixel_value: 2 },
     ]);
     expect(coco.images).toEqual([{ id: 1, file_name: 'a.tif', width: 6, height: 4 }]);
-    const byBox = coco.annotations.map(({ category_id, bbox, area, iscrowd, segmentation }) => ({ category_id, bbox, area, iscrowd, segmentation }));
+    const byBox = coco.annotations.map(({ category_id, bbox, area, iscrowd, segmentation }) => ({
+      category_id,
+      bbox,
+      area,
+      iscrowd,
+      segmentation,
+    }));
     expect(byBox).toEqual([
       { category_id: 1, bbox: [1, 1, 2, 2], area: 3, iscrowd: 0, segmentation: [[3, 1, 3, 2, 2, 2, 2, 3, 1, 3, 1, 1]] },
       { category_id: 2, bbox: [4, 1, 2, 2], area: 3, iscrowd: 0, segmentation: [[5, 1, 5, 2, 6, 2, 6, 3, 4, 3, 4, 1]] },
@@ -76,7 +82,16 @@ describe('buildCoco', () => {
     mask[1] = 255; // nodata
     const coco = buildCoco([{ fileName: 'n.tif', width, height, mask }], { classes, skipValues: [255] });
     expect(coco.annotations).toEqual([]);
-    expect(() => buildCoco([{ fileName: 'x.tif', width: 3, height: 3, mask: new Uint8Array(8) }], { classes })).toThrow(new CocoExportError('x.tif: mask has 8 values, expected 3 x 3 = 9'));
-    expect(() => buildCoco([], { classes: [{ value: 1, name: 'a' }, { value: 1, name: 'b' }] })).toThrow(/two classes share the value 1/);
+    expect(() => buildCoco([{ fileName: 'x.tif', width: 3, height: 3, mask: new Uint8Array(8) }], { classes })).toThrow(
+      new CocoExportError('x.tif: mask has 8 values, expected 3 x 3 = 9'),
+    );
+    expect(() =>
+      buildCoco([], {
+        classes: [
+          { value: 1, name: 'a' },
+          { value: 1, name: 'b' },
+        ],
+      }),
+    ).toThrow(/two classes share the value 1/);
   });
 });

@@ -28,11 +28,19 @@ describe('configuration', () => {
     const { BuiltInPublisher } = await import('../../src/geo/publish/publisher');
     const store = {} as never;
     expect(createPublisher(loadConfig({ DATA_DIR: '/tmp/x' }), store)).toBeInstanceOf(BuiltInPublisher);
-    const config = loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'http://gs:8080/geoserver', GEOSERVER_PASSWORD: 'pw' });
+    const config = loadConfig({
+      DATA_DIR: '/tmp/x',
+      GEOSERVER_URL: 'http://gs:8080/geoserver',
+      GEOSERVER_PASSWORD: 'pw',
+    });
     expect(config.GEOSERVER_USER).toBe('admin');
     expect(createPublisher(config, store)).toBeInstanceOf(GeoServerPublisher);
-    expect(() => loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'http://gs:8080/geoserver' })).toThrow(/GEOSERVER_URL needs GEOSERVER_PASSWORD/);
-    expect(() => loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'not a url', GEOSERVER_PASSWORD: 'pw' })).toThrow(/GEOSERVER_URL/);
+    expect(() => loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'http://gs:8080/geoserver' })).toThrow(
+      /GEOSERVER_URL needs GEOSERVER_PASSWORD/,
+    );
+    expect(() => loadConfig({ DATA_DIR: '/tmp/x', GEOSERVER_URL: 'not a url', GEOSERVER_PASSWORD: 'pw' })).toThrow(
+      /GEOSERVER_URL/,
+    );
   });
 
   it('requires API_KEYS in production and MinIO credentials for the minio driver', () => {
@@ -57,7 +65,9 @@ describe('task counts', () => {
       tasks_count_waiting: 2,
       tasks_count_running: 1,
     });
-    expect(counts.tasks_count_success + counts.tasks_count_failed + counts.tasks_count_stopped + counts.tasks_count_waiting).toBe(counts.tasks_count_total);
+    expect(
+      counts.tasks_count_success + counts.tasks_count_failed + counts.tasks_count_stopped + counts.tasks_count_waiting,
+    ).toBe(counts.tasks_count_total);
   });
 
   it('numbers task ids from 001', () => {

@@ -34,13 +34,16 @@ function randomRaster(width: number, height: number, seed: number): Raster {
     state = (state * 1103515245 + 12345) & 0x7fffffff;
     return state / 0x7fffffff;
   };
-  const bands = Array.from({ length: 3 }, () => Uint16Array.from({ length: width * height }, () => 1 + Math.floor(random() * 40)));
+  const bands = Array.from({ length: 3 }, () =>
+    Uint16Array.from({ length: width * height }, () => 1 + Math.floor(random() * 40)),
+  );
   // a no-data corner: every band 0
   for (const band of bands) band.fill(0, 0, Math.min(3, width));
   return { width, height, bandCount: 3, dataType: 'uint16', bands, georef: { geoKeys: {} }, nodata: null };
 }
 
-const load = (options: { batchSize?: number; concurrency?: number } = {}) => OnnxSegmenter.load(IDENTITY_MODEL, SPEC, { intraOpThreads: 1, batchSize: 4, ...options });
+const load = (options: { batchSize?: number; concurrency?: number } = {}) =>
+  OnnxSegmenter.load(IDENTITY_MODEL, SPEC, { intraOpThreads: 1, batchSize: 4, ...options });
 
 afterAll(() => shutdownModelThreads());
 
@@ -67,7 +70,13 @@ describe('model threads', () => {
     expect(separateRuns).toBe(16);
 
     const progress = new Map<number, Array<[number, number]>>();
-    const concurrent = await Promise.all(rasters.map((raster, i) => segmenter.segment(raster, { onProgress: (done, total) => progress.set(i, [...(progress.get(i) ?? []), [done, total]]) })));
+    const concurrent = await Promise.all(
+      rasters.map((raster, i) =>
+        segmenter.segment(raster, {
+          onProgress: (done, total) => progress.set(i, [...(progress.get(i) ?? []), [done, total]]),
+        }),
+      ),
+    );
     const concurrentRuns = modelThreadStats().runs - statsBefore.runs - separateRuns;
     concurrent.forEach((mask, i) => {
       expect(mask).toBeInstanceOf(Uint8Array);
@@ -143,7 +152,9 @@ describe('model threads', () => {
     const error: unknown = await running.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(ModelShapeError);
-    expect((error as Error).message).toMatch(/^the model thread stopped: simulated crash; the segmentation did not finish and can be retried$/);
+    expect((error as Error).message).toMatch(
+      /^the model thread stopped: simulated crash; the segmentation did not finish and can be retried$/,
+    );
     expect(Array.from(await waiting)).toEqual(Array.from(expected));
     expect(Array.from(await segmenter.segment(big))).toEqual(Array.from(expected));
     const after = modelThreadStats();
@@ -160,7 +171,8 @@ describe('model threads', () => {
     expect(modelThreadStats().threadsAlive).toBe(2);
     expect(modelThreadStats().threadsStarted).toBe(before.threadsStarted + 1);
     const single = await load({ concurrency: 1 });
-    for (const [i, raster] of rasters.entries()) expect(Array.from(await single.segment(raster))).toEqual(Array.from(masks[i]!));
+    for (const [i, raster] of rasters.entries())
+      expect(Array.from(await single.segment(raster))).toEqual(Array.from(masks[i]!));
     expect(modelThreadStats().threadsAlive).toBe(1);
   });
 

@@ -6,12 +6,16 @@ import { createInferenceSchema, listInferencesQuerySchema } from '../../src/api/
 
 describe('operations configuration', () => {
   it('validates the telemetry variables and names the offending one', () => {
-    expect(loadConfig({ TEMPORAL_METRICS_BIND_ADDRESS: '0.0.0.0:9464', WORKER_METRICS_PORT: '9465', LOG_LEVEL: 'debug' })).toMatchObject({
+    expect(
+      loadConfig({ TEMPORAL_METRICS_BIND_ADDRESS: '0.0.0.0:9464', WORKER_METRICS_PORT: '9465', LOG_LEVEL: 'debug' }),
+    ).toMatchObject({
       TEMPORAL_METRICS_BIND_ADDRESS: '0.0.0.0:9464',
       WORKER_METRICS_PORT: 9465,
       LOG_LEVEL: 'debug',
     });
-    expect(() => loadConfig({ TEMPORAL_METRICS_BIND_ADDRESS: '9464' })).toThrow(/TEMPORAL_METRICS_BIND_ADDRESS: must be host:port/);
+    expect(() => loadConfig({ TEMPORAL_METRICS_BIND_ADDRESS: '9464' })).toThrow(
+      /TEMPORAL_METRICS_BIND_ADDRESS: must be host:port/,
+    );
     expect(() => loadConfig({ WORKER_METRICS_PORT: 'abc' })).toThrow(/WORKER_METRICS_PORT/);
     expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(ConfigError);
   });
@@ -30,10 +34,21 @@ describe('logging', () => {
   it('writes one JSON object per line and redacts secrets', () => {
     const lines: string[] = [];
     setLogDestination(new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }), 'log');
-    rootLogger().child({ inference_id: 'abc' }).info({ req: { headers: { authorization: 'Bearer secret-key' } }, payload: { webhook_secret: 'whsec_x' } }, 'hello');
+    rootLogger()
+      .child({ inference_id: 'abc' })
+      .info(
+        { req: { headers: { authorization: 'Bearer secret-key' } }, payload: { webhook_secret: 'whsec_x' } },
+        'hello',
+      );
     expect(lines).toHaveLength(1);
     const entry = JSON.parse(lines[0]);
-    expect(entry).toMatchObject({ level: 'info', msg: 'hello', inference_id: 'abc', service: 'geo-inference', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
+    expect(entry).toMatchObject({
+      level: 'info',
+      msg: 'hello',
+      inference_id: 'abc',
+      service: 'geo-inference',
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
     expect(lines[0]).not.toContain('secret-key');
     expect(lines[0]).not.toContain('whsec_x');
   });
@@ -46,6 +61,13 @@ describe('OpenAPI schemas from zod', () => {
     expect(create.required).toEqual(expect.arrayContaining(['spatial_domain', 'temporal_domain']));
     expect(create).not.toHaveProperty('$schema');
     const query = openApiSchema(listInferencesQuerySchema);
-    expect(Object.keys(query.properties ?? {})).toEqual(['limit', 'offset', 'status', 'model_id', 'model_display_name', 'created_by']);
+    expect(Object.keys(query.properties ?? {})).toEqual([
+      'limit',
+      'offset',
+      'status',
+      'model_id',
+      'model_display_name',
+      'created_by',
+    ]);
   });
 });

@@ -59,7 +59,8 @@ describe('readGeoTiff', () => {
     for (let b = 0; b < bands; b++) {
       const band = raster.bands[b]!;
       expect(band).toHaveLength(W * H);
-      for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) if (band[y * W + x] !== expected(b, y, x, dtype)) mismatches++;
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) if (band[y * W + x] !== expected(b, y, x, dtype)) mismatches++;
     }
     expect(mismatches).toBe(0);
     expect(epsgOf(raster.georef)).toBe(32633);
@@ -70,7 +71,9 @@ describe('readGeoTiff', () => {
     const file = fixture('raster-deflate-pred2-tiled.tif');
     const ours = await readGeoTiff(file);
     const data = fs.readFileSync(file);
-    const image = await (await fromArrayBuffer(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer)).getImage();
+    const image = await (
+      await fromArrayBuffer(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer)
+    ).getImage();
     const theirs = (await image.readRasters()) as unknown as ArrayLike<number>[];
     for (let b = 0; b < 3; b++) expect(Array.from(ours.bands[b]!)).toEqual(Array.from(theirs[b]!));
   });
@@ -112,14 +115,23 @@ describe('writeMaskGeoTiff', () => {
     const file = path.join(tmp, 'mask-from-input.tif');
     await writeMaskGeoTiff(file, new Uint8Array(W * H).fill(1), W, H, input.georef, { nodata: 255 });
     const summary = await inspectGeoTiff(file);
-    expect(summary).toEqual({ width: W, height: H, bands: 1, dtype: 'uint8', epsg: 32633, bounds: [600000, 5370000 - 70 * 20, 600000 + 100 * 20, 5370000] });
+    expect(summary).toEqual({
+      width: W,
+      height: H,
+      bands: 1,
+      dtype: 'uint8',
+      epsg: 32633,
+      bounds: [600000, 5370000 - 70 * 20, 600000 + 100 * 20, 5370000],
+    });
     const back = await readGeoTiff(file);
     expect(back.georef.geoAsciiParams).toBe(input.georef.geoAsciiParams);
     expect(back.georef.geoKeys).toEqual(input.georef.geoKeys);
   });
 
   it('rejects a mask of the wrong length', async () => {
-    await expect(writeMaskGeoTiff(path.join(tmp, 'bad.tif'), new Uint8Array(10), 4, 4, utm33Georef)).rejects.toThrow(/expected 4 x 4/);
+    await expect(writeMaskGeoTiff(path.join(tmp, 'bad.tif'), new Uint8Array(10), 4, 4, utm33Georef)).rejects.toThrow(
+      /expected 4 x 4/,
+    );
   });
 });
 
@@ -127,7 +139,7 @@ describe('writeMaskGeoTiff', () => {
 function readIfds(bytes: Buffer): Array<{ offset: number; end: number; tags: Map<number, number[] | string> }> {
   const typeSize: Record<number, number> = { 2: 1, 3: 2, 4: 4, 12: 8 };
   const ifds = [];
-  for (let offset = bytes.readUInt32LE(4); offset !== 0; ) {
+  for (let offset = bytes.readUInt32LE(4); offset !== 0;) {
     const count = bytes.readUInt16LE(offset);
     let end = offset + 2 + count * 12 + 4;
     const tags = new Map<number, number[] | string>();
@@ -137,8 +149,16 @@ function readIfds(bytes: Buffer): Array<{ offset: number; end: number; tags: Map
       const size = typeSize[type]! * n;
       const at = size <= 4 ? entry + 8 : bytes.readUInt32LE(entry + 8);
       if (size > 4) end = Math.max(end, at + size);
-      const read = (k: number) => (type === 3 ? bytes.readUInt16LE(at + 2 * k) : type === 4 ? bytes.readUInt32LE(at + 4 * k) : bytes.readDoubleLE(at + 8 * k));
-      tags.set(code, type === 2 ? bytes.toString('latin1', at, at + n - 1) : Array.from({ length: n }, (_, k) => read(k)));
+      const read = (k: number) =>
+        type === 3
+          ? bytes.readUInt16LE(at + 2 * k)
+          : type === 4
+            ? bytes.readUInt32LE(at + 4 * k)
+            : bytes.readDoubleLE(at + 8 * k);
+      tags.set(
+        code,
+        type === 2 ? bytes.toString('latin1', at, at + n - 1) : Array.from({ length: n }, (_, k) => read(k)),
+      );
     }
     ifds.push({ offset, end, tags });
     offset = bytes.readUInt32LE(offset + 2 + count * 12);
@@ -147,25 +167,46 @@ function readIfds(bytes: Buffer): Array<{ offset: number; end: number; tags: Map
 }
 
 describe('writeMaskCog', () => {
-  const classMask = (width: number, height: number) => new Uint8Array(width * height).map((_, i) => ((i % width) * 7 + Math.floor(i / width) * 3 + (i % 13)) % 5);
+  const classMask = (width: number, height: number) =>
+    new Uint8Array(width * height).map((_, i) => ((i % width) * 7 + Math.floor(i / width) * 3 + (i % 13)) % 5);
 
-  it('picks the overview sizes GDAL\'s COG driver picks (measured with gdal_translate -of COG)', () => {
+  it("picks the overview sizes GDAL's COG driver picks (measured with gdal_translate -of COG)", () => {
     expect(overviewSizes(256, 256, 256)).toEqual([]);
     expect(overviewSizes(100, 50, 256)).toEqual([]);
     expect(overviewSizes(257, 257, 256)).toEqual([[128, 128]]);
     expect(overviewSizes(513, 513, 256)).toEqual([[256, 256]]);
-    expect(overviewSizes(1100, 900, 256)).toEqual([[550, 450], [275, 225], [137, 112]]);
-    expect(overviewSizes(1025, 1023, 256)).toEqual([[512, 511], [256, 255]]);
-    expect(overviewSizes(3000, 257, 256)).toEqual([[1500, 128], [750, 64], [375, 32], [187, 16]]);
-    expect(overviewSizes(5000, 3, 256)).toEqual([[2500, 1], [1250, 1], [625, 1], [312, 1], [156, 1]]);
+    expect(overviewSizes(1100, 900, 256)).toEqual([
+      [550, 450],
+      [275, 225],
+      [137, 112],
+    ]);
+    expect(overviewSizes(1025, 1023, 256)).toEqual([
+      [512, 511],
+      [256, 255],
+    ]);
+    expect(overviewSizes(3000, 257, 256)).toEqual([
+      [1500, 128],
+      [750, 64],
+      [375, 32],
+      [187, 16],
+    ]);
+    expect(overviewSizes(5000, 3, 256)).toEqual([
+      [2500, 1],
+      [1250, 1],
+      [625, 1],
+      [312, 1],
+      [156, 1],
+    ]);
     expect(overviewSizes(1000, 1000, 512)).toEqual([[500, 500]]);
   });
 
   it('samples overview pixels where GDAL does (source rows measured with gdal_translate)', () => {
     // Pixel value = source row: level k comes from level k-1, row i from round-half-up(i * ratio).
-    const rows = (width: number, height: number) => new Uint8Array(width * height).map((_, i) => Math.floor(i / width) % 256);
+    const rows = (width: number, height: number) =>
+      new Uint8Array(width * height).map((_, i) => Math.floor(i / width) % 256);
     const wide = overviewLevels({ pixels: rows(3000, 257), width: 3000, height: 257 }, 256);
-    const column = (level: { pixels: Uint8Array; width: number; height: number }) => Array.from({ length: level.height }, (_, y) => level.pixels[y * level.width]);
+    const column = (level: { pixels: Uint8Array; width: number; height: number }) =>
+      Array.from({ length: level.height }, (_, y) => level.pixels[y * level.width]);
     expect(column(wide[3]!)).toEqual([0, 16, 32, 48, 64, 80, 96, 112, 129, 145, 161, 177, 193, 209, 225, 241]);
     // One pixel wide: GDAL samples the later levels from full resolution, not from the level before.
     const narrow = overviewLevels({ pixels: rows(2, 1207), width: 2, height: 1207 }, 256);
@@ -185,12 +226,20 @@ describe('writeMaskCog', () => {
 
     const tiff = await fromArrayBuffer(new Uint8Array(fs.readFileSync(file)).buffer);
     const expected = overviewLevels({ pixels: mask, width, height }, 256);
-    expect(expected.map((level) => [level.width, level.height])).toEqual([[350, 150], [175, 75]]);
+    expect(expected.map((level) => [level.width, level.height])).toEqual([
+      [350, 150],
+      [175, 75],
+    ]);
     expect(await tiff.getImageCount()).toBe(1 + expected.length);
     for (const [index, level] of expected.entries()) {
       const overview = await tiff.getImage(index + 1);
       expect([overview.getWidth(), overview.getHeight()]).toEqual([level.width, level.height]);
-      expect(overview.getFileDirectory()).toMatchObject({ NewSubfileType: 1, Compression: 8, TileWidth: 256, GDAL_NODATA: '255\0' });
+      expect(overview.getFileDirectory()).toMatchObject({
+        NewSubfileType: 1,
+        Compression: 8,
+        TileWidth: 256,
+        GDAL_NODATA: '255\0',
+      });
       const [pixels] = (await overview.readRasters()) as unknown as Uint8Array[];
       expect(Buffer.from(pixels!).equals(Buffer.from(level.pixels))).toBe(true);
     }
@@ -208,7 +257,12 @@ describe('writeMaskCog', () => {
     );
     const ifds = readIfds(bytes);
     expect(ifds[0]!.offset).toBe(192);
-    expect(ifds.map((ifd) => [ifd.tags.get(256), ifd.tags.get(257)])).toEqual([[[1100], [900]], [[550], [450]], [[275], [225]], [[137], [112]]]);
+    expect(ifds.map((ifd) => [ifd.tags.get(256), ifd.tags.get(257)])).toEqual([
+      [[1100], [900]],
+      [[550], [450]],
+      [[275], [225]],
+      [[137], [112]],
+    ]);
     expect(ifds.map((ifd) => ifd.tags.get(254))).toEqual([undefined, [1], [1], [1]]);
     expect(ifds.map((ifd) => ifd.tags.has(34735))).toEqual([true, false, false, false]);
     expect(ifds.every((ifd) => ifd.tags.get(42113) === '255')).toBe(true);
@@ -222,7 +276,11 @@ describe('writeMaskCog', () => {
         // Leader, data, trailer, leader, ...: each tile right after the previous one, row-major.
         expect(offset - 4).toBe(previousEnd);
         expect(bytes.readUInt32LE(offset - 4)).toBe(counts[i]);
-        expect(bytes.subarray(offset + counts[i]!, offset + counts[i]! + 4).equals(bytes.subarray(offset + counts[i]! - 4, offset + counts[i]!))).toBe(true);
+        expect(
+          bytes
+            .subarray(offset + counts[i]!, offset + counts[i]! + 4)
+            .equals(bytes.subarray(offset + counts[i]! - 4, offset + counts[i]!)),
+        ).toBe(true);
         previousEnd = offset + counts[i]! + 4;
       });
     }
@@ -231,10 +289,18 @@ describe('writeMaskCog', () => {
 
   it('rejects bad arguments before writing', async () => {
     const file = path.join(tmp, 'cog-bad.tif');
-    await expect(writeMaskCog(file, new Uint8Array(10), 4, 4, utm33Georef, { nodata: 255 })).rejects.toThrow(/expected 4 x 4/);
-    await expect(writeMaskCog(file, new Uint8Array(16), 4, 4, utm33Georef, { nodata: 256 })).rejects.toThrow(/nodata must be an integer 0-255/);
-    await expect(writeMaskCog(file, new Uint8Array(16), 4, 4, utm33Georef, { nodata: 0, blockSize: 100 })).rejects.toThrow(/multiple of 16/);
-    await expect(writeMaskCog(file, new Uint8Array(16), 4, 4, utm33Georef, { nodata: 0, deflateLevel: 0 })).rejects.toThrow(/deflateLevel must be 1-9/);
+    await expect(writeMaskCog(file, new Uint8Array(10), 4, 4, utm33Georef, { nodata: 255 })).rejects.toThrow(
+      /expected 4 x 4/,
+    );
+    await expect(writeMaskCog(file, new Uint8Array(16), 4, 4, utm33Georef, { nodata: 256 })).rejects.toThrow(
+      /nodata must be an integer 0-255/,
+    );
+    await expect(
+      writeMaskCog(file, new Uint8Array(16), 4, 4, utm33Georef, { nodata: 0, blockSize: 100 }),
+    ).rejects.toThrow(/multiple of 16/);
+    await expect(
+      writeMaskCog(file, new Uint8Array(16), 4, 4, utm33Georef, { nodata: 0, deflateLevel: 0 }),
+    ).rejects.toThrow(/deflateLevel must be 1-9/);
     expect(fs.existsSync(file)).toBe(false);
   });
 });
@@ -299,6 +365,10 @@ describe('inspectGeoTiff', () => {
   });
 
   it('rejects an image above the pixel limit', async () => {
-    await expectInvalid(fixture('raster-deflate-pred2-tiled.tif'), /too large: 100 x 70 = 7000 pixels, the limit is 5000/, { maxPixels: 5000 });
+    await expectInvalid(
+      fixture('raster-deflate-pred2-tiled.tif'),
+      /too large: 100 x 70 = 7000 pixels, the limit is 5000/,
+      { maxPixels: 5000 },
+    );
   });
 });

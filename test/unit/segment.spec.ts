@@ -55,42 +55,45 @@ describe('axisOrigins / planTiles', () => {
     [700, 301, 256, 100],
   ];
 
-  it.each(cases)('covers every pixel of %ix%i (tile %i, overlap %i) exactly once, by the nearest tile', (width, height, tile, overlap) => {
-    const tiles = planTiles(width, height, tile, overlap);
-    const count = new Uint8Array(width * height);
-    const owner = new Int32Array(width * height).fill(-1);
-    tiles.forEach((t, index) => {
-      // windows lie inside the image, cores inside the windows
-      expect(t.x).toBeGreaterThanOrEqual(0);
-      expect(t.y).toBeGreaterThanOrEqual(0);
-      expect(t.x + t.w).toBeLessThanOrEqual(width);
-      expect(t.y + t.h).toBeLessThanOrEqual(height);
-      expect(t.w).toBe(Math.min(tile, width));
-      expect(t.h).toBe(Math.min(tile, height));
-      expect(t.core.x).toBeGreaterThanOrEqual(t.x);
-      expect(t.core.y).toBeGreaterThanOrEqual(t.y);
-      expect(t.core.x + t.core.w).toBeLessThanOrEqual(t.x + t.w);
-      expect(t.core.y + t.core.h).toBeLessThanOrEqual(t.y + t.h);
-      for (let y = t.core.y; y < t.core.y + t.core.h; y++) {
-        for (let x = t.core.x; x < t.core.x + t.core.w; x++) {
-          count[y * width + x]!++;
-          owner[y * width + x] = index;
+  it.each(cases)(
+    'covers every pixel of %ix%i (tile %i, overlap %i) exactly once, by the nearest tile',
+    (width, height, tile, overlap) => {
+      const tiles = planTiles(width, height, tile, overlap);
+      const count = new Uint8Array(width * height);
+      const owner = new Int32Array(width * height).fill(-1);
+      tiles.forEach((t, index) => {
+        // windows lie inside the image, cores inside the windows
+        expect(t.x).toBeGreaterThanOrEqual(0);
+        expect(t.y).toBeGreaterThanOrEqual(0);
+        expect(t.x + t.w).toBeLessThanOrEqual(width);
+        expect(t.y + t.h).toBeLessThanOrEqual(height);
+        expect(t.w).toBe(Math.min(tile, width));
+        expect(t.h).toBe(Math.min(tile, height));
+        expect(t.core.x).toBeGreaterThanOrEqual(t.x);
+        expect(t.core.y).toBeGreaterThanOrEqual(t.y);
+        expect(t.core.x + t.core.w).toBeLessThanOrEqual(t.x + t.w);
+        expect(t.core.y + t.core.h).toBeLessThanOrEqual(t.y + t.h);
+        for (let y = t.core.y; y < t.core.y + t.core.h; y++) {
+          for (let x = t.core.x; x < t.core.x + t.core.w; x++) {
+            count[y * width + x]!++;
+            owner[y * width + x] = index;
+          }
+        }
+      });
+      expect(count.every((c) => c === 1)).toBe(true);
+      const xs = originsByRule(width, tile, overlap);
+      const ys = originsByRule(height, tile, overlap);
+      expect(tiles).toHaveLength(xs.length * ys.length);
+      let wrong = 0;
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const t = tiles[owner[y * width + x]!]!;
+          if (t.x !== ownerOrigin(x, xs, tile) || t.y !== ownerOrigin(y, ys, tile)) wrong++;
         }
       }
-    });
-    expect(count.every((c) => c === 1)).toBe(true);
-    const xs = originsByRule(width, tile, overlap);
-    const ys = originsByRule(height, tile, overlap);
-    expect(tiles).toHaveLength(xs.length * ys.length);
-    let wrong = 0;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const t = tiles[owner[y * width + x]!]!;
-        if (t.x !== ownerOrigin(x, xs, tile) || t.y !== ownerOrigin(y, ys, tile)) wrong++;
-      }
-    }
-    expect(wrong).toBe(0);
-  });
+      expect(wrong).toBe(0);
+    },
+  );
 
   it('cuts regular tiles overlap/2 from interior sides', () => {
     const [first, second] = planTiles(480, 256, 256, 32);
@@ -123,7 +126,10 @@ describe('OnnxSegmenter with tiny models', () => {
     [19, 9, 0],
   ])('takes each pixel of %ix%i (overlap %i) from the tile with the nearest centre', async (width, height, overlap) => {
     // The position model answers, for every pixel, its (row, col) inside the tile that produced it.
-    const segmenter = await OnnxSegmenter.load(POSITION_MODEL, positionSpec(overlap), { batchSize: 3, intraOpThreads: 1 });
+    const segmenter = await OnnxSegmenter.load(POSITION_MODEL, positionSpec(overlap), {
+      batchSize: 3,
+      intraOpThreads: 1,
+    });
     const mask = await segmenter.segment(makeRaster(width, height, [new Uint16Array(width * height)]));
     const xs = originsByRule(width, TILE, overlap);
     const ys = originsByRule(height, TILE, overlap);
@@ -190,7 +196,10 @@ describe('OnnxSegmenter with tiny models', () => {
         mask[i] = 200;
         continue;
       }
-      const logits = dn.map((v, c) => ((v - 10) * 0.5 - identitySpec.normalization!.mean[c]!) / identitySpec.normalization!.std[c]! + BIAS[c]!);
+      const logits = dn.map(
+        (v, c) =>
+          ((v - 10) * 0.5 - identitySpec.normalization!.mean[c]!) / identitySpec.normalization!.std[c]! + BIAS[c]!,
+      );
       const best = logits.indexOf(Math.max(...logits));
       const sorted = [...logits].sort((a, b) => b - a);
       minMargin = Math.min(minMargin, sorted[0]! - sorted[1]!);
@@ -217,7 +226,11 @@ describe('OnnxSegmenter with tiny models', () => {
   it('falls back to the file nodata when the spec has none', async () => {
     const raster = identityRaster();
     raster.nodata = 0;
-    const segmenter = await OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, nodata: undefined }, { intraOpThreads: 1 });
+    const segmenter = await OnnxSegmenter.load(
+      IDENTITY_MODEL,
+      { ...identitySpec, nodata: undefined },
+      { intraOpThreads: 1 },
+    );
     const mask = await segmenter.segment(raster);
     expect(mask.filter((v) => v === 200)).toHaveLength(12);
   });
@@ -235,15 +248,23 @@ describe('OnnxSegmenter with tiny models', () => {
   });
 
   it('rejects a spec that does not fit the model', async () => {
-    await expect(OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, tile_size: 16 })).rejects.toThrow(/model input is 8 x 8 pixels .* tile_size is 16/);
-    await expect(OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, bands: [{ name: 'x' }, { name: 'y' }] })).rejects.toThrow(/takes 3 input channels .* declares 2 bands/);
-    await expect(OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, classes: identitySpec.classes.slice(0, 2) })).rejects.toThrow(/outputs 3 class channels .* declares 2 classes/);
+    await expect(OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, tile_size: 16 })).rejects.toThrow(
+      /model input is 8 x 8 pixels .* tile_size is 16/,
+    );
+    await expect(
+      OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, bands: [{ name: 'x' }, { name: 'y' }] }),
+    ).rejects.toThrow(/takes 3 input channels .* declares 2 bands/);
+    await expect(
+      OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, classes: identitySpec.classes.slice(0, 2) }),
+    ).rejects.toThrow(/outputs 3 class channels .* declares 2 classes/);
   });
 
   it('rejects an input without the bands the spec picks', async () => {
     const segmenter = await OnnxSegmenter.load(IDENTITY_MODEL, identitySpec, { intraOpThreads: 1 });
     const raster = identityRaster();
-    await expect(segmenter.segment({ ...raster, bands: raster.bands.slice(0, 3), bandCount: 3 })).rejects.toThrow(/needs band 4 of the input, which has 3 band/);
+    await expect(segmenter.segment({ ...raster, bands: raster.bands.slice(0, 3), bandCount: 3 })).rejects.toThrow(
+      /needs band 4 of the input, which has 3 band/,
+    );
   });
 });
 

@@ -1,6 +1,13 @@
 import { applyPostProcessing, flagged } from '../../src/geo/post-processing/post-processing';
 import { mgrsQuery, mgrsTileBbox, polygonGeometry, SpatialDomainError } from '../../src/geo/stac/spatial-domain';
-import { assetKeysForBands, classificationAssetKey, dataSourceDefinition, pickLeastCloudy, searchStac, type StacItem } from '../../src/geo/stac/stac';
+import {
+  assetKeysForBands,
+  classificationAssetKey,
+  dataSourceDefinition,
+  pickLeastCloudy,
+  searchStac,
+  type StacItem,
+} from '../../src/geo/stac/stac';
 import { inInterval, parseTemporalEntry, TemporalDomainError } from '../../src/geo/stac/temporal-domain';
 import { buildTaskInputs } from '../../src/api/inferences/task-inputs';
 import { startStacDouble } from '../support/stac-double';
@@ -14,8 +21,12 @@ describe('temporal_domain entries', () => {
   });
 
   it('reads intervals of dates and of RFC 3339 date-times', () => {
-    expect(parseTemporalEntry('2024-06-01/2024-06-30').datetime).toBe('2024-06-01T00:00:00.000Z/2024-06-30T23:59:59.999Z');
-    expect(parseTemporalEntry('2024-06-01T10:00:00+02:00/2024-06-01T12:00:00Z').datetime).toBe('2024-06-01T08:00:00.000Z/2024-06-01T12:00:00.000Z');
+    expect(parseTemporalEntry('2024-06-01/2024-06-30').datetime).toBe(
+      '2024-06-01T00:00:00.000Z/2024-06-30T23:59:59.999Z',
+    );
+    expect(parseTemporalEntry('2024-06-01T10:00:00+02:00/2024-06-01T12:00:00Z').datetime).toBe(
+      '2024-06-01T08:00:00.000Z/2024-06-01T12:00:00.000Z',
+    );
     expect(parseTemporalEntry('2024-06-15/2024-06-15').datetime).toBe(parseTemporalEntry('2024-06-15').datetime);
   });
 
@@ -33,16 +44,79 @@ describe('temporal_domain entries', () => {
 
 describe('spatial domains', () => {
   it('accepts Polygons, MultiPolygons and Features, and says what is wrong otherwise', () => {
-    const square = { type: 'Polygon', coordinates: [[[16, 48], [16.1, 48], [16.1, 48.1], [16, 48.1], [16, 48]]] };
+    const square = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [16, 48],
+          [16.1, 48],
+          [16.1, 48.1],
+          [16, 48.1],
+          [16, 48],
+        ],
+      ],
+    };
     expect(polygonGeometry(square)).toEqual(square);
     expect(polygonGeometry({ type: 'Feature', properties: {}, geometry: square })).toEqual(square);
     expect(polygonGeometry({ type: 'MultiPolygon', coordinates: [square.coordinates] }).type).toBe('MultiPolygon');
     const bad: Array<[unknown, RegExp]> = [
       [{ type: 'Point', coordinates: [16, 48] }, /Polygon or MultiPolygon/],
-      [{ type: 'Polygon', coordinates: [[[16, 48], [16.1, 48], [16, 48]]] }, /at least 4 positions/],
-      [{ type: 'Polygon', coordinates: [[[16, 48], [16.1, 48], [16.1, 48.1], [16, 48.1]]] }, /not closed/],
-      [{ type: 'Polygon', coordinates: [[[16, 48], [200, 48], [16.1, 48.1], [16, 48]]] }, /outside WGS84/],
-      [{ type: 'Polygon', coordinates: [[[0, 0], [3, 2], [3, 0], [0, 3], [0, 0]]] }, /self-intersecting/],
+      [
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [16, 48],
+              [16.1, 48],
+              [16, 48],
+            ],
+          ],
+        },
+        /at least 4 positions/,
+      ],
+      [
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [16, 48],
+              [16.1, 48],
+              [16.1, 48.1],
+              [16, 48.1],
+            ],
+          ],
+        },
+        /not closed/,
+      ],
+      [
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [16, 48],
+              [200, 48],
+              [16.1, 48.1],
+              [16, 48],
+            ],
+          ],
+        },
+        /outside WGS84/,
+      ],
+      [
+        {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [0, 0],
+              [3, 2],
+              [3, 0],
+              [0, 3],
+              [0, 0],
+            ],
+          ],
+        },
+        /self-intersecting/,
+      ],
     ];
     for (const [value, message] of bad) expect(() => polygonGeometry(value)).toThrow(message);
   });
@@ -53,13 +127,20 @@ describe('spatial domains', () => {
     expect(minY).toBeCloseTo(47.85, 1);
     expect(maxX - minX).toBeGreaterThan(1.3);
     expect(maxY - minY).toBeGreaterThan(0.85);
-    expect(mgrsQuery('33UXP')).toEqual({ 'mgrs:utm_zone': { eq: 33 }, 'mgrs:latitude_band': { eq: 'U' }, 'mgrs:grid_square': { eq: 'XP' } });
+    expect(mgrsQuery('33UXP')).toEqual({
+      'mgrs:utm_zone': { eq: 33 },
+      'mgrs:latitude_band': { eq: 'U' },
+      'mgrs:grid_square': { eq: 'XP' },
+    });
     expect(() => mgrsTileBbox('33UXZ')).toThrow(SpatialDomainError);
   });
 
   it('builds one task per area x date, in request order, with maxcc defaulting to 100', () => {
     const inputs = buildTaskInputs(
-      { spatial_domain: { urls: ['http://x/a.tif'], bbox: [[16.4, 48.1, 16.45, 48.15]], tiles: ['33UXP'] }, temporal_domain: ['2024-06-15', '2024-06-01/2024-06-30'] },
+      {
+        spatial_domain: { urls: ['http://x/a.tif'], bbox: [[16.4, 48.1, 16.45, 48.15]], tiles: ['33UXP'] },
+        temporal_domain: ['2024-06-15', '2024-06-01/2024-06-30'],
+      },
       { resolutionM: 500, maxChipPixels: 25_000_000 },
     );
     expect(inputs.map((input) => (input.kind === 'stac' ? `${input.area_label}@${input.date}` : input.kind))).toEqual([
@@ -69,13 +150,28 @@ describe('spatial domains', () => {
       'tile 33UXP@2024-06-15',
       'tile 33UXP@2024-06-01/2024-06-30',
     ]);
-    expect(inputs[1]).toMatchObject({ kind: 'stac', data_source: 'sentinel-2-l2a', maxcc: 100, datetime: '2024-06-15T00:00:00.000Z/2024-06-15T23:59:59.999Z' });
-    expect(() => buildTaskInputs({ spatial_domain: { tiles: ['33UXP'] }, temporal_domain: ['2024-06-15'] }, { resolutionM: 10, maxChipPixels: 25_000_000 })).toThrow(/CHIP_MAX_PIXELS/);
+    expect(inputs[1]).toMatchObject({
+      kind: 'stac',
+      data_source: 'sentinel-2-l2a',
+      maxcc: 100,
+      datetime: '2024-06-15T00:00:00.000Z/2024-06-15T23:59:59.999Z',
+    });
+    expect(() =>
+      buildTaskInputs(
+        { spatial_domain: { tiles: ['33UXP'] }, temporal_domain: ['2024-06-15'] },
+        { resolutionM: 10, maxChipPixels: 25_000_000 },
+      ),
+    ).toThrow(/CHIP_MAX_PIXELS/);
   });
 });
 
 describe('STAC search and item choice', () => {
-  const item = (id: string, cloud: number | undefined, bbox = [16, 48, 17, 49], collection = 'sentinel-2-l2a'): StacItem => ({
+  const item = (
+    id: string,
+    cloud: number | undefined,
+    bbox = [16, 48, 17, 49],
+    collection = 'sentinel-2-l2a',
+  ): StacItem => ({
     id,
     collection,
     bbox,
@@ -101,11 +197,21 @@ describe('STAC search and item choice', () => {
     const double = await startStacDouble(items, { maxPageSize: 3 });
     try {
       const pages: number[] = [];
-      const result = await searchStac(double.url, { collections: ['c'], bbox: [0, 0, 1, 1], datetime: '2024-06-15T00:00:00Z/2024-06-15T23:59:59Z', limit: 100 }, { maxPages: 10, timeoutMs: 5000, onPage: (page) => pages.push(page) });
+      const result = await searchStac(
+        double.url,
+        { collections: ['c'], bbox: [0, 0, 1, 1], datetime: '2024-06-15T00:00:00Z/2024-06-15T23:59:59Z', limit: 100 },
+        { maxPages: 10, timeoutMs: 5000, onPage: (page) => pages.push(page) },
+      );
       expect(result.items.map((found) => found.id)).toEqual(items.map((found) => found.id));
       expect(pages).toEqual([1, 2, 3]);
-      expect(double.requests.slice(1).every((body) => body.collections[0] === 'c' && typeof body.next === 'string')).toBe(true);
-      const capped = await searchStac(double.url, { collections: ['c'], datetime: '2024-06-15T00:00:00Z/2024-06-15T23:59:59Z', limit: 100 }, { maxPages: 2, timeoutMs: 5000 });
+      expect(
+        double.requests.slice(1).every((body) => body.collections[0] === 'c' && typeof body.next === 'string'),
+      ).toBe(true);
+      const capped = await searchStac(
+        double.url,
+        { collections: ['c'], datetime: '2024-06-15T00:00:00Z/2024-06-15T23:59:59Z', limit: 100 },
+        { maxPages: 2, timeoutMs: 5000 },
+      );
       expect(capped.items).toHaveLength(6);
     } finally {
       await double.close();
@@ -118,7 +224,10 @@ describe('band names to asset keys', () => {
 
   it('Earth Search sentinel-2-l2a: asset keys are the band names, scl the classification', () => {
     const source = dataSourceDefinition('sentinel-2-l2a', 'sentinel-2-l2a');
-    expect(assetKeysForBands(source, 'sentinel-2-l2a', [...bands, 'nir08'])).toEqual({ keys: [...bands, 'nir08'], missing: [] });
+    expect(assetKeysForBands(source, 'sentinel-2-l2a', [...bands, 'nir08'])).toEqual({
+      keys: [...bands, 'nir08'],
+      missing: [],
+    });
     expect(classificationAssetKey(source, 'sentinel-2-l2a')).toBe('scl');
     expect(assetKeysForBands(source, 'sentinel-2-l2a', ['thermal']).missing).toEqual(['thermal']);
   });
@@ -158,10 +267,15 @@ describe('post_processing masks', () => {
 
   it('sets flagged pixels to nodata and counts them per option', () => {
     const mask = Uint8Array.from([0, 1, 2, 255, 1, 0]);
-    const counts = applyPostProcessing(mask, 255, { cloud_masking: true, snow_ice_masking: true, permanent_water_masking: true }, {
-      classification: { scheme: 'scl', values: [9, 4, 11, 9, 3, 4] },
-      permanentWater: [0, 0, 0, 0, 1, 1],
-    });
+    const counts = applyPostProcessing(
+      mask,
+      255,
+      { cloud_masking: true, snow_ice_masking: true, permanent_water_masking: true },
+      {
+        classification: { scheme: 'scl', values: [9, 4, 11, 9, 3, 4] },
+        permanentWater: [0, 0, 0, 0, 1, 1],
+      },
+    );
     expect(Array.from(mask)).toEqual([255, 1, 255, 255, 255, 255]);
     expect(counts).toEqual({ cloud_masking: 2, snow_ice_masking: 1, permanent_water_masking: 1 });
   });

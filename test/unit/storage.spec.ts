@@ -34,31 +34,57 @@ describe('verifySignedFileUrl', () => {
   });
 
   it('refuses expired, forged, malformed and cross-key signatures', () => {
-    expect(verifySignedFileUrl(key, String(expires), signature, SECRET, expires + 1)).toEqual({ valid: false, reason: 'expired' });
-    expect(verifySignedFileUrl(key, String(expires + 1), signature, SECRET, 0)).toEqual({ valid: false, reason: 'bad-signature' });
-    expect(verifySignedFileUrl('inferences/1/other.tif', String(expires), signature, SECRET, 0)).toEqual({ valid: false, reason: 'bad-signature' });
-    expect(verifySignedFileUrl(key, String(expires), signature, `${SECRET}x`, 0)).toEqual({ valid: false, reason: 'bad-signature' });
+    expect(verifySignedFileUrl(key, String(expires), signature, SECRET, expires + 1)).toEqual({
+      valid: false,
+      reason: 'expired',
+    });
+    expect(verifySignedFileUrl(key, String(expires + 1), signature, SECRET, 0)).toEqual({
+      valid: false,
+      reason: 'bad-signature',
+    });
+    expect(verifySignedFileUrl('inferences/1/other.tif', String(expires), signature, SECRET, 0)).toEqual({
+      valid: false,
+      reason: 'bad-signature',
+    });
+    expect(verifySignedFileUrl(key, String(expires), signature, `${SECRET}x`, 0)).toEqual({
+      valid: false,
+      reason: 'bad-signature',
+    });
     expect(verifySignedFileUrl(key, undefined, signature, SECRET, 0)).toEqual({ valid: false, reason: 'malformed' });
     expect(verifySignedFileUrl(key, '12abc', signature, SECRET, 0)).toEqual({ valid: false, reason: 'malformed' });
-    expect(verifySignedFileUrl(key, String(expires), signature.slice(2), SECRET, 0)).toEqual({ valid: false, reason: 'malformed' });
-    expect(verifySignedFileUrl(key, String(expires), undefined, SECRET, 0)).toEqual({ valid: false, reason: 'malformed' });
+    expect(verifySignedFileUrl(key, String(expires), signature.slice(2), SECRET, 0)).toEqual({
+      valid: false,
+      reason: 'malformed',
+    });
+    expect(verifySignedFileUrl(key, String(expires), undefined, SECRET, 0)).toEqual({
+      valid: false,
+      reason: 'malformed',
+    });
   });
 });
 
 describe('FilesystemObjectStore.signedGetUrl', () => {
   it('builds <base>/files/<encoded key>?expires=&signature= that its verifier accepts', async () => {
-    const store = new FilesystemObjectStore({ rootDir: os.tmpdir(), publicBaseUrl: 'http://api.example/', signingSecret: SECRET });
+    const store = new FilesystemObjectStore({
+      rootDir: os.tmpdir(),
+      publicBaseUrl: 'http://api.example/',
+      signingSecret: SECRET,
+    });
     const before = Math.floor(Date.now() / 1000);
     const url = new URL(await store.signedGetUrl('a b/c#d.tif', 60));
     expect(url.origin + url.pathname).toBe('http://api.example/files/a%20b/c%23d.tif');
     const expires = Number(url.searchParams.get('expires'));
     expect(expires).toBeGreaterThanOrEqual(before + 60);
     expect(expires).toBeLessThanOrEqual(before + 61);
-    expect(store.verifySignedUrl('a b/c#d.tif', url.searchParams.get('expires')!, url.searchParams.get('signature')!)).toEqual({ valid: true });
+    expect(
+      store.verifySignedUrl('a b/c#d.tif', url.searchParams.get('expires')!, url.searchParams.get('signature')!),
+    ).toEqual({ valid: true });
   });
 
   it('needs a secret of at least 16 characters', () => {
-    expect(() => new FilesystemObjectStore({ rootDir: os.tmpdir(), publicBaseUrl: 'http://x', signingSecret: 'short' })).toThrow(/16/);
+    expect(
+      () => new FilesystemObjectStore({ rootDir: os.tmpdir(), publicBaseUrl: 'http://x', signingSecret: 'short' }),
+    ).toThrow(/16/);
   });
 });
 
@@ -117,7 +143,12 @@ describe('parseRangeHeader', () => {
 
 describe('SignedFilesController with the minio driver', () => {
   it('answers 404: MinIO serves its own presigned URLs', async () => {
-    const store = new MinioObjectStore({ endpoint: 'http://127.0.0.1:1', accessKey: 'a', secretKey: 'b', bucket: 'bucket' });
+    const store = new MinioObjectStore({
+      endpoint: 'http://127.0.0.1:1',
+      accessKey: 'a',
+      secretKey: 'b',
+      bucket: 'bucket',
+    });
     const controller = new SignedFilesController(store);
     const error = await controller.serve(['a.tif'], { query: {} } as never, {} as never).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
@@ -180,7 +211,14 @@ describe('createObjectStore', () => {
       expect(fsStore).toBeInstanceOf(FilesystemObjectStore);
       expect((fsStore as FilesystemObjectStore).rootDir).toBe(path.join(dataDir, 'objects'));
       const minio = createObjectStore(
-        loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, STORAGE_DRIVER: 'minio', MINIO_ENDPOINT: 'http://127.0.0.1:9000', MINIO_ACCESS_KEY: 'a', MINIO_SECRET_KEY: 'b' }),
+        loadConfig({
+          NODE_ENV: 'test',
+          DATA_DIR: dataDir,
+          STORAGE_DRIVER: 'minio',
+          MINIO_ENDPOINT: 'http://127.0.0.1:9000',
+          MINIO_ACCESS_KEY: 'a',
+          MINIO_SECRET_KEY: 'b',
+        }),
       );
       expect(minio).toBeInstanceOf(MinioObjectStore);
       expect((minio as MinioObjectStore).bucket).toBe('geo-inference');

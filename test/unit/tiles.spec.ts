@@ -17,8 +17,14 @@ describe('tile tokens', () => {
 
   it('refuse another task, another secret, tampering and junk', () => {
     expect(verifyTileToken('task-b', token, SECRET, now)).toEqual({ valid: false, reason: 'bad-signature' });
-    expect(verifyTileToken('task-a', token, 'another-secret-0123456789', now)).toEqual({ valid: false, reason: 'bad-signature' });
-    expect(verifyTileToken('task-a', token.replace(/^\d+/, String(now + 9999)), SECRET, now)).toEqual({ valid: false, reason: 'bad-signature' });
+    expect(verifyTileToken('task-a', token, 'another-secret-0123456789', now)).toEqual({
+      valid: false,
+      reason: 'bad-signature',
+    });
+    expect(verifyTileToken('task-a', token.replace(/^\d+/, String(now + 9999)), SECRET, now)).toEqual({
+      valid: false,
+      reason: 'bad-signature',
+    });
     expect(verifyTileToken('task-a', undefined, SECRET, now)).toEqual({ valid: false, reason: 'missing' });
     expect(verifyTileToken('task-a', ['a', 'b'], SECRET, now)).toEqual({ valid: false, reason: 'malformed' });
     expect(verifyTileToken('task-a', 'x.y', SECRET, now)).toEqual({ valid: false, reason: 'malformed' });
@@ -46,18 +52,33 @@ describe('web mercator grid', () => {
 
 describe('class colours and PNG', () => {
   it('maps classes to opaque palette entries, nodata and unknown values to transparent', () => {
-    const map = classColourMap([{ value: 0, name: 'a', color: '#102030' }, { value: 5, name: 'b' }, { value: 255, name: 'nodata-class' }], 255);
-    expect(map.palette).toEqual([[0, 0, 0, 0], [16, 32, 48, 255], [0x37, 0x7e, 0xb8, 255]]);
+    const map = classColourMap(
+      [
+        { value: 0, name: 'a', color: '#102030' },
+        { value: 5, name: 'b' },
+        { value: 255, name: 'nodata-class' },
+      ],
+      255,
+    );
+    expect(map.palette).toEqual([
+      [0, 0, 0, 0],
+      [16, 32, 48, 255],
+      [0x37, 0x7e, 0xb8, 255],
+    ]);
     expect(DEFAULT_CLASS_COLORS[1]).toBe('#377eb8'); // class 2 of the spec without a colour
     expect([0, 5, 255, 7, 1.5].map((v) => map.indexOf(v))).toEqual([1, 2, 0, 0, 0]);
   });
 
   it('writes a palette PNG with alpha that inflates back to the indices', () => {
     const indices = Uint8Array.from({ length: 4 * 3 }, (_, i) => i % 3);
-    const png = encodePalettePng(4, 3, indices, [[0, 0, 0, 0], [255, 0, 0, 255], [0, 0, 255, 255]]);
+    const png = encodePalettePng(4, 3, indices, [
+      [0, 0, 0, 0],
+      [255, 0, 0, 255],
+      [0, 0, 255, 255],
+    ]);
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     const chunks = new Map<string, Buffer>();
-    for (let offset = 8; offset < png.length; ) {
+    for (let offset = 8; offset < png.length;) {
       const length = png.readUInt32BE(offset);
       const type = png.subarray(offset + 4, offset + 8).toString('latin1');
       const data = png.subarray(offset + 8, offset + 8 + length);

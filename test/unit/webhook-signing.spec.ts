@@ -16,12 +16,16 @@ describe('webhook signing', () => {
 });
 
 describe('webhook destinations', () => {
-  it.each(['http://127.0.0.1:8080/hook', 'http://10.1.2.3/hook', 'http://[::1]/hook', 'http://169.254.169.254/latest', 'http://192.168.0.5/x', 'http://localhost/x'])(
-    'refuses %s when private addresses are not allowed',
-    async (url) => {
-      await expect(checkWebhookDestination(url, false)).rejects.toThrow(/private or internal address/);
-    },
-  );
+  it.each([
+    'http://127.0.0.1:8080/hook',
+    'http://10.1.2.3/hook',
+    'http://[::1]/hook',
+    'http://169.254.169.254/latest',
+    'http://192.168.0.5/x',
+    'http://localhost/x',
+  ])('refuses %s when private addresses are not allowed', async (url) => {
+    await expect(checkWebhookDestination(url, false)).rejects.toThrow(/private or internal address/);
+  });
 
   it('accepts a public address, and private ones when allowed', async () => {
     await expect(checkWebhookDestination('https://93.184.215.14/hook', false)).resolves.toBeInstanceOf(URL);

@@ -24,7 +24,8 @@ export interface StacTaskInput {
 }
 
 /** One input unit of an inference; each becomes one task that runs the whole step plan. */
-export type TaskInput = { kind: 'url'; url: string } | { kind: 'object'; key: string; file_name: string } | StacTaskInput;
+export type TaskInput =
+  { kind: 'url'; url: string } | { kind: 'object'; key: string; file_name: string } | StacTaskInput;
 
 export interface PipelineStepState {
   process_id: StepId;

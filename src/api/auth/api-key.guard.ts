@@ -51,5 +51,8 @@ export class ApiKeyGuard implements CanActivate {
 }
 
 export function isPublicRoute(reflector: Reflector, context: ExecutionContext): boolean {
-  return reflector.getAllAndOverride<string | undefined>(IS_PUBLIC_ROUTE, [context.getHandler(), context.getClass()]) !== undefined;
+  return (
+    reflector.getAllAndOverride<string | undefined>(IS_PUBLIC_ROUTE, [context.getHandler(), context.getClass()]) !==
+    undefined
+  );
 }

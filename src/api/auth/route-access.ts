@@ -41,7 +41,8 @@ export function routeAccess(app: INestApplication): RouteAccess[] {
         const paths: string[] = [].concat(Reflect.getMetadata(PATH_METADATA, handler) ?? []);
         const method: RequestMethod | undefined = Reflect.getMetadata(METHOD_METADATA, handler);
         if (method === undefined || paths.length === 0) continue;
-        const publicCredential: string | undefined = Reflect.getMetadata(IS_PUBLIC_ROUTE, handler) ?? Reflect.getMetadata(IS_PUBLIC_ROUTE, controller);
+        const publicCredential: string | undefined =
+          Reflect.getMetadata(IS_PUBLIC_ROUTE, handler) ?? Reflect.getMetadata(IS_PUBLIC_ROUTE, controller);
         for (const prefix of prefixes) {
           for (const routePath of paths) {
             routes.push({

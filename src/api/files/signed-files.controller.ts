@@ -55,21 +55,32 @@ export class SignedFilesController {
   constructor(@Inject(OBJECT_STORE) private readonly store: ObjectStore) {}
 
   @Get('*path')
-  @ApiOperation({ summary: 'Object of the filesystem store behind a signed URL (from output-url); supports byte ranges. The signature is the credential.' })
+  @ApiOperation({
+    summary:
+      'Object of the filesystem store behind a signed URL (from output-url); supports byte ranges. The signature is the credential.',
+  })
   @ApiQuery({ name: 'expires', required: true, schema: { type: 'integer' }, description: 'unix seconds' })
   @ApiQuery({ name: 'signature', required: true, schema: { type: 'string' }, description: 'HMAC of key and expiry' })
   @ApiProduces('application/octet-stream')
-  async serve(@Param('path') pathParam: string | string[], @Req() request: Request, @Res() response: Response): Promise<void> {
+  async serve(
+    @Param('path') pathParam: string | string[],
+    @Req() request: Request,
+    @Res() response: Response,
+  ): Promise<void> {
     const store = this.store;
     if (!(store instanceof FilesystemObjectStore)) {
-      throw ApiError.notFound('signed file URLs are served by the storage backend, not by this route (STORAGE_DRIVER is not filesystem)');
+      throw ApiError.notFound(
+        'signed file URLs are served by the storage backend, not by this route (STORAGE_DRIVER is not filesystem)',
+      );
     }
     const key = Array.isArray(pathParam) ? pathParam.join('/') : String(pathParam ?? '');
     const check = store.verifySignedUrl(key, single(request.query.expires), single(request.query.signature));
     if (!check.valid) {
       throw new ApiError(
         403,
-        check.reason === 'expired' ? 'this signed URL has expired' : 'missing or invalid signature for this URL (expires and signature query parameters)',
+        check.reason === 'expired'
+          ? 'this signed URL has expired'
+          : 'missing or invalid signature for this URL (expires and signature query parameters)',
       );
     }
 
@@ -98,7 +109,11 @@ export class SignedFilesController {
       const range = rangeApplies ? parseRangeHeader(request.headers.range, object.size) : undefined;
       if (range === 'unsatisfiable') {
         response.status(416).setHeader('Content-Range', `bytes */${object.size}`);
-        response.json({ statusCode: 416, error: 'Range Not Satisfiable', message: `the object has ${object.size} bytes` });
+        response.json({
+          statusCode: 416,
+          error: 'Range Not Satisfiable',
+          message: `the object has ${object.size} bytes`,
+        });
         return;
       }
       if (range) {

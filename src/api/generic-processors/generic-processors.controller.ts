@@ -1,4 +1,16 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UploadedFile, UseInterceptors } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  UploadedFile,
+  UseInterceptors,
+} from '@nestjs/common';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../http/api-error';
@@ -9,7 +21,9 @@ import { createGenericProcessorSchema, listGenericProcessorsQuerySchema } from '
 import { GenericProcessorsService, toProcessorView } from './generic-processors.service';
 import { ProcessorUploadInterceptor } from './processor-upload.interceptor';
 
-const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('generic_processor_id: must be a UUID', 'generic_processor_id') });
+const uuidPipe = new ParseUUIDPipe({
+  exceptionFactory: () => ApiError.badRequest('generic_processor_id: must be a UUID', 'generic_processor_id'),
+});
 
 @ApiTags('generic-processor')
 @Controller('api/v2/generic-processor')
@@ -21,13 +35,32 @@ export class GenericProcessorsController {
   @UseInterceptors(ProcessorUploadInterceptor)
   @ApiOperation({ summary: 'Upload a Python processor script (.py, up to 10 MB) with its metadata' })
   @ApiMultipartBody({
-    generic_processor: { json: createGenericProcessorSchema, description: 'processor metadata', example: genericProcessorMetadataExample },
-    generic_processor_file: { file: {}, description: 'the .py script, run as `python script.py <input_path> <output_path> <parameters_json>`' },
+    generic_processor: {
+      json: createGenericProcessorSchema,
+      description: 'processor metadata',
+      example: genericProcessorMetadataExample,
+    },
+    generic_processor_file: {
+      file: {},
+      description: 'the .py script, run as `python script.py <input_path> <output_path> <parameters_json>`',
+    },
   })
   @ApiCreatedResponse({ schema: { example: genericProcessorExample } })
-  async create(@UploadedFile() file: Express.Multer.File | undefined, @Body() body: Record<string, unknown>, @CurrentUser() user: string) {
-    const request = parseOrThrow(createGenericProcessorSchema, parseJsonField(body?.generic_processor, 'generic_processor'), 'generic_processor');
-    if (!file) throw ApiError.badRequest('generic_processor_file: required file field (a .py script) is missing', 'generic_processor_file');
+  async create(
+    @UploadedFile() file: Express.Multer.File | undefined,
+    @Body() body: Record<string, unknown>,
+    @CurrentUser() user: string,
+  ) {
+    const request = parseOrThrow(
+      createGenericProcessorSchema,
+      parseJsonField(body?.generic_processor, 'generic_processor'),
+      'generic_processor',
+    );
+    if (!file)
+      throw ApiError.badRequest(
+        'generic_processor_file: required file field (a .py script) is missing',
+        'generic_processor_file',
+      );
     return toProcessorView(await this.processors.create(request, file, user));
   }
 
@@ -43,7 +76,9 @@ export class GenericProcessorsController {
 
   @Get(':id')
   @ApiOperation({ summary: 'One processor, with a signed URL of its script' })
-  @ApiOkResponse({ schema: { example: { ...genericProcessorExample, processor_presigned_url: 'https://storage.example.com/...' } } })
+  @ApiOkResponse({
+    schema: { example: { ...genericProcessorExample, processor_presigned_url: 'https://storage.example.com/...' } },
+  })
   async get(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     const entity = await this.processors.get(id, user);
     return { ...toProcessorView(entity), processor_presigned_url: await this.processors.signedUrl(entity) };

@@ -64,9 +64,14 @@ export class GenericProcessorsService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async create(request: CreateGenericProcessorRequest, file: UploadedScript, createdBy: string): Promise<GenericProcessorEntity> {
+  async create(
+    request: CreateGenericProcessorRequest,
+    file: UploadedScript,
+    createdBy: string,
+  ): Promise<GenericProcessorEntity> {
     const fileName = file.originalname;
-    if (!fileName.toLowerCase().endsWith('.py')) throw ApiError.badRequest(`${FILE_FIELD}: must be a Python file ending in .py (got "${fileName}")`, FILE_FIELD);
+    if (!fileName.toLowerCase().endsWith('.py'))
+      throw ApiError.badRequest(`${FILE_FIELD}: must be a Python file ending in .py (got "${fileName}")`, FILE_FIELD);
     if (!PROCESSOR_FILE_NAME.test(fileName) || fileName.length > 200) {
       throw ApiError.badRequest(
         `${FILE_FIELD}: file name "${fileName}" is not allowed: use letters, digits, _ - and dots, no directories, no leading dot`,
@@ -105,9 +110,13 @@ export class GenericProcessorsService {
     try {
       const file = path.join(dir, 'script.py');
       await fsp.writeFile(file, source);
-      const { stdout } = await run(this.config.PYTHON_BIN, [processorRuntimeScript(), 'check', file], { timeout: 30_000, maxBuffer: 1024 * 1024 });
+      const { stdout } = await run(this.config.PYTHON_BIN, [processorRuntimeScript(), 'check', file], {
+        timeout: 30_000,
+        maxBuffer: 1024 * 1024,
+      });
       const verdict = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { ok?: boolean; message?: string };
-      if (!verdict.ok) throw ApiError.unprocessable(`${FILE_FIELD}: ${verdict.message ?? 'not a valid processor script'}`, FILE_FIELD);
+      if (!verdict.ok)
+        throw ApiError.unprocessable(`${FILE_FIELD}: ${verdict.message ?? 'not a valid processor script'}`, FILE_FIELD);
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
     }
@@ -124,8 +133,17 @@ export class GenericProcessorsService {
     return this.store.signedGetUrl(entity.fileKey, PROCESSOR_URL_TTL_SECONDS);
   }
 
-  async list(user: string, limit: number, offset: number): Promise<{ results: GenericProcessorEntity[]; total_records: number }> {
-    const [results, total] = await this.processors.findAndCount({ where: { createdBy: user }, order: { createdAt: 'DESC' }, take: limit, skip: offset });
+  async list(
+    user: string,
+    limit: number,
+    offset: number,
+  ): Promise<{ results: GenericProcessorEntity[]; total_records: number }> {
+    const [results, total] = await this.processors.findAndCount({
+      where: { createdBy: user },
+      order: { createdAt: 'DESC' },
+      take: limit,
+      skip: offset,
+    });
     return { results, total_records: total };
   }
 
@@ -138,8 +156,10 @@ export class GenericProcessorsService {
   /** For a new inference: the user's processor, refused (422) when unknown or deleted. */
   async planForInference(id: string, user: string): Promise<ProcessorPlan> {
     const entity = await this.processors.findOne({ where: { id, createdBy: user }, withDeleted: true });
-    if (!entity) throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} not found`, 'generic_processor_id');
-    if (entity.deletedAt) throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} was deleted`, 'generic_processor_id');
+    if (!entity)
+      throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} not found`, 'generic_processor_id');
+    if (entity.deletedAt)
+      throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} was deleted`, 'generic_processor_id');
     return toPlan(entity);
   }
 
@@ -151,5 +171,11 @@ export class GenericProcessorsService {
 }
 
 function toPlan(entity: GenericProcessorEntity): ProcessorPlan {
-  return { id: entity.id, name: entity.name, file_key: entity.fileKey, file_name: entity.fileName, parameters: entity.processorParameters };
+  return {
+    id: entity.id,
+    name: entity.name,
+    file_key: entity.fileKey,
+    file_name: entity.fileName,
+    parameters: entity.processorParameters,
+  };
 }

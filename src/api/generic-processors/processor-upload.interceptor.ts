@@ -19,7 +19,9 @@ export class ProcessorUploadInterceptor implements NestInterceptor {
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const http = context.switchToHttp();
     await new Promise<void>((resolve, reject) => {
-      this.upload(http.getRequest(), http.getResponse(), (error: unknown) => (error ? reject(toApiError(error)) : resolve()));
+      this.upload(http.getRequest(), http.getResponse(), (error: unknown) =>
+        error ? reject(toApiError(error)) : resolve(),
+      );
     });
     return next.handle();
   }
@@ -29,10 +31,17 @@ function toApiError(error: unknown): unknown {
   if (!(error instanceof MulterError)) return error;
   switch (error.code) {
     case 'LIMIT_FILE_SIZE':
-      return new ApiError(413, `${FILE_FIELD}: the file is larger than the ${PROCESSOR_FILE_MAX_BYTES / (1024 * 1024)} MB limit`, FILE_FIELD);
+      return new ApiError(
+        413,
+        `${FILE_FIELD}: the file is larger than the ${PROCESSOR_FILE_MAX_BYTES / (1024 * 1024)} MB limit`,
+        FILE_FIELD,
+      );
     case 'LIMIT_UNEXPECTED_FILE':
     case 'LIMIT_FILE_COUNT':
-      return ApiError.badRequest(`${error.field ?? 'file'}: unexpected file field; send one script as ${FILE_FIELD}`, error.field ?? FILE_FIELD);
+      return ApiError.badRequest(
+        `${error.field ?? 'file'}: unexpected file field; send one script as ${FILE_FIELD}`,
+        error.field ?? FILE_FIELD,
+      );
     case 'LIMIT_FIELD_VALUE':
       return new ApiError(413, `${error.field ?? 'generic_processor'}: form field is larger than 1 MB`, error.field);
     default:

@@ -31,7 +31,11 @@ async function probe(check: () => Promise<unknown>): Promise<ComponentCheck> {
     ]);
     return { status: 'up', latency_ms: Math.round(performance.now() - started) };
   } catch (error) {
-    return { status: 'down', latency_ms: Math.round(performance.now() - started), error: (error as Error).message || String(error) };
+    return {
+      status: 'down',
+      latency_ms: Math.round(performance.now() - started),
+      error: (error as Error).message || String(error),
+    };
   } finally {
     clearTimeout(timer);
   }
@@ -49,7 +53,10 @@ const downExample = {
   message: 'not ready: object_storage down (connect ECONNREFUSED 127.0.0.1:9000)',
   status: 'unavailable',
   down: ['object_storage'],
-  checks: { ...checksExample, object_storage: { status: 'down', latency_ms: 4, error: 'connect ECONNREFUSED 127.0.0.1:9000' } },
+  checks: {
+    ...checksExample,
+    object_storage: { status: 'down', latency_ms: 4, error: 'connect ECONNREFUSED 127.0.0.1:9000' },
+  },
 };
 
 /**
@@ -113,7 +120,14 @@ export class HealthController implements OnModuleDestroy {
       const reasons = down.map(([name, check]) => `${name} down (${check.error})`).join(', ');
       // Answered, not thrown: a dependency being down is a state to report, not a server bug to log with a stack.
       response.status(503);
-      return { statusCode: 503, error: 'Service Unavailable', message: `not ready: ${reasons}`, status: 'unavailable', down: down.map(([name]) => name), checks };
+      return {
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: `not ready: ${reasons}`,
+        status: 'unavailable',
+        down: down.map(([name]) => name),
+        checks,
+      };
     }
     return { status: 'ok', checks };
   }

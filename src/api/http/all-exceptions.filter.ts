@@ -17,7 +17,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
     const body = this.toBody(exception);
-    if (body.statusCode >= 500) this.logger.error(exception instanceof Error ? exception.stack ?? exception.message : String(exception));
+    if (body.statusCode >= 500)
+      this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     if (!response.headersSent) response.status(body.statusCode).json(body);
   }
 
@@ -28,7 +29,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
       if (typeof payload === 'object' && payload !== null && 'message' in payload) {
         const record = payload as Record<string, unknown>;
         const message = Array.isArray(record.message) ? record.message.join('; ') : String(record.message);
-        return { ...record, statusCode: status, error: String(record.error ?? exception.name), message } as ApiErrorBody;
+        return {
+          ...record,
+          statusCode: status,
+          error: String(record.error ?? exception.name),
+          message,
+        } as ApiErrorBody;
       }
       return { statusCode: status, error: exception.name, message: String(payload) };
     }
@@ -36,7 +42,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (code && MULTER_STATUS[code]) {
       const [statusCode, message] = MULTER_STATUS[code];
       const field = (exception as { field?: string }).field;
-      return { statusCode, error: statusCode === 413 ? 'Payload Too Large' : 'Bad Request', message: field ? `${field}: ${message}` : message, ...(field ? { field } : {}) };
+      return {
+        statusCode,
+        error: statusCode === 413 ? 'Payload Too Large' : 'Bad Request',
+        message: field ? `${field}: ${message}` : message,
+        ...(field ? { field } : {}),
+      };
     }
     if ((exception as Error | undefined)?.name === 'InvalidObjectKeyError') {
       return { statusCode: 400, error: 'Bad Request', message: (exception as Error).message };

@@ -9,7 +9,9 @@ const UNRESERVED_ESCAPE = /%(2[dD]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE
  * so every spelling of a route reaches the same handler and the same guard; the query string is untouched.
  */
 export function canonicalPath(path: string): string {
-  return path.replace(UNRESERVED_ESCAPE, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16))).replace(/\/{2,}/g, '/');
+  return path
+    .replace(UNRESERVED_ESCAPE, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16)))
+    .replace(/\/{2,}/g, '/');
 }
 
 export function canonicalPathMiddleware(request: Request, _response: Response, next: NextFunction): void {

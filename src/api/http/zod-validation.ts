@@ -20,7 +20,8 @@ export function parseOrThrow<S extends ZodTypeAny>(schema: S, value: unknown, fi
 
 /** Parses a multipart form field that carries a JSON document. */
 export function parseJsonField(raw: unknown, fieldName: string): unknown {
-  if (typeof raw !== 'string' || raw.trim() === '') throw ApiError.badRequest(`${fieldName}: required form field (a JSON string) is missing`, fieldName);
+  if (typeof raw !== 'string' || raw.trim() === '')
+    throw ApiError.badRequest(`${fieldName}: required form field (a JSON string) is missing`, fieldName);
   try {
     return JSON.parse(raw);
   } catch (error) {

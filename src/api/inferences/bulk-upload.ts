@@ -44,20 +44,30 @@ export async function receiveBulkUpload(
   };
 
   await new Promise<void>((resolve, reject) => {
-    const parser = busboy({ headers: request.headers, limits: { files: limits.maxFiles, fileSize: limits.maxFileBytes, fields: 5, fieldSize: 1024 * 1024 } });
+    const parser = busboy({
+      headers: request.headers,
+      limits: { files: limits.maxFiles, fileSize: limits.maxFileBytes, fields: 5, fieldSize: 1024 * 1024 },
+    });
     parser.on('field', (name, value) => {
-      if (name !== 'inference') return fail(ApiError.badRequest(`unexpected form field "${name}"; send \`inference\` and \`files\``, name));
+      if (name !== 'inference')
+        return fail(ApiError.badRequest(`unexpected form field "${name}"; send \`inference\` and \`files\``, name));
       sawInference = true;
       try {
         onInferenceField(value);
       } catch (error) {
-        fail(error instanceof ApiError ? error : ApiError.badRequest(`inference: ${(error as Error).message}`, 'inference'));
+        fail(
+          error instanceof ApiError
+            ? error
+            : ApiError.badRequest(`inference: ${(error as Error).message}`, 'inference'),
+        );
       }
     });
     parser.on('file', (name, stream, info) => {
       if (failure || name !== 'files' || !sawInference) {
-        if (!failure && name !== 'files') fail(ApiError.badRequest(`unexpected file field "${name}"; GeoTIFFs go in \`files\` parts`, name));
-        if (!failure && !sawInference) fail(ApiError.badRequest('inference: the JSON `inference` field must come before the files', 'inference'));
+        if (!failure && name !== 'files')
+          fail(ApiError.badRequest(`unexpected file field "${name}"; GeoTIFFs go in \`files\` parts`, name));
+        if (!failure && !sawInference)
+          fail(ApiError.badRequest('inference: the JSON `inference` field must come before the files', 'inference'));
         stream.resume();
         return;
       }
@@ -65,7 +75,15 @@ export async function receiveBulkUpload(
       const fileName = safeFileName(info.filename ?? '', index);
       const key = keyFor(index, fileName);
       uploaded.push({ key, file_name: fileName });
-      stream.on('limit', () => fail(new ApiError(413, `files: ${fileName} is larger than ${limits.maxFileBytes} bytes (FETCH_MAX_BYTES)`, 'files')));
+      stream.on('limit', () =>
+        fail(
+          new ApiError(
+            413,
+            `files: ${fileName} is larger than ${limits.maxFileBytes} bytes (FETCH_MAX_BYTES)`,
+            'files',
+          ),
+        ),
+      );
       pending.push(
         store.putObject(key, stream, { contentType: 'image/tiff' }).then(
           () => undefined,
@@ -73,14 +91,20 @@ export async function receiveBulkUpload(
         ),
       );
     });
-    parser.on('filesLimit', () => fail(new ApiError(413, `files: more than ${limits.maxFiles} files in one upload (BULK_UPLOAD_MAX_FILES)`, 'files')));
+    parser.on('filesLimit', () =>
+      fail(
+        new ApiError(413, `files: more than ${limits.maxFiles} files in one upload (BULK_UPLOAD_MAX_FILES)`, 'files'),
+      ),
+    );
     parser.on('error', (error: Error) => reject(ApiError.badRequest(`malformed multipart body: ${error.message}`)));
     parser.on('close', () => resolve());
     request.pipe(parser);
   });
   await Promise.all(pending);
-  if (!failure && !sawInference) failure = ApiError.badRequest('inference: required form field (a JSON string) is missing', 'inference');
-  if (!failure && uploaded.length === 0) failure = ApiError.badRequest('files: at least one GeoTIFF file is required', 'files');
+  if (!failure && !sawInference)
+    failure = ApiError.badRequest('inference: required form field (a JSON string) is missing', 'inference');
+  if (!failure && uploaded.length === 0)
+    failure = ApiError.badRequest('files: at least one GeoTIFF file is required', 'files');
   if (failure) {
     await Promise.all(uploaded.map((file) => store.deleteObject(file.key).catch(() => undefined)));
     throw failure;

@@ -31,7 +31,10 @@ const bbox = z
   .array(z.number().finite())
   .length(4, 'must be [lon_min, lat_min, lon_max, lat_max]')
   .refine(([minX, minY, maxX, maxY]) => minX < maxX && minY < maxY, 'min must be less than max')
-  .refine(([minX, minY, maxX, maxY]) => minX >= -180 && maxX <= 180 && minY >= -90 && maxY <= 90, 'must be in WGS84 degrees: lon in [-180, 180], lat in [-90, 90]');
+  .refine(
+    ([minX, minY, maxX, maxY]) => minX >= -180 && maxX <= 180 && minY >= -90 && maxY <= 90,
+    'must be in WGS84 degrees: lon in [-180, 180], lat in [-90, 90]',
+  );
 
 const httpUrl = z
   .string()
@@ -44,37 +47,53 @@ export const spatialDomainSchema = z
     bbox: z.array(bbox).max(1000).optional(),
     polygons: z.array(polygon).max(1000).optional(),
     tiles: z
-      .array(z.string().transform((tile) => tile.trim().toUpperCase()).refine((tile) => MGRS_TILE.test(tile), 'must be a Sentinel-2 MGRS tile id like 33UXP'))
+      .array(
+        z
+          .string()
+          .transform((tile) => tile.trim().toUpperCase())
+          .refine((tile) => MGRS_TILE.test(tile), 'must be a Sentinel-2 MGRS tile id like 33UXP'),
+      )
       .max(1000)
       .optional(),
     urls: z.array(httpUrl).max(10_000).optional(),
   })
   .strict()
-  .refine((domain) => [domain.bbox, domain.polygons, domain.tiles, domain.urls].some((list) => (list?.length ?? 0) > 0), {
-    message: 'needs at least one of bbox, polygons, tiles or urls',
-  });
+  .refine(
+    (domain) => [domain.bbox, domain.polygons, domain.tiles, domain.urls].some((list) => (list?.length ?? 0) > 0),
+    {
+      message: 'needs at least one of bbox, polygons, tiles or urls',
+    },
+  );
 
 export const POST_PROCESSING_KEYS = ['cloud_masking', 'snow_ice_masking', 'permanent_water_masking'] as const;
 
 const inferenceFields = z.object({
-    model_display_name: z.string().min(1).max(200).optional(),
-    model_id: z.string().uuid('must be a UUID').optional(),
-    description: z.string().max(4000).optional(),
-    location: z.string().max(1000).optional(),
-    spatial_domain: spatialDomainSchema,
-    temporal_domain: z.array(temporalEntry).max(366),
-    maxcc: z.number().int().min(0).max(100).optional(),
-    data_source: z.enum(DATA_SOURCES).optional(),
-    fine_tuning_id: z.string().max(200).optional(),
-    generic_processor_id: z.string().uuid('must be a UUID').optional(),
-    webhook_url: httpUrl.optional(),
-    webhook_secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
-    post_processing: z.object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()]))).strict().optional(),
+  model_display_name: z.string().min(1).max(200).optional(),
+  model_id: z.string().uuid('must be a UUID').optional(),
+  description: z.string().max(4000).optional(),
+  location: z.string().max(1000).optional(),
+  spatial_domain: spatialDomainSchema,
+  temporal_domain: z.array(temporalEntry).max(366),
+  maxcc: z.number().int().min(0).max(100).optional(),
+  data_source: z.enum(DATA_SOURCES).optional(),
+  fine_tuning_id: z.string().max(200).optional(),
+  generic_processor_id: z.string().uuid('must be a UUID').optional(),
+  webhook_url: httpUrl.optional(),
+  webhook_secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64')
+    .optional(),
+  post_processing: z
+    .object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()])))
+    .strict()
+    .optional(),
 });
 
 const needsModel = { message: 'either model_id or model_display_name is required', path: ['model_id'] };
 
-export const createInferenceSchema = inferenceFields.strict().refine((request) => request.model_id || request.model_display_name, needsModel);
+export const createInferenceSchema = inferenceFields
+  .strict()
+  .refine((request) => request.model_id || request.model_display_name, needsModel);
 
 export type CreateInferenceRequest = z.infer<typeof createInferenceSchema>;
 

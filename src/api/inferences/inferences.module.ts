@@ -8,7 +8,12 @@ import { InferencesService } from './inferences.service';
 import { TilesModule } from '../tiles/tiles.module';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([InferenceEntity, TaskEntity]), ModelsModule, GenericProcessorsModule, TilesModule],
+  imports: [
+    TypeOrmModule.forFeature([InferenceEntity, TaskEntity]),
+    ModelsModule,
+    GenericProcessorsModule,
+    TilesModule,
+  ],
   controllers: [InferencesController],
   providers: [InferencesService],
   exports: [InferencesService],

@@ -70,7 +70,10 @@ export class InferencesService {
    * post_processing needs a classification band (SCL / Fmask), which only STAC chips have, and
    * permanent_water_masking needs the configured reference raster.
    */
-  private async checkPostProcessing(request: CreateInferenceRequest | UploadInferenceRequest, model: ModelEntity): Promise<void> {
+  private async checkPostProcessing(
+    request: CreateInferenceRequest | UploadInferenceRequest,
+    model: ModelEntity,
+  ): Promise<void> {
     const options = request.post_processing ?? {};
     if (options.permanent_water_masking && !this.config.PERMANENT_WATER_MASK_PATH) {
       throw ApiError.unprocessable(
@@ -113,8 +116,12 @@ export class InferencesService {
   private checkBandsForDataSource(request: CreateInferenceRequest, model: ModelEntity): void {
     const source = dataSourceDefinition(request.data_source ?? 'sentinel-2-l2a', this.config.STAC_COLLECTION);
     const names = model.modelInputDataSpec.bands.map((band) => band.name);
-    const collections = Object.keys(source.bandAssets).map((collection) => (collection === '*' ? undefined : collection));
-    const missing = names.filter((name) => collections.every((collection) => assetKeysForBands(source, collection, [name]).missing.length > 0));
+    const collections = Object.keys(source.bandAssets).map((collection) =>
+      collection === '*' ? undefined : collection,
+    );
+    const missing = names.filter((name) =>
+      collections.every((collection) => assetKeysForBands(source, collection, [name]).missing.length > 0),
+    );
     if (missing.length > 0) {
       throw ApiError.unprocessable(
         `data_source: model ${model.displayName} needs band(s) ${missing.join(', ')} that ${source.label} (${source.collections.join(', ')}) does not provide`,
@@ -128,18 +135,25 @@ export class InferencesService {
     const url = request.webhook_url ?? this.config.DEFAULT_WEBHOOK_URL;
     if (!url) return undefined;
     if (!request.webhook_secret && !this.config.WEBHOOK_SECRET) {
-      throw ApiError.unprocessable('webhook_secret: required with webhook_url because the server has no WEBHOOK_SECRET configured', 'webhook_secret');
+      throw ApiError.unprocessable(
+        'webhook_secret: required with webhook_url because the server has no WEBHOOK_SECRET configured',
+        'webhook_secret',
+      );
     }
     try {
       await checkWebhookDestination(url, this.config.webhookAllowPrivateAddresses);
     } catch (error) {
-      if (error instanceof WebhookDestinationError) throw ApiError.unprocessable(`webhook_url: ${error.message}`, 'webhook_url');
+      if (error instanceof WebhookDestinationError)
+        throw ApiError.unprocessable(`webhook_url: ${error.message}`, 'webhook_url');
       throw error;
     }
     return url;
   }
 
-  async create(request: CreateInferenceRequest, createdBy: string): Promise<{ inference: InferenceEntity; tasks: number }> {
+  async create(
+    request: CreateInferenceRequest,
+    createdBy: string,
+  ): Promise<{ inference: InferenceEntity; tasks: number }> {
     const prepared = await this.prepare(request, createdBy);
     const inputs = buildTaskInputs(request, {
       resolutionM: prepared.model.modelInputDataSpec.resolution ?? DEFAULT_CHIP_RESOLUTION_M,
@@ -151,11 +165,16 @@ export class InferencesService {
   }
 
   /** Checks everything about a request that does not depend on its inputs: model, webhook, processor. */
-  async prepare(request: CreateInferenceRequest | UploadInferenceRequest, createdBy: string): Promise<PreparedInference> {
+  async prepare(
+    request: CreateInferenceRequest | UploadInferenceRequest,
+    createdBy: string,
+  ): Promise<PreparedInference> {
     const webhookUrl = await this.webhookFor(request);
     const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
     await this.checkPostProcessing(request, model);
-    const processor = request.generic_processor_id ? await this.processors.planForInference(request.generic_processor_id, createdBy) : undefined;
+    const processor = request.generic_processor_id
+      ? await this.processors.planForInference(request.generic_processor_id, createdBy)
+      : undefined;
     return { model, webhookUrl, processor };
   }
 
@@ -163,7 +182,10 @@ export class InferencesService {
    * Bulk upload: streams every GeoTIFF of the multipart request into storage (one task each), then starts
    * the inference. Bad files are not refused here: each fails its own task's data-fetch step with a reason.
    */
-  async createFromUpload(httpRequest: Request, createdBy: string): Promise<{ inference: InferenceEntity; tasks: number }> {
+  async createFromUpload(
+    httpRequest: Request,
+    createdBy: string,
+  ): Promise<{ inference: InferenceEntity; tasks: number }> {
     const id = randomUUID();
     let request: UploadInferenceRequest | undefined;
     let prepared: Promise<PreparedInference> | undefined;
@@ -183,7 +205,10 @@ export class InferencesService {
       const ready = await prepared!;
       const inputs: TaskInput[] = uploads.map((file) => ({ kind: 'object', key: file.key, file_name: file.file_name }));
       const spatialDomain = { uploads: uploads.map((file) => file.file_name) };
-      return { inference: await this.start(id, { ...request!, spatial_domain: spatialDomain }, ready, inputs, createdBy), tasks: uploads.length };
+      return {
+        inference: await this.start(id, { ...request!, spatial_domain: spatialDomain }, ready, inputs, createdBy),
+        tasks: uploads.length,
+      };
     } catch (error) {
       await this.store.deletePrefix(storageKeys.inferencePrefix(id));
       throw error;
@@ -235,7 +260,11 @@ export class InferencesService {
             taskIndex: plan.task_index,
             input: plan.input,
             status: 'WAITING',
-            pipelineSteps: steps.map((processId, stepNumber) => ({ process_id: processId, step_number: stepNumber, status: 'WAITING' as const })),
+            pipelineSteps: steps.map((processId, stepNumber) => ({
+              process_id: processId,
+              step_number: stepNumber,
+              status: 'WAITING' as const,
+            })),
             outputKey: null,
             outputs: null,
             statusMessage: null,
@@ -256,7 +285,10 @@ export class InferencesService {
       // Nothing runs without its workflow: remove the rows so no orphan PENDING inference remains.
       await this.dataSource.getRepository(InferenceEntity).delete({ id });
       this.logger.error(`could not start workflow for inference ${id}: ${(error as Error).message}`);
-      throw new ApiError(503, `the workflow service is unavailable, inference not created: ${(error as Error).message}`);
+      throw new ApiError(
+        503,
+        `the workflow service is unavailable, inference not created: ${(error as Error).message}`,
+      );
     }
     return inference;
   }
@@ -293,7 +325,11 @@ export class InferencesService {
       batchConcurrency: this.config.INFERENCE_BATCH_CONCURRENCY,
       stepGroupSize: this.config.INFERENCE_STEP_GROUP_SIZE,
       stepGroupValues: Math.round(this.config.INFERENCE_STEP_GROUP_MEGAVALUES * 1e6),
-      taskQueues: { fetch: this.config.taskQueues.fetch, model: this.config.taskQueues.model, processor: this.config.taskQueues.processor },
+      taskQueues: {
+        fetch: this.config.taskQueues.fetch,
+        model: this.config.taskQueues.model,
+        processor: this.config.taskQueues.processor,
+      },
       webhook: webhookUrl
         ? {
             apiBaseUrl: this.config.publicBaseUrl,
@@ -312,9 +348,13 @@ export class InferencesService {
    */
   async retry(inference: InferenceEntity): Promise<number> {
     if (inference.status !== 'FAILED' && inference.status !== 'STOPPED') {
-      throw ApiError.conflict(`inference ${inference.id} is ${inference.status}; only FAILED or STOPPED inferences can be retried`);
+      throw ApiError.conflict(
+        `inference ${inference.id} is ${inference.status}; only FAILED or STOPPED inferences can be retried`,
+      );
     }
-    const rows = await this.dataSource.getRepository(TaskEntity).find({ where: { inferenceId: inference.id }, order: { taskIndex: 'ASC' } });
+    const rows = await this.dataSource
+      .getRepository(TaskEntity)
+      .find({ where: { inferenceId: inference.id }, order: { taskIndex: 'ASC' } });
     const rerun = rows.filter((row) => row.status === 'FAILED' || row.status === 'STOPPED').length;
     if (rerun === 0) throw ApiError.conflict(`inference ${inference.id} has no failed or stopped task to retry`);
     const steps = rows[0].pipelineSteps.map((step) => step.process_id);
@@ -329,11 +369,19 @@ export class InferencesService {
       message: row.statusMessage ?? undefined,
     }));
     const webhookUrl = inference.webhookUrl ?? this.config.DEFAULT_WEBHOOK_URL;
-    const processor = inference.genericProcessorId ? await this.processors.planForRetry(inference.genericProcessorId) : undefined;
-    const input = { ...this.workflowInput(inference.id, inference.modelId, plans, steps, webhookUrl, processor), resume };
+    const processor = inference.genericProcessorId
+      ? await this.processors.planForRetry(inference.genericProcessorId)
+      : undefined;
+    const input = {
+      ...this.workflowInput(inference.id, inference.modelId, plans, steps, webhookUrl, processor),
+      resume,
+    };
     await this.dataSource
       .getRepository(InferenceEntity)
-      .update({ id: inference.id }, { status: 'PENDING', statusMessage: null, finishedAt: null, retries: inference.retries + 1 });
+      .update(
+        { id: inference.id },
+        { status: 'PENDING', statusMessage: null, finishedAt: null, retries: inference.retries + 1 },
+      );
     try {
       await this.temporal.workflow.start(INFERENCE_WORKFLOW_TYPE, {
         taskQueue: this.config.TEMPORAL_TASK_QUEUE,
@@ -342,7 +390,12 @@ export class InferencesService {
         ...this.searchAttributes(inference.modelId, inference.createdBy),
       });
     } catch (error) {
-      await this.dataSource.getRepository(InferenceEntity).update({ id: inference.id }, { status: inference.status, statusMessage: inference.statusMessage, finishedAt: inference.finishedAt });
+      await this.dataSource
+        .getRepository(InferenceEntity)
+        .update(
+          { id: inference.id },
+          { status: inference.status, statusMessage: inference.statusMessage, finishedAt: inference.finishedAt },
+        );
       throw new ApiError(503, `the workflow service is unavailable, retry not started: ${(error as Error).message}`);
     }
     return rerun;
@@ -384,13 +437,17 @@ export class InferencesService {
         handle.query<InferenceWorkflowState>(INFERENCE_STATUS_QUERY),
       );
     } catch (error) {
-      this.logger.warn(`status query of ${inference.id} failed, serving the DB projection: ${(error as Error).message}`);
+      this.logger.warn(
+        `status query of ${inference.id} failed, serving the DB projection: ${(error as Error).message}`,
+      );
       return undefined;
     }
   }
 
   async tasks(inference: InferenceEntity): Promise<{ rows: TaskEntity[]; live?: InferenceWorkflowState }> {
-    const rows = await this.dataSource.getRepository(TaskEntity).find({ where: { inferenceId: inference.id }, order: { taskIndex: 'ASC' } });
+    const rows = await this.dataSource
+      .getRepository(TaskEntity)
+      .find({ where: { inferenceId: inference.id }, order: { taskIndex: 'ASC' } });
     // Batched inferences run their tasks in child workflows, which project every step change to the DB;
     // the parent's query only knows finished batches, so the DB is the better source for them.
     if (rows.length > this.config.INFERENCE_BATCH_TASKS) return { rows };
@@ -407,7 +464,14 @@ export class InferencesService {
     return statuses;
   }
 
-  async list(user: string, limit: number, offset: number, status?: string, modelId?: string, modelDisplayName?: string): Promise<[InferenceEntity[], number]> {
+  async list(
+    user: string,
+    limit: number,
+    offset: number,
+    status?: string,
+    modelId?: string,
+    modelDisplayName?: string,
+  ): Promise<[InferenceEntity[], number]> {
     return this.dataSource.getRepository(InferenceEntity).findAndCount({
       where: {
         createdBy: user,
@@ -456,7 +520,9 @@ export class InferencesService {
   }
 
   async webhookDeliveries(inference: InferenceEntity): Promise<WebhookDeliveryEntity[]> {
-    return this.dataSource.getRepository(WebhookDeliveryEntity).find({ where: { inferenceId: inference.id }, order: { attemptedAt: 'ASC', id: 'ASC' } });
+    return this.dataSource
+      .getRepository(WebhookDeliveryEntity)
+      .find({ where: { inferenceId: inference.id }, order: { attemptedAt: 'ASC', id: 'ASC' } });
   }
 
   defaultWebhookUrl(): string | null {
@@ -484,7 +550,9 @@ export function mergeTaskState(row: TaskEntity, live?: TaskState) {
     output_key: live?.output_key ?? row.outputKey,
     message: live?.message ?? row.statusMessage,
     outputs: live
-      ? Object.fromEntries(live.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]))
+      ? Object.fromEntries(
+          live.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]),
+        )
       : (row.outputs ?? {}),
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),

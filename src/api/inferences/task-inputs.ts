@@ -30,12 +30,26 @@ export function buildTaskInputs(
 ): TaskInput[] {
   const domain = request.spatial_domain;
   const areas: Area[] = [
-    ...(domain.bbox ?? []).map((bbox, index) => ({ field: `spatial_domain.bbox.${index}`, label: `bbox ${JSON.stringify(bbox)}`, bbox: bbox as Bbox })),
+    ...(domain.bbox ?? []).map((bbox, index) => ({
+      field: `spatial_domain.bbox.${index}`,
+      label: `bbox ${JSON.stringify(bbox)}`,
+      bbox: bbox as Bbox,
+    })),
     ...(domain.polygons ?? []).map((value, index) => {
       const geometry = polygonGeometry(value);
-      return { field: `spatial_domain.polygons.${index}`, label: `polygon ${index + 1}`, bbox: geometryBbox(geometry), geometry };
+      return {
+        field: `spatial_domain.polygons.${index}`,
+        label: `polygon ${index + 1}`,
+        bbox: geometryBbox(geometry),
+        geometry,
+      };
     }),
-    ...(domain.tiles ?? []).map((tile, index) => ({ field: `spatial_domain.tiles.${index}`, label: `tile ${tile}`, bbox: mgrsTileBbox(tile), mgrs_tile: tile })),
+    ...(domain.tiles ?? []).map((tile, index) => ({
+      field: `spatial_domain.tiles.${index}`,
+      label: `tile ${tile}`,
+      bbox: mgrsTileBbox(tile),
+      mgrs_tile: tile,
+    })),
   ];
   for (const area of areas) {
     const pixels = chipPixels(area.bbox, options.resolutionM);
@@ -48,11 +62,17 @@ export function buildTaskInputs(
     }
   }
   if (areas.length > 0 && request.temporal_domain.length === 0) {
-    throw ApiError.unprocessable('temporal_domain: bbox, polygons and tiles need at least one date (YYYY-MM-DD) or interval (start/end) to search imagery for', 'temporal_domain');
+    throw ApiError.unprocessable(
+      'temporal_domain: bbox, polygons and tiles need at least one date (YYYY-MM-DD) or interval (start/end) to search imagery for',
+      'temporal_domain',
+    );
   }
   const total = (domain.urls?.length ?? 0) + areas.length * request.temporal_domain.length;
   if (total > MAX_TASKS) {
-    throw ApiError.unprocessable(`spatial_domain: ${total} tasks (areas x dates + URLs) is over the limit of ${MAX_TASKS}`, 'spatial_domain');
+    throw ApiError.unprocessable(
+      `spatial_domain: ${total} tasks (areas x dates + URLs) is over the limit of ${MAX_TASKS}`,
+      'spatial_domain',
+    );
   }
   const dataSource: DataSourceId = request.data_source ?? 'sentinel-2-l2a';
   const inputs: TaskInput[] = (domain.urls ?? []).map((url) => ({ kind: 'url', url }));

@@ -3,7 +3,13 @@ import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
-import { httpRequestDuration, httpRequests, metricsRegistry, registerInferenceGauge, unregisterInferenceGauge } from '../../platform/metrics/metrics';
+import {
+  httpRequestDuration,
+  httpRequests,
+  metricsRegistry,
+  registerInferenceGauge,
+  unregisterInferenceGauge,
+} from '../../platform/metrics/metrics';
 import { Public } from '../auth/public.decorator';
 
 /**
@@ -14,7 +20,11 @@ export function httpMetricsMiddleware(request: Request, response: Response, next
   const stop = httpRequestDuration.startTimer();
   response.once('finish', () => {
     const routePath = (request as Request & { route?: { path?: string } }).route?.path;
-    const labels = { method: request.method, route: routePath ? `${request.baseUrl ?? ''}${routePath}` : 'unmatched', status: String(response.statusCode) };
+    const labels = {
+      method: request.method,
+      route: routePath ? `${request.baseUrl ?? ''}${routePath}` : 'unmatched',
+      status: String(response.statusCode),
+    };
     httpRequests.inc(labels);
     stop(labels);
   });
@@ -26,7 +36,10 @@ export function httpMetricsMiddleware(request: Request, response: Response, next
 @Controller('metrics')
 export class MetricsController {
   @Get()
-  @ApiOperation({ summary: 'Prometheus metrics of the API process (and of its in-process worker)', description: 'Text exposition format. No API key: expose it only to the monitoring network.' })
+  @ApiOperation({
+    summary: 'Prometheus metrics of the API process (and of its in-process worker)',
+    description: 'Text exposition format. No API key: expose it only to the monitoring network.',
+  })
   @ApiProduces('text/plain')
   async metrics(@Res() response: Response): Promise<void> {
     const body = await metricsRegistry.metrics();

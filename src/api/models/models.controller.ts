@@ -1,5 +1,16 @@
 import * as fs from 'node:fs';
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, UploadedFile, UseInterceptors } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  UploadedFile,
+  UseInterceptors,
+} from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/current-user.decorator';
@@ -18,13 +29,29 @@ export class ModelsController {
   @Post()
   @HttpCode(201)
   @UseInterceptors(FileInterceptor('model_file'))
-  @ApiOperation({ summary: 'Register an ONNX model: READY once stored and loaded by onnxruntime; 422 if it does not load or match the spec' })
+  @ApiOperation({
+    summary:
+      'Register an ONNX model: READY once stored and loaded by onnxruntime; 422 if it does not load or match the spec',
+  })
   @ApiMultipartBody({
     model_file: { file: {}, description: 'the .onnx file' },
     model: { json: createModelSchema, description: 'model metadata', example: modelMetadataExample },
   })
-  @ApiCreatedResponse({ schema: { example: { id: '6f1c2b1e-3f0a-4c1e-9a57-2d6c3e8b9f10', ...modelMetadataExample, status: 'READY', created_by: 'user@example.com' } } })
-  async create(@UploadedFile() file: Express.Multer.File | undefined, @Body() body: Record<string, unknown>, @CurrentUser() user: string) {
+  @ApiCreatedResponse({
+    schema: {
+      example: {
+        id: '6f1c2b1e-3f0a-4c1e-9a57-2d6c3e8b9f10',
+        ...modelMetadataExample,
+        status: 'READY',
+        created_by: 'user@example.com',
+      },
+    },
+  })
+  async create(
+    @UploadedFile() file: Express.Multer.File | undefined,
+    @Body() body: Record<string, unknown>,
+    @CurrentUser() user: string,
+  ) {
     if (!file) throw ApiError.badRequest('model_file: required file field (an .onnx file) is missing', 'model_file');
     try {
       const request = parseOrThrow(createModelSchema, parseJsonField(body?.model, 'model'), 'model');
@@ -46,7 +73,10 @@ export class ModelsController {
 
   @Get(':id')
   @ApiOperation({ summary: 'One model' })
-  async get(@Param('id', new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') })) id: string) {
+  async get(
+    @Param('id', new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') }))
+    id: string,
+  ) {
     return toModelView(await this.models.get(id));
   }
 }

@@ -5,19 +5,51 @@ const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1
 export const modelInputDataSpecSchema = z
   .object({
     bands: z
-      .array(z.object({ name: z.string().min(1).max(64), source_index: z.number().int().min(1).max(1000).optional() }).strict())
+      .array(
+        z
+          .object({ name: z.string().min(1).max(64), source_index: z.number().int().min(1).max(1000).optional() })
+          .strict(),
+      )
       .min(1, 'at least one band is required')
       .max(512),
-    scaling: z.object({ scale: z.number().finite().refine((v) => v !== 0, 'must not be 0'), offset: z.number().finite() }).strict().optional(),
+    scaling: z
+      .object({
+        scale: z
+          .number()
+          .finite()
+          .refine((v) => v !== 0, 'must not be 0'),
+        offset: z.number().finite(),
+      })
+      .strict()
+      .optional(),
     normalization: z
-      .object({ mean: z.array(z.number().finite()).min(1), std: z.array(z.number().finite().refine((v) => v > 0, 'must be > 0')).min(1) })
+      .object({
+        mean: z.array(z.number().finite()).min(1),
+        std: z
+          .array(
+            z
+              .number()
+              .finite()
+              .refine((v) => v > 0, 'must be > 0'),
+          )
+          .min(1),
+      })
       .strict()
       .optional(),
     tile_size: z.number().int().min(8).max(4096),
     tile_overlap: z.number().int().min(0),
     nodata: z.number().finite().optional(),
     classes: z
-      .array(z.object({ value: z.number().int().min(0).max(254), name: z.string().min(1).max(100), color: hexColor.optional(), background: z.boolean().optional() }).strict())
+      .array(
+        z
+          .object({
+            value: z.number().int().min(0).max(254),
+            name: z.string().min(1).max(100),
+            color: hexColor.optional(),
+            background: z.boolean().optional(),
+          })
+          .strict(),
+      )
       .min(1, 'at least one class is required'),
     output_nodata: z.number().int().min(0).max(255).optional(),
     resolution: z.number().finite().min(0.5).max(10_000).optional(),
@@ -25,22 +57,40 @@ export const modelInputDataSpecSchema = z
   .strict()
   .superRefine((spec, context) => {
     if (spec.tile_overlap * 2 >= spec.tile_size) {
-      context.addIssue({ code: z.ZodIssueCode.custom, path: ['tile_overlap'], message: 'must be less than half of tile_size' });
+      context.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['tile_overlap'],
+        message: 'must be less than half of tile_size',
+      });
     }
     if (spec.normalization) {
       for (const key of ['mean', 'std'] as const) {
         if (spec.normalization[key].length !== spec.bands.length) {
-          context.addIssue({ code: z.ZodIssueCode.custom, path: ['normalization', key], message: `needs one value per band (${spec.bands.length})` });
+          context.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['normalization', key],
+            message: `needs one value per band (${spec.bands.length})`,
+          });
         }
       }
     }
     const values = new Set<number>();
     spec.classes.forEach((entry, index) => {
-      if (values.has(entry.value)) context.addIssue({ code: z.ZodIssueCode.custom, path: ['classes', index, 'value'], message: `duplicate class value ${entry.value}` });
+      if (values.has(entry.value))
+        context.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['classes', index, 'value'],
+          message: `duplicate class value ${entry.value}`,
+        });
       values.add(entry.value);
     });
     const nodata = spec.output_nodata ?? 255;
-    if (values.has(nodata)) context.addIssue({ code: z.ZodIssueCode.custom, path: ['output_nodata'], message: `${nodata} is also a class value` });
+    if (values.has(nodata))
+      context.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['output_nodata'],
+        message: `${nodata} is also a class value`,
+      });
   });
 
 export const geoserverPushSchema = z
@@ -48,14 +98,22 @@ export const geoserverPushSchema = z
     workspace: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only'),
     layer_name: z.string().min(1).max(200).optional(),
     store: z.string().min(1).max(200).optional(),
-    style: z.string().regex(/^[A-Za-z0-9_.-]{1,200}$/, 'letters, digits, _ . - only').optional(),
+    style: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,200}$/, 'letters, digits, _ . - only')
+      .optional(),
   })
   .strict();
 
 /** JSON metadata sent with a model file in the `model` form field. */
 export const createModelSchema = z
   .object({
-    display_name: z.string().trim().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'letters, digits, space, _ . - only'),
+    display_name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'letters, digits, space, _ . - only'),
     description: z.string().max(4000).optional(),
     model_input_data_spec: modelInputDataSpecSchema,
     geoserver_push: geoserverPushSchema.optional(),

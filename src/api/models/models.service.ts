@@ -57,15 +57,22 @@ export function toModelView(model: ModelEntity): ModelView {
 type Dim = number | string | undefined;
 
 /** Checks the ONNX graph against the declared spec: NCHW input with one channel per band, one logit per class. */
-function checkSignatureAgainstSpec(signature: Awaited<ReturnType<typeof validateOnnxModel>>, request: CreateModelRequest): void {
+function checkSignatureAgainstSpec(
+  signature: Awaited<ReturnType<typeof validateOnnxModel>>,
+  request: CreateModelRequest,
+): void {
   const spec = request.model_input_data_spec;
   const input = signature.inputs[0];
   const output = signature.outputs[0];
-  if (!input || !output) throw ApiError.unprocessable('model_file: the ONNX graph has no input or no output', 'model_file');
+  if (!input || !output)
+    throw ApiError.unprocessable('model_file: the ONNX graph has no input or no output', 'model_file');
   const inputDims = (input.dims ?? []) as Dim[];
   const isFixed = (dim: Dim): dim is number => typeof dim === 'number' && dim > 0;
   if (inputDims.length !== 4) {
-    throw ApiError.unprocessable(`model_file: input "${input.name}" has shape [${inputDims.join(', ')}]; a [batch, bands, height, width] input is required`, 'model_file');
+    throw ApiError.unprocessable(
+      `model_file: input "${input.name}" has shape [${inputDims.join(', ')}]; a [batch, bands, height, width] input is required`,
+      'model_file',
+    );
   }
   if (isFixed(inputDims[1]) && inputDims[1] !== spec.bands.length) {
     throw ApiError.unprocessable(
@@ -101,7 +108,10 @@ export class ModelsService {
     try {
       const fileName = file.originalname.split(/[\\/]/).pop() ?? '';
       if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.onnx$/i.test(fileName)) {
-        throw ApiError.badRequest('model_file: file name must end in .onnx and use only letters, digits, _ . -', 'model_file');
+        throw ApiError.badRequest(
+          'model_file: file name must end in .onnx and use only letters, digits, _ . -',
+          'model_file',
+        );
       }
       if (file.size === 0) throw ApiError.badRequest('model_file: the file is empty', 'model_file');
       if (await this.models.existsBy({ displayName: request.display_name })) {
@@ -111,7 +121,10 @@ export class ModelsService {
       try {
         signature = await validateOnnxModel(file.path);
       } catch (error) {
-        throw ApiError.unprocessable(`model_file: not a loadable ONNX model: ${(error as Error).message}`, 'model_file');
+        throw ApiError.unprocessable(
+          `model_file: not a loadable ONNX model: ${(error as Error).message}`,
+          'model_file',
+        );
       }
       checkSignatureAgainstSpec(signature, request);
       const id = randomUUID();
@@ -138,7 +151,10 @@ export class ModelsService {
       } catch (error) {
         await this.store.deleteObject(fileKey);
         if (error instanceof QueryFailedError && /models_display_name_key/.test(error.message)) {
-          throw ApiError.conflict(`display_name: a model named "${request.display_name}" already exists`, 'display_name');
+          throw ApiError.conflict(
+            `display_name: a model named "${request.display_name}" already exists`,
+            'display_name',
+          );
         }
         throw error;
       }
@@ -154,19 +170,29 @@ export class ModelsService {
   }
 
   async list(limit: number, offset: number): Promise<{ results: ModelEntity[]; total_records: number }> {
-    const [results, total] = await this.models.findAndCount({ order: { createdAt: 'DESC' }, take: limit, skip: offset });
+    const [results, total] = await this.models.findAndCount({
+      order: { createdAt: 'DESC' },
+      take: limit,
+      skip: offset,
+    });
     return { results, total_records: total };
   }
 
   /** Resolves `model_id` / `model_display_name` of an inference request to a READY model. */
   async resolveForInference(modelId: string | undefined, displayName: string | undefined): Promise<ModelEntity> {
-    const model = modelId ? await this.models.findOneBy({ id: modelId }) : await this.models.findOneBy({ displayName: displayName ?? '' });
+    const model = modelId
+      ? await this.models.findOneBy({ id: modelId })
+      : await this.models.findOneBy({ displayName: displayName ?? '' });
     const field = modelId ? 'model_id' : 'model_display_name';
     if (!model) throw ApiError.unprocessable(`${field}: model ${modelId ?? displayName} not found`, field);
     if (modelId && displayName && model.displayName !== displayName) {
-      throw ApiError.unprocessable(`model_display_name: "${displayName}" does not match model ${modelId} ("${model.displayName}")`, 'model_display_name');
+      throw ApiError.unprocessable(
+        `model_display_name: "${displayName}" does not match model ${modelId} ("${model.displayName}")`,
+        'model_display_name',
+      );
     }
-    if (model.status !== 'READY') throw ApiError.unprocessable(`${field}: model ${model.displayName} is ${model.status}, not READY`, field);
+    if (model.status !== 'READY')
+      throw ApiError.unprocessable(`${field}: model ${model.displayName} is ${model.status}, not READY`, field);
     return model;
   }
 }

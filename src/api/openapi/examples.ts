@@ -105,7 +105,14 @@ export const modelMetadataExample = {
   display_name: 'csmask',
   description: 'Sentinel-2 L2A cloud / cloud-shadow U-Net',
   model_input_data_spec: {
-    bands: [{ name: 'blue' }, { name: 'green' }, { name: 'red' }, { name: 'nir' }, { name: 'swir16' }, { name: 'swir22' }],
+    bands: [
+      { name: 'blue' },
+      { name: 'green' },
+      { name: 'red' },
+      { name: 'nir' },
+      { name: 'swir16' },
+      { name: 'swir22' },
+    ],
     scaling: { scale: 0.0001, offset: 0 },
     tile_size: 256,
     tile_overlap: 32,

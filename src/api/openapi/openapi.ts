@@ -14,7 +14,11 @@ const errorSchema = {
     statusCode: { type: 'integer', example: 400 },
     error: { type: 'string', example: 'Bad Request' },
     message: { type: 'string', example: 'spatial_domain.urls.0: must be an http(s) URL' },
-    field: { type: 'string', description: 'dotted path of the offending request field', example: 'spatial_domain.urls.0' },
+    field: {
+      type: 'string',
+      description: 'dotted path of the offending request field',
+      example: 'spatial_domain.urls.0',
+    },
     details: {},
   },
 };
@@ -39,8 +43,15 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: operationIdOf,
   });
-  const keyed = new Set(routeAccess(app).filter((route) => route.publicCredential === undefined).map((route) => route.operationId));
-  document.components = { ...document.components, schemas: { ...document.components?.schemas, ApiError: errorSchema as never } };
+  const keyed = new Set(
+    routeAccess(app)
+      .filter((route) => route.publicCredential === undefined)
+      .map((route) => route.operationId),
+  );
+  document.components = {
+    ...document.components,
+    schemas: { ...document.components?.schemas, ApiError: errorSchema as never },
+  };
   for (const [path, item] of Object.entries(document.paths) as Array<[string, PathItemObject]>) {
     for (const method of METHODS) {
       const operation = item[method] as OperationObject | undefined;
@@ -48,10 +59,17 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       operation.responses ??= {};
       if (operation.operationId && keyed.has(operation.operationId)) {
         operation.security = [{ [API_KEY_SCHEME]: [] }];
-        operation.responses['401'] ??= { description: 'missing or invalid API key', content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiError' } } } };
+        operation.responses['401'] ??= {
+          description: 'missing or invalid API key',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiError' } } },
+        };
       }
-      operation.responses['4XX'] ??= { description: 'bad request: the message and `field` name the problem', content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiError' } } } };
-      if (!operation.tags?.length) operation.tags = [/^\/api\/v2\/([^/]+)/.exec(path)?.[1] ?? path.split('/')[1] ?? 'default'];
+      operation.responses['4XX'] ??= {
+        description: 'bad request: the message and `field` name the problem',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiError' } } },
+      };
+      if (!operation.tags?.length)
+        operation.tags = [/^\/api\/v2\/([^/]+)/.exec(path)?.[1] ?? path.split('/')[1] ?? 'default'];
     }
   }
   return document;
@@ -61,5 +79,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
 export function setupOpenApi(app: INestApplication): void {
   // Built on first request (all routes are registered by then) and kept: routes do not change at run time.
   let document: OpenAPIObject | undefined;
-  SwaggerModule.setup('docs', app, () => (document ??= buildOpenApiDocument(app)), { jsonDocumentUrl: 'docs-json', customSiteTitle: 'geo-inference API' });
+  SwaggerModule.setup('docs', app, () => (document ??= buildOpenApiDocument(app)), {
+    jsonDocumentUrl: 'docs-json',
+    customSiteTitle: 'geo-inference API',
+  });
 }

@@ -20,7 +20,12 @@ export type Examples = Record<string, { summary?: string; value: unknown }>;
 
 /** JSON request body validated by `schema`, with named examples. */
 export function ApiZodBody(schema: ZodTypeAny, options: { description?: string; examples?: Examples } = {}) {
-  return ApiBody({ schema: openApiSchema(schema), description: options.description, examples: options.examples as ExamplesObject | undefined, required: true });
+  return ApiBody({
+    schema: openApiSchema(schema),
+    description: options.description,
+    examples: options.examples as ExamplesObject | undefined,
+    required: true,
+  });
 }
 
 /** One query parameter per property of a zod object schema. */
@@ -29,7 +34,9 @@ export function ApiZodQuery(schema: ZodTypeAny) {
   const required = new Set(json.required ?? []);
   const properties = (json.properties ?? {}) as Record<string, SchemaObject>;
   return applyDecorators(
-    ...Object.entries(properties).map(([name, property]) => ApiQuery({ name, required: required.has(name), schema: property, description: property.description })),
+    ...Object.entries(properties).map(([name, property]) =>
+      ApiQuery({ name, required: required.has(name), schema: property, description: property.description }),
+    ),
   );
 }
 
@@ -49,16 +56,27 @@ export function ApiMultipartBody(fields: Record<string, MultipartField>, descrip
   for (const [name, field] of Object.entries(fields)) {
     if (field.file) {
       const binary: SchemaObject = { type: 'string', format: 'binary' };
-      properties[name] = field.file.many ? { type: 'array', items: binary, description: field.description } : { ...binary, description: field.description };
+      properties[name] = field.file.many
+        ? { type: 'array', items: binary, description: field.description }
+        : { ...binary, description: field.description };
     } else {
       const jsonSchema = field.json ? openApiSchema(field.json) : undefined;
       properties[name] = {
         type: 'string',
-        description: [field.description, jsonSchema ? `A JSON document: ${JSON.stringify(jsonSchema)}` : undefined].filter(Boolean).join('\n\n'),
-        ...(field.example !== undefined ? { example: typeof field.example === 'string' ? field.example : JSON.stringify(field.example) } : {}),
+        description: [field.description, jsonSchema ? `A JSON document: ${JSON.stringify(jsonSchema)}` : undefined]
+          .filter(Boolean)
+          .join('\n\n'),
+        ...(field.example !== undefined
+          ? { example: typeof field.example === 'string' ? field.example : JSON.stringify(field.example) }
+          : {}),
       };
     }
   }
-  const required = Object.entries(fields).filter(([, field]) => field.required !== false).map(([name]) => name);
-  return applyDecorators(ApiConsumes('multipart/form-data'), ApiBody({ description, schema: { type: 'object', properties, required } }));
+  const required = Object.entries(fields)
+    .filter(([, field]) => field.required !== false)
+    .map(([name]) => name);
+  return applyDecorators(
+    ApiConsumes('multipart/form-data'),
+    ApiBody({ description, schema: { type: 'object', properties, required } }),
+  );
 }

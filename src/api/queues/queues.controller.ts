@@ -54,10 +54,29 @@ const example = {
       config_vars: ['TEMPORAL_TASK_QUEUE'],
       types: {
         workflow: {
-          pollers: [{ identity: '12345@worker-1', last_access_time: '2026-01-21T10:30:00.000Z', rate_per_second: 100000 }],
-          backlog: { supported: true, source: 'stats', approximate_backlog_count: 0, approximate_backlog_age_seconds: 0, tasks_add_rate: 0.2, tasks_dispatch_rate: 0.2 },
+          pollers: [
+            { identity: '12345@worker-1', last_access_time: '2026-01-21T10:30:00.000Z', rate_per_second: 100000 },
+          ],
+          backlog: {
+            supported: true,
+            source: 'stats',
+            approximate_backlog_count: 0,
+            approximate_backlog_age_seconds: 0,
+            tasks_add_rate: 0.2,
+            tasks_dispatch_rate: 0.2,
+          },
         },
-        activity: { pollers: [], backlog: { supported: true, source: 'stats', approximate_backlog_count: 3, approximate_backlog_age_seconds: 12.5, tasks_add_rate: 1, tasks_dispatch_rate: 0 } },
+        activity: {
+          pollers: [],
+          backlog: {
+            supported: true,
+            source: 'stats',
+            approximate_backlog_count: 3,
+            approximate_backlog_age_seconds: 12.5,
+            tasks_add_rate: 1,
+            tasks_dispatch_rate: 0,
+          },
+        },
       },
     },
   ],
@@ -78,12 +97,18 @@ export class QueuesController {
   @Get('status')
   @ApiOperation({
     summary: 'Pollers (worker identity, last access time) and approximate backlog of every task queue the app uses',
-    description: 'Queues from TEMPORAL_TASK_QUEUE and TEMPORAL_FETCH/MODEL/PROCESSOR_TASK_QUEUE. The backlog needs a server that reports task-queue stats (1.25+); otherwise `backlog.supported` is false with the reason.',
+    description:
+      'Queues from TEMPORAL_TASK_QUEUE and TEMPORAL_FETCH/MODEL/PROCESSOR_TASK_QUEUE. The backlog needs a server that reports task-queue stats (1.25+); otherwise `backlog.supported` is false with the reason.',
   })
   @ApiOkResponse({ schema: { example } })
   async status() {
     const queues = new Map<string, { roles: string[]; vars: string[] }>();
-    const varOf: Record<string, string> = { workflows: 'TEMPORAL_TASK_QUEUE', fetch: 'TEMPORAL_FETCH_TASK_QUEUE', model: 'TEMPORAL_MODEL_TASK_QUEUE', processor: 'TEMPORAL_PROCESSOR_TASK_QUEUE' };
+    const varOf: Record<string, string> = {
+      workflows: 'TEMPORAL_TASK_QUEUE',
+      fetch: 'TEMPORAL_FETCH_TASK_QUEUE',
+      model: 'TEMPORAL_MODEL_TASK_QUEUE',
+      processor: 'TEMPORAL_PROCESSOR_TASK_QUEUE',
+    };
     for (const [role, name] of Object.entries(this.config.taskQueues)) {
       const entry = queues.get(name) ?? { roles: [], vars: [] };
       entry.roles.push(role);
@@ -95,19 +120,29 @@ export class QueuesController {
       [...queues].map(async ([name, entry]) => {
         // Workflow tasks only ever go to the workflows queue; every queue may carry activity tasks.
         const types: TaskQueueType[] = entry.roles.includes('workflows') ? ['workflow', 'activity'] : ['activity'];
-        const described = await Promise.all(types.map(async (type) => [type, await this.describe(name, type)] as const));
+        const described = await Promise.all(
+          types.map(async (type) => [type, await this.describe(name, type)] as const),
+        );
         return { name, roles: entry.roles, config_vars: entry.vars, types: Object.fromEntries(described) };
       }),
     );
     return { namespace: this.config.TEMPORAL_NAMESPACE, queues: results };
   }
 
-  private async describe(name: string, type: TaskQueueType): Promise<{ pollers: Array<Record<string, unknown>>; backlog: Backlog }> {
+  private async describe(
+    name: string,
+    type: TaskQueueType,
+  ): Promise<{ pollers: Array<Record<string, unknown>>; backlog: Backlog }> {
     const service = this.client.workflowService;
     const namespace = this.config.TEMPORAL_NAMESPACE;
     const taskQueue = { name, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL };
     // Servers 1.28+ answer `stats` in the default mode; older ones (1.25-1.27) only in the enhanced mode.
-    const response = await service.describeTaskQueue({ namespace, taskQueue, taskQueueType: PROTO_TYPE[type], reportStats: true });
+    const response = await service.describeTaskQueue({
+      namespace,
+      taskQueue,
+      taskQueueType: PROTO_TYPE[type],
+      reportStats: true,
+    });
     const pollers = (response.pollers ?? []).map((poller: Poller) => ({
       identity: poller.identity ?? '',
       last_access_time: timestampIso(poller.lastAccessTime),
@@ -127,9 +162,14 @@ export class QueuesController {
       const stats = Object.values(enhanced.versionsInfo ?? {})
         .map((info) => info.typesInfo?.[PROTO_TYPE[type]]?.stats)
         .find((value): value is Stats => !!value);
-      backlog = stats ? backlogOf(stats, 'enhanced') : { supported: false, reason: 'the server returned no task queue stats' };
+      backlog = stats
+        ? backlogOf(stats, 'enhanced')
+        : { supported: false, reason: 'the server returned no task queue stats' };
     } catch (error) {
-      backlog = { supported: false, reason: `this Temporal server does not report task queue backlog: ${(error as Error).message}` };
+      backlog = {
+        supported: false,
+        reason: `this Temporal server does not report task queue backlog: ${(error as Error).message}`,
+      };
     }
     return { pollers, backlog };
   }

@@ -26,7 +26,9 @@ export class TasksController {
   private async ownedTask(taskId: string, user: string): Promise<TaskEntity> {
     if (!/^[0-9a-f-]{36}-task-\d{3,}$/.test(taskId)) throw ApiError.notFound(`task ${taskId} not found`);
     const task = await this.dataSource.getRepository(TaskEntity).findOneBy({ taskId });
-    const owner = task && (await this.dataSource.getRepository(InferenceEntity).findOneBy({ id: task.inferenceId, createdBy: user }));
+    const owner =
+      task &&
+      (await this.dataSource.getRepository(InferenceEntity).findOneBy({ id: task.inferenceId, createdBy: user }));
     if (!task || !owner) throw ApiError.notFound(`task ${taskId} not found`);
     return task;
   }
@@ -51,8 +53,13 @@ export class TasksController {
   @Header('Content-Type', 'text/plain; charset=utf-8')
   @ApiOperation({ summary: "The step's log (every attempt) as text" })
   @ApiProduces('text/plain')
-  async logs(@Param('taskId') taskId: string, @Param('stepId') stepId: string, @CurrentUser() user: string): Promise<string> {
-    if (!KNOWN_STEPS.has(stepId)) throw ApiError.notFound(`step ${stepId} is not a pipeline step (${[...KNOWN_STEPS].join(', ')})`);
+  async logs(
+    @Param('taskId') taskId: string,
+    @Param('stepId') stepId: string,
+    @CurrentUser() user: string,
+  ): Promise<string> {
+    if (!KNOWN_STEPS.has(stepId))
+      throw ApiError.notFound(`step ${stepId} is not a pipeline step (${[...KNOWN_STEPS].join(', ')})`);
     const task = await this.ownedTask(taskId, user);
     const log = await readStepLog(this.dataSource, this.store, task.inferenceId, task.taskId, stepId);
     if (log === undefined) throw ApiError.notFound(`step ${stepId} of task ${taskId} has no log yet`);

@@ -23,7 +23,10 @@ function coordinate(text: string): number {
 export class TilesController {
   constructor(private readonly tiles: TilesService) {}
 
-  @ApiOperation({ summary: "XYZ Web Mercator PNG tile of a task's output; the token from the task's tile_url_template is the credential (no API key)" })
+  @ApiOperation({
+    summary:
+      "XYZ Web Mercator PNG tile of a task's output; the token from the task's tile_url_template is the credential (no API key)",
+  })
   @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
   @Get(':taskId/:z/:x/:y.png')
   async tile(
@@ -38,7 +41,11 @@ export class TilesController {
     if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
     const [z, x, y] = [coordinate(zText), coordinate(xText), coordinate(yText)];
     const problem = invalidTile(z, x, y);
-    if (problem) throw ApiError.badRequest(`invalid tile ${zText}/${xText}/${yText}: ${problem}`, Number.isNaN(z) || problem.startsWith('zoom') ? 'z' : problem.startsWith('x') ? 'x' : 'y');
+    if (problem)
+      throw ApiError.badRequest(
+        `invalid tile ${zText}/${xText}/${yText}: ${problem}`,
+        Number.isNaN(z) || problem.startsWith('zoom') ? 'z' : problem.startsWith('x') ? 'x' : 'y',
+      );
 
     let rendered: { png: Buffer; level: number };
     try {

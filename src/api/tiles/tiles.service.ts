@@ -44,7 +44,10 @@ export class TilesService {
   }
 
   /** XYZ template (`{z}/{x}/{y}` left for the map client) and map page URL, with a token valid TILE_TOKEN_TTL_SECONDS. */
-  urlTemplate(taskId: string, now = Date.now()): { tile_url_template: string; tile_url_expires_at: string; map_url: string } {
+  urlTemplate(
+    taskId: string,
+    now = Date.now(),
+  ): { tile_url_template: string; tile_url_expires_at: string; map_url: string } {
     const expires = Math.floor(now / 1000) + this.config.TILE_TOKEN_TTL_SECONDS;
     const token = signTileToken(taskId, expires, this.secret);
     return {
@@ -67,7 +70,12 @@ export class TilesService {
     const inference = await this.dataSource.getRepository(InferenceEntity).findOneBy({ id: task.inferenceId });
     const model = inference && (await this.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId }));
     const spec = model?.modelInputDataSpec;
-    const entry = { taskId, outputKey: task.outputKey, rasterId: `${task.outputKey}@${task.updatedAt.getTime()}`, colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255) };
+    const entry = {
+      taskId,
+      outputKey: task.outputKey,
+      rasterId: `${task.outputKey}@${task.updatedAt.getTime()}`,
+      colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255),
+    };
     this.tasks.set(taskId, entry);
     return entry;
   }

@@ -96,12 +96,21 @@ export class CocoBuilder {
     const seen = new Set<number>();
     this.categories = [];
     for (const entry of options.classes) {
-      if (!Number.isInteger(entry.value) || entry.value < 0 || entry.value > 255) throw new CocoExportError(`class ${JSON.stringify(entry.name)} has value ${entry.value}; masks are uint8 (0-255)`);
+      if (!Number.isInteger(entry.value) || entry.value < 0 || entry.value > 255)
+        throw new CocoExportError(
+          `class ${JSON.stringify(entry.name)} has value ${entry.value}; masks are uint8 (0-255)`,
+        );
       if (seen.has(entry.value)) throw new CocoExportError(`two classes share the value ${entry.value}`);
       seen.add(entry.value);
       if (skip.has(entry.value) || entry.background) continue;
       const id = this.categories.length + 1; // COCO category ids start at 1
-      this.categories.push({ id, name: entry.name, supercategory: 'class', pixel_value: entry.value, ...(entry.color ? { color: entry.color } : {}) });
+      this.categories.push({
+        id,
+        name: entry.name,
+        supercategory: 'class',
+        pixel_value: entry.value,
+        ...(entry.color ? { color: entry.color } : {}),
+      });
       this.categoryByValue.set(entry.value, id);
     }
     this.description = options.description ?? 'geo-inference COCO export';
@@ -109,8 +118,12 @@ export class CocoBuilder {
 
   addImage(input: CocoMaskInput): CocoImage {
     const { width, height, mask } = input;
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) throw new CocoExportError(`${input.fileName}: invalid size ${width} x ${height}`);
-    if (mask.length !== width * height) throw new CocoExportError(`${input.fileName}: mask has ${mask.length} values, expected ${width} x ${height} = ${width * height}`);
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0)
+      throw new CocoExportError(`${input.fileName}: invalid size ${width} x ${height}`);
+    if (mask.length !== width * height)
+      throw new CocoExportError(
+        `${input.fileName}: mask has ${mask.length} values, expected ${width} x ${height} = ${width * height}`,
+      );
     const imageId = this.images.length + 1;
     const image: CocoImage = { ...(input.extra ?? {}), id: imageId, file_name: input.fileName, width, height };
     if (input.georef) image.geo = geoOf(input.georef);
@@ -118,13 +131,27 @@ export class CocoBuilder {
     for (const component of connectedComponents(mask, width, height, this.categoryByValue)) {
       const categoryId = this.categoryByValue.get(component.value)!;
       const rings = traceRings(component.labels, component.label, component.bbox, width, height);
-      const base = { id: this.annotations.length + 1, image_id: imageId, category_id: categoryId, area: component.area, bbox: component.bbox };
+      const base = {
+        id: this.annotations.length + 1,
+        image_id: imageId,
+        category_id: categoryId,
+        area: component.area,
+        bbox: component.bbox,
+      };
       // A 4-connected component has one outer ring; any further ring is a hole.
       if (rings.length === 1) {
         this.annotations.push({ ...base, segmentation: [rings[0]!.coordinates], iscrowd: 0 });
       } else {
         // Holes: a COCO polygon list cannot subtract them, RLE is exact.
-        this.annotations.push({ ...base, segmentation: encodeRle(componentRuns(component.labels, component.label, component.bbox, width, height), height, width), iscrowd: 1 });
+        this.annotations.push({
+          ...base,
+          segmentation: encodeRle(
+            componentRuns(component.labels, component.label, component.bbox, width, height),
+            height,
+            width,
+          ),
+          iscrowd: 1,
+        });
       }
     }
     return image;
@@ -170,7 +197,12 @@ interface Component {
   labels: Int32Array;
 }
 
-function connectedComponents(mask: Uint8Array, width: number, height: number, wanted: Map<number, number>): Component[] {
+function connectedComponents(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  wanted: Map<number, number>,
+): Component[] {
   const labels = new Int32Array(width * height); // 0 = not annotated
   const parent: number[] = [0];
   const find = (a: number): number => {
@@ -246,11 +278,20 @@ const DY = [0, 1, 0, -1];
  * whose upper neighbour is outside), so scanning those finds outer ring and holes alike. At a corner where
  * two pixels of the component touch only diagonally the trace turns right, keeping them apart (4-connectivity).
  */
-function traceRings(labels: Int32Array, label: number, bbox: [number, number, number, number], width: number, height: number): Ring[] {
-  const inside = (x: number, y: number) => x >= 0 && y >= 0 && x < width && y < height && labels[y * width + x] === label;
+function traceRings(
+  labels: Int32Array,
+  label: number,
+  bbox: [number, number, number, number],
+  width: number,
+  height: number,
+): Ring[] {
+  const inside = (x: number, y: number) =>
+    x >= 0 && y >= 0 && x < width && y < height && labels[y * width + x] === label;
   // The pixel right of / left of an edge leaving corner (x, y) in direction d.
-  const rightPixel = (x: number, y: number, d: number): [number, number] => (d === 0 ? [x, y] : d === 1 ? [x - 1, y] : d === 2 ? [x - 1, y - 1] : [x, y - 1]);
-  const leftPixel = (x: number, y: number, d: number): [number, number] => (d === 0 ? [x, y - 1] : d === 1 ? [x, y] : d === 2 ? [x - 1, y] : [x - 1, y - 1]);
+  const rightPixel = (x: number, y: number, d: number): [number, number] =>
+    d === 0 ? [x, y] : d === 1 ? [x - 1, y] : d === 2 ? [x - 1, y - 1] : [x, y - 1];
+  const leftPixel = (x: number, y: number, d: number): [number, number] =>
+    d === 0 ? [x, y - 1] : d === 1 ? [x, y] : d === 2 ? [x - 1, y] : [x - 1, y - 1];
   const isEdge = (x: number, y: number, d: number) => inside(...rightPixel(x, y, d)) && !inside(...leftPixel(x, y, d));
   const visitedEast = new Set<number>();
   const rings: Ring[] = [];
@@ -292,7 +333,13 @@ function traceRings(labels: Int32Array, label: number, bbox: [number, number, nu
 // ---------------------------------------------------------------------------------------------
 
 /** Column-major run lengths of one component (alternating out / in, starting with out). */
-function componentRuns(labels: Int32Array, label: number, bbox: [number, number, number, number], width: number, height: number): number[] {
+function componentRuns(
+  labels: Int32Array,
+  label: number,
+  bbox: [number, number, number, number],
+  width: number,
+  height: number,
+): number[] {
   const counts: number[] = [];
   let previousEnd = 0; // column-major index after the last "in" run
   const [bx, by, bw, bh] = bbox;
@@ -321,7 +368,8 @@ function componentRuns(labels: Int32Array, label: number, bbox: [number, number,
 
 /** Run lengths (column-major, starting with 0s) of a binary row-major mask. */
 export function runLengths(binary: ArrayLike<number>, width: number, height: number): number[] {
-  if (binary.length !== width * height) throw new CocoExportError(`mask has ${binary.length} values, expected ${width * height}`);
+  if (binary.length !== width * height)
+    throw new CocoExportError(`mask has ${binary.length} values, expected ${width * height}`);
   const counts: number[] = [];
   let current = 0;
   let run = 0;

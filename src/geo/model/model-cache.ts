@@ -7,7 +7,13 @@ import type { ObjectStore } from '../../platform/storage/object-store';
  * Workers keep a local copy of each model file (onnxruntime needs a path or the whole buffer), keyed by
  * content hash so a re-uploaded model never reuses a stale copy.
  */
-export async function ensureLocalModelFile(store: ObjectStore, cacheDir: string, modelId: string, fileKey: string, sha256: string): Promise<string> {
+export async function ensureLocalModelFile(
+  store: ObjectStore,
+  cacheDir: string,
+  modelId: string,
+  fileKey: string,
+  sha256: string,
+): Promise<string> {
   const target = path.join(cacheDir, `${modelId}-${sha256.slice(0, 16)}.onnx`);
   if (fs.existsSync(target)) return target;
   fs.mkdirSync(cacheDir, { recursive: true });

@@ -8,7 +8,16 @@ import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { FromModelThread, SegmentJob, SerializedError, TensorInfo, ToModelThread } from './model-thread';
-import { bandPlans, fillTile, ModelShapeError, nodataMask, planTiles, writeCore, type BandPlan, type TileWindow } from './segmentation';
+import {
+  bandPlans,
+  fillTile,
+  ModelShapeError,
+  nodataMask,
+  planTiles,
+  writeCore,
+  type BandPlan,
+  type TileWindow,
+} from './segmentation';
 
 if (!parentPort) throw new Error('model-thread-worker runs inside a worker thread (see model-thread.ts)');
 const port = parentPort;
@@ -18,7 +27,9 @@ function post(message: FromModelThread, transfer: ArrayBuffer[] = []): void {
 }
 
 function serialize(error: unknown): SerializedError {
-  return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+  return error instanceof Error
+    ? { name: error.name, message: error.message }
+    : { name: 'Error', message: String(error) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -41,14 +52,22 @@ function sessionKey(modelPath: string, options: ort.InferenceSession.SessionOpti
   return JSON.stringify([fs.realpathSync(modelPath), stat.mtimeMs, stat.size, options]);
 }
 
-function loadSession(key: string, modelPath: string, options: ort.InferenceSession.SessionOptions): Promise<LoadedSession> {
+function loadSession(
+  key: string,
+  modelPath: string,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<LoadedSession> {
   const cached = sessions.get(key);
   if (cached) {
     sessions.delete(key);
     sessions.set(key, cached);
     return cached;
   }
-  const entry = ort.InferenceSession.create(modelPath, options).then((session) => ({ session, inputName: session.inputNames[0]!, outputName: session.outputNames[0]! }));
+  const entry = ort.InferenceSession.create(modelPath, options).then((session) => ({
+    session,
+    inputName: session.inputNames[0]!,
+    outputName: session.outputNames[0]!,
+  }));
   sessions.set(key, entry);
   entry.catch(() => {
     if (sessions.get(key) === entry) sessions.delete(key);
@@ -60,13 +79,19 @@ function loadSession(key: string, modelPath: string, options: ort.InferenceSessi
 }
 
 function tensorInfo(value: ort.InferenceSession.ValueMetadata): TensorInfo {
-  return value.isTensor ? { name: value.name, isTensor: true, type: value.type, shape: [...value.shape] } : { name: value.name, isTensor: false, type: 'non-tensor', shape: [] };
+  return value.isTensor
+    ? { name: value.name, isTensor: true, type: value.type, shape: [...value.shape] }
+    : { name: value.name, isTensor: false, type: 'non-tensor', shape: [] };
 }
 
 async function describe(id: number, modelPath: string, options: ort.InferenceSession.SessionOptions): Promise<void> {
   try {
     const { session } = await loadSession(sessionKey(modelPath, options), modelPath, options);
-    post({ type: 'described', id, signature: { inputs: session.inputMetadata.map(tensorInfo), outputs: session.outputMetadata.map(tensorInfo) } });
+    post({
+      type: 'described',
+      id,
+      signature: { inputs: session.inputMetadata.map(tensorInfo), outputs: session.outputMetadata.map(tensorInfo) },
+    });
   } catch (error) {
     post({ type: 'failed', id, error: serialize(error) });
   }
@@ -119,7 +144,14 @@ function accept(id: number, job: SegmentJob): void {
       id,
       job,
       sessionKey: key,
-      batchKey: JSON.stringify([key, job.batchSize, job.fixedBatch, spec.tile_size, spec.bands.length, spec.classes.length]),
+      batchKey: JSON.stringify([
+        key,
+        job.batchSize,
+        job.fixedBatch,
+        spec.tile_size,
+        spec.bands.length,
+        spec.classes.length,
+      ]),
       tiles: planTiles(job.width, job.height, spec.tile_size, spec.tile_overlap),
       next: 0,
       done: 0,
@@ -142,7 +174,12 @@ function prepare(request: Request): Prepared | undefined {
       job.nodata,
       pixels,
     );
-    request.prepared = { plans, nodata, mask: new Uint8Array(pixels), classValues: Uint8Array.from(job.spec.classes.map((c) => c.value)) };
+    request.prepared = {
+      plans,
+      nodata,
+      mask: new Uint8Array(pixels),
+      classValues: Uint8Array.from(job.spec.classes.map((c) => c.value)),
+    };
     return request.prepared;
   } catch (error) {
     fail(request, error);
@@ -190,7 +227,8 @@ async function runOnce(): Promise<void> {
     if (request.batchKey !== batchKey || request.next === request.tiles.length) continue;
     const prepared = prepare(request);
     if (!prepared) continue;
-    while (taken.length < batchSize && request.next < request.tiles.length) taken.push({ request, prepared, tile: request.tiles[request.next++]! });
+    while (taken.length < batchSize && request.next < request.tiles.length)
+      taken.push({ request, prepared, tile: request.tiles[request.next++]! });
   }
   if (taken.length === 0) return;
 
@@ -201,13 +239,17 @@ async function runOnce(): Promise<void> {
   const perTile = channels * plane;
   const runSize = fixedBatch ? batchSize : taken.length;
   const input = modelInput(runSize * perTile);
-  taken.forEach(({ request, prepared, tile }, i) => fillTile(input, i * perTile, tile, tileSize, request.job.width, prepared.plans, prepared.nodata));
+  taken.forEach(({ request, prepared, tile }, i) =>
+    fillTile(input, i * perTile, tile, tileSize, request.job.width, prepared.plans, prepared.nodata),
+  );
   if (runSize > taken.length) input.fill(0, taken.length * perTile, runSize * perTile);
   const involved = [...new Set(taken.map(({ request }) => request))];
 
   let results: ort.InferenceSession.OnnxValueMapType;
   try {
-    results = await loaded.session.run({ [loaded.inputName]: new ort.Tensor('float32', input, [runSize, channels, tileSize, tileSize]) });
+    results = await loaded.session.run({
+      [loaded.inputName]: new ort.Tensor('float32', input, [runSize, channels, tileSize, tileSize]),
+    });
   } catch (error) {
     for (const request of involved) fail(request, error);
     return;
@@ -215,11 +257,30 @@ async function runOnce(): Promise<void> {
   try {
     const output = results[loaded.outputName]!;
     const dims = output.dims;
-    if (dims.length !== 4 || dims[0] !== runSize || dims[1] !== classes || dims[2] !== tileSize || dims[3] !== tileSize) {
-      throw new ModelShapeError(`the model returned shape [${dims.join(', ')}]; expected [${runSize}, ${classes}, ${tileSize}, ${tileSize}]`);
+    if (
+      dims.length !== 4 ||
+      dims[0] !== runSize ||
+      dims[1] !== classes ||
+      dims[2] !== tileSize ||
+      dims[3] !== tileSize
+    ) {
+      throw new ModelShapeError(
+        `the model returned shape [${dims.join(', ')}]; expected [${runSize}, ${classes}, ${tileSize}, ${tileSize}]`,
+      );
     }
     const logits = output.data as Float32Array;
-    taken.forEach(({ request, prepared, tile }, i) => writeCore(prepared.mask, logits, i * classes * plane, tile, tileSize, request.job.width, classes, prepared.classValues));
+    taken.forEach(({ request, prepared, tile }, i) =>
+      writeCore(
+        prepared.mask,
+        logits,
+        i * classes * plane,
+        tile,
+        tileSize,
+        request.job.width,
+        classes,
+        prepared.classValues,
+      ),
+    );
   } catch (error) {
     for (const request of involved) fail(request, error);
     return;

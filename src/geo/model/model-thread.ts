@@ -209,7 +209,9 @@ class ModelThreadPool {
   describe(modelPath: string, sessionOptions: InferenceSession.SessionOptions): Promise<ModelSignatureInfo> {
     return new Promise((resolve, reject) => {
       const call: DescribeCall = { kind: 'describe', id: this.nextId++, resolve, reject };
-      const thread = this.threads.find((t) => !t.retiring && t.calls.size === 0) ?? (this.liveThreads() < this.size ? this.spawn() : this.leastBusy(this.activeThreads()));
+      const thread =
+        this.threads.find((t) => !t.retiring && t.calls.size === 0) ??
+        (this.liveThreads() < this.size ? this.spawn() : this.leastBusy(this.activeThreads()));
       this.track(thread, call);
       this.post(thread, { type: 'describe', id: call.id, modelPath, sessionOptions });
     });
@@ -226,7 +228,17 @@ class ModelThreadPool {
       // Progress arrives from the thread's message events, which run in the async context of whoever spawned the
       // thread: bound here, it reaches the caller's context (its activity's heartbeat), not the first caller's.
       const onProgress = options.onProgress && AsyncResource.bind(options.onProgress);
-      const call: SegmentCall = { kind: 'segment', id: this.nextId++, prepareJob, done: 0, settled: false, resolve, reject, ...options, onProgress };
+      const call: SegmentCall = {
+        kind: 'segment',
+        id: this.nextId++,
+        prepareJob,
+        done: 0,
+        settled: false,
+        resolve,
+        reject,
+        ...options,
+        onProgress,
+      };
       if (signal) {
         call.onAbort = () => this.abandon(call, abortReason(signal));
         signal.addEventListener('abort', call.onAbort, { once: true });
@@ -282,7 +294,9 @@ class ModelThreadPool {
     if (active.length < this.size) return this.spawn();
     const open = active.filter((thread) => thread.outstandingTiles < 2 * call.batchSize);
     if (open.length === 0) return undefined;
-    const sameModel = open.filter((thread) => [...thread.calls.values()].some((other) => other.kind === 'segment' && other.batchKey === call.batchKey));
+    const sameModel = open.filter((thread) =>
+      [...thread.calls.values()].some((other) => other.kind === 'segment' && other.batchKey === call.batchKey),
+    );
     return this.leastBusy(sameModel.length > 0 ? sameModel : open);
   }
 
@@ -297,7 +311,10 @@ class ModelThreadPool {
   }
 
   private dispatch(): void {
-    const outgoing = new Map<ModelThread, { requests: Array<{ id: number; job: SegmentJob }>; transfer: ArrayBuffer[] }>();
+    const outgoing = new Map<
+      ModelThread,
+      { requests: Array<{ id: number; job: SegmentJob }>; transfer: ArrayBuffer[] }
+    >();
     while (this.waiting.length > 0) {
       const call = this.waiting[0]!;
       const thread = this.threadFor(call);
@@ -444,7 +461,11 @@ class ModelThreadPool {
     for (const call of thread.calls.values()) {
       this.settle(call);
       // A plain Error: Temporal retries the activity, which gets a fresh thread.
-      call.reject(new Error(`the model thread stopped${cause}; the segmentation did not finish and can be retried`, { cause: thread.failure }));
+      call.reject(
+        new Error(`the model thread stopped${cause}; the segmentation did not finish and can be retried`, {
+          cause: thread.failure,
+        }),
+      );
     }
     thread.calls.clear();
     this.dispatch();

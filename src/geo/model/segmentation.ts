@@ -66,9 +66,11 @@ function axisCores(length: number, origins: number[], tileSize: number): Array<[
 
 /** Tiles covering a width x height image; their cores partition the image (every pixel exactly once). */
 export function planTiles(width: number, height: number, tileSize: number, overlap: number): TileWindow[] {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) throw new Error(`invalid image size ${width} x ${height}`);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0)
+    throw new Error(`invalid image size ${width} x ${height}`);
   if (!Number.isInteger(tileSize) || tileSize <= 0) throw new Error(`invalid tile size ${tileSize}`);
-  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize) throw new Error(`tile overlap must be an integer in [0, ${tileSize}), got ${overlap}`);
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= tileSize)
+    throw new Error(`tile overlap must be an integer in [0, ${tileSize}), got ${overlap}`);
   const xs = axisOrigins(width, tileSize, overlap);
   const ys = axisOrigins(height, tileSize, overlap);
   const xCores = axisCores(width, xs, tileSize);
@@ -78,7 +80,13 @@ export function planTiles(width: number, height: number, tileSize: number, overl
     xs.forEach((x, ix) => {
       const [cx0, cx1] = xCores[ix]!;
       const [cy0, cy1] = yCores[iy]!;
-      tiles.push({ x, y, w: Math.min(tileSize, width - x), h: Math.min(tileSize, height - y), core: { x: cx0, y: cy0, w: cx1 - cx0, h: cy1 - cy0 } });
+      tiles.push({
+        x,
+        y,
+        w: Math.min(tileSize, width - x),
+        h: Math.min(tileSize, height - y),
+        core: { x: cx0, y: cy0, w: cx1 - cx0, h: cy1 - cy0 },
+      });
     });
   });
   return tiles;
@@ -97,7 +105,11 @@ export interface BandPlan {
 }
 
 /** Per-pixel flag (1 = no data): every picked band equals `nodata` (NaN matches NaN). */
-export function nodataMask(bands: RasterTypedArray[], nodata: number | null | undefined, pixels: number): Uint8Array | null {
+export function nodataMask(
+  bands: RasterTypedArray[],
+  nodata: number | null | undefined,
+  pixels: number,
+): Uint8Array | null {
   if (nodata === null || nodata === undefined || bands.length === 0) return null;
   const mask = new Uint8Array(pixels).fill(1);
   const isNaN = Number.isNaN(nodata);
@@ -116,22 +128,36 @@ export function nodataMask(bands: RasterTypedArray[], nodata: number | null | un
  * The input band, scaling and normalization of each model band. `bands` is indexed by 0-based source
  * band (entries the spec does not pick may be missing); `bandCount` is the input's for the error message.
  */
-export function bandPlans(spec: ModelInputDataSpec, bands: ReadonlyArray<RasterTypedArray | null | undefined>, bandCount: number): BandPlan[] {
+export function bandPlans(
+  spec: ModelInputDataSpec,
+  bands: ReadonlyArray<RasterTypedArray | null | undefined>,
+  bandCount: number,
+): BandPlan[] {
   const scale = spec.scaling?.scale ?? 1;
   const offset = spec.scaling?.offset ?? 0;
   return spec.bands.map((band, i) => {
     const index = band.source_index ?? i + 1;
     const source = bands[index - 1];
-    if (!source) throw new Error(`band "${band.name}" needs band ${index} of the input, which has ${bandCount} band(s)`);
+    if (!source)
+      throw new Error(`band "${band.name}" needs band ${index} of the input, which has ${bandCount} band(s)`);
     const mean = spec.normalization?.mean[i] ?? 0;
     const std = spec.normalization?.std[i] ?? 1;
-    if (!(std !== 0 && Number.isFinite(std))) throw new Error(`normalization std of band "${band.name}" must be a non-zero number`);
+    if (!(std !== 0 && Number.isFinite(std)))
+      throw new Error(`normalization std of band "${band.name}" must be a non-zero number`);
     return { source, scale, offset, mean, std };
   });
 }
 
 /** Writes one tile, channels-first, into `target` at `base` (T*T*C floats). Padding and no-data pixels are 0. */
-export function fillTile(target: Float32Array, base: number, tile: TileWindow, tileSize: number, width: number, plans: BandPlan[], nodata: Uint8Array | null): void {
+export function fillTile(
+  target: Float32Array,
+  base: number,
+  tile: TileWindow,
+  tileSize: number,
+  width: number,
+  plans: BandPlan[],
+  nodata: Uint8Array | null,
+): void {
   const plane = tileSize * tileSize;
   if (tile.w < tileSize || tile.h < tileSize) target.fill(0, base, base + plane * plans.length);
   plans.forEach(({ source, scale, offset, mean, std }, c) => {
@@ -165,7 +191,16 @@ export function buildModelInput(raster: Raster, spec: ModelInputDataSpec, tiles:
 }
 
 /** Argmax (first maximum wins) over the class channels for the tile's core pixels. */
-export function writeCore(mask: Uint8Array, logits: Float32Array, base: number, tile: TileWindow, tileSize: number, width: number, classes: number, classValues: Uint8Array): void {
+export function writeCore(
+  mask: Uint8Array,
+  logits: Float32Array,
+  base: number,
+  tile: TileWindow,
+  tileSize: number,
+  width: number,
+  classes: number,
+  classValues: Uint8Array,
+): void {
   const plane = tileSize * tileSize;
   const { core } = tile;
   for (let y = core.y; y < core.y + core.h; y++) {
@@ -206,7 +241,13 @@ export interface OnnxSignature {
 
 function describeValues(metadata: readonly ort.InferenceSession.ValueMetadata[]): OnnxValueInfo[] {
   return metadata.map((value) =>
-    value.isTensor ? { name: value.name, dims: [...value.shape].map((d) => (typeof d === 'number' && d < 0 ? 'dynamic' : d)), type: value.type } : { name: value.name, dims: [], type: 'non-tensor' },
+    value.isTensor
+      ? {
+          name: value.name,
+          dims: [...value.shape].map((d) => (typeof d === 'number' && d < 0 ? 'dynamic' : d)),
+          type: value.type,
+        }
+      : { name: value.name, dims: [], type: 'non-tensor' },
   );
 }
 
@@ -232,14 +273,25 @@ export async function validateOnnxModel(modelPath: string): Promise<OnnxSignatur
   if (stat.size === 0) throw new Error('the model file is empty');
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 });
+    session = await ort.InferenceSession.create(modelPath, {
+      graphOptimizationLevel: 'disabled',
+      intraOpNumThreads: 1,
+    });
   } catch (error) {
     const reason = cleanOrtMessage(error) || 'onnxruntime could not load the file';
-    throw new Error(/protobuf parsing failed/i.test(reason) ? `${reason.replace(/\.$/, '')} (the file is not an ONNX model, or it is truncated)` : reason);
+    throw new Error(
+      /protobuf parsing failed/i.test(reason)
+        ? `${reason.replace(/\.$/, '')} (the file is not an ONNX model, or it is truncated)`
+        : reason,
+    );
   }
   try {
-    const signature = { inputs: describeValues(session.inputMetadata), outputs: describeValues(session.outputMetadata) };
-    if (signature.inputs.length === 0 || signature.outputs.length === 0) throw new Error('the graph has no inputs or no outputs');
+    const signature = {
+      inputs: describeValues(session.inputMetadata),
+      outputs: describeValues(session.outputMetadata),
+    };
+    if (signature.inputs.length === 0 || signature.outputs.length === 0)
+      throw new Error('the graph has no inputs or no outputs');
     return signature;
   } finally {
     await session.release();
@@ -274,7 +326,8 @@ export interface SegmentOptions {
 /** The onnxruntime session options OnnxSegmenter uses (benchmarks build the same sessions). */
 export function sessionOptionsFor(options: SegmenterOptions): ort.InferenceSession.SessionOptions {
   return {
-    intraOpNumThreads: options.intraOpThreads && options.intraOpThreads > 0 ? options.intraOpThreads : os.availableParallelism(),
+    intraOpNumThreads:
+      options.intraOpThreads && options.intraOpThreads > 0 ? options.intraOpThreads : os.availableParallelism(),
     interOpNumThreads: 1,
     executionMode: options.executionMode ?? 'sequential',
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
@@ -299,7 +352,9 @@ export class ModelShapeError extends Error {
 
 /** Errors from a model thread arrive as plain Errors carrying the original name. */
 function restoreModelShapeError(error: unknown): never {
-  throw error instanceof Error && error.name === 'ModelShapeError' && !(error instanceof ModelShapeError) ? new ModelShapeError(error.message) : error;
+  throw error instanceof Error && error.name === 'ModelShapeError' && !(error instanceof ModelShapeError)
+    ? new ModelShapeError(error.message)
+    : error;
 }
 
 /**
@@ -320,7 +375,11 @@ export class OnnxSegmenter {
   ) {}
 
   /** Loads the model in a model thread (the session stays cached there) and checks its input and output against the spec. */
-  static async load(modelPath: string, spec: ModelInputDataSpec, options: SegmenterOptions = {}): Promise<OnnxSegmenter> {
+  static async load(
+    modelPath: string,
+    spec: ModelInputDataSpec,
+    options: SegmenterOptions = {},
+  ): Promise<OnnxSegmenter> {
     const sessionOptions = sessionOptionsFor(options);
     const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
     const { inputs, outputs } = await modelThreads(concurrency).describe(modelPath, sessionOptions);
@@ -328,28 +387,48 @@ export class OnnxSegmenter {
     const output = outputs[0];
     if (!input || !output) throw new ModelShapeError('the model has no input or no output');
     if (!input.isTensor || !output.isTensor) throw new ModelShapeError('the model input and output must be tensors');
-    if (input.type !== 'float32') throw new ModelShapeError(`the model input "${input.name}" is ${input.type}; float32 is required`);
+    if (input.type !== 'float32')
+      throw new ModelShapeError(`the model input "${input.name}" is ${input.type}; float32 is required`);
     const dims = input.shape;
     const fixed = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
     const shapeText = `[${dims.join(', ')}]`;
-    if (dims.length !== 4) throw new ModelShapeError(`the model input "${input.name}" has shape ${shapeText}; [batch, bands, height, width] is required`);
+    if (dims.length !== 4)
+      throw new ModelShapeError(
+        `the model input "${input.name}" has shape ${shapeText}; [batch, bands, height, width] is required`,
+      );
     if (fixed(dims[1]) && dims[1] !== spec.bands.length) {
-      throw new ModelShapeError(`the model takes ${dims[1]} input channels (input "${input.name}" ${shapeText}) but the spec declares ${spec.bands.length} bands`);
+      throw new ModelShapeError(
+        `the model takes ${dims[1]} input channels (input "${input.name}" ${shapeText}) but the spec declares ${spec.bands.length} bands`,
+      );
     }
     if ((fixed(dims[2]) && dims[2] !== spec.tile_size) || (fixed(dims[3]) && dims[3] !== spec.tile_size)) {
-      throw new ModelShapeError(`the model input is ${dims[2]} x ${dims[3]} pixels (input "${input.name}" ${shapeText}) but tile_size is ${spec.tile_size}`);
+      throw new ModelShapeError(
+        `the model input is ${dims[2]} x ${dims[3]} pixels (input "${input.name}" ${shapeText}) but tile_size is ${spec.tile_size}`,
+      );
     }
     const outDims = output.shape;
     if (outDims.length === 4 && fixed(outDims[1]) && outDims[1] !== spec.classes.length) {
-      throw new ModelShapeError(`the model outputs ${outDims[1]} class channels but the spec declares ${spec.classes.length} classes`);
+      throw new ModelShapeError(
+        `the model outputs ${outDims[1]} class channels but the spec declares ${spec.classes.length} classes`,
+      );
     }
     if (spec.classes.length === 0) throw new ModelShapeError('the spec declares no classes');
     for (const value of [...spec.classes.map((c) => c.value), spec.output_nodata ?? 255]) {
-      if (!Number.isInteger(value) || value < 0 || value > 255) throw new ModelShapeError(`class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`);
+      if (!Number.isInteger(value) || value < 0 || value > 255)
+        throw new ModelShapeError(`class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`);
     }
     const fixedBatch = fixed(dims[0]);
     const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? 4));
-    return new OnnxSegmenter(modelPath, sessionOptions, spec, input.name, output.name, batchSize, fixedBatch, concurrency);
+    return new OnnxSegmenter(
+      modelPath,
+      sessionOptions,
+      spec,
+      input.name,
+      output.name,
+      batchSize,
+      fixedBatch,
+      concurrency,
+    );
   }
 
   /** Tiles this segmenter would run for a width x height input. */
@@ -365,12 +444,19 @@ export class OnnxSegmenter {
   async segment(raster: Raster, options: SegmentOptions = {}): Promise<Uint8Array> {
     const { spec } = this;
     const { width, height } = raster;
-    if (raster.bands.some((band) => band.length !== width * height)) throw new Error(`raster bands do not hold ${width} x ${height} values`);
+    if (raster.bands.some((band) => band.length !== width * height))
+      throw new Error(`raster bands do not hold ${width} x ${height} values`);
     bandPlans(spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
     const total = this.plan(width, height).length;
     const batchKey = JSON.stringify([this.modelPath, this.sessionOptions, this.batchSize]);
     return modelThreads(this.concurrency)
-      .segment(() => this.prepareJob(raster, options.handOverBands ?? false), { batchKey, batchSize: this.batchSize, total, onProgress: options.onProgress, signal: options.signal })
+      .segment(() => this.prepareJob(raster, options.handOverBands ?? false), {
+        batchKey,
+        batchSize: this.batchSize,
+        total,
+        onProgress: options.onProgress,
+        signal: options.signal,
+      })
       .catch(restoreModelShapeError);
   }
 
@@ -387,7 +473,10 @@ export class OnnxSegmenter {
       if (bands[index]) return;
       const source = raster.bands[index]!;
       // Only a band that owns its whole buffer can be handed over; one sharing it is copied.
-      const ownsBuffer = source.byteOffset === 0 && source.byteLength === source.buffer.byteLength && !transfer.includes(source.buffer as ArrayBuffer);
+      const ownsBuffer =
+        source.byteOffset === 0 &&
+        source.byteLength === source.buffer.byteLength &&
+        !transfer.includes(source.buffer as ArrayBuffer);
       const sent = handOver && ownsBuffer ? source : source.slice();
       bands[index] = sent;
       transfer.push(sent.buffer as ArrayBuffer);

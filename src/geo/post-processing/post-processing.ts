@@ -19,7 +19,11 @@ const FMASK_BITS: Record<'cloud_masking' | 'snow_ice_masking', number> = {
 const FMASK_FILL = 255;
 
 /** Whether a classification value is flagged for a masking option. */
-export function flagged(scheme: ClassificationScheme, key: 'cloud_masking' | 'snow_ice_masking', value: number): boolean {
+export function flagged(
+  scheme: ClassificationScheme,
+  key: 'cloud_masking' | 'snow_ice_masking',
+  value: number,
+): boolean {
   if (scheme === 'scl') return SCL_CLASSES[key].has(value);
   return value !== FMASK_FILL && (value & FMASK_BITS[key]) !== 0;
 }
@@ -47,20 +51,23 @@ export function applyPostProcessing(
   const masks: Array<[PostProcessingKey, (index: number) => boolean]> = [];
   const cloudMask = sources.cloudMask;
   if (options.cloud_masking && !sources.classification && cloudMask) {
-    if (cloudMask.length !== mask.length) throw new Error(`cloud mask has ${cloudMask.length} pixels, the mask ${mask.length}`);
+    if (cloudMask.length !== mask.length)
+      throw new Error(`cloud mask has ${cloudMask.length} pixels, the mask ${mask.length}`);
     masks.push(['cloud_masking', (index) => cloudMask[index] !== 0]);
   }
   for (const key of ['cloud_masking', 'snow_ice_masking'] as const) {
     if (!options[key] || (key === 'cloud_masking' && !sources.classification && cloudMask)) continue;
     const classification = sources.classification;
     if (!classification) throw new Error(`${key} needs the scene classification band`);
-    if (classification.values.length !== mask.length) throw new Error(`classification has ${classification.values.length} pixels, the mask ${mask.length}`);
+    if (classification.values.length !== mask.length)
+      throw new Error(`classification has ${classification.values.length} pixels, the mask ${mask.length}`);
     masks.push([key, (index) => flagged(classification.scheme, key, classification.values[index])]);
   }
   if (options.permanent_water_masking) {
     const water = sources.permanentWater;
     if (!water) throw new Error('permanent_water_masking needs the permanent water reference');
-    if (water.length !== mask.length) throw new Error(`permanent water has ${water.length} pixels, the mask ${mask.length}`);
+    if (water.length !== mask.length)
+      throw new Error(`permanent water has ${water.length} pixels, the mask ${mask.length}`);
     masks.push(['permanent_water_masking', (index) => water[index] !== 0]);
   }
   for (const [key] of masks) counts[key] = 0;

@@ -67,7 +67,12 @@ export function processorRuntimeScript(): string {
 }
 
 // The zygote must stay single-threaded to fork safely: no BLAS/OpenMP thread pools.
-const SINGLE_THREAD_ENV = { OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1', NUMEXPR_NUM_THREADS: '1' };
+const SINGLE_THREAD_ENV = {
+  OPENBLAS_NUM_THREADS: '1',
+  OMP_NUM_THREADS: '1',
+  MKL_NUM_THREADS: '1',
+  NUMEXPR_NUM_THREADS: '1',
+};
 // Only these reach user scripts: the worker's own environment holds database and storage credentials.
 const PASSED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'GDAL_DATA', 'PROJ_LIB', 'PROJ_DATA'];
 
@@ -83,7 +88,14 @@ export class ProcessorRuntime {
   private closed = false;
   ready?: RuntimeReady;
 
-  constructor(private readonly options: { pythonBin: string; uidBase: number; preimport?: string; onLog?: (line: string) => void }) {}
+  constructor(
+    private readonly options: {
+      pythonBin: string;
+      uidBase: number;
+      preimport?: string;
+      onLog?: (line: string) => void;
+    },
+  ) {}
 
   async start(): Promise<RuntimeReady> {
     if (this.closed) throw new ProcessorRuntimeError('the processor runtime was closed');
@@ -101,7 +113,10 @@ export class ProcessorRuntime {
     for (const name of PASSED_ENV) if (process.env[name]) env[name] = process.env[name];
     env.PROCESSOR_UID_BASE = String(this.options.uidBase);
     if (this.options.preimport) env.PROCESSOR_PREIMPORT = this.options.preimport;
-    const child = spawn(this.options.pythonBin, [processorRuntimeScript(), 'serve'], { stdio: ['pipe', 'pipe', 'pipe'], env });
+    const child = spawn(this.options.pythonBin, [processorRuntimeScript(), 'serve'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env,
+    });
     this.child = child;
     return new Promise<RuntimeReady>((resolve, reject) => {
       let isReady = false;
@@ -177,10 +192,19 @@ export class ProcessorRuntime {
     const cancel = () => child.stdin.write(`${JSON.stringify({ op: 'cancel', id })}\n`);
     request.signal?.addEventListener('abort', cancel, { once: true });
     // The supervisor enforces the time limit itself; this only catches a supervisor that never answers.
-    const watchdog = setTimeout(() => {
-      cancel();
-      this.pending.get(id)?.reject(new ProcessorRuntimeError(`no result from the processor runtime ${limits.timeoutSeconds + 60} s after the start`));
-    }, (limits.timeoutSeconds + 60) * 1000);
+    const watchdog = setTimeout(
+      () => {
+        cancel();
+        this.pending
+          .get(id)
+          ?.reject(
+            new ProcessorRuntimeError(
+              `no result from the processor runtime ${limits.timeoutSeconds + 60} s after the start`,
+            ),
+          );
+      },
+      (limits.timeoutSeconds + 60) * 1000,
+    );
     try {
       child.stdin.write(`${JSON.stringify(message)}\n`);
       await done;
@@ -189,7 +213,10 @@ export class ProcessorRuntime {
       request.signal?.removeEventListener('abort', cancel);
       this.pending.delete(id);
     }
-    const outcome = JSON.parse(await fsp.readFile(path.join(request.stateDir, 'result.json'), 'utf8')) as Omit<ProcessorRunOutcome, 'log'>;
+    const outcome = JSON.parse(await fsp.readFile(path.join(request.stateDir, 'result.json'), 'utf8')) as Omit<
+      ProcessorRunOutcome,
+      'log'
+    >;
     const log = await fsp.readFile(path.join(request.stateDir, 'run.log'), 'utf8').catch(() => '');
     return { ...outcome, log };
   }

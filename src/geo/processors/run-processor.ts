@@ -53,11 +53,21 @@ export async function withProcessorRun<T>(
     const workDir = path.join(base, 'run');
     const script = path.join(workDir, spec.scriptName);
     const inputPath = path.join(workDir, 'input', 'model-output.tif');
-    await Promise.all([fsp.mkdir(path.join(workDir, 'input'), { recursive: true }), fsp.mkdir(path.join(workDir, 'output'), { recursive: true })]);
+    await Promise.all([
+      fsp.mkdir(path.join(workDir, 'input'), { recursive: true }),
+      fsp.mkdir(path.join(workDir, 'output'), { recursive: true }),
+    ]);
     await Promise.all([fsp.copyFile(spec.scriptFile, script), fsp.copyFile(spec.inputFile, inputPath)]);
     const outputPath = path.join(workDir, 'output', 'processed.tif');
     const argv = [inputPath, outputPath, JSON.stringify(spec.parameters ?? {})];
-    const outcome = await runtime.run({ script, args: argv, workDir, stateDir: path.join(base, 'state'), limits, signal });
+    const outcome = await runtime.run({
+      script,
+      args: argv,
+      workDir,
+      stateDir: path.join(base, 'state'),
+      limits,
+      signal,
+    });
     let failure = outcome.reason;
     let output: string | null = null;
     if (!failure) {
@@ -82,4 +92,3 @@ export async function withProcessorRun<T>(
     void fsp.rm(base, { recursive: true, force: true }).catch(() => undefined);
   }
 }
-

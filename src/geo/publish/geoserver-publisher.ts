@@ -30,7 +30,17 @@ export interface GeoServerConnection {
 const NAME = /^[A-Za-z0-9_.-]{1,200}$/;
 
 /** A colour per class when the model gives none (ColorBrewer Set1, then grey). */
-const FALLBACK_COLORS = ['#e41a1c', '#377eb8', '#4daf4a', '#984ea3', '#ff7f00', '#ffff33', '#a65628', '#f781bf', '#999999'];
+const FALLBACK_COLORS = [
+  '#e41a1c',
+  '#377eb8',
+  '#4daf4a',
+  '#984ea3',
+  '#ff7f00',
+  '#ffff33',
+  '#a65628',
+  '#f781bf',
+  '#999999',
+];
 
 /**
  * SLD 1.0 raster style: ColorMap type="values" maps each class value to its colour; output nodata is
@@ -57,13 +67,16 @@ export function classStyleSld(styleName: string, classes: ModelClassSpec[], noda
       '@_xmlns:ogc': 'http://www.opengis.net/ogc',
       '@_xmlns:xlink': 'http://www.w3.org/1999/xlink',
       '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
-      '@_xsi:schemaLocation': 'http://www.opengis.net/sld http://schemas.opengis.net/sld/1.0.0/StyledLayerDescriptor.xsd',
+      '@_xsi:schemaLocation':
+        'http://www.opengis.net/sld http://schemas.opengis.net/sld/1.0.0/StyledLayerDescriptor.xsd',
       NamedLayer: {
         Name: styleName,
         UserStyle: {
           Name: styleName,
           Title: `${styleName} classes`,
-          FeatureTypeStyle: { Rule: { RasterSymbolizer: { Opacity: 1, ColorMap: { '@_type': 'values', ColorMapEntry: entries } } } },
+          FeatureTypeStyle: {
+            Rule: { RasterSymbolizer: { Opacity: 1, ColorMap: { '@_type': 'values', ColorMapEntry: entries } } },
+          },
         },
       },
     },
@@ -108,25 +121,50 @@ export class GeoServerPublisher implements MapPublisher {
     const layer = layerName(request);
     const store = push?.store ? layerName({ ...request, geoserverPush: { ...push, layer_name: push.store } }) : layer;
     const style = push?.style ?? `${request.modelDisplayName.replace(/[^A-Za-z0-9_.-]/g, '_')}_classes`;
-    for (const [what, value] of [['workspace', workspace], ['store', store], ['layer', layer], ['style', style]] as const) {
-      if (!NAME.test(value)) throw StepFailure.nonRetryable(`GeoServer ${what} name ${JSON.stringify(value)} may only contain letters, digits, _ . -`, 'ModelConfigurationError');
+    for (const [what, value] of [
+      ['workspace', workspace],
+      ['store', store],
+      ['layer', layer],
+      ['style', style],
+    ] as const) {
+      if (!NAME.test(value))
+        throw StepFailure.nonRetryable(
+          `GeoServer ${what} name ${JSON.stringify(value)} may only contain letters, digits, _ . -`,
+          'ModelConfigurationError',
+        );
     }
     const raster = await this.rasterInfo(request.rasterKey);
     const ws = encodeURIComponent(workspace);
 
     // 1. Workspace (409 = exists already).
-    await this.call('POST', '/rest/workspaces', { body: JSON.stringify({ workspace: { name: workspace } }), contentType: 'application/json', accept: [201, 409] });
-    // 2. Raster: creates store + coverage + layer, or replaces the file of an existing store.
-    await this.call('PUT', `/rest/workspaces/${ws}/coveragestores/${encodeURIComponent(store)}/file.geotiff?coverageName=${encodeURIComponent(layer)}`, {
-      body: raster.bytes,
-      contentType: 'image/tiff',
-      accept: [200, 201],
+    await this.call('POST', '/rest/workspaces', {
+      body: JSON.stringify({ workspace: { name: workspace } }),
+      contentType: 'application/json',
+      accept: [201, 409],
     });
+    // 2. Raster: creates store + coverage + layer, or replaces the file of an existing store.
+    await this.call(
+      'PUT',
+      `/rest/workspaces/${ws}/coveragestores/${encodeURIComponent(store)}/file.geotiff?coverageName=${encodeURIComponent(layer)}`,
+      {
+        body: raster.bytes,
+        contentType: 'image/tiff',
+        accept: [200, 201],
+      },
+    );
     // 3. Style from the model's classes: create, or update when it exists (403).
     const sld = classStyleSld(style, request.classes ?? [], request.outputNodata ?? null);
-    const created = await this.call('POST', `/rest/workspaces/${ws}/styles?name=${encodeURIComponent(style)}`, { body: sld, contentType: 'application/vnd.ogc.sld+xml', accept: [201, 403] });
+    const created = await this.call('POST', `/rest/workspaces/${ws}/styles?name=${encodeURIComponent(style)}`, {
+      body: sld,
+      contentType: 'application/vnd.ogc.sld+xml',
+      accept: [201, 403],
+    });
     if (created === 403) {
-      await this.call('PUT', `/rest/workspaces/${ws}/styles/${encodeURIComponent(style)}`, { body: sld, contentType: 'application/vnd.ogc.sld+xml', accept: [200] });
+      await this.call('PUT', `/rest/workspaces/${ws}/styles/${encodeURIComponent(style)}`, {
+        body: sld,
+        contentType: 'application/vnd.ogc.sld+xml',
+        accept: [200],
+      });
     }
     // 4. Default style of the layer.
     await this.call('PUT', `/rest/layers/${ws}:${encodeURIComponent(layer)}`, {
@@ -169,11 +207,21 @@ export class GeoServerPublisher implements MapPublisher {
     const bytes = await this.store.getObject(key);
     const header = await readGeoTiffHeader(bytes);
     const affine = affineOf(header.georef);
-    return { bytes, epsg: epsgOf(header.georef), bounds: affine ? boundsOf(affine, header.width, header.height) : null, width: header.width, height: header.height };
+    return {
+      bytes,
+      epsg: epsgOf(header.georef),
+      bounds: affine ? boundsOf(affine, header.width, header.height) : null,
+      width: header.width,
+      height: header.height,
+    };
   }
 
   /** One REST call; returns the status when it is one of `accept`, otherwise throws a readable failure. */
-  private async call(method: string, path: string, options: { body: string | Buffer; contentType: string; accept: number[] }): Promise<number> {
+  private async call(
+    method: string,
+    path: string,
+    options: { body: string | Buffer; contentType: string; accept: number[] },
+  ): Promise<number> {
     const url = `${this.base}${path}`;
     let response: Response;
     try {
@@ -187,12 +235,18 @@ export class GeoServerPublisher implements MapPublisher {
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-      throw StepFailure.retryable(`GeoServer at ${this.base} is unreachable (${method} ${url}: ${reason})`, 'GeoServerUnreachable');
+      throw StepFailure.retryable(
+        `GeoServer at ${this.base} is unreachable (${method} ${url}: ${reason})`,
+        'GeoServerUnreachable',
+      );
     }
     const text = (await response.text()).trim();
     if (options.accept.includes(response.status)) return response.status;
     if (response.status === 401) {
-      throw StepFailure.nonRetryable(`wrong GeoServer credentials: ${this.base} answered 401 Unauthorized to user ${JSON.stringify(this.connection.user)} (check GEOSERVER_USER / GEOSERVER_PASSWORD)`, 'GeoServerCredentialsError');
+      throw StepFailure.nonRetryable(
+        `wrong GeoServer credentials: ${this.base} answered 401 Unauthorized to user ${JSON.stringify(this.connection.user)} (check GEOSERVER_USER / GEOSERVER_PASSWORD)`,
+        'GeoServerCredentialsError',
+      );
     }
     const message = `GeoServer ${method} ${path} answered ${response.status} ${response.statusText}${text ? `: ${text.slice(0, 500)}` : ''}`;
     // 5xx and 429 may pass; other client errors will not change on retry.

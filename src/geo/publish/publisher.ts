@@ -71,7 +71,13 @@ export class BuiltInPublisher implements MapPublisher {
     const tiff = await openStoredGeoTiff(this.store, request.rasterKey);
     try {
       const { bounds, minzoom, maxzoom } = (await TileRaster.open(request.rasterKey, tiff)).info;
-      return { ...result, tile_path_template: `/tiles/${encodeURIComponent(request.taskId)}/{z}/{x}/{y}.png`, bounds, minzoom, maxzoom };
+      return {
+        ...result,
+        tile_path_template: `/tiles/${encodeURIComponent(request.taskId)}/{z}/{x}/{y}.png`,
+        bounds,
+        minzoom,
+        maxzoom,
+      };
     } catch (error) {
       // Not tileable (unsupported CRS, no georeferencing): publishing still succeeds, the reason is recorded.
       return { ...result, tile_path_template: null, tiles_problem: (error as Error).message };

@@ -43,29 +43,46 @@ export function gdalTool(name: 'gdal_translate' | 'gdalinfo', gdalBinDir?: strin
 /** Writes `dst`, a COG copy of the GeoTIFF `src` (pixel values, CRS, transform and nodata unchanged). */
 export async function toCloudOptimizedGeoTiff(src: string, dst: string, options: CogOptions = {}): Promise<void> {
   const blockSize = options.blockSize ?? 256;
-  if (!Number.isInteger(blockSize) || blockSize <= 0 || blockSize % 16 !== 0) throw new CogError(`blockSize must be a positive multiple of 16, got ${blockSize}`);
+  if (!Number.isInteger(blockSize) || blockSize <= 0 || blockSize % 16 !== 0)
+    throw new CogError(`blockSize must be a positive multiple of 16, got ${blockSize}`);
   const tool = gdalTool('gdal_translate', options.gdalBinDir);
   const args = [
     '-q',
-    '-of', 'COG',
-    '-co', 'COMPRESS=DEFLATE',
+    '-of',
+    'COG',
+    '-co',
+    'COMPRESS=DEFLATE',
     // Horizontal differencing gains nothing on class masks; PREDICTOR=NO keeps every reader happy.
-    '-co', 'PREDICTOR=NO',
-    '-co', `BLOCKSIZE=${blockSize}`,
-    '-co', `OVERVIEW_RESAMPLING=${options.resampling ?? 'NEAREST'}`,
-    '-co', 'NUM_THREADS=ALL_CPUS',
+    '-co',
+    'PREDICTOR=NO',
+    '-co',
+    `BLOCKSIZE=${blockSize}`,
+    '-co',
+    `OVERVIEW_RESAMPLING=${options.resampling ?? 'NEAREST'}`,
+    '-co',
+    'NUM_THREADS=ALL_CPUS',
     src,
     dst,
   ];
   try {
-    await run(tool, args, { timeout: options.timeoutMs ?? 600_000, signal: options.signal, maxBuffer: 4 * 1024 * 1024 });
+    await run(tool, args, {
+      timeout: options.timeoutMs ?? 600_000,
+      signal: options.signal,
+      maxBuffer: 4 * 1024 * 1024,
+    });
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string; killed?: boolean };
     if (e.code === 'ENOENT') {
-      throw new CogError(`${tool} not found: install GDAL's command-line tools (Debian: apt-get install gdal-bin) or set GDAL_BIN_DIR`, true);
+      throw new CogError(
+        `${tool} not found: install GDAL's command-line tools (Debian: apt-get install gdal-bin) or set GDAL_BIN_DIR`,
+        true,
+      );
     }
     if (e.name === 'AbortError') throw error;
     const detail = (e.stderr ?? '').trim() || e.message;
-    throw new CogError(`gdal_translate -of COG failed for ${path.basename(src)}: ${detail}`, /driver\W+COG\W+not recogni[sz]ed/i.test(detail));
+    throw new CogError(
+      `gdal_translate -of COG failed for ${path.basename(src)}: ${detail}`,
+      /driver\W+COG\W+not recogni[sz]ed/i.test(detail),
+    );
   }
 }

@@ -75,14 +75,22 @@ export async function writeMaskCog(
 }
 
 /** The bytes of writeMaskCog's file, in order (join them, or upload them, without a file). */
-export async function encodeMaskCog(mask: Uint8Array, width: number, height: number, georef: GeoReference, options: WriteMaskCogOptions): Promise<Uint8Array[]> {
+export async function encodeMaskCog(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  georef: GeoReference,
+  options: WriteMaskCogOptions,
+): Promise<Uint8Array[]> {
   checkMaskSize(mask, width, height);
   const blockSize = options.blockSize ?? 256;
   checkTileSize(blockSize);
   const { nodata } = options;
-  if (!Number.isInteger(nodata) || nodata < 0 || nodata > 255) throw new Error(`nodata must be an integer 0-255 for a uint8 mask, got ${nodata}`);
+  if (!Number.isInteger(nodata) || nodata < 0 || nodata > 255)
+    throw new Error(`nodata must be an integer 0-255 for a uint8 mask, got ${nodata}`);
   const deflateLevel = options.deflateLevel ?? 6;
-  if (!Number.isInteger(deflateLevel) || deflateLevel < 1 || deflateLevel > 9) throw new Error(`deflateLevel must be 1-9, got ${deflateLevel}`);
+  if (!Number.isInteger(deflateLevel) || deflateLevel < 1 || deflateLevel > 9)
+    throw new Error(`deflateLevel must be 1-9, got ${deflateLevel}`);
 
   // Full resolution first, then overviews by decreasing size: the IFD order. Compressing all levels'
   // tiles at once keeps the thread pool busy across levels.
@@ -105,10 +113,14 @@ export async function encodeMaskCog(mask: Uint8Array, width: number, height: num
   }
   const headerBytes = cursor;
   for (let index = images.length - 1; index >= 0; index--) {
-    cursor = setTileOffsets(tagsPerImage[index]!, tilesPerImage[index]!, cursor + LEADER_BYTES, LEADER_BYTES + TRAILER_BYTES) + TRAILER_BYTES;
+    cursor =
+      setTileOffsets(tagsPerImage[index]!, tilesPerImage[index]!, cursor + LEADER_BYTES, LEADER_BYTES + TRAILER_BYTES) +
+      TRAILER_BYTES;
   }
   if (cursor > MAX_CLASSIC_TIFF_BYTES) {
-    throw new Error(`the COG of this ${width} x ${height} mask would be ${cursor} bytes: over the 4 GiB of a classic TIFF, and writeMaskCog does not write BigTIFF`);
+    throw new Error(
+      `the COG of this ${width} x ${height} mask would be ${cursor} bytes: over the 4 GiB of a classic TIFF, and writeMaskCog does not write BigTIFF`,
+    );
   }
 
   const head = Buffer.alloc(headerBytes);

@@ -16,13 +16,22 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
-import { addDecoder, BaseDecoder, fromArrayBuffer, fromFile, getDecoder, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
+import {
+  addDecoder,
+  BaseDecoder,
+  fromArrayBuffer,
+  fromFile,
+  getDecoder,
+  type GeoTIFF,
+  type GeoTIFFImage,
+} from 'geotiff';
 import { runLimited } from '../concurrency';
 
 const inflateAsync = promisify(zlib.inflate);
 const deflateAsync = promisify(zlib.deflate);
 
-export type RasterTypedArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+export type RasterTypedArray =
+  Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 export type RasterDataType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
 
 /** What is needed to write another raster on the same grid (raw TIFF tag values, as in the input). */
@@ -142,7 +151,14 @@ function dataTypeOf(sampleFormat: number, bits: number): RasterDataType | null {
   return null;
 }
 
-const ARRAY_FOR: Record<RasterDataType, { new (length: number): RasterTypedArray; new (buffer: ArrayBuffer, offset: number, length: number): RasterTypedArray; BYTES_PER_ELEMENT: number }> = {
+const ARRAY_FOR: Record<
+  RasterDataType,
+  {
+    new (length: number): RasterTypedArray;
+    new (buffer: ArrayBuffer, offset: number, length: number): RasterTypedArray;
+    BYTES_PER_ELEMENT: number;
+  }
+> = {
   uint8: Uint8Array as never,
   int8: Int8Array as never,
   uint16: Uint16Array as never,
@@ -153,7 +169,14 @@ const ARRAY_FOR: Record<RasterDataType, { new (length: number): RasterTypedArray
   float64: Float64Array as never,
 };
 
-const SAMPLE_FORMAT_NAMES: Record<number, string> = { 1: 'unsigned integer', 2: 'signed integer', 3: 'floating point', 4: 'undefined', 5: 'complex integer', 6: 'complex floating point' };
+const SAMPLE_FORMAT_NAMES: Record<number, string> = {
+  1: 'unsigned integer',
+  2: 'signed integer',
+  3: 'floating point',
+  4: 'undefined',
+  5: 'complex integer',
+  6: 'complex floating point',
+};
 
 /** Data type of an image, or a readable reason why we do not support it. */
 function describeDataType(image: GeoTIFFImage): { dataType: RasterDataType } | { reason: string } {
@@ -162,7 +185,9 @@ function describeDataType(image: GeoTIFFImage): { dataType: RasterDataType } | {
   const formats = Array.from(fd.SampleFormat ?? [1]);
   const format = formats[0] ?? 1;
   if (bits.some((b) => b !== bits[0]) || formats.some((f) => f !== format)) {
-    return { reason: `bands with different sample types (${bits.join('/')} bits, formats ${formats.join('/')}) are not supported` };
+    return {
+      reason: `bands with different sample types (${bits.join('/')} bits, formats ${formats.join('/')}) are not supported`,
+    };
   }
   const dataType = dataTypeOf(format, bits[0] ?? 0);
   if (!dataType) {
@@ -229,7 +254,14 @@ export function affineOf(georef: GeoReference): [number, number, number, number,
   }
   if (affine && georef.geoKeys.GTRasterTypeGeoKey === 2) {
     // PixelIsPoint: the tie point is the centre of the pixel.
-    affine = [affine[0], affine[1], affine[2] - 0.5 * (affine[0] + affine[1]), affine[3], affine[4], affine[5] - 0.5 * (affine[3] + affine[4])];
+    affine = [
+      affine[0],
+      affine[1],
+      affine[2] - 0.5 * (affine[0] + affine[1]),
+      affine[3],
+      affine[4],
+      affine[5] - 0.5 * (affine[3] + affine[4]),
+    ];
   }
   return affine;
 }
@@ -255,7 +287,11 @@ const HOST_LITTLE_ENDIAN = os.endianness() === 'LE';
 
 /** The bytes of a Buffer or Uint8Array as an ArrayBuffer of their own (Node pools small buffers inside larger ones). */
 export function ownArrayBuffer(data: Uint8Array): ArrayBuffer {
-  return (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data.buffer : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as ArrayBuffer;
+  return (
+    data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
+      ? data.buffer
+      : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)
+  ) as ArrayBuffer;
 }
 
 /**
@@ -304,7 +340,9 @@ export async function decodeGeoTiff(bytes: ArrayBuffer, name: string): Promise<R
 }
 
 /** Size and georeferencing of the first image of an in-memory GeoTIFF, without decoding pixels. */
-export async function readGeoTiffHeader(data: Uint8Array): Promise<{ width: number; height: number; georef: GeoReference }> {
+export async function readGeoTiffHeader(
+  data: Uint8Array,
+): Promise<{ width: number; height: number; georef: GeoReference }> {
   try {
     const image = await (await fromArrayBuffer(ownArrayBuffer(data))).getImage(0);
     return { width: image.getWidth(), height: image.getHeight(), georef: georefOf(image) };
@@ -321,7 +359,6 @@ async function inflateBlock(compressed: Uint8Array, deflate: boolean, expectedBy
   return ownArrayBuffer(out);
 }
 
-
 const IN_FLIGHT = Math.max(4, 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4));
 
 /**
@@ -331,7 +368,14 @@ const IN_FLIGHT = Math.max(4, 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4));
  * other combination goes through geotiff's decoder for the compression (BaseDecoder.decode, which
  * applies geotiff's predictor logic) followed by the same scatter.
  */
-async function readBandsFast(image: GeoTIFFImage, bytes: ArrayBuffer, dataType: RasterDataType, width: number, height: number, bandCount: number): Promise<RasterTypedArray[]> {
+async function readBandsFast(
+  image: GeoTIFFImage,
+  bytes: ArrayBuffer,
+  dataType: RasterDataType,
+  width: number,
+  height: number,
+  bandCount: number,
+): Promise<RasterTypedArray[]> {
   const Ctor = ARRAY_FOR[dataType];
   const bands = Array.from({ length: bandCount }, () => new Ctor(width * height));
   const fd = dir(image);
@@ -348,9 +392,18 @@ async function readBandsFast(image: GeoTIFFImage, bytes: ArrayBuffer, dataType: 
   const compression = fd.Compression ?? 1;
   const predictor = (fd as { Predictor?: number }).Predictor ?? 1;
   const integer = dataType !== 'float32' && dataType !== 'float64';
-  const fused = (compression === 1 || compression === 8 || compression === 32946) && (predictor === 1 || (predictor === 2 && integer));
-  const decoder = fused ? null : ((await getDecoder(fd)) as { decode(fd: unknown, buffer: ArrayBuffer): Promise<ArrayBuffer> });
-  const mask = dataType === 'uint8' || dataType === 'int8' ? 0xff : dataType === 'uint16' || dataType === 'int16' ? 0xffff : 0xffffffff;
+  const fused =
+    (compression === 1 || compression === 8 || compression === 32946) &&
+    (predictor === 1 || (predictor === 2 && integer));
+  const decoder = fused
+    ? null
+    : ((await getDecoder(fd)) as { decode(fd: unknown, buffer: ArrayBuffer): Promise<ArrayBuffer> });
+  const mask =
+    dataType === 'uint8' || dataType === 'int8'
+      ? 0xff
+      : dataType === 'uint16' || dataType === 'int16'
+        ? 0xffff
+        : 0xffffffff;
   const file = new Uint8Array(bytes);
   const blockBytes = tileWidth * tileHeight * samplesInBlock * Ctor.BYTES_PER_ELEMENT;
 
@@ -362,9 +415,14 @@ async function readBandsFast(image: GeoTIFFImage, bytes: ArrayBuffer, dataType: 
     const offset = Number(offsets[index] ?? 0);
     const count = Number(counts[index] ?? 0);
     if (count === 0) return; // sparse block: stays 0
-    if (offset + count > file.byteLength) throw new InvalidGeoTiffError(`the file is truncated: block ${index} ends at byte ${offset + count} of ${file.byteLength}`);
+    if (offset + count > file.byteLength)
+      throw new InvalidGeoTiffError(
+        `the file is truncated: block ${index} ends at byte ${offset + count} of ${file.byteLength}`,
+      );
     const compressed = file.subarray(offset, offset + count);
-    const data = fused ? await inflateBlock(compressed, compression !== 1, blockBytes) : await decoder!.decode(fd, compressed.slice().buffer);
+    const data = fused
+      ? await inflateBlock(compressed, compression !== 1, blockBytes)
+      : await decoder!.decode(fd, compressed.slice().buffer);
     const block = new Ctor(data, 0, Math.floor(data.byteLength / Ctor.BYTES_PER_ELEMENT)) as RasterTypedArray;
     const x0 = tx * tileWidth;
     const y0 = ty * tileHeight;
@@ -417,7 +475,14 @@ export function asInvalid(error: unknown, filePath: string): Error {
 // ---------------------------------------------------------------------------------------------
 
 const SUPPORTED_COMPRESSION = new Set([1, 5, 7, 8, 32773, 32946, 34887]);
-const COMPRESSION_NAMES: Record<number, string> = { 6: 'old-style JPEG', 34712: 'JPEG 2000', 50000: 'ZSTD', 50001: 'WEBP', 50002: 'JPEG XL', 34925: 'LZMA' };
+const COMPRESSION_NAMES: Record<number, string> = {
+  6: 'old-style JPEG',
+  34712: 'JPEG 2000',
+  50000: 'ZSTD',
+  50001: 'WEBP',
+  50002: 'JPEG XL',
+  34925: 'LZMA',
+};
 
 export interface InspectOptions {
   /** Largest accepted width * height; default DEFAULT_MAX_PIXELS. */
@@ -468,7 +533,12 @@ export async function inspectGeoTiff(filePath: string, options: InspectOptions =
 }
 
 /** inspectGeoTiff's checks on an opened GeoTIFF (a local file or ranged reads of a stored one) of `size` bytes. */
-export async function inspectOpenedGeoTiff(tiff: GeoTIFF, size: number, name: string, options: InspectOptions = {}): Promise<GeoTiffSummary> {
+export async function inspectOpenedGeoTiff(
+  tiff: GeoTIFF,
+  size: number,
+  name: string,
+  options: InspectOptions = {},
+): Promise<GeoTiffSummary> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   let image: GeoTIFFImage;
   try {
@@ -484,10 +554,14 @@ export async function inspectOpenedGeoTiff(tiff: GeoTIFF, size: number, name: st
   if ('reason' in described) throw new InvalidGeoTiffError(described.reason);
   const compression = fd.Compression ?? 1;
   if (!SUPPORTED_COMPRESSION.has(compression)) {
-    throw new InvalidGeoTiffError(`unsupported compression: ${COMPRESSION_NAMES[compression] ?? `code ${compression}`}`);
+    throw new InvalidGeoTiffError(
+      `unsupported compression: ${COMPRESSION_NAMES[compression] ?? `code ${compression}`}`,
+    );
   }
   if (width * height > maxPixels) {
-    throw new InvalidGeoTiffError(`the image is too large: ${width} x ${height} = ${width * height} pixels, the limit is ${maxPixels}`);
+    throw new InvalidGeoTiffError(
+      `the image is too large: ${width} x ${height} = ${width * height} pixels, the limit is ${maxPixels}`,
+    );
   }
   const offsets = fd.TileOffsets ?? fd.StripOffsets;
   const counts = fd.TileByteCounts ?? fd.StripByteCounts;
@@ -495,7 +569,9 @@ export async function inspectOpenedGeoTiff(tiff: GeoTIFF, size: number, name: st
   for (let i = 0; i < offsets.length; i++) {
     const end = Number(offsets[i]) + Number(counts[i] ?? 0);
     if (end > size) {
-      throw new InvalidGeoTiffError(`the file is truncated: image data runs to byte ${end} but the file has ${size} bytes`);
+      throw new InvalidGeoTiffError(
+        `the file is truncated: image data runs to byte ${end} but the file has ${size} bytes`,
+      );
     }
   }
   const georef = georefOf(image);
@@ -552,13 +628,21 @@ export async function writeMaskGeoTiff(
   const tileSize = options.tileSize ?? 256;
   checkTileSize(tileSize);
   const compress = (options.compression ?? 'deflate') === 'deflate';
-  const tiles = await encodeMaskTiles({ pixels: mask, width, height }, tileSize, compress ? { deflateLevel: options.deflateLevel ?? 6 } : null);
-  const tags = [...maskImageTags(width, height, tileSize, compress, tiles, options.nodata), ...georeferenceTags(georef)];
+  const tiles = await encodeMaskTiles(
+    { pixels: mask, width, height },
+    tileSize,
+    compress ? { deflateLevel: options.deflateLevel ?? 6 } : null,
+  );
+  const tags = [
+    ...maskImageTags(width, height, tileSize, compress, tiles, options.nodata),
+    ...georeferenceTags(georef),
+  ];
 
   // Layout: header (8) | IFD and its values | tile data.
   const dataStart = 8 + ifdByteLength(tags);
   setTileOffsets(tags, tiles, dataStart, 0);
-  if (dataStart + tiles.reduce((sum, tile) => sum + tile.byteLength, 0) > MAX_CLASSIC_TIFF_BYTES) throw new Error('mask too large for a classic TIFF');
+  if (dataStart + tiles.reduce((sum, tile) => sum + tile.byteLength, 0) > MAX_CLASSIC_TIFF_BYTES)
+    throw new Error('mask too large for a classic TIFF');
   const head = Buffer.alloc(dataStart);
   writeTiffHeader(head, 8);
   writeIfd(head, 8, tags, 0);
@@ -597,12 +681,15 @@ export interface MaskImage {
 }
 
 export function checkMaskSize(mask: Uint8Array, width: number, height: number): void {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) throw new Error(`mask size must be positive integers, got ${width} x ${height}`);
-  if (mask.length !== width * height) throw new Error(`mask has ${mask.length} values, expected ${width} x ${height} = ${width * height}`);
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0)
+    throw new Error(`mask size must be positive integers, got ${width} x ${height}`);
+  if (mask.length !== width * height)
+    throw new Error(`mask has ${mask.length} values, expected ${width} x ${height} = ${width * height}`);
 }
 
 export function checkTileSize(tileSize: number): void {
-  if (!Number.isInteger(tileSize) || tileSize <= 0 || tileSize % 16 !== 0) throw new Error(`tileSize must be a positive multiple of 16, got ${tileSize}`);
+  if (!Number.isInteger(tileSize) || tileSize <= 0 || tileSize % 16 !== 0)
+    throw new Error(`tileSize must be a positive multiple of 16, got ${tileSize}`);
 }
 
 /**
@@ -610,20 +697,27 @@ export function checkTileSize(tileSize: number): void {
  * them on the libuv thread pool, a bounded number at a time so that only that many uncompressed tiles exist.
  * `deflate` null = stored uncompressed.
  */
-export async function encodeMaskTiles(image: MaskImage, tileSize: number, deflate: { deflateLevel: number } | null): Promise<Uint8Array[]> {
+export async function encodeMaskTiles(
+  image: MaskImage,
+  tileSize: number,
+  deflate: { deflateLevel: number } | null,
+): Promise<Uint8Array[]> {
   const { pixels, width, height } = image;
   const across = Math.ceil(width / tileSize);
   const down = Math.ceil(height / tileSize);
   const encoded = new Array<Uint8Array>(across * down);
   // One output chunk per tile: zlib's default 16 kB chunks cost a thread-pool round trip each.
-  const zlibOptions = deflate ? { level: deflate.deflateLevel, chunkSize: Math.max(zlib.constants.Z_MIN_CHUNK, tileSize * tileSize) } : null;
+  const zlibOptions = deflate
+    ? { level: deflate.deflateLevel, chunkSize: Math.max(zlib.constants.Z_MIN_CHUNK, tileSize * tileSize) }
+    : null;
   await runLimited(encoded.length, IN_FLIGHT, async (index) => {
     const x0 = (index % across) * tileSize;
     const y0 = Math.floor(index / across) * tileSize;
     const w = Math.min(tileSize, width - x0);
     const h = Math.min(tileSize, height - y0);
     const tile = new Uint8Array(tileSize * tileSize);
-    for (let r = 0; r < h; r++) tile.set(pixels.subarray((y0 + r) * width + x0, (y0 + r) * width + x0 + w), r * tileSize);
+    for (let r = 0; r < h; r++)
+      tile.set(pixels.subarray((y0 + r) * width + x0, (y0 + r) * width + x0 + w), r * tileSize);
     encoded[index] = zlibOptions ? await deflateAsync(tile, zlibOptions) : tile;
   });
   return encoded;
@@ -633,7 +727,14 @@ export async function encodeMaskTiles(image: MaskImage, tileSize: number, deflat
  * Tags of a tiled single-band uint8 image, BlackIsZero, with TileOffsets to be filled by setTileOffsets.
  * `nodata` goes to GDAL_NODATA. Georeferencing is separate (georeferenceTags).
  */
-export function maskImageTags(width: number, height: number, tileSize: number, deflate: boolean, tiles: readonly Uint8Array[], nodata: number | undefined): TiffTag[] {
+export function maskImageTags(
+  width: number,
+  height: number,
+  tileSize: number,
+  deflate: boolean,
+  tiles: readonly Uint8Array[],
+  nodata: number | undefined,
+): TiffTag[] {
   const tags: TiffTag[] = [
     { code: 256, type: 4, values: [width] },
     { code: 257, type: 4, values: [height] },
@@ -668,7 +769,12 @@ export function georeferenceTags(georef: GeoReference): TiffTag[] {
  * Fills TileOffsets for tiles laid out one after the other from `firstTileAt`, `gap` bytes apart
  * (the COG block leader and trailer). Returns the offset just past the last tile.
  */
-export function setTileOffsets(tags: TiffTag[], tiles: readonly Uint8Array[], firstTileAt: number, gap: number): number {
+export function setTileOffsets(
+  tags: TiffTag[],
+  tiles: readonly Uint8Array[],
+  firstTileAt: number,
+  gap: number,
+): number {
   let cursor = firstTileAt;
   tags.find((tag) => tag.code === TILE_OFFSETS)!.values = tiles.map((tile) => {
     const at = cursor;
@@ -679,7 +785,9 @@ export function setTileOffsets(tags: TiffTag[], tiles: readonly Uint8Array[], fi
 }
 
 function valueBytes(tag: TiffTag): number {
-  return typeof tag.values === 'string' ? Buffer.byteLength(tag.values, 'latin1') + 1 : tag.values.length * TYPE_SIZE[tag.type];
+  return typeof tag.values === 'string'
+    ? Buffer.byteLength(tag.values, 'latin1') + 1
+    : tag.values.length * TYPE_SIZE[tag.type];
 }
 
 /** Bytes of an IFD with its out-of-line values (word-aligned), as writeIfd lays it out. */

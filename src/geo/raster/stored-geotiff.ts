@@ -1,14 +1,25 @@
 import type { GeoTIFF } from 'geotiff';
 import { openStoredGeoTiff } from '../tiles/open-output';
 import { ObjectNotFoundError, type ObjectStore } from '../../platform/storage/object-store';
-import { asInvalid, checkTiffHeaderBytes, InvalidGeoTiffError, inspectOpenedGeoTiff, type GeoTiffSummary, type InspectOptions } from './raster';
+import {
+  asInvalid,
+  checkTiffHeaderBytes,
+  InvalidGeoTiffError,
+  inspectOpenedGeoTiff,
+  type GeoTiffSummary,
+  type InspectOptions,
+} from './raster';
 
 /**
  * inspectGeoTiff for an object already in storage, reading only its headers (ranged reads of MinIO/S3, or
  * the file of the filesystem store): checking an uploaded 500 KB tile then costs a HEAD and one small read
  * instead of downloading it. Throws ObjectNotFoundError when the object is missing.
  */
-export async function inspectStoredGeoTiff(store: ObjectStore, key: string, options: InspectOptions = {}): Promise<GeoTiffSummary & { bytes: number }> {
+export async function inspectStoredGeoTiff(
+  store: ObjectStore,
+  key: string,
+  options: InspectOptions = {},
+): Promise<GeoTiffSummary & { bytes: number }> {
   const info = await store.stat(key);
   if (!info) throw new ObjectNotFoundError(key);
   if (info.size === 0) throw new InvalidGeoTiffError('the file is empty');

@@ -7,7 +7,8 @@ import * as mgrs from 'mgrs';
 /** [lon_min, lat_min, lon_max, lat_max] in WGS84 degrees. */
 export type Bbox = [number, number, number, number];
 
-export type PolygonGeometry = { type: 'Polygon'; coordinates: number[][][] } | { type: 'MultiPolygon'; coordinates: number[][][][] };
+export type PolygonGeometry =
+  { type: 'Polygon'; coordinates: number[][][] } | { type: 'MultiPolygon'; coordinates: number[][][][] };
 
 /** Sentinel-2 tiles are MGRS 100 km squares: zone 1-60, latitude band C-X (no I, O), two square letters. */
 export const MGRS_TILE = /^(0?[1-9]|[1-5]\d|60)[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V]$/;
@@ -15,21 +16,29 @@ export const MGRS_TILE = /^(0?[1-9]|[1-5]\d|60)[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V]
 export class SpatialDomainError extends Error {}
 
 function checkPosition(position: unknown, where: string): void {
-  if (!Array.isArray(position) || position.length < 2 || !position.every((value) => typeof value === 'number' && Number.isFinite(value))) {
+  if (
+    !Array.isArray(position) ||
+    position.length < 2 ||
+    !position.every((value) => typeof value === 'number' && Number.isFinite(value))
+  ) {
     throw new SpatialDomainError(`${where} must be a [lon, lat] pair of numbers`);
   }
   const [lon, lat] = position as number[];
-  if (lon < -180 || lon > 180 || lat < -90 || lat > 90) throw new SpatialDomainError(`${where} [${lon}, ${lat}] is outside WGS84 lon/lat ranges`);
+  if (lon < -180 || lon > 180 || lat < -90 || lat > 90)
+    throw new SpatialDomainError(`${where} [${lon}, ${lat}] is outside WGS84 lon/lat ranges`);
 }
 
 function checkRings(rings: unknown, where: string): void {
-  if (!Array.isArray(rings) || rings.length === 0) throw new SpatialDomainError(`${where} must be a non-empty array of linear rings`);
+  if (!Array.isArray(rings) || rings.length === 0)
+    throw new SpatialDomainError(`${where} must be a non-empty array of linear rings`);
   rings.forEach((ring, r) => {
-    if (!Array.isArray(ring) || ring.length < 4) throw new SpatialDomainError(`${where}[${r}] needs at least 4 positions (a closed ring)`);
+    if (!Array.isArray(ring) || ring.length < 4)
+      throw new SpatialDomainError(`${where}[${r}] needs at least 4 positions (a closed ring)`);
     ring.forEach((position, p) => checkPosition(position, `${where}[${r}][${p}]`));
     const first = ring[0] as number[];
     const last = ring[ring.length - 1] as number[];
-    if (first[0] !== last[0] || first[1] !== last[1]) throw new SpatialDomainError(`${where}[${r}] is not closed (first and last positions differ)`);
+    if (first[0] !== last[0] || first[1] !== last[1])
+      throw new SpatialDomainError(`${where}[${r}] is not closed (first and last positions differ)`);
   });
 }
 
@@ -38,16 +47,20 @@ function checkRings(rings: unknown, where: string): void {
  * SpatialDomainError saying what is wrong (structure, ranges, closure, self-intersection, zero area).
  */
 export function polygonGeometry(value: unknown): PolygonGeometry {
-  if (typeof value !== 'object' || value === null) throw new SpatialDomainError('must be a GeoJSON Polygon or MultiPolygon (or a Feature with one)');
+  if (typeof value !== 'object' || value === null)
+    throw new SpatialDomainError('must be a GeoJSON Polygon or MultiPolygon (or a Feature with one)');
   let geometry = value as { type?: unknown; coordinates?: unknown; geometry?: unknown };
   if (geometry.type === 'Feature') geometry = (geometry.geometry ?? {}) as typeof geometry;
   if (geometry.type === 'Polygon') {
     checkRings(geometry.coordinates, 'coordinates');
   } else if (geometry.type === 'MultiPolygon') {
-    if (!Array.isArray(geometry.coordinates) || geometry.coordinates.length === 0) throw new SpatialDomainError('coordinates must be a non-empty array of polygons');
+    if (!Array.isArray(geometry.coordinates) || geometry.coordinates.length === 0)
+      throw new SpatialDomainError('coordinates must be a non-empty array of polygons');
     geometry.coordinates.forEach((polygon, index) => checkRings(polygon, `coordinates[${index}]`));
   } else {
-    throw new SpatialDomainError(`must be a GeoJSON Polygon or MultiPolygon (or a Feature with one), got type ${JSON.stringify(geometry.type ?? null)}`);
+    throw new SpatialDomainError(
+      `must be a GeoJSON Polygon or MultiPolygon (or a Feature with one), got type ${JSON.stringify(geometry.type ?? null)}`,
+    );
   }
   const result = { type: geometry.type, coordinates: geometry.coordinates } as PolygonGeometry;
   // booleanValid checks holes and multipolygon overlaps but not rings crossing themselves: kinks does.
@@ -66,7 +79,10 @@ export function geometryBbox(geometry: PolygonGeometry): Bbox {
 /** The WGS84 bounds of a Sentinel-2 (MGRS) tile id such as "33UXP": its 100 km grid square. */
 export function mgrsTileBbox(tile: string): Bbox {
   const id = tile.trim().toUpperCase();
-  if (!MGRS_TILE.test(id)) throw new SpatialDomainError(`"${tile}" is not a Sentinel-2 MGRS tile id like 33UXP (zone 1-60, latitude band, two grid letters)`);
+  if (!MGRS_TILE.test(id))
+    throw new SpatialDomainError(
+      `"${tile}" is not a Sentinel-2 MGRS tile id like 33UXP (zone 1-60, latitude band, two grid letters)`,
+    );
   try {
     const [minX, minY, maxX, maxY] = mgrs.inverse(id.replace(/^0/, ''));
     return [minX, minY, maxX, maxY];
@@ -79,11 +95,26 @@ export function mgrsTileBbox(tile: string): Bbox {
 export function mgrsQuery(tile: string): Record<string, { eq: number | string }> {
   const id = tile.trim().toUpperCase().replace(/^0/, '');
   const match = /^(\d{1,2})([A-Z])([A-Z]{2})$/.exec(id)!;
-  return { 'mgrs:utm_zone': { eq: Number(match[1]) }, 'mgrs:latitude_band': { eq: match[2] }, 'mgrs:grid_square': { eq: match[3] } };
+  return {
+    'mgrs:utm_zone': { eq: Number(match[1]) },
+    'mgrs:latitude_band': { eq: match[2] },
+    'mgrs:grid_square': { eq: match[3] },
+  };
 }
 
 export function bboxPolygon([minX, minY, maxX, maxY]: Bbox): PolygonGeometry {
-  return { type: 'Polygon', coordinates: [[[minX, minY], [maxX, minY], [maxX, maxY], [minX, maxY], [minX, minY]]] };
+  return {
+    type: 'Polygon',
+    coordinates: [
+      [
+        [minX, minY],
+        [maxX, minY],
+        [maxX, maxY],
+        [minX, maxY],
+        [minX, minY],
+      ],
+    ],
+  };
 }
 
 /** Geodesic area in km² of a bbox. */

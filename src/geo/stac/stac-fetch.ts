@@ -76,9 +76,18 @@ interface ChipSummary {
 }
 
 /** Runs python/stac_chip.py with a JSON request; exit code 2 = the input's fault (not retried). */
-export async function runChipScript<T>(config: AppConfig, request: Record<string, unknown>, env: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
+export async function runChipScript<T>(
+  config: AppConfig,
+  request: Record<string, unknown>,
+  env: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const child = spawn(config.PYTHON_BIN, [chipScript()], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], signal });
+    const child = spawn(config.PYTHON_BIN, [chipScript()], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      signal,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -119,7 +128,9 @@ function searchBody(input: StacTaskInput, collections: string[], limit: number, 
 function inTile(item: StacItem, tile: string): boolean {
   const props = item.properties;
   if (props['mgrs:utm_zone'] !== undefined) {
-    return `${props['mgrs:utm_zone']}${props['mgrs:latitude_band']}${props['mgrs:grid_square']}` === tile.replace(/^0/, '');
+    return (
+      `${props['mgrs:utm_zone']}${props['mgrs:latitude_band']}${props['mgrs:grid_square']}` === tile.replace(/^0/, '')
+    );
   }
   if (typeof props['s2:mgrs_tile'] === 'string') return props['s2:mgrs_tile'] === tile;
   return item.id.includes(`.T${tile.replace(/^(\d)[A-Z]/, '0$&')}.`) || item.id.includes(`_T${tile}_`);
@@ -142,9 +153,12 @@ export async function fetchStacChip(
   const { config } = deps;
   const source = dataSourceDefinition(input.data_source, config.STAC_COLLECTION);
   const apiUrl = input.data_source === 'hls' ? config.HLS_STAC_API_URL : config.STAC_API_URL;
-  const authHeaders: Record<string, string> = input.data_source === 'hls' && config.EARTHDATA_TOKEN ? { Authorization: `Bearer ${config.EARTHDATA_TOKEN}` } : {};
+  const authHeaders: Record<string, string> =
+    input.data_source === 'hls' && config.EARTHDATA_TOKEN ? { Authorization: `Bearer ${config.EARTHDATA_TOKEN}` } : {};
   const body = searchBody(input, source.collections, config.STAC_PAGE_LIMIT, input.data_source);
-  log.info(`STAC search ${apiUrl}/search collections=${source.collections.join(',')} ${input.area_label} datetime=${input.datetime} maxcc=${input.maxcc}`);
+  log.info(
+    `STAC search ${apiUrl}/search collections=${source.collections.join(',')} ${input.area_label} datetime=${input.datetime} maxcc=${input.maxcc}`,
+  );
   let found: { items: StacItem[]; pages: number };
   try {
     found = await searchStac(apiUrl, body, {
@@ -157,7 +171,14 @@ export async function fetchStacChip(
       },
     });
   } catch (error) {
-    if (error instanceof StacApiError && error.status !== null && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) {
+    if (
+      error instanceof StacApiError &&
+      error.status !== null &&
+      error.status >= 400 &&
+      error.status < 500 &&
+      error.status !== 408 &&
+      error.status !== 429
+    ) {
       throw invalidInput(error.message);
     }
     throw StepFailure.retryable((error as Error).message, 'TransientFetchError');
@@ -179,7 +200,9 @@ export async function fetchStacChip(
   const { keys } = assetKeysForBands(source, original.collection, bandNames, original);
   const classKey = classificationAssetKey(source, original.collection);
   const classAsset = classKey ? original.assets[classKey] : undefined;
-  log.info(`picked ${original.collection}/${original.id} (${original.properties.datetime}, cloud cover ${cloudCover(original)}%), assets ${keys.join(', ')}${classAsset ? ` + ${classKey}` : ''}`);
+  log.info(
+    `picked ${original.collection}/${original.id} (${original.properties.datetime}, cloud cover ${cloudCover(original)}%), assets ${keys.join(', ')}${classAsset ? ` + ${classKey}` : ''}`,
+  );
 
   const chipFile = path.join(dir, 'chip.tif');
   const classFile = path.join(dir, 'classification.tif');
@@ -197,7 +220,11 @@ export async function fetchStacChip(
         resolution,
         nodata: spec.nodata ?? 0,
         // Each model band goes where model-inference reads it (source_index, default its position).
-        bands: spec.bands.map((band, index) => ({ position: band.source_index ?? index + 1, href: original.assets[keys[index]].href, name: band.name })),
+        bands: spec.bands.map((band, index) => ({
+          position: band.source_index ?? index + 1,
+          href: original.assets[keys[index]].href,
+          name: band.name,
+        })),
         out_chip: chipFile,
         classification: classAsset ? { href: classAsset.href, nodata: classificationNodata, out: classFile } : null,
       },
@@ -207,7 +234,9 @@ export async function fetchStacChip(
   } finally {
     clearInterval(ticker);
   }
-  log.info(`chip ${summary.width}x${summary.height} x ${summary.bands} band(s) at ${resolution} m in ${summary.crs}, ${(summary.valid_fraction * 100).toFixed(1)}% with data`);
+  log.info(
+    `chip ${summary.width}x${summary.height} x ${summary.bands} band(s) at ${resolution} m in ${summary.crs}, ${(summary.valid_fraction * 100).toFixed(1)}% with data`,
+  );
   if (summary.valid_fraction === 0) {
     throw invalidInput(`scene ${original.id} has no data over ${input.area_label} (the area is outside its footprint)`);
   }
@@ -232,7 +261,11 @@ export async function fetchStacChip(
     width: summary.width,
     height: summary.height,
   };
-  await deps.store.putObject(storageKeys.taskChipMetadata(ids.inferenceId, ids.taskId), Buffer.from(JSON.stringify(metadata)), { contentType: 'application/json' });
+  await deps.store.putObject(
+    storageKeys.taskChipMetadata(ids.inferenceId, ids.taskId),
+    Buffer.from(JSON.stringify(metadata)),
+    { contentType: 'application/json' },
+  );
   return {
     inputKey,
     bytes: fs.statSync(chipFile).size,

@@ -33,7 +33,10 @@ export interface StacSearchBody {
 
 /** A STAC API answered with something other than a FeatureCollection: `status` decides whether to retry. */
 export class StacApiError extends Error {
-  constructor(message: string, readonly status: number | null) {
+  constructor(
+    message: string,
+    readonly status: number | null,
+  ) {
     super(message);
   }
 }
@@ -51,9 +54,15 @@ export interface StacSearchOptions {
  * `method: POST` carries a `body` that is merged into the previous request body (Earth Search sends the
  * paging token that way); a plain link is fetched with GET.
  */
-export async function searchStac(apiUrl: string, body: StacSearchBody, options: StacSearchOptions): Promise<{ items: StacItem[]; pages: number }> {
+export async function searchStac(
+  apiUrl: string,
+  body: StacSearchBody,
+  options: StacSearchOptions,
+): Promise<{ items: StacItem[]; pages: number }> {
   const items: StacItem[] = [];
-  let request: { url: string; method: 'GET' | 'POST'; body?: Record<string, unknown>; headers?: Record<string, string> } | undefined = {
+  let request:
+    | { url: string; method: 'GET' | 'POST'; body?: Record<string, unknown>; headers?: Record<string, string> }
+    | undefined = {
     url: `${apiUrl.replace(/\/$/, '')}/search`,
     method: 'POST',
     body,
@@ -64,7 +73,12 @@ export async function searchStac(apiUrl: string, body: StacSearchBody, options: 
     try {
       response = await fetch(request.url, {
         method: request.method,
-        headers: { Accept: 'application/geo+json, application/json', ...(request.body ? { 'Content-Type': 'application/json' } : {}), ...options.headers, ...request.headers },
+        headers: {
+          Accept: 'application/geo+json, application/json',
+          ...(request.body ? { 'Content-Type': 'application/json' } : {}),
+          ...options.headers,
+          ...request.headers,
+        },
         body: request.method === 'POST' ? JSON.stringify(request.body) : undefined,
         signal: AbortSignal.timeout(options.timeoutMs),
       });
@@ -72,21 +86,32 @@ export async function searchStac(apiUrl: string, body: StacSearchBody, options: 
       throw new StacApiError(`STAC search at ${request.url} failed: ${(error as Error).message}`, null);
     }
     const text = await response.text();
-    if (!response.ok) throw new StacApiError(`STAC search at ${request.url} answered HTTP ${response.status}: ${text.slice(0, 300)}`, response.status);
+    if (!response.ok)
+      throw new StacApiError(
+        `STAC search at ${request.url} answered HTTP ${response.status}: ${text.slice(0, 300)}`,
+        response.status,
+      );
     let page: { type?: string; features?: StacItem[]; links?: StacLink[] };
     try {
       page = JSON.parse(text);
     } catch {
       throw new StacApiError(`STAC search at ${request.url} did not answer JSON`, response.status);
     }
-    if (!Array.isArray(page.features)) throw new StacApiError(`STAC search at ${request.url} did not answer a FeatureCollection`, response.status);
+    if (!Array.isArray(page.features))
+      throw new StacApiError(`STAC search at ${request.url} did not answer a FeatureCollection`, response.status);
     pages += 1;
     items.push(...page.features);
     options.onPage?.(pages, page.features.length);
-    const next: StacLink | undefined = page.features.length > 0 ? page.links?.find((link) => link.rel === 'next') : undefined;
+    const next: StacLink | undefined =
+      page.features.length > 0 ? page.links?.find((link) => link.rel === 'next') : undefined;
     if (!next) break;
     const method = (next.method ?? 'GET').toUpperCase() === 'POST' ? 'POST' : 'GET';
-    request = { url: next.href, method, headers: next.headers, body: method === 'POST' ? { ...(request.body ?? {}), ...(next.body ?? {}) } : undefined };
+    request = {
+      url: next.href,
+      method,
+      headers: next.headers,
+      body: method === 'POST' ? { ...(request.body ?? {}), ...(next.body ?? {}) } : undefined,
+    };
   }
   return { items, pages };
 }
@@ -105,7 +130,11 @@ export function coversBbox(item: StacItem, area: Bbox): boolean {
  * The least cloudy accepted item within maxcc. Cloud cover is checked here too because some STAC servers
  * ignore the `query` extension. Ties: the later acquisition, then the id. Duplicates (paging overlap) count once.
  */
-export function pickLeastCloudy(items: StacItem[], maxcc: number, accept: (item: StacItem) => boolean = () => true): StacItem | undefined {
+export function pickLeastCloudy(
+  items: StacItem[],
+  maxcc: number,
+  accept: (item: StacItem) => boolean = () => true,
+): StacItem | undefined {
   const seen = new Set<string>();
   const candidates = items.filter((item) => {
     const key = `${item.collection}/${item.id}`;
@@ -136,14 +165,47 @@ export interface DataSourceDefinition {
 }
 
 const EARTH_SEARCH_S2_BANDS: Record<string, string> = Object.fromEntries(
-  ['coastal', 'blue', 'green', 'red', 'rededge1', 'rededge2', 'rededge3', 'nir', 'nir08', 'nir09', 'swir16', 'swir22'].map((name) => [name, name]),
+  [
+    'coastal',
+    'blue',
+    'green',
+    'red',
+    'rededge1',
+    'rededge2',
+    'rededge3',
+    'nir',
+    'nir08',
+    'nir09',
+    'swir16',
+    'swir22',
+  ].map((name) => [name, name]),
 );
 
 /** HLS asset keys by the common band names (HLS v2.0 user guide). S30 'nir' is the narrow B8A as in the HLS products. */
 const HLS_S30_BANDS: Record<string, string> = {
-  coastal: 'B01', blue: 'B02', green: 'B03', red: 'B04', rededge1: 'B05', rededge2: 'B06', rededge3: 'B07', nir: 'B8A', nir08: 'B8A', nir_broad: 'B08', swir16: 'B11', swir22: 'B12',
+  coastal: 'B01',
+  blue: 'B02',
+  green: 'B03',
+  red: 'B04',
+  rededge1: 'B05',
+  rededge2: 'B06',
+  rededge3: 'B07',
+  nir: 'B8A',
+  nir08: 'B8A',
+  nir_broad: 'B08',
+  swir16: 'B11',
+  swir22: 'B12',
 };
-const HLS_L30_BANDS: Record<string, string> = { coastal: 'B01', blue: 'B02', green: 'B03', red: 'B04', nir: 'B05', nir08: 'B05', swir16: 'B06', swir22: 'B07' };
+const HLS_L30_BANDS: Record<string, string> = {
+  coastal: 'B01',
+  blue: 'B02',
+  green: 'B03',
+  red: 'B04',
+  nir: 'B05',
+  nir08: 'B05',
+  swir16: 'B06',
+  swir22: 'B07',
+};
 
 export function dataSourceDefinition(id: DataSourceId, s2Collection: string): DataSourceDefinition {
   if (id === 'hls') {
@@ -156,7 +218,14 @@ export function dataSourceDefinition(id: DataSourceId, s2Collection: string): Da
       classification: 'fmask',
     };
   }
-  return { id, label: 'Sentinel-2 L2A', collections: [s2Collection], bandAssets: { '*': EARTH_SEARCH_S2_BANDS }, classificationAsset: { '*': 'scl' }, classification: 'scl' };
+  return {
+    id,
+    label: 'Sentinel-2 L2A',
+    collections: [s2Collection],
+    bandAssets: { '*': EARTH_SEARCH_S2_BANDS },
+    classificationAsset: { '*': 'scl' },
+    classification: 'scl',
+  };
 }
 
 function forCollection<T>(table: Record<string, T>, collection: string | undefined): T | undefined {
@@ -168,7 +237,12 @@ function forCollection<T>(table: Record<string, T>, collection: string | undefin
  * itself when the item has such an asset (models may name bands by asset key, e.g. "B04").
  * Returns the keys, or the names that have no asset.
  */
-export function assetKeysForBands(source: DataSourceDefinition, collection: string | undefined, bands: string[], item?: StacItem): { keys: string[]; missing: string[] } {
+export function assetKeysForBands(
+  source: DataSourceDefinition,
+  collection: string | undefined,
+  bands: string[],
+  item?: StacItem,
+): { keys: string[]; missing: string[] } {
   const table = forCollection(source.bandAssets, collection) ?? {};
   const keys: string[] = [];
   const missing: string[] = [];
@@ -180,6 +254,9 @@ export function assetKeysForBands(source: DataSourceDefinition, collection: stri
   return { keys, missing };
 }
 
-export function classificationAssetKey(source: DataSourceDefinition, collection: string | undefined): string | undefined {
+export function classificationAssetKey(
+  source: DataSourceDefinition,
+  collection: string | undefined,
+): string | undefined {
   return forCollection(source.classificationAsset, collection);
 }

@@ -19,7 +19,8 @@ export class TemporalDomainError extends Error {}
 function realDate(value: string): Date {
   const date = new Date(`${value}T00:00:00Z`);
   // Date.parse rolls 2024-02-30 over to March: compare back to refuse it.
-  if (Number.isNaN(date.getTime()) || !date.toISOString().startsWith(value)) throw new TemporalDomainError(`${value} is not a real calendar date`);
+  if (Number.isNaN(date.getTime()) || !date.toISOString().startsWith(value))
+    throw new TemporalDomainError(`${value} is not a real calendar date`);
   return date;
 }
 

@@ -18,10 +18,21 @@ import { lonLatToMercator, MAX_TILE_ZOOM, mercatorToLonLat, pixelSize, TILE_SIZE
 registerNativeDeflate();
 
 type Affine = [number, number, number, number, number, number];
-type NumberArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+type NumberArray =
+  Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
 /** Same palette as the GeoServer styles (geoserver-publisher.ts) for classes without a colour. */
-export const DEFAULT_CLASS_COLORS = ['#e41a1c', '#377eb8', '#4daf4a', '#984ea3', '#ff7f00', '#ffff33', '#a65628', '#f781bf', '#999999'];
+export const DEFAULT_CLASS_COLORS = [
+  '#e41a1c',
+  '#377eb8',
+  '#4daf4a',
+  '#984ea3',
+  '#ff7f00',
+  '#ffff33',
+  '#a65628',
+  '#f781bf',
+  '#999999',
+];
 
 /**
  * Class value -> palette index. Palette entry 0 is transparent: nodata, values that are no class, and
@@ -34,7 +45,12 @@ export interface ColourMap {
 }
 
 function parseColor(color: string | undefined, fallback: string): Rgba {
-  let hex = color && /^#[0-9a-fA-F]{6}$/.test(color) ? color : color && /^#[0-9a-fA-F]{3}$/.test(color) ? `#${[...color.slice(1)].map((c) => c + c).join('')}` : fallback;
+  let hex =
+    color && /^#[0-9a-fA-F]{6}$/.test(color)
+      ? color
+      : color && /^#[0-9a-fA-F]{3}$/.test(color)
+        ? `#${[...color.slice(1)].map((c) => c + c).join('')}`
+        : fallback;
   hex = hex.slice(1);
   return [parseInt(hex.slice(0, 2), 16), parseInt(hex.slice(2, 4), 16), parseInt(hex.slice(4, 6), 16), 255];
 }
@@ -49,10 +65,12 @@ export function classColourMap(classes: readonly ModelClassSpec[], nodata: numbe
   });
   // Integer masks (the normal case) look colours up in a table; anything else goes through the map.
   const table = new Uint8Array(65536);
-  for (const [value, index] of byValue) if (Number.isInteger(value) && value >= 0 && value < 65536) table[value] = index;
+  for (const [value, index] of byValue)
+    if (Number.isInteger(value) && value >= 0 && value < 65536) table[value] = index;
   return {
     palette,
-    indexOf: (value) => (value >= 0 && value < 65536 && Number.isInteger(value) ? table[value]! : (byValue.get(value) ?? 0)),
+    indexOf: (value) =>
+      value >= 0 && value < 65536 && Number.isInteger(value) ? table[value]! : (byValue.get(value) ?? 0),
   };
 }
 
@@ -89,9 +107,14 @@ function arrayTypeOf(image: GeoTIFFImage): Level['ArrayType'] {
   const bits = fd.BitsPerSample?.[0] ?? 8;
   const format = fd.SampleFormat?.[0] ?? 1;
   const types: Record<string, Level['ArrayType']> = {
-    '1-8': Uint8Array, '1-16': Uint16Array, '1-32': Uint32Array,
-    '2-8': Int8Array, '2-16': Int16Array, '2-32': Int32Array,
-    '3-32': Float32Array, '3-64': Float64Array,
+    '1-8': Uint8Array,
+    '1-16': Uint16Array,
+    '1-32': Uint32Array,
+    '2-8': Int8Array,
+    '2-16': Int16Array,
+    '2-32': Int32Array,
+    '3-32': Float32Array,
+    '3-64': Float64Array,
   };
   const type = types[`${format}-${bits}`];
   if (!type) throw new Error(`unsupported sample type for map tiles: ${bits}-bit, sample format ${format}`);
@@ -112,9 +135,19 @@ export class TileRaster {
   /** Full-resolution pixel size in CRS units (along x). */
   private readonly pixelSizeX: number;
 
-  private constructor(readonly id: string, private readonly tiff: GeoTIFF, images: GeoTIFFImage[]) {
+  private constructor(
+    readonly id: string,
+    private readonly tiff: GeoTIFF,
+    images: GeoTIFFImage[],
+  ) {
     const first = images[0]!;
-    const fd = first.getFileDirectory() as { GDAL_NODATA?: string; GeoKeyDirectory?: unknown; ModelPixelScale?: ArrayLike<number>; ModelTiepoint?: ArrayLike<number>; ModelTransformation?: ArrayLike<number> };
+    const fd = first.getFileDirectory() as {
+      GDAL_NODATA?: string;
+      GeoKeyDirectory?: unknown;
+      ModelPixelScale?: ArrayLike<number>;
+      ModelTiepoint?: ArrayLike<number>;
+      ModelTransformation?: ArrayLike<number>;
+    };
     const georef: GeoReference = {
       modelPixelScale: fd.ModelPixelScale && Array.from(fd.ModelPixelScale),
       modelTiepoint: fd.ModelTiepoint && Array.from(fd.ModelTiepoint),
@@ -162,7 +195,12 @@ export class TileRaster {
     const zoomFor = (res: number) => Math.log2(pixelSize(0) / res);
     const maxzoom = Math.max(0, Math.min(MAX_TILE_ZOOM, Math.ceil(zoomFor(fullRes) - 1e-9)));
     const minzoom = Math.max(0, Math.min(maxzoom, Math.floor(zoomFor(fullRes / coarsest.scaleX))));
-    this.info = { bounds: wgs84.map((v) => Math.round(v * 1e7) / 1e7) as TileSetInfo['bounds'], minzoom, maxzoom, epsg: this.epsg };
+    this.info = {
+      bounds: wgs84.map((v) => Math.round(v * 1e7) / 1e7) as TileSetInfo['bounds'],
+      minzoom,
+      maxzoom,
+      epsg: this.epsg,
+    };
   }
 
   /** Opens a GeoTIFF for tiling: full-resolution image plus its reduced-resolution images (overviews); masks are skipped. */
@@ -200,7 +238,12 @@ export class TileRaster {
     const n = 64;
     for (let k = 0; k <= n; k++) {
       const t = k / n;
-      for (const [col, row] of [[t * w, 0], [t * w, h], [0, t * h], [w, t * h]] as const) {
+      for (const [col, row] of [
+        [t * w, 0],
+        [t * w, h],
+        [0, t * h],
+        [w, t * h],
+      ] as const) {
         const [lon, lat] = this.crs.inverse([a * col + b * row + c, d * col + e * row + f]);
         const [x, y] = project(lon, lat);
         bounds[0] = Math.min(bounds[0], x);
@@ -259,7 +302,8 @@ export class TileRenderer {
       max: options.maxOpenRasters ?? 64,
       ttl: options.openTtlMs ?? 10 * 60_000,
       // Closed a little later: a tile being rendered may still be reading it.
-      dispose: (raster) => void setTimeout(() => void raster.then((r) => r.close()).catch(() => undefined), 30_000).unref(),
+      dispose: (raster) =>
+        void setTimeout(() => void raster.then((r) => r.close()).catch(() => undefined), 30_000).unref(),
     });
     this.blocks = new LRUCache<string, NumberArray, { level: Level; bx: number; by: number }>({
       maxSize: options.blockCacheBytes ?? 256 * 1024 * 1024,
@@ -267,15 +311,27 @@ export class TileRenderer {
       // fetch() shares one decode between concurrent requests for the same block.
       fetchMethod: async (_key, _stale, { context }) => {
         const { level, bx, by } = context;
-        const fd = level.image.getFileDirectory() as { TileByteCounts?: ArrayLike<number>; StripByteCounts?: ArrayLike<number> };
+        const fd = level.image.getFileDirectory() as {
+          TileByteCounts?: ArrayLike<number>;
+          StripByteCounts?: ArrayLike<number>;
+        };
         const counts = fd.TileByteCounts ?? fd.StripByteCounts;
         if (counts && counts[by * level.blocksAcross + bx] === 0) {
           // Sparse block (GDAL SPARSE_OK): nothing written there, i.e. nodata.
-          const empty = new level.ArrayType(new ArrayBuffer(level.blockWidth * level.blockHeight * level.stride * new level.ArrayType(new ArrayBuffer(8)).BYTES_PER_ELEMENT));
+          const empty = new level.ArrayType(
+            new ArrayBuffer(
+              level.blockWidth *
+                level.blockHeight *
+                level.stride *
+                new level.ArrayType(new ArrayBuffer(8)).BYTES_PER_ELEMENT,
+            ),
+          );
           return level.nodata === null ? empty : empty.fill(level.nodata);
         }
         level.decoder ??= getDecoder(fd) as NonNullable<Level['decoder']>;
-        const block = (await level.image.getTileOrStrip(bx, by, 0, await level.decoder)) as unknown as { data: ArrayBuffer };
+        const block = (await level.image.getTileOrStrip(bx, by, 0, await level.decoder)) as unknown as {
+          data: ArrayBuffer;
+        };
         return new level.ArrayType(block.data);
       },
     });
@@ -300,7 +356,13 @@ export class TileRenderer {
   }
 
   /** Palette indices (TILE_SIZE x TILE_SIZE) of tile z/x/y, or null when the tile shows nothing of the raster. */
-  async renderIndices(raster: TileRaster, z: number, x: number, y: number, colours: ColourMap): Promise<{ indices: Uint8Array; level: number } | null> {
+  async renderIndices(
+    raster: TileRaster,
+    z: number,
+    x: number,
+    y: number,
+    colours: ColourMap,
+  ): Promise<{ indices: Uint8Array; level: number } | null> {
     const [minX, minY, maxX, maxY] = tileBounds(z, x, y);
     const mb = raster.mercatorBounds;
     if (maxX <= mb[0] || minX >= mb[2] || maxY <= mb[1] || minY >= mb[3]) return null;
@@ -338,7 +400,9 @@ export class TileRenderer {
       Array.from({ length: across * down }, (_, k) => {
         const bx = bx0 + (k % across);
         const by = by0 + Math.floor(k / across);
-        return this.blocks.fetch(`${raster.id}|${level.index}|${bx}|${by}`, { context: { level, bx, by } }) as Promise<NumberArray>;
+        return this.blocks.fetch(`${raster.id}|${level.index}|${bx}|${by}`, {
+          context: { level, bx, by },
+        }) as Promise<NumberArray>;
       }),
     );
 
@@ -358,7 +422,13 @@ export class TileRenderer {
   }
 
   /** PNG of tile z/x/y (a transparent tile where the raster is not), and the level it was read from (-1: none). */
-  async renderPng(raster: TileRaster, z: number, x: number, y: number, colours: ColourMap): Promise<{ png: Buffer; level: number }> {
+  async renderPng(
+    raster: TileRaster,
+    z: number,
+    x: number,
+    y: number,
+    colours: ColourMap,
+  ): Promise<{ png: Buffer; level: number }> {
     const rendered = await this.renderIndices(raster, z, x, y, colours);
     if (!rendered) {
       this.emptyPng ??= encodePalettePng(TILE_SIZE, TILE_SIZE, new Uint8Array(TILE_SIZE * TILE_SIZE), [[0, 0, 0, 0]]);
@@ -375,7 +445,13 @@ export class TileRenderer {
  * interpolated bilinearly in between, after checking at every cell centre that interpolation is off by less
  * than MAX_INTERPOLATION_ERROR source pixels of the level read; otherwise the grid is refined (down to exact).
  */
-function sourcePixels(raster: TileRaster, z: number, x: number, y: number, level: Level): { cols: Float64Array; rows: Float64Array } {
+function sourcePixels(
+  raster: TileRaster,
+  z: number,
+  x: number,
+  y: number,
+  level: Level,
+): { cols: Float64Array; rows: Float64Array } {
   const [minX, , , maxY] = tileBounds(z, x, y);
   const r = pixelSize(z);
   // Index TILE_SIZE is one past the last pixel centre: the far grid line of the last cell.

@@ -7,10 +7,12 @@ import proj4 from 'proj4';
  */
 export function proj4Definition(epsg: number): string | null {
   if (epsg === 4326) return '+proj=longlat +datum=WGS84 +no_defs';
-  if (epsg === 3857 || epsg === 900913) return '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +no_defs';
+  if (epsg === 3857 || epsg === 900913)
+    return '+proj=merc +a=6378137 +b=6378137 +lat_ts=0 +lon_0=0 +x_0=0 +y_0=0 +k=1 +units=m +nadgrids=@null +no_defs';
   if (epsg >= 32601 && epsg <= 32660) return `+proj=utm +zone=${epsg - 32600} +datum=WGS84 +units=m +no_defs`;
   if (epsg >= 32701 && epsg <= 32760) return `+proj=utm +zone=${epsg - 32700} +south +datum=WGS84 +units=m +no_defs`;
-  if (epsg >= 25828 && epsg <= 25838) return `+proj=utm +zone=${epsg - 25800} +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs`;
+  if (epsg >= 25828 && epsg <= 25838)
+    return `+proj=utm +zone=${epsg - 25800} +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs`;
   if (epsg === 4258) return '+proj=longlat +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +no_defs';
   return null;
 }
@@ -39,5 +41,9 @@ export function lonLatTransform(epsg: number | null): LonLatTransform {
   if (!definition) throw new UnsupportedCrsError(epsg);
   if (epsg === 4326) return { identity: true, forward: (p) => p, inverse: (p) => p };
   const converter = proj4('+proj=longlat +datum=WGS84 +no_defs', definition);
-  return { identity: false, forward: (p) => converter.forward(p) as [number, number], inverse: (p) => converter.inverse(p) as [number, number] };
+  return {
+    identity: false,
+    forward: (p) => converter.forward(p) as [number, number],
+    inverse: (p) => converter.inverse(p) as [number, number],
+  };
 }

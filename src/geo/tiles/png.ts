@@ -21,8 +21,10 @@ export type Rgba = [number, number, number, number];
 
 /** Encodes width x height palette indices (row-major) with up to 256 RGBA palette entries. */
 export function encodePalettePng(width: number, height: number, indices: Uint8Array, palette: readonly Rgba[]): Buffer {
-  if (indices.length !== width * height) throw new RangeError(`expected ${width * height} indices, got ${indices.length}`);
-  if (palette.length === 0 || palette.length > 256) throw new RangeError(`a PNG palette has 1 to 256 entries, got ${palette.length}`);
+  if (indices.length !== width * height)
+    throw new RangeError(`expected ${width * height} indices, got ${indices.length}`);
+  if (palette.length === 0 || palette.length > 256)
+    throw new RangeError(`a PNG palette has 1 to 256 entries, got ${palette.length}`);
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
@@ -35,7 +37,15 @@ export function encodePalettePng(width: number, height: number, indices: Uint8Ar
   });
   // Filter type 0 (none) per row: palette indices do not predict well, and it keeps encoding cheap.
   const raw = Buffer.alloc((width + 1) * height);
-  for (let row = 0; row < height; row++) raw.set(indices.subarray(row * width, (row + 1) * width), row * (width + 1) + 1);
+  for (let row = 0; row < height; row++)
+    raw.set(indices.subarray(row * width, (row + 1) * width), row * (width + 1) + 1);
   const idat = zlib.deflateSync(raw, { level: 6 });
-  return Buffer.concat([SIGNATURE, chunk('IHDR', header), chunk('PLTE', plte), chunk('tRNS', trns), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    SIGNATURE,
+    chunk('IHDR', header),
+    chunk('PLTE', plte),
+    chunk('tRNS', trns),
+    chunk('IDAT', idat),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

@@ -15,10 +15,16 @@ export function signTileToken(taskId: string, expires: number, secret: string): 
   return `${expires}.${signature}`;
 }
 
-export type TileTokenCheck = { valid: true; expires: number } | { valid: false; reason: 'missing' | 'malformed' | 'bad-signature' | 'expired' };
+export type TileTokenCheck =
+  { valid: true; expires: number } | { valid: false; reason: 'missing' | 'malformed' | 'bad-signature' | 'expired' };
 
 /** Constant-time check; the signature is verified before the expiry, so a forged expired token reads as forged. */
-export function verifyTileToken(taskId: string, token: unknown, secret: string, now = Math.floor(Date.now() / 1000)): TileTokenCheck {
+export function verifyTileToken(
+  taskId: string,
+  token: unknown,
+  secret: string,
+  now = Math.floor(Date.now() / 1000),
+): TileTokenCheck {
   if (token === undefined || token === '') return { valid: false, reason: 'missing' };
   const match = typeof token === 'string' ? /^(\d{1,12})\.([0-9a-f]{64})$/.exec(token) : null;
   if (!match) return { valid: false, reason: 'malformed' };
@@ -30,8 +36,10 @@ export function verifyTileToken(taskId: string, token: unknown, secret: string, 
 }
 
 export const TOKEN_PROBLEMS: Record<Exclude<TileTokenCheck, { valid: true }>['reason'], string> = {
-  missing: 'tile requests need the token query parameter from the task\'s tile_url_template (GET /api/v2/inference/{id}/tasks)',
-  malformed: 'the token query parameter is malformed: expected <expires>.<signature> as in the task\'s tile_url_template',
+  missing:
+    "tile requests need the token query parameter from the task's tile_url_template (GET /api/v2/inference/{id}/tasks)",
+  malformed:
+    "the token query parameter is malformed: expected <expires>.<signature> as in the task's tile_url_template",
   'bad-signature': 'invalid tile token for this task (signature does not match)',
   expired: 'this tile token has expired: get a fresh tile_url_template from GET /api/v2/inference/{id}/tasks',
 };

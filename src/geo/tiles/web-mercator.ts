@@ -37,9 +37,12 @@ export function lonLatToMercator(lon: number, lat: number): [number, number] {
 
 /** Why z/x/y is not a tile of the grid, or null when it is one. */
 export function invalidTile(z: number, x: number, y: number): string | null {
-  if (!Number.isInteger(z) || z < 0 || z > MAX_TILE_ZOOM) return `zoom must be a whole number from 0 to ${MAX_TILE_ZOOM}, got ${z}`;
+  if (!Number.isInteger(z) || z < 0 || z > MAX_TILE_ZOOM)
+    return `zoom must be a whole number from 0 to ${MAX_TILE_ZOOM}, got ${z}`;
   const n = 2 ** z;
-  if (!Number.isInteger(x) || x < 0 || x >= n) return `x must be a whole number from 0 to ${n - 1} at zoom ${z}, got ${x}`;
-  if (!Number.isInteger(y) || y < 0 || y >= n) return `y must be a whole number from 0 to ${n - 1} at zoom ${z}, got ${y}`;
+  if (!Number.isInteger(x) || x < 0 || x >= n)
+    return `x must be a whole number from 0 to ${n - 1} at zoom ${z}, got ${x}`;
+  if (!Number.isInteger(y) || y < 0 || y >= n)
+    return `y must be a whole number from 0 to ${n - 1} at zoom ${z}, got ${y}`;
   return null;
 }

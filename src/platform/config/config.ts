@@ -41,14 +41,20 @@ export const configSchema = z.object({
   WORKER_ROLES: z
     .string()
     .default('workflows,fetch,model,processor')
-    .refine((value) => value.split(',').every((role) => ['workflows', 'fetch', 'model', 'processor'].includes(role.trim())), 'comma-separated subset of workflows,fetch,model,processor'),
+    .refine(
+      (value) => value.split(',').every((role) => ['workflows', 'fetch', 'model', 'processor'].includes(role.trim())),
+      'comma-separated subset of workflows,fetch,model,processor',
+    ),
   TEMPORAL_CLI_PATH: z.string().optional(),
   TEMPORAL_SEARCH_ATTRIBUTES: booleanFromEnv.default('true'),
   TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
   TEMPORAL_UI_URL: z.string().optional(),
   // host:port of the Temporal SDK's Prometheus endpoint in processes that run workers (unset: off).
-  TEMPORAL_METRICS_BIND_ADDRESS: z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
+  TEMPORAL_METRICS_BIND_ADDRESS: z
+    .string()
+    .regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464')
+    .optional(),
   // Port of the /metrics endpoint of a standalone worker (`npm run start:worker`); the API serves /metrics itself.
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RUN_WORKER: booleanFromEnv.optional(),
@@ -67,17 +73,38 @@ export const configSchema = z.object({
   PROCESSOR_TIMEOUT_SECONDS: z.coerce.number().min(1).max(86_400).default(600),
   PROCESSOR_MEMORY_MB: z.coerce.number().int().min(64).default(2048),
   PROCESSOR_MAX_PROCESSES: z.coerce.number().int().min(1).max(4096).default(32),
-  PROCESSOR_MAX_LOG_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
-  PROCESSOR_MAX_OUTPUT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
+  PROCESSOR_MAX_LOG_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024),
+  PROCESSOR_MAX_OUTPUT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(2 * 1024 * 1024 * 1024),
   PROCESSOR_TMP_MB: z.coerce.number().int().min(1).default(256),
-  PROCESSOR_UID_BASE: z.coerce.number().int().min(1000).max(2 ** 31 - 20_000).default(200_000),
+  PROCESSOR_UID_BASE: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .max(2 ** 31 - 20_000)
+    .default(200_000),
   PROCESSOR_PREIMPORT: z.string().default(''),
   /** Directory of gdal_translate (COGs of generic-processor outputs); unset = PATH. */
   GDAL_BIN_DIR: z.string().optional(),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
-  FETCH_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024 * 1024),
+  FETCH_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024 * 1024),
   BULK_UPLOAD_MAX_FILES: z.coerce.number().int().min(1).default(5000),
-  MODEL_MAX_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
+  MODEL_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
   /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
@@ -92,7 +119,12 @@ export const configSchema = z.object({
   GEOSERVER_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
 
   // Built-in map tiles (src/tiles): lifetime of the token in tile URL templates, decoded-block cache.
-  TILE_TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(86_400),
+  TILE_TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400)
+    .default(86_400),
   TILE_CACHE_MB: z.coerce.number().int().min(8).default(256),
 
   STAC_API_URL: z.string().url().default('https://earth-search.aws.element84.com/v1'),
@@ -113,7 +145,10 @@ export const configSchema = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('geo-inference'),
 
-  WEBHOOK_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64').optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64')
+    .optional(),
   DEFAULT_WEBHOOK_URL: z.string().url().optional(),
   WEBHOOK_ALLOW_PRIVATE_ADDRESSES: booleanFromEnv.optional(),
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
@@ -146,7 +181,10 @@ export class ConfigError extends Error {}
 export function parseApiKeys(raw: string | undefined): Map<string, string> {
   const keys = new Map<string, string>();
   if (!raw) return keys;
-  for (const entry of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const separator = entry.indexOf(':');
     if (separator <= 0 || separator === entry.length - 1) {
       throw new ConfigError(`API_KEYS entry "${entry.slice(0, 4)}…" must look like key:user@example.com`);
@@ -163,7 +201,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const values = parsed.data;
-  if (values.STORAGE_DRIVER === 'minio' && (!values.MINIO_ENDPOINT || !values.MINIO_ACCESS_KEY || !values.MINIO_SECRET_KEY)) {
+  if (
+    values.STORAGE_DRIVER === 'minio' &&
+    (!values.MINIO_ENDPOINT || !values.MINIO_ACCESS_KEY || !values.MINIO_SECRET_KEY)
+  ) {
     throw new ConfigError('STORAGE_DRIVER=minio needs MINIO_ENDPOINT, MINIO_ACCESS_KEY and MINIO_SECRET_KEY');
   }
   if (values.GEOSERVER_URL && values.GEOSERVER_PASSWORD === undefined) {

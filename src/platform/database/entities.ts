@@ -1,4 +1,13 @@
-import { Column, CreateDateColumn, DeleteDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import {
+  Column,
+  CreateDateColumn,
+  DeleteDateColumn,
+  Entity,
+  Index,
+  PrimaryColumn,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
 import type { InferenceStatus, ModelStatus, TaskStatus } from '../../../workflows/contract/status';
 import type { GeoserverPushConfig, ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 import type { PipelineStepState, TaskInput } from '../../../workflows/contract/types';
@@ -83,7 +92,6 @@ export class WebhookDeliveryEntity {
   @Column({ type: 'text', nullable: true }) error!: string | null;
   @Column({ type: 'boolean' }) delivered!: boolean;
 }
-
 
 @Entity({ name: 'generic_processors' })
 export class GenericProcessorEntity {

@@ -54,7 +54,10 @@ export class StepLogWriter {
       const at = index * 5;
       return `($${at + 1}, $${at + 2}, $${at + 3}, $${at + 4}, $${at + 5})`;
     });
-    await this.dataSource.query(`INSERT INTO step_logs (task_id, step_id, attempt, started_at, text) VALUES ${tuples.join(', ')}`, values);
+    await this.dataSource.query(
+      `INSERT INTO step_logs (task_id, step_id, attempt, started_at, text) VALUES ${tuples.join(', ')}`,
+      values,
+    );
   }
 }
 
@@ -77,11 +80,20 @@ export function stepLogWriterFor(dataSource: DataSource): StepLogWriter {
  * The whole log of a step, every attempt in order (the object of versions before step_logs first);
  * undefined when the step has not logged anything yet.
  */
-export async function readStepLog(dataSource: DataSource, store: ObjectStore, inferenceId: string, taskId: string, stepId: string): Promise<string | undefined> {
+export async function readStepLog(
+  dataSource: DataSource,
+  store: ObjectStore,
+  inferenceId: string,
+  taskId: string,
+  stepId: string,
+): Promise<string | undefined> {
   const legacyKey = storageKeys.legacyStepLog(inferenceId, taskId, stepId);
   const [legacy, rows] = await Promise.all([
     store.exists(legacyKey),
-    dataSource.query(`SELECT text FROM step_logs WHERE task_id = $1 AND step_id = $2 ORDER BY id`, [taskId, stepId]) as Promise<Array<{ text: string }>>,
+    dataSource.query(`SELECT text FROM step_logs WHERE task_id = $1 AND step_id = $2 ORDER BY id`, [
+      taskId,
+      stepId,
+    ]) as Promise<Array<{ text: string }>>,
   ]);
   if (!legacy && rows.length === 0) return undefined;
   const before = legacy ? (await store.getObject(legacyKey)).toString('utf8') : '';

@@ -36,7 +36,10 @@ export interface ActivityLogBindings {
  */
 export function activityLogBindings(context: Context, args: unknown[]): ActivityLogBindings {
   const request = (typeof args[0] === 'object' && args[0] !== null ? args[0] : {}) as Record<string, unknown>;
-  const task = (typeof request.task === 'object' && request.task !== null ? request.task : {}) as Record<string, unknown>;
+  const task = (typeof request.task === 'object' && request.task !== null ? request.task : {}) as Record<
+    string,
+    unknown
+  >;
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
   const type = context.info.activityType;
   return {
@@ -85,8 +88,15 @@ export function activityLoggingInterceptor(context: Context): ActivityIntercepto
         } catch (error) {
           const cancelled = (error as Error)?.name === 'CancelledFailure';
           // Message and type only: the SDK's own "Activity failed" line (same fields) carries the stack.
-          const failure = { name: (error as Error)?.name, message: (error as Error)?.message ?? String(error), type: (error as { type?: string })?.type };
-          logger[cancelled ? 'info' : 'warn']({ duration_ms: Date.now() - started, error: failure }, cancelled ? 'activity cancelled' : 'activity failed');
+          const failure = {
+            name: (error as Error)?.name,
+            message: (error as Error)?.message ?? String(error),
+            type: (error as { type?: string })?.type,
+          };
+          logger[cancelled ? 'info' : 'warn'](
+            { duration_ms: Date.now() - started, error: failure },
+            cancelled ? 'activity cancelled' : 'activity failed',
+          );
           throw error;
         }
       },

@@ -2,7 +2,13 @@ import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 
 /** LOG_LEVEL uses Nest's names; pino's equivalents. */
 export type AppLogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
-const PINO_LEVELS: Record<AppLogLevel, Level> = { error: 'error', warn: 'warn', log: 'info', debug: 'debug', verbose: 'trace' };
+const PINO_LEVELS: Record<AppLogLevel, Level> = {
+  error: 'error',
+  warn: 'warn',
+  log: 'info',
+  debug: 'debug',
+  verbose: 'trace',
+};
 
 export function pinoLevel(level: AppLogLevel | undefined): Level {
   return PINO_LEVELS[level ?? 'log'] ?? 'info';
@@ -25,7 +31,16 @@ function build(level: Level): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     // Never write credentials to logs, whatever a caller passes as bindings.
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.webhook_secret', '*.webhookSecret', 'authorization'], censor: '[redacted]' },
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        '*.webhook_secret',
+        '*.webhookSecret',
+        'authorization',
+      ],
+      censor: '[redacted]',
+    },
   };
   return destination ? pino(options, destination) : pino(options);
 }
@@ -61,10 +76,22 @@ export class PinoNestLogger {
     const last = context[context.length - 1];
     this.logger[level]({ context: typeof last === 'string' ? last : undefined }, String(message));
   }
-  log(message: unknown, ...context: unknown[]): void { this.write('info', message, context); }
-  error(message: unknown, ...context: unknown[]): void { this.write('error', message, context); }
-  warn(message: unknown, ...context: unknown[]): void { this.write('warn', message, context); }
-  debug(message: unknown, ...context: unknown[]): void { this.write('debug', message, context); }
-  verbose(message: unknown, ...context: unknown[]): void { this.write('trace', message, context); }
-  fatal(message: unknown, ...context: unknown[]): void { this.write('fatal', message, context); }
+  log(message: unknown, ...context: unknown[]): void {
+    this.write('info', message, context);
+  }
+  error(message: unknown, ...context: unknown[]): void {
+    this.write('error', message, context);
+  }
+  warn(message: unknown, ...context: unknown[]): void {
+    this.write('warn', message, context);
+  }
+  debug(message: unknown, ...context: unknown[]): void {
+    this.write('debug', message, context);
+  }
+  verbose(message: unknown, ...context: unknown[]): void {
+    this.write('trace', message, context);
+  }
+  fatal(message: unknown, ...context: unknown[]): void {
+    this.write('fatal', message, context);
+  }
 }

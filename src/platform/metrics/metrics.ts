@@ -76,7 +76,8 @@ const webhookDuration = new Histogram({
 export function recordStepFinished(step: string, status: string, durationSeconds?: number): void {
   stepsProcessed.inc({ step, status });
   if (status === 'FAILED') stepErrors.inc({ step });
-  if (durationSeconds !== undefined && Number.isFinite(durationSeconds) && durationSeconds >= 0) stepDuration.observe({ step, status }, durationSeconds);
+  if (durationSeconds !== undefined && Number.isFinite(durationSeconds) && durationSeconds >= 0)
+    stepDuration.observe({ step, status }, durationSeconds);
 }
 
 /** A task reached FINISHED, FAILED or STOPPED. */
@@ -105,7 +106,9 @@ export function registerInferenceGauge(dataSource: DataSource): void {
     labelNames: ['status'] as const,
     registers: [metricsRegistry],
     async collect() {
-      const rows: Array<{ status: string; count: string }> = await dataSource.query('SELECT status, count(*)::text AS count FROM inferences GROUP BY status');
+      const rows: Array<{ status: string; count: string }> = await dataSource.query(
+        'SELECT status, count(*)::text AS count FROM inferences GROUP BY status',
+      );
       for (const status of INFERENCE_STATUSES) this.set({ status }, 0);
       for (const row of rows) this.set({ status: row.status }, Number(row.count));
     },

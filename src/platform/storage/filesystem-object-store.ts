@@ -56,7 +56,8 @@ export function verifySignedFileUrl(
   if (!signature || !/^[0-9a-f]{64}$/i.test(signature)) return { valid: false, reason: 'malformed' };
   const expected = Buffer.from(signFileUrl(key, Number(expiresText), secret), 'hex');
   const presented = Buffer.from(signature, 'hex');
-  if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return { valid: false, reason: 'bad-signature' };
+  if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
+    return { valid: false, reason: 'bad-signature' };
   if (Number(expiresText) < now) return { valid: false, reason: 'expired' };
   return { valid: true };
 }
@@ -70,7 +71,8 @@ export function loadOrCreateUrlSigningSecret(dataDir: string): string {
   const file = path.join(dataDir, URL_SIGNING_SECRET_FILE);
   const read = (): string => {
     const secret = fs.readFileSync(file, 'utf8').trim();
-    if (secret.length < 16) throw new Error(`${file} holds a secret shorter than 16 characters; delete it to generate a new one`);
+    if (secret.length < 16)
+      throw new Error(`${file} holds a secret shorter than 16 characters; delete it to generate a new one`);
     return secret;
   };
   try {
@@ -131,7 +133,8 @@ export class FilesystemObjectStore implements ObjectStore {
   private readonly signingSecret: string;
 
   constructor(options: FilesystemObjectStoreOptions) {
-    if (!options.signingSecret || options.signingSecret.length < 16) throw new Error('FilesystemObjectStore needs a signing secret of at least 16 characters');
+    if (!options.signingSecret || options.signingSecret.length < 16)
+      throw new Error('FilesystemObjectStore needs a signing secret of at least 16 characters');
     this.rootDir = path.resolve(options.rootDir);
     this.publicBaseUrl = options.publicBaseUrl.replace(/\/+$/, '');
     this.signingSecret = options.signingSecret;
@@ -144,13 +147,15 @@ export class FilesystemObjectStore implements ObjectStore {
   /** Absolute path of a key; throws InvalidObjectKeyError for bad keys or paths escaping the root. */
   pathOf(key: string): string {
     assertValidKey(key);
-    if (key.split('/').some((segment) => TEMP_FILE.test(segment))) throw new InvalidObjectKeyError(key, 'reserved temp-file name');
+    if (key.split('/').some((segment) => TEMP_FILE.test(segment)))
+      throw new InvalidObjectKeyError(key, 'reserved temp-file name');
     return this.inside(key, path.resolve(this.rootDir, ...key.split('/')));
   }
 
   private inside(key: string, resolved: string): string {
     const relative = path.relative(this.rootDir, resolved);
-    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) throw new InvalidObjectKeyError(key, 'resolves outside the storage root');
+    if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative))
+      throw new InvalidObjectKeyError(key, 'resolves outside the storage root');
     return resolved;
   }
 
@@ -176,7 +181,11 @@ export class FilesystemObjectStore implements ObjectStore {
     return this.putObject(key, fs.createReadStream(filePath), options);
   }
 
-  private async writeAtomically(key: string, target: string, write: (handle: fsp.FileHandle) => Promise<void>): Promise<void> {
+  private async writeAtomically(
+    key: string,
+    target: string,
+    write: (handle: fsp.FileHandle) => Promise<void>,
+  ): Promise<void> {
     const dir = path.dirname(target);
     const temp = path.join(dir, tempName());
     let handle: fsp.FileHandle | undefined;
@@ -189,7 +198,8 @@ export class FilesystemObjectStore implements ObjectStore {
       } catch (error) {
         const code = errorCode(error);
         if (code === 'ENOENT' && attempt < 5) continue;
-        if (code === 'ENOTDIR' || code === 'EEXIST') throw new InvalidObjectKeyError(key, 'a parent of this key is itself an object');
+        if (code === 'ENOTDIR' || code === 'EEXIST')
+          throw new InvalidObjectKeyError(key, 'a parent of this key is itself an object');
         throw error;
       }
     }
@@ -323,7 +333,12 @@ export class FilesystemObjectStore implements ObjectStore {
       } else if (entry.isFile() && key.startsWith(prefix)) {
         try {
           const stats = await fsp.stat(full);
-          found.push({ key, size: stats.size, lastModified: new Date(stats.mtimeMs), contentType: guessContentType(key) });
+          found.push({
+            key,
+            size: stats.size,
+            lastModified: new Date(stats.mtimeMs),
+            contentType: guessContentType(key),
+          });
         } catch (error) {
           if (errorCode(error) !== 'ENOENT') throw error; // deleted while listing
         }
@@ -385,7 +400,12 @@ export class FilesystemObjectStore implements ObjectStore {
   }
 
   /** Checks a signed URL's query parameters for a key (used by GET /files/*). */
-  verifySignedUrl(key: string, expires: string | undefined, signature: string | undefined, now?: number): SignedUrlCheck {
+  verifySignedUrl(
+    key: string,
+    expires: string | undefined,
+    signature: string | undefined,
+    now?: number,
+  ): SignedUrlCheck {
     return verifySignedFileUrl(key, expires, signature, this.signingSecret, now);
   }
 

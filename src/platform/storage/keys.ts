@@ -1,7 +1,8 @@
 /** Object-storage layout; one place so API (output URLs, deletes) and activities agree. */
 export const storageKeys = {
   inferencePrefix: (inferenceId: string) => `inferences/${inferenceId}/`,
-  uploadedInput: (inferenceId: string, index: number, fileName: string) => `inferences/${inferenceId}/uploads/${String(index + 1).padStart(5, '0')}-${fileName}`,
+  uploadedInput: (inferenceId: string, index: number, fileName: string) =>
+    `inferences/${inferenceId}/uploads/${String(index + 1).padStart(5, '0')}-${fileName}`,
   taskInput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/input.tif`,
   /** The scene classification band (SCL / Fmask) of a STAC chip, on the chip's grid; read by post-processing. */
   taskClassification: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/classification.tif`,
@@ -13,6 +14,7 @@ export const storageKeys = {
   processorFile: (processorId: string, fileName: string) => `${processorId}/${fileName}`,
   cocoExport: (inferenceId: string) => `inferences/${inferenceId}/coco.json`,
   /** Step logs of versions before the step_logs table (still read). */
-  legacyStepLog: (inferenceId: string, taskId: string, stepId: string) => `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,
+  legacyStepLog: (inferenceId: string, taskId: string, stepId: string) =>
+    `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,
   modelFile: (modelId: string, fileName: string) => `models/${modelId}/${fileName}`,
 };

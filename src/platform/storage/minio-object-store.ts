@@ -38,7 +38,8 @@ export function parseMinioEndpoint(endpoint: string): { endPoint: string; port: 
   } catch {
     throw new Error(`MINIO_ENDPOINT "${endpoint}" is not a valid URL (expected e.g. http://127.0.0.1:9000)`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`MINIO_ENDPOINT "${endpoint}" must use http or https`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new Error(`MINIO_ENDPOINT "${endpoint}" must use http or https`);
   if (url.pathname !== '/' && url.pathname !== '') throw new Error(`MINIO_ENDPOINT "${endpoint}" must not have a path`);
   const useSSL = url.protocol === 'https:';
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1'); // IPv6 literals without brackets
@@ -100,7 +101,12 @@ export class MinioObjectStore implements ObjectStore {
     return this.upload(key, fs.createReadStream(filePath), stats.size, options);
   }
 
-  private async upload(key: string, body: Buffer | Readable, size: number | undefined, options?: PutOptions): Promise<StoredObjectInfo> {
+  private async upload(
+    key: string,
+    body: Buffer | Readable,
+    size: number | undefined,
+    options?: PutOptions,
+  ): Promise<StoredObjectInfo> {
     try {
       assertValidKey(key);
     } catch (error) {
@@ -206,7 +212,9 @@ export class MinioObjectStore implements ObjectStore {
       if (errors.length > 0) {
         const first = errors[0] as Record<string, unknown> & { Error?: Record<string, unknown> };
         const detail = first.Error ?? first;
-        throw new Error(`deleting ${errors.length} of ${batch.length} objects under "${prefix}" failed: ${String(detail.Code)} ${String(detail.Key ?? '')} ${String(detail.Message ?? '')}`.trim());
+        throw new Error(
+          `deleting ${errors.length} of ${batch.length} objects under "${prefix}" failed: ${String(detail.Code)} ${String(detail.Key ?? '')} ${String(detail.Message ?? '')}`.trim(),
+        );
       }
       deleted += batch.length;
       batch = [];

@@ -49,7 +49,10 @@ export class ObjectNotFoundError extends Error {
 }
 
 export class InvalidObjectKeyError extends Error {
-  constructor(readonly key: string, reason: string) {
+  constructor(
+    readonly key: string,
+    reason: string,
+  ) {
     super(`invalid object key ${JSON.stringify(key)}: ${reason}`);
     this.name = 'InvalidObjectKeyError';
   }
@@ -95,7 +98,11 @@ export const MIN_SIGNED_URL_SECONDS = 1;
 export const MAX_SIGNED_URL_SECONDS = 7 * 24 * 60 * 60;
 
 export function assertValidExpiry(expiresInSeconds: number): number {
-  if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < MIN_SIGNED_URL_SECONDS || expiresInSeconds > MAX_SIGNED_URL_SECONDS) {
+  if (
+    !Number.isInteger(expiresInSeconds) ||
+    expiresInSeconds < MIN_SIGNED_URL_SECONDS ||
+    expiresInSeconds > MAX_SIGNED_URL_SECONDS
+  ) {
     throw new RangeError(
       `signed URL expiry must be a whole number of seconds between ${MIN_SIGNED_URL_SECONDS} and ${MAX_SIGNED_URL_SECONDS} (7 days), got ${expiresInSeconds}`,
     );

@@ -13,7 +13,10 @@ export function findTemporalCli(config: Pick<AppConfig, 'TEMPORAL_CLI_PATH'>, cw
   const candidates = [
     config.TEMPORAL_CLI_PATH,
     path.join(cwd, '.venv', 'bin', 'temporal'),
-    ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'temporal')),
+    ...(process.env.PATH ?? '')
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((dir) => path.join(dir, 'temporal')),
   ];
   for (const candidate of candidates) {
     if (!candidate) continue;
@@ -24,7 +27,8 @@ export function findTemporalCli(config: Pick<AppConfig, 'TEMPORAL_CLI_PATH'>, cw
       /* try the next one */
     }
   }
-  if (config.TEMPORAL_CLI_PATH) throw new Error(`TEMPORAL_CLI_PATH=${config.TEMPORAL_CLI_PATH} is not an executable file`);
+  if (config.TEMPORAL_CLI_PATH)
+    throw new Error(`TEMPORAL_CLI_PATH=${config.TEMPORAL_CLI_PATH} is not an executable file`);
   return undefined;
 }
 

@@ -1,9 +1,21 @@
-import { makeTelemetryFilterString, Runtime, type LogLevel, type LogMetadata, type Logger as TemporalLogger } from '@temporalio/worker';
+import {
+  makeTelemetryFilterString,
+  Runtime,
+  type LogLevel,
+  type LogMetadata,
+  type Logger as TemporalLogger,
+} from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/config';
 import { rootLogger } from '../logging/logger';
 
-const PINO_OF_TEMPORAL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+const PINO_OF_TEMPORAL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
 
 /** Temporal SDK logger (worker, workflow and activity `log`) writing through pino, so all logs are one JSON stream. */
 export class PinoTemporalLogger implements TemporalLogger {
@@ -11,11 +23,21 @@ export class PinoTemporalLogger implements TemporalLogger {
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
     this.logger[PINO_OF_TEMPORAL[level] ?? 'info'](meta ?? {}, message);
   }
-  trace(message: string, meta?: LogMetadata): void { this.log('TRACE', message, meta); }
-  debug(message: string, meta?: LogMetadata): void { this.log('DEBUG', message, meta); }
-  info(message: string, meta?: LogMetadata): void { this.log('INFO', message, meta); }
-  warn(message: string, meta?: LogMetadata): void { this.log('WARN', message, meta); }
-  error(message: string, meta?: LogMetadata): void { this.log('ERROR', message, meta); }
+  trace(message: string, meta?: LogMetadata): void {
+    this.log('TRACE', message, meta);
+  }
+  debug(message: string, meta?: LogMetadata): void {
+    this.log('DEBUG', message, meta);
+  }
+  info(message: string, meta?: LogMetadata): void {
+    this.log('INFO', message, meta);
+  }
+  warn(message: string, meta?: LogMetadata): void {
+    this.log('WARN', message, meta);
+  }
+  error(message: string, meta?: LogMetadata): void {
+    this.log('ERROR', message, meta);
+  }
 }
 
 /**
@@ -30,10 +52,15 @@ export function installTemporalRuntime(config: AppConfig): void {
       logger: new PinoTemporalLogger(rootLogger().child({ component: 'temporal' })),
       telemetryOptions: {
         logging: { filter: makeTelemetryFilterString({ core: 'WARN', other: 'ERROR' }), forward: {} },
-        ...(config.TEMPORAL_METRICS_BIND_ADDRESS ? { metrics: { prometheus: { bindAddress: config.TEMPORAL_METRICS_BIND_ADDRESS } } } : {}),
+        ...(config.TEMPORAL_METRICS_BIND_ADDRESS
+          ? { metrics: { prometheus: { bindAddress: config.TEMPORAL_METRICS_BIND_ADDRESS } } }
+          : {}),
       },
     });
   } catch (error) {
-    rootLogger().warn({ err: error }, 'Temporal runtime already installed: keeping it (worker metrics/log settings not applied)');
+    rootLogger().warn(
+      { err: error },
+      'Temporal runtime already installed: keeping it (worker metrics/log settings not applied)',
+    );
   }
 }

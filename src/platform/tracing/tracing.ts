@@ -30,7 +30,9 @@ export function startTracing(config: AppConfig): Tracing | undefined {
   if (!tracingEnabled(config)) return undefined;
   if (current) return current;
   const resource = new Resource({ 'service.name': config.OTEL_SERVICE_NAME });
-  const exporter = new OTLPTraceExporter({ url: `${config.OTEL_EXPORTER_OTLP_ENDPOINT!.replace(/\/$/, '')}/v1/traces` });
+  const exporter = new OTLPTraceExporter({
+    url: `${config.OTEL_EXPORTER_OTLP_ENDPOINT!.replace(/\/$/, '')}/v1/traces`,
+  });
   const spanProcessor = new BatchSpanProcessor(exporter, { scheduledDelayMillis: 1000 });
   const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
   provider.register();
@@ -50,7 +52,9 @@ export function temporalClientInterceptors(config: AppConfig) {
 /** One span per HTTP request, active while the request is handled (so a workflow start becomes its child). */
 export function requestSpanMiddleware(request: Request, response: Response, next: NextFunction): void {
   const tracer = trace.getTracer('geo-inference-api');
-  const span = tracer.startSpan(`${request.method} ${request.path}`, { attributes: { 'http.method': request.method, 'http.target': request.path } });
+  const span = tracer.startSpan(`${request.method} ${request.path}`, {
+    attributes: { 'http.method': request.method, 'http.target': request.path },
+  });
   response.on('finish', () => {
     span.setAttribute('http.status_code', response.statusCode);
     span.end();

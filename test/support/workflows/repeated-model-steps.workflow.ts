@@ -5,7 +5,11 @@ export interface RepeatedModelStepActivities {
 }
 
 // A heartbeat timeout far shorter than one step: each step lives only while its own heartbeats arrive.
-const { segmentSample } = proxyActivities<RepeatedModelStepActivities>({ startToCloseTimeout: '2 minutes', heartbeatTimeout: '2 seconds', retry: { maximumAttempts: 1 } });
+const { segmentSample } = proxyActivities<RepeatedModelStepActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '2 seconds',
+  retry: { maximumAttempts: 1 },
+});
 
 /** Model steps one after another in the same worker (tests: heartbeats of the model thread). */
 export async function repeatedModelSteps(count: number): Promise<Array<{ tiles: number; heartbeats: number }>> {

@@ -64,7 +64,9 @@ export class InitialSchema1732500000000 implements MigrationInterface {
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now()
       )`);
-    await queryRunner.query(`CREATE UNIQUE INDEX inference_tasks_inference_idx ON inference_tasks (inference_id, task_index)`);
+    await queryRunner.query(
+      `CREATE UNIQUE INDEX inference_tasks_inference_idx ON inference_tasks (inference_id, task_index)`,
+    );
     await queryRunner.query(`CREATE INDEX inference_tasks_status_idx ON inference_tasks (status)`);
   }
 

@@ -21,7 +21,9 @@ export class Webhooks1732600000000 implements MigrationInterface {
         error text,
         delivered boolean NOT NULL
       )`);
-    await queryRunner.query(`CREATE INDEX webhook_deliveries_inference_idx ON webhook_deliveries (inference_id, attempted_at)`);
+    await queryRunner.query(
+      `CREATE INDEX webhook_deliveries_inference_idx ON webhook_deliveries (inference_id, attempted_at)`,
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

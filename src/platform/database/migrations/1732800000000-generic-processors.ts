@@ -21,7 +21,9 @@ export class GenericProcessors1732800000000 implements MigrationInterface {
         updated_at timestamptz NOT NULL DEFAULT now(),
         deleted_at timestamptz
       )`);
-    await queryRunner.query(`CREATE INDEX generic_processors_created_by_idx ON generic_processors (created_by, created_at DESC)`);
+    await queryRunner.query(
+      `CREATE INDEX generic_processors_created_by_idx ON generic_processors (created_by, created_at DESC)`,
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
