@@ -44,15 +44,15 @@ describe('model-step heartbeats on the real Temporal server', () => {
         const started = Date.now();
         await (
           await segmenter
-        ).segment(sampleScene(1100, seed), {
+        ).segment(sampleScene(1600, seed), {
           onProgress: (_done, total) => {
             tiles = total;
             heartbeats += 1;
             stepHeartbeat({ tiles_total: total });
           },
         });
-        // Longer than the 2 s heartbeat timeout, or the test would prove nothing.
-        if (Date.now() - started < 2500)
+        // Longer than the 4 s heartbeat timeout, or the test would prove nothing.
+        if (Date.now() - started < 5000)
           throw new Error(`the step took only ${Date.now() - started} ms; use a larger scene`);
         return { tiles, heartbeats };
       },
@@ -67,11 +67,24 @@ describe('model-step heartbeats on the real Temporal server', () => {
     const worker = await Worker.create({ connection, taskQueue, workflowBundle, activities });
     try {
       const results = await worker.runUntil(
-        new Client({ connection: clientConnection }).workflow.execute('repeatedModelSteps', {
-          taskQueue,
-          workflowId: `heartbeats-${randomUUID()}`,
-          args: [3],
-        }),
+        new Client({ connection: clientConnection }).workflow
+          .execute('repeatedModelSteps', {
+            taskQueue,
+            workflowId: `heartbeats-${randomUUID()}`,
+            args: [3],
+          })
+          .catch((error: unknown) => {
+            // Say which step failed and why (a heartbeat timeout is the defect this test is about).
+            const causes: string[] = [];
+            for (
+              let cause = error as { message?: string; cause?: unknown } | undefined;
+              cause;
+              cause = cause.cause as typeof cause
+            ) {
+              causes.push(cause.message ?? String(cause));
+            }
+            throw new Error(causes.join(' <- '));
+          }),
       );
       expect(results).toHaveLength(3);
       for (const result of results) expect(result.heartbeats).toBeGreaterThan(2);

@@ -7,7 +7,7 @@ export interface RepeatedModelStepActivities {
 // A heartbeat timeout far shorter than one step: each step lives only while its own heartbeats arrive.
 const { segmentSample } = proxyActivities<RepeatedModelStepActivities>({
   startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '2 seconds',
+  heartbeatTimeout: '4 seconds',
   retry: { maximumAttempts: 1 },
 });
 
