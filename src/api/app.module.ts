@@ -9,7 +9,7 @@ import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
-import { QueuesModule } from './queues/queues.controller';
+import { QueuesModule } from './queues/queues.module';
 import { RepositoriesModule } from './repositories.module';
 import { StorageModule } from './storage.module';
 import { TasksModule } from './tasks/tasks.module';
