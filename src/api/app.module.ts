@@ -9,7 +9,8 @@ import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
-import { QueuesModule } from './queues/queues.controller';
+import { QueuesModule } from './queues/queues.module';
+import { RepositoriesModule } from './repositories.module';
 import { StorageModule } from './storage.module';
 import { TasksModule } from './tasks/tasks.module';
 import { TemporalModule } from './temporal.module';
@@ -30,6 +31,7 @@ import { TilesModule } from './tiles/tiles.module';
         };
       },
     }),
+    RepositoriesModule,
     StorageModule,
     TemporalModule,
     AuthModule,

@@ -1,9 +1,11 @@
-import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Client, Connection } from '@temporalio/client';
 import type { AppConfig } from '../platform/config/config';
 import { APP_CONFIG } from './config.module';
 import { startTracing, temporalClientInterceptors } from '../platform/tracing/tracing';
+import { PipelineClient } from '../pipeline/client';
 
+/** The Temporal client under PipelineClient; the rest of the API uses PipelineClient. */
 export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
 
 @Global()
@@ -24,13 +26,24 @@ export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
         });
       },
     },
+    {
+      provide: PipelineClient,
+      inject: [TEMPORAL_CLIENT, APP_CONFIG],
+      useFactory: (client: Client, config: AppConfig) =>
+        new PipelineClient(client, {
+          taskQueue: config.TEMPORAL_TASK_QUEUE,
+          namespace: config.TEMPORAL_NAMESPACE,
+          searchAttributes: config.TEMPORAL_SEARCH_ATTRIBUTES,
+          address: config.TEMPORAL_ADDRESS!,
+        }),
+    },
   ],
-  exports: [TEMPORAL_CLIENT],
+  exports: [PipelineClient],
 })
 export class TemporalModule implements OnApplicationShutdown {
-  constructor(@Inject(TEMPORAL_CLIENT) private readonly client: Client) {}
+  constructor(private readonly pipeline: PipelineClient) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.client.connection.close();
+    await this.pipeline.close();
   }
 }

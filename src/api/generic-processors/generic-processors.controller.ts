@@ -14,11 +14,15 @@ import {
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../http/api-error';
-import { parseJsonField, parseOrThrow } from '../http/zod-validation';
+import { zodPipe } from '../http/zod-validation';
 import { genericProcessorExample, genericProcessorMetadataExample } from '../openapi/examples';
 import { ApiMultipartBody, ApiZodQuery } from '../openapi/zod-openapi';
-import { createGenericProcessorSchema, listGenericProcessorsQuerySchema } from './generic-processors.dto';
-import { GenericProcessorsService, toProcessorView } from './generic-processors.service';
+import {
+  createGenericProcessorSchema,
+  listGenericProcessorsQuerySchema,
+  type ListGenericProcessorsQuery,
+} from './generic-processors.dto';
+import { GenericProcessorsService } from './generic-processors.service';
 import { ProcessorUploadInterceptor } from './processor-upload.interceptor';
 
 const uuidPipe = new ParseUUIDPipe({
@@ -46,32 +50,23 @@ export class GenericProcessorsController {
     },
   })
   @ApiCreatedResponse({ schema: { example: genericProcessorExample } })
-  async create(
+  create(
     @UploadedFile() file: Express.Multer.File | undefined,
     @Body() body: Record<string, unknown>,
     @CurrentUser() user: string,
   ) {
-    const request = parseOrThrow(
-      createGenericProcessorSchema,
-      parseJsonField(body?.generic_processor, 'generic_processor'),
-      'generic_processor',
-    );
-    if (!file)
-      throw ApiError.badRequest(
-        'generic_processor_file: required file field (a .py script) is missing',
-        'generic_processor_file',
-      );
-    return toProcessorView(await this.processors.create(request, file, user));
+    return this.processors.register(body?.generic_processor, file, user);
   }
 
   @Get()
   @ApiOperation({ summary: "The caller's generic processors" })
   @ApiZodQuery(listGenericProcessorsQuerySchema)
   @ApiOkResponse({ schema: { example: { results: [genericProcessorExample], total_records: 1 } } })
-  async list(@Query() query: Record<string, unknown>, @CurrentUser() user: string) {
-    const { limit, offset } = parseOrThrow(listGenericProcessorsQuerySchema, query);
-    const page = await this.processors.list(user, limit, offset);
-    return { results: page.results.map(toProcessorView), total_records: page.total_records };
+  list(
+    @Query(zodPipe(listGenericProcessorsQuerySchema)) query: ListGenericProcessorsQuery,
+    @CurrentUser() user: string,
+  ) {
+    return this.processors.list(user, query.limit, query.offset);
   }
 
   @Get(':id')
@@ -79,16 +74,15 @@ export class GenericProcessorsController {
   @ApiOkResponse({
     schema: { example: { ...genericProcessorExample, processor_presigned_url: 'https://storage.example.com/...' } },
   })
-  async get(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
-    const entity = await this.processors.get(id, user);
-    return { ...toProcessorView(entity), processor_presigned_url: await this.processors.signedUrl(entity) };
+  get(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
+    return this.processors.get(id, user);
   }
 
   @Delete(':id')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a processor' })
   @ApiNoContentResponse({ description: 'deleted' })
-  async remove(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<void> {
-    await this.processors.softDelete(id, user);
+  remove(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<void> {
+    return this.processors.softDelete(id, user);
   }
 }

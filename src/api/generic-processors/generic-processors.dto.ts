@@ -21,5 +21,7 @@ export const listGenericProcessorsQuerySchema = z
   })
   .passthrough();
 
+export type ListGenericProcessorsQuery = z.infer<typeof listGenericProcessorsQuerySchema>;
+
 /** A processor file name: a plain `.py` name, no directories, no hidden files, no `..`. */
 export const PROCESSOR_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.py$/;

@@ -5,18 +5,22 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import type { Repository } from 'typeorm';
 import { processorRuntimeScript } from '../../geo/processors/processor-runtime';
 import { storageKeys } from '../../platform/storage/keys';
 import type { ProcessorPlan } from '../../../workflows/contract/types';
 import { ApiError } from '../http/api-error';
+import { parseJsonField, parseOrThrow } from '../http/zod-validation';
 import type { AppConfig } from '../../platform/config/config';
 import { APP_CONFIG } from '../config.module';
-import { GenericProcessorEntity } from '../../platform/database/entities';
+import type { GenericProcessorEntity } from '../../platform/database/entities';
+import { GenericProcessorsRepository } from '../../platform/database/repositories';
 import type { ObjectStore } from '../../platform/storage/object-store';
 import { OBJECT_STORE } from '../storage.module';
-import { type CreateGenericProcessorRequest, PROCESSOR_FILE_NAME } from './generic-processors.dto';
+import {
+  createGenericProcessorSchema,
+  type CreateGenericProcessorRequest,
+  PROCESSOR_FILE_NAME,
+} from './generic-processors.dto';
 
 const run = promisify(execFile);
 /** The contract: processor download URLs are valid for 8 hours. */
@@ -59,10 +63,29 @@ export function toProcessorView(entity: GenericProcessorEntity): GenericProcesso
 @Injectable()
 export class GenericProcessorsService {
   constructor(
-    @InjectRepository(GenericProcessorEntity) private readonly processors: Repository<GenericProcessorEntity>,
+    private readonly processors: GenericProcessorsRepository,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  /** POST /api/v2/generic-processor: the `generic_processor` form field (JSON) and the uploaded script. */
+  async register(
+    processorField: unknown,
+    file: UploadedScript | undefined,
+    createdBy: string,
+  ): Promise<GenericProcessorView> {
+    const request = parseOrThrow(
+      createGenericProcessorSchema,
+      parseJsonField(processorField, 'generic_processor'),
+      'generic_processor',
+    );
+    if (!file)
+      throw ApiError.badRequest(
+        'generic_processor_file: required file field (a .py script) is missing',
+        'generic_processor_file',
+      );
+    return toProcessorView(await this.create(request, file, createdBy));
+  }
 
   async create(
     request: CreateGenericProcessorRequest,
@@ -84,20 +107,18 @@ export class GenericProcessorsService {
     const fileKey = storageKeys.processorFile(id, fileName);
     await this.store.putObject(fileKey, file.buffer, { contentType: 'text/x-python; charset=utf-8' });
     try {
-      return await this.processors.save(
-        this.processors.create({
-          id,
-          name: request.name,
-          description: request.description ?? null,
-          processorParameters: request.processor_parameters,
-          status: 'FINISHED',
-          fileName,
-          fileKey,
-          fileSha256: createHash('sha256').update(file.buffer).digest('hex'),
-          fileSize: file.size,
-          createdBy,
-        }),
-      );
+      return await this.processors.create({
+        id,
+        name: request.name,
+        description: request.description ?? null,
+        processorParameters: request.processor_parameters,
+        status: 'FINISHED',
+        fileName,
+        fileKey,
+        fileSha256: createHash('sha256').update(file.buffer).digest('hex'),
+        fileSize: file.size,
+        createdBy,
+      });
     } catch (error) {
       await this.store.deleteObject(fileKey);
       throw error;
@@ -123,39 +144,39 @@ export class GenericProcessorsService {
   }
 
   /** A processor of this user that is not deleted, or 404. */
-  async get(id: string, user: string): Promise<GenericProcessorEntity> {
-    const entity = await this.processors.findOneBy({ id, createdBy: user });
+  private async owned(id: string, user: string): Promise<GenericProcessorEntity> {
+    const entity = await this.processors.findOwned(id, user);
     if (!entity) throw ApiError.notFound(`generic processor ${id} not found`);
     return entity;
   }
 
-  async signedUrl(entity: GenericProcessorEntity): Promise<string> {
-    return this.store.signedGetUrl(entity.fileKey, PROCESSOR_URL_TTL_SECONDS);
+  /** The processor with a signed URL of its script. */
+  async get(id: string, user: string): Promise<GenericProcessorView> {
+    const entity = await this.owned(id, user);
+    return {
+      ...toProcessorView(entity),
+      processor_presigned_url: await this.store.signedGetUrl(entity.fileKey, PROCESSOR_URL_TTL_SECONDS),
+    };
   }
 
   async list(
     user: string,
     limit: number,
     offset: number,
-  ): Promise<{ results: GenericProcessorEntity[]; total_records: number }> {
-    const [results, total] = await this.processors.findAndCount({
-      where: { createdBy: user },
-      order: { createdAt: 'DESC' },
-      take: limit,
-      skip: offset,
-    });
-    return { results, total_records: total };
+  ): Promise<{ results: GenericProcessorView[]; total_records: number }> {
+    const [results, total] = await this.processors.list(user, limit, offset);
+    return { results: results.map(toProcessorView), total_records: total };
   }
 
   async softDelete(id: string, user: string): Promise<void> {
-    const entity = await this.get(id, user);
+    const entity = await this.owned(id, user);
     // The script stays in storage: inferences that already use it (and their retries) still run it.
-    await this.processors.softDelete({ id: entity.id });
+    await this.processors.softDelete(entity.id);
   }
 
   /** For a new inference: the user's processor, refused (422) when unknown or deleted. */
   async planForInference(id: string, user: string): Promise<ProcessorPlan> {
-    const entity = await this.processors.findOne({ where: { id, createdBy: user }, withDeleted: true });
+    const entity = await this.processors.findIncludingDeleted(id, user);
     if (!entity)
       throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} not found`, 'generic_processor_id');
     if (entity.deletedAt)
@@ -165,7 +186,7 @@ export class GenericProcessorsService {
 
   /** For a retry: the processor the inference was created with, even if deleted since. */
   async planForRetry(id: string): Promise<ProcessorPlan | undefined> {
-    const entity = await this.processors.findOne({ where: { id }, withDeleted: true });
+    const entity = await this.processors.findIncludingDeleted(id);
     return entity ? toPlan(entity) : undefined;
   }
 }

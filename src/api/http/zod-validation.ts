@@ -1,3 +1,4 @@
+import type { PipeTransform } from '@nestjs/common';
 import type { ZodError, ZodTypeAny, z } from 'zod';
 import { ApiError } from './api-error';
 
@@ -16,6 +17,23 @@ export function parseOrThrow<S extends ZodTypeAny>(schema: S, value: unknown, fi
     throw ApiError.badRequest(message, field);
   }
   return result.data;
+}
+
+/** A parameter pipe validating with parseOrThrow, e.g. `@Query(zodPipe(listQuerySchema))`. */
+export function zodPipe<S extends ZodTypeAny>(schema: S, fieldPrefix = ''): PipeTransform<unknown, z.infer<S>> {
+  return { transform: (value: unknown) => parseOrThrow(schema, value, fieldPrefix) };
+}
+
+/** A body pipe: a JSON object is required, then validated with parseOrThrow. */
+export function jsonObjectBodyPipe<S extends ZodTypeAny>(schema: S): PipeTransform<unknown, z.infer<S>> {
+  return {
+    transform: (value: unknown) => {
+      if (value === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) {
+        throw ApiError.badRequest('body: a JSON object is required (Content-Type: application/json)');
+      }
+      return parseOrThrow(schema, value);
+    },
+  };
 }
 
 /** Parses a multipart form field that carries a JSON document. */

@@ -6,6 +6,11 @@ import type { CreateInferenceRequest } from './inferences.dto';
 
 export const MAX_TASKS = 10_000;
 
+/** The id of an inference's task: `<inference id>-task-001` for the first. */
+export function taskId(inferenceId: string, index: number): string {
+  return `${inferenceId}-task-${String(index + 1).padStart(3, '0')}`;
+}
+
 interface Area {
   field: string;
   label: string;

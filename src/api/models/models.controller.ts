@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import {
   Body,
   Controller,
@@ -15,11 +14,11 @@ import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../http/api-error';
-import { parseJsonField, parseOrThrow } from '../http/zod-validation';
+import { zodPipe } from '../http/zod-validation';
 import { modelMetadataExample } from '../openapi/examples';
 import { ApiMultipartBody, ApiZodQuery } from '../openapi/zod-openapi';
-import { createModelSchema, listQuerySchema } from './models.dto';
-import { ModelsService, toModelView } from './models.service';
+import { createModelSchema, listQuerySchema, type ListModelsQuery } from './models.dto';
+import { ModelsService } from './models.service';
 
 @ApiTags('models')
 @Controller('api/v2/models')
@@ -47,36 +46,27 @@ export class ModelsController {
       },
     },
   })
-  async create(
+  create(
     @UploadedFile() file: Express.Multer.File | undefined,
     @Body() body: Record<string, unknown>,
     @CurrentUser() user: string,
   ) {
-    if (!file) throw ApiError.badRequest('model_file: required file field (an .onnx file) is missing', 'model_file');
-    try {
-      const request = parseOrThrow(createModelSchema, parseJsonField(body?.model, 'model'), 'model');
-      return toModelView(await this.models.create(request, file, user));
-    } catch (error) {
-      fs.rmSync(file.path, { force: true });
-      throw error;
-    }
+    return this.models.register(file, body?.model, user);
   }
 
   @Get()
   @ApiOperation({ summary: 'List models' })
   @ApiZodQuery(listQuerySchema)
-  async list(@Query() query: Record<string, unknown>) {
-    const { limit, offset } = parseOrThrow(listQuerySchema, query);
-    const page = await this.models.list(limit, offset);
-    return { results: page.results.map(toModelView), total_records: page.total_records };
+  list(@Query(zodPipe(listQuerySchema)) query: ListModelsQuery) {
+    return this.models.list(query.limit, query.offset);
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'One model' })
-  async get(
+  get(
     @Param('id', new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') }))
     id: string,
   ) {
-    return toModelView(await this.models.get(id));
+    return this.models.get(id);
   }
 }

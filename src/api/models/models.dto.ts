@@ -128,3 +128,5 @@ export const listQuerySchema = z
     offset: z.coerce.number().int().min(0).default(0),
   })
   .passthrough();
+
+export type ListModelsQuery = z.infer<typeof listQuerySchema>;

@@ -1,17 +1,14 @@
 import * as os from 'node:os';
 import { Module } from '@nestjs/common';
 import { MulterModule } from '@nestjs/platform-express';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { diskStorage } from 'multer';
 import type { AppConfig } from '../../platform/config/config';
 import { APP_CONFIG } from '../config.module';
-import { ModelEntity } from '../../platform/database/entities';
 import { ModelsController } from './models.controller';
 import { ModelsService } from './models.service';
 
 @Module({
   imports: [
-    TypeOrmModule.forFeature([ModelEntity]),
     // Model files can be GBs: multer streams them to a temp file, never into memory.
     MulterModule.registerAsync({
       inject: [APP_CONFIG],

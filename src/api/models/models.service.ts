@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { QueryFailedError, type Repository } from 'typeorm';
+import { QueryFailedError } from 'typeorm';
 import { sha256OfFile } from '../../geo/model/model-cache';
 import { validateOnnxModel } from '../../geo/model/segmentation';
 import { storageKeys } from '../../platform/storage/keys';
 import { ApiError } from '../http/api-error';
-import { ModelEntity } from '../../platform/database/entities';
+import { parseJsonField, parseOrThrow } from '../http/zod-validation';
+import type { ModelEntity } from '../../platform/database/entities';
+import { ModelsRepository, type NewModel } from '../../platform/database/repositories';
 import { OBJECT_STORE } from '../storage.module';
 import type { ObjectStore } from '../../platform/storage/object-store';
-import type { CreateModelRequest } from './models.dto';
+import { createModelSchema, type CreateModelRequest } from './models.dto';
 
 export interface UploadedModelFile {
   path: string;
@@ -100,9 +101,24 @@ function checkSignatureAgainstSpec(
 @Injectable()
 export class ModelsService {
   constructor(
-    @InjectRepository(ModelEntity) private readonly models: Repository<ModelEntity>,
+    private readonly models: ModelsRepository,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
   ) {}
+
+  /**
+   * POST /api/v2/models: the uploaded file and the `model` form field (JSON). The temp file of the upload is
+   * removed whatever happens.
+   */
+  async register(file: UploadedModelFile | undefined, modelField: unknown, createdBy: string): Promise<ModelView> {
+    if (!file) throw ApiError.badRequest('model_file: required file field (an .onnx file) is missing', 'model_file');
+    try {
+      const request = parseOrThrow(createModelSchema, parseJsonField(modelField, 'model'), 'model');
+      return toModelView(await this.create(request, file, createdBy));
+    } catch (error) {
+      fs.rmSync(file.path, { force: true });
+      throw error;
+    }
+  }
 
   async create(request: CreateModelRequest, file: UploadedModelFile, createdBy: string): Promise<ModelEntity> {
     try {
@@ -114,7 +130,7 @@ export class ModelsService {
         );
       }
       if (file.size === 0) throw ApiError.badRequest('model_file: the file is empty', 'model_file');
-      if (await this.models.existsBy({ displayName: request.display_name })) {
+      if (await this.models.existsWithDisplayName(request.display_name)) {
         throw ApiError.conflict(`display_name: a model named "${request.display_name}" already exists`, 'display_name');
       }
       let signature: Awaited<ReturnType<typeof validateOnnxModel>>;
@@ -131,7 +147,7 @@ export class ModelsService {
       const fileKey = storageKeys.modelFile(id, fileName);
       const sha256 = await sha256OfFile(file.path);
       await this.store.putFile(fileKey, file.path, { contentType: 'application/octet-stream' });
-      const entity = this.models.create({
+      const model: NewModel = {
         id,
         displayName: request.display_name,
         description: request.description ?? null,
@@ -145,9 +161,9 @@ export class ModelsService {
         fileSize: String(file.size),
         onnxSignature: signature,
         createdBy,
-      });
+      };
       try {
-        return await this.models.save(entity);
+        return await this.models.create(model);
       } catch (error) {
         await this.store.deleteObject(fileKey);
         if (error instanceof QueryFailedError && /models_display_name_key/.test(error.message)) {
@@ -163,26 +179,22 @@ export class ModelsService {
     }
   }
 
-  async get(id: string): Promise<ModelEntity> {
-    const model = await this.models.findOneBy({ id });
+  async get(id: string): Promise<ModelView> {
+    const model = await this.models.findById(id);
     if (!model) throw ApiError.notFound(`model ${id} not found`);
-    return model;
+    return toModelView(model);
   }
 
-  async list(limit: number, offset: number): Promise<{ results: ModelEntity[]; total_records: number }> {
-    const [results, total] = await this.models.findAndCount({
-      order: { createdAt: 'DESC' },
-      take: limit,
-      skip: offset,
-    });
-    return { results, total_records: total };
+  async list(limit: number, offset: number): Promise<{ results: ModelView[]; total_records: number }> {
+    const [results, total] = await this.models.list(limit, offset);
+    return { results: results.map(toModelView), total_records: total };
   }
 
   /** Resolves `model_id` / `model_display_name` of an inference request to a READY model. */
   async resolveForInference(modelId: string | undefined, displayName: string | undefined): Promise<ModelEntity> {
     const model = modelId
-      ? await this.models.findOneBy({ id: modelId })
-      : await this.models.findOneBy({ displayName: displayName ?? '' });
+      ? await this.models.findById(modelId)
+      : await this.models.findByDisplayName(displayName ?? '');
     const field = modelId ? 'model_id' : 'model_display_name';
     if (!model) throw ApiError.unprocessable(`${field}: model ${modelId ?? displayName} not found`, field);
     if (modelId && displayName && model.displayName !== displayName) {

@@ -1,11 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { GeoTIFF } from 'geotiff';
 import { LRUCache } from 'lru-cache';
-import type { DataSource } from 'typeorm';
 import type { AppConfig } from '../../platform/config/config';
 import { APP_CONFIG } from '../config.module';
-import { InferenceEntity, ModelEntity, TaskEntity } from '../../platform/database/entities';
+import { InferencesRepository, ModelsRepository, TasksRepository } from '../../platform/database/repositories';
 import { resolveUrlSigningSecret } from '../../platform/storage/filesystem-object-store';
 import type { ObjectStore } from '../../platform/storage/object-store';
 import { OBJECT_STORE } from '../../platform/storage/tokens';
@@ -36,8 +34,10 @@ export class TilesService {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    private readonly taskRows: TasksRepository,
+    private readonly inferences: InferencesRepository,
+    private readonly models: ModelsRepository,
   ) {
     this.secret = resolveUrlSigningSecret(config);
     this.renderer = new TileRenderer({ blockCacheBytes: config.TILE_CACHE_MB * 1024 * 1024 });
@@ -64,11 +64,11 @@ export class TilesService {
   async task(taskId: string): Promise<TileTask> {
     const cached = this.tasks.get(taskId);
     if (cached) return cached;
-    const task = await this.dataSource.getRepository(TaskEntity).findOneBy({ taskId });
+    const task = await this.taskRows.findById(taskId);
     if (!task) throw new TileNotFoundError(`task ${taskId} not found`);
     if (!task.outputKey) throw new TileNotFoundError(`task ${taskId} has no output yet (status ${task.status})`);
-    const inference = await this.dataSource.getRepository(InferenceEntity).findOneBy({ id: task.inferenceId });
-    const model = inference && (await this.dataSource.getRepository(ModelEntity).findOneBy({ id: inference.modelId }));
+    const inference = await this.inferences.findById(task.inferenceId);
+    const model = inference && (await this.models.findById(inference.modelId));
     const spec = model?.modelInputDataSpec;
     const entry = {
       taskId,

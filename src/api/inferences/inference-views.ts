@@ -1,0 +1,71 @@
+import type { AppConfig } from '../../platform/config/config';
+import type { InferenceEntity, TaskEntity, WebhookDeliveryEntity } from '../../platform/database/entities';
+import { workflowUiUrl } from '../../../workflows/contract/links';
+import { countTasks } from '../../../workflows/contract/task-counts';
+import type { TaskState } from '../../../workflows/contract/types';
+
+/** The JSON of an inference: its row, the counts of its task statuses and its links. */
+export function inferenceView(config: AppConfig, inference: InferenceEntity, statuses: string[]) {
+  return {
+    id: inference.id,
+    model_display_name: inference.modelDisplayName,
+    model_id: inference.modelId,
+    description: inference.description,
+    location: inference.location,
+    spatial_domain: inference.spatialDomain,
+    temporal_domain: inference.temporalDomain,
+    maxcc: inference.maxcc,
+    fine_tuning_id: inference.fineTuningId,
+    generic_processor_id: inference.genericProcessorId,
+    post_processing: inference.postProcessing,
+    webhook_url: inference.webhookUrl,
+    status: inference.status,
+    status_message: inference.statusMessage,
+    retries: inference.retries,
+    ...countTasks(statuses),
+    workflow_id: inference.workflowId,
+    temporal_ui_url: workflowUiUrl(config.temporalUiUrl, config.TEMPORAL_NAMESPACE, inference.workflowId),
+    coco_url: inference.cocoKey ? `${config.publicBaseUrl}/api/v2/inference/${inference.id}/coco` : null,
+    created_at: inference.createdAt.toISOString(),
+    updated_at: inference.updatedAt.toISOString(),
+    started_at: inference.startedAt?.toISOString() ?? null,
+    finished_at: inference.finishedAt?.toISOString() ?? null,
+    created_by: inference.createdBy,
+  };
+}
+
+export type InferenceView = ReturnType<typeof inferenceView>;
+
+/** The JSON of a task: its row, overlaid by the workflow's live state of it while the inference runs. */
+export function taskView(row: TaskEntity, live?: TaskState) {
+  return {
+    task_id: row.taskId,
+    inference_id: row.inferenceId,
+    task_index: row.taskIndex,
+    status: live?.status ?? row.status,
+    input: row.input,
+    pipeline_steps: live?.pipeline_steps ?? row.pipelineSteps,
+    output_key: live?.output_key ?? row.outputKey,
+    message: live?.message ?? row.statusMessage,
+    outputs: live
+      ? Object.fromEntries(
+          live.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]),
+        )
+      : (row.outputs ?? {}),
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export function webhookDeliveryView(row: WebhookDeliveryEntity) {
+  return {
+    webhook_id: row.webhookId,
+    event_type: row.eventType,
+    attempt: row.attempt,
+    attempted_at: row.attemptedAt.toISOString(),
+    duration_ms: row.durationMs,
+    status_code: row.statusCode,
+    error: row.error,
+    delivered: row.delivered,
+  };
+}

@@ -1,0 +1,240 @@
+import { Connection, type Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { CREATED_BY, INFERENCE_STATUS, MODEL_ID } from '../../workflows/contract/search-attributes';
+import {
+  INFERENCE_STATUS_QUERY,
+  INFERENCE_WORKFLOW_TYPE,
+  type InferenceWorkflowInput,
+  type InferenceWorkflowState,
+} from '../../workflows/contract/types';
+
+export interface PipelineClientOptions {
+  /** The task queue of the inference workflows (TEMPORAL_TASK_QUEUE). */
+  taskQueue: string;
+  namespace: string;
+  /** The server has the InferenceStatus/ModelId/CreatedBy search attributes (TEMPORAL_SEARCH_ATTRIBUTES). */
+  searchAttributes: boolean;
+  /** Address of the Temporal frontend, for the readiness probe's own connection. */
+  address: string;
+}
+
+export interface StartInferenceRun {
+  workflowId: string;
+  input: InferenceWorkflowInput;
+  /** The user the inference belongs to (a search attribute). */
+  createdBy: string;
+}
+
+/** The workflow could not be started (Temporal down or refusing); the rollback has run. */
+export class PipelineStartError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'PipelineStartError';
+  }
+}
+
+export type TaskQueueType = 'workflow' | 'activity';
+
+export interface Backlog {
+  supported: boolean;
+  approximate_backlog_count?: number;
+  approximate_backlog_age_seconds?: number;
+  tasks_add_rate?: number;
+  tasks_dispatch_rate?: number;
+  /** Which DescribeTaskQueue call answered, or why there is no figure. */
+  source?: 'stats' | 'enhanced';
+  reason?: string;
+}
+
+export interface QueuePoller {
+  identity: string;
+  last_access_time: string | null;
+  rate_per_second: number | null;
+}
+
+export interface TaskQueueStats {
+  pollers: QueuePoller[];
+  backlog: Backlog;
+}
+
+const PROTO_TYPE: Record<TaskQueueType, temporal.api.enums.v1.TaskQueueType> = {
+  workflow: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  activity: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+};
+
+type Stats = temporal.api.taskqueue.v1.ITaskQueueStats;
+type Poller = temporal.api.taskqueue.v1.IPollerInfo;
+
+const toNumber = (value: unknown): number => (value === null || value === undefined ? 0 : Number(String(value)));
+
+function timestampIso(value: Poller['lastAccessTime']): string | null {
+  if (!value) return null;
+  return new Date(toNumber(value.seconds) * 1000 + Math.floor(toNumber(value.nanos) / 1e6)).toISOString();
+}
+
+function backlogOf(stats: Stats, source: 'stats' | 'enhanced'): Backlog {
+  const age = stats.approximateBacklogAge;
+  return {
+    supported: true,
+    source,
+    approximate_backlog_count: toNumber(stats.approximateBacklogCount),
+    approximate_backlog_age_seconds: age ? toNumber(age.seconds) + toNumber(age.nanos) / 1e9 : 0,
+    tasks_add_rate: stats.tasksAddRate ?? 0,
+    tasks_dispatch_rate: stats.tasksDispatchRate ?? 0,
+  };
+}
+
+/**
+ * Everything the API asks of the inference workflows: start (and retry) runs, the live status query, cancel and
+ * terminate, task queue stats and a readiness probe. Owns the Temporal client it is given: close() closes it.
+ */
+export class PipelineClient {
+  /**
+   * Its own connection without the client's retry interceptor: a readiness probe reports what it sees
+   * now, and retries of a failed call would outlive the request (and the connection, on shutdown).
+   */
+  private probeConnection?: Connection;
+
+  constructor(
+    private readonly client: Client,
+    private readonly options: PipelineClientOptions,
+  ) {}
+
+  /**
+   * Starts the workflow run of an inference; when the start fails, runs `rollback` (undoing what was written
+   * for the run) and throws PipelineStartError.
+   */
+  async start(run: StartInferenceRun, rollback: () => Promise<void>): Promise<void> {
+    try {
+      await this.client.workflow.start(INFERENCE_WORKFLOW_TYPE, {
+        taskQueue: this.options.taskQueue,
+        workflowId: run.workflowId,
+        args: [run.input],
+        ...this.searchAttributes(run.input.modelId, run.createdBy),
+      });
+    } catch (error) {
+      await rollback();
+      throw new PipelineStartError(error);
+    }
+  }
+
+  /** A new run of an ended workflow under the same id (the ids of ended runs may be reused). */
+  retry(run: StartInferenceRun, rollback: () => Promise<void>): Promise<void> {
+    return this.start(run, rollback);
+  }
+
+  /** Lets users find inferences in the Web UI by status, model and user. */
+  private searchAttributes(modelId: string, createdBy: string) {
+    if (!this.options.searchAttributes) return {};
+    return {
+      typedSearchAttributes: [
+        { key: INFERENCE_STATUS, value: 'PENDING' },
+        { key: MODEL_ID, value: modelId },
+        { key: CREATED_BY, value: createdBy },
+      ],
+    };
+  }
+
+  /** The workflow's live state; rejects after `timeoutMs` (e.g. when no worker polls to answer the query). */
+  async queryStatus(workflowId: string, timeoutMs: number): Promise<InferenceWorkflowState> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    // The abort signal ends the gRPC call and its retries, so nothing lingers after the timeout.
+    return this.client.withAbortSignal(AbortSignal.timeout(timeoutMs), () =>
+      handle.query<InferenceWorkflowState>(INFERENCE_STATUS_QUERY),
+    );
+  }
+
+  /**
+   * Requests cancellation of the workflow (running activities notice through their heartbeats). False when
+   * there is no such workflow.
+   */
+  async cancel(workflowId: string): Promise<boolean> {
+    try {
+      await this.client.workflow.getHandle(workflowId).cancel();
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'WorkflowNotFoundError') return false;
+      throw error;
+    }
+  }
+
+  /** Waits up to `timeoutMs` for the workflow to close, however it ends; true if it did. */
+  async waitForClose(workflowId: string, timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.client.workflow
+          .getHandle(workflowId)
+          .result()
+          .then(
+            () => true,
+            () => true,
+          ),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async terminate(workflowId: string, reason: string): Promise<void> {
+    await this.client.workflow.getHandle(workflowId).terminate(reason);
+  }
+
+  /** Pollers and approximate backlog of one task queue, for one type of task. */
+  async taskQueueStats(name: string, type: TaskQueueType): Promise<TaskQueueStats> {
+    const service = this.client.workflowService;
+    const namespace = this.options.namespace;
+    const taskQueue = { name, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL };
+    // Servers 1.28+ answer `stats` in the default mode; older ones (1.25-1.27) only in the enhanced mode.
+    const response = await service.describeTaskQueue({
+      namespace,
+      taskQueue,
+      taskQueueType: PROTO_TYPE[type],
+      reportStats: true,
+    });
+    const pollers = (response.pollers ?? []).map((poller: Poller) => ({
+      identity: poller.identity ?? '',
+      last_access_time: timestampIso(poller.lastAccessTime),
+      rate_per_second: poller.ratePerSecond ?? null,
+    }));
+    if (response.stats) return { pollers, backlog: backlogOf(response.stats, 'stats') };
+    let backlog: Backlog;
+    try {
+      const enhanced = await service.describeTaskQueue({
+        namespace,
+        taskQueue,
+        apiMode: temporal.api.enums.v1.DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+        versions: { unversioned: true },
+        taskQueueTypes: [PROTO_TYPE[type]],
+        reportStats: true,
+      });
+      const stats = Object.values(enhanced.versionsInfo ?? {})
+        .map((info) => info.typesInfo?.[PROTO_TYPE[type]]?.stats)
+        .find((value): value is Stats => !!value);
+      backlog = stats
+        ? backlogOf(stats, 'enhanced')
+        : { supported: false, reason: 'the server returned no task queue stats' };
+    } catch (error) {
+      backlog = {
+        supported: false,
+        reason: `this Temporal server does not report task queue backlog: ${(error as Error).message}`,
+      };
+    }
+    return { pollers, backlog };
+  }
+
+  /** Resolves when the Temporal frontend answers within `timeoutMs`. */
+  async ping(timeoutMs: number): Promise<void> {
+    this.probeConnection ??= Connection.lazy({ address: this.options.address, interceptors: [] });
+    const connection = this.probeConnection;
+    await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
+  }
+
+  async close(): Promise<void> {
+    await this.probeConnection?.close();
+    await this.client.connection.close();
+  }
+}

@@ -1,0 +1,27 @@
+import type { DataSource } from 'typeorm';
+import { DatabaseProbe } from './database-probe';
+import { GenericProcessorsRepository } from './generic-processors.repository';
+import { InferencesRepository } from './inferences.repository';
+import { ModelsRepository } from './models.repository';
+import { StepLogsRepository } from './step-logs.repository';
+import { TasksRepository } from './tasks.repository';
+import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
+
+export * from './database-probe';
+export * from './generic-processors.repository';
+export * from './inferences.repository';
+export * from './models.repository';
+export * from './step-logs.repository';
+export * from './tasks.repository';
+export * from './webhook-deliveries.repository';
+
+/** Every class over the DataSource, each built as `new Repository(dataSource)`. */
+export const REPOSITORIES: ReadonlyArray<new (dataSource: DataSource) => object> = [
+  DatabaseProbe,
+  GenericProcessorsRepository,
+  InferencesRepository,
+  ModelsRepository,
+  StepLogsRepository,
+  TasksRepository,
+  WebhookDeliveriesRepository,
+];
