@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AppConfig } from '../src/platform/config/config';
 import type { ObjectStore } from '../src/platform/storage/object-store';
+import type { ModelThreadPool } from '../src/geo/model/model-thread';
 import type { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
 import type { MapPublisher } from '../src/geo/publish/publisher';
 
@@ -12,4 +13,6 @@ export interface ActivityDeps {
   publisher: MapPublisher;
   /** Warm sandboxed Python for generic processors (one per worker process). */
   processorRuntime: ProcessorRuntime;
+  /** The threads that run the models (MODEL_CONCURRENCY of them); every model step of the process shares them. */
+  modelThreads: ModelThreadPool;
 }

@@ -113,10 +113,9 @@ async function runCloudModel(
     cloudModel.fileKey,
     cloudModel.fileSha256,
   );
-  const segmenter = await OnnxSegmenter.load(modelPath, spec, {
+  const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, {
     intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
     batchSize: deps.config.INFERENCE_BATCH_SIZE,
-    concurrency: deps.config.MODEL_CONCURRENCY,
   });
   const classes = await segmenter.segment(input.raster, {
     onProgress: (done, total) => stepHeartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }),
@@ -160,10 +159,9 @@ async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: st
     model.fileKey,
     model.fileSha256,
   );
-  const segmenter = await OnnxSegmenter.load(modelPath, spec, {
+  const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, {
     intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
     batchSize: deps.config.INFERENCE_BATCH_SIZE,
-    concurrency: deps.config.MODEL_CONCURRENCY,
   }).catch(asModelError);
   const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: inferenceId });
   const postProcessing = Object.fromEntries(
