@@ -5,6 +5,7 @@ import type { AppConfig } from '../../platform/config/config';
 import { DEFAULT_CHIP_RESOLUTION_M, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 import type { ObjectStore } from '../../platform/storage/object-store';
 import type { StacTaskInput } from '../../../workflows/contract/types';
+import type { ClassificationScheme } from '../../../workflows/contract/imagery-sources';
 import { invalidInput, StepFailure } from '../../../workflows/contract/errors';
 import { mgrsQuery } from './spatial-domain';
 import {
@@ -13,9 +14,12 @@ import {
   cloudCover,
   coversBbox,
   dataSourceDefinition,
+  type ImagerySourceSettings,
   pickLeastCloudy,
   searchStac,
+  stacApiFor,
   StacApiError,
+  type DataSourceDefinition,
   type StacItem,
   type StacSearchBody,
 } from './stac';
@@ -36,7 +40,7 @@ export interface ChipMetadata {
   item_id: string;
   datetime: string | null;
   cloud_cover: number | undefined;
-  classification: 'scl' | 'fmask' | null;
+  classification: ClassificationScheme | null;
   classification_key: string | null;
   crs: string;
   transform: number[];
@@ -112,11 +116,11 @@ export async function runChipScript<T>(
 }
 
 /** Query-extension filters: cloud cover (inclusive: maxcc 0 still finds clear scenes) and, for tiles, the MGRS tile. */
-function searchBody(input: StacTaskInput, collections: string[], limit: number, dataSource: string): StacSearchBody {
+function searchBody(input: StacTaskInput, source: DataSourceDefinition, limit: number): StacSearchBody {
   const query: Record<string, Record<string, unknown>> = { 'eo:cloud_cover': { lte: input.maxcc } };
-  if (input.mgrs_tile && dataSource === 'sentinel-2-l2a') Object.assign(query, mgrsQuery(input.mgrs_tile));
+  if (input.mgrs_tile && source.mgrsTileQuery) Object.assign(query, mgrsQuery(input.mgrs_tile));
   return {
-    collections,
+    collections: source.collections,
     ...(input.geometry ? { intersects: input.geometry } : { bbox: input.bbox }),
     datetime: input.datetime,
     query,
@@ -152,10 +156,8 @@ export async function fetchStacChip(
 ): Promise<StacChipResult> {
   const { config } = deps;
   const source = dataSourceDefinition(input.data_source, config.STAC_COLLECTION);
-  const apiUrl = input.data_source === 'hls' ? config.HLS_STAC_API_URL : config.STAC_API_URL;
-  const authHeaders: Record<string, string> =
-    input.data_source === 'hls' && config.EARTHDATA_TOKEN ? { Authorization: `Bearer ${config.EARTHDATA_TOKEN}` } : {};
-  const body = searchBody(input, source.collections, config.STAC_PAGE_LIMIT, input.data_source);
+  const { url: apiUrl, headers: authHeaders } = stacApiFor(input.data_source, config);
+  const body = searchBody(input, source, config.STAC_PAGE_LIMIT);
   log.info(
     `STAC search ${apiUrl}/search collections=${source.collections.join(',')} ${input.area_label} datetime=${input.datetime} maxcc=${input.maxcc}`,
   );
@@ -207,7 +209,6 @@ export async function fetchStacChip(
   const chipFile = path.join(dir, 'chip.tif');
   const classFile = path.join(dir, 'classification.tif');
   const resolution = spec.resolution ?? DEFAULT_CHIP_RESOLUTION_M;
-  const classificationNodata = source.classification === 'scl' ? 0 : 255;
   const ticker = setInterval(() => heartbeat({ building_chip: original.id }), 10_000);
   let summary: ChipSummary;
   try {
@@ -226,7 +227,9 @@ export async function fetchStacChip(
           name: band.name,
         })),
         out_chip: chipFile,
-        classification: classAsset ? { href: classAsset.href, nodata: classificationNodata, out: classFile } : null,
+        classification: classAsset
+          ? { href: classAsset.href, nodata: source.classification.nodata, out: classFile }
+          : null,
       },
       authHeaders.Authorization ? { GDAL_HTTP_HEADERS: `Authorization: ${authHeaders.Authorization}` } : {},
       signal,
@@ -254,7 +257,7 @@ export async function fetchStacChip(
     item_id: original.id,
     datetime: original.properties.datetime ?? null,
     cloud_cover: cloudCover(original),
-    classification: classAsset ? source.classification : null,
+    classification: classAsset ? source.classification.scheme : null,
     classification_key: classificationKey,
     crs: summary.crs,
     transform: summary.transform,
