@@ -23,7 +23,18 @@ export interface ProcessorRunReport extends ProcessorRunOutcome {
   argv: string[];
 }
 
-export function processorLimits(config: AppConfig): ProcessorLimits {
+/** The settings processorLimits reads. */
+export type ProcessorLimitSettings = Pick<
+  AppConfig,
+  | 'PROCESSOR_TIMEOUT_SECONDS'
+  | 'PROCESSOR_MEMORY_MB'
+  | 'PROCESSOR_MAX_PROCESSES'
+  | 'PROCESSOR_MAX_LOG_BYTES'
+  | 'PROCESSOR_MAX_OUTPUT_BYTES'
+  | 'PROCESSOR_TMP_MB'
+>;
+
+export function processorLimits(config: ProcessorLimitSettings): ProcessorLimits {
   return {
     timeoutSeconds: config.PROCESSOR_TIMEOUT_SECONDS,
     memoryMb: config.PROCESSOR_MEMORY_MB,

@@ -81,7 +81,7 @@ interface ChipSummary {
 
 /** Runs python/stac_chip.py with a JSON request; exit code 2 = the input's fault (not retried). */
 export async function runChipScript<T>(
-  config: AppConfig,
+  config: Pick<AppConfig, 'PYTHON_BIN'>,
   request: Record<string, unknown>,
   env: Record<string, string> = {},
   signal?: AbortSignal,
@@ -140,6 +140,10 @@ function inTile(item: StacItem, tile: string): boolean {
   return item.id.includes(`.T${tile.replace(/^(\d)[A-Z]/, '0$&')}.`) || item.id.includes(`_T${tile}_`);
 }
 
+/** The settings fetchStacChip reads: the imagery sources' and the search limits. */
+export type StacFetchSettings = ImagerySourceSettings &
+  Pick<AppConfig, 'PYTHON_BIN' | 'STAC_COLLECTION' | 'STAC_PAGE_LIMIT' | 'STAC_MAX_PAGES' | 'FETCH_TIMEOUT_MS'>;
+
 /**
  * The data-fetch step of a bbox x date task: search the data source's STAC API, pick the least cloudy item
  * covering the area within maxcc, and store a chip of the model's bands (and the classification band).
@@ -147,7 +151,7 @@ function inTile(item: StacItem, tile: string): boolean {
 export async function fetchStacChip(
   input: StacTaskInput,
   ids: { inferenceId: string; taskId: string },
-  deps: { config: AppConfig; store: ObjectStore },
+  deps: { config: StacFetchSettings; store: ObjectStore },
   spec: ModelInputDataSpec,
   dir: string,
   log: StepLogger,
