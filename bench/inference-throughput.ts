@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
 import { ModelThreadPool } from '../src/geo/model/model-thread';
-import { readGeoTiff, type Raster, type RasterTypedArray } from '../src/geo/raster/raster';
+import { readGeoTiff } from '../src/geo/raster/decode';
+import type { Raster, RasterTypedArray } from '../src/geo/raster/raster';
 import {
   buildModelInput,
   OnnxSegmenter,

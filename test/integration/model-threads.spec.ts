@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
-import { readGeoTiff, type Raster } from '../../src/geo/raster/raster';
+import { readGeoTiff } from '../../src/geo/raster/decode';
+import type { Raster } from '../../src/geo/raster/raster';
 import { ModelThreadPool } from '../../src/geo/model/model-thread';
 import { OnnxSegmenter } from '../../src/geo/model/segmentation';
 

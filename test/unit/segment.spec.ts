@@ -1,4 +1,4 @@
-// geotiff.js (imported by raster.ts for types and I/O) requires the ESM-only `quick-lru`, which Jest's
+// geotiff.js (imported by the src/geo/raster modules) requires the ESM-only `quick-lru`, which Jest's
 // CommonJS runtime cannot load; stand in a Map for it.
 jest.mock('quick-lru', () => ({ __esModule: true, default: class extends Map {} }));
 

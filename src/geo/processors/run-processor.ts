@@ -2,7 +2,8 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AppConfig } from '../../platform/config/config';
-import { checkTiffSignature, InvalidGeoTiffError, inspectGeoTiff } from '../raster/raster';
+import { checkTiffSignature, inspectGeoTiff } from '../raster/inspect';
+import { InvalidGeoTiffError } from '../raster/invalid-geotiff';
 import type { ProcessorLimits, ProcessorRunOutcome, ProcessorRuntime } from './processor-runtime';
 
 export interface ProcessorRunSpec {
