@@ -3,7 +3,9 @@ import { InferenceEntity, ModelEntity, TaskEntity } from '../src/platform/databa
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from '../workflows/contract/errors';
 import { CocoBuilder } from '../src/geo/export/coco';
-import { decodeGeoTiff, ownArrayBuffer, type Raster } from '../src/geo/raster/raster';
+import { decodeGeoTiff } from '../src/geo/raster/decode';
+import { ownArrayBuffer } from '../src/geo/raster/buffers';
+import type { Raster } from '../src/geo/raster/raster';
 import { storageKeys } from '../src/platform/storage/keys';
 
 export interface ExportCocoRequest {

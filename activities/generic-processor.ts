@@ -3,6 +3,7 @@ import { currentActivity } from './runtime/activity-context';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ProcessorPlan } from '../workflows/contract/types';
 import type { ActivityDeps } from './deps';
+import type { AppConfig } from '../src/platform/config/config';
 import { CogError, toCloudOptimizedGeoTiff } from '../src/geo/raster/cog';
 import { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
 import { processorLimits, withProcessorRun } from '../src/geo/processors/run-processor';
@@ -109,7 +110,7 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
 
 /** The worker's processor runtime; closed when the worker stops. */
 export function createProcessorRuntime(
-  config: ActivityDeps['config'],
+  config: Pick<AppConfig, 'PYTHON_BIN' | 'PROCESSOR_UID_BASE' | 'PROCESSOR_PREIMPORT'>,
   onLog?: (line: string) => void,
 ): ProcessorRuntime {
   return new ProcessorRuntime({

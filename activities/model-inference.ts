@@ -15,7 +15,10 @@ import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
 import { cloudClassValues, cloudSpecForInput } from '../src/geo/model/cloud-model';
 import { findModelByIdOrName } from '../src/platform/database/model-lookup';
 import { encodeMaskCog } from '../src/geo/raster/mask-cog';
-import { decodeGeoTiff, InvalidGeoTiffError, ownArrayBuffer, readGeoTiff, type Raster } from '../src/geo/raster/raster';
+import { decodeGeoTiff, readGeoTiff } from '../src/geo/raster/decode';
+import { InvalidGeoTiffError } from '../src/geo/raster/invalid-geotiff';
+import { ownArrayBuffer } from '../src/geo/raster/buffers';
+import type { Raster } from '../src/geo/raster/raster';
 import { ModelShapeError, OnnxSegmenter } from '../src/geo/model/segmentation';
 import { StepLog, withStepLog } from './runtime/step-log';
 import { runGroupItems, type GroupStepResult } from './runtime/step-group';
@@ -113,10 +116,9 @@ async function runCloudModel(
     cloudModel.fileKey,
     cloudModel.fileSha256,
   );
-  const segmenter = await OnnxSegmenter.load(modelPath, spec, {
+  const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, {
     intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
     batchSize: deps.config.INFERENCE_BATCH_SIZE,
-    concurrency: deps.config.MODEL_CONCURRENCY,
   });
   const classes = await segmenter.segment(input.raster, {
     onProgress: (done, total) => stepHeartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }),
@@ -160,10 +162,9 @@ async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: st
     model.fileKey,
     model.fileSha256,
   );
-  const segmenter = await OnnxSegmenter.load(modelPath, spec, {
+  const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, {
     intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
     batchSize: deps.config.INFERENCE_BATCH_SIZE,
-    concurrency: deps.config.MODEL_CONCURRENCY,
   }).catch(asModelError);
   const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: inferenceId });
   const postProcessing = Object.fromEntries(

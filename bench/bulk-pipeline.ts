@@ -15,7 +15,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { readGeoTiff, writeMaskGeoTiff } from '../src/geo/raster/raster';
+import { readGeoTiff } from '../src/geo/raster/decode';
+import { writeMaskGeoTiff } from '../src/geo/raster/mask-geotiff';
+import { ModelThreadPool } from '../src/geo/model/model-thread';
 import { OnnxSegmenter } from '../src/geo/model/segmentation';
 import { demoModelMetadata } from '../scripts/demo-model';
 import { createApiApp } from '../src/app';
@@ -82,7 +84,8 @@ async function main(): Promise<void> {
   // BENCH_PARTS=pipeline skips the bare loop and the API load (profiling runs).
   const parts = new Set((process.env.BENCH_PARTS ?? 'bare,pipeline,api').split(','));
   // 1. Bare compute.
-  const segmenter = await OnnxSegmenter.load(modelPath, metadata.model_input_data_spec, { batchSize: 1 });
+  const bareThreads = new ModelThreadPool(1);
+  const segmenter = await OnnxSegmenter.load(bareThreads, modelPath, metadata.model_input_data_spec, { batchSize: 1 });
   const bareStarted = performance.now();
   for (const [index, file] of (parts.has('bare') ? files : []).entries()) {
     const raster = await readGeoTiff(file);
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
     );
   }
   const bareSeconds = (performance.now() - bareStarted) / 1000;
+  await bareThreads.close();
   console.log(
     `bare compute (read + model + write loop) ${bareSeconds.toFixed(1)} s, ${(FILES / bareSeconds).toFixed(2)} tiles/s`,
   );

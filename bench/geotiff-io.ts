@@ -8,7 +8,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readGeoTiff, writeMaskGeoTiff, type Raster } from '../src/geo/raster/raster';
+import { readGeoTiff } from '../src/geo/raster/decode';
+import { writeMaskGeoTiff } from '../src/geo/raster/mask-geotiff';
+import type { Raster } from '../src/geo/raster/raster';
 import { median, python } from './bench-util';
 
 async function main(): Promise<void> {

@@ -12,8 +12,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
-import { shutdownModelThreads } from '../src/geo/model/model-thread';
-import { readGeoTiff, type Raster, type RasterTypedArray } from '../src/geo/raster/raster';
+import { ModelThreadPool } from '../src/geo/model/model-thread';
+import { readGeoTiff } from '../src/geo/raster/decode';
+import type { Raster, RasterTypedArray } from '../src/geo/raster/raster';
 import {
   buildModelInput,
   OnnxSegmenter,
@@ -83,13 +84,14 @@ function cropRaster(raster: Raster, window: PixelWindow): Raster {
 
 /** All rasters through OnnxSegmenter.segment at once (model threads); counts main-thread ticks meanwhile. */
 async function timeSegmentCalls(
+  threads: ModelThreadPool,
   modelPath: string,
   spec: ModelInputDataSpec,
   rasters: Raster[],
   options: SegmenterOptions,
   label: string,
 ): Promise<Result> {
-  const segmenter = await OnnxSegmenter.load(modelPath, spec, options);
+  const segmenter = await OnnxSegmenter.load(threads, modelPath, spec, options);
   await segmenter.segment(rasters[0]!); // warm-up
   let ticks = 0;
   const timer = setInterval(() => (ticks += 1), 5);
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
     fs.readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'),
   );
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-inference-'));
+  const modelThreads = new ModelThreadPool(1);
   try {
     const sample = path.join(tmp, 'sample.tif');
     python([path.join('python', 'make_sample_geotiff.py'), sample, '--size', '1024']);
@@ -163,6 +166,7 @@ async function main(): Promise<void> {
       for (const batch of [1, 4])
         all.push(
           await timeSegmentCalls(
+            modelThreads,
             modelPath,
             spec,
             tileRasters,
@@ -215,7 +219,7 @@ async function main(): Promise<void> {
     }
     console.log(`best node / best python = ${(best('node') / best('python')).toFixed(2)}x (target >= 0.9x)`);
   } finally {
-    await shutdownModelThreads();
+    await modelThreads.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -14,7 +14,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { toCloudOptimizedGeoTiff } from '../src/geo/raster/cog';
 import { writeMaskCog } from '../src/geo/raster/mask-cog';
-import { writeMaskGeoTiff, type GeoReference } from '../src/geo/raster/raster';
+import { writeMaskGeoTiff } from '../src/geo/raster/mask-geotiff';
+import type { GeoReference } from '../src/geo/raster/georeference';
 import { median } from './bench-util';
 
 const args = Object.fromEntries(

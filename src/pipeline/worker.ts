@@ -3,12 +3,11 @@ import * as path from 'node:path';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
-import { createActivities, type PipelineActivities, StepFailureInterceptor } from '../../activities';
+import { type ActivityDeps, createActivities, type PipelineActivities, StepFailureInterceptor } from '../../activities';
 import type { Context } from '@temporalio/activity';
 import { createProcessorRuntime } from '../../activities/generic-processor';
-import type { ProcessorRuntime } from '../geo/processors/processor-runtime';
 import { GeoServerPublisher } from '../geo/publish/geoserver-publisher';
-import { shutdownModelThreads } from '../geo/model/model-thread';
+import { ModelThreadPool } from '../geo/model/model-thread';
 import { BuiltInPublisher, type MapPublisher } from '../geo/publish/publisher';
 import type { AppConfig } from '../platform/config/config';
 import { startTracing } from '../platform/tracing/tracing';
@@ -76,14 +75,15 @@ export class PipelineWorkers {
     readonly workers: Worker[],
     readonly connection: NativeConnection,
     readonly taskQueues: string[],
-    private readonly processorRuntime: ProcessorRuntime,
+    /** Built for these workers alone: closed when they stop. */
+    private readonly owned: Pick<ActivityDeps, 'processorRuntime' | 'modelThreads'>,
   ) {}
 
   /** Runs until shutdown; then stops the processor runtime and the model threads (after running activities had their grace time). */
   run(): Promise<void> {
     return Promise.all(this.workers.map((worker) => worker.run()))
       .then(() => undefined)
-      .finally(() => Promise.all([this.processorRuntime.close(), shutdownModelThreads()]));
+      .finally(() => Promise.all([this.owned.processorRuntime.close(), this.owned.modelThreads.close()]));
   }
 
   /** Stops polling; running activities get the grace time to finish or hand over. */
@@ -100,14 +100,15 @@ export class PipelineWorkers {
 export async function createPipelineWorkers(options: PipelineWorkerOptions): Promise<PipelineWorkers> {
   const { config } = options;
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
-  const processorRuntime = createProcessorRuntime(config, (line) => console.error(`[processor-runtime] ${line}`));
-  const all = createActivities({
+  const deps: ActivityDeps = {
     config,
     dataSource: options.dataSource,
     store: options.store,
     publisher: createPublisher(config, options.store),
-    processorRuntime,
-  });
+    processorRuntime: createProcessorRuntime(config, (line) => console.error(`[processor-runtime] ${line}`)),
+    modelThreads: new ModelThreadPool(config.MODEL_CONCURRENCY),
+  };
+  const all = createActivities(deps);
   const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();
   for (const role of workerRoles(config)) {
     const queue = config.taskQueues[role];
@@ -156,5 +157,5 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
       }),
     );
   }
-  return new PipelineWorkers(workers, connection, [...byQueue.keys()], processorRuntime);
+  return new PipelineWorkers(workers, connection, [...byQueue.keys()], deps);
 }

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildCoco, type CocoMaskInput } from '../../src/geo/export/coco';
-import { readGeoTiff, writeMaskGeoTiff } from '../../src/geo/raster/raster';
+import { readGeoTiff } from '../../src/geo/raster/decode';
+import { writeMaskGeoTiff } from '../../src/geo/raster/mask-geotiff';
 import { runPython } from '../support/python';
 
 const classes = [

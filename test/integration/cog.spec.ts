@@ -5,7 +5,9 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CogError, gdalTool, toCloudOptimizedGeoTiff } from '../../src/geo/raster/cog';
 import { writeMaskCog } from '../../src/geo/raster/mask-cog';
-import { readGeoTiff, writeMaskGeoTiff, type GeoReference } from '../../src/geo/raster/raster';
+import { readGeoTiff } from '../../src/geo/raster/decode';
+import { writeMaskGeoTiff } from '../../src/geo/raster/mask-geotiff';
+import type { GeoReference } from '../../src/geo/raster/georeference';
 import { compareMasks, compareOverviews, runPython, validateCogs } from '../support/python';
 
 const run = promisify(execFile);

@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
-import { readGeoTiff, writeMaskGeoTiff } from '../../src/geo/raster/raster';
-import { shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { readGeoTiff } from '../../src/geo/raster/decode';
+import { writeMaskGeoTiff } from '../../src/geo/raster/mask-geotiff';
+import { ModelThreadPool } from '../../src/geo/model/model-thread';
 import { OnnxSegmenter } from '../../src/geo/model/segmentation';
 
 /**
@@ -28,6 +29,7 @@ function python(args: string[]): string {
 }
 
 describe('inference against the independent Python reference', () => {
+  const threads = new ModelThreadPool(1);
   let tmp: string;
   beforeAll(() => {
     if (!MODEL || !fs.existsSync(MODEL))
@@ -35,7 +37,7 @@ describe('inference against the independent Python reference', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'inference-reference-'));
   });
   afterAll(async () => {
-    await shutdownModelThreads();
+    await threads.close();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -45,7 +47,7 @@ describe('inference against the independent Python reference', () => {
 
     const raster = await readGeoTiff(input);
     expect(raster).toMatchObject({ width: 512, height: 512, bandCount: 6, dataType: 'uint16', nodata: 0 });
-    const segmenter = await OnnxSegmenter.load(MODEL!, SPEC, { batchSize: 4 });
+    const segmenter = await OnnxSegmenter.load(threads, MODEL!, SPEC, { batchSize: 4 });
     let progress = [0, 0];
     const mask = await segmenter.segment(raster, { onProgress: (done, total) => (progress = [done, total]) });
     expect(progress).toEqual([9, 9]);

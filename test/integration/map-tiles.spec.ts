@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { fromFile } from 'geotiff';
 import { toCloudOptimizedGeoTiff } from '../../src/geo/raster/cog';
 import { writeMaskCog } from '../../src/geo/raster/mask-cog';
-import { readGeoTiff } from '../../src/geo/raster/raster';
+import { readGeoTiff } from '../../src/geo/raster/decode';
 import { classColourMap, TileRenderer, type TileRaster } from '../../src/geo/tiles/cog-tiles';
 import { runPython } from '../support/python';
 import { colourTable, sampleTiles, TEST_CLASSES, tileRange } from '../support/tiles';

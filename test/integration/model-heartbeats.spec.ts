@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { stepHeartbeat } from '../../activities/runtime/activity-context';
-import { shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { ModelThreadPool } from '../../src/geo/model/model-thread';
 import type { Raster } from '../../src/geo/raster/raster';
 import { OnnxSegmenter } from '../../src/geo/model/segmentation';
 import { demoModelMetadata } from '../../scripts/demo-model';
@@ -29,7 +29,8 @@ function sampleScene(size: number, seed: number): Raster {
  * its own activity (the model thread was spawned by the first one), or Temporal times the later ones out.
  */
 describe('model-step heartbeats on the real Temporal server', () => {
-  afterAll(() => shutdownModelThreads());
+  const threads = new ModelThreadPool(1);
+  afterAll(() => threads.close());
 
   it('keeps every one of several long model steps in one worker alive', async () => {
     const { model, meta } = demoModelPaths();
@@ -38,7 +39,7 @@ describe('model-step heartbeats on the real Temporal server', () => {
     const activities: RepeatedModelStepActivities = {
       async segmentSample(seed) {
         // Loaded by the first step, inside its activity: the model thread belongs to that context.
-        segmenter ??= OnnxSegmenter.load(model, spec, { intraOpThreads: 1 });
+        segmenter ??= OnnxSegmenter.load(threads, model, spec, { intraOpThreads: 1 });
         let heartbeats = 0;
         let tiles = 0;
         const started = Date.now();

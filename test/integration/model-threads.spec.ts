@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
-import { readGeoTiff, type Raster } from '../../src/geo/raster/raster';
-import { modelThreadStats, shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { readGeoTiff } from '../../src/geo/raster/decode';
+import type { Raster } from '../../src/geo/raster/raster';
+import { ModelThreadPool } from '../../src/geo/model/model-thread';
 import { OnnxSegmenter } from '../../src/geo/model/segmentation';
 
 /**
@@ -61,6 +62,7 @@ async function eventLoopDuring<T>(
 }
 
 describe('model threads with the real model', () => {
+  const threads = new ModelThreadPool(1);
   let tmp: string;
   beforeAll(() => {
     if (!MODEL || !fs.existsSync(MODEL))
@@ -68,17 +70,17 @@ describe('model threads with the real model', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'model-threads-'));
   });
   afterAll(async () => {
-    await shutdownModelThreads();
+    await threads.close();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   it('keeps the event loop ticking while a multi-tile raster is segmented', async () => {
     const raster = await sampleScene(tmp, 512, 7);
-    const segmenter = await OnnxSegmenter.load(MODEL!, SPEC, { batchSize: 4 });
+    const segmenter = await OnnxSegmenter.load(threads, MODEL!, SPEC, { batchSize: 4 });
     await segmenter.segment(raster); // warm-up: session and memory arena ready
-    const runsBefore = modelThreadStats().runs;
+    const runsBefore = threads.stats().runs;
     const { result: mask, ticks, elapsedMs, longestGapMs } = await eventLoopDuring(() => segmenter.segment(raster));
-    const runs = modelThreadStats().runs - runsBefore;
+    const runs = threads.stats().runs - runsBefore;
     // eslint-disable-next-line no-console
     console.log(
       `9 tiles in ${runs} runs, ${elapsedMs.toFixed(0)} ms: ${ticks} ticks of 5 ms, longest gap ${longestGapMs.toFixed(1)} ms`,
@@ -93,7 +95,7 @@ describe('model threads with the real model', () => {
   it('repeats the progress of a call waiting behind a long one every 2 s (activity heartbeats)', async () => {
     const [big, small] = await Promise.all([sampleScene(tmp, 1024, 21), sampleScene(tmp, 256, 22)]);
     // One intra-op thread: the 25 tiles take well over 2 s even on a fast machine.
-    const segmenter = await OnnxSegmenter.load(MODEL!, SPEC, { batchSize: 4, intraOpThreads: 1 });
+    const segmenter = await OnnxSegmenter.load(threads, MODEL!, SPEC, { batchSize: 4, intraOpThreads: 1 });
     const started = performance.now();
     const reports: Array<{ atMs: number; done: number; total: number }> = [];
     await Promise.all([
@@ -117,12 +119,12 @@ describe('model threads with the real model', () => {
 
   it('fills runs with tiles of concurrent calls, with exactly the masks of separate calls', async () => {
     const rasters = await Promise.all([11, 12, 13, 14, 15, 16].map((seed) => sampleScene(tmp, 256, seed)));
-    const segmenter = await OnnxSegmenter.load(MODEL!, SPEC, { batchSize: 4 });
+    const segmenter = await OnnxSegmenter.load(threads, MODEL!, SPEC, { batchSize: 4 });
     const separate: Uint8Array[] = [];
     for (const raster of rasters) separate.push(await segmenter.segment(raster));
-    const before = modelThreadStats();
+    const before = threads.stats();
     const concurrent = await Promise.all(rasters.map((raster) => segmenter.segment(raster)));
-    const after = modelThreadStats();
+    const after = threads.stats();
     // eslint-disable-next-line no-console
     console.log(
       `6 single-tile calls at once: ${after.runs - before.runs} runs, ${after.sharedRuns - before.sharedRuns} shared by several calls`,

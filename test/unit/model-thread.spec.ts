@@ -4,7 +4,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { stepHeartbeat } from '../../activities/runtime/activity-context';
 import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
 import type { Raster } from '../../src/geo/raster/raster';
-import { crashModelThreadsForTesting, modelThreadStats, shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { ModelThreadPool } from '../../src/geo/model/model-thread';
 import { ModelShapeError, OnnxSegmenter, planTiles } from '../../src/geo/model/segmentation';
 
 /**
@@ -42,10 +42,11 @@ function randomRaster(width: number, height: number, seed: number): Raster {
   return { width, height, bandCount: 3, dataType: 'uint16', bands, georef: { geoKeys: {} }, nodata: null };
 }
 
-const load = (options: { batchSize?: number; concurrency?: number } = {}) =>
-  OnnxSegmenter.load(IDENTITY_MODEL, SPEC, { intraOpThreads: 1, batchSize: 4, ...options });
+let threads = new ModelThreadPool(1);
+const load = (options: { batchSize?: number } = {}) =>
+  OnnxSegmenter.load(threads, IDENTITY_MODEL, SPEC, { intraOpThreads: 1, batchSize: 4, ...options });
 
-afterAll(() => shutdownModelThreads());
+afterAll(() => threads.close());
 
 describe('model threads', () => {
   it('gives concurrent calls exactly the masks of separate calls, and leaves the rasters usable', async () => {
@@ -62,10 +63,10 @@ describe('model threads', () => {
     ];
     const rasters = sizes.map(([width, height], i) => randomRaster(width, height, 100 + i));
     const before = rasters.map((raster) => raster.bands.map((band) => Array.from(band)));
-    const statsBefore = modelThreadStats();
+    const statsBefore = threads.stats();
     const separate: Uint8Array[] = [];
     for (const raster of rasters) separate.push(await segmenter.segment(raster));
-    const separateRuns = modelThreadStats().runs - statsBefore.runs;
+    const separateRuns = threads.stats().runs - statsBefore.runs;
     expect(sizes.reduce((sum, [w, h]) => sum + planTiles(w, h, 8, 2).length, 0)).toBe(44);
     expect(separateRuns).toBe(16);
 
@@ -77,7 +78,7 @@ describe('model threads', () => {
         }),
       ),
     );
-    const concurrentRuns = modelThreadStats().runs - statsBefore.runs - separateRuns;
+    const concurrentRuns = threads.stats().runs - statsBefore.runs - separateRuns;
     concurrent.forEach((mask, i) => {
       expect(mask).toBeInstanceOf(Uint8Array);
       expect(Array.from(mask)).toEqual(Array.from(separate[i]!));
@@ -88,7 +89,7 @@ describe('model threads', () => {
     // Runs are filled with tiles of several calls: 44 tiles in fewer runs than the 16 of separate calls.
     expect(concurrentRuns).toBeLessThan(separateRuns);
     expect(concurrentRuns).toBeGreaterThanOrEqual(11);
-    expect(modelThreadStats().sharedRuns).toBeGreaterThan(statsBefore.sharedRuns);
+    expect(threads.stats().sharedRuns).toBeGreaterThan(statsBefore.sharedRuns);
     // Sanity of the masks themselves: class values and the no-data corner.
     expect(separate[1]![0]).toBe(250);
     expect(new Set(separate[1]!.subarray(19 * 5))).toEqual(new Set([7, 8, 9]));
@@ -143,12 +144,12 @@ describe('model threads', () => {
     const segmenter = await load();
     const big = randomRaster(90, 90, 7);
     const expected = await segmenter.segment(big);
-    const before = modelThreadStats();
+    const before = threads.stats();
 
     const running = segmenter.segment(big);
     // Waits here while the thread holds the first one's tiles: not lost with the thread.
     const waiting = segmenter.segment(big);
-    crashModelThreadsForTesting('simulated crash');
+    threads.crashThreadsForTesting('simulated crash');
     const error: unknown = await running.catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(ModelShapeError);
@@ -157,52 +158,57 @@ describe('model threads', () => {
     );
     expect(Array.from(await waiting)).toEqual(Array.from(expected));
     expect(Array.from(await segmenter.segment(big))).toEqual(Array.from(expected));
-    const after = modelThreadStats();
+    const after = threads.stats();
     expect(after.threadsLost).toBe(before.threadsLost + 1);
     expect(after.threadsStarted).toBe(before.threadsStarted + 1);
     expect(after.threadsAlive).toBe(1);
   });
 
   it('runs calls in parallel threads up to MODEL_CONCURRENCY, and shrinks back', async () => {
-    const before = modelThreadStats();
-    const segmenter = await load({ concurrency: 2 });
+    const before = threads.stats();
+    threads.resize(2);
+    const segmenter = await load();
     const rasters = [1, 2, 3].map((seed) => randomRaster(70, 50, seed));
     const masks = await Promise.all(rasters.map((raster) => segmenter.segment(raster)));
-    expect(modelThreadStats().threadsAlive).toBe(2);
-    expect(modelThreadStats().threadsStarted).toBe(before.threadsStarted + 1);
-    const single = await load({ concurrency: 1 });
+    expect(threads.stats().threadsAlive).toBe(2);
+    expect(threads.stats().threadsStarted).toBe(before.threadsStarted + 1);
+    threads.resize(1);
+    const single = await load();
     for (const [i, raster] of rasters.entries())
       expect(Array.from(await single.segment(raster))).toEqual(Array.from(masks[i]!));
-    expect(modelThreadStats().threadsAlive).toBe(1);
+    expect(threads.stats().threadsAlive).toBe(1);
   });
 
   it('reports a model file that cannot be loaded', async () => {
-    await expect(OnnxSegmenter.load(path.join(__dirname, 'missing.onnx'), SPEC)).rejects.toThrow(/no such file/);
+    await expect(OnnxSegmenter.load(threads, path.join(__dirname, 'missing.onnx'), SPEC)).rejects.toThrow(
+      /no such file/,
+    );
   });
 });
 
 describe('model thread progress', () => {
   it('heartbeats the activity that asked, not the one whose call spawned the thread', async () => {
-    await shutdownModelThreads(); // the first activity below spawns the thread
+    await threads.close();
+    threads = new ModelThreadPool(1); // the first activity below spawns its thread
     const first = new MockActivityEnvironment({ activityId: 'first' });
     const second = new MockActivityEnvironment({ activityId: 'second' });
     const beats = { first: 0, second: 0 };
     first.on('heartbeat', () => (beats.first += 1));
     second.on('heartbeat', () => (beats.second += 1));
     const onProgress = () => stepHeartbeat({ tiles: true });
-    const started = modelThreadStats().threadsStarted;
+    const started = threads.stats().threadsStarted;
     // As in a worker: the first model step loads the model, which starts the thread inside its activity.
     const segmenter = (await first.run(async () => {
       const loaded = await load({ batchSize: 1 });
       await loaded.segment(randomRaster(40, 40, 1), { onProgress });
       return loaded;
     })) as OnnxSegmenter;
-    expect(modelThreadStats().threadsStarted).toBe(started + 1);
+    expect(threads.stats().threadsStarted).toBe(started + 1);
     const firstBeats = beats.first;
     expect(firstBeats).toBeGreaterThan(1);
     await second.run(() => segmenter.segment(randomRaster(40, 40, 2), { onProgress }));
     // Same thread, second activity: every progress report is its own heartbeat.
-    expect(modelThreadStats().threadsStarted).toBe(started + 1);
+    expect(threads.stats().threadsStarted).toBe(started + 1);
     expect(beats.second).toBeGreaterThan(1);
     expect(beats.first).toBe(firstBeats);
   });

@@ -6,15 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fromArrayBuffer } from 'geotiff';
-import {
-  affineOf,
-  epsgOf,
-  GeoReference,
-  inspectGeoTiff,
-  InvalidGeoTiffError,
-  readGeoTiff,
-  writeMaskGeoTiff,
-} from '../../src/geo/raster/raster';
+import { affineOf, epsgOf, GeoReference } from '../../src/geo/raster/georeference';
+import { inspectGeoTiff } from '../../src/geo/raster/inspect';
+import { InvalidGeoTiffError } from '../../src/geo/raster/invalid-geotiff';
+import { readGeoTiff } from '../../src/geo/raster/decode';
+import { writeMaskGeoTiff } from '../../src/geo/raster/mask-geotiff';
 import { overviewLevels, overviewSizes, writeMaskCog } from '../../src/geo/raster/mask-cog';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');

@@ -1,4 +1,4 @@
-// geotiff.js (imported by raster.ts for types and I/O) requires the ESM-only `quick-lru`, which Jest's
+// geotiff.js (imported by the src/geo/raster modules) requires the ESM-only `quick-lru`, which Jest's
 // CommonJS runtime cannot load; stand in a Map for it.
 jest.mock('quick-lru', () => ({ __esModule: true, default: class extends Map {} }));
 
@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
 import type { Raster, RasterTypedArray } from '../../src/geo/raster/raster';
-import { shutdownModelThreads } from '../../src/geo/model/model-thread';
+import { ModelThreadPool } from '../../src/geo/model/model-thread';
 import { axisOrigins, OnnxSegmenter, planTiles, validateOnnxModel } from '../../src/geo/model/segmentation';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
@@ -109,7 +109,8 @@ describe('axisOrigins / planTiles', () => {
 });
 
 describe('OnnxSegmenter with tiny models', () => {
-  afterAll(() => shutdownModelThreads());
+  const threads = new ModelThreadPool(1);
+  afterAll(() => threads.close());
 
   const positionSpec = (overlap: number): ModelInputDataSpec => ({
     bands: [{ name: 'any' }],
@@ -126,7 +127,7 @@ describe('OnnxSegmenter with tiny models', () => {
     [19, 9, 0],
   ])('takes each pixel of %ix%i (overlap %i) from the tile with the nearest centre', async (width, height, overlap) => {
     // The position model answers, for every pixel, its (row, col) inside the tile that produced it.
-    const segmenter = await OnnxSegmenter.load(POSITION_MODEL, positionSpec(overlap), {
+    const segmenter = await OnnxSegmenter.load(threads, POSITION_MODEL, positionSpec(overlap), {
       batchSize: 3,
       intraOpThreads: 1,
     });
@@ -212,7 +213,7 @@ describe('OnnxSegmenter with tiny models', () => {
     const raster = identityRaster();
     const { mask: expected, minMargin } = expectedIdentity(raster);
     expect(minMargin).toBeGreaterThan(1e-3); // no near ties, so float32 vs float64 cannot matter
-    const segmenter = await OnnxSegmenter.load(IDENTITY_MODEL, identitySpec, { batchSize, intraOpThreads: 1 });
+    const segmenter = await OnnxSegmenter.load(threads, IDENTITY_MODEL, identitySpec, { batchSize, intraOpThreads: 1 });
     const progress: Array<[number, number]> = [];
     const mask = await segmenter.segment(raster, { onProgress: (done, total) => progress.push([done, total]) });
     expect(Array.from(mask)).toEqual(Array.from(expected));
@@ -227,6 +228,7 @@ describe('OnnxSegmenter with tiny models', () => {
     const raster = identityRaster();
     raster.nodata = 0;
     const segmenter = await OnnxSegmenter.load(
+      threads,
       IDENTITY_MODEL,
       { ...identitySpec, nodata: undefined },
       { intraOpThreads: 1 },
@@ -236,7 +238,10 @@ describe('OnnxSegmenter with tiny models', () => {
   });
 
   it('stops when the signal is aborted', async () => {
-    const segmenter = await OnnxSegmenter.load(IDENTITY_MODEL, identitySpec, { batchSize: 1, intraOpThreads: 1 });
+    const segmenter = await OnnxSegmenter.load(threads, IDENTITY_MODEL, identitySpec, {
+      batchSize: 1,
+      intraOpThreads: 1,
+    });
     const controller = new AbortController();
     const run = segmenter.segment(identityRaster(), {
       signal: controller.signal,
@@ -248,19 +253,19 @@ describe('OnnxSegmenter with tiny models', () => {
   });
 
   it('rejects a spec that does not fit the model', async () => {
-    await expect(OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, tile_size: 16 })).rejects.toThrow(
+    await expect(OnnxSegmenter.load(threads, IDENTITY_MODEL, { ...identitySpec, tile_size: 16 })).rejects.toThrow(
       /model input is 8 x 8 pixels .* tile_size is 16/,
     );
     await expect(
-      OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, bands: [{ name: 'x' }, { name: 'y' }] }),
+      OnnxSegmenter.load(threads, IDENTITY_MODEL, { ...identitySpec, bands: [{ name: 'x' }, { name: 'y' }] }),
     ).rejects.toThrow(/takes 3 input channels .* declares 2 bands/);
     await expect(
-      OnnxSegmenter.load(IDENTITY_MODEL, { ...identitySpec, classes: identitySpec.classes.slice(0, 2) }),
+      OnnxSegmenter.load(threads, IDENTITY_MODEL, { ...identitySpec, classes: identitySpec.classes.slice(0, 2) }),
     ).rejects.toThrow(/outputs 3 class channels .* declares 2 classes/);
   });
 
   it('rejects an input without the bands the spec picks', async () => {
-    const segmenter = await OnnxSegmenter.load(IDENTITY_MODEL, identitySpec, { intraOpThreads: 1 });
+    const segmenter = await OnnxSegmenter.load(threads, IDENTITY_MODEL, identitySpec, { intraOpThreads: 1 });
     const raster = identityRaster();
     await expect(segmenter.segment({ ...raster, bands: raster.bands.slice(0, 3), bandCount: 3 })).rejects.toThrow(
       /needs band 4 of the input, which has 3 band/,

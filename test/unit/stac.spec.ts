@@ -6,6 +6,7 @@ import {
   dataSourceDefinition,
   pickLeastCloudy,
   searchStac,
+  stacApiFor,
   type StacItem,
 } from '../../src/geo/stac/stac';
 import { inInterval, parseTemporalEntry, TemporalDomainError } from '../../src/geo/stac/temporal-domain';
@@ -247,6 +248,29 @@ describe('band names to asset keys', () => {
     const source = dataSourceDefinition('sentinel-2-l2a', 'sentinel-2-l2a');
     const item: StacItem = { id: 'x', properties: {}, assets: { blue: { href: 'http://x/b.tif' } } };
     expect(assetKeysForBands(source, undefined, ['blue', 'red'], item)).toEqual({ keys: ['blue'], missing: ['red'] });
+  });
+});
+
+describe('imagery sources', () => {
+  const settings = {
+    STAC_API_URL: 'https://earth-search.example/v1',
+    HLS_STAC_API_URL: 'https://cmr.example/stac/LPCLOUD',
+    EARTHDATA_TOKEN: 'token',
+    STAC_COLLECTION: 'sentinel-2-l2a',
+  };
+
+  it('searches each source at its own API setting, sending the Earthdata token only to HLS', () => {
+    expect(stacApiFor('sentinel-2-l2a', settings)).toEqual({ url: 'https://earth-search.example/v1', headers: {} });
+    expect(stacApiFor('hls', settings)).toEqual({
+      url: 'https://cmr.example/stac/LPCLOUD',
+      headers: { Authorization: 'Bearer token' },
+    });
+    expect(stacApiFor('hls', { ...settings, EARTHDATA_TOKEN: undefined }).headers).toEqual({});
+  });
+
+  it('STAC_COLLECTION replaces the Sentinel-2 collection, not those of HLS', () => {
+    expect(dataSourceDefinition('sentinel-2-l2a', 'mirror-s2').collections).toEqual(['mirror-s2']);
+    expect(dataSourceDefinition('hls', 'mirror-s2').collections).toEqual(['HLSS30_2.0', 'HLSL30_2.0']);
   });
 });
 

@@ -1,7 +1,7 @@
+import type { DataSourceId } from './imagery-sources';
 import type { InferenceStatus, StepId, StepStatus, TaskStatus } from './status';
 
-/** Imagery sources searched through a STAC API for bbox / polygon / tile areas. */
-export type DataSourceId = 'sentinel-2-l2a' | 'hls';
+export type { DataSourceId } from './imagery-sources';
 
 /**
  * One area x one date of a bbox / polygons / tiles request (a "bbox x date chip"): the data-fetch step

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MGRS_TILE, polygonGeometry, SpatialDomainError } from '../../geo/stac/spatial-domain';
 import { parseTemporalEntry, TemporalDomainError } from '../../geo/stac/temporal-domain';
 import { INFERENCE_STATUSES } from '../../../workflows/contract/status';
+import { DATA_SOURCE_IDS } from '../../../workflows/contract/imagery-sources';
 
 /** "YYYY-MM-DD" (that UTC day) or an interval "start/end" of dates or RFC 3339 date-times. */
 const temporalEntry = z
@@ -25,7 +26,7 @@ const polygon = z.unknown().superRefine((value, context) => {
   }
 });
 
-export const DATA_SOURCES = ['sentinel-2-l2a', 'hls'] as const;
+export const DATA_SOURCES = DATA_SOURCE_IDS;
 
 const bbox = z
   .array(z.number().finite())

@@ -9,7 +9,7 @@
  * is checked against vectors produced by pycocotools 2.0.11.
  */
 import type { ModelClassSpec } from '../../../workflows/contract/model-spec';
-import { affineOf, epsgOf, type GeoReference } from '../raster/raster';
+import { affineOf, epsgOf, type GeoReference } from '../raster/georeference';
 
 export interface CocoRle {
   size: [number, number];

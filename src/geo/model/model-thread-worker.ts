@@ -330,9 +330,6 @@ port.on('message', (message: ToModelThread) => {
       if (request) remove(request);
       break;
     }
-    case 'clear-sessions':
-      sessions.clear();
-      break;
     case 'crash':
       setImmediate(() => {
         throw new Error(message.reason);

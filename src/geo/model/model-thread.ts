@@ -6,7 +6,8 @@
  * every other activity, heartbeat and HTTP request of the process for its whole duration. Here the main
  * thread only copies the picked bands, posts them to a thread and gets the mask back (transferred).
  *
- * - MODEL_CONCURRENCY threads per process; each owns its onnxruntime sessions (model-thread-worker.ts).
+ * - MODEL_CONCURRENCY threads per pool (the pipeline workers of a process share one); each owns its
+ *   onnxruntime sessions (model-thread-worker.ts).
  * - A thread is given a request while it holds fewer than two runs' worth of tiles, so it can fill every
  *   run with tiles of several pending requests of the same model (cross-call batching) while the rest of
  *   the requests wait here, in order, without their bands being copied yet.
@@ -64,7 +65,6 @@ export type ToModelThread =
   /** Several requests in one message: a thread reads them together, so they can share its next run. */
   | { type: 'segment'; requests: Array<{ id: number; job: SegmentJob }> }
   | { type: 'cancel'; id: number }
-  | { type: 'clear-sessions' }
   | { type: 'crash'; reason: string };
 
 export type FromModelThread =
@@ -106,7 +106,7 @@ require(entry);
 `;
 
 export interface ModelThreadStats {
-  /** Threads started since the process began (a replaced dead thread counts again). */
+  /** Threads started since the pool was created (a replaced dead thread counts again). */
   threadsStarted: number;
   /** Threads that stopped without being asked to. */
   threadsLost: number;
@@ -184,7 +184,11 @@ function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new Error('segmentation aborted');
 }
 
-class ModelThreadPool {
+/**
+ * A set of model threads, created and closed by its owner (the pipeline worker, or a test or benchmark). Its
+ * size is MODEL_CONCURRENCY; every segmenter loaded on it shares its threads, so their runs can be batched.
+ */
+export class ModelThreadPool {
   private size = 1;
   private readonly threads: ModelThread[] = [];
   /** Segment calls not yet given to a thread, oldest first. */
@@ -193,6 +197,11 @@ class ModelThreadPool {
   private dispatchQueued = false;
   private readonly counters = { threadsStarted: 0, threadsLost: 0, runs: 0, tiles: 0, sharedRuns: 0 };
 
+  constructor(size = 1) {
+    this.resize(size);
+  }
+
+  /** Threads to keep at most; surplus idle threads stop now, busy ones when their work is done. */
   resize(size: number): void {
     const wanted = Math.max(1, Math.floor(size));
     if (wanted === this.size) return;
@@ -201,6 +210,7 @@ class ModelThreadPool {
     this.dispatch();
   }
 
+  /** Counters for tests and diagnostics. */
   stats(): ModelThreadStats {
     return { ...this.counters, threadsAlive: this.liveThreads() };
   }
@@ -252,21 +262,17 @@ class ModelThreadPool {
   }
 
   /**
-   * Stops idle threads now and busy ones once their work is done (another worker of this process may still
-   * be using them); later requests start fresh threads. Resolves when the idle ones have stopped.
+   * Stops idle threads now and busy ones once their work is done (an activity past its grace time may still
+   * be finishing a call); later requests start fresh threads. Resolves when the idle ones have stopped.
    */
-  async shutdown(): Promise<void> {
+  async close(): Promise<void> {
     const idle = this.threads.filter((thread) => thread.calls.size === 0);
     for (const thread of this.threads) thread.retiring = true;
     await Promise.all(idle.map((thread) => thread.worker.terminate()));
   }
 
-  clearSessions(): void {
-    for (const thread of this.threads) this.post(thread, { type: 'clear-sessions' });
-  }
-
-  /** Makes every thread throw an uncaught error, as a crash would (tests). */
-  crashThreads(reason: string): void {
+  /** Makes every thread throw an uncaught error, as a crash would. For tests. */
+  crashThreadsForTesting(reason = 'model thread crash requested by a test'): void {
     for (const thread of this.threads) this.post(thread, { type: 'crash', reason });
   }
 
@@ -470,33 +476,4 @@ class ModelThreadPool {
     thread.calls.clear();
     this.dispatch();
   }
-}
-
-let pool: ModelThreadPool | undefined;
-
-/** The process's model threads; `size` (MODEL_CONCURRENCY) is set by the latest caller: one config per process. */
-export function modelThreads(size: number): ModelThreadPool {
-  pool ??= new ModelThreadPool();
-  pool.resize(size);
-  return pool;
-}
-
-/** Counters for tests and diagnostics. */
-export function modelThreadStats(): ModelThreadStats {
-  return pool?.stats() ?? { threadsStarted: 0, threadsLost: 0, threadsAlive: 0, runs: 0, tiles: 0, sharedRuns: 0 };
-}
-
-/** Stops the model threads (idle ones at once, busy ones when their work is done). Called when workers shut down. */
-export function shutdownModelThreads(): Promise<void> {
-  return pool?.shutdown() ?? Promise.resolve();
-}
-
-/** Forgets the onnxruntime sessions cached by the model threads. */
-export function clearModelThreadSessions(): void {
-  pool?.clearSessions();
-}
-
-/** Makes every model thread die of an uncaught error, as a crash would. For tests. */
-export function crashModelThreadsForTesting(reason = 'model thread crash requested by a test'): void {
-  pool?.crashThreads(reason);
 }

@@ -21,14 +21,15 @@
  * (spec.nodata, else the GeoTIFF's GDAL_NODATA) are fed as 0 and written as output_nodata
  * (default 255).
  *
- * The compute (preprocessing, session.run, argmax) runs in model threads (model-thread.ts): onnxruntime-node
- * runs a model synchronously on the calling JS thread, which must stay free for the process's other work.
+ * The compute (preprocessing, session.run, argmax) runs in a pool of model threads (model-thread.ts):
+ * onnxruntime-node runs a model synchronously on the calling JS thread, which must stay free for the
+ * process's other work.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
-import { clearModelThreadSessions, modelThreads, type PreparedJob, type SegmentJob } from './model-thread';
+import type { ModelThreadPool, PreparedJob, SegmentJob } from './model-thread';
 import type { Raster, RasterTypedArray } from '../raster/raster';
 
 export interface PixelWindow {
@@ -307,8 +308,6 @@ export interface SegmenterOptions {
   executionMode?: 'sequential' | 'parallel';
   /** Default 'all'. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
-  /** Model threads of this process (MODEL_CONCURRENCY; one config per process, the latest caller's wins). Default 1. */
-  concurrency?: number;
 }
 
 export interface SegmentOptions {
@@ -338,11 +337,6 @@ export function sessionOptionsFor(options: SegmenterOptions): ort.InferenceSessi
   };
 }
 
-/** Forgets the sessions cached by the model threads (tests). */
-export function clearSessionCache(): void {
-  clearModelThreadSessions();
-}
-
 export class ModelShapeError extends Error {
   constructor(message: string) {
     super(message);
@@ -358,11 +352,12 @@ function restoreModelShapeError(error: unknown): never {
 }
 
 /**
- * A model checked against its spec. segment() runs in the process's model threads (model-thread.ts), so
- * the main thread stays free for I/O while the model computes.
+ * A model checked against its spec. segment() runs in the model threads it was loaded on (model-thread.ts),
+ * so the main thread stays free for I/O while the model computes.
  */
 export class OnnxSegmenter {
   private constructor(
+    private readonly threads: ModelThreadPool,
     readonly modelPath: string,
     private readonly sessionOptions: ort.InferenceSession.SessionOptions,
     readonly spec: ModelInputDataSpec,
@@ -371,18 +366,20 @@ export class OnnxSegmenter {
     readonly batchSize: number,
     /** True when the model's batch dimension is fixed: every run is padded to `batchSize`. */
     readonly fixedBatch: boolean,
-    readonly concurrency: number,
   ) {}
 
-  /** Loads the model in a model thread (the session stays cached there) and checks its input and output against the spec. */
+  /**
+   * Loads the model in a thread of `threads` (the session stays cached there) and checks its input and output
+   * against the spec.
+   */
   static async load(
+    threads: ModelThreadPool,
     modelPath: string,
     spec: ModelInputDataSpec,
     options: SegmenterOptions = {},
   ): Promise<OnnxSegmenter> {
     const sessionOptions = sessionOptionsFor(options);
-    const concurrency = Math.max(1, Math.floor(options.concurrency ?? 1));
-    const { inputs, outputs } = await modelThreads(concurrency).describe(modelPath, sessionOptions);
+    const { inputs, outputs } = await threads.describe(modelPath, sessionOptions);
     const input = inputs[0];
     const output = outputs[0];
     if (!input || !output) throw new ModelShapeError('the model has no input or no output');
@@ -419,16 +416,7 @@ export class OnnxSegmenter {
     }
     const fixedBatch = fixed(dims[0]);
     const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? 4));
-    return new OnnxSegmenter(
-      modelPath,
-      sessionOptions,
-      spec,
-      input.name,
-      output.name,
-      batchSize,
-      fixedBatch,
-      concurrency,
-    );
+    return new OnnxSegmenter(threads, modelPath, sessionOptions, spec, input.name, output.name, batchSize, fixedBatch);
   }
 
   /** Tiles this segmenter would run for a width x height input. */
@@ -449,7 +437,7 @@ export class OnnxSegmenter {
     bandPlans(spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
     const total = this.plan(width, height).length;
     const batchKey = JSON.stringify([this.modelPath, this.sessionOptions, this.batchSize]);
-    return modelThreads(this.concurrency)
+    return this.threads
       .segment(() => this.prepareJob(raster, options.handOverBands ?? false), {
         batchKey,
         batchSize: this.batchSize,

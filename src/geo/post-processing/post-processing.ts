@@ -1,9 +1,10 @@
+import type { ClassificationScheme } from '../../../workflows/contract/imagery-sources';
+
 /**
  * `post_processing` of a model output mask: pixels flagged by the scene's classification band (Sentinel-2
  * SCL or HLS Fmask) or by the permanent-water reference become the output nodata.
  */
 export type PostProcessingKey = 'cloud_masking' | 'snow_ice_masking' | 'permanent_water_masking';
-export type ClassificationScheme = 'scl' | 'fmask';
 
 /** SCL classes: 3 cloud shadow, 8 cloud medium probability, 9 cloud high probability, 10 thin cirrus; 11 snow/ice. */
 const SCL_CLASSES: Record<'cloud_masking' | 'snow_ice_masking', ReadonlySet<number>> = {

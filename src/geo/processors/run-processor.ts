@@ -2,7 +2,8 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AppConfig } from '../../platform/config/config';
-import { checkTiffSignature, InvalidGeoTiffError, inspectGeoTiff } from '../raster/raster';
+import { checkTiffSignature, inspectGeoTiff } from '../raster/inspect';
+import { InvalidGeoTiffError } from '../raster/invalid-geotiff';
 import type { ProcessorLimits, ProcessorRunOutcome, ProcessorRuntime } from './processor-runtime';
 
 export interface ProcessorRunSpec {
@@ -23,7 +24,18 @@ export interface ProcessorRunReport extends ProcessorRunOutcome {
   argv: string[];
 }
 
-export function processorLimits(config: AppConfig): ProcessorLimits {
+/** The settings processorLimits reads. */
+export type ProcessorLimitSettings = Pick<
+  AppConfig,
+  | 'PROCESSOR_TIMEOUT_SECONDS'
+  | 'PROCESSOR_MEMORY_MB'
+  | 'PROCESSOR_MAX_PROCESSES'
+  | 'PROCESSOR_MAX_LOG_BYTES'
+  | 'PROCESSOR_MAX_OUTPUT_BYTES'
+  | 'PROCESSOR_TMP_MB'
+>;
+
+export function processorLimits(config: ProcessorLimitSettings): ProcessorLimits {
   return {
     timeoutSeconds: config.PROCESSOR_TIMEOUT_SECONDS,
     memoryMb: config.PROCESSOR_MEMORY_MB,

@@ -15,7 +15,8 @@ import { XMLBuilder } from 'fast-xml-parser';
 import type { ModelClassSpec } from '../../../workflows/contract/model-spec';
 import type { ObjectStore } from '../../platform/storage/object-store';
 import { layerName, type MapPublisher, type PublishRequest, type PublishResult } from './publisher';
-import { affineOf, boundsOf, epsgOf, readGeoTiffHeader } from '../raster/raster';
+import { affineOf, boundsOf, epsgOf } from '../raster/georeference';
+import { readGeoTiffHeader } from '../raster/decode';
 
 export interface GeoServerConnection {
   /** Base URL including the context path, e.g. http://geoserver:8080/geoserver */

@@ -2,7 +2,7 @@
  * Class masks written directly as Cloud-Optimized GeoTIFFs, in-process, the way GDAL's COG driver writes
  * them (`gdal_translate -of COG -co COMPRESS=DEFLATE -co PREDICTOR=NO -co BLOCKSIZE=256
  * -co OVERVIEW_RESAMPLING=NEAREST`), without spawning GDAL:
- * - tiled, DEFLATE, the input's georeferencing copied (see raster.ts), GDAL_NODATA on every image;
+ * - tiled, DEFLATE, the input's georeferencing copied (see tiff-encoding.ts), GDAL_NODATA on every image;
  * - overviews by factors 2, 4, 8, ... until one fits in a single block, with GDAL's sizes and GDAL's
  *   nearest-neighbour source pixels (see overviewLevels), tagged NewSubfileType = reduced resolution;
  * - GDAL's COG layout: the structural metadata block after the header, all IFDs (full resolution first)
@@ -23,10 +23,10 @@ import {
   setTileOffsets,
   writeIfd,
   writeTiffHeader,
-  type GeoReference,
   type MaskImage,
   type TiffTag,
-} from './raster';
+} from './tiff-encoding';
+import type { GeoReference } from './georeference';
 
 export interface WriteMaskCogOptions {
   /** GDAL_NODATA, an integer 0-255 (the mask is uint8). */

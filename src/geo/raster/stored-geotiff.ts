@@ -1,14 +1,8 @@
 import type { GeoTIFF } from 'geotiff';
 import { openStoredGeoTiff } from '../tiles/open-output';
 import { ObjectNotFoundError, type ObjectStore } from '../../platform/storage/object-store';
-import {
-  asInvalid,
-  checkTiffHeaderBytes,
-  InvalidGeoTiffError,
-  inspectOpenedGeoTiff,
-  type GeoTiffSummary,
-  type InspectOptions,
-} from './raster';
+import { asInvalid, InvalidGeoTiffError } from './invalid-geotiff';
+import { checkTiffHeaderBytes, inspectOpenedGeoTiff, type GeoTiffSummary, type InspectOptions } from './inspect';
 
 /**
  * inspectGeoTiff for an object already in storage, reading only its headers (ranged reads of MinIO/S3, or

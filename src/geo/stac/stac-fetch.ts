@@ -5,6 +5,7 @@ import type { AppConfig } from '../../platform/config/config';
 import { DEFAULT_CHIP_RESOLUTION_M, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 import type { ObjectStore } from '../../platform/storage/object-store';
 import type { StacTaskInput } from '../../../workflows/contract/types';
+import type { ClassificationScheme } from '../../../workflows/contract/imagery-sources';
 import { invalidInput, StepFailure } from '../../../workflows/contract/errors';
 import { mgrsQuery } from './spatial-domain';
 import {
@@ -13,9 +14,12 @@ import {
   cloudCover,
   coversBbox,
   dataSourceDefinition,
+  type ImagerySourceSettings,
   pickLeastCloudy,
   searchStac,
+  stacApiFor,
   StacApiError,
+  type DataSourceDefinition,
   type StacItem,
   type StacSearchBody,
 } from './stac';
@@ -36,7 +40,7 @@ export interface ChipMetadata {
   item_id: string;
   datetime: string | null;
   cloud_cover: number | undefined;
-  classification: 'scl' | 'fmask' | null;
+  classification: ClassificationScheme | null;
   classification_key: string | null;
   crs: string;
   transform: number[];
@@ -77,7 +81,7 @@ interface ChipSummary {
 
 /** Runs python/stac_chip.py with a JSON request; exit code 2 = the input's fault (not retried). */
 export async function runChipScript<T>(
-  config: AppConfig,
+  config: Pick<AppConfig, 'PYTHON_BIN'>,
   request: Record<string, unknown>,
   env: Record<string, string> = {},
   signal?: AbortSignal,
@@ -112,11 +116,11 @@ export async function runChipScript<T>(
 }
 
 /** Query-extension filters: cloud cover (inclusive: maxcc 0 still finds clear scenes) and, for tiles, the MGRS tile. */
-function searchBody(input: StacTaskInput, collections: string[], limit: number, dataSource: string): StacSearchBody {
+function searchBody(input: StacTaskInput, source: DataSourceDefinition, limit: number): StacSearchBody {
   const query: Record<string, Record<string, unknown>> = { 'eo:cloud_cover': { lte: input.maxcc } };
-  if (input.mgrs_tile && dataSource === 'sentinel-2-l2a') Object.assign(query, mgrsQuery(input.mgrs_tile));
+  if (input.mgrs_tile && source.mgrsTileQuery) Object.assign(query, mgrsQuery(input.mgrs_tile));
   return {
-    collections,
+    collections: source.collections,
     ...(input.geometry ? { intersects: input.geometry } : { bbox: input.bbox }),
     datetime: input.datetime,
     query,
@@ -136,6 +140,10 @@ function inTile(item: StacItem, tile: string): boolean {
   return item.id.includes(`.T${tile.replace(/^(\d)[A-Z]/, '0$&')}.`) || item.id.includes(`_T${tile}_`);
 }
 
+/** The settings fetchStacChip reads: the imagery sources' and the search limits. */
+export type StacFetchSettings = ImagerySourceSettings &
+  Pick<AppConfig, 'PYTHON_BIN' | 'STAC_COLLECTION' | 'STAC_PAGE_LIMIT' | 'STAC_MAX_PAGES' | 'FETCH_TIMEOUT_MS'>;
+
 /**
  * The data-fetch step of a bbox x date task: search the data source's STAC API, pick the least cloudy item
  * covering the area within maxcc, and store a chip of the model's bands (and the classification band).
@@ -143,7 +151,7 @@ function inTile(item: StacItem, tile: string): boolean {
 export async function fetchStacChip(
   input: StacTaskInput,
   ids: { inferenceId: string; taskId: string },
-  deps: { config: AppConfig; store: ObjectStore },
+  deps: { config: StacFetchSettings; store: ObjectStore },
   spec: ModelInputDataSpec,
   dir: string,
   log: StepLogger,
@@ -152,10 +160,8 @@ export async function fetchStacChip(
 ): Promise<StacChipResult> {
   const { config } = deps;
   const source = dataSourceDefinition(input.data_source, config.STAC_COLLECTION);
-  const apiUrl = input.data_source === 'hls' ? config.HLS_STAC_API_URL : config.STAC_API_URL;
-  const authHeaders: Record<string, string> =
-    input.data_source === 'hls' && config.EARTHDATA_TOKEN ? { Authorization: `Bearer ${config.EARTHDATA_TOKEN}` } : {};
-  const body = searchBody(input, source.collections, config.STAC_PAGE_LIMIT, input.data_source);
+  const { url: apiUrl, headers: authHeaders } = stacApiFor(input.data_source, config);
+  const body = searchBody(input, source, config.STAC_PAGE_LIMIT);
   log.info(
     `STAC search ${apiUrl}/search collections=${source.collections.join(',')} ${input.area_label} datetime=${input.datetime} maxcc=${input.maxcc}`,
   );
@@ -207,7 +213,6 @@ export async function fetchStacChip(
   const chipFile = path.join(dir, 'chip.tif');
   const classFile = path.join(dir, 'classification.tif');
   const resolution = spec.resolution ?? DEFAULT_CHIP_RESOLUTION_M;
-  const classificationNodata = source.classification === 'scl' ? 0 : 255;
   const ticker = setInterval(() => heartbeat({ building_chip: original.id }), 10_000);
   let summary: ChipSummary;
   try {
@@ -226,7 +231,9 @@ export async function fetchStacChip(
           name: band.name,
         })),
         out_chip: chipFile,
-        classification: classAsset ? { href: classAsset.href, nodata: classificationNodata, out: classFile } : null,
+        classification: classAsset
+          ? { href: classAsset.href, nodata: source.classification.nodata, out: classFile }
+          : null,
       },
       authHeaders.Authorization ? { GDAL_HTTP_HEADERS: `Authorization: ${authHeaders.Authorization}` } : {},
       signal,
@@ -254,7 +261,7 @@ export async function fetchStacChip(
     item_id: original.id,
     datetime: original.properties.datetime ?? null,
     cloud_cover: cloudCover(original),
-    classification: classAsset ? source.classification : null,
+    classification: classAsset ? source.classification.scheme : null,
     classification_key: classificationKey,
     crs: summary.crs,
     transform: summary.transform,

@@ -1,4 +1,5 @@
-import type { DataSourceId } from '../../../workflows/contract/types';
+import type { AppConfig } from '../../platform/config/config';
+import { IMAGERY_SOURCES, type DataSourceId, type ImagerySource } from '../../../workflows/contract/imagery-sources';
 import { bboxContains, type Bbox, type PolygonGeometry } from './spatial-domain';
 
 /** The parts of a STAC Item this service reads. */
@@ -152,80 +153,36 @@ export function pickLeastCloudy(
   return candidates[0];
 }
 
-/** A data source: where to search, which collections, and how model band names map to asset keys. */
-export interface DataSourceDefinition {
+/** A source of the imagery-source table with its collections resolved (see dataSourceDefinition). */
+export interface DataSourceDefinition extends ImagerySource {
   id: DataSourceId;
-  label: string;
   collections: string[];
-  /** Asset keys by band name, per collection (a '*' entry applies to every collection). */
-  bandAssets: Record<string, Record<string, string>>;
-  /** Asset key of the scene classification band, per collection. */
-  classificationAsset: Record<string, string>;
-  classification: 'scl' | 'fmask';
 }
 
-const EARTH_SEARCH_S2_BANDS: Record<string, string> = Object.fromEntries(
-  [
-    'coastal',
-    'blue',
-    'green',
-    'red',
-    'rededge1',
-    'rededge2',
-    'rededge3',
-    'nir',
-    'nir08',
-    'nir09',
-    'swir16',
-    'swir22',
-  ].map((name) => [name, name]),
-);
+type TableEntry = (typeof IMAGERY_SOURCES)[DataSourceId];
 
-/** HLS asset keys by the common band names (HLS v2.0 user guide). S30 'nir' is the narrow B8A as in the HLS products. */
-const HLS_S30_BANDS: Record<string, string> = {
-  coastal: 'B01',
-  blue: 'B02',
-  green: 'B03',
-  red: 'B04',
-  rededge1: 'B05',
-  rededge2: 'B06',
-  rededge3: 'B07',
-  nir: 'B8A',
-  nir08: 'B8A',
-  nir_broad: 'B08',
-  swir16: 'B11',
-  swir22: 'B12',
-};
-const HLS_L30_BANDS: Record<string, string> = {
-  coastal: 'B01',
-  blue: 'B02',
-  green: 'B03',
-  red: 'B04',
-  nir: 'B05',
-  nir08: 'B05',
-  swir16: 'B06',
-  swir22: 'B07',
-};
+/** The settings the imagery-source table names (STAC API URLs, tokens, collection): each must be a config key. */
+export type ImagerySourceSettings = Pick<
+  AppConfig,
+  | TableEntry['apiUrlSetting']
+  | Extract<TableEntry['auth'], object>['bearerTokenSetting']
+  | NonNullable<TableEntry['collectionSetting']>
+>;
 
-export function dataSourceDefinition(id: DataSourceId, s2Collection: string): DataSourceDefinition {
-  if (id === 'hls') {
-    return {
-      id,
-      label: 'HLS',
-      collections: ['HLSS30_2.0', 'HLSL30_2.0'],
-      bandAssets: { 'HLSS30_2.0': HLS_S30_BANDS, 'HLSL30_2.0': HLS_L30_BANDS },
-      classificationAsset: { '*': 'Fmask' },
-      classification: 'fmask',
-    };
-  }
-  return {
-    id,
-    label: 'Sentinel-2 L2A',
-    collections: [s2Collection],
-    bandAssets: { '*': EARTH_SEARCH_S2_BANDS },
-    classificationAsset: { '*': 'scl' },
-    classification: 'scl',
-  };
+/** The table's entry for `id`; `stacCollection` (STAC_COLLECTION) replaces the collections of a source naming it. */
+export function dataSourceDefinition(id: DataSourceId, stacCollection: string): DataSourceDefinition {
+  const source: ImagerySource = IMAGERY_SOURCES[id];
+  return { ...source, id, collections: source.collectionSetting ? [stacCollection] : [...source.collections] };
+}
+
+/** Where to search a source: its STAC API URL, and the bearer token header when its token setting is set. */
+export function stacApiFor(
+  id: DataSourceId,
+  settings: ImagerySourceSettings,
+): { url: string; headers: Record<string, string> } {
+  const source = IMAGERY_SOURCES[id];
+  const token = source.auth ? settings[source.auth.bearerTokenSetting] : undefined;
+  return { url: settings[source.apiUrlSetting], headers: token ? { Authorization: `Bearer ${token}` } : {} };
 }
 
 function forCollection<T>(table: Record<string, T>, collection: string | undefined): T | undefined {
@@ -258,5 +215,5 @@ export function classificationAssetKey(
   source: DataSourceDefinition,
   collection: string | undefined,
 ): string | undefined {
-  return forCollection(source.classificationAsset, collection);
+  return forCollection(source.classification.asset, collection);
 }

@@ -9,7 +9,8 @@
  */
 import { getDecoder, type GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { LRUCache } from 'lru-cache';
-import { affineOf, epsgOf, registerNativeDeflate, type GeoReference } from '../raster/raster';
+import { affineOf, epsgOf, type GeoReference } from '../raster/georeference';
+import { registerNativeDeflate } from '../raster/deflate';
 import type { ModelClassSpec } from '../../../workflows/contract/model-spec';
 import { lonLatTransform, type LonLatTransform } from './crs';
 import { encodePalettePng, type Rgba } from './png';

@@ -127,6 +127,7 @@ export const configSchema = z.object({
     .default(86_400),
   TILE_CACHE_MB: z.coerce.number().int().min(8).default(256),
 
+  // STAC APIs of the imagery sources: workflows/contract/imagery-sources.ts says which setting is whose.
   STAC_API_URL: z.string().url().default('https://earth-search.aws.element84.com/v1'),
   STAC_COLLECTION: z.string().min(1).default('sentinel-2-l2a'),
   HLS_STAC_API_URL: z.string().url().default('https://cmr.earthdata.nasa.gov/stac/LPCLOUD'),
