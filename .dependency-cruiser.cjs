@@ -1,7 +1,8 @@
 /**
  * The dependency rule of docs/architecture.md, checked by `npm run lint` (and so by CI). Each arrow "may import":
  *   src/api -> src/pipeline/client, src/platform, src/geo, workflows/contract
- *   src/pipeline/worker* -> activities (the only place that builds them)
+ *   src/pipeline/worker* -> activities (the only place that builds them), src/platform, src/geo, workflows/contract
+ *   src/platform -> workflows/contract
  *   activities -> src/geo, src/platform, workflows/contract
  *   src/geo -> src/platform (storage and config interfaces, not the database), workflows/contract
  *   workflows -> workflows/contract, and `import type` from activities/index.ts only
@@ -72,6 +73,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^workflows/' },
       to: { path: '^activities/index\\.ts$', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'standalone-worker-has-no-http',
+      comment: 'src/worker.ts runs workers only: it must not load the Nest HTTP layer',
+      severity: 'error',
+      from: { path: '^src/worker\\.ts$' },
+      to: { path: '^src/api/' },
     },
     {
       name: 'no-circular',

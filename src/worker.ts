@@ -2,7 +2,7 @@ import { loadConfig } from './platform/config/config';
 import { openDataSource } from './platform/database/data-source';
 import { configureLogging, rootLogger, type AppLogLevel } from './platform/logging/logger';
 import { serveMetrics } from './platform/metrics/metrics-server';
-import { createObjectStore } from './api/storage.module';
+import { createObjectStore } from './platform/storage/create-object-store';
 import { createPipelineWorkers } from './pipeline/worker';
 import { installTemporalRuntime } from './platform/temporal/runtime';
 

@@ -12,7 +12,8 @@ import { APP_CONFIG, ConfigModule } from '../../src/api/config.module';
 import { FilesystemObjectStore, URL_SIGNING_SECRET_FILE } from '../../src/platform/storage/filesystem-object-store';
 import { MinioObjectStore } from '../../src/platform/storage/minio-object-store';
 import { InvalidObjectKeyError, ObjectNotFoundError, type ObjectStore } from '../../src/platform/storage/object-store';
-import { createObjectStore, StorageModule } from '../../src/api/storage.module';
+import { StorageModule } from '../../src/api/storage.module';
+import { createObjectStore } from '../../src/platform/storage/create-object-store';
 
 /**
  * One contract, two implementations: the filesystem store (signed URLs served by the real Nest route on

@@ -8,7 +8,7 @@ import { inspectStoredGeoTiff } from '../../src/geo/raster/stored-geotiff';
 import { loadConfig } from '../../src/platform/config/config';
 import { MinioObjectStore } from '../../src/platform/storage/minio-object-store';
 import { ObjectNotFoundError, type ObjectStore } from '../../src/platform/storage/object-store';
-import { createObjectStore } from '../../src/api/storage.module';
+import { createObjectStore } from '../../src/platform/storage/create-object-store';
 import { requiredEnv } from '../support/services';
 
 /**

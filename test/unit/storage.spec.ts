@@ -15,7 +15,7 @@ import {
 import { MinioObjectStore, parseMinioEndpoint } from '../../src/platform/storage/minio-object-store';
 import { assertValidExpiry, assertValidPrefix, InvalidObjectKeyError } from '../../src/platform/storage/object-store';
 import { parseRangeHeader, SignedFilesController } from '../../src/api/files/signed-files.controller';
-import { createObjectStore } from '../../src/api/storage.module';
+import { createObjectStore } from '../../src/platform/storage/create-object-store';
 
 const SECRET = 'a-test-secret-of-enough-length';
 

@@ -1,6 +1,6 @@
 import type { AppConfig } from '../../platform/config/config';
 import type { InferenceEntity, TaskEntity, WebhookDeliveryEntity } from '../../platform/database/entities';
-import { workflowUiUrl } from '../../../workflows/contract/links';
+import { cocoUrl, workflowUiUrl } from '../../../workflows/contract/links';
 import { countTasks } from '../../../workflows/contract/task-counts';
 import type { TaskState } from '../../../workflows/contract/types';
 
@@ -25,7 +25,7 @@ export function inferenceView(config: AppConfig, inference: InferenceEntity, sta
     ...countTasks(statuses),
     workflow_id: inference.workflowId,
     temporal_ui_url: workflowUiUrl(config.temporalUiUrl, config.TEMPORAL_NAMESPACE, inference.workflowId),
-    coco_url: inference.cocoKey ? `${config.publicBaseUrl}/api/v2/inference/${inference.id}/coco` : null,
+    coco_url: inference.cocoKey ? cocoUrl(config.publicBaseUrl, inference.id) : null,
     created_at: inference.createdAt.toISOString(),
     updated_at: inference.updatedAt.toISOString(),
     started_at: inference.startedAt?.toISOString() ?? null,

@@ -25,7 +25,7 @@ import type {
 import type { ObjectStore } from '../../../src/platform/storage/object-store';
 import type { PipelineClient, StartInferenceRun, TaskQueueStats } from '../../../src/pipeline/client';
 import { PipelineStartError } from '../../../src/pipeline/client';
-import { createObjectStore } from '../../../src/api/storage.module';
+import { createObjectStore } from '../../../src/platform/storage/create-object-store';
 import type { InferenceWorkflowState } from '../../../workflows/contract/types';
 
 /** The public surface of a class: what a fake has to offer in its place. */
