@@ -8,6 +8,7 @@ import { TEMPORAL_CLIENT } from '../../src/api/temporal.module';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { makeSampleGeoTiff } from '../support/python';
+import { routeAccess } from '../../src/api/auth/route-access';
 import { expressRoutes, nestRoutes } from '../support/routes';
 import { demoModelPaths, requiredEnv } from '../support/services';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
@@ -297,11 +298,17 @@ describe('operations endpoints (real services, in-process worker)', () => {
       const missing = routes.filter((route) => !document.paths[route.path]?.[route.method]);
       expect(missing).toEqual([]);
 
+      // Documented security follows the guard's own metadata: the key everywhere but on @Public() routes.
+      const publicRoutes = new Set(
+        routeAccess(stack.app)
+          .filter((route) => route.publicCredential !== undefined)
+          .map((route) => `${route.method} ${route.path}`),
+      );
       for (const [routePath, item] of Object.entries(
         document.paths as Record<string, Record<string, { security?: unknown; tags?: string[] }>>,
       )) {
-        for (const operation of Object.values(item)) {
-          const needsKey = routePath.startsWith('/api/v2') || routePath.startsWith('/api/queues');
+        for (const [method, operation] of Object.entries(item)) {
+          const needsKey = !publicRoutes.has(`${method} ${routePath}`);
           expect([routePath, operation.security ?? null]).toEqual([routePath, needsKey ? [{ 'api-key': [] }] : null]);
           expect(operation.tags?.length).toBeGreaterThan(0);
         }
