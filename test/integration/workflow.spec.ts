@@ -701,7 +701,7 @@ describe('inference workflow orchestration', () => {
     });
   });
 
-  it.each(['completed', 'failed', 'stopped', 'grouped-failed'])(
+  it.each(['completed', 'failed', 'stopped', 'grouped-failed', 'grouped-processor', 'batched'])(
     'replays the recorded history of a %s inference with the current workflow code',
     async (name) => {
       const file = path.join(historiesDir, `${name}.json`);
