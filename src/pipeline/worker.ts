@@ -5,6 +5,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { DataSource } from 'typeorm';
 import { type ActivityDeps, createActivities, type PipelineActivities, StepFailureInterceptor } from '../../activities';
 import type { Context } from '@temporalio/activity';
+import { activitiesByRole } from '../../workflows/contract/steps';
 import { createProcessorRuntime } from '../../activities/generic-processor';
 import { GeoServerPublisher } from '../geo/publish/geoserver-publisher';
 import { ModelThreadPool } from '../geo/model/model-thread';
@@ -25,21 +26,11 @@ export interface PipelineWorkerOptions {
 
 export type WorkerRole = 'workflows' | 'fetch' | 'model' | 'processor';
 
-/** Which activities each role runs; `workflows` also runs the workflows and the light bookkeeping steps. */
-const ROLE_ACTIVITIES: Record<WorkerRole, Array<keyof PipelineActivities>> = {
-  workflows: [
-    'pushToGeoserver',
-    'pushToGeoservers',
-    'recordTaskState',
-    'recordTaskStates',
-    'recordInferenceState',
-    'deliverWebhook',
-    'exportCoco',
-  ],
-  fetch: ['fetchTaskInput', 'fetchTaskInputs'],
-  model: ['runModelInference', 'runModelInferences'],
-  processor: ['runGenericProcessor'],
-};
+/**
+ * Which activities each role runs, from the step registry: each step's activities on its step's role;
+ * `workflows` also runs the workflows and the light bookkeeping activities.
+ */
+const ROLE_ACTIVITIES: Record<WorkerRole, Array<keyof PipelineActivities>> = activitiesByRole();
 
 export function workflowsPath(): string {
   // Resolves to workflows/index.ts under ts-jest and dist/workflows/index.js in the built app.

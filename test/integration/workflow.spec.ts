@@ -276,6 +276,7 @@ describe('inference workflow orchestration', () => {
     }))
       children.push(execution.workflowId);
     expect(children.sort()).toEqual([1, 2, 3].map((n) => `${args.inferenceId}-batch-000${n}`));
+    await recordHistory('batched', args.inferenceId);
   });
 
   it('stops every batch on cancellation, including batches not started yet', async () => {
@@ -465,6 +466,56 @@ describe('inference workflow orchestration', () => {
       await recordHistory('grouped-failed', args.inferenceId);
     });
 
+    it('runs a generic processor task by task inside the groups, between the model and the push; the history replays', async () => {
+      const args: InferenceWorkflowInput = {
+        ...grouped(['http://a/1.tif', 'http://a/bad.tif', 'http://a/3.tif'], 2),
+        steps: [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.genericProcessor, STEP_IDS.pushToGeoserver],
+        processor: { id: 'p1', name: 'mask', file_key: 'processors/p1/mask.py', file_name: 'mask.py', parameters: {} },
+      };
+      const calls: string[] = [];
+      const base = scriptedActivities({ failUrl: 'http://a/bad.tif' });
+      const activities = counted(
+        {
+          ...base,
+          async runGenericProcessor(request) {
+            calls.push(`runGenericProcessor:${request.taskId}:${request.inputKey}`);
+            return base.runGenericProcessor(request);
+          },
+        },
+        calls,
+      );
+      const state = (await withWorker(activities, (taskQueue) =>
+        client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+      )) as InferenceWorkflowState;
+      expect(state.status).toBe('FAILED');
+      expect(state.tasks.map((task) => task.status)).toEqual(['FINISHED', 'FAILED', 'FINISHED']);
+      expect(state.tasks[0].output_key).toBe(`processed/${args.tasks[0].task_id}`);
+      expect(state.tasks[2].pipeline_steps.map((step) => [step.process_id, step.status])).toEqual([
+        ['terrakit-data-fetch', 'FINISHED'],
+        ['model-inference', 'FINISHED'],
+        ['generic-python-processor', 'FINISHED'],
+        ['push-to-geoserver', 'FINISHED'],
+      ]);
+      expect(state.tasks[2].pipeline_steps[3].result).toMatchObject({
+        raster_key: `processed/${args.tasks[2].task_id}`,
+      });
+      expect(calls.sort()).toEqual(
+        [
+          'fetchTaskInputs:2',
+          'fetchTaskInputs:1',
+          'runModelInferences:1',
+          'runModelInferences:1',
+          `runGenericProcessor:${args.tasks[0].task_id}:out/${args.tasks[0].task_id}`,
+          `runGenericProcessor:${args.tasks[2].task_id}:out/${args.tasks[2].task_id}`,
+          'pushToGeoservers:1',
+          'pushToGeoservers:1',
+        ].sort(),
+      );
+      const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
+      await recordHistory('grouped-processor', args.inferenceId);
+    });
+
     it('splits a group: downloads four per activity, model runs up to the value budget, and records each part as it ends', async () => {
       // Scripted inputs are 1 x 1 x 6 values: a budget of 12 puts two tasks in each model activity.
       const args = {
@@ -650,7 +701,7 @@ describe('inference workflow orchestration', () => {
     });
   });
 
-  it.each(['completed', 'failed', 'stopped', 'grouped-failed'])(
+  it.each(['completed', 'failed', 'stopped', 'grouped-failed', 'grouped-processor', 'batched'])(
     'replays the recorded history of a %s inference with the current workflow code',
     async (name) => {
       const file = path.join(historiesDir, `${name}.json`);

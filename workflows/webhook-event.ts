@@ -1,0 +1,39 @@
+import { countTasks } from './contract/task-counts';
+import type { InferenceWorkflowState, WebhookPlan } from './contract/types';
+
+export type InferenceEventType = 'inference.completed' | 'inference.failed' | 'inference.stopped';
+
+/** Where the event was raised: the inference's workflow and when. */
+export interface WebhookEventSource {
+  inferenceId: string;
+  namespace: string;
+  timestamp: string;
+}
+
+/** The final summary of an inference sent to its webhook: task outcomes and links into the API and the Web UI. */
+export function webhookEvent(plan: WebhookPlan, state: InferenceWorkflowState, source: WebhookEventSource) {
+  const api = plan.apiBaseUrl;
+  const inferenceUrl = `${api}/api/v2/inference/${source.inferenceId}`;
+  return {
+    type: `inference.${state.status.toLowerCase()}` as InferenceEventType,
+    timestamp: source.timestamp,
+    data: {
+      inference_id: source.inferenceId,
+      status: state.status,
+      message: state.message ?? null,
+      ...countTasks(state.tasks.map((task) => task.status)),
+      tasks: state.tasks.map((task) => ({
+        task_id: task.task_id,
+        status: task.status,
+        message: task.message ?? null,
+        output_url: task.output_key ? `${api}/api/v2/tasks/${task.task_id}/output-url` : null,
+      })),
+      coco_url: state.coco?.key ? `${inferenceUrl}/coco` : null,
+      links: {
+        inference: inferenceUrl,
+        tasks: `${inferenceUrl}/tasks`,
+        temporal_ui: `${plan.temporalUiUrl}/namespaces/${source.namespace}/workflows/${source.inferenceId}`,
+      },
+    },
+  };
+}
