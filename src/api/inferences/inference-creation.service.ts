@@ -21,7 +21,7 @@ import { ModelsService } from '../models/models.service';
 import { receiveBulkUpload } from './bulk-upload';
 import { inferenceView, type InferenceView } from './inference-views';
 import { uploadInferenceSchema, type CreateInferenceRequest, type UploadInferenceRequest } from './inferences.dto';
-import { stepPlan } from './step-plan';
+import { planSteps } from '../../../workflows/contract/steps';
 import { buildTaskInputs, taskId } from './task-inputs';
 import { workflowInput } from './workflow-input';
 
@@ -111,7 +111,8 @@ export class InferenceCreationService {
     createdBy: string,
   ): Promise<InferenceView> {
     const { model, webhookUrl, processor } = prepared;
-    const steps = stepPlan({ genericProcessor: processor !== undefined });
+    // The step registry decides the plan; a retry keeps the plan its tasks were created with.
+    const steps = planSteps({ genericProcessor: processor !== undefined });
     const plans: TaskPlan[] = inputs.map((input, index) => ({ task_id: taskId(id, index), task_index: index, input }));
     const inference = await this.inferences.createWithTasks(
       {
