@@ -1,3 +1,4 @@
+import { cocoUrl, inferenceTasksUrl, inferenceUrl, taskOutputUrl, workflowUiUrl } from './contract/links';
 import { countTasks } from './contract/task-counts';
 import type { InferenceWorkflowState, WebhookPlan } from './contract/types';
 
@@ -13,7 +14,6 @@ export interface WebhookEventSource {
 /** The final summary of an inference sent to its webhook: task outcomes and links into the API and the Web UI. */
 export function webhookEvent(plan: WebhookPlan, state: InferenceWorkflowState, source: WebhookEventSource) {
   const api = plan.apiBaseUrl;
-  const inferenceUrl = `${api}/api/v2/inference/${source.inferenceId}`;
   return {
     type: `inference.${state.status.toLowerCase()}` as InferenceEventType,
     timestamp: source.timestamp,
@@ -26,13 +26,13 @@ export function webhookEvent(plan: WebhookPlan, state: InferenceWorkflowState, s
         task_id: task.task_id,
         status: task.status,
         message: task.message ?? null,
-        output_url: task.output_key ? `${api}/api/v2/tasks/${task.task_id}/output-url` : null,
+        output_url: task.output_key ? taskOutputUrl(api, task.task_id) : null,
       })),
-      coco_url: state.coco?.key ? `${inferenceUrl}/coco` : null,
+      coco_url: state.coco?.key ? cocoUrl(api, source.inferenceId) : null,
       links: {
-        inference: inferenceUrl,
-        tasks: `${inferenceUrl}/tasks`,
-        temporal_ui: `${plan.temporalUiUrl}/namespaces/${source.namespace}/workflows/${source.inferenceId}`,
+        inference: inferenceUrl(api, source.inferenceId),
+        tasks: inferenceTasksUrl(api, source.inferenceId),
+        temporal_ui: workflowUiUrl(plan.temporalUiUrl, source.namespace, source.inferenceId),
       },
     },
   };

@@ -2,18 +2,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptors } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { STEP_IDS } from '../../../workflows/contract/status';
+import { STEP_OF_ACTIVITY as STEP_OF_STEP_ACTIVITY } from '../../../workflows/contract/steps';
 import { rootLogger } from './logger';
 
-/** Pipeline step of each activity type; activities not listed log their activity type as the step. */
+/** Pipeline step of each activity type (from the step registry), or what the workflow's own activities do. */
 const STEP_OF_ACTIVITY: Record<string, string> = {
-  fetchTaskInput: STEP_IDS.dataFetch,
-  fetchTaskInputs: STEP_IDS.dataFetch,
-  runModelInference: STEP_IDS.modelInference,
-  runModelInferences: STEP_IDS.modelInference,
-  pushToGeoserver: STEP_IDS.pushToGeoserver,
-  pushToGeoservers: STEP_IDS.pushToGeoserver,
-  runGenericProcessor: STEP_IDS.genericProcessor,
+  ...STEP_OF_STEP_ACTIVITY,
   recordTaskState: 'projection',
   recordTaskStates: 'projection',
   recordInferenceState: 'projection',
