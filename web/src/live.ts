@@ -6,7 +6,8 @@ export type LiveMode = 'connecting' | 'events' | 'polling' | 'ended';
 export interface LiveHandlers {
   /** A full picture of the tasks (GET .../tasks): on start, after gaps, and at the end. */
   snapshot(answer: TasksAnswer): void;
-  event<T extends LiveEventType>(type: T, data: LiveEvents[T]): void;
+  /** An event; `id` is its place in the inference's stream (a later follow can start after it). */
+  event<T extends LiveEventType>(type: T, data: LiveEvents[T], id: string): void;
   mode(mode: LiveMode): void;
   error(message: string | undefined): void;
 }
@@ -30,15 +31,19 @@ interface EventsToken {
 /**
  * Follows one inference until it ends: Server-Sent Events from GET /api/v2/inference/{id}/events when the API
  * has them (token from POST .../events/token, since EventSource cannot send the API key), else GET .../tasks
- * every 2 s (an API without the events route answers the token request 404). `expectRunning`: right after a
- * retry, an ended status may still be the previous run's; keep following until the new run shows.
+ * every 2 s (an API without the events route answers the token request 404). The stream replays the
+ * inference's history, earlier runs included, so an `inference.end` in it is not taken as the end: the server
+ * closes the stream when the client has everything of an ended inference, and a snapshot then decides.
+ * `expectRunning`: right after a retry, an ended status may still be the previous run's; keep following until
+ * the new run shows. `since`: the last event already seen (a follow after a retry skips the old run's events).
  */
 export function followInference(
   id: string,
   handlers: LiveHandlers,
-  options: { expectRunning?: boolean } = {},
+  options: { expectRunning?: boolean; since?: string } = {},
 ): () => void {
   let closed = false;
+  let lastEventId = options.since ?? '';
   let source: EventSource | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -108,39 +113,39 @@ export function followInference(
     if (closed) return;
     const url = new URL(sameOrigin(token.events_url), location.href);
     if (!url.searchParams.has('token')) url.searchParams.set('token', token.token);
-    source = new EventSource(url.pathname + url.search);
-    source.onopen = () => {
+    // A new EventSource sends no Last-Event-ID header: resume through the query instead.
+    if (lastEventId) url.searchParams.set('last_event_id', lastEventId);
+    const opened = new EventSource(url.pathname + url.search);
+    source = opened;
+    opened.onopen = () => {
       handlers.mode('events');
       void snapshot(); // whatever happened before the stream opened
     };
-    source.onerror = () => {
-      // The browser reconnects by itself unless the stream was refused (an expired token): then ask anew.
-      if (source?.readyState === EventSource.CLOSED && !closed) {
-        source = undefined;
+    opened.onerror = () => {
+      // While CONNECTING the browser reconnects by itself (with Last-Event-ID). CLOSED: the server said 204
+      // (an ended inference, every event delivered) or refused the stream (an expired token).
+      if (opened.readyState !== EventSource.CLOSED || closed || source !== opened) return;
+      source = undefined;
+      void snapshot().then((answer) => {
+        if (closed) return;
+        if (answer && ended(answer.status)) return finish();
         handlers.mode('connecting');
         timer = setTimeout(() => void connect(attempt + 1), Math.min(10_000, 1000 * (attempt + 1)));
-      }
+      });
     };
     for (const type of EVENT_TYPES) {
-      source.addEventListener(type, (message) => {
+      opened.addEventListener(type, (message) => {
+        const { data: text, lastEventId: eventId } = message as MessageEvent<string>;
         let data: unknown;
         try {
-          data = JSON.parse((message as MessageEvent<string>).data);
+          data = JSON.parse(text);
         } catch {
           return;
         }
-        handlers.event(type, data as LiveEvents[typeof type]);
-        if (type === 'inference.end') {
-          const status = (data as LiveEvents['inference.end']).status;
-          if (ended(status)) {
-            finish();
-            void snapshot();
-          }
-        } else if (type === 'inference.status') {
-          ended((data as LiveEvents['inference.status']).status);
-        } else if (type !== 'step.progress') {
-          refreshSoon();
-        }
+        if (eventId) lastEventId = eventId;
+        handlers.event(type, data as LiveEvents[typeof type], eventId);
+        if (type === 'inference.status') ended((data as LiveEvents['inference.status']).status);
+        else if (type !== 'step.progress') refreshSoon(); // results, outputs and the final state
       });
     }
   };

@@ -53,7 +53,11 @@ function useLiveInference(id: string) {
   const [mode, setMode] = useState<LiveMode>('connecting');
   const [error, setError] = useState<string>();
   const [loadError, setLoadError] = useState<string>();
-  const [run, setRun] = useState({ generation: 0, expectRunning: false });
+  const [run, setRun] = useState<{ generation: number; expectRunning: boolean; since?: string }>({
+    generation: 0,
+    expectRunning: false,
+  });
+  const lastEventId = useRef<string>();
 
   const loadInference = () =>
     api.get<Inference>(`/api/v2/inference/${id}`).then(
@@ -83,7 +87,8 @@ function useLiveInference(id: string) {
           if (next === 'ended') void loadInference(); // COCO link, finish time, message
         },
         error: setError,
-        event: (type, data) => {
+        event: (type, data, eventId) => {
+          if (eventId) lastEventId.current = eventId;
           if (type === 'inference.status' || type === 'inference.end') {
             const event = data as LiveEvents['inference.status'];
             setStatus(event.status);
@@ -117,7 +122,7 @@ function useLiveInference(id: string) {
           }
         },
       },
-      { expectRunning: run.expectRunning },
+      { expectRunning: run.expectRunning, since: run.since },
     );
     return stop;
   }, [id, run.generation]);
@@ -134,7 +139,7 @@ function useLiveInference(id: string) {
     /** Follows a new run (after a retry) from its start. */
     restart: () => {
       setProgress({});
-      setRun((current) => ({ generation: current.generation + 1, expectRunning: true }));
+      setRun((current) => ({ generation: current.generation + 1, expectRunning: true, since: lastEventId.current }));
     },
   };
 }
