@@ -437,6 +437,10 @@ describe('web console (Chromium)', () => {
     await page.type('#tiles', '33UXP');
     await page.click('xpath/.//button[text()="Add date"]');
     await snap(page, 'new-inference-area-laptop');
+    await page.setViewport(PHONE);
+    await page.waitForSelector('#urls');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    await snap(page, 'new-inference-phone');
     await page.close();
   });
 
@@ -496,8 +500,15 @@ describe('web console (Chromium)', () => {
     const retry = page.waitForResponse((response) => response.url().endsWith(`/api/v2/inference/${id}/retry`));
     await (await page.waitForSelector('xpath/.//button[text()="Retry"]'))!.click();
     expect((await retry).status()).toBe(202);
-    await waitForStatus(page, 'COMPLETED');
-    expect(await text(page, '[data-counts]')).toContain('1/1 done');
+    // The list follows it too (no reload), and filters by status.
+    await page.click('nav a[href="/inferences"]');
+    await page.waitForSelector(`[data-inference="${id}"] [data-status="COMPLETED"]`, { timeout: 90_000 });
+    expect(await text(page, `[data-inference="${id}"] [data-counts]`)).toContain('1/1 done');
+    await page.select('#filter-status', 'FAILED');
+    await page.waitForSelector('.empty');
+    expect(new URL(page.url()).search).toBe('?status=FAILED');
+    await page.select('#filter-status', 'COMPLETED');
+    await page.waitForSelector(`[data-inference="${id}"]`);
     await page.close();
   });
 });
