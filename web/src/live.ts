@@ -48,6 +48,7 @@ export function followInference(
   let timer: ReturnType<typeof setTimeout> | undefined;
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
   let waitingForRun = options.expectRunning === true;
+  let gone = false;
   const waitUntil = Date.now() + 15_000;
 
   const ended = (status: InferenceStatus) => {
@@ -68,6 +69,8 @@ export function followInference(
       return answer;
     } catch (error) {
       if (!closed) handlers.error((error as Error).message);
+      // Deleted (or never ours): nothing more will come.
+      if (error instanceof ApiError && error.status === 404) gone = true;
       return undefined;
     }
   };
@@ -92,7 +95,7 @@ export function followInference(
     handlers.mode('polling');
     const answer = await snapshot();
     if (closed) return;
-    if (answer && ended(answer.status)) return finish();
+    if (gone || (answer && ended(answer.status))) return finish();
     timer = setTimeout(() => void poll(), POLL_MS);
   };
 
@@ -128,7 +131,7 @@ export function followInference(
       source = undefined;
       void snapshot().then((answer) => {
         if (closed) return;
-        if (answer && ended(answer.status)) return finish();
+        if (gone || (answer && ended(answer.status))) return finish();
         handlers.mode('connecting');
         timer = setTimeout(() => void connect(attempt + 1), Math.min(10_000, 1000 * (attempt + 1)));
       });
@@ -153,7 +156,7 @@ export function followInference(
   handlers.mode('connecting');
   void snapshot().then((answer) => {
     if (closed) return;
-    if (answer && ended(answer.status)) finish();
+    if (gone || (answer && ended(answer.status))) finish();
     else void connect();
   });
 
