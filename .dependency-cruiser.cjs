@@ -7,6 +7,7 @@
  *   src/geo -> src/platform (storage and config interfaces, not the database), workflows/contract
  *   workflows -> workflows/contract, and `import type` from activities/index.ts only
  *   workflows/contract -> nothing of ours
+ *   web (the browser console, bundled by scripts/build-console.ts) -> workflows/contract
  */
 const OURS = '^(src|activities|workflows|scripts|bench|test)/';
 
@@ -82,9 +83,16 @@ module.exports = {
       to: { path: '^src/api/' },
     },
     {
+      name: 'console-is-browser-code',
+      comment: 'web/ runs in browsers: besides npm packages it may use only the shared contract, never server code',
+      severity: 'error',
+      from: { path: '^web/' },
+      to: { path: OURS, pathNot: '^workflows/contract/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
-      from: { path: '^(src|activities|workflows)/' },
+      from: { path: '^(src|activities|workflows|web)/' },
       to: { circular: true },
     },
   ],

@@ -164,6 +164,7 @@ async function main(): Promise<void> {
   }
   console.log(`  Temporal Web UI: ${inference.temporal_ui_url}`);
   console.log(`  API: ${baseUrl}/api/v2/inference/${inference.id} (Authorization: Bearer ${apiKey})`);
+  console.log(`  Web console: ${baseUrl}/inferences/${inference.id} (sign in with the API key ${apiKey})`);
   if (process.env.DEMO_EXIT === '1' || process.env.CI) {
     stop();
     await new Promise((resolve) => server.once('exit', resolve));

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Used by `npm start` / `npm run start:worker`: builds with `nest build` only when dist/src/main.js is missing or
- * older than any source file (src/, workflows/, activities/, or the build configuration). Otherwise does nothing.
+ * older than any source file (src/, workflows/, activities/, web/, or the build configuration). Otherwise does nothing.
  */
 'use strict';
 const fs = require('node:fs');
@@ -10,7 +10,7 @@ const { spawnSync } = require('node:child_process');
 
 const root = path.resolve(__dirname, '..');
 const output = path.join(root, 'dist', 'src', 'main.js');
-const sourceDirs = ['src', 'workflows', 'activities', 'scripts'];
+const sourceDirs = ['src', 'workflows', 'activities', 'scripts', 'web'];
 const configFiles = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package.json'];
 
 /** Newest mtime (ms) of the files under dir, or 0 when it does not exist. */
@@ -42,6 +42,7 @@ function staleReason() {
   } catch {
     return `${path.relative(root, output)} is missing`;
   }
+  if (!fs.existsSync(path.join(root, 'dist', 'console', 'index.html'))) return 'the web console is not built';
   for (const dir of sourceDirs) {
     if (newestMtime(path.join(root, dir)) > built) return `${dir}/ changed since the last build`;
   }

@@ -258,6 +258,16 @@ if [ "$MODE" = test ]; then
     COMPOSE="$CACHE_DIR/bin/docker-compose"
   fi
   log "docker compose $COMPOSE ($("$COMPOSE" version 2>/dev/null | head -n1))"
+
+  # Chromium (Debian package) for the web console's browser tests: puppeteer-core drives it, downloads none.
+  CHROMIUM="${CHROMIUM_PATH:-}"
+  runs_ok "$CHROMIUM" || CHROMIUM="$(command -v chromium || true)"
+  if ! runs_ok "$CHROMIUM"; then
+    apt_install chromium
+    CHROMIUM="$(command -v chromium || true)"
+    runs_ok "$CHROMIUM" || die "chromium installed but \`chromium --version\` fails"
+  fi
+  log "chromium $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null | head -n1))"
 fi
 
 # ---------------------------------------------------------------------------------------------- toolchain.env
@@ -280,6 +290,7 @@ if [ "$MODE" = test ]; then
   emit MINIO_BIN "$MINIO"
   emit PG_BIN_DIR "$PG_BIN"
   emit DOCKER_COMPOSE_BIN "$COMPOSE"
+  emit CHROMIUM_PATH "$CHROMIUM"
 elif [ -f "$ENV_FILE" ]; then
   # A demo run keeps test-mode entries that are still valid, so `demo` after `test` does not break `npm test`.
   for key in MINIO_BIN PG_BIN_DIR DOCKER_COMPOSE_BIN; do

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthModule } from './auth/auth.module';
 import type { AppConfig } from '../platform/config/config';
 import { APP_CONFIG, ConfigModule } from './config.module';
+import { ConsoleModule } from './console/console.module';
 import { dataSourceOptions } from '../platform/database/data-source';
 import { GenericProcessorsModule } from './generic-processors/generic-processors.module';
 import { HealthModule } from './health/health.module';
@@ -43,6 +44,7 @@ import { TilesModule } from './tiles/tiles.module';
     TilesModule,
     MetricsModule,
     QueuesModule,
+    ConsoleModule,
   ],
 })
 export class AppModule {}

@@ -75,6 +75,18 @@ describe('API key on every route, whatever the spelling of its path', () => {
       .map((route) => `${route.method} ${route.path}`);
     expect(publicRoutes.sort()).toEqual(
       [
+        // The web console's pages and files (ConsoleController): no data in them, the app asks for a key.
+        'get /',
+        'get /assets/{path}',
+        'get /inferences',
+        'get /inferences/{page}',
+        'get /models',
+        'get /models/{page}',
+        'get /processors',
+        'get /processors/{page}',
+        'get /settings',
+        'get /sign-in',
+        'get /vendor/leaflet/{path}',
         'get /api/health',
         'get /api/health/live',
         'get /api/health/ready',

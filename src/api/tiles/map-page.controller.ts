@@ -12,7 +12,7 @@ function scriptJson(value: unknown): string {
 
 /**
  * GET /map/{task_id}?token=...: a one-page Leaflet viewer of a task's tiles over OpenStreetMap, for a quick
- * look in a browser. Same token as the tiles; Leaflet comes from the unpkg CDN.
+ * look in a browser. Same token as the tiles; Leaflet is served by the API itself (/vendor/leaflet, no CDN).
  */
 @ApiTags('map tiles')
 @Public('tile-token')
@@ -39,8 +39,8 @@ export class MapPageController {
     return `<!doctype html>
 <html><head><meta charset="utf-8"><title>${taskId.replace(/[^A-Za-z0-9_-]/g, '')}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="https://unpkg.com/leaflet@1.9.4/dist/leaflet.css" crossorigin="">
-<script src="https://unpkg.com/leaflet@1.9.4/dist/leaflet.js" crossorigin=""></script>
+<link rel="stylesheet" href="../vendor/leaflet/leaflet.css">
+<script src="../vendor/leaflet/leaflet.js"></script>
 <style>html, body, #map { height: 100%; margin: 0; }</style></head>
 <body><div id="map"></div><script>
 const map = L.map('map');

@@ -19,6 +19,8 @@ export const configSchema = z.object({
   PUBLIC_BASE_URL: z.string().url().optional(),
   API_KEYS: z.string().optional(),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  // The web console's built files (npm run build writes dist/console); unset: that folder.
+  CONSOLE_DIR: z.string().optional(),
 
   DATABASE_URL: z.string().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
