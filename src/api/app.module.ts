@@ -4,6 +4,7 @@ import { AuthModule } from './auth/auth.module';
 import type { AppConfig } from '../platform/config/config';
 import { APP_CONFIG, ConfigModule } from './config.module';
 import { dataSourceOptions } from '../platform/database/data-source';
+import { EventsModule } from './events/events.module';
 import { GenericProcessorsModule } from './generic-processors/generic-processors.module';
 import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
@@ -41,6 +42,7 @@ import { TilesModule } from './tiles/tiles.module';
     TilesModule,
     MetricsModule,
     QueuesModule,
+    EventsModule,
   ],
 })
 export class AppModule {}
