@@ -6,6 +6,7 @@
  *   src/geo -> src/platform (storage and config interfaces, not the database), workflows/contract
  *   workflows -> workflows/contract, and `import type` from activities/index.ts only
  *   workflows/contract -> nothing of ours
+ *   cli -> workflows/contract only (a client of the REST API, like any other)
  */
 const OURS = '^(src|activities|workflows|scripts|bench|test)/';
 
@@ -74,9 +75,16 @@ module.exports = {
       to: { path: '^activities/index\\.ts$', dependencyTypesNot: ['type-only'] },
     },
     {
+      name: 'cli-is-a-rest-client',
+      comment: 'the CLI talks to the REST API over HTTP; of our code it may use the contract types only',
+      severity: 'error',
+      from: { path: '^cli/' },
+      to: { path: '^(src|activities|workflows|scripts|bench|test)/', pathNot: '^workflows/contract/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
-      from: { path: '^(src|activities|workflows)/' },
+      from: { path: '^(src|activities|workflows|cli)/' },
       to: { circular: true },
     },
   ],

@@ -71,6 +71,8 @@ export class EventNotifications {
         this.unsupported = true;
         this.client = undefined;
         lost = true;
+        // PGlite's one backend would stay listening for every connection after this one has gone.
+        await client.query(`UNLISTEN ${INFERENCE_EVENTS_CHANNEL}`).catch(() => undefined);
         await client.end().catch(() => undefined);
         this.setMode('poll', 'notifications do not reach a listening connection on this database (PGlite)');
         return;
