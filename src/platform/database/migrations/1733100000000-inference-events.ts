@@ -103,15 +103,16 @@ export class InferenceEvents1733100000000 implements MigrationInterface {
                  o.output_key AS old_output, n.output_key
             FROM new_rows n JOIN old_rows o ON o.task_id = n.task_id
         ),
+        old_steps AS (
+          SELECT c.task_id, x.step->'step_number' AS step_number, x.step
+            FROM changed c CROSS JOIN LATERAL jsonb_array_elements(c.old_steps) AS x(step)
+        ),
         steps AS (
           SELECT c.inference_id, c.task_id, c.task_index, s.step, p.step AS old_step,
                  (s.step->>'step_number')::int AS step_number
             FROM changed c
             CROSS JOIN LATERAL jsonb_array_elements(c.steps) AS s(step)
-            LEFT JOIN LATERAL (
-              SELECT x.step FROM jsonb_array_elements(c.old_steps) AS x(step)
-               WHERE x.step->'step_number' = s.step->'step_number' LIMIT 1
-            ) AS p ON true
+            LEFT JOIN old_steps p ON p.task_id = c.task_id AND p.step_number = s.step->'step_number'
         ),
         events AS (
           SELECT inference_id, task_index, CASE WHEN status = 'RUNNING' THEN 0 ELSE 3 END AS phase,
