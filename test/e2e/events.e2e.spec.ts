@@ -242,6 +242,26 @@ describe('live inference events (SSE)', () => {
       { event: 'inference.status', data: { status: 'STOPPED', message: 'stopped' } },
       { event: 'inference.end', data: { status: 'STOPPED' } },
     ]);
+    const endId = stream.messages.at(-1)!.id!;
+
+    // A later message of the ended inference: sent, and the stream still closes.
+    await stack.dataSource.query(`UPDATE inferences SET status_message = 'stopped by alice' WHERE id = $1`, [id]);
+    const late = await openRawStream(eventsUrl(id), { ...auth(), 'Last-Event-ID': endId });
+    await late.ended;
+    expect(late.messages).toMatchObject([{ event: 'inference.status', data: { message: 'stopped by alice' } }]);
+
+    // A retry reopens it: the stream from the last id follows the new run to its end.
+    const lastId = late.messages[0].id!;
+    await stack.dataSource.query(`UPDATE inferences SET status = 'PENDING', status_message = NULL WHERE id = $1`, [id]);
+    const rerun = await openRawStream(eventsUrl(id), { ...auth(), 'Last-Event-ID': lastId });
+    await rerun.waitFor((messages) => messages.length === 1, 5000);
+    await stack.dataSource.query(`UPDATE inferences SET status = 'COMPLETED' WHERE id = $1`, [id]);
+    await rerun.ended;
+    expect(rerun.messages.map((message) => [message.event, message.data.status])).toEqual([
+      ['inference.status', 'PENDING'],
+      ['inference.status', 'COMPLETED'],
+      ['inference.end', 'COMPLETED'],
+    ]);
   });
 
   it('ends the stream of an inference deleted meanwhile', async () => {

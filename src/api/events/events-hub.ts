@@ -19,7 +19,11 @@ export interface OutgoingEvent {
   seq: number;
   type: InferenceEventType;
   text: string;
+  /** Inference-level events: whether the inference has ended as of this event. */
+  ended?: boolean;
 }
+
+const FINAL = new Set(['COMPLETED', 'FAILED', 'STOPPED']);
 
 export interface EventSink {
   /**
@@ -228,10 +232,17 @@ export class InferenceEventsHub implements OnModuleDestroy {
         at,
       };
     }
+    const ended =
+      row.type === 'inference.end'
+        ? true
+        : row.type === 'inference.status'
+          ? FINAL.has(String(row.data.status))
+          : undefined;
     return {
       seq: row.seq,
       type: row.type,
       text: `id: ${row.seq}\nevent: ${row.type}\ndata: ${JSON.stringify(data)}\n\n`,
+      ended,
     };
   }
 }

@@ -144,6 +144,8 @@ export class EventsController {
     response.write('retry: 2000\n\n');
 
     let subscription: Subscription | undefined = undefined;
+    // Ended as of the last inference-level event sent: a retry's PENDING reopens it, a later message does not.
+    let ended = false;
     const finish = () => {
       subscription?.unsubscribe();
       if (!response.writableEnded) response.end();
@@ -152,7 +154,8 @@ export class EventsController {
       deliver: (events, more) => {
         if (response.writableEnded) return true;
         response.write(events.map((event) => event.text).join(''));
-        if (!more && events[events.length - 1].type === 'inference.end') {
+        for (const event of events) if (event.ended !== undefined) ended = event.ended;
+        if (!more && ended) {
           finish();
           return true;
         }
