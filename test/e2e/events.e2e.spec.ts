@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import { DataSource } from 'typeorm';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { createApiApp } from '../../src/app';
 import { signEventsToken } from '../../src/api/events/events-token';
@@ -10,6 +11,7 @@ import { InferenceEventsHub } from '../../src/api/events/events-hub';
 import { resolveUrlSigningSecret } from '../../src/platform/storage/filesystem-object-store';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
+import { startPglite } from '../support/pglite';
 import { makeSampleGeoTiff } from '../support/python';
 import { demoModelPaths } from '../support/services';
 import { collectWithEventSource, openRawStream, type SseMessage } from '../support/sse';
@@ -205,6 +207,63 @@ describe('live inference events (SSE)', () => {
       expect(ids(messages)).toEqual(messages.map((_, index) => index + 1));
       expect(messages.at(-1)).toMatchObject({ event: 'inference.end', data: { status: 'COMPLETED' } });
       expect(messages.filter((message) => message.event === 'task.output')).toHaveLength(2);
+    });
+  });
+
+  describe('an API process on the embedded engine (PGlite), where notifications do not reach listeners', () => {
+    let pglite: Awaited<ReturnType<typeof startPglite>>;
+    let embedded: INestApplication;
+    let embeddedUrl: string;
+
+    beforeAll(async () => {
+      pglite = await startPglite();
+      const databaseUrl = process.env.DATABASE_URL;
+      process.env.DATABASE_URL = pglite.url;
+      try {
+        const port = await freePort();
+        embedded = await createApiApp({ logger: ['error', 'warn'] });
+        await embedded.listen(port, '127.0.0.1');
+        embeddedUrl = `http://127.0.0.1:${port}`;
+      } finally {
+        process.env.DATABASE_URL = databaseUrl;
+      }
+    });
+
+    afterAll(async () => {
+      await embedded?.close();
+      await pglite?.stop();
+    });
+
+    it('polls: status changes still arrive, in order, and the stream closes at the end', async () => {
+      const db = embedded.get(DataSource);
+      const modelId = randomUUID();
+      const id = randomUUID();
+      await db.query(
+        `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by)
+         VALUES ($1, 'm', 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, $2)`,
+        [modelId, USERS.alice.email],
+      );
+      await db.query(
+        `INSERT INTO inferences (id, model_id, model_display_name, spatial_domain, temporal_domain, status, workflow_id, created_by)
+         VALUES ($1, $2, 'm', '{}', '[]', 'PENDING', $3, $4)`,
+        [id, modelId, id, USERS.alice.email],
+      );
+      const stream = await openRawStream(`${embeddedUrl}/api/v2/inference/${id}/events`, auth());
+      await stream.waitFor((messages) => messages.length === 1, 10_000);
+      await db.query(`UPDATE inferences SET status = 'RUNNING' WHERE id = $1`, [id]);
+      await stream.waitFor((messages) => messages.length === 2, 10_000);
+      await db.query(`UPDATE inferences SET status = 'COMPLETED' WHERE id = $1`, [id]);
+      await stream.ended;
+      expect(stream.messages.map((message) => [message.id, message.data.status])).toEqual([
+        ['1', 'PENDING'],
+        ['2', 'RUNNING'],
+        ['3', 'COMPLETED'],
+        ['4', 'COMPLETED'],
+      ]);
+      const hub = embedded.get(InferenceEventsHub);
+      for (const deadline = Date.now() + 10_000; hub.mode === 'starting' && Date.now() < deadline;)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(hub.mode).toBe('poll');
     });
   });
 

@@ -67,7 +67,13 @@ export class EventNotifications {
         return;
       }
       this.client = client;
-      if (!(await this.probe())) {
+      const works = await this.probe();
+      if (this.stopped) {
+        lost = true;
+        await client.end().catch(() => undefined);
+        return;
+      }
+      if (!works) {
         this.unsupported = true;
         this.client = undefined;
         lost = true;
@@ -100,6 +106,7 @@ export class EventNotifications {
     const payload = `probe ${randomUUID()}`;
     const arrived = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), this.options.probeTimeoutMs ?? 3000);
+      timer.unref();
       this.probes.set(payload, () => {
         clearTimeout(timer);
         resolve(true);
