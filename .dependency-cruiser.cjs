@@ -8,6 +8,7 @@
  *   workflows -> workflows/contract, and `import type` from activities/index.ts only
  *   workflows/contract -> nothing of ours
  *   web (the browser console, bundled by scripts/build-console.ts) -> workflows/contract
+ *   cli -> workflows/contract only (a client of the REST API, like any other)
  */
 const OURS = '^(src|activities|workflows|scripts|bench|test)/';
 
@@ -90,9 +91,16 @@ module.exports = {
       to: { path: OURS, pathNot: '^workflows/contract/' },
     },
     {
+      name: 'cli-is-a-rest-client',
+      comment: 'the CLI talks to the REST API over HTTP; of our code it may use the contract types only',
+      severity: 'error',
+      from: { path: '^cli/' },
+      to: { path: '^(src|activities|workflows|scripts|bench|test)/', pathNot: '^workflows/contract/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
-      from: { path: '^(src|activities|workflows|web)/' },
+      from: { path: '^(src|activities|workflows|web|cli)/' },
       to: { circular: true },
     },
   ],

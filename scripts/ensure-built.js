@@ -10,7 +10,7 @@ const { spawnSync } = require('node:child_process');
 
 const root = path.resolve(__dirname, '..');
 const output = path.join(root, 'dist', 'src', 'main.js');
-const sourceDirs = ['src', 'workflows', 'activities', 'scripts', 'web'];
+const sourceDirs = ['src', 'workflows', 'activities', 'scripts', 'web', 'cli'];
 const configFiles = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package.json'];
 
 /** Newest mtime (ms) of the files under dir, or 0 when it does not exist. */

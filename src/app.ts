@@ -38,12 +38,12 @@ function loggingModule(levels: NestLevels | undefined) {
       // 503 = not ready (a dependency is down, reported by /api/health): a warning, not a server bug.
       customLogLevel: (_request: IncomingMessage, response: ServerResponse, error?: Error) =>
         response.statusCode === 503 ? 'warn' : error || response.statusCode >= 500 ? 'error' : 'info',
-      // Method, URL (signed-URL signatures blanked) and id only: headers carry API keys.
+      // Method, URL (signed-URL signatures and tile / events tokens blanked) and id only: headers carry API keys.
       serializers: {
         req: (request: { id: string; method: string; url: string }) => ({
           id: request.id,
           method: request.method,
-          url: request.url.replace(/([?&]signature=)[^&]*/, '$1[redacted]'),
+          url: request.url.replace(/([?&](?:signature|token)=)[^&]*/g, '$1[redacted]'),
         }),
         res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
       },

@@ -5,6 +5,7 @@ import type { AppConfig } from '../platform/config/config';
 import { APP_CONFIG, ConfigModule } from './config.module';
 import { ConsoleModule } from './console/console.module';
 import { dataSourceOptions } from '../platform/database/data-source';
+import { EventsModule } from './events/events.module';
 import { GenericProcessorsModule } from './generic-processors/generic-processors.module';
 import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
@@ -45,6 +46,7 @@ import { TilesModule } from './tiles/tiles.module';
     MetricsModule,
     QueuesModule,
     ConsoleModule,
+    EventsModule,
   ],
 })
 export class AppModule {}

@@ -90,6 +90,8 @@ describe('API key on every route, whatever the spelling of its path', () => {
         'get /api/health',
         'get /api/health/live',
         'get /api/health/ready',
+        // The API key or an events token: checked by the route's own guard (src/api/events/events-access.guard.ts).
+        'get /api/v2/inference/{id}/events',
         'get /files/{path}',
         'get /map/{taskId}',
         'get /metrics',

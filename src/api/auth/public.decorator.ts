@@ -7,5 +7,5 @@ export const IS_PUBLIC_ROUTE = 'geo-inference:public-route';
  * default, so a new controller cannot be left open by forgetting a path prefix.
  * `credential` says what protects the route instead (documented in the OpenAPI description).
  */
-export const Public = (credential: 'none' | 'signed-url' | 'tile-token' = 'none') =>
+export const Public = (credential: 'none' | 'signed-url' | 'tile-token' | 'api-key-or-events-token' = 'none') =>
   SetMetadata(IS_PUBLIC_ROUTE, credential);

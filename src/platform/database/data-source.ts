@@ -6,6 +6,7 @@ import { TaskCurrentKey1732700000000 } from './migrations/1732700000000-task-cur
 import { GenericProcessors1732800000000 } from './migrations/1732800000000-generic-processors';
 import { CocoExport1732900000000 } from './migrations/1732900000000-coco-export';
 import { StepLogs1733000000000 } from './migrations/1733000000000-step-logs';
+import { InferenceEvents1733100000000 } from './migrations/1733100000000-inference-events';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -14,6 +15,7 @@ export const MIGRATIONS = [
   GenericProcessors1732800000000,
   CocoExport1732900000000,
   StepLogs1733000000000,
+  InferenceEvents1733100000000,
 ];
 
 /** TypeORM options shared by the API, the worker and the tests. Schema changes go through migrations only. */
