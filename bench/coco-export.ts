@@ -3,7 +3,7 @@
  * RLE for components with holes) and JSON serialisation. Masks are synthetic cloud-mask-like scenes:
  * smooth blobs of 3 classes plus a little salt noise (many small components, the costly case).
  *
- *   npm run build && node dist/bench/coco-export.js [masks=1000] [noise=0.01]
+ *   npm run bench:coco [-- MASKS [NOISE]]      (default 1000 masks, noise 0.01; BENCH_TINY=1: 20 masks)
  */
 import * as os from 'node:os';
 import { CocoBuilder } from '../src/geo/export/coco';
@@ -55,7 +55,7 @@ function run(
 }
 
 function main(): void {
-  const count = Number(process.argv[2] ?? 1000);
+  const count = Number(process.argv[2] ?? (process.env.BENCH_TINY === '1' ? 20 : 1000));
   const noise = Number(process.argv[3] ?? 0.01);
   const size = 256;
   console.log(

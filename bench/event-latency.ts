@@ -23,7 +23,7 @@ import { openDataSource } from '../src/platform/database/data-source';
 import type { TaskState } from '../workflows/contract/types';
 import { repoRoot } from './bench-util';
 
-const TINY = process.argv.includes('--tiny');
+const TINY = process.argv.includes('--tiny') || process.env.BENCH_TINY === '1';
 const SUBSCRIBERS = TINY ? 5 : 100;
 const CHANGES = TINY ? 5 : 100;
 /** Streams opened for the memory figure (more than SUBSCRIBERS so the per-stream figure rises above noise). */

@@ -3,7 +3,7 @@
  * Input: 6-band 2048 x 2048 uint16, tiled 256, deflate + horizontal predictor (made by GDAL).
  * Prints median times, MB/s of decoded pixels and the ratios.
  *
- *   PYTHON_BIN=... node dist/bench/geotiff-io.js [N=5]
+ *   npm run bench:geotiff [-- N]      (default 5 runs; BENCH_SIZE, default 2048; BENCH_TINY=1: 512, one run)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,8 +14,9 @@ import type { Raster } from '../src/geo/raster/raster';
 import { median, python } from './bench-util';
 
 async function main(): Promise<void> {
-  const n = Number(process.argv[2] ?? 5);
-  const size = Number(process.env.BENCH_SIZE ?? 2048);
+  const tiny = process.env.BENCH_TINY === '1';
+  const n = Number(process.argv[2] ?? (tiny ? 1 : 5));
+  const size = Number(process.env.BENCH_SIZE ?? (tiny ? 512 : 2048));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-geotiff-'));
   try {
     const input = path.join(tmp, 'input.tif');

@@ -4,8 +4,9 @@
  * Then the same tiles as N separate 256 x 256 rasters through OnnxSegmenter.segment, all at once (model
  * threads, runs filled across calls), with the ticks of a 5 ms interval on the main thread meanwhile.
  *
- *   DEMO_MODEL_PATH=.../model_6b_l2a.onnx PYTHON_BIN=... node dist/bench/inference-throughput.js [N=24]
- * Env: BENCH_THREADS (intra-op threads, default all CPUs), BENCH_BATCHES (default "1,4,8").
+ *   npm run bench:inference [-- N]      (default 24 tiles)
+ * Env: BENCH_THREADS (intra-op threads, default all CPUs), BENCH_BATCHES (default "1,4,8"), BENCH_ROUNDS
+ * (default 3); BENCH_TINY=1: 4 tiles, batches 1 and 4, one round.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -108,11 +109,12 @@ async function timeSegmentCalls(
 }
 
 async function main(): Promise<void> {
-  const n = Number(process.argv[2] ?? 24);
+  const tiny = process.env.BENCH_TINY === '1';
+  const n = Number(process.argv[2] ?? (tiny ? 4 : 24));
   const modelPath = process.env.DEMO_MODEL_PATH;
   if (!modelPath || !fs.existsSync(modelPath)) throw new Error('set DEMO_MODEL_PATH to ukis-csmask model_6b_l2a.onnx');
   const threads = Number(process.env.BENCH_THREADS ?? os.availableParallelism());
-  const batches = (process.env.BENCH_BATCHES ?? '1,4,8').split(',').map(Number);
+  const batches = (process.env.BENCH_BATCHES ?? (tiny ? '1,4' : '1,4,8')).split(',').map(Number);
   const spec: ModelInputDataSpec = JSON.parse(
     fs.readFileSync(path.join(repoRoot(), 'test', 'fixtures', 'csmask-6b-l2a.spec.json'), 'utf8'),
   );
@@ -135,7 +137,7 @@ async function main(): Promise<void> {
 
     // Rounds alternate node and python so that load from other processes hits both alike; the best
     // round of each configuration is reported.
-    const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+    const rounds = Number(process.env.BENCH_ROUNDS ?? (tiny ? 1 : 3));
     const all: Result[] = [];
     for (let round = 0; round < rounds; round++) {
       for (const batch of batches) {

@@ -8,6 +8,7 @@
  * threads, plus waited-for children, i.e. gdal_translate, read from /proc/self/stat on Linux).
  *
  *   npm run bench:mask-cog [-- runs=30]      (GDAL_BIN_DIR: directory of gdal_translate, default PATH)
+ * BENCH_TINY=1: 2 runs of 256 x 256 and 512 x 512.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -24,8 +25,9 @@ const args = Object.fromEntries(
     .filter((a) => a.includes('='))
     .map((a) => a.split('=') as [string, string]),
 );
-const RUNS = Number(args.runs ?? 30);
-const SIZES = [256, 2048];
+const TINY = process.env.BENCH_TINY === '1';
+const RUNS = Number(args.runs ?? (TINY ? 2 : 30));
+const SIZES = TINY ? [256, 512] : [256, 2048];
 
 /** EPSG:32633, 10 m pixels. */
 const GEOREF: GeoReference = {

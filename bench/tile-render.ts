@@ -6,7 +6,7 @@
  * Cold: a fresh process (nothing opened, empty caches, unoptimised code) renders random tiles across the
  * zoom levels from the coarsest overview's zoom to one past full resolution; warm: the same tiles again.
  *
- *   npm run bench:tiles [-- tiles=300 size=10000]
+ *   npm run bench:tiles [-- tiles=300 size=10000]      (BENCH_TINY=1: 20 tiles of a 2048 x 2048 COG)
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,8 +24,9 @@ const args = Object.fromEntries(
     .filter((a) => a.includes('='))
     .map((a) => a.split('=') as [string, string]),
 );
-const TILES = Number(args.tiles ?? 300);
-const SIZE = Number(args.size ?? 10_000);
+const TINY = process.env.BENCH_TINY === '1';
+const TILES = Number(args.tiles ?? (TINY ? 20 : 300));
+const SIZE = Number(args.size ?? (TINY ? 2048 : 10_000));
 const CLASSES = [
   { value: 0, name: 'clear', color: '#3a7d44' },
   { value: 1, name: 'cloud', color: '#f0f0f0' },

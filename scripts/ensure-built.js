@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Used by `npm start` / `npm run start:worker`: builds with `nest build` only when dist/src/main.js is missing or
- * older than any source file (src/, workflows/, activities/, web/, or the build configuration). Otherwise does nothing.
+ * Used by scripts/ready.sh (`npm start`, the demo, the benchmarks...) and the tests: builds (scripts/build.js)
+ * only when dist/src/main.js is missing or older than any source file (src/, workflows/, activities/, scripts/,
+ * bench/, web/, cli/, or the build configuration). Otherwise does nothing. Prints one line saying why when it builds.
  */
 'use strict';
 const fs = require('node:fs');
@@ -10,7 +11,7 @@ const { spawnSync } = require('node:child_process');
 
 const root = path.resolve(__dirname, '..');
 const output = path.join(root, 'dist', 'src', 'main.js');
-const sourceDirs = ['src', 'workflows', 'activities', 'scripts', 'web', 'cli'];
+const sourceDirs = ['src', 'workflows', 'activities', 'scripts', 'bench', 'web', 'cli'];
 const configFiles = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package.json'];
 
 /** Newest mtime (ms) of the files under dir, or 0 when it does not exist. */
@@ -58,18 +59,14 @@ function staleReason() {
 
 const reason = staleReason();
 if (reason) {
-  console.log(`[ensure-built] ${reason}: running npm run build`);
-  const result = spawnSync('npm', ['run', 'build'], {
-    cwd: root,
-    stdio: 'inherit',
-    shell: process.platform === 'win32',
-  });
+  console.log(`[ensure-built] ${reason}: building`);
+  const result = spawnSync(process.execPath, [path.join(__dirname, 'build.js')], { cwd: root, stdio: 'inherit' });
   if (result.error) {
-    console.error(`[ensure-built] could not run npm run build: ${result.error.message}`);
+    console.error(`[ensure-built] could not run scripts/build.js: ${result.error.message}`);
     process.exit(1);
   }
   if (result.status !== 0) {
-    console.error(`[ensure-built] npm run build failed (exit ${result.status ?? result.signal})`);
+    console.error(`[ensure-built] the build failed (exit ${result.status ?? result.signal})`);
     process.exit(result.status ?? 1);
   }
   if (!fs.existsSync(output)) {

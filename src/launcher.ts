@@ -12,6 +12,7 @@ export interface EmbeddedStack {
 /**
  * Starts what is not configured: an embedded Postgres engine when DATABASE_URL is unset and a Temporal dev
  * server when TEMPORAL_ADDRESS is unset. Storage defaults to the filesystem store (no process needed).
+ * The dev server creates the process's Temporal runtime: call installTemporalRuntime before this.
  */
 export async function startEmbeddedStack(config: AppConfig): Promise<EmbeddedStack> {
   const logger = new Logger('Launcher');

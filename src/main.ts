@@ -18,11 +18,12 @@ async function main(): Promise<void> {
   // JSON from the first line on (the launcher logs before the app and its nestjs-pino logger exist).
   Logger.overrideLogger(new PinoNestLogger(configureLogging(initial.LOG_LEVEL as AppLogLevel)));
   const logger = new Logger('Main');
+  // Before the embedded dev server and the first worker connection, either of which creates the Temporal
+  // runtime for good: SDK logs through pino, worker metrics if configured.
+  if ((initial.RUN_WORKER ?? true) || !initial.TEMPORAL_ADDRESS) installTemporalRuntime(initial);
   const stack = await startEmbeddedStack(initial);
   Object.assign(process.env, stack.env);
   const config = loadConfig();
-  // Before the first worker connection: Temporal SDK logs through pino, worker metrics if configured.
-  if (config.RUN_WORKER ?? true) installTemporalRuntime(config);
   if (!process.env.API_KEYS)
     logger.warn(
       'API_KEYS is not set: using the development key "dev-key" (user dev@localhost). Set API_KEYS in any shared deployment.',

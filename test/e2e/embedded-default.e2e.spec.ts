@@ -13,7 +13,8 @@ import { ensureBuilt, waitForExit } from '../support/worker-process';
 /**
  * `npm start` on embedded defaults, as the built binary: no DATABASE_URL, no TEMPORAL_ADDRESS, no MinIO.
  * It must start PGlite and the Temporal dev server itself, run an inference, and keep everything across
- * a restart (state under DATA_DIR).
+ * a restart (state under DATA_DIR). The embedded worker uses the app's Temporal runtime settings (SDK logs
+ * as JSON through pino, SDK metrics at TEMPORAL_METRICS_BIND_ADDRESS) although the dev server starts first.
  */
 describe('embedded defaults (npm start)', () => {
   let dataDir: string;
@@ -21,6 +22,9 @@ describe('embedded defaults (npm start)', () => {
   let server: ChildProcess | undefined;
   let env: NodeJS.ProcessEnv;
   let api: ApiClient;
+  let sdkMetricsUrl: string;
+  /** The Temporal SDK's Prometheus text right after the first inference, from the process that ran it. */
+  let sdkMetrics = '';
 
   async function startServer(): Promise<void> {
     const logFile = fs.openSync(path.join(dataDir, 'server.log'), 'a');
@@ -66,7 +70,9 @@ describe('embedded defaults (npm start)', () => {
       TEMPORAL_CLI_PATH: requiredEnv('TEMPORAL_CLI_PATH'),
       TEMPORAL_DEV_PORT: String(await freePort()),
       TEMPORAL_UI_PORT: String(await freePort()),
+      TEMPORAL_METRICS_BIND_ADDRESS: `127.0.0.1:${await freePort()}`,
     });
+    sdkMetricsUrl = `http://${env.TEMPORAL_METRICS_BIND_ADDRESS}/metrics`;
     api = new ApiClient(`http://127.0.0.1:${port}`, 'embedded-key');
   });
 
@@ -95,6 +101,7 @@ describe('embedded defaults (npm start)', () => {
     expect(created.status).toBe(201);
     const finished = await api.waitForInference(created.body.id);
     expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 1 });
+    sdkMetrics = await (await fetch(sdkMetricsUrl)).text();
     expect(finished.temporal_ui_url).toBe(
       `http://localhost:${env.TEMPORAL_UI_PORT}/namespaces/default/workflows/${created.body.id}`,
     );
@@ -121,4 +128,33 @@ describe('embedded defaults (npm start)', () => {
     expect(comparison.equal).toBe(comparison.total);
     expect(comparison.crs_a).toMatch(/32633/);
   }, 300_000);
+
+  it("sends the embedded worker's SDK logs and metrics through the app's settings", () => {
+    expect(sdkMetrics).toMatch(/^temporal_activity_execution_latency\S* /m);
+    expect(sdkMetrics).toMatch(/task_queue="geo-inference"/);
+
+    const lines = fs.readFileSync(path.join(dataDir, 'server.log'), 'utf8').split('\n').filter(Boolean);
+    expect(lines.filter((line) => /Runtime singleton|runtime already created/i.test(line))).toEqual([]);
+    // The SDK's own logger would print "... [INFO] Worker state changed {" over several lines.
+    const workerStates = lines.filter((line) => line.includes('Worker state changed'));
+    expect(workerStates.length).toBeGreaterThan(0);
+    for (const line of workerStates)
+      expect(JSON.parse(line)).toMatchObject({
+        component: 'temporal',
+        service: 'geo-inference',
+        state: expect.any(String),
+      });
+    const entries = lines.flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return []; // the Temporal CLI's start-up banner
+      }
+    });
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ activity: 'runModelInference', msg: 'activity completed', step: 'model-inference' }),
+      ]),
+    );
+  });
 });

@@ -40,13 +40,17 @@ export class PinoTemporalLogger implements TemporalLogger {
   }
 }
 
+let installed = false;
+
 /**
- * Installs the Temporal runtime of a process that runs workers: SDK logs through pino, core (Rust) logs
- * forwarded at WARN, and when TEMPORAL_METRICS_BIND_ADDRESS is set the SDK's worker metrics (task
- * slots, poll latencies, activity execution latencies...) on a Prometheus endpoint at that address.
- * Must run before the first connection or worker is created; a second call is ignored.
+ * Installs the Temporal runtime of a process that runs workers or the embedded dev server: SDK logs through
+ * pino, core (Rust) logs forwarded at WARN, and when TEMPORAL_METRICS_BIND_ADDRESS is set the SDK's worker
+ * metrics (task slots, poll latencies, activity execution latencies...) on a Prometheus endpoint at that
+ * address. The runtime is fixed once anything creates it (a NativeConnection, a worker, the dev server), so
+ * this must run first; calling it again is a no-op.
  */
 export function installTemporalRuntime(config: AppConfig): void {
+  if (installed) return;
   try {
     Runtime.install({
       logger: new PinoTemporalLogger(rootLogger().child({ component: 'temporal' })),
@@ -57,10 +61,11 @@ export function installTemporalRuntime(config: AppConfig): void {
           : {}),
       },
     });
+    installed = true;
   } catch (error) {
+    // The stack would only point here, not at whatever created the runtime first.
     rootLogger().warn(
-      { err: error },
-      'Temporal runtime already installed: keeping it (worker metrics/log settings not applied)',
+      `Temporal runtime already created elsewhere (${(error as Error).message}): worker metrics/log settings not applied`,
     );
   }
 }
