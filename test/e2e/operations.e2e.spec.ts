@@ -299,17 +299,17 @@ describe('operations endpoints (real services, in-process worker)', () => {
       expect(missing).toEqual([]);
 
       // Documented security follows the guard's own metadata: the key everywhere but on @Public() routes.
-      const publicRoutes = new Set(
-        routeAccess(stack.app)
-          .filter((route) => route.publicCredential !== undefined)
-          .map((route) => `${route.method} ${route.path}`),
+      const credentials = new Map(
+        routeAccess(stack.app).map((route) => [`${route.method} ${route.path}`, route.publicCredential]),
       );
       for (const [routePath, item] of Object.entries(
         document.paths as Record<string, Record<string, { security?: unknown; tags?: string[] }>>,
       )) {
         for (const [method, operation] of Object.entries(item)) {
-          const needsKey = !publicRoutes.has(`${method} ${routePath}`);
-          expect([routePath, operation.security ?? null]).toEqual([routePath, needsKey ? [{ 'api-key': [] }] : null]);
+          // A key, or (the events stream) a key or a token of its own: bearer auth documented either way.
+          const credential = credentials.get(`${method} ${routePath}`);
+          const takesKey = credential === undefined || credential === 'api-key-or-events-token';
+          expect([routePath, operation.security ?? null]).toEqual([routePath, takesKey ? [{ 'api-key': [] }] : null]);
           expect(operation.tags?.length).toBeGreaterThan(0);
         }
       }
