@@ -199,7 +199,7 @@ async function inferTask(
   const signal = currentActivity()?.cancellationSignal;
   let tiles = 0;
   log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
-  const progress = stepProgress(deps.dataSource, 'model-inference', request.taskId);
+  const progress = stepProgress(deps, 'model-inference', request.taskId);
   const mask = await segmenter
     .segment(raster, {
       // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout; the

@@ -58,7 +58,7 @@ export function createProjectionActivities(deps: ActivityDeps) {
       }));
       // Statements of one WITH see the same snapshot: `before` holds the states the update replaces. The
       // workflow's steps have no `progress` (the steps write it: runtime/step-progress.ts): a step's stored one stays.
-      // The count is kept when the step ends, so a finished step shows its last count.
+      // The count is kept when the step ends (a finished step shows its last count) and dropped when it starts again.
       const before: Array<{
         task_id: string;
         status: TaskEntity['status'];
@@ -75,11 +75,13 @@ export function createProjectionActivities(deps: ActivityDeps) {
            UPDATE inference_tasks t
               SET status = i.status,
                   pipeline_steps = COALESCE((
-                    SELECT jsonb_agg(CASE WHEN n.step ? 'progress' OR p.progress IS NULL THEN n.step
+                    SELECT jsonb_agg(CASE WHEN n.step ? 'progress' OR p.progress IS NULL
+                                               OR (n.step->>'status' = 'RUNNING' AND p.status IS DISTINCT FROM 'RUNNING')
+                                          THEN n.step
                                           ELSE n.step || jsonb_build_object('progress', p.progress) END ORDER BY n.ord)
                       FROM jsonb_array_elements(i.pipeline_steps) WITH ORDINALITY AS n(step, ord)
                       LEFT JOIN LATERAL (
-                        SELECT o.step->'progress' AS progress
+                        SELECT o.step->'progress' AS progress, o.step->>'status' AS status
                           FROM jsonb_array_elements(t.pipeline_steps) AS o(step)
                          WHERE o.step->>'process_id' = n.step->>'process_id' LIMIT 1
                       ) p ON true

@@ -182,7 +182,7 @@ export function createDataFetchActivities(deps: ActivityDeps) {
       return withStepLog(log, () =>
         withTempDir('fetch', async (dir) => {
           const localFile = path.join(dir, 'input.tif');
-          const progress = stepProgress(deps.dataSource, 'terrakit-data-fetch', request.taskId);
+          const progress = stepProgress(deps, 'terrakit-data-fetch', request.taskId);
           const bytes = await downloadUrl(input.url, localFile, deps, log, progress);
           const inputKey = storageKeys.taskInput(request.inferenceId, request.taskId);
           const summary = await inspectGeoTiff(localFile).catch(notReadable('the downloaded file'));

@@ -22,8 +22,8 @@ export interface StepProgressOptions {
   now?: () => number;
 }
 
-/** Projected progress writes of one task+step: at most ~1/s, so a busy step costs the database little. */
-export const STEP_PROGRESS_INTERVAL_MS = 1000;
+/** Projected progress writes of one task+step: at most ~1/s (STEP_PROGRESS_INTERVAL_MS), so a busy step costs the database little. */
+const STEP_PROGRESS_INTERVAL_MS = 1000;
 
 /**
  * Progress of one step of one task: each count is the activity's heartbeat (as before) and, throttled, the
@@ -117,6 +117,12 @@ export class StepProgressReporter {
  * The progress reporter of a step body: for the task of the grouped item it runs as, else `taskId` (the
  * request's). Call `flush()` before the step returns, so its last count is stored before its status.
  */
-export function stepProgress(dataSource: DataSource, stepId: string, taskId: string): StepProgressReporter {
-  return new StepProgressReporter(new TasksRepository(dataSource), currentTaskId(taskId), stepId);
+export function stepProgress(
+  deps: { dataSource: DataSource; config: { STEP_PROGRESS_INTERVAL_MS: number } },
+  stepId: string,
+  taskId: string,
+): StepProgressReporter {
+  return new StepProgressReporter(new TasksRepository(deps.dataSource), currentTaskId(taskId), stepId, {
+    intervalMs: deps.config.STEP_PROGRESS_INTERVAL_MS,
+  });
 }
