@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { currentActivity, stepHeartbeat } from './runtime/activity-context';
+import { stepProgress } from './runtime/step-progress';
 import { InferenceEntity, ModelEntity } from '../src/platform/database/entities';
 import type { ActivityDeps } from './deps';
 import { invalidInput, modelConfigurationError } from '../workflows/contract/errors';
@@ -198,18 +199,21 @@ async function inferTask(
   const signal = currentActivity()?.cancellationSignal;
   let tiles = 0;
   log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
+  const progress = stepProgress(deps, 'model-inference', request.taskId);
   const mask = await segmenter
     .segment(raster, {
-      // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout.
+      // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout; the
+      // projection gets it too (throttled), for GET .../tasks and the step.progress events.
       onProgress: (done, total) => {
         tiles = total;
-        stepHeartbeat({ tiles_done: done, tiles_total: total });
+        progress.report({ done, total, unit: 'tiles' }, { tiles_done: done, tiles_total: total });
       },
       signal,
       // Without post-processing nothing reads the bands again (a cloud model would segment them too).
       handOverBands: !postProcess,
     })
     .catch(asModelError);
+  await progress.flush();
   const outputNodata = spec.output_nodata ?? 255;
   let masked: Partial<Record<PostProcessingKey, number>> | undefined;
   if (postProcess) {

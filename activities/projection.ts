@@ -56,7 +56,9 @@ export function createProjectionActivities(deps: ActivityDeps) {
         status_message: task.message ?? null,
         outputs: stepResults(task),
       }));
-      // Statements of one WITH see the same snapshot: `before` holds the states the update replaces.
+      // Statements of one WITH see the same snapshot: `before` holds the states the update replaces. The
+      // workflow's steps have no `progress` (the steps write it: runtime/step-progress.ts): a step's stored one stays.
+      // The count is kept when the step ends (a finished step shows its last count) and dropped when it starts again.
       const before: Array<{
         task_id: string;
         status: TaskEntity['status'];
@@ -71,7 +73,20 @@ export function createProjectionActivities(deps: ActivityDeps) {
          ),
          updated AS (
            UPDATE inference_tasks t
-              SET status = i.status, pipeline_steps = i.pipeline_steps, output_key = i.output_key, current_key = i.current_key,
+              SET status = i.status,
+                  pipeline_steps = COALESCE((
+                    SELECT jsonb_agg(CASE WHEN n.step ? 'progress' OR p.progress IS NULL
+                                               OR (n.step->>'status' = 'RUNNING' AND p.status IS DISTINCT FROM 'RUNNING')
+                                          THEN n.step
+                                          ELSE n.step || jsonb_build_object('progress', p.progress) END ORDER BY n.ord)
+                      FROM jsonb_array_elements(i.pipeline_steps) WITH ORDINALITY AS n(step, ord)
+                      LEFT JOIN LATERAL (
+                        SELECT o.step->'progress' AS progress, o.step->>'status' AS status
+                          FROM jsonb_array_elements(t.pipeline_steps) AS o(step)
+                         WHERE o.step->>'process_id' = n.step->>'process_id' LIMIT 1
+                      ) p ON true
+                  ), i.pipeline_steps),
+                  output_key = i.output_key, current_key = i.current_key,
                   status_message = i.status_message, outputs = i.outputs, updated_at = now()
              FROM incoming i
             WHERE t.task_id = i.task_id

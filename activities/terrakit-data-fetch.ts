@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { currentActivity, stepHeartbeat } from './runtime/activity-context';
+import { stepProgress, type StepProgressReporter } from './runtime/step-progress';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -38,7 +39,13 @@ export interface FetchTaskInputResult extends StoredInputSummary {
 }
 
 /** Downloads a URL to a local file with a size cap and a timeout; HTTP 4xx is the user's input, not transient. */
-async function downloadUrl(url: string, target: string, deps: ActivityDeps, log: StepLog): Promise<number> {
+async function downloadUrl(
+  url: string,
+  target: string,
+  deps: ActivityDeps,
+  log: StepLog,
+  progress: StepProgressReporter,
+): Promise<number> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -74,6 +81,7 @@ async function downloadUrl(url: string, target: string, deps: ActivityDeps, log:
       `${safeUrl} is ${declared} bytes, over the ${deps.config.FETCH_MAX_BYTES}-byte limit (FETCH_MAX_BYTES)`,
     );
   }
+  const total = Number.isFinite(declared) ? declared : null;
   let received = 0;
   let lastBeat = Date.now();
   const meter = new Transform({
@@ -83,9 +91,9 @@ async function downloadUrl(url: string, target: string, deps: ActivityDeps, log:
         callback(invalidInput(`${safeUrl} is over the ${deps.config.FETCH_MAX_BYTES}-byte limit (FETCH_MAX_BYTES)`));
         return;
       }
-      if (Date.now() - lastBeat > 5000) {
+      if (Date.now() - lastBeat >= DOWNLOAD_PROGRESS_MS) {
         lastBeat = Date.now();
-        stepHeartbeat({ bytes: received });
+        progress.report({ done: received, total, unit: 'bytes' }, { bytes: received });
       }
       callback(null, chunk);
     },
@@ -95,9 +103,14 @@ async function downloadUrl(url: string, target: string, deps: ActivityDeps, log:
     meter,
     fs.createWriteStream(target),
   );
+  progress.report({ done: received, total: received, unit: 'bytes' }, { bytes: received });
+  await progress.flush();
   log.info(`downloaded ${received} bytes`);
   return received;
 }
+
+/** How often a download reports its byte count (heartbeat, and the projection through its throttle). */
+const DOWNLOAD_PROGRESS_MS = 1000;
 
 /** Inputs fetched at once by a grouped data-fetch activity: downloads and STAC reads are I/O bound. */
 const FETCH_GROUP_CONCURRENCY = 4;
@@ -169,7 +182,8 @@ export function createDataFetchActivities(deps: ActivityDeps) {
       return withStepLog(log, () =>
         withTempDir('fetch', async (dir) => {
           const localFile = path.join(dir, 'input.tif');
-          const bytes = await downloadUrl(input.url, localFile, deps, log);
+          const progress = stepProgress(deps, 'terrakit-data-fetch', request.taskId);
+          const bytes = await downloadUrl(input.url, localFile, deps, log, progress);
           const inputKey = storageKeys.taskInput(request.inferenceId, request.taskId);
           const summary = await inspectGeoTiff(localFile).catch(notReadable('the downloaded file'));
           logSummary(summary);

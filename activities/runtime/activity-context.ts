@@ -23,6 +23,11 @@ export function runAsGroupItem<T>(scope: GroupItemScope, body: () => Promise<T>)
   return groupItemScope.run(scope, body);
 }
 
+/** The task a step body runs for: the item's inside a grouped activity, else `fallback` (the request's). */
+export function currentTaskId(fallback: string): string {
+  return groupItemScope.getStore()?.taskId ?? fallback;
+}
+
 /**
  * Heartbeat of a step body. Alone, it is the activity's heartbeat; inside a grouped activity it only updates
  * this task's progress, so the group's heartbeat (which carries the finished tasks' results) is not overwritten.

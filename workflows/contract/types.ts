@@ -37,6 +37,16 @@ export interface PipelineStepState {
   message?: string;
   /** Small JSON summary the step returned (object keys, counts), never raster bytes. */
   result?: Record<string, unknown>;
+  /** How far a running step is (written by the step into the DB projection; the workflow's own state lacks it). */
+  progress?: StepProgress;
+}
+
+/** A step's progress: `total` and `eta_seconds` are null until known (`unit`: tiles, bytes, masks). */
+export interface StepProgress {
+  done: number;
+  total: number | null;
+  unit: string;
+  eta_seconds: number | null;
 }
 
 export interface TaskPlan {

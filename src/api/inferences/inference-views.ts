@@ -2,7 +2,7 @@ import type { AppConfig } from '../../platform/config/config';
 import type { InferenceEntity, TaskEntity, WebhookDeliveryEntity } from '../../platform/database/entities';
 import { cocoUrl, workflowUiUrl } from '../../../workflows/contract/links';
 import { countTasks } from '../../../workflows/contract/task-counts';
-import type { TaskState } from '../../../workflows/contract/types';
+import type { PipelineStepState, TaskState } from '../../../workflows/contract/types';
 
 /** The JSON of an inference: its row, the counts of its task statuses and its links. */
 export function inferenceView(config: AppConfig, inference: InferenceEntity, statuses: string[]) {
@@ -36,6 +36,17 @@ export function inferenceView(config: AppConfig, inference: InferenceEntity, sta
 
 export type InferenceView = ReturnType<typeof inferenceView>;
 
+/**
+ * The workflow's live steps with each step's `progress` from the projection: the steps write their progress
+ * there (the workflow's state has none), so a live step without it keeps the projected value.
+ */
+function withProjectedProgress(live: PipelineStepState[], projected: PipelineStepState[]): PipelineStepState[] {
+  const progress = new Map(projected.filter((step) => step.progress).map((step) => [step.process_id, step.progress]));
+  return live.map((step) =>
+    step.progress || !progress.has(step.process_id) ? step : { ...step, progress: progress.get(step.process_id) },
+  );
+}
+
 /** The JSON of a task: its row, overlaid by the workflow's live state of it while the inference runs. */
 export function taskView(row: TaskEntity, live?: TaskState) {
   return {
@@ -44,7 +55,7 @@ export function taskView(row: TaskEntity, live?: TaskState) {
     task_index: row.taskIndex,
     status: live?.status ?? row.status,
     input: row.input,
-    pipeline_steps: live?.pipeline_steps ?? row.pipelineSteps,
+    pipeline_steps: live ? withProjectedProgress(live.pipeline_steps, row.pipelineSteps) : row.pipelineSteps,
     output_key: live?.output_key ?? row.outputKey,
     message: live?.message ?? row.statusMessage,
     outputs: live

@@ -84,7 +84,12 @@ export const inferenceTasksExample = {
       status: 'RUNNING',
       pipeline_steps: [
         { status: 'FINISHED', process_id: 'terrakit-data-fetch', step_number: 0 },
-        { status: 'RUNNING', process_id: 'model-inference', step_number: 1 },
+        {
+          status: 'RUNNING',
+          process_id: 'model-inference',
+          step_number: 1,
+          progress: { done: 120, total: 400, unit: 'tiles', eta_seconds: 42 },
+        },
         { status: 'WAITING', process_id: 'generic-python-processor', step_number: 2 },
         { status: 'WAITING', process_id: 'push-to-geoserver', step_number: 3 },
       ],

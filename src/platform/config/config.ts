@@ -109,6 +109,8 @@ export const configSchema = z.object({
     .default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+  /** Least time between two writes of a step's progress into the projection (per task and step). */
+  STEP_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
   /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
   MODEL_CONCURRENCY: z.coerce.number().int().min(1).default(1),
   /** Memory a grouped model activity may fill with decoded inputs; fewer tasks run at once for large scenes. */

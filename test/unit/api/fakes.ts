@@ -26,7 +26,7 @@ import type { ObjectStore } from '../../../src/platform/storage/object-store';
 import type { PipelineClient, StartInferenceRun, TaskQueueStats } from '../../../src/pipeline/client';
 import { PipelineStartError } from '../../../src/pipeline/client';
 import { createObjectStore } from '../../../src/platform/storage/create-object-store';
-import type { InferenceWorkflowState } from '../../../workflows/contract/types';
+import type { InferenceWorkflowState, StepProgress } from '../../../workflows/contract/types';
 
 /** The public surface of a class: what a fake has to offer in its place. */
 type Surface<T> = { [K in keyof T]: T[K] };
@@ -160,6 +160,13 @@ export class FakeTasks implements Surface<TasksRepository> {
         [...this.rows.values()].filter((row) => row.inferenceId === id).map((row) => row.status),
       ]),
     );
+  }
+
+  async setStepProgress(taskId: string, stepId: string, progress: StepProgress): Promise<boolean> {
+    const step = this.rows.get(taskId)?.pipelineSteps.find((candidate) => candidate.process_id === stepId);
+    if (!step || ['FINISHED', 'FAILED', 'STOPPED'].includes(step.status)) return false;
+    step.progress = progress;
+    return true;
   }
 
   /** Adds a task as the database would hold it. */

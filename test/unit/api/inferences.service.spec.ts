@@ -66,6 +66,27 @@ describe('InferencesService', () => {
     });
   });
 
+  it("keeps the projected progress of a running step when the workflow's live steps lack it", async () => {
+    const { services, first, live } = await runningInference();
+    const progress = { done: 3, total: 12, unit: 'tiles', eta_seconds: 9 };
+    await services.tasks.setStepProgress(first.taskId, 'model-inference', progress);
+    live.tasks[0]!.status = 'RUNNING';
+    live.tasks[0]!.pipeline_steps = first.pipelineSteps.map((step, n) => ({
+      process_id: step.process_id,
+      step_number: step.step_number,
+      status: n === 0 ? 'FINISHED' : n === 1 ? 'RUNNING' : 'WAITING',
+    }));
+    services.pipeline.liveStates.set(ID, live);
+
+    const [task] = (await services.reading.tasksOf(ID, ALICE)).tasks;
+
+    expect(task!.pipeline_steps).toEqual([
+      { process_id: 'terrakit-data-fetch', step_number: 0, status: 'FINISHED' },
+      { process_id: 'model-inference', step_number: 1, status: 'RUNNING', progress },
+      { process_id: 'push-to-geoserver', step_number: 2, status: 'WAITING' },
+    ]);
+  });
+
   it('serves the database projection when the live query times out', async () => {
     const { services, first } = await runningInference();
 

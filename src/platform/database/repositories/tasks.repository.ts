@@ -1,5 +1,6 @@
 import { In, type DataSource } from 'typeorm';
 import { TaskEntity } from '../entities';
+import type { StepProgress } from '../../../../workflows/contract/types';
 
 /** The `inference_tasks` table (rows are created with their inference: InferencesRepository.createWithTasks). */
 export class TasksRepository {
@@ -28,5 +29,30 @@ export class TasksRepository {
     });
     for (const row of rows) statuses.get(row.inferenceId)?.push(row.status);
     return statuses;
+  }
+
+  /**
+   * Sets the `progress` of one step of a task (the element of `pipeline_steps` whose process_id is `stepId`) and
+   * nothing else: the new value is set into the row's current array by the UPDATE itself, so a status the
+   * workflow wrote meanwhile stays (a concurrent write is re-read before this one applies). A step that has
+   * already ended, or a task without that step, is left alone. Resolves whether the step was updated.
+   */
+  async setStepProgress(taskId: string, stepId: string, progress: StepProgress): Promise<boolean> {
+    const [, updated]: [unknown, number] = await this.dataSource.query(
+      `UPDATE inference_tasks
+          SET pipeline_steps = jsonb_set(
+                pipeline_steps,
+                ARRAY[(SELECT (e.ord - 1)::text
+                         FROM jsonb_array_elements(pipeline_steps) WITH ORDINALITY AS e(step, ord)
+                        WHERE e.step->>'process_id' = $2
+                        ORDER BY e.ord LIMIT 1), 'progress'],
+                $3::jsonb)
+        WHERE task_id = $1
+          AND EXISTS (SELECT 1 FROM jsonb_array_elements(pipeline_steps) AS e(step)
+                       WHERE e.step->>'process_id' = $2
+                         AND COALESCE(e.step->>'status', '') NOT IN ('FINISHED', 'FAILED', 'STOPPED'))`,
+      [taskId, stepId, JSON.stringify(progress)],
+    );
+    return updated > 0;
   }
 }
