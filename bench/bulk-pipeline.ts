@@ -1,7 +1,7 @@
 /**
  * Whole-pipeline throughput of a bulk job against bare compute, plus API latency under concurrent clients.
  *
- *   npm run bench:bulk [-- FILES]      (default 1000; BENCH_TINY=1: 8 files, 20 + 50 API requests)
+ *   npm run bench:bulk [-- FILES]      (default 1000; BENCH_TINY=1: 4 files, 5 + 20 API requests)
  *
  * 1. Bare compute: the same files read, segmented with the same model and written, in one process loop.
  * 2. Pipeline: one bulk upload through the REST API -> Temporal workflow (child batches) -> activities, with
@@ -28,8 +28,8 @@ import { createPipelineWorkers } from '../src/pipeline/worker';
 import { cpuDelta, cpuSecondsByCommand, cpuSecondsByThread, python } from './bench-util';
 
 const TINY = process.env.BENCH_TINY === '1';
-const FILES = Number(process.argv[2] ?? (TINY ? 8 : 1000));
-const DISTINCT_SCENES = 8;
+const FILES = Number(process.argv[2] ?? (TINY ? 4 : 1000));
+const DISTINCT_SCENES = TINY ? 2 : 8;
 const API_KEY = 'bench-key';
 
 function percentile(values: number[], p: number): number {
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
     if (!parts.has('api')) return;
     // 3. API latency under 50 concurrent clients (inferences whose URL points nowhere: cheap to fail).
     const ids: string[] = [];
-    await loadTest('POST /api/v2/inference', TINY ? 20 : 500, TINY ? 10 : 50, async () => {
+    await loadTest('POST /api/v2/inference', TINY ? 5 : 500, TINY ? 5 : 50, async () => {
       const response = await api(base, 'POST', '/api/v2/inference', {
         model_id: model.id,
         spatial_domain: { urls: ['http://127.0.0.1:9/none.tif'] },
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
       });
       ids.push(response.id);
     });
-    await loadTest('GET /api/v2/inference/{id}', TINY ? 50 : 2000, TINY ? 10 : 50, () =>
+    await loadTest('GET /api/v2/inference/{id}', TINY ? 20 : 2000, TINY ? 5 : 50, () =>
       api(base, 'GET', `/api/v2/inference/${ids[Math.floor(Math.random() * ids.length)]}`),
     );
   } finally {

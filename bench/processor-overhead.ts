@@ -4,7 +4,7 @@
  * including copying the files into the run directory and checking the output), both measured against the
  * processor's own work done in one warm process, all in the same run.
  *
- *   npm run bench:processor [-- TILES]      (default 500 tiles of 256x256; BENCH_TINY=1: 5)
+ *   npm run bench:processor [-- TILES]      (default 500 tiles of 256x256; BENCH_TINY=1: 2)
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,7 +24,7 @@ function percentile(values: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const tiles = Number(process.argv[2] ?? (process.env.BENCH_TINY === '1' ? 5 : 500));
+  const tiles = Number(process.argv[2] ?? (process.env.BENCH_TINY === '1' ? 2 : 500));
   const root = repoRoot();
   const script = path.join(root, 'bench', 'processors', 'threshold_tile.py');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-bench-processor-'));

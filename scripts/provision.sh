@@ -120,16 +120,50 @@ fi
 
 [ -f "$REQUIREMENTS" ] || die "missing $REQUIREMENTS"
 BASE_PYTHON="${GEO_PYTHON:-python3}"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 UV_PYTHON_DOWNLOADS=never
+
+# uv rather than pip makes the venv: parallel downloads, and a wheel cache that lasts (pip's HTTP cache keeps
+# nothing from an index that answers no-store), so another clone on this machine installs in seconds; a venv
+# without ensurepip's pip install also takes well under a second instead of several. pip stays the fallback.
+UV=""
+find_uv() {
+  local candidate
+  for candidate in "${UV_BIN:-}" "$(command -v uv 2>/dev/null || true)" "$CACHE_DIR/uv-$UV_VERSION/bin/uv"; do
+    if runs_ok "$candidate"; then
+      UV="$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+install_uv() { # install_uv PYTHON: uv from PyPI with PYTHON's pip, into the cache (once per machine)
+  local target="$CACHE_DIR/uv-$UV_VERSION"
+  log "pip install uv==$UV_VERSION into $target (once per machine)"
+  rm -rf "$target.partial"
+  if "$1" -m pip install -q --target "$target.partial" "uv==$UV_VERSION" && runs_ok "$target.partial/bin/uv"; then
+    rm -rf "$target"
+    mv "$target.partial" "$target"
+    UV="$target/bin/uv"
+  else
+    rm -rf "$target.partial"
+    return 1
+  fi
+}
+
 if ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
   command -v "$BASE_PYTHON" >/dev/null 2>&1 || apt_install python3 python3-venv
   "$BASE_PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' ||
     die "$BASE_PYTHON is older than 3.9"
+  find_uv || { "$BASE_PYTHON" -m pip --version >/dev/null 2>&1 && install_uv "$BASE_PYTHON"; } || true
   log "creating venv $VENV"
   rm -rf "$VENV"
-  if ! "$BASE_PYTHON" -m venv "$VENV" 2>/dev/null; then
+  if [ -z "$UV" ] || ! "$UV" venv -q --seed --python "$BASE_PYTHON" "$VENV"; then
     rm -rf "$VENV"
-    apt_install python3-venv
-    "$BASE_PYTHON" -m venv "$VENV" || die "python3 -m venv $VENV failed"
+    if ! "$BASE_PYTHON" -m venv "$VENV" 2>/dev/null; then
+      rm -rf "$VENV"
+      apt_install python3-venv
+      "$BASE_PYTHON" -m venv "$VENV" || die "python3 -m venv $VENV failed"
+    fi
   fi
 fi
 PYTHON_BIN="$VENV/bin/python"
@@ -139,29 +173,7 @@ WANT_HASH="$(sha256_of "$(cat "$REQUIREMENTS")" "$UKIS_CSMASK_SPEC" "$("$PYTHON_
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT_HASH" ]; then
   log "python packages up to date ($VENV)"
 else
-  export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-  # uv rather than pip: parallel downloads, and a wheel cache that lasts (pip's HTTP cache keeps nothing
-  # from an index that answers no-store), so another clone on this machine installs in seconds.
-  UV=""
-  for candidate in "${UV_BIN:-}" "$(command -v uv 2>/dev/null || true)" "$CACHE_DIR/uv-$UV_VERSION/bin/uv"; do
-    if runs_ok "$candidate"; then
-      UV="$candidate"
-      break
-    fi
-  done
-  if [ -z "$UV" ]; then
-    log "pip install uv==$UV_VERSION into $CACHE_DIR/uv-$UV_VERSION (once per machine)"
-    rm -rf "$CACHE_DIR/uv-$UV_VERSION.partial"
-    if "$PYTHON_BIN" -m pip install -q --target "$CACHE_DIR/uv-$UV_VERSION.partial" "uv==$UV_VERSION" &&
-      runs_ok "$CACHE_DIR/uv-$UV_VERSION.partial/bin/uv"; then
-      rm -rf "$CACHE_DIR/uv-$UV_VERSION"
-      mv "$CACHE_DIR/uv-$UV_VERSION.partial" "$CACHE_DIR/uv-$UV_VERSION"
-      UV="$CACHE_DIR/uv-$UV_VERSION/bin/uv"
-    else
-      rm -rf "$CACHE_DIR/uv-$UV_VERSION.partial"
-      log "could not install uv: installing with pip instead"
-    fi
-  fi
+  [ -n "$UV" ] || find_uv || install_uv "$PYTHON_BIN" || log "could not install uv: installing with pip instead"
   installed=0
   if [ -n "$UV" ]; then
     log "uv pip install -r python/requirements.txt and --no-deps $UKIS_CSMASK_SPEC (demo ONNX models) into $VENV"
@@ -173,6 +185,7 @@ else
     fi
   fi
   if [ "$installed" -eq 0 ]; then
+    "$PYTHON_BIN" -m pip --version >/dev/null 2>&1 || "$PYTHON_BIN" -m ensurepip -q || die "no pip in $VENV"
     log "pip install -r python/requirements.txt into $VENV"
     "$PYTHON_BIN" -m pip install -q -r "$REQUIREMENTS" || die "pip install -r $REQUIREMENTS failed"
     log "pip install --no-deps $UKIS_CSMASK_SPEC (demo ONNX models, ~145 MB)"

@@ -64,7 +64,7 @@ step() {
 
 install_and_build() {
   if [ ! -f "$repo/node_modules/.package-lock.json" ]; then
-    step "$log_dir/npm-install.log" "npm packages installed" npm install --no-audit --no-fund || return
+    step "$log_dir/npm-install.log" "npm packages installed" npm install --prefer-offline --no-audit --no-fund || return
   fi
   step "$log_dir/build.log" "built" node "$repo/scripts/ensure-built.js"
 }
