@@ -18,6 +18,7 @@ const BENCHES: Array<[script: string, figures: RegExp[]]> = [
   ['bench:processor', [/runtime: sandboxed fork, pipeline +median/, /overhead ratio naive\/runtime: \d+\.\d+x/]],
   ['bench:coco', [/^COCO export: 20 masks/m, /build \d+\.\d+ s \(\d+\.\d+ ms\/mask/]],
   ['bench:tiles', [/^cold: \d+\.\d+ tiles\/s/m, /^warm: \d+\.\d+ tiles\/s, p50 \d+\.\d+ ms/m]],
+  ['bench:events', [/^fan-out \(\d+ on one inference\) +\d+\/\d+ events: p50 \d+\.\d+ ms, p99 \d+\.\d+ ms/m]],
   [
     'bench:bulk',
     [
