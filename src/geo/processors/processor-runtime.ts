@@ -207,6 +207,8 @@ export class ProcessorRuntime {
     );
     try {
       child.stdin.write(`${JSON.stringify(message)}\n`);
+      // A stop that came while the runtime was starting fired no listener: cancel the run now.
+      if (request.signal?.aborted) cancel();
       await done;
     } finally {
       clearTimeout(watchdog);
