@@ -120,7 +120,7 @@ fi
 
 [ -f "$REQUIREMENTS" ] || die "missing $REQUIREMENTS"
 BASE_PYTHON="${GEO_PYTHON:-python3}"
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 UV_PYTHON_DOWNLOADS=never
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore UV_PYTHON_DOWNLOADS=never
 
 # uv rather than pip makes the venv: parallel downloads, and a wheel cache that lasts (pip's HTTP cache keeps
 # nothing from an index that answers no-store), so another clone on this machine installs in seconds; a venv

@@ -101,7 +101,11 @@ describe('embedded defaults (npm start)', () => {
     expect(created.status).toBe(201);
     const finished = await api.waitForInference(created.body.id);
     expect(finished).toMatchObject({ status: 'COMPLETED', tasks_count_success: 1 });
-    sdkMetrics = await (await fetch(sdkMetricsUrl)).text();
+    // Asserted in the next test, so that this one stays about the embedded defaults.
+    sdkMetrics = await fetch(sdkMetricsUrl).then(
+      (response) => response.text(),
+      (error: Error) => `${sdkMetricsUrl} unreachable: ${error.message}`,
+    );
     expect(finished.temporal_ui_url).toBe(
       `http://localhost:${env.TEMPORAL_UI_PORT}/namespaces/default/workflows/${created.body.id}`,
     );
