@@ -17,6 +17,7 @@ export type ActivityConfig = StacFetchSettings &
     | 'FETCH_MAX_BYTES'
     | 'ONNX_INTRA_OP_THREADS'
     | 'INFERENCE_BATCH_SIZE'
+    | 'ONNX_EXECUTION_PROVIDERS'
     | 'STEP_PROGRESS_INTERVAL_MS'
     | 'MODEL_GROUP_MEMORY_MB'
     | 'CLOUD_MASK_MODEL_ID'

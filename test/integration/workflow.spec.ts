@@ -93,7 +93,14 @@ describe('inference workflow orchestration', () => {
             await Context.current().sleep(100);
           }
         }
-        return { outputKey: `out/${request.taskId}`, width: 1, height: 1, tiles: 1, class_pixel_counts: {} };
+        return {
+          outputKey: `out/${request.taskId}`,
+          width: 1,
+          height: 1,
+          tiles: 1,
+          execution_provider: 'cpu',
+          class_pixel_counts: {},
+        };
       },
       async runGenericProcessor(request) {
         return { outputKey: `processed/${request.taskId}`, exit_code: 0, duration_ms: 1, result: null };

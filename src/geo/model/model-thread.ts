@@ -53,6 +53,24 @@ export interface TensorInfo {
 export interface ModelSignatureInfo {
   inputs: TensorInfo[];
   outputs: TensorInfo[];
+  /** The execution provider the thread's session runs on (`cuda`, `cpu`). */
+  executionProvider: string;
+  /** Why the providers listed before it were not used (their load errors), when any were passed over. */
+  providerFallback?: string;
+}
+
+/** A segmented raster: one class value per pixel, and the execution provider that computed it. */
+export interface SegmentOutcome {
+  mask: Uint8Array;
+  executionProvider: string;
+}
+
+export interface ModelThreadPoolOptions {
+  /**
+   * Told once per pool and distinct reason when a session falls back to a later execution provider (CUDA could
+   * not be loaded): the worker logs it as a warning.
+   */
+  onProviderFallback?: (message: string) => void;
 }
 
 export interface SerializedError {
@@ -70,7 +88,7 @@ export type ToModelThread =
 export type FromModelThread =
   | { type: 'described'; id: number; signature: ModelSignatureInfo }
   | { type: 'progress'; id: number; done: number; total: number }
-  | { type: 'segmented'; id: number; mask: Uint8Array }
+  | { type: 'segmented'; id: number; mask: Uint8Array; provider: string }
   | { type: 'failed'; id: number; error: SerializedError }
   /** One session.run: how many tiles it computed (padding excluded) and from how many requests. */
   | { type: 'ran'; tiles: number; requests: number };
@@ -141,7 +159,7 @@ interface SegmentCall {
   onAbort?: () => void;
   quietTimer?: NodeJS.Timeout;
   settled: boolean;
-  resolve: (mask: Uint8Array) => void;
+  resolve: (outcome: SegmentOutcome) => void;
   reject: (error: unknown) => void;
 }
 
@@ -196,8 +214,12 @@ export class ModelThreadPool {
   private nextId = 1;
   private dispatchQueued = false;
   private readonly counters = { threadsStarted: 0, threadsLost: 0, runs: 0, tiles: 0, sharedRuns: 0 };
+  private readonly fallbacksTold = new Set<string>();
 
-  constructor(size = 1) {
+  constructor(
+    size = 1,
+    private readonly options: ModelThreadPoolOptions = {},
+  ) {
     this.resize(size);
   }
 
@@ -218,7 +240,15 @@ export class ModelThreadPool {
   /** Loads the model in a thread (its session is cached there) and returns its inputs and outputs. */
   describe(modelPath: string, sessionOptions: InferenceSession.SessionOptions): Promise<ModelSignatureInfo> {
     return new Promise((resolve, reject) => {
-      const call: DescribeCall = { kind: 'describe', id: this.nextId++, resolve, reject };
+      const call: DescribeCall = {
+        kind: 'describe',
+        id: this.nextId++,
+        resolve: (signature) => {
+          this.tellFallback(signature);
+          resolve(signature);
+        },
+        reject,
+      };
       const thread =
         this.threads.find((t) => !t.retiring && t.calls.size === 0) ??
         (this.liveThreads() < this.size ? this.spawn() : this.leastBusy(this.activeThreads()));
@@ -228,8 +258,8 @@ export class ModelThreadPool {
   }
 
   /** Segments one raster in a model thread; `prepareJob` is called once a thread takes the call. */
-  segment(prepareJob: () => PreparedJob, options: SegmentRequestOptions): Promise<Uint8Array> {
-    return new Promise<Uint8Array>((resolve, reject) => {
+  segment(prepareJob: () => PreparedJob, options: SegmentRequestOptions): Promise<SegmentOutcome> {
+    return new Promise<SegmentOutcome>((resolve, reject) => {
       const { signal } = options;
       if (signal?.aborted) {
         reject(abortReason(signal));
@@ -274,6 +304,15 @@ export class ModelThreadPool {
   /** Makes every thread throw an uncaught error, as a crash would. For tests. */
   crashThreadsForTesting(reason = 'model thread crash requested by a test'): void {
     for (const thread of this.threads) this.post(thread, { type: 'crash', reason });
+  }
+
+  /** One warning per distinct fallback (each model thread finds out for itself; the log says it once). */
+  private tellFallback(signature: ModelSignatureInfo): void {
+    if (!signature.providerFallback) return;
+    const message = `execution provider fallback: running on ${signature.executionProvider} (${signature.providerFallback})`;
+    if (this.fallbacksTold.has(message)) return;
+    this.fallbacksTold.add(message);
+    this.options.onProviderFallback?.(message);
   }
 
   private liveThreads(): number {
@@ -447,7 +486,7 @@ export class ModelThreadPool {
         if (call.kind !== 'segment') return;
         this.untrack(thread, call);
         this.settle(call);
-        call.resolve(message.mask);
+        call.resolve({ mask: message.mask, executionProvider: message.provider });
         this.dispatch();
         break;
       case 'failed':

@@ -1,5 +1,5 @@
 /**
- * Tiled semantic segmentation of a raster with an ONNX model (onnxruntime-node, CPU).
+ * Tiled semantic segmentation of a raster with an ONNX model (onnxruntime-node; CPU, or CUDA when configured and usable).
  *
  * The tiling rule (python/reference_inference.py implements the same rule independently):
  *
@@ -29,7 +29,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
-import type { ModelThreadPool, PreparedJob, SegmentJob } from './model-thread';
+import type { ExecutionProviderName } from '../../../workflows/contract/execution-providers';
+import type { ModelThreadPool, PreparedJob, SegmentJob, SegmentOutcome } from './model-thread';
 import type { Raster, RasterTypedArray } from '../raster/raster';
 
 export interface PixelWindow {
@@ -302,8 +303,13 @@ export async function validateOnnxModel(modelPath: string): Promise<OnnxSignatur
 export interface SegmenterOptions {
   /** Threads inside one operator (onnxruntime intraOpNumThreads), per model thread. Default: os.availableParallelism(). */
   intraOpThreads?: number;
-  /** Most tiles per session.run, taken across the pending segment() calls of the model. Default 4. Ignored when the model has a fixed batch dimension. */
+  /**
+   * Most tiles per session.run, taken across the pending segment() calls of the model. Default 4 on the CPU,
+   * 16 on CUDA (a GPU is only kept busy by bigger runs). Ignored when the model has a fixed batch dimension.
+   */
   batchSize?: number;
+  /** Execution providers in order of preference (ONNX_EXECUTION_PROVIDERS); the first that loads is used. Default CPU. */
+  executionProviders?: readonly ExecutionProviderName[];
   /** Default 'sequential'. */
   executionMode?: 'sequential' | 'parallel';
   /** Default 'all'. */
@@ -330,12 +336,17 @@ export function sessionOptionsFor(options: SegmenterOptions): ort.InferenceSessi
     interOpNumThreads: 1,
     executionMode: options.executionMode ?? 'sequential',
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    executionProviders: [...(options.executionProviders ?? ['cpu'])],
     enableCpuMemArena: true,
     enableMemPattern: true,
     // Idle intra-op threads sleep instead of spinning: the worker shares its cores with I/O, GDAL and Node.
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
 }
+
+/** Default tiles per run: enough to amortize a run on the CPU; a GPU needs more work per launch. */
+const CPU_BATCH_SIZE = 4;
+const GPU_BATCH_SIZE = 16;
 
 export class ModelShapeError extends Error {
   constructor(message: string) {
@@ -366,6 +377,10 @@ export class OnnxSegmenter {
     readonly batchSize: number,
     /** True when the model's batch dimension is fixed: every run is padded to `batchSize`. */
     readonly fixedBatch: boolean,
+    /** The execution provider the model loaded on (`cuda`, or `cpu` also when CUDA could not be loaded). */
+    readonly executionProvider: string,
+    /** Why the providers before it in the list were passed over (CUDA's load error), when any were. */
+    readonly providerFallback: string | undefined,
   ) {}
 
   /**
@@ -379,7 +394,7 @@ export class OnnxSegmenter {
     options: SegmenterOptions = {},
   ): Promise<OnnxSegmenter> {
     const sessionOptions = sessionOptionsFor(options);
-    const { inputs, outputs } = await threads.describe(modelPath, sessionOptions);
+    const { inputs, outputs, executionProvider, providerFallback } = await threads.describe(modelPath, sessionOptions);
     const input = inputs[0];
     const output = outputs[0];
     if (!input || !output) throw new ModelShapeError('the model has no input or no output');
@@ -415,8 +430,20 @@ export class OnnxSegmenter {
         throw new ModelShapeError(`class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`);
     }
     const fixedBatch = fixed(dims[0]);
-    const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? 4));
-    return new OnnxSegmenter(threads, modelPath, sessionOptions, spec, input.name, output.name, batchSize, fixedBatch);
+    const defaultBatch = executionProvider === 'cuda' ? GPU_BATCH_SIZE : CPU_BATCH_SIZE;
+    const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? defaultBatch));
+    return new OnnxSegmenter(
+      threads,
+      modelPath,
+      sessionOptions,
+      spec,
+      input.name,
+      output.name,
+      batchSize,
+      fixedBatch,
+      executionProvider,
+      providerFallback,
+    );
   }
 
   /** Tiles this segmenter would run for a width x height input. */
@@ -430,6 +457,11 @@ export class OnnxSegmenter {
    * calls; it must not change until the call has settled.
    */
   async segment(raster: Raster, options: SegmentOptions = {}): Promise<Uint8Array> {
+    return (await this.segmentDetailed(raster, options)).mask;
+  }
+
+  /** segment(), also saying which execution provider computed the mask. */
+  async segmentDetailed(raster: Raster, options: SegmentOptions = {}): Promise<SegmentOutcome> {
     const { spec } = this;
     const { width, height } = raster;
     if (raster.bands.some((band) => band.length !== width * height))

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { repoPath } from '../repo-root';
+import { parseExecutionProviders } from '../../../workflows/contract/execution-providers';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -108,7 +109,23 @@ export const configSchema = z.object({
     .min(1024)
     .default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
-  INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+  /**
+   * onnxruntime execution providers in order of preference: `auto` (CUDA when it can be loaded, else CPU) or a
+   * list such as `cuda,cpu` or `cpu` (src/geo/model/execution-providers.ts).
+   */
+  ONNX_EXECUTION_PROVIDERS: z
+    .string()
+    .default('auto')
+    .transform((value, context) => {
+      try {
+        return parseExecutionProviders(value);
+      } catch (error) {
+        context.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** Tiles per session.run; unset: 4 on the CPU, 16 when the model runs on CUDA (a GPU wants bigger runs). */
+  INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).optional(),
   /** Least time between two writes of a step's progress into the projection (per task and step). */
   STEP_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
   /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
