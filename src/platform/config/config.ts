@@ -128,6 +128,8 @@ export const configSchema = z.object({
   INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).optional(),
   /** Least time between two writes of a step's progress into the projection (per task and step). */
   STEP_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+  /** A step running longer than this signals its count to the workflow (its query shows it) this often. */
+  STEP_PROGRESS_SIGNAL_INTERVAL_MS: z.coerce.number().int().min(0).default(3000),
   /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
   MODEL_CONCURRENCY: z.coerce.number().int().min(1).default(1),
   /** Memory a grouped model activity may fill with decoded inputs; fewer tasks run at once for large scenes. */
