@@ -9,7 +9,9 @@ import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { providerName } from '../../../workflows/contract/execution-providers';
 import type { FromModelThread, SegmentJob, SerializedError, TensorInfo, ToModelThread } from './model-thread';
+import { DEFAULT_TILE_BLENDING } from '../../../workflows/contract/model-spec';
 import {
+  BlendAccumulator,
   bandPlans,
   fillTile,
   ModelShapeError,
@@ -162,6 +164,8 @@ interface Prepared {
   nodata: Uint8Array | null;
   mask: Uint8Array;
   classValues: Uint8Array;
+  /** Weighted sums of overlapping tiles (tile_blending linear / cosine); absent for `center`. */
+  blend?: BlendAccumulator;
 }
 
 interface Request {
@@ -232,11 +236,28 @@ function prepare(request: Request): Prepared | undefined {
       job.nodata,
       pixels,
     );
+    const mask = new Uint8Array(pixels);
+    const classValues = Uint8Array.from(job.spec.classes.map((c) => c.value));
+    const blending = job.spec.tile_blending ?? DEFAULT_TILE_BLENDING;
     request.prepared = {
       plans,
       nodata,
-      mask: new Uint8Array(pixels),
-      classValues: Uint8Array.from(job.spec.classes.map((c) => c.value)),
+      mask,
+      classValues,
+      ...(blending === 'center'
+        ? {}
+        : {
+            blend: new BlendAccumulator(
+              mask,
+              job.width,
+              job.height,
+              job.spec.tile_size,
+              job.spec.tile_overlap,
+              job.spec.classes.length,
+              classValues,
+              blending,
+            ),
+          }),
     };
     return request.prepared;
   } catch (error) {
@@ -247,6 +268,7 @@ function prepare(request: Request): Prepared | undefined {
 
 function finish(request: Request, prepared: Prepared): void {
   const { mask, nodata } = prepared;
+  prepared.blend?.finish();
   if (nodata) {
     const outputNodata = request.job.spec.output_nodata ?? 255;
     for (let i = 0; i < mask.length; i++) if (nodata[i] === 1) mask[i] = outputNodata;
@@ -328,16 +350,18 @@ async function runOnce(): Promise<void> {
     }
     const logits = output.data as Float32Array;
     taken.forEach(({ request, prepared, tile }, i) =>
-      writeCore(
-        prepared.mask,
-        logits,
-        i * classes * plane,
-        tile,
-        tileSize,
-        request.job.width,
-        classes,
-        prepared.classValues,
-      ),
+      prepared.blend
+        ? prepared.blend.add(logits, i * classes * plane, tile)
+        : writeCore(
+            prepared.mask,
+            logits,
+            i * classes * plane,
+            tile,
+            tileSize,
+            request.job.width,
+            classes,
+            prepared.classValues,
+          ),
     );
   } catch (error) {
     for (const request of involved) fail(request, error);

@@ -14,6 +14,12 @@
  *   e(-1) = 0 and e(last) = L.
  * - Class = argmax over the model's logit channels (first maximum wins), written as
  *   spec.classes[argmax].value.
+ * - That nearest-centre rule is `tile_blending: "center"`. With `linear` or `cosine` (the default) every tile
+ *   covering a pixel contributes: per class, sum over those tiles (in tile order, row by row) of
+ *   w(py) * w(px) * logit, in double precision, and the class is the argmax of the sums (first maximum wins).
+ *   Along an axis of a tile (size T, overlap V), at position p with d = min(p, T - 1 - p):
+ *   w = 1 where d >= V (or V = 0); else linear (d + 0.5) / V, cosine 0.5 - 0.5 cos(pi (d + 0.5) / V).
+ *   Weights are products (py * px) computed first, then multiplied by the logit, then added.
  *
  * Preprocessing from the ModelInputDataSpec: bands picked by source_index (1-based, default position
  * + 1), reflectance = (dn + offset) * scale, then (x - mean) / std, evaluated in double precision in
@@ -30,6 +36,7 @@ import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 import type { ExecutionProviderName } from '../../../workflows/contract/execution-providers';
+import type { TileBlending } from '../../../workflows/contract/model-spec';
 import type { ModelThreadPool, PreparedJob, SegmentJob, SegmentOutcome } from './model-thread';
 import type { Raster, RasterTypedArray } from '../raster/raster';
 
@@ -222,6 +229,100 @@ export function writeCore(
       }
       mask[outRow + x] = classValues[bestClass]!;
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overlap blending
+// ---------------------------------------------------------------------------------------------
+
+/** Weight of each position along a tile axis (see the rule at the top of this file); strictly positive. */
+export function blendWeights(
+  tileSize: number,
+  overlap: number,
+  blending: Exclude<TileBlending, 'center'>,
+): Float64Array {
+  const weights = new Float64Array(tileSize);
+  for (let p = 0; p < tileSize; p++) {
+    const d = Math.min(p, tileSize - 1 - p);
+    if (overlap === 0 || d >= overlap) weights[p] = 1;
+    else if (blending === 'linear') weights[p] = (d + 0.5) / overlap;
+    else weights[p] = 0.5 - 0.5 * Math.cos((Math.PI * (d + 0.5)) / overlap);
+  }
+  return weights;
+}
+
+/**
+ * Weighted sums of the model outputs over overlapping tiles, kept for one band of rows only: tiles arrive in
+ * plan order (row by row), so rows above the current tile row are final and are turned into classes as soon as
+ * a new tile row starts. Memory: tile_size rows x width x classes doubles, whatever the image height.
+ */
+export class BlendAccumulator {
+  private readonly sums: Float64Array;
+  /** First image row held in `sums`. */
+  private bandStart = 0;
+  private readonly weights: Float64Array;
+
+  constructor(
+    private readonly mask: Uint8Array,
+    private readonly width: number,
+    private readonly height: number,
+    private readonly tileSize: number,
+    overlap: number,
+    private readonly classes: number,
+    private readonly classValues: Uint8Array,
+    blending: Exclude<TileBlending, 'center'>,
+  ) {
+    this.sums = new Float64Array(Math.min(tileSize, height) * width * classes);
+    this.weights = blendWeights(tileSize, overlap, blending);
+  }
+
+  /** Adds one tile's logits (channels-first, T x T per class, at `base`); tiles must come in plan order. */
+  add(logits: Float32Array, base: number, tile: TileWindow): void {
+    if (tile.y > this.bandStart) this.settle(tile.y);
+    const { sums, weights, width, classes, tileSize } = this;
+    const plane = tileSize * tileSize;
+    for (let py = 0; py < tile.h; py++) {
+      const wy = weights[py]!;
+      const rowBase = ((tile.y + py - this.bandStart) * width + tile.x) * classes;
+      const logitRow = base + py * tileSize;
+      for (let px = 0; px < tile.w; px++) {
+        const weight = wy * weights[px]!;
+        const at = rowBase + px * classes;
+        for (let c = 0; c < classes; c++) sums[at + c] += weight * logits[logitRow + c * plane + px]!;
+      }
+    }
+  }
+
+  /** Classes for every row not yet settled (after the last tile). */
+  finish(): void {
+    this.settle(this.height);
+  }
+
+  /** Writes the classes of rows [bandStart, until) and moves the band down to start at `until`. */
+  private settle(until: number): void {
+    const { sums, width, classes, mask, classValues } = this;
+    const rows = until - this.bandStart;
+    for (let r = 0; r < rows; r++) {
+      const out = (this.bandStart + r) * width;
+      for (let x = 0; x < width; x++) {
+        const at = (r * width + x) * classes;
+        let best = sums[at]!;
+        let bestClass = 0;
+        for (let c = 1; c < classes; c++) {
+          const v = sums[at + c]!;
+          if (v > best) {
+            best = v;
+            bestClass = c;
+          }
+        }
+        mask[out + x] = classValues[bestClass]!;
+      }
+    }
+    const kept = rows * width * classes;
+    sums.copyWithin(0, kept);
+    sums.fill(0, sums.length - kept);
+    this.bandStart = until;
   }
 }
 
