@@ -291,7 +291,8 @@ function modelGroupConcurrency(deps: ActivityDeps, items: ModelInferencesRequest
     largest > 0
       ? Math.floor((deps.config.MODEL_GROUP_MEMORY_MB * 1024 * 1024) / (largest * BYTES_PER_INPUT_VALUE))
       : Infinity;
-  return Math.max(1, Math.min(MODEL_GROUP_MAX_CONCURRENCY, byMemory));
+  // At least one task per model thread, so a group of small files keeps every thread busy.
+  return Math.max(1, Math.min(Math.max(MODEL_GROUP_MAX_CONCURRENCY, deps.modelThreads.maxThreads), byMemory));
 }
 
 const MODEL_GROUP_MAX_CONCURRENCY = 4;

@@ -6,8 +6,8 @@
  * every other activity, heartbeat and HTTP request of the process for its whole duration. Here the main
  * thread only copies the picked bands, posts them to a thread and gets the mask back (transferred).
  *
- * - MODEL_CONCURRENCY threads per pool (the pipeline workers of a process share one); each owns its
- *   onnxruntime sessions (model-thread-worker.ts).
+ * - MODEL_CONCURRENCY threads per pool (0: one per core), started as work needs them (the pipeline workers of a
+ *   process share one pool); each owns its onnxruntime sessions (model-thread-worker.ts).
  * - A thread is given a request while it holds fewer than two runs' worth of tiles, so it can fill every
  *   run with tiles of several pending requests of the same model (cross-call batching) while the rest of
  *   the requests wait here, in order, without their bands being copied yet.
@@ -15,6 +15,7 @@
  *   the next request gets a fresh thread. Idle threads do not keep the process alive.
  */
 import { AsyncResource } from 'node:async_hooks';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -223,13 +224,26 @@ export class ModelThreadPool {
     this.resize(size);
   }
 
-  /** Threads to keep at most; surplus idle threads stop now, busy ones when their work is done. */
+  /** Threads to keep at most (0: one per core); surplus idle threads stop now, busy ones when their work is done. */
   resize(size: number): void {
-    const wanted = Math.max(1, Math.floor(size));
+    const wanted = size > 0 ? Math.max(1, Math.floor(size)) : os.availableParallelism();
     if (wanted === this.size) return;
     this.size = wanted;
     for (const thread of this.threads) this.retireIfSurplus(thread);
     this.dispatch();
+  }
+
+  /** Threads this pool may run at once. */
+  get maxThreads(): number {
+    return this.size;
+  }
+
+  /** Segment calls given to threads or waiting for one: 0 means a new call would have the pool to itself. */
+  segmentCallsInFlight(): number {
+    let calls = this.waiting.length;
+    for (const thread of this.threads)
+      for (const call of thread.calls.values()) if (call.kind === 'segment') calls += 1;
+    return calls;
   }
 
   /** Counters for tests and diagnostics. */

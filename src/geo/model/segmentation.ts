@@ -402,7 +402,10 @@ export async function validateOnnxModel(modelPath: string): Promise<OnnxSignatur
 }
 
 export interface SegmenterOptions {
-  /** Threads inside one operator (onnxruntime intraOpNumThreads), per model thread. Default: os.availableParallelism(). */
+  /**
+   * Threads inside one operator (onnxruntime intraOpNumThreads), per model thread. Default (0, auto): every core
+   * for a run that has the pool to itself, a share of the cores for runs side by side (see OnnxSegmenter).
+   */
   intraOpThreads?: number;
   /**
    * Most tiles per session.run, taken across the pending segment() calls of the model. Default 4 on the CPU,
@@ -482,6 +485,12 @@ export class OnnxSegmenter {
     readonly executionProvider: string,
     /** Why the providers before it in the list were passed over (CUDA's load error), when any were. */
     readonly providerFallback: string | undefined,
+    /**
+     * Threads auto (ONNX_INTRA_OP_THREADS unset) on a pool of several threads: the options of runs that start
+     * while others are in flight, with a share of the cores each (one per thread on a pool of one per core), so
+     * many small inputs run side by side; a run that has the pool to itself uses `sessionOptions`, every core.
+     */
+    private readonly sideBySideOptions: ort.InferenceSession.SessionOptions | undefined,
   ) {}
 
   /**
@@ -495,6 +504,7 @@ export class OnnxSegmenter {
     options: SegmenterOptions = {},
   ): Promise<OnnxSegmenter> {
     const sessionOptions = sessionOptionsFor(options);
+    const autoThreads = !(options.intraOpThreads && options.intraOpThreads > 0);
     const { inputs, outputs, executionProvider, providerFallback } = await threads.describe(modelPath, sessionOptions);
     const input = inputs[0];
     const output = outputs[0];
@@ -544,6 +554,12 @@ export class OnnxSegmenter {
       fixedBatch,
       executionProvider,
       providerFallback,
+      autoThreads && executionProvider !== 'cuda' && threads.maxThreads > 1
+        ? {
+            ...sessionOptions,
+            intraOpNumThreads: Math.max(1, Math.floor(os.availableParallelism() / threads.maxThreads)),
+          }
+        : undefined,
     );
   }
 
@@ -569,9 +585,11 @@ export class OnnxSegmenter {
       throw new Error(`raster bands do not hold ${width} x ${height} values`);
     bandPlans(spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
     const total = this.plan(width, height).length;
-    const batchKey = JSON.stringify([this.modelPath, this.sessionOptions, this.batchSize]);
+    const sessionOptions =
+      this.sideBySideOptions && this.threads.segmentCallsInFlight() > 0 ? this.sideBySideOptions : this.sessionOptions;
+    const batchKey = JSON.stringify([this.modelPath, sessionOptions, this.batchSize]);
     return this.threads
-      .segment(() => this.prepareJob(raster, options.handOverBands ?? false), {
+      .segment(() => this.prepareJob(raster, sessionOptions, options.handOverBands ?? false), {
         batchKey,
         batchSize: this.batchSize,
         total,
@@ -585,7 +603,11 @@ export class OnnxSegmenter {
    * The job for a model thread, made when a thread takes the call. One copy of each picked band, then
    * transferred: no second copy by postMessage, and the caller's arrays stay attached.
    */
-  private prepareJob(raster: Raster, handOver: boolean): PreparedJob {
+  private prepareJob(
+    raster: Raster,
+    sessionOptions: ort.InferenceSession.SessionOptions,
+    handOver: boolean,
+  ): PreparedJob {
     const { spec } = this;
     const bands: Array<RasterTypedArray | null> = raster.bands.map(() => null);
     const transfer: ArrayBuffer[] = [];
@@ -604,7 +626,7 @@ export class OnnxSegmenter {
     });
     const job: SegmentJob = {
       modelPath: this.modelPath,
-      sessionOptions: this.sessionOptions,
+      sessionOptions,
       spec,
       batchSize: this.batchSize,
       fixedBatch: this.fixedBatch,

@@ -130,8 +130,11 @@ export const configSchema = z.object({
   STEP_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
   /** A step running longer than this signals its count to the workflow (its query shows it) this often. */
   STEP_PROGRESS_SIGNAL_INTERVAL_MS: z.coerce.number().int().min(0).default(3000),
-  /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
-  MODEL_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+  /**
+   * Model threads per worker process; 0 (auto): one per core, started only while there is work for them. With
+   * ONNX_INTRA_OP_THREADS auto too, a model run alone uses every core, runs side by side one core each.
+   */
+  MODEL_CONCURRENCY: z.coerce.number().int().min(0).default(0),
   /** Memory a grouped model activity may fill with decoded inputs; fewer tasks run at once for large scenes. */
   MODEL_GROUP_MEMORY_MB: z.coerce.number().int().min(64).default(1024),
 
