@@ -1,6 +1,11 @@
 import { z } from 'zod';
 
-const email = z.string().trim().min(3).max(320).regex(/^[^\s@:,]+@[^\s@:,]+$/, 'must be an e-mail address');
+const email = z
+  .string()
+  .trim()
+  .min(3)
+  .max(320)
+  .regex(/^[^\s@:,]+@[^\s@:,]+$/, 'must be an e-mail address');
 
 /** POST /api/v2/api-keys (admin keys only). */
 export const createApiKeySchema = z

@@ -67,7 +67,7 @@ export class ModelsController {
   }
 
   @Get()
-  @ApiOperation({ summary: "List the models the caller may use: their own and public ones (admin keys: all)" })
+  @ApiOperation({ summary: 'List the models the caller may use: their own and public ones (admin keys: all)' })
   @ApiZodQuery(listQuerySchema)
   list(@Query(zodPipe(listQuerySchema)) query: ListModelsQuery, @CurrentPrincipal() caller: Principal) {
     return this.models.list(caller, query);
@@ -104,4 +104,3 @@ export class ModelsController {
     await this.models.delete(id, caller);
   }
 }
-

@@ -136,7 +136,10 @@ export const updateModelSchema = z
     geoserver_push: geoserverPushSchema.nullable().optional(),
   })
   .strict()
-  .refine((body) => Object.keys(body).length > 0, 'give at least one of display_name, description, visibility, geoserver_push');
+  .refine(
+    (body) => Object.keys(body).length > 0,
+    'give at least one of display_name, description, visibility, geoserver_push',
+  );
 export type UpdateModelRequest = z.infer<typeof updateModelSchema>;
 
 export type CreateModelRequest = z.infer<typeof createModelSchema>;

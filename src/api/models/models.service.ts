@@ -239,7 +239,10 @@ export class ModelsService {
       request.display_name !== undefined &&
       (await this.models.ownerHasDisplayName(model.owner, request.display_name, model.id))
     ) {
-      throw ApiError.conflict(`display_name: ${model.owner} already has a model named "${request.display_name}"`, 'display_name');
+      throw ApiError.conflict(
+        `display_name: ${model.owner} already has a model named "${request.display_name}"`,
+        'display_name',
+      );
     }
     const changes: ModelChanges = {};
     if (request.display_name !== undefined) changes.displayName = request.display_name;
@@ -250,7 +253,10 @@ export class ModelsService {
       return toModelView(await this.models.update(model.id, changes));
     } catch (error) {
       if (isNameConflict(error))
-        throw ApiError.conflict(`display_name: ${model.owner} already has a model named "${request.display_name}"`, 'display_name');
+        throw ApiError.conflict(
+          `display_name: ${model.owner} already has a model named "${request.display_name}"`,
+          'display_name',
+        );
       throw error;
     }
   }

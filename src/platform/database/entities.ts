@@ -150,4 +150,11 @@ export class GenericProcessorEntity {
   @DeleteDateColumn({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
 }
 
-export const ENTITIES = [ModelEntity, ApiKeyEntity, InferenceEntity, TaskEntity, WebhookDeliveryEntity, GenericProcessorEntity];
+export const ENTITIES = [
+  ModelEntity,
+  ApiKeyEntity,
+  InferenceEntity,
+  TaskEntity,
+  WebhookDeliveryEntity,
+  GenericProcessorEntity,
+];

@@ -275,7 +275,8 @@ export class FakeModels implements Surface<ModelsRepository> {
     offset: number,
   ): Promise<[ModelEntity[], number]> {
     const rows = this.visible(viewer).filter(
-      (row) => (!filter.visibility || row.visibility === filter.visibility) && (!filter.owner || row.owner === filter.owner),
+      (row) =>
+        (!filter.visibility || row.visibility === filter.visibility) && (!filter.owner || row.owner === filter.owner),
     );
     return [rows.slice(offset, offset + limit), rows.length];
   }

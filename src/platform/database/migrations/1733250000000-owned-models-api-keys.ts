@@ -27,7 +27,9 @@ export class OwnedModelsApiKeys1733250000000 implements MigrationInterface {
       `CREATE UNIQUE INDEX models_owner_display_name_version_key ON models (owner, display_name, version) WHERE deleted_at IS NULL`,
     );
     await queryRunner.query(`CREATE INDEX models_display_name_idx ON models (display_name) WHERE deleted_at IS NULL`);
-    await queryRunner.query(`CREATE INDEX models_visibility_idx ON models (visibility, created_at) WHERE deleted_at IS NULL`);
+    await queryRunner.query(
+      `CREATE INDEX models_visibility_idx ON models (visibility, created_at) WHERE deleted_at IS NULL`,
+    );
 
     await queryRunner.query(`
       CREATE TABLE api_keys (

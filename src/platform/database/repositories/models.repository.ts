@@ -4,9 +4,7 @@ import { ModelEntity, type ModelVisibility } from '../entities';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type NewModel = Omit<ModelEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'deletedBy'>;
-export type ModelChanges = Partial<
-  Pick<ModelEntity, 'displayName' | 'description' | 'visibility' | 'geoserverPush'>
->;
+export type ModelChanges = Partial<Pick<ModelEntity, 'displayName' | 'description' | 'visibility' | 'geoserverPush'>>;
 
 /** Who is looking: a user sees their own and public models, an admin every model. */
 export interface ModelViewer {
@@ -31,8 +29,7 @@ export class ModelsRepository {
   /** Models not deleted that `viewer` may see. */
   private visible(viewer: ModelViewer): SelectQueryBuilder<ModelEntity> {
     const query = this.rows.createQueryBuilder('model').where('model.deleted_at IS NULL');
-    if (!viewer.admin)
-      query.andWhere(`(model.owner = :user OR model.visibility = 'public')`, { user: viewer.user });
+    if (!viewer.admin) query.andWhere(`(model.owner = :user OR model.visibility = 'public')`, { user: viewer.user });
     return query;
   }
 
