@@ -47,7 +47,7 @@ export class ApiKeyAuthenticator {
     }
     if (principal) return principal;
     const stored = await this.keys.findActiveBySha256(hex);
-    if (!stored) throw new ApiError(401, 'invalid or revoked API key');
+    if (!stored) throw new ApiError(401, 'invalid API key (unknown or revoked)');
     return {
       email: stored.userEmail,
       admin: stored.admin,

@@ -80,10 +80,14 @@ export class InferencesRepository {
 
   /** Raises the token generation (revoking every tile and events token issued so far); the new generation. */
   async raiseTokenGeneration(id: string): Promise<number> {
-    const rows: Array<{ token_generation: number }> = await this.dataSource.query(
-      `UPDATE inferences SET token_generation = token_generation + 1 WHERE id = $1 RETURNING token_generation`,
-      [id],
-    );
+    const result = await this.rows
+      .createQueryBuilder()
+      .update()
+      .set({ tokenGeneration: () => 'token_generation + 1' })
+      .where('id = :id', { id })
+      .returning('token_generation')
+      .execute();
+    const rows = result.raw as Array<{ token_generation: number }>;
     return rows[0]?.token_generation ?? 0;
   }
 
