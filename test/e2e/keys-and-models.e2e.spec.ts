@@ -151,7 +151,10 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
       const second = await admin.post('/api/v2/api-keys', { user: 'carol@example.com', name: 'laptop' });
       const carolToo = alice.as(second.body.key);
 
-      expect((await carol.get('/api/v2/api-keys/current')).body).toMatchObject({ user: 'carol@example.com', admin: false });
+      expect((await carol.get('/api/v2/api-keys/current')).body).toMatchObject({
+        user: 'carol@example.com',
+        admin: false,
+      });
       expect((await carolToo.get('/api/v2/models')).status).toBe(200);
       const listed = await carol.get('/api/v2/api-keys');
       expect(listed.body.results.map((row: { id: string }) => row.id).sort()).toEqual(
@@ -247,7 +250,10 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
           const started = history.events!.find((event) => event.workflowExecutionStartedEventAttributes)!;
           const payloads = started.workflowExecutionStartedEventAttributes!.input!.payloads!.map((payload) => ({
             metadata: Object.fromEntries(
-              Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+              Object.entries(payload.metadata ?? {}).map(([key, value]) => [
+                key,
+                Buffer.from(value).toString('base64'),
+              ]),
             ),
             data: Buffer.from(payload.data ?? []).toString('base64'),
           }));
