@@ -50,6 +50,6 @@ export function verifyEventsToken(
 
 export const EVENTS_TOKEN_PROBLEMS: Record<Exclude<EventsTokenCheck, { valid: true }>['reason'], string> = {
   malformed: 'the token query parameter is malformed: use the token of POST /api/v2/inference/{id}/events/token',
-  'bad-signature': 'invalid or revoked events token for this inference (signature does not match)',
+  'bad-signature': 'invalid events token for this inference (signature does not match, or the token was revoked)',
   expired: 'this events token has expired: get a fresh one from POST /api/v2/inference/{id}/events/token',
 };

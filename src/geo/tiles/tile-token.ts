@@ -44,6 +44,6 @@ export const TOKEN_PROBLEMS: Record<Exclude<TileTokenCheck, { valid: true }>['re
     "tile requests need the token query parameter from the task's tile_url_template (GET /api/v2/inference/{id}/tasks)",
   malformed:
     "the token query parameter is malformed: expected <expires>.<signature> as in the task's tile_url_template",
-  'bad-signature': 'invalid or revoked tile token for this task (signature does not match)',
+  'bad-signature': 'invalid tile token for this task (signature does not match, or the token was revoked)',
   expired: 'this tile token has expired: get a fresh tile_url_template from GET /api/v2/inference/{id}/tasks',
 };
