@@ -14,6 +14,7 @@ import type { AppConfig } from '../platform/config/config';
 import { startTracing } from '../platform/tracing/tracing';
 import { activityLoggingInterceptor } from '../platform/logging/activity-logging';
 import { rootLogger } from '../platform/logging/logger';
+import { temporalDataConverter } from '../platform/temporal/payload-codec';
 import type { ObjectStore } from '../platform/storage/object-store';
 
 export interface PipelineWorkerOptions {
@@ -136,6 +137,7 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
         taskQueue,
         ...(entry.workflows ? workflowSource : {}),
         activities: entry.activities,
+        dataConverter: temporalDataConverter(config),
         // JSON log lines with inference id, task id and step for every activity (src/logging).
         interceptors: {
           activity: [
