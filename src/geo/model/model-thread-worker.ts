@@ -75,6 +75,9 @@ async function createSession(
     return !reason;
   });
   if (candidates.length === 0) throw new Error(`no execution provider could be loaded (${skipped.join('; ')})`);
+  // A provider is only remembered as unusable once a later one loaded the same model: when none does, the
+  // model itself is at fault, not the provider.
+  const failed: Array<[string, string]> = [];
   for (let i = 0; i < candidates.length; i++) {
     const rest = candidates.slice(i);
     try {
@@ -82,11 +85,12 @@ async function createSession(
         ...options,
         executionProviders: rest.map(({ entry }) => entry),
       });
+      for (const [name, reason] of failed) unusableProviders.set(name, reason);
       return { session, provider: rest[0]!.name, ...(skipped.length > 0 ? { fallback: skipped.join('; ') } : {}) };
     } catch (error) {
       if (i === candidates.length - 1 || rest[0]!.name === 'cpu') throw error;
       const reason = shortOrtMessage(error);
-      unusableProviders.set(rest[0]!.name, reason);
+      failed.push([rest[0]!.name, reason]);
       skipped.push(`${rest[0]!.name}: ${reason}`);
     }
   }
