@@ -184,7 +184,7 @@ describe('model threads', () => {
     const auto = new ModelThreadPool(0);
     try {
       expect(auto.maxThreads).toBe(os.availableParallelism());
-      // intraOpThreads unset: a call alone runs over every core, calls that overlap it on a share each.
+      // intraOpThreads unset: inputs of one run (these) run on a core's share each, side by side.
       const segmenter = await OnnxSegmenter.load(auto, IDENTITY_MODEL, SPEC, { batchSize: 4 });
       const rasters = [1, 2, 3, 4].map((seed) => randomRaster(70, 50, seed));
       expect(auto.segmentCallsInFlight()).toBe(0);

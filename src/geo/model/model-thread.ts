@@ -238,7 +238,7 @@ export class ModelThreadPool {
     return this.size;
   }
 
-  /** Segment calls given to threads or waiting for one: 0 means a new call would have the pool to itself. */
+  /** Segment calls given to threads or waiting for one (diagnostics and tests). */
   segmentCallsInFlight(): number {
     let calls = this.waiting.length;
     for (const thread of this.threads)

@@ -486,9 +486,9 @@ export class OnnxSegmenter {
     /** Why the providers before it in the list were passed over (CUDA's load error), when any were. */
     readonly providerFallback: string | undefined,
     /**
-     * Threads auto (ONNX_INTRA_OP_THREADS unset) on a pool of several threads: the options of runs that start
-     * while others are in flight, with a share of the cores each (one per thread on a pool of one per core), so
-     * many small inputs run side by side; a run that has the pool to itself uses `sessionOptions`, every core.
+     * Threads auto (ONNX_INTRA_OP_THREADS unset) on a pool of several threads: the options of inputs that fit in one
+     * run (small files), with a share of the cores each (one per thread on a pool of one per core), so many run side
+     * by side; inputs of several runs (scenes) use `sessionOptions`, every core for each run.
      */
     private readonly sideBySideOptions: ort.InferenceSession.SessionOptions | undefined,
   ) {}
@@ -585,8 +585,10 @@ export class OnnxSegmenter {
       throw new Error(`raster bands do not hold ${width} x ${height} values`);
     bandPlans(spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
     const total = this.plan(width, height).length;
+    // Threads auto: an input of several runs (a scene) spreads each run over every core; inputs of one run (small
+    // files) take one core's share each and run side by side in the pool's threads.
     const sessionOptions =
-      this.sideBySideOptions && this.threads.segmentCallsInFlight() > 0 ? this.sideBySideOptions : this.sessionOptions;
+      this.sideBySideOptions && total <= this.batchSize ? this.sideBySideOptions : this.sessionOptions;
     const batchKey = JSON.stringify([this.modelPath, sessionOptions, this.batchSize]);
     return this.threads
       .segment(() => this.prepareJob(raster, sessionOptions, options.handOverBands ?? false), {
