@@ -118,6 +118,10 @@ describe('inference workflow orchestration', () => {
         projections.push({ kind: 'coco', status: 'EXPORTED', taskId: request.inferenceId });
         return { cocoKey: `inferences/${request.inferenceId}/coco.json`, images: 3, annotations: 7 };
       },
+      async exportResults(request) {
+        projections.push({ kind: 'results', status: 'EXPORTED', taskId: request.inferenceId });
+        return { collectionKey: `inferences/${request.inferenceId}/collection.json`, items: 3, features: 9 };
+      },
     });
   }
 
@@ -182,6 +186,7 @@ describe('inference workflow orchestration', () => {
     );
     // The COCO export runs once, after the tasks and before the final status is recorded.
     expect(state.coco).toEqual({ key: `inferences/${args.inferenceId}/coco.json`, annotations: 7 });
+    expect(state.results).toEqual({ key: `inferences/${args.inferenceId}/collection.json`, items: 3, features: 9 });
     const ours = projections.filter(
       (p) => p.kind === 'inference' || (p.kind === 'coco' && p.taskId === args.inferenceId),
     );

@@ -41,6 +41,12 @@ export interface ModelInputDataSpec {
   resolution?: number;
   /** Output value written where the input has no data. Default 255. */
   output_nodata?: number;
+  /**
+   * The input preview written beside each prediction: three of `bands` by name as red, green, blue, each
+   * stretched between two percentiles of its valid pixels. Default: the bands named red/green/blue (or
+   * Sentinel-2 / Landsat names B04/B03/B02, B4/B3/B2), percentiles 2 and 98.
+   */
+  preview?: { bands: string[]; percentiles?: [number, number] };
 }
 
 /** `resolution` of chips when the spec names none: Sentinel-2's finest bands. */
