@@ -199,6 +199,8 @@ describe('inference workflow orchestration', () => {
     const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
     await recordHistory('completed', args.inferenceId);
+    // The same run with the results export (STAC, vectors, previews) after COCO.
+    await recordHistory('completed-results', args.inferenceId);
   });
 
   it('fails only the task with bad input; the others finish; the inference is FAILED', async () => {
@@ -706,7 +708,7 @@ describe('inference workflow orchestration', () => {
     });
   });
 
-  it.each(['completed', 'failed', 'stopped', 'grouped-failed', 'grouped-processor', 'batched'])(
+  it.each(['completed', 'completed-results', 'failed', 'stopped', 'grouped-failed', 'grouped-processor', 'batched'])(
     'replays the recorded history of a %s inference with the current workflow code',
     async (name) => {
       const file = path.join(historiesDir, `${name}.json`);

@@ -102,6 +102,11 @@ export interface VectorFilesSummary {
   area_m2_by_class: Record<string, number>;
 }
 
+/** The start of a vectors FlatGeobuf (magic bytes and header) holding `features` features. */
+export function flatGeobufHeader(features: number, epsg: number | null): Buffer {
+  return Buffer.concat([magicbytes, buildHeader(fgbHeaderMeta(features), epsg ?? 0)]);
+}
+
 async function write(stream: WriteStream, chunk: string | Uint8Array): Promise<void> {
   if (!stream.write(chunk)) await once(stream, 'drain');
 }
@@ -139,8 +144,7 @@ export async function writeVectorFiles(
     await close(geojson);
     await close(fgbFeatures);
     const fgb = createWriteStream(target.fgbPath);
-    await write(fgb, magicbytes);
-    await write(fgb, buildHeader(fgbHeaderMeta(summary.features), target.epsg ?? 0));
+    await write(fgb, flatGeobufHeader(summary.features, target.epsg));
     await pipeline(createReadStream(scratch), fgb);
   } finally {
     geojson.destroy();
