@@ -102,16 +102,26 @@ export function previewBands(spec: ModelInputDataSpec): { names: string[]; index
   return indexes.every((index) => index > 0) ? { names, indexes } : null;
 }
 
-/** The datetime(s) of the sources; uploads and URLs have none, so the inference's creation time stands in. */
-function itemTime(
+/**
+ * The Item's time: the source scenes' datetimes; uploads and URLs have none, so the inference's temporal
+ * domain (dates or date ranges) stands in, and without one its creation time.
+ */
+export function itemTime(
   sources: ProvenanceSource[],
-  fallback: string,
+  temporalDomain: string[],
+  createdAt: string,
 ): { datetime: string } | { start: string; end: string } {
-  const instants = sources
+  let instants = sources
     .map((source) => (source.kind === 'stac' ? source.datetime : null))
-    .filter((value): value is string => Boolean(value))
-    .sort();
-  if (instants.length === 0) return { datetime: fallback };
+    .filter((value): value is string => Boolean(value));
+  if (instants.length === 0)
+    instants = temporalDomain
+      .flatMap((entry) => entry.split(/\/|_/))
+      .map((part) => Date.parse(part.trim()))
+      .filter((time) => Number.isFinite(time))
+      .map((time) => new Date(time).toISOString());
+  instants.sort();
+  if (instants.length === 0) return { datetime: createdAt };
   if (instants[0] === instants[instants.length - 1]) return { datetime: instants[0]! };
   return { start: instants[0]!, end: instants[instants.length - 1]! };
 }
@@ -308,7 +318,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
             taskId: task.taskId,
             inferenceId: request.inferenceId,
             grid: { epsg, transform, width: raster.width, height: raster.height },
-            time: itemTime(sources, inference.createdAt.toISOString()),
+            time: itemTime(sources, inference.temporalDomain ?? [], inference.createdAt.toISOString()),
             classes: spec.classes,
             outputNodata: nodata,
             outputDataType: raster.dataType,
