@@ -173,6 +173,8 @@ describe('inference results: COCO export, COG outputs, GeoServer layers', () => 
         'green',
         'red',
         'nir',
+        'swir16',
+        'swir22',
       ]);
       expect(provenance.sources).toEqual([
         { kind: 'url', url: fixtures.url(task.task_index === 0 ? 'a.tif' : 'b.tif') },
