@@ -7,7 +7,9 @@ import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { startGeoServerDouble, type GeoServerDouble } from '../support/geoserver-double';
 import { makeSampleGeoTiff, runPython } from '../support/python';
+import { decodePng } from '../support/png';
 import { demoModelPaths } from '../support/services';
+import { tileRange } from '../support/tiles';
 import { startTestStack, type TestStack } from '../support/stack';
 
 /**
@@ -163,6 +165,7 @@ describe('inference results: COCO export, COG outputs, GeoServer layers', () => 
       task_id: string;
       task_index: number;
       outputs: Record<string, any>;
+      input_preview_tile_url_template: string;
     }>;
     // Provenance in the tasks' step results.
     for (const task of tasks) {
@@ -211,6 +214,29 @@ describe('inference results: COCO export, COG outputs, GeoServer layers', () => 
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(task.outputs.results.provenance.output_sha256);
       expect((await fetch(item.body.assets['input-preview'].href)).status).toBe(200);
       fs.writeFileSync(path.join(apiDir, `${task.task_id}.json`), JSON.stringify(item.body));
+      // The input preview as a tile layer: the tile over the footprint's centre is true colour, opaque.
+      const [west, south, east, north] = item.body.bbox as number[];
+      const centre = tileRange(
+        [(west! + east!) / 2, (south! + north!) / 2, (west! + east!) / 2, (south! + north!) / 2],
+        14,
+      );
+      const tile = await fetch(
+        task.input_preview_tile_url_template
+          .replace('{z}', '14')
+          .replace('{x}', String(centre.x0))
+          .replace('{y}', String(centre.y0)),
+      );
+      expect(tile.status).toBe(200);
+      const picture = decodePng(Buffer.from(await tile.arrayBuffer()));
+      expect([picture.width, picture.height]).toEqual([256, 256]);
+      let opaque = 0;
+      const colours = new Set<number>();
+      for (let i = 0; i < picture.rgba.length; i += 4) {
+        if (picture.rgba[i + 3] === 255) opaque++;
+        colours.add((picture.rgba[i]! << 16) | (picture.rgba[i + 1]! << 8) | picture.rgba[i + 2]!);
+      }
+      expect(opaque).toBeGreaterThan(256 * 256 * 0.5);
+      expect(colours.size).toBeGreaterThan(100);
     }
     expect((await api.get(`/api/v2/inference/${id}/stac/items/${id}-task-999`)).status).toBe(404);
 
