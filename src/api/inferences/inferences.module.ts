@@ -7,11 +7,12 @@ import { InferenceCreationService } from './inference-creation.service';
 import { InferenceResultsService } from './inference-results.service';
 import { InferenceStacService } from './inference-stac.service';
 import { InferencesController } from './inferences.controller';
+import { InferenceTokensController } from './inference-tokens.controller';
 import { InferencesService } from './inferences.service';
 
 @Module({
   imports: [ModelsModule, GenericProcessorsModule, TilesModule],
-  controllers: [InferencesController],
+  controllers: [InferencesController, InferenceTokensController],
   providers: [
     InferenceCreationService,
     InferencesService,

@@ -73,7 +73,7 @@ export class InferencesService {
     const tasks = rows.map((row) => {
       const task = taskView(row, liveById.get(row.taskId));
       // XYZ tiles of the output for map clients, with a fresh signed token (tiles.controller.ts).
-      const template = task.output_key ? this.tiles.urlTemplate(task.task_id) : undefined;
+      const template = task.output_key ? this.tiles.urlTemplate(task.task_id, inference.tokenGeneration) : undefined;
       const hasPreview = Boolean(
         (row.outputs?.results as { input_preview_key?: string } | undefined)?.input_preview_key,
       );

@@ -47,7 +47,7 @@ export class TilesController {
     const layer = (layerText ?? 'prediction') as TileLayer;
     if (!(TILE_LAYERS as readonly unknown[]).includes(layer))
       throw ApiError.badRequest(`layer: must be one of ${TILE_LAYERS.join(', ')}`, 'layer');
-    const check = this.tiles.checkToken(taskId, token);
+    const check = await this.tiles.checkToken(taskId, token);
     if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
     const [z, x, y] = [coordinate(zText), coordinate(xText), coordinate(yText)];
     const problem = invalidTile(z, x, y);
