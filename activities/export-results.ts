@@ -27,6 +27,7 @@ import {
 import { classColourMap } from '../src/geo/tiles/cog-tiles';
 import { encodePalettePng } from '../src/geo/tiles/png';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
+import { BuiltInPublisher, type PublishResult } from '../src/geo/publish/publisher';
 import { storageKeys } from '../src/platform/storage/keys';
 import { withTempDir } from '../src/platform/temp-dir';
 import { codeVersion } from '../src/platform/code-version';
@@ -45,6 +46,8 @@ export interface TaskResults {
   thumbnail_key: string | null;
   input_preview_key: string | null;
   input_preview: { bands: string[]; stretch: number[][]; percentiles: number[] } | null;
+  /** The preview's GeoServer layer when GeoServer is configured (or why publishing it failed). */
+  input_preview_layer?: PublishResult | { error: string };
   provenance: Provenance;
 }
 
@@ -222,6 +225,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
           }
           // The input preview needs the input's red, green and blue (or the spec's) bands.
           let preview: TaskResults['input_preview'] = null;
+          let previewLayer: TaskResults['input_preview_layer'];
           const bands = previewBands(spec);
           const hasInput = await deps.store.exists(keys.input);
           if (bands && hasInput) {
@@ -238,6 +242,28 @@ export function createResultsExportActivities(deps: ActivityDeps) {
             });
             await deps.store.putFile(keys.preview, previewFile, { contentType: 'image/tiff' });
             preview = { bands: bands.names, stretch: made.stretch, percentiles: made.percentiles };
+            // With GeoServer, the preview is a layer beside the prediction's (`{layer}_input`); the built-in
+            // tiles serve it as `layer=input-preview` without publishing. A failure is recorded, not fatal.
+            if (!(deps.publisher instanceof BuiltInPublisher)) {
+              const push = model.geoserverPush;
+              try {
+                previewLayer = await deps.publisher.publish({
+                  inferenceId: request.inferenceId,
+                  taskId: task.taskId,
+                  modelId: model.id,
+                  modelDisplayName: model.displayName,
+                  rasterKey: keys.preview,
+                  geoserverPush: {
+                    workspace: push?.workspace ?? 'geo_inference',
+                    layer_name: `${push?.layer_name ?? '{model}_{task_id}'}_input`,
+                    ...(push?.store ? { store: `${push.store}_input` } : {}),
+                  },
+                  trueColour: true,
+                });
+              } catch (error) {
+                previewLayer = { error: (error as Error).message };
+              }
+            }
           }
           const sources = await sourcesOf(request.inferenceId, task);
           const provenance: Provenance = {
@@ -342,6 +368,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
             thumbnail_key: thumbnailKey,
             input_preview_key: preview ? keys.preview : null,
             input_preview: preview,
+            ...(previewLayer ? { input_preview_layer: previewLayer } : {}),
             provenance,
           };
           return taskResults;
