@@ -30,14 +30,20 @@ const DY = [0, 1, 0, -1] as const;
  */
 function labelComponents(mask: ArrayLike<number>, width: number, height: number, skip: Set<number>) {
   const labels = new Int32Array(width * height);
-  const parent: number[] = [0];
+  // Skipped values as a table for the usual integer masks (a Set lookup per pixel is several times slower).
+  const skipTable = new Uint8Array(65536);
+  for (const value of skip) if (Number.isInteger(value) && value >= 0 && value < 65536) skipTable[value] = 1;
+  const skipped = (value: number) =>
+    Number.isInteger(value) && value >= 0 && value < 65536 ? skipTable[value] === 1 : skip.has(value);
+  let parent = new Int32Array(1024);
+  let next = 1;
   const find = (label: number): number => {
     let root = label;
     while (parent[root] !== root) root = parent[root]!;
     while (parent[label] !== root) {
-      const next = parent[label]!;
+      const up = parent[label]!;
       parent[label] = root;
-      label = next;
+      label = up;
     }
     return root;
   };
@@ -45,24 +51,33 @@ function labelComponents(mask: ArrayLike<number>, width: number, height: number,
     for (let col = 0; col < width; col++) {
       const index = row * width + col;
       const value = mask[index]!;
-      if (skip.has(value)) continue;
+      if (skipped(value)) continue;
       const left = col > 0 && mask[index - 1] === value ? labels[index - 1]! : 0;
       const up = row > 0 && mask[index - width] === value ? labels[index - width]! : 0;
       if (left && up) {
+        if (left === up) {
+          labels[index] = left;
+          continue;
+        }
         const a = find(left);
         const b = find(up);
-        labels[index] = Math.min(a, b);
-        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
+        labels[index] = a < b ? a : b;
+        if (a !== b) parent[a < b ? b : a] = a < b ? a : b;
       } else if (left || up) {
         labels[index] = left || up;
       } else {
-        parent.push(parent.length);
-        labels[index] = parent.length - 1;
+        if (next === parent.length) {
+          const grown = new Int32Array(parent.length * 2);
+          grown.set(parent);
+          parent = grown;
+        }
+        parent[next] = next;
+        labels[index] = next++;
       }
     }
   }
   // Second pass: dense final labels in scan order of each component's first pixel.
-  const dense = new Int32Array(parent.length);
+  const dense = new Int32Array(next);
   const values: number[] = [0];
   const counts: number[] = [0];
   const lastRows: number[] = [0];
@@ -97,28 +112,29 @@ export function* polygonizeMask(
 ): Generator<MaskComponent> {
   const skip = new Set(options.skipValues ?? []);
   const { labels, values, counts, lastRows } = labelComponents(mask, width, height, skip);
+  // Allocation-free helpers: they run for every pixel edge.
   const labelAt = (col: number, row: number) =>
     col < 0 || row < 0 || col >= width || row >= height ? 0 : labels[row * width + col]!;
-  // The pixel right of an edge leaving vertex (x, y) in direction d, and the one left of it.
-  const rightPixel = (x: number, y: number, d: number): [number, number] =>
-    d === 0 ? [x, y] : d === 1 ? [x - 1, y] : d === 2 ? [x - 1, y - 1] : [x, y - 1];
-  const leftPixel = (x: number, y: number, d: number): [number, number] =>
-    d === 0 ? [x, y - 1] : d === 1 ? [x, y] : d === 2 ? [x - 1, y] : [x - 1, y - 1];
-  const isBoundary = (x: number, y: number, d: number, label: number) => {
-    const [rc, rr] = rightPixel(x, y, d);
-    if (labelAt(rc, rr) !== label) return false;
-    const [lc, lr] = leftPixel(x, y, d);
-    return labelAt(lc, lr) !== label;
+  // Whether the edge leaving vertex (x, y) in direction d has `label` on its right and another on its left.
+  const isBoundary = (x: number, y: number, d: number, label: number): boolean => {
+    switch (d) {
+      case 0:
+        return labelAt(x, y) === label && labelAt(x, y - 1) !== label;
+      case 1:
+        return labelAt(x - 1, y) === label && labelAt(x, y) !== label;
+      case 2:
+        return labelAt(x - 1, y - 1) === label && labelAt(x - 1, y) !== label;
+      default:
+        return labelAt(x, y - 1) === label && labelAt(x - 1, y - 1) !== label;
+    }
   };
-  // Edges walked, 4 bits per pixel: the edge of that pixel's side (bit d for the edge in direction d).
+  // Edges walked, 4 bits per pixel: bit d for the edge of that pixel walked in direction d.
   const walked = new Uint8Array(width * height);
   const markWalked = (x: number, y: number, d: number) => {
-    const [c, r] = rightPixel(x, y, d);
-    walked[r * width + c]! |= 1 << d;
+    const index =
+      d === 0 ? y * width + x : d === 1 ? y * width + x - 1 : d === 2 ? (y - 1) * width + x - 1 : (y - 1) * width + x;
+    walked[index]! |= 1 << d;
   };
-  // Start vertex of the edge along side d of pixel (col, row), walked clockwise.
-  const sideStart = (col: number, row: number, d: number): [number, number] =>
-    d === 0 ? [col, row] : d === 1 ? [col + 1, row] : d === 2 ? [col + 1, row + 1] : [col, row + 1];
 
   const traceRing = (startX: number, startY: number, startD: number, label: number): PixelRing => {
     const ring: PixelRing = [[startX, startY]];
@@ -130,14 +146,14 @@ export function* polygonizeMask(
       x += DX[d]!;
       y += DY[d]!;
       if (x === startX && y === startY) break;
-      let next = -1;
-      for (const turn of [1, 0, 3]) {
-        const candidate = (d + turn) % 4;
-        if (isBoundary(x, y, candidate, label)) {
-          next = candidate;
-          break;
-        }
-      }
+      // Right turn first, then straight on, then left.
+      const next = isBoundary(x, y, (d + 1) & 3, label)
+        ? (d + 1) & 3
+        : isBoundary(x, y, d, label)
+          ? d
+          : isBoundary(x, y, (d + 3) & 3, label)
+            ? (d + 3) & 3
+            : -1;
       if (next < 0) throw new Error(`polygonize: open ring at (${x}, ${y})`);
       if (next !== d) ring.push([x, y]);
       d = next;
@@ -163,8 +179,19 @@ export function* polygonizeMask(
       if (label === 0) continue;
       for (let d = 0; d < 4; d++) {
         if (walked[index]! & (1 << d)) continue;
-        const [x, y] = sideStart(col, row, d);
-        if (!isBoundary(x, y, d, label)) continue;
+        // Side d of the pixel (top, right, bottom, left) is a boundary when the pixel across it differs.
+        const across =
+          d === 0
+            ? labelAt(col, row - 1)
+            : d === 1
+              ? labelAt(col + 1, row)
+              : d === 2
+                ? labelAt(col, row + 1)
+                : labelAt(col - 1, row);
+        if (across === label) continue;
+        // The side's start, walking the pixel clockwise.
+        const x = d === 0 || d === 3 ? col : col + 1;
+        const y = d === 0 || d === 1 ? row : row + 1;
         const ring = traceRing(x, y, d, label);
         const entry = rings.get(label) ?? { holes: [] };
         // Walked with the component on the right, the exterior is clockwise on screen (positive shoelace
