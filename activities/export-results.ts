@@ -218,6 +218,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
             vectors = { ...summary, geojson_key: keys.geojson, fgb_key: keys.fgb };
             features += summary.features;
           }
+          stepHeartbeat({ tasks_done: index, tasks_total: tasks.length, phase: 'vectors written' });
           let thumbnailKey: string | null = null;
           if (segmentation) {
             await deps.store.putObject(keys.thumbnail, thumbnail(raster, spec), { contentType: 'image/png' });
@@ -242,6 +243,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
             });
             await deps.store.putFile(keys.preview, previewFile, { contentType: 'image/tiff' });
             preview = { bands: bands.names, stretch: made.stretch, percentiles: made.percentiles };
+            stepHeartbeat({ tasks_done: index, tasks_total: tasks.length, phase: 'input preview written' });
             // With GeoServer, the preview is a layer beside the prediction's (`{layer}_input`); the built-in
             // tiles serve it as `layer=input-preview` without publishing. A failure is recorded, not fatal.
             if (!(deps.publisher instanceof BuiltInPublisher)) {

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
       `${summary.features} polygons in ${seconds.toFixed(2)} s (${((size * size) / seconds / 1e6).toFixed(1)} Mpixel/s, ${(summary.features / seconds).toFixed(0)} polygons/s)`,
     );
     console.log(
-      `GeoJSON ${(geojson!.size / 1e6).toFixed(1)} MB, FlatGeobuf ${(fgb!.size / 1e6).toFixed(1)} MB; RSS grew ${((process.memoryUsage().rss - heapBefore) / 1e6).toFixed(0)} MB (mask itself ${((size * size) / 1e6).toFixed(0)} MB)`,
+      `GeoJSON ${(geojson!.size / 1e6).toFixed(1)} MB, FlatGeobuf ${(fgb!.size / 1e6).toFixed(1)} MB; peak RSS ${(process.resourceUsage().maxRSS / 1e3).toFixed(0)} MB (before: ${(heapBefore / 1e6).toFixed(0)} MB with the ${((size * size) / 1e6).toFixed(0)} MB mask)`,
     );
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });

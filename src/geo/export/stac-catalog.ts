@@ -213,7 +213,8 @@ export function taskItem(input: TaskItemInput) {
         sampling: 'area',
       },
     ],
-    'classification:classes': classes,
+    // Class masks only: a processor's continuous output has no classes.
+    ...(input.outputDataType === 'uint8' ? { 'classification:classes': classes } : {}),
     ...input.prediction.extra,
   };
   const assets: Record<string, unknown> = { prediction };
