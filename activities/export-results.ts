@@ -210,7 +210,11 @@ export function createResultsExportActivities(deps: ActivityDeps) {
           if (segmentation && affineOf(raster.georef)) {
             const files = { geojsonPath: path.join(dir, 'vectors.geojson'), fgbPath: path.join(dir, 'vectors.fgb') };
             const summary = await writeVectorFiles(
-              vectorizeMask(raster, { classes: spec.classes, skipValues: [nodata] }),
+              vectorizeMask(raster, {
+                classes: spec.classes,
+                skipValues: [nodata],
+                simplifyTolerance: spec.vectors?.simplify_tolerance ?? 0,
+              }),
               { ...files, epsg },
             );
             await deps.store.putFile(keys.geojson, files.geojsonPath, { contentType: GEOJSON_MEDIA_TYPE });

@@ -1,3 +1,4 @@
+import { modelInputDataSpecSchema } from '../../src/api/models/models.dto';
 import { polygonizeMask, ringArea, simplifyRing } from '../../src/geo/export/polygonize';
 import { footprint } from '../../src/geo/export/stac-catalog';
 import { epsgDefinition, hasMetreUnits, lonLatTransform, UnsupportedCrsError } from '../../src/geo/crs/epsg';
@@ -121,5 +122,38 @@ describe('results export helpers', () => {
     expect(itemTime([{ kind: 'url', url: 'u' }], [], '2026-01-01T00:00:00.000Z')).toEqual({
       datetime: '2026-01-01T00:00:00.000Z',
     });
+  });
+});
+
+describe('model spec: preview and vectors options', () => {
+  const base = {
+    bands: ['blue', 'green', 'red'].map((name) => ({ name })),
+    tile_size: 256,
+    tile_overlap: 0,
+    classes: [{ value: 1, name: 'cloud' }],
+  };
+
+  it('accepts three of the model bands and a tolerance, and names the field it refuses', () => {
+    expect(
+      modelInputDataSpecSchema.safeParse({
+        ...base,
+        preview: { bands: ['red', 'green', 'blue'], percentiles: [1, 99] },
+        vectors: { simplify_tolerance: 5 },
+      }).success,
+    ).toBe(true);
+    const unknown = modelInputDataSpecSchema.safeParse({ ...base, preview: { bands: ['red', 'green', 'nir'] } });
+    expect(unknown.success).toBe(false);
+    expect(unknown.error!.issues[0]).toMatchObject({
+      path: ['preview', 'bands', 2],
+      message: expect.stringMatching(/nir is not one of/),
+    });
+    const backwards = modelInputDataSpecSchema.safeParse({
+      ...base,
+      preview: { bands: ['red', 'green', 'blue'], percentiles: [98, 2] },
+    });
+    expect(backwards.error!.issues[0]!.path).toEqual(['preview', 'percentiles']);
+    expect(
+      modelInputDataSpecSchema.safeParse({ ...base, vectors: { simplify_tolerance: -1 } }).error!.issues[0]!.path,
+    ).toEqual(['vectors', 'simplify_tolerance']);
   });
 });

@@ -47,6 +47,11 @@ export interface ModelInputDataSpec {
    * Sentinel-2 / Landsat names B04/B03/B02, B4/B3/B2), percentiles 2 and 98.
    */
   preview?: { bands: string[]; percentiles?: [number, number] };
+  /**
+   * Vector predictions: Douglas-Peucker tolerance in the output CRS's units (metres for UTM); unset or 0:
+   * polygons follow the pixel edges exactly.
+   */
+  vectors?: { simplify_tolerance?: number };
 }
 
 /** `resolution` of chips when the spec names none: Sentinel-2's finest bands. */

@@ -53,6 +53,12 @@ export const modelInputDataSpecSchema = z
       .min(1, 'at least one class is required'),
     output_nodata: z.number().int().min(0).max(255).optional(),
     resolution: z.number().finite().min(0.5).max(10_000).optional(),
+    vectors: z
+      .object({
+        simplify_tolerance: z.number().finite().min(0).max(1_000_000).optional(),
+      })
+      .strict()
+      .optional(),
     preview: z
       .object({
         bands: z.array(z.string().min(1)).length(3, 'three band names: red, green, blue'),
