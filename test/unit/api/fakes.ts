@@ -262,7 +262,13 @@ export class FakeGenericProcessors implements Surface<GenericProcessorsRepositor
   readonly rows = new Map<string, GenericProcessorEntity>();
 
   async create(processor: NewGenericProcessor): Promise<GenericProcessorEntity> {
-    const row = { ...processor, createdAt: new Date(), updatedAt: new Date(), deletedAt: null };
+    const row = {
+      style: 'script' as const,
+      ...processor,
+      createdAt: new Date(),
+      updatedAt: new Date(),
+      deletedAt: null,
+    };
     this.rows.set(row.id, row);
     return row;
   }

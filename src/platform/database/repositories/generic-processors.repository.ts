@@ -1,7 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { GenericProcessorEntity } from '../entities';
 
-export type NewGenericProcessor = Omit<GenericProcessorEntity, 'createdAt' | 'updatedAt' | 'deletedAt'>;
+export type NewGenericProcessor = Omit<GenericProcessorEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'style'> &
+  Partial<Pick<GenericProcessorEntity, 'style'>>;
 
 /** The `generic_processors` table. Deletes are soft: a deleted processor is found only when asked for. */
 export class GenericProcessorsRepository {
