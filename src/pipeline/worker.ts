@@ -12,6 +12,8 @@ import { In, IsNull, Not } from 'typeorm';
 import { WarmProcessors } from '../geo/processors/warm-processors';
 import { GenericProcessorEntity } from '../platform/database/entities';
 import { recordProcessorCall, recordProcessorExit, recordProcessorSetup } from '../platform/metrics/metrics';
+import { type ProcessorStateChange, recordProcessorState } from '../platform/database/processor-states';
+import * as os from 'node:os';
 import { GeoServerPublisher } from '../geo/publish/geoserver-publisher';
 import { ModelThreadPool } from '../geo/model/model-thread';
 import { BuiltInPublisher, type MapPublisher } from '../geo/publish/publisher';
@@ -101,6 +103,12 @@ function createWarmProcessors(
   dataSource: DataSource,
 ): WarmProcessors {
   const tracer = trace.getTracer('geo-inference.processors');
+  const worker = `${os.hostname()}:${process.pid}`;
+  // Shown on GET /api/v2/generic-processor/{id}; a failed write only costs that view its freshness.
+  const state = (processorId: string, change: ProcessorStateChange) =>
+    void recordProcessorState(dataSource, processorId, worker, change).catch((error: unknown) =>
+      console.error(`[processor-runtime] cannot record the state of processor ${processorId}: ${String(error)}`),
+    );
   const span = (name: string, ms: number, attributes: Record<string, string | number>, error?: string) => {
     const end = Date.now();
     const current = tracer.startSpan(name, { startTime: end - ms, attributes });
@@ -119,9 +127,20 @@ function createWarmProcessors(
     events: {
       setup: ({ spec, ok, ms, reason }) => {
         recordProcessorSetup(spec.processorId, ok, ms / 1000);
+        state(
+          spec.processorId,
+          ok ? { kind: 'warm', setupMs: ms } : { kind: 'setup-failed', error: reason ?? 'setup failed' },
+        );
         span('processor.setup', ms, { 'processor.id': spec.processorId, 'processor.name': spec.processorName }, reason);
       },
       call: ({ spec, reports, ms }) => {
+        const failed = reports.filter((report) => report.failure);
+        state(spec.processorId, {
+          kind: 'calls',
+          runs: reports.length,
+          failures: failed.length,
+          lastError: failed[0]?.failure ?? undefined,
+        });
         recordProcessorCall(
           spec.processorId,
           ms / 1000,
@@ -140,6 +159,7 @@ function createWarmProcessors(
       },
       exit: ({ spec, why, reason }) => {
         recordProcessorExit(spec.processorId, why === 'crash');
+        state(spec.processorId, { kind: 'ended', lastError: why === 'crash' ? reason : undefined });
         console.error(`[processor-runtime] warm process of processor ${spec.processorId} ended (${why}): ${reason}`);
       },
       cleanupLog: ({ spec, log, reason }) => {

@@ -13,6 +13,7 @@ import { parseJsonField, parseOrThrow } from '../http/zod-validation';
 import type { AppConfig } from '../../platform/config/config';
 import { APP_CONFIG } from '../config.module';
 import type { GenericProcessorEntity } from '../../platform/database/entities';
+import type { ProcessorWorkerState } from '../../platform/database/processor-states';
 import { GenericProcessorsRepository } from '../../platform/database/repositories';
 import type { ObjectStore } from '../../platform/storage/object-store';
 import { OBJECT_STORE } from '../storage.module';
@@ -46,6 +47,13 @@ export interface GenericProcessorView {
   updated_at: string;
   created_by: string;
   processor_presigned_url?: string;
+  /** GET of one processor: its state on the workers (lifecycle processors: where it is warm, last error). */
+  runtime?: {
+    warm_workers: string[];
+    last_error: string | null;
+    last_error_at: string | null;
+    workers: ProcessorWorkerState[];
+  };
 }
 
 export function toProcessorView(entity: GenericProcessorEntity): GenericProcessorView {
@@ -165,9 +173,19 @@ export class GenericProcessorsService {
   /** The processor with a signed URL of its script. */
   async get(id: string, user: string): Promise<GenericProcessorView> {
     const entity = await this.owned(id, user);
+    const workers = await this.processors.workerStates(entity.id);
+    const latest = workers
+      .filter((worker) => worker.last_error_at)
+      .sort((a, b) => b.last_error_at!.localeCompare(a.last_error_at!))[0];
     return {
       ...toProcessorView(entity),
       processor_presigned_url: await this.store.signedGetUrl(entity.fileKey, PROCESSOR_URL_TTL_SECONDS),
+      runtime: {
+        warm_workers: workers.filter((worker) => worker.warm_processes > 0).map((worker) => worker.worker),
+        last_error: latest?.last_error ?? null,
+        last_error_at: latest?.last_error_at ?? null,
+        workers,
+      },
     };
   }
 

@@ -84,6 +84,8 @@ interface WarmEntry {
   /** Calls run one at a time: each waits for the one before. */
   tail: Promise<unknown>;
   alive: boolean;
+  /** Setup succeeded: the process counts as warm (and its end is reported). */
+  warm: boolean;
   hasBatch: boolean;
   exitReason?: string;
   idleTimer?: NodeJS.Timeout;
@@ -177,6 +179,7 @@ export class WarmProcessors {
       ready: Promise.resolve({} as WarmCallAnswer),
       tail: Promise.resolve(),
       alive: true,
+      warm: false,
       hasBatch: false,
       startedAt: new Date(),
       setupMs: null,
@@ -211,6 +214,7 @@ export class WarmProcessors {
       log_bytes: 0,
     }));
     entry.hasBatch = answer.batch === true;
+    entry.warm = answer.ok && entry.alive;
     entry.setupMs = answer.ok ? answer.duration_ms : null;
     this.options.events?.setup?.({
       spec,
@@ -341,6 +345,7 @@ export class WarmProcessors {
   private async stop(entry: WarmEntry, why: 'idle' | 'deleted' | 'worker-stop'): Promise<void> {
     if (this.entries.get(entry.key) === entry) this.entries.delete(entry.key);
     clearTimeout(entry.idleTimer);
+    await entry.ready;
     await entry.tail;
     if (entry.alive) {
       const answer = await this.runtime
@@ -353,17 +358,22 @@ export class WarmProcessors {
         reason: answer.ok ? undefined : (answer.reason ?? answer.message),
       });
       entry.alive = false;
-      this.options.events?.exit?.({ spec: entry.spec, why, reason: answer.ok ? why : (answer.reason ?? why) });
+      if (entry.warm) {
+        entry.warm = false;
+        this.options.events?.exit?.({ spec: entry.spec, why, reason: answer.ok ? why : (answer.reason ?? why) });
+      }
     }
     await fsp.rm(entry.base, { recursive: true, force: true }).catch(() => undefined);
   }
 
   /** The warm process ended on its own (crash, limit) or after a stop. */
   private exited(entry: WarmEntry, reason: string): void {
-    const wasAlive = entry.alive;
     entry.exitReason = reason;
     this.drop(entry);
-    if (wasAlive && reason !== 'stopped') this.options.events?.exit?.({ spec: entry.spec, why: 'crash', reason });
+    // After a stop, stop() reports the end itself.
+    if (reason === 'stopped' || !entry.warm) return;
+    entry.warm = false;
+    this.options.events?.exit?.({ spec: entry.spec, why: 'crash', reason });
   }
 
   private drop(entry: WarmEntry): void {

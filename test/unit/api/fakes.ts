@@ -261,6 +261,10 @@ export class FakeModels implements Surface<ModelsRepository> {
 export class FakeGenericProcessors implements Surface<GenericProcessorsRepository> {
   readonly rows = new Map<string, GenericProcessorEntity>();
 
+  async workerStates(): Promise<[]> {
+    return [];
+  }
+
   async create(processor: NewGenericProcessor): Promise<GenericProcessorEntity> {
     const row = {
       style: 'script' as const,
