@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { currentActivity } from './runtime/activity-context';
+import { currentActivity, stepHeartbeat } from './runtime/activity-context';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ProcessorPlan } from '../workflows/contract/types';
 import type { ActivityDeps } from './deps';
@@ -67,6 +67,19 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
     return outputKey;
   }
 
+  /**
+   * Heartbeats while `body` runs: a stop reaches the run and a dead worker is noticed while the processor works
+   * (inside a grouped activity they are this task's progress, not the group's heartbeat).
+   */
+  async function beating<T>(what: string, body: () => Promise<T>): Promise<T> {
+    const timer = setInterval(() => stepHeartbeat({ running: what }), 1000);
+    try {
+      return await body();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
   /** Seed 000's one-shot script: a fresh sandboxed process per task. */
   async function runScript(request: GenericProcessorRequest, log: StepLog): Promise<GenericProcessorResult> {
     return withTempDir('processor-files', async (dir) => {
@@ -79,32 +92,34 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
         `processor ${processor.name} (${processor.id}), file ${processor.file_name}, parameters ${JSON.stringify(processor.parameters)}`,
       );
       const context = currentActivity();
-      return withProcessorRun(
-        deps.processorRuntime,
-        { scriptFile, scriptName: processor.file_name, inputFile, parameters: processor.parameters },
-        processorLimits(deps.config),
-        context?.cancellationSignal,
-        async (report) => {
-          log.info(`python ${report.argv.map((arg) => (arg.includes(' ') ? `'${arg}'` : arg)).join(' ')}`);
-          log.output(report.log);
-          log.info(
-            `exit code ${report.exit_code ?? report.signal ?? 'none'} after ${report.duration_ms} ms (the script's own code ${report.script_ms ?? '?'} ms)`,
-          );
-          if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
-          // The sandbox itself failed on this worker: another attempt (maybe on another worker) may work.
-          if (report.sandbox_error)
-            throw ApplicationFailure.create({
-              message: report.reason ?? 'processor sandbox failed',
-              type: 'ProcessorSandboxError',
-            });
-          if (report.failure || !report.outputPath) throw processorError(report.failure ?? 'no output');
-          return {
-            outputKey: await storeOutput(request, report.outputPath, dir),
-            exit_code: report.exit_code ?? 0,
-            duration_ms: report.duration_ms,
-            result: report.result,
-          };
-        },
+      return beating(processor.file_name, () =>
+        withProcessorRun(
+          deps.processorRuntime,
+          { scriptFile, scriptName: processor.file_name, inputFile, parameters: processor.parameters },
+          processorLimits(deps.config),
+          context?.cancellationSignal,
+          async (report) => {
+            log.info(`python ${report.argv.map((arg) => (arg.includes(' ') ? `'${arg}'` : arg)).join(' ')}`);
+            log.output(report.log);
+            log.info(
+              `exit code ${report.exit_code ?? report.signal ?? 'none'} after ${report.duration_ms} ms (the script's own code ${report.script_ms ?? '?'} ms)`,
+            );
+            if (context?.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
+            // The sandbox itself failed on this worker: another attempt (maybe on another worker) may work.
+            if (report.sandbox_error)
+              throw ApplicationFailure.create({
+                message: report.reason ?? 'processor sandbox failed',
+                type: 'ProcessorSandboxError',
+              });
+            if (report.failure || !report.outputPath) throw processorError(report.failure ?? 'no output');
+            return {
+              outputKey: await storeOutput(request, report.outputPath, dir),
+              exit_code: report.exit_code ?? 0,
+              duration_ms: report.duration_ms,
+              result: report.result,
+            };
+          },
+        ),
       );
     });
   }
@@ -215,11 +230,18 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
             settle(item.taskId, null);
             throw error;
           }
-          const answer = await Promise.race([report, call.then(() => report)]);
+          const answer = await beating(processor.file_name, () => Promise.race([report, call.then(() => report)]));
           return finishLifecycleTask(request, answer, log, dir);
         }),
       );
-      finished.push(work.catch(() => undefined));
+      // A task that failed before its input was ready must not hold up the call of the others.
+      finished.push(
+        work
+          .catch(() => undefined)
+          .then(() => {
+            if (!ready.has(item.taskId)) settle(item.taskId, null);
+          }),
+      );
       return work;
     }).finally(() => call.catch(() => undefined));
   }
@@ -244,37 +266,24 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
         });
       }
       const log = new StepLog(deps.dataSource, request.taskId, 'generic-python-processor');
-      const context = currentActivity();
-      // Heartbeats let a stop reach the run and a dead worker be noticed while the script works.
-      const heartbeat = setInterval(() => context?.heartbeat({ running: request.processor.file_name }), 1000);
-      try {
-        return await withStepLog(log, () => runScript(request, log));
-      } finally {
-        clearInterval(heartbeat);
-      }
+      return withStepLog(log, () => runScript(request, log));
     },
 
     /** `generic-python-processor` of several tasks: each keeps its own outcome, log and status. */
     async runGenericProcessors(request: GenericProcessorManyRequest): Promise<GroupStepResult<GenericProcessorResult>> {
-      const context = currentActivity();
-      const heartbeat = setInterval(() => context?.heartbeat(), 1000);
-      try {
-        if (request.processor.style === 'lifecycle')
-          return await runLifecycle(request.inferenceId, request.workflowId, request.processor, request.items);
-        return await runGroupItems(request.items, SCRIPT_GROUP_CONCURRENCY, (item) => {
-          const task: GenericProcessorRequest = {
-            inferenceId: request.inferenceId,
-            workflowId: request.workflowId,
-            processor: request.processor,
-            taskId: item.taskId,
-            inputKey: item.inputKey,
-          };
-          const log = new StepLog(deps.dataSource, item.taskId, 'generic-python-processor');
-          return withStepLog(log, () => runScript(task, log));
-        });
-      } finally {
-        clearInterval(heartbeat);
-      }
+      if (request.processor.style === 'lifecycle')
+        return runLifecycle(request.inferenceId, request.workflowId, request.processor, request.items);
+      return runGroupItems(request.items, SCRIPT_GROUP_CONCURRENCY, (item) => {
+        const task: GenericProcessorRequest = {
+          inferenceId: request.inferenceId,
+          workflowId: request.workflowId,
+          processor: request.processor,
+          taskId: item.taskId,
+          inputKey: item.inputKey,
+        };
+        const log = new StepLog(deps.dataSource, item.taskId, 'generic-python-processor');
+        return withStepLog(log, () => runScript(task, log));
+      });
     },
   };
 }
