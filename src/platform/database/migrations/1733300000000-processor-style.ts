@@ -6,8 +6,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * And the state of lifecycle processors on each worker (warm processes, runs, last error), which workers
  * write and GET /api/v2/generic-processor/{id} shows.
  */
-export class ProcessorStyle1733200000000 implements MigrationInterface {
-  name = 'ProcessorStyle1733200000000';
+export class ProcessorStyle1733300000000 implements MigrationInterface {
+  name = 'ProcessorStyle1733300000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE generic_processors ADD COLUMN style varchar(16) NOT NULL DEFAULT 'script'`);
