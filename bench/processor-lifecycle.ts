@@ -9,7 +9,7 @@
  *    the call through the zygote to the sandboxed warm process and back, the output checked) against the
  *    same process() called in one warm Python process with nothing between, paired tile by tile.
  *
- *   npm run bench:processor-lifecycle [-- TILES]     (default 500; BENCH_TINY=1: 4)
+ *   npm run bench:processor-lifecycle [-- TILES]     (default 500; BENCH_TINY=1: 4; BENCH_PARTS=overhead: part 2 only)
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -66,45 +66,51 @@ async function main(): Promise<void> {
     if (failure) throw new Error(failure);
   };
 
-  // 1a. Lifecycle, one tile per call.
-  let started = performance.now();
-  for (let i = 0; i < tiles; i++)
-    await warm.run(
-      spec('one-per-call', SETUP_SECONDS),
-      [{ inputFile: input, parameters: { threshold: 1 } }],
-      limits,
-      undefined,
-      async ([report]) => check(report!.failure),
-    );
-  const lifecycleOne = (performance.now() - started) / 1000;
-  // 1b. Lifecycle, groups of 25 tiles per call (a grouped step).
-  started = performance.now();
-  for (let i = 0; i < tiles; i += GROUP) {
-    const inputs = Array.from({ length: Math.min(GROUP, tiles - i) }, () => ({
-      inputFile: input,
-      parameters: { threshold: 1 },
-    }));
-    await warm.run(spec('grouped', SETUP_SECONDS), inputs, limits, undefined, async (reports) =>
-      reports.forEach((report) => check(report.failure)),
-    );
-  }
-  const lifecycleGrouped = (performance.now() - started) / 1000;
-  // 1c. Script style: the setup on every tile.
-  started = performance.now();
-  for (let i = 0; i < scriptTiles; i++)
-    await withProcessorRun(
-      runtime,
-      {
-        scriptFile,
-        scriptName: 'slow_setup_script.py',
+  const parts = (process.env.BENCH_PARTS ?? 'styles,overhead').split(',');
+  let lifecycleOne = Number.NaN;
+  let lifecycleGrouped = Number.NaN;
+  let scriptPerTile = Number.NaN;
+  if (parts.includes('styles')) {
+    // 1a. Lifecycle, one tile per call.
+    let started = performance.now();
+    for (let i = 0; i < tiles; i++)
+      await warm.run(
+        spec('one-per-call', SETUP_SECONDS),
+        [{ inputFile: input, parameters: { threshold: 1 } }],
+        limits,
+        undefined,
+        async ([report]) => check(report!.failure),
+      );
+    lifecycleOne = (performance.now() - started) / 1000;
+    // 1b. Lifecycle, groups of 25 tiles per call (a grouped step).
+    started = performance.now();
+    for (let i = 0; i < tiles; i += GROUP) {
+      const inputs = Array.from({ length: Math.min(GROUP, tiles - i) }, () => ({
         inputFile: input,
-        parameters: { setup_seconds: SETUP_SECONDS, threshold: 1 },
-      },
-      limits,
-      undefined,
-      async (report) => check(report.failure),
-    );
-  const scriptPerTile = (performance.now() - started) / 1000 / scriptTiles;
+        parameters: { threshold: 1 },
+      }));
+      await warm.run(spec('grouped', SETUP_SECONDS), inputs, limits, undefined, async (reports) =>
+        reports.forEach((report) => check(report.failure)),
+      );
+    }
+    lifecycleGrouped = (performance.now() - started) / 1000;
+    // 1c. Script style: the setup on every tile.
+    started = performance.now();
+    for (let i = 0; i < scriptTiles; i++)
+      await withProcessorRun(
+        runtime,
+        {
+          scriptFile,
+          scriptName: 'slow_setup_script.py',
+          inputFile: input,
+          parameters: { setup_seconds: SETUP_SECONDS, threshold: 1 },
+        },
+        limits,
+        undefined,
+        async (report) => check(report.failure),
+      );
+    scriptPerTile = (performance.now() - started) / 1000 / scriptTiles;
+  }
 
   // 2. Per-call overhead against the warm in-process baseline, interleaved tile by tile.
   const bareProcess = spawn(
@@ -161,6 +167,9 @@ async function main(): Promise<void> {
     `lifecycle call, pipeline path:             median ${median(call).toFixed(2)} ms  p99 ${percentile(call, 99).toFixed(2)} ms per tile`,
   );
   console.log(`  of which the processor's own code:       median ${median(inside).toFixed(2)} ms`);
+  console.log(
+    `runtime's own cost per call (call minus the processor's own code): median ${median(call.map((value, index) => value - inside[index]!)).toFixed(2)} ms`,
+  );
   console.log(
     `per-tile overhead vs baseline (paired):    median ${median(overhead).toFixed(2)} ms  p99 ${percentile(overhead, 99).toFixed(2)} ms (target <= 5 ms)`,
   );
