@@ -762,8 +762,14 @@ def supervise_warm(request, child, control, uid, out_r, err_r, requests_w, respo
         elapsed = round((time.monotonic() - current["started"]) * 1000, 2)
         if call["op"] == "setup" and answer.get("ok"):
             setup_ms = elapsed
-        write_call_result(state_dir, call["call"], {**answer, "op": call["op"], "duration_ms": elapsed, "log": current["log"].decode("utf-8", "replace"), "log_bytes": log_total})
-        emit({"event": "done", "id": call["call"]})
+        result = {**answer, "op": call["op"], "duration_ms": elapsed, "log": current["log"].decode("utf-8", "replace"), "log_bytes": log_total}
+        # A short answer travels in the event itself (one write under PIPE_BUF stays atomic); a long one in a file.
+        line = (json.dumps({"event": "done", "id": call["call"], "answer": result}, default=str) + "\n").encode()
+        if len(line) < 4000:
+            os.write(1, line)
+        else:
+            write_call_result(state_dir, call["call"], result)
+            emit({"event": "done", "id": call["call"]})
         current = None
 
     while True:

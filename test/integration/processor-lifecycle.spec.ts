@@ -167,6 +167,10 @@ describe('lifecycle processors (warm sandboxed processes)', () => {
   it('a crash mid-process fails that task only; the next task gets a fresh process (setup again)', async () => {
     const counter = spec('lifecycle_counter.py', { processorId: 'crasher' });
     const first = await runOne(counter);
+    // A long log comes back through the answer file instead of the event line.
+    const chatty = await runOne(counter, { print_bytes: 20_000 });
+    expect(chatty.failure).toBeNull();
+    expect(chatty.log).toContain('y'.repeat(20_000));
     const crashed = await runOne(counter, { crash: true });
     expect(crashed.failure).toMatch(/exited with code 7/);
     expect(crashed.log).toContain('about to crash');
@@ -175,6 +179,7 @@ describe('lifecycle processors (warm sandboxed processes)', () => {
     const after = await runOne(counter);
     expect(after.failure).toBeNull();
     expect(after.result!.token).not.toBe(first.result!.token);
+    expect(chatty.result!.token).toBe(first.result!.token);
     // The exception did not end the fresh process: it counts the raising call and this one.
     expect(after.result!.calls).toBe(2);
     expect(setups.filter((setup) => setup.processor === 'crasher')).toHaveLength(2);

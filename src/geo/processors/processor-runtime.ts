@@ -137,7 +137,10 @@ const PASSED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'GDAL_DATA', 'PROJ_LIB', 'PR
 export class ProcessorRuntime {
   private child?: ChildProcessByStdio<Writable, Readable, Readable>;
   private starting?: Promise<RuntimeReady>;
-  private readonly pending = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    string,
+    { resolve: (answer?: WarmCallAnswer) => void; reject: (error: Error) => void }
+  >();
   private readonly warmExits = new Map<string, (reason: string) => void>();
   private stderrTail = '';
   private closed = false;
@@ -183,7 +186,14 @@ export class ProcessorRuntime {
         for (const line of text.split('\n')) if (line.trim()) this.options.onLog?.(line);
       });
       createInterface({ input: child.stdout }).on('line', (line) => {
-        let message: { event?: string; id?: string; message?: string; error?: string; reason?: string };
+        let message: {
+          event?: string;
+          id?: string;
+          message?: string;
+          error?: string;
+          reason?: string;
+          answer?: WarmCallAnswer;
+        };
         try {
           message = JSON.parse(line) as typeof message;
         } catch {
@@ -196,7 +206,7 @@ export class ProcessorRuntime {
           resolve(this.ready);
         } else if (message.event === 'done' && message.id) {
           if (message.error) this.pending.get(message.id)?.reject(new ProcessorRuntimeError(message.error));
-          else this.pending.get(message.id)?.resolve();
+          else this.pending.get(message.id)?.resolve(message.answer);
         } else if (message.event === 'warm-exit' && message.id) {
           const onExit = this.warmExits.get(message.id);
           this.warmExits.delete(message.id);
@@ -253,7 +263,7 @@ export class ProcessorRuntime {
         tmp_mb: limits.tmpMb,
       },
     };
-    const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve: () => resolve(), reject }));
     const cancel = () => child.stdin.write(`${JSON.stringify({ op: 'cancel', id })}\n`);
     request.signal?.addEventListener('abort', cancel, { once: true });
     // The supervisor enforces the time limit itself; this only catches a supervisor that never answers.
@@ -346,8 +356,11 @@ export class ProcessorRuntime {
     signal?: AbortSignal,
     warmId?: string,
   ): Promise<WarmCallAnswer> {
-    const done = new Promise<void>((resolve, reject) => this.pending.set(call, { resolve, reject }));
+    const done = new Promise<WarmCallAnswer | undefined>((resolve, reject) =>
+      this.pending.set(call, { resolve, reject }),
+    );
     const cancel = () => child.stdin.write(`${JSON.stringify({ op: 'cancel', warm: warmId, id: call })}\n`);
+    let inline: WarmCallAnswer | undefined;
     if (warmId) signal?.addEventListener('abort', cancel, { once: true });
     // The supervisor enforces the time limit per call; this only catches one that never answers.
     const watchdog = setTimeout(
@@ -364,12 +377,13 @@ export class ProcessorRuntime {
     try {
       child.stdin.write(`${JSON.stringify(message)}\n`);
       if (warmId && signal?.aborted) cancel();
-      await done;
+      inline = await done;
     } finally {
       clearTimeout(watchdog);
       signal?.removeEventListener('abort', cancel);
       this.pending.delete(call);
     }
+    if (inline) return inline;
     const file = path.join(stateDir, `call-${call}.json`);
     const answer = JSON.parse(await fsp.readFile(file, 'utf8')) as WarmCallAnswer;
     await fsp.rm(file, { force: true });
