@@ -82,6 +82,13 @@ export const STEP_ACTIVITY_PRESETS = {
     heartbeatTimeout: '15 seconds',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
   },
+  // A lifecycle processor gets the whole group in one call of its warm process; scripts run a few at a time.
+  processorGroup: {
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    startToCloseTimeout: '25 hours',
+    heartbeatTimeout: '30 seconds',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
+  },
   publishGroup: {
     startToCloseTimeout: '1 hour',
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
@@ -113,6 +120,7 @@ export interface GroupRequestContext {
   inferenceId: string;
   workflowId: string;
   modelId: string;
+  processor?: ProcessorPlan;
   members: GroupMember[];
 }
 
@@ -258,7 +266,8 @@ export const STEPS = [
       }),
     },
   }),
-  // The user's script runs on the model output, just before the push; it has no grouped form.
+  // The user's processor runs on the model output, just before the push. Grouped in workflows that have the
+  // `grouped-processor-step` patch (earlier ones ran it task by task inside the groups).
   declareStep({
     id: STEP_IDS.genericProcessor,
     role: 'processor',
@@ -276,6 +285,20 @@ export const STEPS = [
           workflowId: c.workflowId,
           processor: c.processor,
           inputKey: c.inputKey(),
+        };
+      },
+    },
+    grouped: {
+      activity: 'runGenericProcessors',
+      options: 'processorGroup',
+      split: together,
+      request: (c) => {
+        if (!c.processor) throw modelConfigurationError('the step plan has a processor step but no processor');
+        return {
+          inferenceId: c.inferenceId,
+          workflowId: c.workflowId,
+          processor: c.processor,
+          items: c.members.map(({ task }) => ({ taskId: task.task_id, inputKey: task.current_key! })),
         };
       },
     },

@@ -111,6 +111,10 @@ export const configSchema = z.object({
     .max(2 ** 31 - 20_000)
     .default(200_000),
   PROCESSOR_PREIMPORT: z.string().default(''),
+  /** A lifecycle processor's warm process with no task for this long is cleaned up and stopped. */
+  PROCESSOR_IDLE_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
+  /** How often a worker checks whether the processors it keeps warm were deleted (then cleans them up). */
+  PROCESSOR_DELETED_CHECK_SECONDS: z.coerce.number().min(1).max(3600).default(10),
   /** Directory of gdal_translate (COGs of generic-processor outputs); unset = PATH. */
   GDAL_BIN_DIR: z.string().optional(),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),

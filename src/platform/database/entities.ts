@@ -143,6 +143,8 @@ export class GenericProcessorEntity {
   @Column({ name: 'file_key', type: 'varchar', length: 1024 }) fileKey!: string;
   @Column({ name: 'file_sha256', type: 'varchar', length: 64 }) fileSha256!: string;
   @Column({ name: 'file_size', type: 'int' }) fileSize!: number;
+  /** 'script' (seed 000's one-shot script) or 'lifecycle' (setup once, process many), detected at upload. */
+  @Column({ type: 'varchar', length: 16, default: 'script' }) style!: 'script' | 'lifecycle';
   @Index() @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
