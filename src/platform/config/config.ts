@@ -61,6 +61,9 @@ export const configSchema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RUN_WORKER: booleanFromEnv.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
+  // How long an activity waits out an outage of object storage or PostgreSQL (retrying with capped backoff)
+  // before the failure counts as one of the step's attempts.
+  INFRA_RETRY_SECONDS: z.coerce.number().min(0).default(600),
   /** On SIGTERM, how long running activities may go on before they are cancelled and handed to another worker. */
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(20),
   INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
