@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from './platform/config/config';
 import { startEmbeddedPostgres } from './platform/database/embedded-postgres';
-import { startTemporalDevServer } from './platform/temporal/dev-server';
+import { assertPortFree, startTemporalDevServer } from './platform/temporal/dev-server';
 
 export interface EmbeddedStack {
   /** Environment overrides pointing the app at the embedded services. */
@@ -18,6 +18,8 @@ export async function startEmbeddedStack(config: AppConfig): Promise<EmbeddedSta
   const logger = new Logger('Launcher');
   const env: Record<string, string> = {};
   const stops: Array<() => Promise<void>> = [];
+  // Checked before anything starts: the API would otherwise fail to bind only after the services are up.
+  await assertPortFree(config.PORT, 'PORT');
   try {
     if (!config.DATABASE_URL) {
       const database = await startEmbeddedPostgres(config.DATA_DIR);

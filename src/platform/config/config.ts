@@ -24,6 +24,8 @@ export const configSchema = z.object({
 
   DATABASE_URL: z.string().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  // How long a query waits for a pooled connection before it fails (no request hangs on a dead database).
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
 
   STORAGE_DRIVER: z.enum(['filesystem', 'minio']).default('filesystem'),
   STORAGE_DIR: z.string().optional(),
@@ -36,6 +38,9 @@ export const configSchema = z.object({
 
   TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
+  // How long creating an inference waits for Temporal to accept its workflow before answering 503 (the
+  // SDK's last retry may add a second or so).
+  TEMPORAL_START_TIMEOUT_MS: z.coerce.number().int().min(100).default(3000),
   TEMPORAL_TASK_QUEUE: z.string().default('geo-inference'),
   TEMPORAL_FETCH_TASK_QUEUE: z.string().optional(),
   TEMPORAL_MODEL_TASK_QUEUE: z.string().optional(),

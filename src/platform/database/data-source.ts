@@ -20,8 +20,18 @@ export const MIGRATIONS = [
   WebhookDeliveryStatus1733200000000,
 ];
 
+/**
+ * How long a query waits for a pooled connection (a busy pool, or a server that does not answer) before it
+ * fails: a request then gets a clear error instead of hanging (DATABASE_CONNECT_TIMEOUT_MS).
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
 /** TypeORM options shared by the API, the worker and the tests. Schema changes go through migrations only. */
-export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
+export function dataSourceOptions(
+  databaseUrl: string,
+  poolSize = 10,
+  connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): DataSourceOptions {
   return {
     type: 'postgres',
     url: databaseUrl,
@@ -29,13 +39,18 @@ export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourc
     migrations: MIGRATIONS,
     migrationsRun: false,
     synchronize: false,
-    extra: { max: poolSize },
+    // keepAlive: a server that vanished (host down, network cut) is noticed on idle connections too.
+    extra: { max: poolSize, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true },
   };
 }
 
 /** Opens a connection and applies pending migrations (idempotent; safe when API and worker start together). */
-export async function openDataSource(databaseUrl: string, poolSize = 10): Promise<DataSource> {
-  const dataSource = new DataSource(dataSourceOptions(databaseUrl, poolSize));
+export async function openDataSource(
+  databaseUrl: string,
+  poolSize = 10,
+  connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): Promise<DataSource> {
+  const dataSource = new DataSource(dataSourceOptions(databaseUrl, poolSize, connectTimeoutMs));
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'all' });
   return dataSource;
