@@ -18,6 +18,8 @@ export interface PipelineClientOptions {
   address: string;
   /** How long a workflow start may take (the SDK retries an unreachable server for ~20 s otherwise). */
   startTimeoutMs?: number;
+  /** The CreatedBy value of a user (a pseudonym when payloads are encrypted); default the e-mail itself. */
+  createdByAttribute?: (email: string) => string;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 3000;
@@ -170,7 +172,7 @@ export class PipelineClient {
       typedSearchAttributes: [
         { key: INFERENCE_STATUS, value: 'PENDING' },
         { key: MODEL_ID, value: modelId },
-        { key: CREATED_BY, value: createdBy },
+        { key: CREATED_BY, value: this.options.createdByAttribute?.(createdBy) ?? createdBy },
       ],
     };
   }

@@ -7,7 +7,8 @@ import { GenericProcessors1732800000000 } from './migrations/1732800000000-gener
 import { CocoExport1732900000000 } from './migrations/1732900000000-coco-export';
 import { StepLogs1733000000000 } from './migrations/1733000000000-step-logs';
 import { InferenceEvents1733100000000 } from './migrations/1733100000000-inference-events';
-import { WebhookDeliveryStatus1733200000000 } from './migrations/1733200000000-webhook-delivery-status';
+import { OwnedModelsApiKeys1733250000000 } from './migrations/1733250000000-owned-models-api-keys';
+import { WebhookDeliveryStatus1733300000000 } from './migrations/1733300000000-webhook-delivery-status';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -17,7 +18,8 @@ export const MIGRATIONS = [
   CocoExport1732900000000,
   StepLogs1733000000000,
   InferenceEvents1733100000000,
-  WebhookDeliveryStatus1733200000000,
+  OwnedModelsApiKeys1733250000000,
+  WebhookDeliveryStatus1733300000000,
 ];
 
 /**

@@ -5,8 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * history lists an attempt whose worker was lost before the answer came (then UNKNOWN): an audit of
  * everything sent. Existing rows were written after their answer: DELIVERED or FAILED.
  */
-export class WebhookDeliveryStatus1733200000000 implements MigrationInterface {
-  name = 'WebhookDeliveryStatus1733200000000';
+export class WebhookDeliveryStatus1733300000000 implements MigrationInterface {
+  name = 'WebhookDeliveryStatus1733300000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE webhook_deliveries ADD COLUMN status varchar(16)`);
