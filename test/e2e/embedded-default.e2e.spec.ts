@@ -163,7 +163,24 @@ describe('embedded defaults (npm start)', () => {
     );
   });
 
-  it('refuses to start when the dev-server port is taken, naming the port and the variable', async () => {
+  it('leaves no dev server behind when killed with -9, and refuses a taken dev-server port by name', async () => {
+    // kill -9 of the app: its dev server (a child the SDK started) goes with it and frees TEMPORAL_DEV_PORT.
+    if (server && server.exitCode === null) {
+      server.kill('SIGKILL');
+      await waitForExit(server);
+      server = undefined;
+      const freed = Date.now() + 10_000;
+      for (;;) {
+        const free = await new Promise<boolean>((resolve) => {
+          const probe = net.createServer();
+          probe.once('error', () => resolve(false));
+          probe.listen(Number(env.TEMPORAL_DEV_PORT), '127.0.0.1', () => probe.close(() => resolve(true)));
+        });
+        if (free) break;
+        if (Date.now() > freed) throw new Error('the dev server outlived the app killed with -9');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
     await stopServer();
     // Another checkout's dev server (or any app) on TEMPORAL_DEV_PORT: this app must not use it.
     const other = net.createServer();

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -120,9 +121,57 @@ export async function startTemporalDevServer(config: AppConfig): Promise<Running
       `the Temporal server on 127.0.0.1:${port} is not the dev server this app started for ${config.DATA_DIR} (namespace ${marker} missing): another process took the port (TEMPORAL_DEV_PORT)`,
     );
   }
+  const watchdog = killWithParent(childPidsOf(process.pid));
   return {
     address: environment.address,
     uiUrl: `http://localhost:${uiPort}`,
-    stop: () => environment.teardown(),
+    stop: async () => {
+      watchdog?.kill();
+      await environment.teardown();
+    },
   };
+}
+
+/** The processes whose parent is `pid` (Linux /proc; empty elsewhere). */
+function childPidsOf(pid: number): number[] {
+  const children: number[] = [];
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return children;
+  }
+  for (const entry of entries) {
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command in parentheses: state, ppid, ...
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      /* ended meanwhile */
+    }
+  }
+  return children;
+}
+
+/**
+ * The dev server is started by the SDK's native code, which sets no parent-death signal: killed with -9, this
+ * process would leave it running (holding TEMPORAL_DEV_PORT, so the next `npm start` refuses to start). A small
+ * watchdog process kills it as soon as this process is gone; it exits with it, or when stop() ends it.
+ */
+function killWithParent(pids: number[]) {
+  if (pids.length === 0) return undefined;
+  const script = `const [parent, ...pids] = process.argv.slice(1).map(Number);
+setInterval(() => {
+  try { process.kill(parent, 0); } catch {
+    for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch {} }
+    process.exit(0);
+  }
+}, 500);`;
+  const watchdog = spawn(process.execPath, ['-e', script, String(process.pid), ...pids.map(String)], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  watchdog.unref();
+  return watchdog;
 }
