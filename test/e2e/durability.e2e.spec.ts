@@ -37,7 +37,8 @@ async function pendingActivities(handle: WorkflowHandle): Promise<PendingActivit
       // temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
       started: activity.state === 2,
       worker: activity.lastWorkerIdentity ?? '',
-      details: payload ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined,
+      // Keep-alive heartbeats before the first progress carry no details (an empty null payload).
+      details: payload?.length ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined,
     };
   });
 }
@@ -145,7 +146,8 @@ describe('worker crash during model-inference', () => {
           (activity) => activity.activityType?.name === 'runModelInference',
         );
         const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-        if (payload)
+        // Keep-alive heartbeats before the first progress carry no details (an empty null payload).
+        if (payload?.length)
           progress = JSON.parse(Buffer.from(payload).toString('utf8')) as { tiles_done: number; tiles_total: number };
         else await new Promise((resolve) => setTimeout(resolve, 100));
       }
