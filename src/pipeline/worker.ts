@@ -3,7 +3,13 @@ import * as path from 'node:path';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
-import { type ActivityDeps, createActivities, type PipelineActivities, StepFailureInterceptor } from '../../activities';
+import {
+  ActivityResilienceInterceptor,
+  type ActivityDeps,
+  createActivities,
+  type PipelineActivities,
+  StepFailureInterceptor,
+} from '../../activities';
 import type { Context } from '@temporalio/activity';
 import { activitiesByRole } from '../../workflows/contract/steps';
 import { createProcessorRuntime } from '../../activities/generic-processor';
@@ -223,6 +229,13 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
         interceptors: {
           activity: [
             () => ({ inbound: new StepFailureInterceptor() }),
+            // Inside the failure adapter, so it sees the errors as thrown: storage and database outages are
+            // waited out here, and every activity heartbeats while it runs.
+            (ctx: Context) => ({
+              inbound: new ActivityResilienceInterceptor(ctx, {
+                infrastructureRetryMs: config.INFRA_RETRY_SECONDS * 1000,
+              }),
+            }),
             activityLoggingInterceptor,
             ...(tracing ? [(ctx: Context) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })] : []),
           ],

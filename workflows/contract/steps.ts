@@ -18,13 +18,21 @@ export type StepRole = keyof StepTaskQueues | 'workflows';
  * attempts: a group that fails as a whole is not the end, each of its tasks then runs the step alone with
  * the step's full retry policy.
  */
+/**
+ * Every preset has a heartbeat timeout of at most 20 s: the worker heartbeats every running activity (keep-alive
+ * in activities/runtime/infrastructure-retry.ts, besides the steps' progress), so when a worker dies its steps
+ * are retried on another worker about 20 s later instead of at the start-to-close timeout. Start-to-close
+ * timeouts then only bound a step that hangs on a live worker, and leave room for waiting out an outage.
+ */
+export const LOST_WORKER_HEARTBEAT_TIMEOUT = '20 seconds';
+
 export const STEP_ACTIVITY_PRESETS = {
   // On stop, wait until running steps have really stopped (they notice through heartbeats), so no step
   // writes outputs after the inference reports STOPPED.
   fetch: {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '30 minutes',
-    heartbeatTimeout: '60 seconds',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,
@@ -51,7 +59,7 @@ export const STEP_ACTIVITY_PRESETS = {
   processor: {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '25 hours',
-    heartbeatTimeout: '30 seconds',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,
@@ -61,7 +69,8 @@ export const STEP_ACTIVITY_PRESETS = {
     },
   },
   publish: {
-    startToCloseTimeout: '10 minutes',
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,
@@ -73,7 +82,7 @@ export const STEP_ACTIVITY_PRESETS = {
   fetchGroup: {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '2 hours',
-    heartbeatTimeout: '60 seconds',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
   },
   modelGroup: {
@@ -91,6 +100,7 @@ export const STEP_ACTIVITY_PRESETS = {
   },
   publishGroup: {
     startToCloseTimeout: '1 hour',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
   },
 } satisfies Record<string, Omit<ActivityOptions, 'taskQueue'>>;
