@@ -95,7 +95,7 @@ export const STEP_ACTIVITY_PRESETS = {
   processorGroup: {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '25 hours',
-    heartbeatTimeout: '30 seconds',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
   },
   publishGroup: {
