@@ -2,6 +2,7 @@ import {
   CancellationScope,
   CancelledFailure,
   defineQuery,
+  defineSignal,
   patched,
   proxyActivities,
   setHandler,
@@ -14,6 +15,8 @@ import { LOST_WORKER_HEARTBEAT_TIMEOUT } from './contract/steps';
 import { INFERENCE_STATUS } from './contract/search-attributes';
 import {
   INFERENCE_STATUS_QUERY,
+  STEP_PROGRESS_SIGNAL,
+  type StepProgressSignal,
   type InferenceWorkflowInput,
   type InferenceWorkflowState,
   type TaskBatchWorkflowInput,
@@ -23,10 +26,12 @@ import {
 import { failureMessage } from './interpreter';
 import { projection } from './projection';
 import { runTaskBatches, runTasks } from './scheduling';
-import { initialTaskState, now, settleInference, taskOutcomes } from './task-state';
+import { applyStepProgress, initialTaskState, now, settleInference, taskOutcomes } from './task-state';
 import { webhookEvent } from './webhook-event';
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
+/** Progress of a running step (activities/runtime/step-progress.ts); it only updates the state the query shows. */
+export const stepProgressSignal = defineSignal<[StepProgressSignal]>(STEP_PROGRESS_SIGNAL);
 
 /** Inferences above this many tasks run them in child workflows, keeping every history far below its limits. */
 const DEFAULT_BATCH_SIZE = 100;
@@ -42,6 +47,7 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
     tasks: input.tasks.map((plan) => initialTaskState(input.steps, plan, input.resume?.[plan.task_index])),
   };
   setHandler(inferenceStatusQuery, () => state);
+  setHandler(stepProgressSignal, (update) => applyStepProgress(state.tasks, update));
 
   await projection().recordInferenceState({ inferenceId: input.inferenceId, status: 'RUNNING', startedAt: now() });
   if (input.searchAttributes) upsertSearchAttributes([{ key: INFERENCE_STATUS, value: 'RUNNING' }]);
@@ -81,6 +87,7 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
  */
 export async function inferenceTaskBatchWorkflow(input: TaskBatchWorkflowInput): Promise<TaskBatchWorkflowResult> {
   const states = input.tasks.map((plan, index) => initialTaskState(input.parent.steps, plan, input.resume?.[index]));
+  setHandler(stepProgressSignal, (update) => applyStepProgress(states, update));
   const cancelled = await runTasks(input.parent, input.tasks, states);
   return { tasks: states, cancelled };
 }

@@ -26,6 +26,7 @@ import { BuiltInPublisher, type MapPublisher } from '../geo/publish/publisher';
 import type { AppConfig } from '../platform/config/config';
 import { startTracing } from '../platform/tracing/tracing';
 import { activityLoggingInterceptor } from '../platform/logging/activity-logging';
+import { rootLogger } from '../platform/logging/logger';
 import { temporalDataConverter } from '../platform/temporal/payload-codec';
 import type { ObjectStore } from '../platform/storage/object-store';
 
@@ -72,6 +73,14 @@ export function createPublisher(config: AppConfig, store: ObjectStore): MapPubli
 
 export function workerRoles(config: AppConfig): WorkerRole[] {
   return config.WORKER_ROLES.split(',').map((role) => role.trim() as WorkerRole);
+}
+
+/** Once per process and reason: the model runs on a later provider of ONNX_EXECUTION_PROVIDERS than the first. */
+function warnProviderFallback(message: string): void {
+  rootLogger().warn(
+    { event: 'execution_provider_fallback' },
+    `${message}. Models run on the CPU: for the GPU install the CUDA provider with \`bash scripts/provision.sh gpu\` (or use docker/Dockerfile.worker-gpu) on a machine with an NVIDIA driver; set ONNX_EXECUTION_PROVIDERS=cpu to not try CUDA`,
+  );
 }
 
 /** The Temporal workers of one process: one per distinct task queue among its roles. */
@@ -194,7 +203,7 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
     publisher: createPublisher(config, options.store),
     processorRuntime,
     warmProcessors: createWarmProcessors(config, processorRuntime, options.dataSource),
-    modelThreads: new ModelThreadPool(config.MODEL_CONCURRENCY),
+    modelThreads: new ModelThreadPool(config.MODEL_CONCURRENCY, { onProviderFallback: warnProviderFallback }),
   };
   const all = createActivities(deps);
   const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();

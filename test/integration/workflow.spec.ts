@@ -8,7 +8,11 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { PipelineActivities } from '../../activities';
 import { runGroupItems } from '../../activities/runtime/step-group';
 import { STEP_IDS } from '../../workflows/contract/status';
-import type { InferenceWorkflowInput, InferenceWorkflowState } from '../../workflows/contract/types';
+import {
+  STEP_PROGRESS_SIGNAL,
+  type InferenceWorkflowInput,
+  type InferenceWorkflowState,
+} from '../../workflows/contract/types';
 import { requiredEnv } from '../support/services';
 import { sharedWorkflowBundle } from '../support/stack';
 
@@ -104,7 +108,14 @@ describe('inference workflow orchestration', () => {
             await Context.current().sleep(100);
           }
         }
-        return { outputKey: `out/${request.taskId}`, width: 1, height: 1, tiles: 1, class_pixel_counts: {} };
+        return {
+          outputKey: `out/${request.taskId}`,
+          width: 1,
+          height: 1,
+          tiles: 1,
+          execution_provider: 'cpu',
+          class_pixel_counts: {},
+        };
       },
       async runGenericProcessor(request) {
         return { outputKey: `processed/${request.taskId}`, exit_code: 0, duration_ms: 1, result: null };
@@ -257,6 +268,38 @@ describe('inference workflow orchestration', () => {
     expect(projections.some((entry) => entry.kind === 'coco' && entry.taskId === args.inferenceId)).toBe(false);
     expect(projections.filter((entry) => entry.kind === 'inference').map((entry) => entry.status)).toContain('STOPPED');
     await recordHistory('stopped', args.inferenceId);
+  });
+
+  it('shows the progress a running step signals in the query; the history with the signals replays', async () => {
+    const args = input(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif']);
+    await withWorker(scriptedActivities({ blockInference: true }), async (taskQueue) => {
+      const handle = await client.workflow.start('inferenceWorkflow', {
+        taskQueue,
+        workflowId: args.inferenceId,
+        args: [args],
+      });
+      let live: InferenceWorkflowState | undefined;
+      for (let i = 0; i < 100; i += 1) {
+        live = await handle.query<InferenceWorkflowState>('inferenceStatus');
+        if (live.tasks.filter((task) => task.pipeline_steps[1].status === 'RUNNING').length === 2) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const [running, , waiting] = live!.tasks;
+      const progress = { done: 12, total: 40, unit: 'tiles', eta_seconds: 9 };
+      // What activities/runtime/step-progress.ts sends while a step runs longer than a few seconds.
+      await handle.signal(STEP_PROGRESS_SIGNAL, { task_id: running!.task_id, step_id: 'model-inference', progress });
+      // A late count for a step that is not running (here: not started) changes nothing.
+      await handle.signal(STEP_PROGRESS_SIGNAL, { task_id: waiting!.task_id, step_id: 'model-inference', progress });
+      const shown = await handle.query<InferenceWorkflowState>('inferenceStatus');
+      expect(shown.tasks[0]!.pipeline_steps[1]).toMatchObject({ status: 'RUNNING', progress });
+      expect(shown.tasks[2]!.pipeline_steps[1]!.progress).toBeUndefined();
+      await handle.cancel();
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    });
+    const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
+    expect(history.events?.filter((event) => event.workflowExecutionSignaledEventAttributes)).toHaveLength(2);
+    await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
+    await recordHistory('progress-signals', args.inferenceId);
   });
 
   it('lets a COCO export that has started finish when a stop arrives, and completes', async () => {
@@ -731,6 +774,7 @@ describe('inference workflow orchestration', () => {
     'grouped-processor',
     'grouped-processor-step',
     'batched',
+    'progress-signals',
   ])('replays the recorded history of a %s inference with the current workflow code', async (name) => {
     const file = path.join(historiesDir, `${name}.json`);
     expect(fs.existsSync(file)).toBe(true);

@@ -30,6 +30,12 @@ export interface ModelInputDataSpec {
   tile_size: number;
   /** Pixels shared by neighbouring tiles (0 <= overlap < tile_size / 2). */
   tile_overlap: number;
+  /**
+   * How overlapping tiles are combined (src/geo/model/segmentation.ts): `center` takes each pixel from the tile
+   * whose centre is nearest; `linear` and `cosine` (the default) average the model outputs of every tile covering
+   * the pixel, weighted by a ramp over the overlap at each tile side, before the argmax (no seams).
+   */
+  tile_blending?: TileBlending;
   /** Input pixel value meaning "no data" (all bands equal to it) -> output nodata. */
   nodata?: number;
   /** Output classes; the model emits one logit channel per class, in this order of `value`. */
@@ -53,6 +59,11 @@ export interface ModelInputDataSpec {
    */
   vectors?: { simplify_tolerance?: number };
 }
+
+export const TILE_BLENDINGS = ['center', 'linear', 'cosine'] as const;
+export type TileBlending = (typeof TILE_BLENDINGS)[number];
+/** `tile_blending` of a spec that names none. */
+export const DEFAULT_TILE_BLENDING: TileBlending = 'cosine';
 
 /** `resolution` of chips when the spec names none: Sentinel-2's finest bands. */
 export const DEFAULT_CHIP_RESOLUTION_M = 10;

@@ -37,7 +37,10 @@ export interface PipelineStepState {
   message?: string;
   /** Small JSON summary the step returned (object keys, counts), never raster bytes. */
   result?: Record<string, unknown>;
-  /** How far a running step is (written by the step into the DB projection; the workflow's own state lacks it). */
+  /**
+   * How far a running step is: written by the step into the DB projection (about every second), and signalled
+   * to the workflow (STEP_PROGRESS_SIGNAL, every few seconds for steps that run longer), so the query has it too.
+   */
   progress?: StepProgress;
 }
 
@@ -156,5 +159,18 @@ export interface InferenceWorkflowState {
 
 /** Name of the workflow query returning InferenceWorkflowState. */
 export const INFERENCE_STATUS_QUERY = 'inferenceStatus';
+
+/**
+ * Signal a running step sends its workflow, every few seconds while it runs longer than that, so the
+ * `inferenceStatus` query shows its progress (GET .../tasks also reads the steps' own writes to the DB).
+ */
+export const STEP_PROGRESS_SIGNAL = 'stepProgress';
+
+export interface StepProgressSignal {
+  task_id: string;
+  /** The step's process_id. */
+  step_id: string;
+  progress: StepProgress;
+}
 export const INFERENCE_WORKFLOW_TYPE = 'inferenceWorkflow';
 export const TASK_BATCH_WORKFLOW_TYPE = 'inferenceTaskBatchWorkflow';

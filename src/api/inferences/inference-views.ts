@@ -37,14 +37,17 @@ export function inferenceView(config: AppConfig, inference: InferenceEntity, sta
 export type InferenceView = ReturnType<typeof inferenceView>;
 
 /**
- * The workflow's live steps with each step's `progress` from the projection: the steps write their progress
- * there (the workflow's state has none), so a live step without it keeps the projected value.
+ * The workflow's live steps with each step's `progress`: the steps write it to the projection about every second
+ * and signal it to the workflow every few seconds when they run longer, so the more advanced count is shown.
  */
 function withProjectedProgress(live: PipelineStepState[], projected: PipelineStepState[]): PipelineStepState[] {
   const progress = new Map(projected.filter((step) => step.progress).map((step) => [step.process_id, step.progress]));
-  return live.map((step) =>
-    step.progress || !progress.has(step.process_id) ? step : { ...step, progress: progress.get(step.process_id) },
-  );
+  // The workflow hears a long step's count every few seconds, the projection about every second: the further wins.
+  return live.map((step) => {
+    const stored = progress.get(step.process_id);
+    if (!stored || (step.progress && step.progress.done > stored.done)) return step;
+    return { ...step, progress: stored };
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TILE_BLENDINGS } from '../../../workflows/contract/model-spec';
 
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4');
 
@@ -38,6 +39,7 @@ export const modelInputDataSpecSchema = z
       .optional(),
     tile_size: z.number().int().min(8).max(4096),
     tile_overlap: z.number().int().min(0),
+    tile_blending: z.enum(TILE_BLENDINGS).optional(),
     nodata: z.number().finite().optional(),
     classes: z
       .array(

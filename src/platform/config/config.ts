@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { repoPath } from '../repo-root';
+import { parseExecutionProviders } from '../../../workflows/contract/execution-providers';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -138,11 +139,32 @@ export const configSchema = z.object({
     .min(1024)
     .default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
-  INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+  /**
+   * onnxruntime execution providers in order of preference: `auto` (CUDA when it can be loaded, else CPU) or a
+   * list such as `cuda,cpu` or `cpu` (src/geo/model/execution-providers.ts).
+   */
+  ONNX_EXECUTION_PROVIDERS: z
+    .string()
+    .default('auto')
+    .transform((value, context) => {
+      try {
+        return parseExecutionProviders(value);
+      } catch (error) {
+        context.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** Tiles per session.run; unset: 4 on the CPU, 16 when the model runs on CUDA (a GPU wants bigger runs). */
+  INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).optional(),
   /** Least time between two writes of a step's progress into the projection (per task and step). */
   STEP_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
-  /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
-  MODEL_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+  /** A step running longer than this signals its count to the workflow (its query shows it) this often. */
+  STEP_PROGRESS_SIGNAL_INTERVAL_MS: z.coerce.number().int().min(0).default(3000),
+  /**
+   * Model threads per worker process; 0 (auto): one per core, started only while there is work for them. With
+   * ONNX_INTRA_OP_THREADS auto too, a model run alone uses every core, runs side by side one core each.
+   */
+  MODEL_CONCURRENCY: z.coerce.number().int().min(0).default(0),
   /** Memory a grouped model activity may fill with decoded inputs; fewer tasks run at once for large scenes. */
   MODEL_GROUP_MEMORY_MB: z.coerce.number().int().min(64).default(1024),
 

@@ -72,6 +72,28 @@ const webhookDuration = new Histogram({
   registers: [metricsRegistry],
 });
 
+const modelTiles = new Counter({
+  name: 'geo_model_tiles_total',
+  help: 'Model tiles computed by model-inference, by model and the onnxruntime execution provider that ran them (cuda, cpu)',
+  labelNames: ['model', 'provider'] as const,
+  registers: [metricsRegistry],
+});
+
+const modelSegmentDuration = new Histogram({
+  name: 'geo_model_segment_duration_seconds',
+  help: 'Wall time of the model over one input (all its tiles), by the execution provider that ran it',
+  labelNames: ['provider'] as const,
+  buckets: STEP_BUCKETS,
+  registers: [metricsRegistry],
+});
+
+/** One input segmented by a model on `provider` (the execution provider actually used). */
+export function recordModelSegmented(model: string, provider: string, tiles: number, durationSeconds: number): void {
+  modelTiles.inc({ model, provider }, tiles);
+  if (Number.isFinite(durationSeconds) && durationSeconds >= 0)
+    modelSegmentDuration.observe({ provider }, durationSeconds);
+}
+
 /** A step reached FINISHED, FAILED or STOPPED; durationSeconds when both timestamps are known. */
 export function recordStepFinished(step: string, status: string, durationSeconds?: number): void {
   stepsProcessed.inc({ step, status });
