@@ -8,6 +8,7 @@ import { CocoExport1732900000000 } from './migrations/1732900000000-coco-export'
 import { StepLogs1733000000000 } from './migrations/1733000000000-step-logs';
 import { InferenceEvents1733100000000 } from './migrations/1733100000000-inference-events';
 import { OwnedModelsApiKeys1733250000000 } from './migrations/1733250000000-owned-models-api-keys';
+import { ModelVersionsGolden1733300000000 } from './migrations/1733300000000-model-versions-golden';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -18,6 +19,7 @@ export const MIGRATIONS = [
   StepLogs1733000000000,
   InferenceEvents1733100000000,
   OwnedModelsApiKeys1733250000000,
+  ModelVersionsGolden1733300000000,
 ];
 
 /** TypeORM options shared by the API, the worker and the tests. Schema changes go through migrations only. */
