@@ -78,8 +78,8 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
       expect(v1.body.version).toBe(1);
       expect(v2.body).toMatchObject({ display_name: family, version: 2, description: 'retrained' });
       expect((await alice.get(`/api/v2/models/${v2.body.id}`)).body.version).toBe(2);
-      // Another owner's same name is their own version 1.
-      const bobs = await register(bob, family);
+      // Another owner's same name is their own version 1 (public: alice sees it in listings).
+      const bobs = await register(bob, family, { visibility: 'public' });
       expect(bobs.body.version).toBe(1);
 
       const byName = await startInference(alice, { model_display_name: family });
