@@ -4,6 +4,7 @@ import { ModelsModule } from '../models/models.module';
 import { TilesModule } from '../tiles/tiles.module';
 import { InferenceControlService } from './inference-control.service';
 import { InferenceCreationService } from './inference-creation.service';
+import { InferenceDryRunService } from './inference-dry-run.service';
 import { InferenceResultsService } from './inference-results.service';
 import { InferencesController } from './inferences.controller';
 import { InferenceTokensController } from './inference-tokens.controller';
@@ -12,6 +13,12 @@ import { InferencesService } from './inferences.service';
 @Module({
   imports: [ModelsModule, GenericProcessorsModule, TilesModule],
   controllers: [InferencesController, InferenceTokensController],
-  providers: [InferenceCreationService, InferencesService, InferenceControlService, InferenceResultsService],
+  providers: [
+    InferenceCreationService,
+    InferenceDryRunService,
+    InferencesService,
+    InferenceControlService,
+    InferenceResultsService,
+  ],
 })
 export class InferencesModule {}
