@@ -266,9 +266,9 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
   it('dry run: the tasks and the scene each would use (the same choice as a real run) or why none fits; nothing started or stored', async () => {
     const countRows = async () =>
       Number((await stack.dataSource.query('SELECT count(*) AS n FROM inferences'))[0].n) +
-      Number((await stack.dataSource.query('SELECT count(*) AS n FROM tasks'))[0].n);
+      Number((await stack.dataSource.query('SELECT count(*) AS n FROM inference_tasks'))[0].n);
     const rowsBefore = await countRows();
-    const url = `${files.url}/not-read-by-a-dry-run.tif`;
+    const url = 'http://127.0.0.1:9/scenes/not-read-by-a-dry-run.tif';
     const response = await api.post('/api/v2/inference/dry-run', {
       model_display_name: modelName,
       spatial_domain: { bbox: [fixtures.chipBbox], urls: [url] },
