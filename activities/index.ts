@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import { createGenericProcessorActivities } from './generic-processor';
 import { createExportActivities } from './export-coco';
+import { createResultsExportActivities } from './export-results';
 import { createModelInferenceActivities } from './model-inference';
 import { createProjectionActivities } from './projection';
 import { createPublishActivities } from './push-to-geoserver';
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createProjectionActivities(deps),
     ...createWebhookActivities(deps),
     ...createExportActivities(deps),
+    ...createResultsExportActivities(deps),
   };
 }
 

@@ -52,6 +52,8 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
       : await runTaskBatches(input, state, batchSize);
   // COCO export of the finished masks, before the final status so COMPLETED means the export exists.
   if (!cancelled && patched('coco-export')) state.coco = await exportCoco(input);
+  // STAC catalog, vectors and input previews, after COCO (the Items link it); also before the final status.
+  if (!cancelled && patched('results-export')) state.results = await exportResults(input);
   settleInference(state, cancelled);
   await CancellationScope.nonCancellable(() =>
     projection().recordInferenceState({
@@ -103,6 +105,33 @@ async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkf
       run({ inferenceId: input.inferenceId, modelId: input.modelId }),
     );
     return { key: result.cocoKey, annotations: result.annotations };
+  } catch (error) {
+    return { error: failureMessage(error) };
+  }
+}
+
+/** Like the COCO export: a failure is reported on the state and the webhook, never on the inference's status. */
+async function exportResults(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['results']> {
+  const { exportResults: run } = proxyActivities<PipelineActivities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '5 minutes',
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  });
+  try {
+    const result = await CancellationScope.nonCancellable(() =>
+      run({
+        inferenceId: input.inferenceId,
+        modelId: input.modelId,
+        ...(input.processor ? { processor: input.processor } : {}),
+      }),
+    );
+    return { key: result.collectionKey, items: result.items, features: result.features };
   } catch (error) {
     return { error: failureMessage(error) };
   }

@@ -118,6 +118,10 @@ describe('inference workflow orchestration', () => {
         projections.push({ kind: 'coco', status: 'EXPORTED', taskId: request.inferenceId });
         return { cocoKey: `inferences/${request.inferenceId}/coco.json`, images: 3, annotations: 7 };
       },
+      async exportResults(request) {
+        projections.push({ kind: 'results', status: 'EXPORTED', taskId: request.inferenceId });
+        return { collectionKey: `inferences/${request.inferenceId}/collection.json`, items: 3, features: 9 };
+      },
     });
   }
 
@@ -182,6 +186,7 @@ describe('inference workflow orchestration', () => {
     );
     // The COCO export runs once, after the tasks and before the final status is recorded.
     expect(state.coco).toEqual({ key: `inferences/${args.inferenceId}/coco.json`, annotations: 7 });
+    expect(state.results).toEqual({ key: `inferences/${args.inferenceId}/collection.json`, items: 3, features: 9 });
     const ours = projections.filter(
       (p) => p.kind === 'inference' || (p.kind === 'coco' && p.taskId === args.inferenceId),
     );
@@ -194,6 +199,8 @@ describe('inference workflow orchestration', () => {
     const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
     await recordHistory('completed', args.inferenceId);
+    // The same run with the results export (STAC, vectors, previews) after COCO.
+    await recordHistory('completed-results', args.inferenceId);
   });
 
   it('fails only the task with bad input; the others finish; the inference is FAILED', async () => {
@@ -701,7 +708,7 @@ describe('inference workflow orchestration', () => {
     });
   });
 
-  it.each(['completed', 'failed', 'stopped', 'grouped-failed', 'grouped-processor', 'batched'])(
+  it.each(['completed', 'completed-results', 'failed', 'stopped', 'grouped-failed', 'grouped-processor', 'batched'])(
     'replays the recorded history of a %s inference with the current workflow code',
     async (name) => {
       const file = path.join(historiesDir, `${name}.json`);

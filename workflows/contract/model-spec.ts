@@ -41,6 +41,17 @@ export interface ModelInputDataSpec {
   resolution?: number;
   /** Output value written where the input has no data. Default 255. */
   output_nodata?: number;
+  /**
+   * The input preview written beside each prediction: three of `bands` by name as red, green, blue, each
+   * stretched between two percentiles of its valid pixels. Default: the bands named red/green/blue (or
+   * Sentinel-2 / Landsat names B04/B03/B02, B4/B3/B2), percentiles 2 and 98.
+   */
+  preview?: { bands: string[]; percentiles?: [number, number] };
+  /**
+   * Vector predictions: Douglas-Peucker tolerance in the output CRS's units (metres for UTM); unset or 0:
+   * polygons follow the pixel edges exactly.
+   */
+  vectors?: { simplify_tolerance?: number };
 }
 
 /** `resolution` of chips when the spec names none: Sentinel-2's finest bands. */

@@ -318,13 +318,14 @@ type Undeclared = Exclude<StepId, Step['id']>;
 const everyStepDeclared: [Undeclared] extends [never] ? true : Undeclared = true;
 void everyStepDeclared;
 
-/** The activities the workflow runs besides the steps (projection, webhook, COCO export), on its own worker. */
+/** The activities the workflow runs besides the steps (projection, webhook, exports), on its own worker. */
 export const WORKFLOW_ACTIVITIES = [
   'recordTaskState',
   'recordTaskStates',
   'recordInferenceState',
   'deliverWebhook',
   'exportCoco',
+  'exportResults',
 ] as const;
 export type WorkflowActivityName = (typeof WORKFLOW_ACTIVITIES)[number];
 

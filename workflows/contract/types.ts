@@ -146,6 +146,8 @@ export interface InferenceWorkflowState {
   webhook?: { status: 'SENDING' | 'DELIVERED' | 'FAILED' | 'SKIPPED'; message?: string };
   /** COCO export of the finished tasks' masks (storage key), or why it failed. */
   coco?: { key?: string; annotations?: number; error?: string };
+  /** STAC catalog, vectors and previews of the finished tasks (the Collection's storage key), or why they failed. */
+  results?: { key?: string; items?: number; features?: number; error?: string };
 }
 
 /** Name of the workflow query returning InferenceWorkflowState. */

@@ -47,8 +47,13 @@ function withProjectedProgress(live: PipelineStepState[], projected: PipelineSte
   );
 }
 
-/** The JSON of a task: its row, overlaid by the workflow's live state of it while the inference runs. */
+/**
+ * The JSON of a task: its row, overlaid by the workflow's live state of it while the inference runs. The
+ * results export's entry (`outputs.results`: provenance, vectors, STAC Item) is the row's only: the workflow
+ * state has no step for it.
+ */
 export function taskView(row: TaskEntity, live?: TaskState) {
+  const results = row.outputs?.results;
   return {
     task_id: row.taskId,
     inference_id: row.inferenceId,
@@ -59,9 +64,12 @@ export function taskView(row: TaskEntity, live?: TaskState) {
     output_key: live?.output_key ?? row.outputKey,
     message: live?.message ?? row.statusMessage,
     outputs: live
-      ? Object.fromEntries(
-          live.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]),
-        )
+      ? {
+          ...Object.fromEntries(
+            live.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]),
+          ),
+          ...(results ? { results } : {}),
+        }
       : (row.outputs ?? {}),
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),

@@ -6,6 +6,7 @@ import { InferenceControlService } from './inference-control.service';
 import { InferenceCreationService } from './inference-creation.service';
 import { InferenceDryRunService } from './inference-dry-run.service';
 import { InferenceResultsService } from './inference-results.service';
+import { InferenceStacService } from './inference-stac.service';
 import { InferencesController } from './inferences.controller';
 import { InferenceTokensController } from './inference-tokens.controller';
 import { InferencesService } from './inferences.service';
@@ -19,6 +20,7 @@ import { InferencesService } from './inferences.service';
     InferencesService,
     InferenceControlService,
     InferenceResultsService,
+    InferenceStacService,
   ],
 })
 export class InferencesModule {}

@@ -61,6 +61,7 @@ describe('step registry', () => {
       workflows: [
         'deliverWebhook',
         'exportCoco',
+        'exportResults',
         'pushToGeoserver',
         'pushToGeoservers',
         'recordInferenceState',
