@@ -56,10 +56,12 @@ export class ModelsController {
     model: { json: createModelSchema, description: 'model metadata', example: modelMetadataExample },
     golden_input: {
       file: {},
+      required: false,
       description: 'optional: a small input GeoTIFF (at most 2048 x 2048 pixels) the model is run on at registration',
     },
     golden_output: {
       file: {},
+      required: false,
       description: "optional, with golden_input: the expected output (band 1: class values on the input's grid)",
     },
   })
