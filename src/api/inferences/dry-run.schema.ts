@@ -19,7 +19,12 @@ export const dryRunTaskSchema = z.object({
     .describe('areas: the least cloudy scene within maxcc covering the area; null when none fits or for URLs'),
   scenes_found: z.number().int().nullable().describe('areas: scenes the STAC search returned for the area and dates'),
   scenes_within_maxcc: z.number().int().nullable(),
-  available: z.boolean().describe('false: a real run would fail this task at terrakit-data-fetch'),
+  available: z
+    .boolean()
+    .nullable()
+    .describe(
+      'false: a real run would fail this task at terrakit-data-fetch; null: not searched (past the first 500 area x date tasks)',
+    ),
   reason: z
     .string()
     .nullable()
@@ -35,7 +40,7 @@ export const dryRunViewSchema = z.object({
   steps: z.array(z.string()).describe('the step plan every task would run, in order'),
   tasks_count_total: z.number().int(),
   tasks_available: z.number().int().describe('tasks with imagery (URLs count as available: they are read at run time)'),
-  tasks_unavailable: z.number().int(),
+  tasks_unavailable: z.number().int().describe('tasks with no scene that fits (not counting unsearched ones)'),
   tasks: z.array(dryRunTaskSchema),
 });
 

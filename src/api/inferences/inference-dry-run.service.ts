@@ -11,6 +11,8 @@ import type { CreateInferenceRequest } from './inferences.dto';
 
 /** STAC searches of one dry run that run at the same time (each may follow several pages). */
 const SEARCH_CONCURRENCY = 4;
+/** Area x date tasks a dry run searches scenes for; the rest are listed unsearched, to bound one request's load. */
+export const DRY_RUN_MAX_SEARCHES = 500;
 
 /**
  * POST /api/v2/inference/dry-run: validates the body exactly as a create does (same 4xx), then answers the tasks
@@ -30,14 +32,18 @@ export class InferenceDryRunService {
     const bandNames = model.modelInputDataSpec.bands.map((band) => band.name);
     const tasks = new Array<DryRunTask>(inputs.length);
     let next = 0;
+    let searches = 0;
     const worker = async () => {
       while (next < inputs.length) {
         const index = next++;
-        tasks[index] = await this.describeTask(index, inputs[index]!, bandNames);
+        const input = inputs[index]!;
+        const search = input.kind === 'stac' && searches++ < DRY_RUN_MAX_SEARCHES;
+        tasks[index] = await this.describeTask(index, input, bandNames, search);
       }
     };
     await Promise.all(Array.from({ length: Math.min(SEARCH_CONCURRENCY, inputs.length) }, worker));
-    const available = tasks.filter((task) => task.available).length;
+    const available = tasks.filter((task) => task.available === true).length;
+    const unavailable = tasks.filter((task) => task.available === false).length;
     return {
       dry_run: true,
       model_id: model.id,
@@ -46,15 +52,28 @@ export class InferenceDryRunService {
       steps: planSteps({ genericProcessor: prepared.processor !== undefined }),
       tasks_count_total: tasks.length,
       tasks_available: available,
-      tasks_unavailable: tasks.length - available,
+      tasks_unavailable: unavailable,
       tasks,
     };
   }
 
-  private async describeTask(index: number, input: TaskInput, bandNames: string[]): Promise<DryRunTask> {
+  private async describeTask(
+    index: number,
+    input: TaskInput,
+    bandNames: string[],
+    search: boolean,
+  ): Promise<DryRunTask> {
     const base = { task_index: index, input: { ...input } as Record<string, unknown> };
-    if (input.kind !== 'stac')
-      return { ...base, scene: null, scenes_found: null, scenes_within_maxcc: null, available: true, reason: null };
+    const unsearched = { scene: null, scenes_found: null, scenes_within_maxcc: null };
+    if (input.kind !== 'stac') return { ...base, ...unsearched, available: true, reason: null };
+    if (!search) {
+      return {
+        ...base,
+        ...unsearched,
+        available: null,
+        reason: `not searched: a dry run looks up scenes for the first ${DRY_RUN_MAX_SEARCHES} area x date tasks`,
+      };
+    }
     return { ...base, ...(await this.sceneFor(input, bandNames)) };
   }
 
