@@ -3,6 +3,7 @@ import type { AppConfig } from '../src/platform/config/config';
 import type { ObjectStore } from '../src/platform/storage/object-store';
 import type { ModelThreadPool } from '../src/geo/model/model-thread';
 import type { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
+import type { WarmProcessors } from '../src/geo/processors/warm-processors';
 import type { ProcessorLimitSettings } from '../src/geo/processors/run-processor';
 import type { MapPublisher } from '../src/geo/publish/publisher';
 import type { StacFetchSettings } from '../src/geo/stac/stac-fetch';
@@ -36,6 +37,8 @@ export interface ActivityDeps {
   publisher: MapPublisher;
   /** Warm sandboxed Python for generic processors (one per worker process). */
   processorRuntime: ProcessorRuntime;
+  /** Warm processes of lifecycle processors, on top of processorRuntime (one per processor and user). */
+  warmProcessors: WarmProcessors;
   /** The threads that run the models (MODEL_CONCURRENCY of them); every model step of the process shares them. */
   modelThreads: ModelThreadPool;
 }

@@ -25,3 +25,4 @@ export function createActivities(deps: ActivityDeps) {
 export type PipelineActivities = ReturnType<typeof createActivities>;
 export type { ActivityDeps } from './deps';
 export { StepFailureInterceptor } from './runtime/step-failure';
+export { ActivityResilienceInterceptor, retryInfrastructure } from './runtime/infrastructure-retry';

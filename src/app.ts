@@ -7,9 +7,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './api/app.module';
 import { requestSpanMiddleware } from './platform/tracing/tracing';
-import { AllExceptionsFilter } from './api/http/all-exceptions.filter';
+import { AllExceptionsFilter, type DependencyEndpoint } from './api/http/all-exceptions.filter';
+import { APP_CONFIG } from './api/config.module';
 import { canonicalPathMiddleware } from './api/http/canonical-path';
-import { loadConfig } from './platform/config/config';
+import { loadConfig, type AppConfig } from './platform/config/config';
 import { configureLogging, pinoLevelOfNestLevels, type AppLogLevel } from './platform/logging/logger';
 import { httpMetricsMiddleware } from './api/metrics/metrics.module';
 import { setupOpenApi } from './api/openapi/openapi';
@@ -51,6 +52,23 @@ function loggingModule(levels: NestLevels | undefined) {
   });
 }
 
+/** The ports of PostgreSQL and object storage, so a refused connection in a request names its dependency. */
+function dependencyEndpoints(config: AppConfig): DependencyEndpoint[] {
+  const endpoints: DependencyEndpoint[] = [];
+  const add = (name: string, url: string | undefined, defaultPort: number) => {
+    if (!url) return;
+    try {
+      const parsed = new URL(url);
+      endpoints.push({ name, port: Number(parsed.port || defaultPort) });
+    } catch {
+      /* validated elsewhere */
+    }
+  };
+  add('database', config.DATABASE_URL, 5432);
+  if (config.STORAGE_DRIVER === 'minio') add('object storage', config.MINIO_ENDPOINT, 9000);
+  return endpoints;
+}
+
 /** Builds the HTTP API (no listen); shared by main.ts and the tests. Reads configuration from process.env. */
 export async function createApiApp(options: { logger?: NestLevels } = {}): Promise<INestApplication> {
   @Module({ imports: [loggingModule(options.logger), AppModule] })
@@ -63,7 +81,7 @@ export async function createApiApp(options: { logger?: NestLevels } = {}): Promi
   // Request spans only when tracing is configured (OTEL_EXPORTER_OTLP_ENDPOINT).
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) app.use(requestSpanMiddleware);
   app.useBodyParser('json', { limit: '5mb' });
-  app.useGlobalFilters(new AllExceptionsFilter());
+  app.useGlobalFilters(new AllExceptionsFilter(dependencyEndpoints(app.get<AppConfig>(APP_CONFIG))));
   setupOpenApi(app);
   app.enableShutdownHooks();
   return app;

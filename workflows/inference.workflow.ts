@@ -10,6 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from './contract/errors';
+import { LOST_WORKER_HEARTBEAT_TIMEOUT } from './contract/steps';
 import { INFERENCE_STATUS } from './contract/search-attributes';
 import {
   INFERENCE_STATUS_QUERY,
@@ -91,7 +92,7 @@ export async function inferenceTaskBatchWorkflow(input: TaskBatchWorkflowInput):
 async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['coco']> {
   const { exportCoco: run } = proxyActivities<PipelineActivities>({
     startToCloseTimeout: '1 hour',
-    heartbeatTimeout: '2 minutes',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,
@@ -143,8 +144,11 @@ async function notifyWebhook(
   plan: WebhookPlan,
   state: InferenceWorkflowState,
 ): Promise<void> {
+  // Heartbeats (the worker's keep-alive) move a delivery of a lost worker on within ~20 s; the call itself is
+  // bounded by WEBHOOK_TIMEOUT_MS, the start-to-close timeout leaves room for waiting out a database outage.
   const webhookActivities = proxyActivities<PipelineActivities>({
-    startToCloseTimeout: '2 minutes',
+    startToCloseTimeout: '15 minutes',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: plan.initialIntervalSeconds * 1000,
       backoffCoefficient: 2,

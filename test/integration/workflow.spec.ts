@@ -25,7 +25,7 @@ describe('inference workflow orchestration', () => {
   function withGroups(
     single: Omit<
       PipelineActivities,
-      'fetchTaskInputs' | 'runModelInferences' | 'pushToGeoservers' | 'recordTaskStates'
+      'fetchTaskInputs' | 'runModelInferences' | 'runGenericProcessors' | 'pushToGeoservers' | 'recordTaskStates'
     >,
   ): PipelineActivities {
     return {
@@ -46,6 +46,17 @@ describe('inference workflow orchestration', () => {
             inferenceId: request.inferenceId,
             workflowId: request.workflowId,
             modelId: request.modelId,
+            taskId: item.taskId,
+            inputKey: item.inputKey,
+          }),
+        );
+      },
+      async runGenericProcessors(request) {
+        return runGroupItems(request.items, 4, (item) =>
+          single.runGenericProcessor({
+            inferenceId: request.inferenceId,
+            workflowId: request.workflowId,
+            processor: request.processor,
             taskId: item.taskId,
             inputKey: item.inputKey,
           }),
@@ -473,7 +484,7 @@ describe('inference workflow orchestration', () => {
       await recordHistory('grouped-failed', args.inferenceId);
     });
 
-    it('runs a generic processor task by task inside the groups, between the model and the push; the history replays', async () => {
+    it('runs the generic processor step grouped too, between the model and the push; the history replays', async () => {
       const args: InferenceWorkflowInput = {
         ...grouped(['http://a/1.tif', 'http://a/bad.tif', 'http://a/3.tif'], 2),
         steps: [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.genericProcessor, STEP_IDS.pushToGeoserver],
@@ -484,9 +495,11 @@ describe('inference workflow orchestration', () => {
       const activities = counted(
         {
           ...base,
-          async runGenericProcessor(request) {
-            calls.push(`runGenericProcessor:${request.taskId}:${request.inputKey}`);
-            return base.runGenericProcessor(request);
+          async runGenericProcessors(request) {
+            calls.push(
+              `runGenericProcessors:${request.items.map((item) => `${item.taskId}:${item.inputKey}`).join(',')}`,
+            );
+            return base.runGenericProcessors(request);
           },
         },
         calls,
@@ -512,15 +525,16 @@ describe('inference workflow orchestration', () => {
           'fetchTaskInputs:1',
           'runModelInferences:1',
           'runModelInferences:1',
-          `runGenericProcessor:${args.tasks[0].task_id}:out/${args.tasks[0].task_id}`,
-          `runGenericProcessor:${args.tasks[2].task_id}:out/${args.tasks[2].task_id}`,
+          `runGenericProcessors:${args.tasks[0].task_id}:out/${args.tasks[0].task_id}`,
+          `runGenericProcessors:${args.tasks[2].task_id}:out/${args.tasks[2].task_id}`,
           'pushToGeoservers:1',
           'pushToGeoservers:1',
         ].sort(),
       );
       const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
-      await recordHistory('grouped-processor', args.inferenceId);
+      // 'grouped-processor' is the earlier, task-by-task processor step: it stays as recorded.
+      await recordHistory('grouped-processor-step', args.inferenceId);
     });
 
     it('splits a group: downloads four per activity, model runs up to the value budget, and records each part as it ends', async () => {
@@ -708,13 +722,19 @@ describe('inference workflow orchestration', () => {
     });
   });
 
-  it.each(['completed', 'completed-results', 'failed', 'stopped', 'grouped-failed', 'grouped-processor', 'batched'])(
-    'replays the recorded history of a %s inference with the current workflow code',
-    async (name) => {
-      const file = path.join(historiesDir, `${name}.json`);
-      expect(fs.existsSync(file)).toBe(true);
-      const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(file, 'utf8')));
-      await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, `replay-${name}`);
-    },
-  );
+  it.each([
+    'completed',
+    'completed-results',
+    'failed',
+    'stopped',
+    'grouped-failed',
+    'grouped-processor',
+    'grouped-processor-step',
+    'batched',
+  ])('replays the recorded history of a %s inference with the current workflow code', async (name) => {
+    const file = path.join(historiesDir, `${name}.json`);
+    expect(fs.existsSync(file)).toBe(true);
+    const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(file, 'utf8')));
+    await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, `replay-${name}`);
+  });
 });

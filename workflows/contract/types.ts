@@ -74,8 +74,12 @@ export interface ProcessorPlan {
   /** Object-storage key of the script. */
   file_key: string;
   file_name: string;
-  /** `processor_parameters`, passed to the script as its third argument (JSON). */
+  /** `processor_parameters`, passed to the script as its third argument (JSON), and to a lifecycle's setup. */
   parameters: Record<string, unknown>;
+  /** How it runs (absent in workflows started before lifecycles: a script). */
+  style?: 'script' | 'lifecycle';
+  /** Whose inference runs it: warm lifecycle processes are never shared between users. */
+  user?: string;
 }
 
 /** Set when the inference has a webhook: how to reach the API in links, and how hard to retry. */

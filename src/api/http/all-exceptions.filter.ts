@@ -1,6 +1,16 @@
 import { ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import type { ApiErrorBody } from './api-error';
+import { infrastructureDependency } from '../../platform/infrastructure-errors';
+
+/** A service the API depends on, by address: names the dependency of a bare socket error. */
+export interface DependencyEndpoint {
+  name: string;
+  port: number;
+}
+
+/** What a client is told to wait after a 503 (an outage of a dependency): clients retry, nothing is logged as a bug. */
+export const RETRY_AFTER_SECONDS = 5;
 
 const MULTER_STATUS: Record<string, [number, string]> = {
   LIMIT_FILE_SIZE: [413, 'file is larger than the allowed size'],
@@ -14,12 +24,35 @@ const MULTER_STATUS: Record<string, [number, string]> = {
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('HTTP');
 
+  constructor(private readonly endpoints: DependencyEndpoint[] = []) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
-    const body = this.toBody(exception);
-    if (body.statusCode >= 500)
+    const body = this.unavailable(exception) ?? this.toBody(exception);
+    if (body.statusCode === 503) {
+      // An outage of a dependency, not a bug: a warning without a stack, and a hint for clients when to retry.
+      const request = host.switchToHttp().getRequest<Request>();
+      this.logger.warn(`${request.method} ${request.originalUrl ?? request.url}: 503 ${body.message}`);
+      if (!response.headersSent) response.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    } else if (body.statusCode >= 500)
       this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     if (!response.headersSent) response.status(body.statusCode).json(body);
+  }
+
+  /** 503 naming the dependency when the error is an outage of PostgreSQL or object storage. */
+  private unavailable(exception: unknown): ApiErrorBody | undefined {
+    const kind = infrastructureDependency(exception);
+    if (!kind) return undefined;
+    const port = (exception as { port?: unknown } | undefined)?.port;
+    const named = this.endpoints.find((endpoint) => endpoint.port === port)?.name;
+    const dependency = kind === 'network' ? (named ?? 'a backing service') : kind;
+    const reason = exception instanceof Error ? exception.message : String(exception);
+    return {
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: `the ${dependency} is unavailable (${reason}); retry in ${RETRY_AFTER_SECONDS} s`,
+      details: { dependency, retry_after_seconds: RETRY_AFTER_SECONDS },
+    };
   }
 
   private toBody(exception: unknown): ApiErrorBody {

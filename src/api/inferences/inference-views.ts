@@ -86,5 +86,6 @@ export function webhookDeliveryView(row: WebhookDeliveryEntity) {
     status_code: row.statusCode,
     error: row.error,
     delivered: row.delivered,
+    status: row.status,
   };
 }

@@ -30,6 +30,8 @@ export const configSchema = z.object({
 
   DATABASE_URL: z.string().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  // How long a query waits for a pooled connection before it fails (no request hangs on a dead database).
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
 
   STORAGE_DRIVER: z.enum(['filesystem', 'minio']).default('filesystem'),
   STORAGE_DIR: z.string().optional(),
@@ -42,6 +44,9 @@ export const configSchema = z.object({
 
   TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
+  // How long creating an inference waits for Temporal to accept its workflow before answering 503 (the
+  // SDK's last retry may add a second or so).
+  TEMPORAL_START_TIMEOUT_MS: z.coerce.number().int().min(100).default(3000),
   TEMPORAL_TASK_QUEUE: z.string().default('geo-inference'),
   TEMPORAL_FETCH_TASK_QUEUE: z.string().optional(),
   TEMPORAL_MODEL_TASK_QUEUE: z.string().optional(),
@@ -79,6 +84,9 @@ export const configSchema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RUN_WORKER: booleanFromEnv.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
+  // How long an activity waits out an outage of object storage or PostgreSQL (retrying with capped backoff)
+  // before the failure counts as one of the step's attempts.
+  INFRA_RETRY_SECONDS: z.coerce.number().min(0).default(600),
   /** On SIGTERM, how long running activities may go on before they are cancelled and handed to another worker. */
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(20),
   INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
@@ -111,6 +119,10 @@ export const configSchema = z.object({
     .max(2 ** 31 - 20_000)
     .default(200_000),
   PROCESSOR_PREIMPORT: z.string().default(''),
+  /** A lifecycle processor's warm process with no task for this long is cleaned up and stopped. */
+  PROCESSOR_IDLE_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
+  /** How often a worker checks whether the processors it keeps warm were deleted (then cleans them up). */
+  PROCESSOR_DELETED_CHECK_SECONDS: z.coerce.number().min(1).max(3600).default(10),
   /** Directory of gdal_translate (COGs of generic-processor outputs); unset = PATH. */
   GDAL_BIN_DIR: z.string().optional(),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),

@@ -6,8 +6,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * no new column: registering a name again adds a row with version n+1 under the existing unique key
  * (owner, display_name, version); the index below finds an owner's versions of a name quickly.
  */
-export class ModelVersionsGolden1733300000000 implements MigrationInterface {
-  name = 'ModelVersionsGolden1733300000000';
+export class ModelVersionsGolden1733400000000 implements MigrationInterface {
+  name = 'ModelVersionsGolden1733400000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE models ADD COLUMN golden jsonb`);
