@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { ApiClient } from '../support/api-client';
+import { makeSampleGeoTiff, runPython } from '../support/python';
 import { demoModelPaths } from '../support/services';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
 
@@ -141,18 +142,123 @@ describe('API validation and auth', () => {
       expect(response.body.message).toMatch(/takes 6 input channels but 5 bands/);
     });
 
-    it('409 for a duplicate display name, and the existing model is intact', async () => {
+    it('registers the same display name again as version 2, the first version intact', async () => {
       const response = await api.registerModel(metadata, demoModelPaths().model);
-      expect(response.status).toBe(409);
-      expect(response.body.field).toBe('display_name');
+      expect(response.status).toBe(201);
+      expect(response.body).toMatchObject({ display_name: metadata.display_name, version: 2, golden: null });
       const existing = await api.get(`/api/v2/models/${existingModel.id}`);
       expect(existing.status).toBe(200);
-      expect(existing.body.status).toBe('READY');
-      // Only the first model's file is in storage: failed uploads left nothing behind.
-      const modelFiles = await stack.store.list('models/');
-      const byModel = new Set(modelFiles.map((file) => file.key.split('/')[1]));
-      const rows = await stack.dataSource.query('SELECT id FROM models');
-      expect([...byModel].every((id) => rows.some((row: { id: string }) => row.id === id))).toBe(true);
+      expect(existing.body).toMatchObject({ status: 'READY', version: 1 });
+    });
+
+    describe('golden pair', () => {
+      let goldenInput: string;
+      let expected: string;
+
+      beforeAll(async () => {
+        // 300 x 300 pixels: four overlapping 256-pixel tiles of the demo model, as the model step cuts them.
+        goldenInput = path.join(workDir, 'golden-input.tif');
+        await makeSampleGeoTiff(goldenInput, 300, 11);
+        // The expected output from the independent reference (numpy + Python onnxruntime, same tiling rule).
+        const specPath = path.join(workDir, 'golden-spec.json');
+        fs.writeFileSync(specPath, JSON.stringify(metadata.model_input_data_spec));
+        expected = path.join(workDir, 'golden-expected.tif');
+        await runPython('python/reference_inference.py', [goldenInput, demoModelPaths().model, specPath, expected]);
+      });
+
+      const registerWithGolden = (name: string, files: Record<string, string>, golden?: unknown) =>
+        api.registerModel(
+          { ...metadata, display_name: name, ...(golden ? { golden } : {}) },
+          demoModelPaths().model,
+          undefined,
+          files,
+        );
+
+      it('accepts a model that reproduces its golden output and keeps the pair', async () => {
+        // onnxruntime-node and Python onnxruntime may round a few logits differently: a few pixels may differ.
+        const response = await registerWithGolden(
+          `golden-ok-${Date.now()}`,
+          { golden_input: goldenInput, golden_output: expected },
+          { max_differing_pixels: 90 },
+        );
+        expect(response.status).toBe(201);
+        expect(response.body.golden).toMatchObject({
+          width: 300,
+          height: 300,
+          bands: 6,
+          tolerance: 0,
+          max_differing_pixels: 90,
+        });
+        expect(response.body.golden.differing_pixels).toBeLessThanOrEqual(90);
+        const stored = await stack.store.list(`models/${response.body.id}/`);
+        expect(stored.map((file) => file.key).sort()).toEqual(
+          [
+            response.body.model_file_path,
+            `models/${response.body.id}/golden/expected-output.tif`,
+            `models/${response.body.id}/golden/input.tif`,
+          ].sort(),
+        );
+      });
+
+      it('refuses with 422, the max difference and the count of differing pixels, a model whose output drifts', async () => {
+        const drifted = path.join(workDir, 'golden-drifted.tif');
+        await runPython('test/support/perturb_raster.py', [expected, drifted, '--pixels', '500']);
+        const name = `golden-drift-${Date.now()}`;
+        const response = await registerWithGolden(
+          name,
+          { golden_input: goldenInput, golden_output: drifted },
+          { max_differing_pixels: 90 },
+        );
+        expect(response.status).toBe(422);
+        expect(response.body.field).toBe('golden_output');
+        expect(response.body.message).toMatch(
+          /differs from the expected output at \d+ of 90000 pixels \(max difference [12]/,
+        );
+        expect(response.body.details.differing_pixels).toBeGreaterThanOrEqual(500 - 90);
+        expect(response.body.details.max_difference).toBeGreaterThanOrEqual(1);
+        // Nothing stored: no row, no file.
+        const rows = await stack.dataSource.query('SELECT id FROM models WHERE display_name = $1', [name]);
+        expect(rows).toEqual([]);
+        const modelFiles = await stack.store.list('models/');
+        const byModel = new Set(modelFiles.map((file) => file.key.split('/')[1]));
+        const all = await stack.dataSource.query('SELECT id FROM models');
+        expect([...byModel].every((id) => all.some((row: { id: string }) => row.id === id))).toBe(true);
+      });
+
+      it('names the golden field at fault: missing half of the pair, not a GeoTIFF, another grid', async () => {
+        const half = await registerWithGolden(`golden-half-${Date.now()}`, { golden_input: goldenInput });
+        expect(half.status).toBe(400);
+        expect(half.body.field).toBe('golden_output');
+        const junk = path.join(workDir, 'junk.tif');
+        fs.writeFileSync(junk, 'not a tiff');
+        const notTiff = await registerWithGolden(`golden-junk-${Date.now()}`, {
+          golden_input: junk,
+          golden_output: expected,
+        });
+        expect(notTiff.status).toBe(422);
+        expect(notTiff.body.field).toBe('golden_input');
+        const other = path.join(workDir, 'golden-other-grid.tif');
+        await makeSampleGeoTiff(other, 64, 3);
+        const grid = await registerWithGolden(`golden-grid-${Date.now()}`, {
+          golden_input: goldenInput,
+          golden_output: other,
+        });
+        expect(grid.status).toBe(422);
+        expect(grid.body.field).toBe('golden_output');
+        expect(grid.body.message).toMatch(/64 x 64 pixels, but golden_input is 300 x 300/);
+        const toleranceOnly = await api.registerModel(
+          { ...metadata, display_name: `golden-alone-${Date.now()}`, golden: { tolerance: 1 } },
+          demoModelPaths().model,
+        );
+        expect(toleranceOnly.status).toBe(400);
+        const badTolerance = await registerWithGolden(
+          `golden-bad-${Date.now()}`,
+          { golden_input: goldenInput, golden_output: expected },
+          { tolerance: -1 },
+        );
+        expect(badTolerance.status).toBe(400);
+        expect(badTolerance.body.field).toMatch(/golden\.tolerance/);
+      });
     });
 
     it('400 for a non-UUID id and 404 for an unknown one', async () => {

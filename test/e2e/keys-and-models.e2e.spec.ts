@@ -69,10 +69,45 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
       bobPublic = second.body;
     });
 
-    it('keeps display names unique per owner', async () => {
-      const again = await register(alice, name);
-      expect(again.status).toBe(409);
-      expect(again.body).toMatchObject({ field: 'display_name' });
+    it('registers a display name the owner already has as the next version; model_display_name picks the latest, model_id pins one', async () => {
+      const family = `versioned-${database}-${Date.now()}`;
+      const v1 = await register(alice, family);
+      const v2 = await register(alice, family, { description: 'retrained' });
+      expect(v1.status).toBe(201);
+      expect(v2.status).toBe(201);
+      expect(v1.body.version).toBe(1);
+      expect(v2.body).toMatchObject({ display_name: family, version: 2, description: 'retrained' });
+      expect((await alice.get(`/api/v2/models/${v2.body.id}`)).body.version).toBe(2);
+      // Another owner's same name is their own version 1 (public: alice sees it in listings).
+      const bobs = await register(bob, family, { visibility: 'public' });
+      expect(bobs.body.version).toBe(1);
+
+      const byName = await startInference(alice, { model_display_name: family });
+      expect(byName.status).toBe(201);
+      expect(byName.body.model_id).toBe(v2.body.id);
+      const pinned = await startInference(alice, { model_id: v1.body.id });
+      expect(pinned.status).toBe(201);
+      expect(pinned.body.model_id).toBe(v1.body.id);
+
+      const listed = await alice.get(`/api/v2/models?display_name=${family}&owner=${USERS.alice.email}`);
+      expect(listed.status).toBe(200);
+      expect(listed.body.total_records).toBe(2);
+      expect(listed.body.results.map((model: { version: number }) => model.version).sort()).toEqual([1, 2]);
+      const latest = await alice.get(`/api/v2/models?display_name=${family}&versions=latest`);
+      expect(latest.body.results.map((model: { id: string }) => model.id).sort()).toEqual(
+        [v2.body.id, bobs.body.id].sort(),
+      );
+      expect((await alice.get('/api/v2/models?versions=newest')).status).toBe(400);
+
+      // Deleting the latest version: the name falls back to version 1, and a new registration is version 3
+      // (a number never names two different files).
+      expect((await alice.delete(`/api/v2/models/${v2.body.id}`)).status).toBe(204);
+      const fallback = await startInference(alice, { model_display_name: family });
+      expect(fallback.body.model_id).toBe(v1.body.id);
+      const v3 = await register(alice, family);
+      expect(v3.body.version).toBe(3);
+      const relisted = await alice.get(`/api/v2/models?display_name=${family}&owner=${USERS.alice.email}`);
+      expect(relisted.body.results.map((model: { version: number }) => model.version).sort()).toEqual([1, 3]);
     });
 
     it("lists and finds own and public models only, and never another user's private one", async () => {

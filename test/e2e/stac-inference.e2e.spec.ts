@@ -263,6 +263,89 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
     expect(task.outputs['terrakit-data-fetch'].width).toBeLessThan(230);
   });
 
+  it('dry run: the tasks and the scene each would use (the same choice as a real run) or why none fits; nothing started or stored', async () => {
+    const countRows = async () =>
+      Number((await stack.dataSource.query('SELECT count(*) AS n FROM inferences'))[0].n) +
+      Number((await stack.dataSource.query('SELECT count(*) AS n FROM inference_tasks'))[0].n);
+    const rowsBefore = await countRows();
+    const url = 'http://127.0.0.1:9/scenes/not-read-by-a-dry-run.tif';
+    const response = await api.post('/api/v2/inference/dry-run', {
+      model_display_name: modelName,
+      spatial_domain: { bbox: [fixtures.chipBbox], urls: [url] },
+      temporal_domain: ['2024-06-15', '2024-06-20', '2024-07-01'],
+      maxcc: 30,
+    });
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({
+      dry_run: true,
+      model_display_name: modelName,
+      model_version: 1,
+      steps: ['terrakit-data-fetch', 'model-inference', 'push-to-geoserver'],
+      tasks_count_total: 4,
+      tasks_available: 3,
+      tasks_unavailable: 1,
+    });
+    const [byUrl, june15, june20, july1] = response.body.tasks;
+    expect(byUrl).toMatchObject({ task_index: 0, input: { kind: 'url', url }, scene: null, available: true });
+    // The scene the real run of the first test picked: the least cloudy covering one within maxcc, across pages.
+    expect(june15).toMatchObject({
+      task_index: 1,
+      input: { kind: 'stac', date: '2024-06-15', maxcc: 30, bbox: fixtures.chipBbox },
+      scene: {
+        item_id: 'S2B_33UXP_20240615_1_L2A_best',
+        collection: 'sentinel-2-l2a',
+        datetime: '2024-06-15T10:10:00Z',
+        cloud_cover: 8,
+      },
+      scenes_found: 3,
+      available: true,
+      reason: null,
+    });
+    expect(june20.scene).toMatchObject({ item_id: 'S2A_33UXP_20240620_0_L2A', cloud_cover: 0 });
+    expect(july1).toMatchObject({ scene: null, available: false, scenes_found: 0 });
+    expect(july1.reason).toMatch(/covers bbox .* in 2024-07-01 with cloud cover <= 30%/);
+
+    // maxcc: the same words as the failed step of a real run; a tile: the clearest item of the tile.
+    const clear = await api.post('/api/v2/inference/dry-run', {
+      model_display_name: modelName,
+      spatial_domain: { bbox: [fixtures.chipBbox] },
+      temporal_domain: ['2024-06-15'],
+      maxcc: 5,
+    });
+    expect(clear.body.tasks[0].reason).toMatch(
+      /no Sentinel-2 L2A scene \(collection sentinel-2-l2a\) covers bbox .* in 2024-06-15 with cloud cover <= 5%/,
+    );
+    const tile = await api.post('/api/v2/inference/dry-run', {
+      model_display_name: coarseModelName,
+      spatial_domain: { tiles: ['33uxp'] },
+      temporal_domain: ['2024-06-15'],
+      maxcc: 30,
+    });
+    expect(tile.body.tasks[0].scene.item_id).toBe('S2A_33UXP_20240615_1_L2A_partial');
+    expect(await countRows()).toBe(rowsBefore);
+
+    // Validated exactly like a create: the same status, field and message.
+    const invalid = [
+      { model_display_name: modelName, spatial_domain: { tiles: ['33UXP'] }, temporal_domain: ['2024-06-15'] },
+      { model_display_name: modelName, spatial_domain: { bbox: [fixtures.chipBbox] }, temporal_domain: [] },
+      { model_display_name: 'no-such-model', spatial_domain: { urls: [url] }, temporal_domain: [] },
+      { model_display_name: modelName, spatial_domain: { urls: [url] }, temporal_domain: [], maxcc: 101 },
+      { model_display_name: modelName, spatial_domain: { urls: [url] }, temporal_domain: [], extra: 1 },
+    ];
+    for (const body of invalid) {
+      const dry = await api.post('/api/v2/inference/dry-run', body);
+      const real = await api.post('/api/v2/inference', body);
+      expect(dry.status).toBeGreaterThanOrEqual(400);
+      expect(dry.status).toBeLessThan(500);
+      expect({ status: dry.status, field: dry.body.field, message: dry.body.message }).toEqual({
+        status: real.status,
+        field: real.body.field,
+        message: real.body.message,
+      });
+    }
+    expect(await countRows()).toBe(rowsBefore);
+  });
+
   it('permanent_water_masking: the configured reference (another CRS) masks the water side of the chip', async () => {
     const created = await api.post('/api/v2/inference', {
       model_display_name: modelName,

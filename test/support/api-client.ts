@@ -53,10 +53,18 @@ export class ApiClient {
     return this.request<T>('DELETE', route);
   }
 
-  async registerModel(metadata: unknown, filePath: string, fileName = path.basename(filePath)): Promise<ApiResponse> {
+  /** POST /api/v2/models; `extraFiles` adds file fields (golden_input, golden_output) by path. */
+  async registerModel(
+    metadata: unknown,
+    filePath: string,
+    fileName = path.basename(filePath),
+    extraFiles: Record<string, string> = {},
+  ): Promise<ApiResponse> {
     const form = new FormData();
     form.set('model', typeof metadata === 'string' ? metadata : JSON.stringify(metadata));
     form.set('model_file', new Blob([fs.readFileSync(filePath)]), fileName);
+    for (const [field, extraPath] of Object.entries(extraFiles))
+      form.set(field, new Blob([fs.readFileSync(extraPath)]), path.basename(extraPath));
     const response = await fetch(`${this.baseUrl}/api/v2/models`, {
       method: 'POST',
       headers: this.headers(),

@@ -25,7 +25,7 @@ import { planSteps } from '../../../workflows/contract/steps';
 import { buildTaskInputs, taskId } from './task-inputs';
 import { workflowInput } from './workflow-input';
 
-interface PreparedInference {
+export interface PreparedInference {
   model: ModelEntity;
   webhookUrl?: string;
   processor?: ProcessorPlan;
@@ -49,13 +49,25 @@ export class InferenceCreationService {
   ) {}
 
   async create(request: CreateInferenceRequest, createdBy: string): Promise<InferenceView> {
+    const { prepared, inputs } = await this.validate(request, createdBy);
+    return this.start(randomUUID(), request, prepared, inputs, createdBy);
+  }
+
+  /**
+   * Every check of a create (model, webhook, processor, areas, limits, bands of the data source) and the tasks it
+   * would run; stores and starts nothing. The dry run answers from this, so it fails exactly where a create would.
+   */
+  async validate(
+    request: CreateInferenceRequest,
+    createdBy: string,
+  ): Promise<{ prepared: PreparedInference; inputs: TaskInput[] }> {
     const prepared = await this.prepare(request, createdBy);
     const inputs = buildTaskInputs(request, {
       resolutionM: prepared.model.modelInputDataSpec.resolution ?? DEFAULT_CHIP_RESOLUTION_M,
       maxChipPixels: this.config.CHIP_MAX_PIXELS,
     });
     if (inputs.some((input) => input.kind === 'stac')) this.checkBandsForDataSource(request, prepared.model);
-    return this.start(randomUUID(), request, prepared, inputs, createdBy);
+    return { prepared, inputs };
   }
 
   /**

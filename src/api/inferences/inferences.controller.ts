@@ -33,7 +33,8 @@ import {
   inferenceStatusExample,
   inferenceTasksExample,
 } from '../openapi/examples';
-import { ApiMultipartBody, ApiZodBody, ApiZodQuery } from '../openapi/zod-openapi';
+import { ApiMultipartBody, ApiZodBody, ApiZodQuery, openApiSchema } from '../openapi/zod-openapi';
+import { dryRunViewSchema } from './dry-run.schema';
 import {
   createInferenceSchema,
   listInferencesQuerySchema,
@@ -42,6 +43,7 @@ import {
 } from './inferences.dto';
 import { InferenceControlService } from './inference-control.service';
 import { InferenceCreationService } from './inference-creation.service';
+import { InferenceDryRunService } from './inference-dry-run.service';
 import { InferenceResultsService } from './inference-results.service';
 import { InferenceStacService } from './inference-stac.service';
 import { stacCollectionResponse, stacItemResponse, vectorsQuery } from './stac.dto';
@@ -56,6 +58,7 @@ const uuidPipe = new ParseUUIDPipe({
 export class InferencesController {
   constructor(
     private readonly creation: InferenceCreationService,
+    private readonly dryRuns: InferenceDryRunService,
     private readonly inferences: InferencesService,
     private readonly control: InferenceControlService,
     private readonly results: InferenceResultsService,
@@ -82,6 +85,24 @@ export class InferencesController {
     @CurrentUser() user: string,
   ) {
     return this.creation.create(request, user);
+  }
+
+  @Post('dry-run')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Validate an inference body exactly as a create would (same 4xx) and answer the tasks it would run and, for areas, the scene each would use or why none fits; starts and stores nothing',
+  })
+  @ApiZodBody(createInferenceSchema, {
+    description: 'the body of POST /api/v2/inference',
+    examples: createInferenceExamples,
+  })
+  @ApiOkResponse({ schema: openApiSchema(dryRunViewSchema) })
+  dryRun(
+    @Body(jsonObjectBodyPipe(createInferenceSchema)) request: CreateInferenceRequest,
+    @CurrentUser() user: string,
+  ) {
+    return this.dryRuns.dryRun(request, user);
   }
 
   /** Bulk upload: multipart `inference` (JSON, first) + any number of `files` (GeoTIFFs); one task per file. */

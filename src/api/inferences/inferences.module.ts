@@ -4,6 +4,7 @@ import { ModelsModule } from '../models/models.module';
 import { TilesModule } from '../tiles/tiles.module';
 import { InferenceControlService } from './inference-control.service';
 import { InferenceCreationService } from './inference-creation.service';
+import { InferenceDryRunService } from './inference-dry-run.service';
 import { InferenceResultsService } from './inference-results.service';
 import { InferenceStacService } from './inference-stac.service';
 import { InferencesController } from './inferences.controller';
@@ -15,6 +16,7 @@ import { InferencesService } from './inferences.service';
   controllers: [InferencesController, InferenceTokensController],
   providers: [
     InferenceCreationService,
+    InferenceDryRunService,
     InferencesService,
     InferenceControlService,
     InferenceResultsService,

@@ -9,10 +9,10 @@ import {
   Patch,
   Post,
   Query,
-  UploadedFile,
+  UploadedFiles,
   UseInterceptors,
 } from '@nestjs/common';
-import { FileInterceptor } from '@nestjs/platform-express';
+import { FileFieldsInterceptor } from '@nestjs/platform-express';
 import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, CurrentUser } from '../auth/current-user.decorator';
 import type { Principal } from '../auth/principal';
@@ -20,7 +20,7 @@ import { ApiError } from '../http/api-error';
 import { jsonObjectBodyPipe, zodPipe } from '../http/zod-validation';
 import { modelMetadataExample } from '../openapi/examples';
 import { ApiMultipartBody, ApiZodBody, ApiZodQuery, openApiSchema } from '../openapi/zod-openapi';
-import { modelViewSchema } from './model-view.schema';
+import { modelListViewSchema, modelViewSchema } from './model-view.schema';
 import {
   createModelSchema,
   listQuerySchema,
@@ -28,7 +28,7 @@ import {
   type ListModelsQuery,
   type UpdateModelRequest,
 } from './models.dto';
-import { ModelsService } from './models.service';
+import { ModelsService, type ModelUploads } from './models.service';
 
 const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') });
 
@@ -39,42 +39,71 @@ export class ModelsController {
 
   @Post()
   @HttpCode(201)
-  @UseInterceptors(FileInterceptor('model_file'))
+  @UseInterceptors(
+    FileFieldsInterceptor([
+      { name: 'model_file', maxCount: 1 },
+      { name: 'golden_input', maxCount: 1 },
+      { name: 'golden_output', maxCount: 1 },
+    ]),
+  )
   @ApiOperation({
     summary:
-      'Register an ONNX model: READY once stored and loaded by onnxruntime; 422 if it does not load or match the spec',
+      'Register an ONNX model (a display name the owner already has becomes version n+1): READY once stored and loaded by onnxruntime; ' +
+      '422 if it does not load, does not match the spec, or does not reproduce its golden pair',
   })
   @ApiMultipartBody({
     model_file: { file: {}, description: 'the .onnx file' },
     model: { json: createModelSchema, description: 'model metadata', example: modelMetadataExample },
+    golden_input: {
+      file: {},
+      required: false,
+      description: 'optional: a small input GeoTIFF (at most 2048 x 2048 pixels) the model is run on at registration',
+    },
+    golden_output: {
+      file: {},
+      required: false,
+      description: "optional, with golden_input: the expected output (band 1: class values on the input's grid)",
+    },
   })
   @ApiCreatedResponse({
     schema: {
+      ...openApiSchema(modelViewSchema),
       example: {
         id: '6f1c2b1e-3f0a-4c1e-9a57-2d6c3e8b9f10',
         ...modelMetadataExample,
+        version: 1,
         status: 'READY',
         created_by: 'user@example.com',
       },
     },
   })
   create(
-    @UploadedFile() file: Express.Multer.File | undefined,
+    @UploadedFiles() files: Partial<Record<keyof ModelUploads, Express.Multer.File[]>> | undefined,
     @Body() body: Record<string, unknown>,
     @CurrentUser() user: string,
   ) {
-    return this.models.register(file, body?.model, user);
+    const uploads: ModelUploads = {
+      model_file: files?.model_file?.[0],
+      golden_input: files?.golden_input?.[0],
+      golden_output: files?.golden_output?.[0],
+    };
+    return this.models.register(uploads, body?.model, user);
   }
 
   @Get()
-  @ApiOperation({ summary: 'List the models the caller may use: their own and public ones (admin keys: all)' })
+  @ApiOperation({
+    summary:
+      'List the models the caller may use: their own and public ones (admin keys: all), every version unless versions=latest',
+  })
   @ApiZodQuery(listQuerySchema)
+  @ApiOkResponse({ schema: openApiSchema(modelListViewSchema) })
   list(@Query(zodPipe(listQuerySchema)) query: ListModelsQuery, @CurrentPrincipal() caller: Principal) {
     return this.models.list(caller, query);
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One model (own or public; admin keys: any)' })
+  @ApiOperation({ summary: 'One model version (own or public; admin keys: any)' })
+  @ApiOkResponse({ schema: openApiSchema(modelViewSchema) })
   get(@Param('id', uuidPipe) id: string, @CurrentPrincipal() caller: Principal) {
     return this.models.get(id, caller);
   }

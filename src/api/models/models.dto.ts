@@ -142,14 +142,37 @@ export const modelVisibilitySchema = z
   .enum(['private', 'public'])
   .describe('private: only the owner (and admins) see and use the model; public: every user may use it');
 
+/** How close the model's output on `golden_input` must come to `golden_output`. */
+export const goldenToleranceSchema = z
+  .object({
+    tolerance: z
+      .number()
+      .finite()
+      .min(0)
+      .default(0)
+      .describe('a pixel differs when |output - expected| is over this (class values: 0)'),
+    max_differing_pixels: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('the most pixels that may differ by more than tolerance'),
+  })
+  .strict();
+
 /** JSON metadata sent with a model file in the `model` form field. */
 export const createModelSchema = z
   .object({
-    display_name: displayNameSchema.describe('unique among the models of the same owner'),
+    display_name: displayNameSchema.describe(
+      'a name the owner already has adds a new version of it (version n+1); model_display_name picks the latest',
+    ),
     description: z.string().max(4000).optional(),
     visibility: modelVisibilitySchema.default('private'),
     model_input_data_spec: modelInputDataSpecSchema,
     geoserver_push: geoserverPushSchema.optional(),
+    golden: goldenToleranceSchema
+      .optional()
+      .describe('tolerance of the golden pair check (the golden_input and golden_output files); default exact'),
   })
   .strict();
 
@@ -176,6 +199,11 @@ export const listQuerySchema = z
     offset: z.coerce.number().int().min(0).default(0),
     visibility: modelVisibilitySchema.optional(),
     owner: z.string().max(320).optional().describe("only this owner's models (among those the caller may see)"),
+    display_name: z.string().max(200).optional().describe('only the versions of models of this display name'),
+    versions: z
+      .enum(['all', 'latest'])
+      .default('all')
+      .describe('all: every version (default); latest: only the highest version of each owner and display name'),
   })
   .passthrough();
 

@@ -14,7 +14,8 @@ import { ModelsService } from './models.service';
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
         storage: diskStorage({ destination: os.tmpdir() }),
-        limits: { fileSize: config.MODEL_MAX_BYTES, fields: 10, files: 1 },
+        // The model file and an optional golden pair (input and expected output).
+        limits: { fileSize: config.MODEL_MAX_BYTES, fields: 10, files: 3 },
       }),
     }),
   ],

@@ -7,7 +7,7 @@ import { validateOnnxModel } from '../../geo/model/segmentation';
 import { storageKeys } from '../../platform/storage/keys';
 import { ApiError } from '../http/api-error';
 import { parseJsonField, parseOrThrow } from '../http/zod-validation';
-import type { ModelEntity } from '../../platform/database/entities';
+import type { ModelEntity, ModelGoldenCheck } from '../../platform/database/entities';
 import {
   MODEL_NAME_UNIQUE_INDEX,
   ModelsRepository,
@@ -17,7 +17,13 @@ import {
 } from '../../platform/database/repositories';
 import { OBJECT_STORE } from '../storage.module';
 import type { ObjectStore } from '../../platform/storage/object-store';
-import { createModelSchema, type CreateModelRequest, type UpdateModelRequest } from './models.dto';
+import { checkGoldenPair } from './golden-pair';
+import {
+  createModelSchema,
+  type CreateModelRequest,
+  type ListModelsQuery,
+  type UpdateModelRequest,
+} from './models.dto';
 import type { Principal } from '../auth/principal';
 
 const viewerOf = (principal: Principal): ModelViewer => ({ user: principal.email, admin: principal.admin });
@@ -43,6 +49,7 @@ export interface ModelView {
   model_file_sha256: string;
   model_file_size: number;
   onnx_signature: unknown;
+  golden: ModelGoldenCheck | null;
   created_by: string;
   created_at: string;
   updated_at: string;
@@ -64,6 +71,7 @@ export function toModelView(model: ModelEntity): ModelView {
     model_file_sha256: model.fileSha256,
     model_file_size: Number(model.fileSize),
     onnx_signature: model.onnxSignature,
+    golden: model.golden ?? null,
     created_by: model.createdBy,
     created_at: model.createdAt.toISOString(),
     updated_at: model.updatedAt.toISOString(),
@@ -113,6 +121,16 @@ function checkSignatureAgainstSpec(
   }
 }
 
+/** The files of a model registration: the .onnx file and, optionally, a golden pair. */
+export interface ModelUploads {
+  model_file?: UploadedModelFile;
+  golden_input?: UploadedModelFile;
+  golden_output?: UploadedModelFile;
+}
+
+/** Tries at a version number when concurrent registrations of the same name take the same one. */
+const VERSION_ATTEMPTS = 5;
+
 @Injectable()
 export class ModelsService {
   constructor(
@@ -121,50 +139,99 @@ export class ModelsService {
   ) {}
 
   /**
-   * POST /api/v2/models: the uploaded file and the `model` form field (JSON). The temp file of the upload is
+   * POST /api/v2/models: the uploaded files and the `model` form field (JSON). The temp files of the upload are
    * removed whatever happens.
    */
-  async register(file: UploadedModelFile | undefined, modelField: unknown, createdBy: string): Promise<ModelView> {
-    if (!file) throw ApiError.badRequest('model_file: required file field (an .onnx file) is missing', 'model_file');
+  async register(files: ModelUploads, modelField: unknown, createdBy: string): Promise<ModelView> {
     try {
+      const file = files.model_file;
+      if (!file) throw ApiError.badRequest('model_file: required file field (an .onnx file) is missing', 'model_file');
       const request = parseOrThrow(createModelSchema, parseJsonField(modelField, 'model'), 'model');
-      return toModelView(await this.create(request, file, createdBy));
-    } catch (error) {
-      fs.rmSync(file.path, { force: true });
-      throw error;
+      return toModelView(await this.create(request, { ...files, model_file: file }, createdBy));
+    } finally {
+      for (const upload of Object.values(files)) if (upload) fs.rmSync(upload.path, { force: true });
     }
   }
 
-  async create(request: CreateModelRequest, file: UploadedModelFile, createdBy: string): Promise<ModelEntity> {
+  /**
+   * Checks and stores a model. A display name the owner already has adds version n+1 of it. With a golden pair
+   * the model must reproduce the expected output on the golden input (422 naming golden_output otherwise).
+   */
+  async create(
+    request: CreateModelRequest,
+    files: ModelUploads & { model_file: UploadedModelFile },
+    createdBy: string,
+  ): Promise<ModelEntity> {
+    const file = files.model_file;
+    const fileName = file.originalname.split(/[\\/]/).pop() ?? '';
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.onnx$/i.test(fileName)) {
+      throw ApiError.badRequest(
+        'model_file: file name must end in .onnx and use only letters, digits, _ . -',
+        'model_file',
+      );
+    }
+    if (file.size === 0) throw ApiError.badRequest('model_file: the file is empty', 'model_file');
+    if (Boolean(files.golden_input) !== Boolean(files.golden_output)) {
+      const missing = files.golden_input ? 'golden_output' : 'golden_input';
+      throw ApiError.badRequest(
+        `${missing}: a golden pair needs both golden_input (a GeoTIFF) and golden_output (its expected output)`,
+        missing,
+      );
+    }
+    if (request.golden && !files.golden_input) {
+      throw ApiError.badRequest(
+        'golden: a golden tolerance needs the golden_input and golden_output files',
+        'golden_input',
+      );
+    }
+    let signature: Awaited<ReturnType<typeof validateOnnxModel>>;
     try {
-      const fileName = file.originalname.split(/[\\/]/).pop() ?? '';
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.onnx$/i.test(fileName)) {
-        throw ApiError.badRequest(
-          'model_file: file name must end in .onnx and use only letters, digits, _ . -',
-          'model_file',
-        );
+      signature = await validateOnnxModel(file.path);
+    } catch (error) {
+      throw ApiError.unprocessable(`model_file: not a loadable ONNX model: ${(error as Error).message}`, 'model_file');
+    }
+    checkSignatureAgainstSpec(signature, request);
+    const tolerance = request.golden ?? { tolerance: 0, max_differing_pixels: 0 };
+    const comparison =
+      files.golden_input && files.golden_output
+        ? await checkGoldenPair(
+            file.path,
+            request.model_input_data_spec,
+            { input: files.golden_input, expectedOutput: files.golden_output },
+            tolerance,
+          )
+        : undefined;
+
+    const id = randomUUID();
+    const fileKey = storageKeys.modelFile(id, fileName);
+    const sha256 = await sha256OfFile(file.path);
+    const stored: string[] = [];
+    const put = async (key: string, filePath: string, contentType: string) => {
+      await this.store.putFile(key, filePath, { contentType });
+      stored.push(key);
+    };
+    try {
+      await put(fileKey, file.path, 'application/octet-stream');
+      let golden: ModelGoldenCheck | null = null;
+      if (comparison && files.golden_input && files.golden_output) {
+        // Kept for later checks of the model's inputs (per-band ranges) and for users to see what was checked.
+        const inputKey = storageKeys.modelGoldenInput(id);
+        const outputKey = storageKeys.modelGoldenOutput(id);
+        await put(inputKey, files.golden_input.path, 'image/tiff');
+        await put(outputKey, files.golden_output.path, 'image/tiff');
+        golden = {
+          input_key: inputKey,
+          expected_output_key: outputKey,
+          width: comparison.width,
+          height: comparison.height,
+          bands: comparison.bands,
+          tolerance: tolerance.tolerance,
+          max_differing_pixels: tolerance.max_differing_pixels,
+          max_difference: comparison.max_difference,
+          differing_pixels: comparison.differing_pixels,
+          checked_at: new Date().toISOString(),
+        };
       }
-      if (file.size === 0) throw ApiError.badRequest('model_file: the file is empty', 'model_file');
-      if (await this.models.ownerHasDisplayName(createdBy, request.display_name)) {
-        throw ApiError.conflict(
-          `display_name: you already have a model named "${request.display_name}"`,
-          'display_name',
-        );
-      }
-      let signature: Awaited<ReturnType<typeof validateOnnxModel>>;
-      try {
-        signature = await validateOnnxModel(file.path);
-      } catch (error) {
-        throw ApiError.unprocessable(
-          `model_file: not a loadable ONNX model: ${(error as Error).message}`,
-          'model_file',
-        );
-      }
-      checkSignatureAgainstSpec(signature, request);
-      const id = randomUUID();
-      const fileKey = storageKeys.modelFile(id, fileName);
-      const sha256 = await sha256OfFile(file.path);
-      await this.store.putFile(fileKey, file.path, { contentType: 'application/octet-stream' });
       const model: NewModel = {
         id,
         displayName: request.display_name,
@@ -181,22 +248,32 @@ export class ModelsService {
         fileSha256: sha256,
         fileSize: String(file.size),
         onnxSignature: signature,
+        golden,
         createdBy,
       };
+      return await this.insertNextVersion(model);
+    } catch (error) {
+      for (const key of stored) await this.store.deleteObject(key);
+      throw error;
+    }
+  }
+
+  /** Inserts the model as the next version of its owner's display name; a concurrent registration retries. */
+  private async insertNextVersion(model: NewModel): Promise<ModelEntity> {
+    for (let attempt = 1; ; attempt++) {
+      const version = await this.models.nextVersion(model.owner, model.displayName);
       try {
-        return await this.models.create(model);
+        return await this.models.create({ ...model, version });
       } catch (error) {
-        await this.store.deleteObject(fileKey);
-        if (isNameConflict(error)) {
-          throw ApiError.conflict(
-            `display_name: you already have a model named "${request.display_name}"`,
-            'display_name',
-          );
+        if (!isNameConflict(error) || attempt >= VERSION_ATTEMPTS) {
+          if (isNameConflict(error))
+            throw ApiError.conflict(
+              `display_name: concurrent registrations of "${model.displayName}": try again`,
+              'display_name',
+            );
+          throw error;
         }
-        throw error;
       }
-    } finally {
-      fs.rmSync(file.path, { force: true });
     }
   }
 
@@ -221,11 +298,16 @@ export class ModelsService {
 
   async list(
     caller: Principal,
-    query: { limit: number; offset: number; visibility?: ModelEntity['visibility']; owner?: string },
+    query: Pick<ListModelsQuery, 'limit' | 'offset' | 'visibility' | 'owner' | 'display_name' | 'versions'>,
   ): Promise<{ results: ModelView[]; total_records: number }> {
     const [results, total] = await this.models.list(
       viewerOf(caller),
-      { visibility: query.visibility, owner: query.owner },
+      {
+        visibility: query.visibility,
+        owner: query.owner,
+        displayName: query.display_name,
+        latestOnly: query.versions === 'latest',
+      },
       query.limit,
       query.offset,
     );
@@ -272,8 +354,8 @@ export class ModelsService {
 
   /**
    * Resolves `model_id` / `model_display_name` of an inference request to a READY model the user may use: their
-   * own or a public one. A name picks the user's own model first; a name that only other users' public models
-   * have must be unambiguous.
+   * own or a public one. `model_id` pins one version; a name picks the latest READY version of the user's own
+   * model of that name first; a name that only other users' public models have must be unambiguous.
    */
   async resolveForInference(
     modelId: string | undefined,
@@ -300,7 +382,9 @@ export class ModelsService {
           'model_display_name',
         );
       }
-      model = candidates[0] ?? null;
+      // The versions of the chosen owner (own first, else the one public owner), newest first: the latest READY.
+      const versions = candidates.filter((candidate) => candidate.owner === candidates[0]?.owner);
+      model = versions.find((candidate) => candidate.status === 'READY') ?? versions[0] ?? null;
     }
     if (!model) throw ApiError.unprocessable(`${field}: model ${modelId ?? displayName} not found`, field);
     if (modelId && displayName && model.displayName !== displayName) {

@@ -7,21 +7,13 @@ import type { ObjectStore } from '../../platform/storage/object-store';
 import type { StacTaskInput } from '../../../workflows/contract/types';
 import type { ClassificationScheme } from '../../../workflows/contract/imagery-sources';
 import { invalidInput, StepFailure } from '../../../workflows/contract/errors';
-import { mgrsQuery } from './spatial-domain';
+import { findScene, type SceneSearchResult } from './scene-search';
 import {
   assetKeysForBands,
   classificationAssetKey,
   cloudCover,
-  coversBbox,
-  dataSourceDefinition,
   type ImagerySourceSettings,
-  pickLeastCloudy,
-  searchStac,
-  stacApiFor,
   StacApiError,
-  type DataSourceDefinition,
-  type StacItem,
-  type StacSearchBody,
 } from './stac';
 import type { StepLogger } from '../step-logger';
 import { storageKeys } from '../../platform/storage/keys';
@@ -115,31 +107,6 @@ export async function runChipScript<T>(
   });
 }
 
-/** Query-extension filters: cloud cover (inclusive: maxcc 0 still finds clear scenes) and, for tiles, the MGRS tile. */
-function searchBody(input: StacTaskInput, source: DataSourceDefinition, limit: number): StacSearchBody {
-  const query: Record<string, Record<string, unknown>> = { 'eo:cloud_cover': { lte: input.maxcc } };
-  if (input.mgrs_tile && source.mgrsTileQuery) Object.assign(query, mgrsQuery(input.mgrs_tile));
-  return {
-    collections: source.collections,
-    ...(input.geometry ? { intersects: input.geometry } : { bbox: input.bbox }),
-    datetime: input.datetime,
-    query,
-    limit,
-  };
-}
-
-/** Whether an item belongs to the requested MGRS tile (Earth Search properties, HLS ids like HLS.S30.T33UXP.2024...). */
-function inTile(item: StacItem, tile: string): boolean {
-  const props = item.properties;
-  if (props['mgrs:utm_zone'] !== undefined) {
-    return (
-      `${props['mgrs:utm_zone']}${props['mgrs:latitude_band']}${props['mgrs:grid_square']}` === tile.replace(/^0/, '')
-    );
-  }
-  if (typeof props['s2:mgrs_tile'] === 'string') return props['s2:mgrs_tile'] === tile;
-  return item.id.includes(`.T${tile.replace(/^(\d)[A-Z]/, '0$&')}.`) || item.id.includes(`_T${tile}_`);
-}
-
 /** The settings fetchStacChip reads: the imagery sources' and the search limits. */
 export type StacFetchSettings = ImagerySourceSettings &
   Pick<AppConfig, 'PYTHON_BIN' | 'STAC_COLLECTION' | 'STAC_PAGE_LIMIT' | 'STAC_MAX_PAGES' | 'FETCH_TIMEOUT_MS'>;
@@ -159,18 +126,11 @@ export async function fetchStacChip(
   signal?: AbortSignal,
 ): Promise<StacChipResult> {
   const { config } = deps;
-  const source = dataSourceDefinition(input.data_source, config.STAC_COLLECTION);
-  const { url: apiUrl, headers: authHeaders } = stacApiFor(input.data_source, config);
-  const body = searchBody(input, source, config.STAC_PAGE_LIMIT);
-  log.info(
-    `STAC search ${apiUrl}/search collections=${source.collections.join(',')} ${input.area_label} datetime=${input.datetime} maxcc=${input.maxcc}`,
-  );
-  let found: { items: StacItem[]; pages: number };
+  const bandNames = spec.bands.map((band) => band.name);
+  let found: SceneSearchResult;
   try {
-    found = await searchStac(apiUrl, body, {
-      maxPages: config.STAC_MAX_PAGES,
-      timeoutMs: config.FETCH_TIMEOUT_MS,
-      headers: authHeaders,
+    found = await findScene(input, bandNames, config, {
+      onSearch: (description) => log.info(description),
       onPage: (page, items) => {
         log.info(`page ${page}: ${items} item(s)`);
         heartbeat({ stac_page: page });
@@ -189,20 +149,9 @@ export async function fetchStacChip(
     }
     throw StepFailure.retryable((error as Error).message, 'TransientFetchError');
   }
-  const bandNames = spec.bands.map((band) => band.name);
-  // A tile's items are the tile (their bbox is the data footprint); bbox/polygon items must cover the area.
-  const accept = (item: StacItem) =>
-    (input.mgrs_tile ? inTile(item, input.mgrs_tile) : coversBbox(item, input.bbox)) &&
-    assetKeysForBands(source, item.collection, bandNames, item).missing.length === 0;
-  const original = pickLeastCloudy(found.items, input.maxcc, accept);
-  const withinMaxcc = found.items.filter((candidate) => (cloudCover(candidate) ?? Infinity) <= input.maxcc).length;
-  log.info(`${found.items.length} item(s) in ${found.pages} page(s), ${withinMaxcc} within maxcc ${input.maxcc}%`);
-  if (!original) {
-    throw invalidInput(
-      `no ${source.label} scene (collection ${source.collections.join(', ')}) covers ${input.area_label} in ${input.date} with cloud cover <= ${input.maxcc}% ` +
-        `(${found.items.length} scene(s) found for the area and dates, ${withinMaxcc} within maxcc)`,
-    );
-  }
+  const { scene: original, source, authHeaders } = found;
+  log.info(`${found.itemsFound} item(s) in ${found.pages} page(s), ${found.withinMaxcc} within maxcc ${input.maxcc}%`);
+  if (!original) throw invalidInput(found.reason!);
   const { keys } = assetKeysForBands(source, original.collection, bandNames, original);
   const classKey = classificationAssetKey(source, original.collection);
   const classAsset = classKey ? original.assets[classKey] : undefined;
@@ -284,7 +233,7 @@ export async function fetchStacChip(
     collection: original.collection,
     datetime: metadata.datetime,
     cloud_cover: metadata.cloud_cover,
-    items_found: found.items.length,
+    items_found: found.itemsFound,
     pages: found.pages,
     classification_key: classificationKey,
   };

@@ -10,6 +10,7 @@ import { InferenceEvents1733100000000 } from './migrations/1733100000000-inferen
 import { OwnedModelsApiKeys1733250000000 } from './migrations/1733250000000-owned-models-api-keys';
 import { ProcessorStyle1733300000000 } from './migrations/1733300000000-processor-style';
 import { WebhookDeliveryStatus1733350000000 } from './migrations/1733350000000-webhook-delivery-status';
+import { ModelVersionsGolden1733400000000 } from './migrations/1733400000000-model-versions-golden';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -22,6 +23,7 @@ export const MIGRATIONS = [
   OwnedModelsApiKeys1733250000000,
   ProcessorStyle1733300000000,
   WebhookDeliveryStatus1733350000000,
+  ModelVersionsGolden1733400000000,
 ];
 
 /**

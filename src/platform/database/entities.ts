@@ -21,7 +21,7 @@ export class ModelEntity {
   @Column({ type: 'varchar', length: 320 }) owner!: string;
   /** `private`: only the owner (and admins) see and use it; `public`: every user may. */
   @Column({ type: 'varchar', length: 16 }) visibility!: ModelVisibility;
-  /** 1 for now; registering a name again as version n+1 fits the same unique key (owner, display_name, version). */
+  /** 1, then n+1 each time the owner registers the same display name again. */
   @Column({ type: 'int' }) version!: number;
   @Column({ type: 'text', nullable: true }) description!: string | null;
   @Column({ type: 'varchar', length: 16 }) status!: ModelStatus;
@@ -33,6 +33,8 @@ export class ModelEntity {
   @Column({ name: 'file_sha256', type: 'varchar', length: 64 }) fileSha256!: string;
   @Column({ name: 'file_size', type: 'bigint' }) fileSize!: string;
   @Column({ name: 'onnx_signature', type: 'jsonb', nullable: true }) onnxSignature!: unknown;
+  /** The golden pair checked at registration (null: none was given). */
+  @Column({ type: 'jsonb', nullable: true }) golden!: ModelGoldenCheck | null;
   @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
@@ -45,6 +47,22 @@ export class ModelEntity {
 }
 
 export type ModelVisibility = 'private' | 'public';
+
+/** Where a model's golden pair is stored and how its check at registration came out. */
+export interface ModelGoldenCheck {
+  input_key: string;
+  expected_output_key: string;
+  width: number;
+  height: number;
+  bands: number;
+  /** A pixel differs when |output - expected| is over this. */
+  tolerance: number;
+  /** The most differing pixels accepted. */
+  max_differing_pixels: number;
+  max_difference: number;
+  differing_pixels: number;
+  checked_at: string;
+}
 
 /** An API key added at run time (keys from API_KEYS / ADMIN_API_KEYS live in the configuration). */
 @Entity({ name: 'api_keys' })

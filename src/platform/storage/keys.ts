@@ -27,4 +27,7 @@ export const storageKeys = {
   legacyStepLog: (inferenceId: string, taskId: string, stepId: string) =>
     `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,
   modelFile: (modelId: string, fileName: string) => `models/${modelId}/${fileName}`,
+  /** The golden pair given at registration: an input GeoTIFF and the output the model must reproduce. */
+  modelGoldenInput: (modelId: string) => `models/${modelId}/golden/input.tif`,
+  modelGoldenOutput: (modelId: string) => `models/${modelId}/golden/expected-output.tif`,
 };

@@ -252,7 +252,7 @@ export class FakeModels implements Surface<ModelsRepository> {
   async findVisibleByDisplayName(displayName: string, viewer: ModelViewer): Promise<ModelEntity[]> {
     return this.visible(viewer)
       .filter((row) => row.displayName === displayName)
-      .sort((a, b) => Number(b.owner === viewer.user) - Number(a.owner === viewer.user));
+      .sort((a, b) => Number(b.owner === viewer.user) - Number(a.owner === viewer.user) || b.version - a.version);
   }
 
   async findByIdOrName(idOrName: string): Promise<ModelEntity | null> {
@@ -268,15 +268,30 @@ export class FakeModels implements Surface<ModelsRepository> {
     );
   }
 
+  async nextVersion(owner: string, displayName: string): Promise<number> {
+    const versions = [...this.rows.values()]
+      .filter((row) => row.owner === owner && row.displayName === displayName)
+      .map((row) => row.version);
+    return Math.max(0, ...versions) + 1;
+  }
+
   async list(
     viewer: ModelViewer,
-    filter: { visibility?: ModelEntity['visibility']; owner?: string },
+    filter: { visibility?: ModelEntity['visibility']; owner?: string; displayName?: string; latestOnly?: boolean },
     limit: number,
     offset: number,
   ): Promise<[ModelEntity[], number]> {
-    const rows = this.visible(viewer).filter(
+    const visible = this.visible(viewer);
+    const rows = visible.filter(
       (row) =>
-        (!filter.visibility || row.visibility === filter.visibility) && (!filter.owner || row.owner === filter.owner),
+        (!filter.visibility || row.visibility === filter.visibility) &&
+        (!filter.owner || row.owner === filter.owner) &&
+        (!filter.displayName || row.displayName === filter.displayName) &&
+        (!filter.latestOnly ||
+          !visible.some(
+            (other) =>
+              other.owner === row.owner && other.displayName === row.displayName && other.version > row.version,
+          )),
     );
     return [rows.slice(offset, offset + limit), rows.length];
   }
@@ -321,6 +336,7 @@ export class FakeModels implements Surface<ModelsRepository> {
       fileSha256: '0'.repeat(64),
       fileSize: '1',
       onnxSignature: null,
+      golden: null,
       createdBy: 'alice@example.com',
       createdAt: now,
       updatedAt: now,

@@ -4,7 +4,9 @@ import { ModelEntity, type ModelVisibility } from '../entities';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type NewModel = Omit<ModelEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'deletedBy'>;
-export type ModelChanges = Partial<Pick<ModelEntity, 'displayName' | 'description' | 'visibility' | 'geoserverPush'>>;
+export type ModelChanges = Partial<
+  Pick<ModelEntity, 'displayName' | 'description' | 'visibility' | 'geoserverPush' | 'version'>
+>;
 
 /** Who is looking: a user sees their own and public models, an admin every model. */
 export interface ModelViewer {
@@ -85,17 +87,46 @@ export class ModelsRepository {
     return (await query.getCount()) > 0;
   }
 
-  /** A page of the models `viewer` may see, newest first, and how many there are. */
+  /**
+   * The version a new model of `owner` named `displayName` gets: one more than any version of that name the owner
+   * ever had, deleted ones included, so a version number never names two different files.
+   */
+  async nextVersion(owner: string, displayName: string): Promise<number> {
+    const row = await this.rows
+      .createQueryBuilder('model')
+      .select('MAX(model.version)', 'latest')
+      .where('model.owner = :owner AND model.display_name = :displayName', { owner, displayName })
+      .getRawOne<{ latest: number | string | null }>();
+    return Number(row?.latest ?? 0) + 1;
+  }
+
+  /**
+   * A page of the models `viewer` may see, newest first, and how many there are. `latestOnly`: only the highest
+   * version (not deleted) of each owner's display name.
+   */
   list(
     viewer: ModelViewer,
-    filter: { visibility?: ModelVisibility; owner?: string },
+    filter: { visibility?: ModelVisibility; owner?: string; displayName?: string; latestOnly?: boolean },
     limit: number,
     offset: number,
   ): Promise<[ModelEntity[], number]> {
     const query = this.visible(viewer);
     if (filter.visibility) query.andWhere('model.visibility = :visibility', { visibility: filter.visibility });
     if (filter.owner) query.andWhere('model.owner = :owner', { owner: filter.owner });
-    return query.orderBy('model.created_at', 'DESC').addOrderBy('model.id').take(limit).skip(offset).getManyAndCount();
+    if (filter.displayName) query.andWhere('model.display_name = :displayName', { displayName: filter.displayName });
+    if (filter.latestOnly) {
+      query.andWhere(
+        `NOT EXISTS (SELECT 1 FROM models newer WHERE newer.owner = model.owner AND newer.display_name = model.display_name
+           AND newer.version > model.version AND newer.deleted_at IS NULL)`,
+      );
+    }
+    return query
+      .orderBy('model.created_at', 'DESC')
+      .addOrderBy('model.version', 'DESC')
+      .addOrderBy('model.id')
+      .take(limit)
+      .skip(offset)
+      .getManyAndCount();
   }
 
   async update(id: string, changes: ModelChanges): Promise<ModelEntity> {

@@ -1,0 +1,118 @@
+import { ModelThreadPool } from '../../geo/model/model-thread';
+import { ModelShapeError, OnnxSegmenter } from '../../geo/model/segmentation';
+import { readGeoTiff } from '../../geo/raster/decode';
+import type { Raster } from '../../geo/raster/raster';
+import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import { ApiError } from '../http/api-error';
+
+/** A golden input is meant to be small: it runs inside the registration request. */
+export const GOLDEN_MAX_PIXELS = 2048 * 2048;
+export const GOLDEN_MAX_BYTES = 64 * 1024 * 1024;
+
+export interface GoldenTolerance {
+  /** A pixel differs when |output - expected| is over this. */
+  tolerance: number;
+  /** The most differing pixels accepted. */
+  max_differing_pixels: number;
+}
+
+export interface GoldenComparison {
+  width: number;
+  height: number;
+  bands: number;
+  pixels: number;
+  max_difference: number;
+  differing_pixels: number;
+}
+
+async function readGolden(filePath: string, size: number, field: string): Promise<Raster> {
+  if (size === 0) throw ApiError.badRequest(`${field}: the file is empty`, field);
+  if (size > GOLDEN_MAX_BYTES)
+    throw ApiError.unprocessable(
+      `${field}: ${size} bytes is over the ${GOLDEN_MAX_BYTES / 1024 / 1024} MiB of a golden file: give a small chip`,
+      field,
+    );
+  let raster: Raster;
+  try {
+    raster = await readGeoTiff(filePath);
+  } catch (error) {
+    throw ApiError.unprocessable(`${field}: not a readable GeoTIFF: ${(error as Error).message}`, field);
+  }
+  if (raster.width * raster.height > GOLDEN_MAX_PIXELS) {
+    throw ApiError.unprocessable(
+      `${field}: ${raster.width} x ${raster.height} pixels is over the ${GOLDEN_MAX_PIXELS} pixels of a golden file: give a small chip`,
+      field,
+    );
+  }
+  return raster;
+}
+
+/**
+ * Pixel-by-pixel comparison of a model output with the expected one (band 1 of the expected GeoTIFF): the largest
+ * absolute difference and how many pixels differ by more than `tolerance`. NaN against NaN is equal; NaN against a
+ * number differs by Infinity.
+ */
+export function compareOutputs(
+  output: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: number,
+): { max_difference: number; differing_pixels: number } {
+  let maxDifference = 0;
+  let differing = 0;
+  for (let index = 0; index < output.length; index++) {
+    const a = output[index]!;
+    const b = expected[index]!;
+    const difference =
+      Number.isNaN(a) || Number.isNaN(b) ? (Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity) : Math.abs(a - b);
+    if (difference > maxDifference) maxDifference = difference;
+    if (difference > tolerance) differing++;
+  }
+  return { max_difference: maxDifference, differing_pixels: differing };
+}
+
+/**
+ * Runs the golden input through the platform's own tiling and runtime (OnnxSegmenter, the code the model step
+ * uses) and compares the result with the expected output. Answers 422 naming `golden_output` when the model
+ * drifts beyond the tolerance, with the largest difference and the count of differing pixels, so a broken ONNX
+ * export is refused before it runs on real imagery.
+ */
+export async function checkGoldenPair(
+  modelPath: string,
+  spec: ModelInputDataSpec,
+  files: { input: { path: string; size: number }; expectedOutput: { path: string; size: number } },
+  limits: GoldenTolerance,
+): Promise<GoldenComparison> {
+  const input = await readGolden(files.input.path, files.input.size, 'golden_input');
+  const expected = await readGolden(files.expectedOutput.path, files.expectedOutput.size, 'golden_output');
+  if (expected.width !== input.width || expected.height !== input.height) {
+    throw ApiError.unprocessable(
+      `golden_output: ${expected.width} x ${expected.height} pixels, but golden_input is ${input.width} x ${input.height}: the expected output must be on the input's grid`,
+      'golden_output',
+    );
+  }
+  const threads = new ModelThreadPool(1);
+  let output: Uint8Array;
+  try {
+    const segmenter = await OnnxSegmenter.load(threads, modelPath, spec);
+    output = await segmenter.segment(input);
+  } catch (error) {
+    const message = (error as Error).message;
+    if (error instanceof ModelShapeError || /band|source_index|std/i.test(message))
+      throw ApiError.unprocessable(`golden_input: the model could not run on it: ${message}`, 'golden_input');
+    throw ApiError.unprocessable(`model_file: running the golden input failed: ${message}`, 'model_file');
+  } finally {
+    await threads.close();
+  }
+  const { max_difference, differing_pixels } = compareOutputs(output, expected.bands[0]!, limits.tolerance);
+  const pixels = input.width * input.height;
+  if (differing_pixels > limits.max_differing_pixels) {
+    throw ApiError.unprocessable(
+      `golden_output: the model's output on golden_input differs from the expected output at ${differing_pixels} of ${pixels} pixels ` +
+        `(max difference ${max_difference}; tolerance ${limits.tolerance}, at most ${limits.max_differing_pixels} differing pixels accepted): ` +
+        'the ONNX file does not reproduce the expected predictions',
+      'golden_output',
+      { max_difference, differing_pixels, pixels },
+    );
+  }
+  return { width: input.width, height: input.height, bands: input.bandCount, pixels, max_difference, differing_pixels };
+}
