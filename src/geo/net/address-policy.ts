@@ -215,7 +215,10 @@ export interface AddressPolicySettings {
 }
 
 /** Policy of inputs: `spatial_domain.urls`, STAC asset hrefs, the PERMANENT_WATER_MASK_PATH URL. */
-export function inputAddressPolicy(settings: AddressPolicySettings, trustedHosts: string[] = []): AddressPolicy {
+export function inputAddressPolicy(
+  settings: Pick<AddressPolicySettings, 'fetchAllowPrivateAddresses' | 'allowedInternalHosts'>,
+  trustedHosts: string[] = [],
+): AddressPolicy {
   const allowed = settings.allowedInternalHosts;
   return {
     allowPrivateAddresses: settings.fetchAllowPrivateAddresses,
@@ -225,10 +228,18 @@ export function inputAddressPolicy(settings: AddressPolicySettings, trustedHosts
 }
 
 /** Policy of webhook deliveries. */
-export function webhookAddressPolicy(settings: AddressPolicySettings): AddressPolicy {
+export function webhookAddressPolicy(
+  settings: Pick<AddressPolicySettings, 'webhookAllowPrivateAddresses' | 'allowedInternalHosts'>,
+): AddressPolicy {
   return {
     allowPrivateAddresses: settings.webhookAllowPrivateAddresses,
     allowedHosts: settings.allowedInternalHosts,
     settingName: 'WEBHOOK_ALLOW_PRIVATE_ADDRESSES',
   };
+}
+
+/** Every http(s) URL in a text (an error message, a log line) redacted with redactUrl. */
+export function redactUrlsIn(text: string): string {
+  // Trailing punctuation (`url: reason`) belongs to the sentence, not the URL.
+  return text.replace(/https?:\/\/[^\s"'<>)]+?(?=[:,.;]?(?:[\s"'<>)]|$))/gi, (url) => redactUrl(url));
 }
