@@ -82,7 +82,10 @@ async function downloadUrl(
   }
   if (response.status < 200 || response.status >= 300) {
     response.body.destroy();
-    throw ApplicationFailure.create({ message: `download of ${safeUrl} failed: ${status}`, type: 'TransientFetchError' });
+    throw ApplicationFailure.create({
+      message: `download of ${safeUrl} failed: ${status}`,
+      type: 'TransientFetchError',
+    });
   }
   if (response.redirects > 0) log.info(`redirected ${response.redirects} time(s) to ${redactUrl(response.url)}`);
   const declared = Number(response.headers['content-length'] ?? NaN);

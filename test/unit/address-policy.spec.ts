@@ -107,9 +107,9 @@ describe('address policy', () => {
     expect(
       loadConfig({ ...base, NODE_ENV: 'production', FETCH_ALLOW_PRIVATE_ADDRESSES: 'true' }).fetchAllowPrivateAddresses,
     ).toBe(true);
-    expect(loadConfig({ ...base, ALLOWED_INTERNAL_HOSTS: 'geo.internal,10.0.0.0/8' }).allowedInternalHosts.names).toEqual(
-      ['geo.internal'],
-    );
+    expect(
+      loadConfig({ ...base, ALLOWED_INTERNAL_HOSTS: 'geo.internal,10.0.0.0/8' }).allowedInternalHosts.names,
+    ).toEqual(['geo.internal']);
     expect(() => loadConfig({ ...base, ALLOWED_INTERNAL_HOSTS: 'bad host' })).toThrow(/ALLOWED_INTERNAL_HOSTS/);
   });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pagingQueryFields } from '../http/paging';
 
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4');
 
@@ -124,8 +125,7 @@ export type CreateModelRequest = z.infer<typeof createModelSchema>;
 
 export const listQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    offset: z.coerce.number().int().min(0).default(0),
+    ...pagingQueryFields,
   })
   .passthrough();
 

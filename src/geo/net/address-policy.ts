@@ -159,7 +159,11 @@ export function policyLookup(policy: AddressPolicy, resolve: Resolver = systemRe
           }
         }
         const family = (address: string) => (ipaddr.IPv6.isValid(address) && address.includes(':') ? 6 : 4);
-        if (wantAll) callback(null, addresses.map((address) => ({ address, family: family(address) })));
+        if (wantAll)
+          callback(
+            null,
+            addresses.map((address) => ({ address, family: family(address) })),
+          );
         else callback(null, addresses[0], family(addresses[0]));
       },
       (error: NodeJS.ErrnoException) => callback(error, ''),

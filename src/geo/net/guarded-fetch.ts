@@ -104,6 +104,13 @@ export async function guardedGet(raw: string | URL, options: GuardedGetOptions):
       url = next;
       continue;
     }
-    return { status, statusText: response.statusMessage ?? '', headers: response.headers, body: response, url, redirects };
+    return {
+      status,
+      statusText: response.statusMessage ?? '',
+      headers: response.headers,
+      body: response,
+      url,
+      redirects,
+    };
   }
 }

@@ -33,7 +33,10 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-export async function startPolicyProxy(policy: AddressPolicy, resolve: Resolver = systemResolver): Promise<PolicyProxy> {
+export async function startPolicyProxy(
+  policy: AddressPolicy,
+  resolve: Resolver = systemResolver,
+): Promise<PolicyProxy> {
   const user = 'geo';
   const password = randomBytes(18).toString('base64url');
   const expected = Buffer.from(`Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`);
@@ -99,7 +102,9 @@ export async function startPolicyProxy(policy: AddressPolicy, resolve: Resolver 
     client.on('close', () => sockets.delete(client));
     client.on('error', () => client.destroy());
     if (!authorised(request.headers['proxy-authorization'])) {
-      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="geo-inference"\r\n\r\n');
+      client.end(
+        'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="geo-inference"\r\n\r\n',
+      );
       return;
     }
     const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(request.url ?? '');

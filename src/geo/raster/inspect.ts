@@ -57,7 +57,9 @@ export function checkTiffHeaderBytes(header: Buffer, size: number, quoteContent 
   const magic = header.subarray(0, 4).toString('latin1');
   const isTiff = magic === 'II*\0' || magic === 'MM\0*' || magic === 'II+\0' || magic === 'MM\0+';
   if (!isTiff)
-    throw new InvalidGeoTiffError(quoteContent ? `not a TIFF file (starts with ${describeMagic(header)})` : 'not a TIFF file');
+    throw new InvalidGeoTiffError(
+      quoteContent ? `not a TIFF file (starts with ${describeMagic(header)})` : 'not a TIFF file',
+    );
   if (size < 16) throw new InvalidGeoTiffError('the file is truncated (shorter than a TIFF header)');
 }
 

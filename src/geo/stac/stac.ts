@@ -104,7 +104,10 @@ export async function searchStac(
       throw new StacApiError(`STAC search at ${redactUrl(request.url)} did not answer JSON`, response.status);
     }
     if (!Array.isArray(page.features))
-      throw new StacApiError(`STAC search at ${redactUrl(request.url)} did not answer a FeatureCollection`, response.status);
+      throw new StacApiError(
+        `STAC search at ${redactUrl(request.url)} did not answer a FeatureCollection`,
+        response.status,
+      );
     pages += 1;
     items.push(...page.features);
     options.onPage?.(pages, page.features.length);
