@@ -273,6 +273,26 @@ describe('operations endpoints (real services, in-process worker)', () => {
       });
       expect(logLines.join('\n')).not.toContain(USERS.alice.key);
     });
+
+    it('logs a body refused as too large (413) with its request id and URL', async () => {
+      logLines.length = 0;
+      const response = await fetch(`${stack.baseUrl}/api/v2/inference?trace=big`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${USERS.alice.key}`,
+          'Content-Type': 'application/json',
+          'X-Request-Id': 'req-ops-413',
+        },
+        body: JSON.stringify({ description: 'x'.repeat(6 * 1024 * 1024) }),
+      });
+      expect(response.status).toBe(413);
+      const entry = logLines
+        .map((line) => JSON.parse(line) as Record<string, any>)
+        .find((line) => /^413 /.test(String(line.msg)));
+      expect(entry).toMatchObject({ level: 'warn' });
+      expect(entry!.msg).toContain('POST /api/v2/inference?trace=big');
+      expect(entry!.msg).toContain('req-ops-413');
+    });
   });
 
   describe('OpenAPI', () => {
