@@ -335,6 +335,46 @@ describe('operations endpoints (real services, in-process worker)', () => {
       }
     });
 
+    it('gives every operation a 2xx answer with a real schema, and every path parameter its declaration', async () => {
+      const document = (await api.as(undefined).get('/docs-json')).body;
+      const resolve = (schema: { $ref?: string }) =>
+        schema.$ref ? document.components.schemas[schema.$ref.replace('#/components/schemas/', '')] : schema;
+      const problems: string[] = [];
+      for (const [routePath, item] of Object.entries(document.paths as Record<string, Record<string, any>>)) {
+        for (const [method, operation] of Object.entries(item)) {
+          const where = `${method.toUpperCase()} ${routePath}`;
+          const ok = Object.entries(operation.responses as Record<string, any>).filter(([code]) => /^2/.test(code));
+          if (ok.length === 0) problems.push(`${where}: no 2xx answer`);
+          for (const [code, response] of ok) {
+            if (code === '204') continue;
+            const media = Object.entries((response.content ?? {}) as Record<string, { schema?: any }>);
+            if (media.length === 0) problems.push(`${where} ${code}: no content`);
+            for (const [type, { schema }] of media) {
+              const resolved = schema && resolve(schema);
+              if (!resolved?.type) problems.push(`${where} ${code} ${type}: no schema`);
+              else if (type === 'application/json' && resolved.type === 'object' && !resolved.properties)
+                problems.push(`${where} ${code}: an object schema without properties`);
+            }
+          }
+          const declared = new Set(
+            (operation.parameters ?? []).filter((p: any) => p.in === 'path').map((p: any) => p.name),
+          );
+          for (const [, name] of routePath.matchAll(/\{([^}]+)\}/g))
+            if (!declared.has(name)) problems.push(`${where}: path parameter ${name} not declared`);
+          for (const parameter of operation.parameters ?? [])
+            if (parameter.in === 'path' && parameter.name === 'id' && parameter.schema?.format !== 'uuid')
+              problems.push(`${where}: {id} is not declared as a UUID`);
+        }
+      }
+      expect(problems).toEqual([]);
+      expect(document.paths['/files/{path}'].get.parameters).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'path', in: 'path', required: true })]),
+      );
+      expect(document.components.schemas.Inference.required).toEqual(
+        expect.arrayContaining(['id', 'status', 'tasks_count_total', 'temporal_ui_url', 'created_by']),
+      );
+    });
+
     it('generates request schemas from the zod DTOs, with the contract examples', async () => {
       const document = (await api.as(undefined).get('/docs-json')).body;
       const create = document.paths['/api/v2/inference'].post.requestBody.content['application/json'];

@@ -1,7 +1,6 @@
 import { Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, Post, Req, Res, UseGuards } from '@nestjs/common';
 import {
   ApiBearerAuth,
-  ApiCreatedResponse,
   ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
@@ -27,6 +26,7 @@ import { API_KEY_SCHEME } from '../openapi/openapi';
 import { EventsAccessGuard } from './events-access.guard';
 import { InferenceEventsHub, type Subscription } from './events-hub';
 import { signEventsToken } from './events-token';
+import { ApiJsonResponse } from '../openapi/response-schemas';
 
 const uuidPipe = new ParseUUIDPipe({
   exceptionFactory: () => ApiError.badRequest('inference_id: must be a UUID', 'inference_id'),
@@ -178,15 +178,10 @@ export class EventsController {
   @ApiOperation({
     summary: 'A short-lived token for the events URL of this inference (for EventSource, which cannot send headers)',
   })
-  @ApiCreatedResponse({
-    schema: {
-      example: {
-        token: '1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
-        expires_at: '2025-06-15T11:00:00.000Z',
-        events_url:
-          'https://geo.example.com/api/v2/inference/0b6f…/events?token=1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
-      },
-    },
+  @ApiJsonResponse(201, 'EventsToken', 'the token and the events URL carrying it', {
+    token: '1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
+    expires_at: '2025-06-15T11:00:00.000Z',
+    events_url: 'https://geo.example.com/api/v2/inference/0b6f…/events?token=1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
   })
   async token(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<EventsTokenResponse> {
     await this.owned(id, user);

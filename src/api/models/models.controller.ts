@@ -11,7 +11,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
-import { ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../http/api-error';
 import { zodPipe } from '../http/zod-validation';
@@ -19,6 +19,7 @@ import { modelMetadataExample } from '../openapi/examples';
 import { ApiMultipartBody, ApiZodQuery } from '../openapi/zod-openapi';
 import { createModelSchema, listQuerySchema, type ListModelsQuery } from './models.dto';
 import { ModelsService } from './models.service';
+import { ApiJsonResponse } from '../openapi/response-schemas';
 
 @ApiTags('models')
 @Controller('api/v2/models')
@@ -36,15 +37,11 @@ export class ModelsController {
     model_file: { file: {}, description: 'the .onnx file' },
     model: { json: createModelSchema, description: 'model metadata', example: modelMetadataExample },
   })
-  @ApiCreatedResponse({
-    schema: {
-      example: {
-        id: '6f1c2b1e-3f0a-4c1e-9a57-2d6c3e8b9f10',
-        ...modelMetadataExample,
-        status: 'READY',
-        created_by: 'user@example.com',
-      },
-    },
+  @ApiJsonResponse(201, 'Model', 'READY: stored and loaded by onnxruntime', {
+    id: '6f1c2b1e-3f0a-4c1e-9a57-2d6c3e8b9f10',
+    ...modelMetadataExample,
+    status: 'READY',
+    created_by: 'user@example.com',
   })
   create(
     @UploadedFile() file: Express.Multer.File | undefined,
@@ -57,12 +54,14 @@ export class ModelsController {
   @Get()
   @ApiOperation({ summary: 'List models' })
   @ApiZodQuery(listQuerySchema)
+  @ApiJsonResponse(200, 'ModelList')
   list(@Query(zodPipe(listQuerySchema)) query: ListModelsQuery) {
     return this.models.list(query.limit, query.offset);
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'One model' })
+  @ApiJsonResponse(200, 'Model')
   get(
     @Param('id', new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') }))
     id: string,
