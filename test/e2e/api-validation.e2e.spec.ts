@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
+import { runSchemathesis } from '../../scripts/schemathesis';
 import { ApiClient } from '../support/api-client';
 import { demoModelPaths } from '../support/services';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
@@ -427,4 +428,32 @@ describe('API validation and auth', () => {
       expect((await fetch(`${stack.baseUrl}/api/v2/no-such-thing`, { method, headers: authorised })).status).toBe(404);
     });
   });
+
+  /**
+   * schemathesis over /docs-json, bounded (a few examples per operation, 45 s): no answer may be a 5xx or
+   * differ from the document (status code, media type, schema). The model above, a processor and an
+   * inference are there so the lists' item schemas are checked too. `npm run fuzz:api` runs a longer one.
+   */
+  it('survives a schema-driven fuzz run: 0 server errors, 0 answers off the document', async () => {
+    await api.uploadProcessor({ name: 'fuzz-seed', processor_parameters: { k: 1 } }, 'import sys\n', 'seed.py');
+    await api.post('/api/v2/inference', {
+      model_id: existingModel.id,
+      spatial_domain: { urls: ['http://127.0.0.1:9/scene.tif'] },
+      temporal_domain: [],
+    });
+    let transcript = '';
+    const summary = await runSchemathesis({
+      baseUrl: stack.baseUrl,
+      apiKey: USERS.alice.key,
+      maxExamples: 5,
+      maxTimeSeconds: 45,
+      reportDir: path.join(workDir, 'fuzz'),
+      output: (chunk) => (transcript += chunk),
+    });
+    if (summary.exitCode !== 0) console.log(transcript.slice(-8000));
+    expect(summary).toMatchObject({ serverErrors: 0, schemaViolations: 0, failures: {}, failedOperations: [] });
+    expect(summary.operations).toBeGreaterThanOrEqual(35);
+    expect(summary.requests).toBeGreaterThan(500);
+    expect(summary.exitCode).toBe(0);
+  }, 180_000);
 });

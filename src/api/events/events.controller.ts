@@ -13,7 +13,11 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
-import { type EventsTokenResponse, inferenceEventsUrl } from '../../../workflows/contract/events';
+import {
+  type EventsTokenResponse,
+  INFERENCE_EVENT_TYPES,
+  inferenceEventsUrl,
+} from '../../../workflows/contract/events';
 import type { AppConfig } from '../../platform/config/config';
 import { InferenceEntity } from '../../platform/database/entities';
 import { lastInferenceEventSeq } from '../../platform/database/inference-events';
@@ -108,7 +112,21 @@ export class EventsController {
   })
   @ApiOkResponse({
     description: 'the event stream (text/event-stream)',
-    content: { 'text/event-stream': { schema: { type: 'string' }, example: streamExample } },
+    content: {
+      'text/event-stream': {
+        // One server-sent event (the stream is a sequence of them); `data` is a JSON document.
+        schema: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            event: { type: 'string', enum: [...INFERENCE_EVENT_TYPES] },
+            data: { type: 'string' },
+            retry: { type: 'integer' },
+          },
+        },
+        example: streamExample,
+      },
+    },
   })
   @ApiNoContentResponse({ description: 'the inference has ended and the client has every event: stop reconnecting' })
   @ApiResponse({ status: 401, description: 'neither an API key nor a token' })

@@ -129,6 +129,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     if (response.headersSent) return;
     for (const [name, value] of Object.entries(mapped.headers ?? {})) response.setHeader(name, value);
+    // A handler's @Header('Content-Type', ...) is already set: an error body is JSON whatever the route serves.
+    response.setHeader('Content-Type', 'application/json; charset=utf-8');
     response.status(body.statusCode).json(body);
   }
 
