@@ -50,6 +50,8 @@ export function createWebhookActivities(deps: ActivityDeps) {
         .where('inference.id = :id', { id: request.inferenceId })
         .getOne();
       if (!inference) return { delivered: false, attempts: attempt - 1, skipped: 'the inference was deleted' };
+      if (inference.webhookRevokedAt)
+        return { delivered: false, attempts: attempt - 1, skipped: 'the webhook was revoked by its owner' };
       const url = inference.webhookUrl ?? deps.config.DEFAULT_WEBHOOK_URL;
       if (!url) return { delivered: false, attempts: 0, skipped: 'no webhook configured' };
 

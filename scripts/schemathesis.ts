@@ -86,7 +86,8 @@ export async function runSchemathesis(options: FuzzOptions): Promise<FuzzSummary
   const output = options.output ?? ((chunk: string) => process.stdout.write(chunk));
   let transcript = '';
   const exitCode = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(schemathesisBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its cache (.schemathesis/) goes next to the report, not into the checkout.
+    const child = spawn(schemathesisBin(), args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: options.reportDir });
     const take = (chunk: Buffer) => {
       transcript += chunk.toString();
       output(chunk.toString());

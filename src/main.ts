@@ -24,9 +24,9 @@ async function main(): Promise<void> {
   const stack = await startEmbeddedStack(initial);
   Object.assign(process.env, stack.env);
   const config = loadConfig();
-  if (!process.env.API_KEYS)
+  if (!process.env.API_KEYS && !process.env.ADMIN_API_KEYS)
     logger.warn(
-      'API_KEYS is not set: using the development key "dev-key" (user dev@localhost). Set API_KEYS in any shared deployment.',
+      'API_KEYS is not set: using the development admin key "dev-key" (user dev@localhost). Set API_KEYS and ADMIN_API_KEYS in any shared deployment.',
     );
 
   const app = await createApiApp();

@@ -16,6 +16,7 @@ import { RepositoriesModule } from './repositories.module';
 import { StorageModule } from './storage.module';
 import { TasksModule } from './tasks/tasks.module';
 import { TemporalModule } from './temporal.module';
+import { TemporalCodecModule } from './temporal-codec/temporal-codec.module';
 import { TilesModule } from './tiles/tiles.module';
 
 @Module({
@@ -47,6 +48,7 @@ import { TilesModule } from './tiles/tiles.module';
     QueuesModule,
     ConsoleModule,
     EventsModule,
+    TemporalCodecModule,
   ],
 })
 export class AppModule {}

@@ -4,6 +4,7 @@ import type { AppConfig } from '../platform/config/config';
 import { APP_CONFIG } from './config.module';
 import { startTracing, temporalClientInterceptors } from '../platform/tracing/tracing';
 import { PipelineClient } from '../pipeline/client';
+import { createdByAttribute, temporalDataConverter } from '../platform/temporal/payload-codec';
 
 /** The Temporal client under PipelineClient; the rest of the API uses PipelineClient. */
 export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
@@ -23,6 +24,7 @@ export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
           connection,
           namespace: config.TEMPORAL_NAMESPACE,
           interceptors: temporalClientInterceptors(config),
+          dataConverter: temporalDataConverter(config),
         });
       },
     },
@@ -35,6 +37,7 @@ export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
           namespace: config.TEMPORAL_NAMESPACE,
           searchAttributes: config.TEMPORAL_SEARCH_ATTRIBUTES,
           address: config.TEMPORAL_ADDRESS!,
+          createdByAttribute: (email) => createdByAttribute(config, email),
         }),
     },
   ],

@@ -16,6 +16,8 @@ export interface PipelineClientOptions {
   searchAttributes: boolean;
   /** Address of the Temporal frontend, for the readiness probe's own connection. */
   address: string;
+  /** The CreatedBy value of a user (a pseudonym when payloads are encrypted); default the e-mail itself. */
+  createdByAttribute?: (email: string) => string;
 }
 
 export interface StartInferenceRun {
@@ -130,7 +132,7 @@ export class PipelineClient {
       typedSearchAttributes: [
         { key: INFERENCE_STATUS, value: 'PENDING' },
         { key: MODEL_ID, value: modelId },
-        { key: CREATED_BY, value: createdBy },
+        { key: CREATED_BY, value: this.options.createdByAttribute?.(createdBy) ?? createdBy },
       ],
     };
   }

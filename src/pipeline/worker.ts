@@ -13,6 +13,7 @@ import { BuiltInPublisher, type MapPublisher } from '../geo/publish/publisher';
 import type { AppConfig } from '../platform/config/config';
 import { startTracing } from '../platform/tracing/tracing';
 import { activityLoggingInterceptor } from '../platform/logging/activity-logging';
+import { temporalDataConverter } from '../platform/temporal/payload-codec';
 import type { ObjectStore } from '../platform/storage/object-store';
 
 export interface PipelineWorkerOptions {
@@ -127,6 +128,7 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
         taskQueue,
         ...(entry.workflows ? workflowSource : {}),
         activities: entry.activities,
+        dataConverter: temporalDataConverter(config),
         // JSON log lines with inference id, task id and step for every activity (src/logging).
         interceptors: {
           activity: [

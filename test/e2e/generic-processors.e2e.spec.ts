@@ -45,7 +45,9 @@ describe('generic processors end to end', () => {
     api = new ApiClient(stack.baseUrl);
     const { model, meta } = demoModelPaths();
     modelName = `csmask-processors-${Date.now()}`;
-    expect((await api.registerModel(demoModelMetadata(meta, modelName), model)).status).toBe(201);
+    // Public: the cross-user case below is about the processor, so bob may use the model.
+    const metadata = { ...demoModelMetadata(meta, modelName), visibility: 'public' };
+    expect((await api.registerModel(metadata, model)).status).toBe(201);
   });
 
   afterAll(async () => {

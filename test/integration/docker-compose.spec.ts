@@ -31,8 +31,18 @@ describe('docker/compose.yaml', () => {
     return JSON.parse(stdout);
   }
 
+  /** What the production stack requires: keys, the payload codec key and the Web UI's OpenID Connect client. */
+  const REQUIRED = {
+    API_KEYS: 'key:ops@example.com',
+    ADMIN_API_KEYS: 'admin-key:admin@example.com',
+    TEMPORAL_CODEC_KEY: Buffer.alloc(32, 1).toString('base64'),
+    TEMPORAL_UI_OIDC_ISSUER_URL: 'https://sso.example.com',
+    TEMPORAL_UI_OIDC_CLIENT_ID: 'temporal-ui',
+    TEMPORAL_UI_OIDC_CLIENT_SECRET: 'oidc-secret',
+  };
+
   it('passes `docker compose config`, with one worker pool per task queue and the processor pool privileged', async () => {
-    const { services } = await config({ API_KEYS: 'key:ops@example.com' });
+    const { services } = await config(REQUIRED);
     expect(Object.keys(services).sort()).toEqual(
       [
         'api',
@@ -79,9 +89,25 @@ describe('docker/compose.yaml', () => {
     );
   });
 
-  it('refuses to start without API_KEYS, saying so', async () => {
-    await expect(config({})).rejects.toThrow(/API_KEYS/);
+  it('puts the Temporal Web UI behind OpenID Connect with the API as its codec server, and keeps the frontend private', async () => {
+    const { services } = await config(REQUIRED);
+    expect(services['temporal-ui']!.environment).toMatchObject({
+      TEMPORAL_AUTH_ENABLED: 'true',
+      TEMPORAL_AUTH_PROVIDER_URL: 'https://sso.example.com',
+      TEMPORAL_CODEC_ENDPOINT: 'http://localhost:3000/api/v2/temporal-codec',
+    });
+    expect((services.temporal as { ports?: unknown[] }).ports ?? []).toEqual([]);
+    for (const name of ['api', 'worker-workflows', 'worker-fetch'])
+      expect(services[name]!.environment?.TEMPORAL_CODEC_KEY).toBe(REQUIRED.TEMPORAL_CODEC_KEY);
   });
+
+  it.each(['ADMIN_API_KEYS', 'TEMPORAL_CODEC_KEY', 'TEMPORAL_UI_OIDC_ISSUER_URL'])(
+    'refuses to start without %s, saying so',
+    async (variable) => {
+      const { [variable as keyof typeof REQUIRED]: _left, ...rest } = REQUIRED;
+      await expect(config(rest)).rejects.toThrow(new RegExp(variable));
+    },
+  );
 
   it('builds its images from files that exist', () => {
     for (const dockerfile of ['Dockerfile.api', 'Dockerfile.worker']) {

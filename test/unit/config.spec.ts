@@ -18,7 +18,8 @@ describe('configuration', () => {
     expect(config.STORAGE_DRIVER).toBe('filesystem');
     expect(config.storageDir).toBe('/tmp/x/objects');
     expect(config.DATABASE_URL).toBeUndefined();
-    expect(config.apiKeys.get('dev-key')).toBe('dev@localhost');
+    expect(config.adminApiKeys.get('dev-key')).toBe('dev@localhost');
+    expect(config.apiKeys.size).toBe(0);
     expect(config.publicBaseUrl).toBe('http://localhost:3000');
   });
 

@@ -11,6 +11,7 @@ import { readInferenceEvents, type StoredInferenceEvent } from '../../platform/d
 import { metricsRegistry } from '../../platform/metrics/metrics';
 import { APP_CONFIG } from '../config.module';
 import { TilesService } from '../tiles/tiles.service';
+import { TokenGenerations } from '../auth/token-generations';
 
 export const EVENTS_CONFIG = 'EVENTS_CONFIG';
 
@@ -82,6 +83,7 @@ export class InferenceEventsHub implements OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly appConfig: AppConfig,
     @Inject(EVENTS_CONFIG) readonly config: EventsConfig,
     private readonly tiles: TilesService,
+    private readonly generations: TokenGenerations,
   ) {}
 
   get mode(): NotificationMode {
@@ -200,7 +202,8 @@ export class InferenceEventsHub implements OnModuleDestroy {
         const from = Math.min(...active.map((subscriber) => subscriber.cursor));
         const rows = await readInferenceEvents(this.dataSource, channel.inferenceId, from, PAGE_SIZE);
         const more = rows.length === PAGE_SIZE;
-        const events = rows.map((row) => this.format(row));
+        const generation = await this.generations.ofInference(channel.inferenceId);
+        const events = rows.map((row) => this.format(row, generation));
         for (const subscriber of active) {
           if (subscriber.paused || !channel.subscribers.has(subscriber)) continue;
           const first = events.findIndex((event) => event.seq > subscriber.cursor);
@@ -220,7 +223,7 @@ export class InferenceEventsHub implements OnModuleDestroy {
   }
 
   /** task.output rows hold the task id only: its links (with a fresh tile token) are made when sent. */
-  private format(row: StoredInferenceEvent): OutgoingEvent {
+  private format(row: StoredInferenceEvent, tokenGeneration: number): OutgoingEvent {
     const at = row.createdAt.toISOString();
     let data: Record<string, unknown> = { ...row.data, at };
     if (row.type === 'task.output') {
@@ -228,7 +231,7 @@ export class InferenceEventsHub implements OnModuleDestroy {
       data = {
         task_id: taskId,
         output_url: taskOutputUrl(this.appConfig.publicBaseUrl, taskId),
-        ...this.tiles.urlTemplate(taskId),
+        ...this.tiles.urlTemplate(taskId, tokenGeneration),
         at,
       };
     }

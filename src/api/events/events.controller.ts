@@ -202,9 +202,9 @@ export class EventsController {
     events_url: 'https://geo.example.com/api/v2/inference/0b6f…/events?token=1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
   })
   async token(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<EventsTokenResponse> {
-    await this.owned(id, user);
+    const inference = await this.owned(id, user);
     const expires = Math.floor(Date.now() / 1000) + this.hub.config.EVENTS_TOKEN_TTL_SECONDS;
-    const token = signEventsToken(id, user, expires, this.secret);
+    const token = signEventsToken(id, user, expires, this.secret, inference.tokenGeneration);
     return {
       token,
       expires_at: new Date(expires * 1000).toISOString(),

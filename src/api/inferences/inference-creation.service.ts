@@ -106,7 +106,7 @@ export class InferenceCreationService {
     createdBy: string,
   ): Promise<PreparedInference> {
     const webhookUrl = await this.webhookFor(request);
-    const model = await this.models.resolveForInference(request.model_id, request.model_display_name);
+    const model = await this.models.resolveForInference(request.model_id, request.model_display_name, createdBy);
     await this.checkPostProcessing(request, model);
     const processor = request.generic_processor_id
       ? await this.processors.planForInference(request.generic_processor_id, createdBy)

@@ -14,6 +14,7 @@ import {
 import { ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { CurrentUser } from '../auth/current-user.decorator';
+import { RateLimited } from '../auth/rate-limit.decorator';
 import { ApiError } from '../http/api-error';
 import { jsonObjectBodyPipe, zodPipe } from '../http/zod-validation';
 import {
@@ -52,6 +53,7 @@ export class InferencesController {
 
   @Post()
   @HttpCode(201)
+  @RateLimited('inference-starts')
   @ApiOperation({
     summary: 'Create an inference: one task per input, each running the step plan; starts workflow {id}',
   })
@@ -71,6 +73,7 @@ export class InferencesController {
   /** Bulk upload: multipart `inference` (JSON, first) + any number of `files` (GeoTIFFs); one task per file. */
   @Post('upload')
   @HttpCode(201)
+  @RateLimited('inference-starts')
   @ApiOperation({
     summary: 'Bulk GeoTIFF upload: the `inference` field first, then any number of `files`; one task per file',
   })
@@ -128,6 +131,7 @@ export class InferencesController {
 
   @Post(':id/retry')
   @HttpCode(202)
+  @RateLimited('inference-starts')
   @ApiOperation({
     summary:
       'Rerun the FAILED and STOPPED tasks of an ended inference from the step that did not finish; 409 when nothing to retry',

@@ -6,11 +6,12 @@ import { InferenceControlService } from './inference-control.service';
 import { InferenceCreationService } from './inference-creation.service';
 import { InferenceResultsService } from './inference-results.service';
 import { InferencesController } from './inferences.controller';
+import { InferenceTokensController } from './inference-tokens.controller';
 import { InferencesService } from './inferences.service';
 
 @Module({
   imports: [ModelsModule, GenericProcessorsModule, TilesModule],
-  controllers: [InferencesController],
+  controllers: [InferencesController, InferenceTokensController],
   providers: [InferenceCreationService, InferencesService, InferenceControlService, InferenceResultsService],
 })
 export class InferencesModule {}

@@ -75,7 +75,9 @@ export class InferencesService {
       // XYZ tiles of the output for map clients, with a fresh signed token (tiles.controller.ts).
       return {
         ...task,
-        ...(task.output_key ? this.tiles.urlTemplate(task.task_id) : { tile_url_template: null, map_url: null }),
+        ...(task.output_key
+          ? this.tiles.urlTemplate(task.task_id, inference.tokenGeneration)
+          : { tile_url_template: null, map_url: null }),
       };
     });
     return { inference_id: inference.id, status: live?.status ?? inference.status, tasks, total_records: tasks.length };

@@ -1,25 +1,36 @@
 import {
   Body,
   Controller,
+  Delete,
   Get,
   HttpCode,
   Param,
   ParseUUIDPipe,
+  Patch,
   Post,
   Query,
   UploadedFile,
   UseInterceptors,
 } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CurrentUser } from '../auth/current-user.decorator';
+import { ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { CurrentPrincipal, CurrentUser } from '../auth/current-user.decorator';
+import type { Principal } from '../auth/principal';
 import { ApiError } from '../http/api-error';
-import { zodPipe } from '../http/zod-validation';
+import { jsonObjectBodyPipe, zodPipe } from '../http/zod-validation';
 import { modelMetadataExample } from '../openapi/examples';
-import { ApiMultipartBody, ApiZodQuery } from '../openapi/zod-openapi';
-import { createModelSchema, listQuerySchema, type ListModelsQuery } from './models.dto';
-import { ModelsService } from './models.service';
+import { ApiMultipartBody, ApiZodBody, ApiZodQuery } from '../openapi/zod-openapi';
 import { ApiJsonResponse } from '../openapi/response-schemas';
+import {
+  createModelSchema,
+  listQuerySchema,
+  updateModelSchema,
+  type ListModelsQuery,
+  type UpdateModelRequest,
+} from './models.dto';
+import { ModelsService } from './models.service';
+
+const uuidPipe = new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') });
 
 @ApiTags('models')
 @Controller('api/v2/models')
@@ -52,20 +63,42 @@ export class ModelsController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List models' })
+  @ApiOperation({ summary: 'List the models the caller may use: their own and public ones (admin keys: all)' })
   @ApiZodQuery(listQuerySchema)
   @ApiJsonResponse(200, 'ModelList')
-  list(@Query(zodPipe(listQuerySchema)) query: ListModelsQuery) {
-    return this.models.list(query.limit, query.offset);
+  list(@Query(zodPipe(listQuerySchema)) query: ListModelsQuery, @CurrentPrincipal() caller: Principal) {
+    return this.models.list(caller, query);
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One model' })
+  @ApiOperation({ summary: 'One model (own or public; admin keys: any)' })
   @ApiJsonResponse(200, 'Model')
-  get(
-    @Param('id', new ParseUUIDPipe({ exceptionFactory: () => ApiError.badRequest('id: must be a UUID', 'id') }))
-    id: string,
+  get(@Param('id', uuidPipe) id: string, @CurrentPrincipal() caller: Principal) {
+    return this.models.get(id, caller);
+  }
+
+  @Patch(':id')
+  @ApiOperation({
+    summary: "Change a model's metadata (display_name, description, visibility, geoserver_push): owner or admin only",
+  })
+  @ApiZodBody(updateModelSchema)
+  @ApiJsonResponse(200, 'Model')
+  update(
+    @Param('id', uuidPipe) id: string,
+    @Body(jsonObjectBodyPipe(updateModelSchema)) body: UpdateModelRequest,
+    @CurrentPrincipal() caller: Principal,
   ) {
-    return this.models.get(id);
+    return this.models.update(id, body, caller);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({
+    summary:
+      'Delete a model (owner or admin only): new inferences naming it get 422, inferences already running finish',
+  })
+  @ApiNoContentResponse({ description: 'deleted' })
+  async delete(@Param('id', uuidPipe) id: string, @CurrentPrincipal() caller: Principal): Promise<void> {
+    await this.models.delete(id, caller);
   }
 }

@@ -106,26 +106,50 @@ export const geoserverPushSchema = z
   })
   .strict();
 
+const displayNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'letters, digits, space, _ . - only');
+
+export const modelVisibilitySchema = z
+  .enum(['private', 'public'])
+  .describe('private: only the owner (and admins) see and use the model; public: every user may use it');
+
 /** JSON metadata sent with a model file in the `model` form field. */
 export const createModelSchema = z
   .object({
-    display_name: z
-      .string()
-      .trim()
-      .min(1)
-      .max(200)
-      .regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'letters, digits, space, _ . - only'),
+    display_name: displayNameSchema.describe('unique among the models of the same owner'),
     description: z.string().max(4000).optional(),
+    visibility: modelVisibilitySchema.default('private'),
     model_input_data_spec: modelInputDataSpecSchema,
     geoserver_push: geoserverPushSchema.optional(),
   })
   .strict();
+
+/** PATCH /api/v2/models/{id}: metadata only (the file and its input spec are fixed once validated). */
+export const updateModelSchema = z
+  .object({
+    display_name: displayNameSchema.optional(),
+    description: z.string().max(4000).nullable().optional(),
+    visibility: modelVisibilitySchema.optional(),
+    geoserver_push: geoserverPushSchema.nullable().optional(),
+  })
+  .strict()
+  .refine(
+    (body) => Object.keys(body).length > 0,
+    'give at least one of display_name, description, visibility, geoserver_push',
+  );
+export type UpdateModelRequest = z.infer<typeof updateModelSchema>;
 
 export type CreateModelRequest = z.infer<typeof createModelSchema>;
 
 export const listQuerySchema = z
   .object({
     ...pagingQueryFields,
+    visibility: modelVisibilitySchema.optional(),
+    owner: z.string().max(320).optional().describe("only this owner's models (among those the caller may see)"),
   })
   .passthrough();
 

@@ -8,10 +8,19 @@ import { storageKeys } from '../../platform/storage/keys';
 import { ApiError } from '../http/api-error';
 import { parseJsonField, parseOrThrow } from '../http/zod-validation';
 import type { ModelEntity } from '../../platform/database/entities';
-import { ModelsRepository, type NewModel } from '../../platform/database/repositories';
+import {
+  MODEL_NAME_UNIQUE_INDEX,
+  ModelsRepository,
+  type ModelChanges,
+  type ModelViewer,
+  type NewModel,
+} from '../../platform/database/repositories';
 import { OBJECT_STORE } from '../storage.module';
 import type { ObjectStore } from '../../platform/storage/object-store';
-import { createModelSchema, type CreateModelRequest } from './models.dto';
+import { createModelSchema, type CreateModelRequest, type UpdateModelRequest } from './models.dto';
+import type { Principal } from '../auth/principal';
+
+const viewerOf = (principal: Principal): ModelViewer => ({ user: principal.email, admin: principal.admin });
 
 export interface UploadedModelFile {
   path: string;
@@ -23,6 +32,9 @@ export interface ModelView {
   id: string;
   display_name: string;
   description: string | null;
+  owner: string;
+  visibility: ModelEntity['visibility'];
+  version: number;
   status: string;
   status_message: string | null;
   model_input_data_spec: ModelEntity['modelInputDataSpec'];
@@ -41,6 +53,9 @@ export function toModelView(model: ModelEntity): ModelView {
     id: model.id,
     display_name: model.displayName,
     description: model.description,
+    owner: model.owner,
+    visibility: model.visibility,
+    version: model.version,
     status: model.status,
     status_message: model.statusMessage,
     model_input_data_spec: model.modelInputDataSpec,
@@ -130,8 +145,11 @@ export class ModelsService {
         );
       }
       if (file.size === 0) throw ApiError.badRequest('model_file: the file is empty', 'model_file');
-      if (await this.models.existsWithDisplayName(request.display_name)) {
-        throw ApiError.conflict(`display_name: a model named "${request.display_name}" already exists`, 'display_name');
+      if (await this.models.ownerHasDisplayName(createdBy, request.display_name)) {
+        throw ApiError.conflict(
+          `display_name: you already have a model named "${request.display_name}"`,
+          'display_name',
+        );
       }
       let signature: Awaited<ReturnType<typeof validateOnnxModel>>;
       try {
@@ -151,6 +169,9 @@ export class ModelsService {
         id,
         displayName: request.display_name,
         description: request.description ?? null,
+        owner: createdBy,
+        visibility: request.visibility,
+        version: 1,
         status: 'READY',
         statusMessage: null,
         modelInputDataSpec: request.model_input_data_spec,
@@ -166,9 +187,9 @@ export class ModelsService {
         return await this.models.create(model);
       } catch (error) {
         await this.store.deleteObject(fileKey);
-        if (error instanceof QueryFailedError && /models_display_name_key/.test(error.message)) {
+        if (isNameConflict(error)) {
           throw ApiError.conflict(
-            `display_name: a model named "${request.display_name}" already exists`,
+            `display_name: you already have a model named "${request.display_name}"`,
             'display_name',
           );
         }
@@ -179,23 +200,108 @@ export class ModelsService {
     }
   }
 
-  async get(id: string): Promise<ModelView> {
-    const model = await this.models.findById(id);
-    if (!model) throw ApiError.notFound(`model ${id} not found`);
-    return toModelView(model);
+  /** A model the caller may see: their own, a public one, or any for an admin; 404 otherwise. */
+  async get(id: string, caller: Principal): Promise<ModelView> {
+    return toModelView(await this.visibleOrNotFound(id, caller));
   }
 
-  async list(limit: number, offset: number): Promise<{ results: ModelView[]; total_records: number }> {
-    const [results, total] = await this.models.list(limit, offset);
+  private async visibleOrNotFound(id: string, caller: Principal): Promise<ModelEntity> {
+    const model = await this.models.findVisible(id, viewerOf(caller));
+    if (!model) throw ApiError.notFound(`model ${id} not found`);
+    return model;
+  }
+
+  /** The model, if the caller may change it (owner or admin): 404 when they cannot see it, 403 when only see it. */
+  private async changeableOrThrow(id: string, caller: Principal): Promise<ModelEntity> {
+    const model = await this.visibleOrNotFound(id, caller);
+    if (!caller.admin && model.owner !== caller.email)
+      throw new ApiError(403, `model ${id} belongs to ${model.owner}: only its owner or an admin may change it`);
+    return model;
+  }
+
+  async list(
+    caller: Principal,
+    query: { limit: number; offset: number; visibility?: ModelEntity['visibility']; owner?: string },
+  ): Promise<{ results: ModelView[]; total_records: number }> {
+    const [results, total] = await this.models.list(
+      viewerOf(caller),
+      { visibility: query.visibility, owner: query.owner },
+      query.limit,
+      query.offset,
+    );
     return { results: results.map(toModelView), total_records: total };
   }
 
-  /** Resolves `model_id` / `model_display_name` of an inference request to a READY model. */
-  async resolveForInference(modelId: string | undefined, displayName: string | undefined): Promise<ModelEntity> {
-    const model = modelId
-      ? await this.models.findById(modelId)
-      : await this.models.findByDisplayName(displayName ?? '');
+  /** PATCH /api/v2/models/{id}: display name (unique per owner), description, visibility, GeoServer settings. */
+  async update(id: string, request: UpdateModelRequest, caller: Principal): Promise<ModelView> {
+    const model = await this.changeableOrThrow(id, caller);
+    if (
+      request.display_name !== undefined &&
+      (await this.models.ownerHasDisplayName(model.owner, request.display_name, model.id))
+    ) {
+      throw ApiError.conflict(
+        `display_name: ${model.owner} already has a model named "${request.display_name}"`,
+        'display_name',
+      );
+    }
+    const changes: ModelChanges = {};
+    if (request.display_name !== undefined) changes.displayName = request.display_name;
+    if (request.description !== undefined) changes.description = request.description;
+    if (request.visibility !== undefined) changes.visibility = request.visibility;
+    if (request.geoserver_push !== undefined) changes.geoserverPush = request.geoserver_push;
+    try {
+      return toModelView(await this.models.update(model.id, changes));
+    } catch (error) {
+      if (isNameConflict(error))
+        throw ApiError.conflict(
+          `display_name: ${model.owner} already has a model named "${request.display_name}"`,
+          'display_name',
+        );
+      throw error;
+    }
+  }
+
+  /**
+   * Soft delete (owner or admin): the model disappears from lookups and new inferences naming it get 422;
+   * inferences already running finish with it (their steps load it by id), so its file stays.
+   */
+  async delete(id: string, caller: Principal): Promise<void> {
+    const model = await this.changeableOrThrow(id, caller);
+    await this.models.softDelete(model.id, caller.email);
+  }
+
+  /**
+   * Resolves `model_id` / `model_display_name` of an inference request to a READY model the user may use: their
+   * own or a public one. A name picks the user's own model first; a name that only other users' public models
+   * have must be unambiguous.
+   */
+  async resolveForInference(
+    modelId: string | undefined,
+    displayName: string | undefined,
+    user: string,
+  ): Promise<ModelEntity> {
+    const viewer: ModelViewer = { user, admin: false };
     const field = modelId ? 'model_id' : 'model_display_name';
+    let model: ModelEntity | null;
+    if (modelId) {
+      model = await this.models.findVisible(modelId, viewer);
+      if (!model) {
+        const deleted = await this.models.findById(modelId);
+        if (deleted?.deletedAt && (deleted.owner === user || deleted.visibility === 'public'))
+          throw ApiError.unprocessable(`model_id: model ${modelId} has been deleted`, 'model_id');
+      }
+    } else {
+      const candidates = await this.models.findVisibleByDisplayName(displayName ?? '', viewer);
+      const own = candidates.filter((candidate) => candidate.owner === user);
+      const owners = new Set(candidates.map((candidate) => candidate.owner));
+      if (own.length === 0 && owners.size > 1) {
+        throw ApiError.unprocessable(
+          `model_display_name: "${displayName}" names public models of ${owners.size} users (${[...owners].join(', ')}): give model_id`,
+          'model_display_name',
+        );
+      }
+      model = candidates[0] ?? null;
+    }
     if (!model) throw ApiError.unprocessable(`${field}: model ${modelId ?? displayName} not found`, field);
     if (modelId && displayName && model.displayName !== displayName) {
       throw ApiError.unprocessable(
@@ -207,4 +313,8 @@ export class ModelsService {
       throw ApiError.unprocessable(`${field}: model ${model.displayName} is ${model.status}, not READY`, field);
     return model;
   }
+}
+
+function isNameConflict(error: unknown): boolean {
+  return error instanceof QueryFailedError && error.message.includes(MODEL_NAME_UNIQUE_INDEX);
 }

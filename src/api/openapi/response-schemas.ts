@@ -6,7 +6,9 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProduces, ApiResponse } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
-import { INFERENCE_STATUSES, MODEL_STATUSES, TASK_STATUSES } from '../../../workflows/contract/status';
+import { INFERENCE_STATUSES, TASK_STATUSES } from '../../../workflows/contract/status';
+import { modelViewSchema } from '../models/model-view.schema';
+import { openApiSchema } from './zod-openapi';
 
 const string: SchemaObject = { type: 'string' };
 const dateTime: SchemaObject = { type: 'string', format: 'date-time' };
@@ -153,22 +155,8 @@ export const RESPONSE_SCHEMAS = {
     },
     ['processor_presigned_url'],
   ),
-  Model: object({
-    id: uuid,
-    display_name: string,
-    description: nullable(string),
-    status: { type: 'string', enum: [...MODEL_STATUSES] },
-    status_message: nullable(string),
-    model_input_data_spec: anyObject,
-    geoserver_push: nullable(anyObject),
-    model_file_path: nullable(string),
-    model_file_sha256: nullable(string),
-    model_file_size: integer,
-    onnx_signature: nullable(anyObject),
-    created_by: string,
-    created_at: dateTime,
-    updated_at: dateTime,
-  }),
+  // The models routes' own view schema (src/api/models/model-view.schema.ts).
+  Model: openApiSchema(modelViewSchema),
   OutputUrl: object({
     task_id: string,
     status: { type: 'string', enum: [...TASK_STATUSES] },

@@ -27,7 +27,7 @@ export class MapPageController {
   @Get(':taskId')
   @Header('Content-Type', 'text/html; charset=utf-8')
   async page(@Param('taskId') taskId: string, @Query('token') token: unknown): Promise<string> {
-    const check = this.tiles.checkToken(taskId, token);
+    const check = await this.tiles.checkToken(taskId, token);
     if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
     let info;
     try {

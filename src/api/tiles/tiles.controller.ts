@@ -39,7 +39,7 @@ export class TilesController {
     @Query('token') token: unknown,
     @Res() response: Response,
   ): Promise<void> {
-    const check = this.tiles.checkToken(taskId, token);
+    const check = await this.tiles.checkToken(taskId, token);
     if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
     const [z, x, y] = [coordinate(zText), coordinate(xText), coordinate(yText)];
     const problem = invalidTile(z, x, y);

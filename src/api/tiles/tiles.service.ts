@@ -10,6 +10,7 @@ import { OBJECT_STORE } from '../../platform/storage/tokens';
 import { openStoredGeoTiff } from '../../geo/tiles/open-output';
 import { classColourMap, TileRenderer, type ColourMap } from '../../geo/tiles/cog-tiles';
 import { signTileToken, verifyTileToken, type TileTokenCheck } from '../../geo/tiles/tile-token';
+import { TokenGenerations } from '../auth/token-generations';
 
 interface TileTask {
   taskId: string;
@@ -38,18 +39,23 @@ export class TilesService {
     private readonly taskRows: TasksRepository,
     private readonly inferences: InferencesRepository,
     private readonly models: ModelsRepository,
+    private readonly generations: TokenGenerations,
   ) {
     this.secret = resolveUrlSigningSecret(config);
     this.renderer = new TileRenderer({ blockCacheBytes: config.TILE_CACHE_MB * 1024 * 1024 });
   }
 
-  /** XYZ template (`{z}/{x}/{y}` left for the map client) and map page URL, with a token valid TILE_TOKEN_TTL_SECONDS. */
+  /**
+   * XYZ template (`{z}/{x}/{y}` left for the map client) and map page URL, with a token valid TILE_TOKEN_TTL_SECONDS
+   * signed with the inference's token generation (TokenGenerations).
+   */
   urlTemplate(
     taskId: string,
+    generation: number,
     now = Date.now(),
   ): { tile_url_template: string; tile_url_expires_at: string; map_url: string } {
     const expires = Math.floor(now / 1000) + this.config.TILE_TOKEN_TTL_SECONDS;
-    const token = signTileToken(taskId, expires, this.secret);
+    const token = signTileToken(taskId, expires, this.secret, generation);
     return {
       tile_url_template: `${this.config.publicBaseUrl}/tiles/${encodeURIComponent(taskId)}/{z}/{x}/{y}.png?token=${token}`,
       tile_url_expires_at: new Date(expires * 1000).toISOString(),
@@ -57,8 +63,10 @@ export class TilesService {
     };
   }
 
-  checkToken(taskId: string, token: unknown): TileTokenCheck {
-    return verifyTileToken(taskId, token, this.secret);
+  /** Checks a tile token against the task's inference's current token generation (revoked tokens fail). */
+  async checkToken(taskId: string, token: unknown): Promise<TileTokenCheck> {
+    if (token === undefined || token === '') return verifyTileToken(taskId, token, this.secret);
+    return verifyTileToken(taskId, token, this.secret, undefined, await this.generations.ofTask(taskId));
   }
 
   async task(taskId: string): Promise<TileTask> {

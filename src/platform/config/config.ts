@@ -19,6 +19,12 @@ export const configSchema = z.object({
   DATA_DIR: z.string().default(path.resolve(process.cwd(), '.data')),
   PUBLIC_BASE_URL: z.string().url().optional(),
   API_KEYS: z.string().optional(),
+  /** Keys of administrators (`key:email` pairs like API_KEYS): may add and revoke keys, see and change every model. */
+  ADMIN_API_KEYS: z.string().optional(),
+  /** Requests a minute per API key (0 = no limit); a key added at run time may have its own. */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  /** Inference starts and retries a minute per API key (0 = no limit): one client cannot flood the workers. */
+  RATE_LIMIT_INFERENCES_PER_MINUTE: z.coerce.number().int().min(0).default(30),
   LOG_LEVEL: z.enum(['error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   // The web console's built files (npm run build writes dist/console); unset: that folder.
   CONSOLE_DIR: z.string().optional(),
@@ -53,6 +59,18 @@ export const configSchema = z.object({
   TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
   TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
   TEMPORAL_UI_URL: z.string().optional(),
+  /**
+   * AES-256-GCM key (32 bytes, base64) of the Temporal payload codec: workflow and activity payloads (inputs with
+   * URLs, results, heartbeats, failure messages) are stored encrypted in Temporal; unset = payloads in clear.
+   */
+  TEMPORAL_CODEC_KEY: z
+    .string()
+    .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64 (openssl rand -base64 32)')
+    .optional(),
+  /** Earlier codec keys (comma-separated base64), still used to decode payloads encrypted before a key rotation. */
+  TEMPORAL_CODEC_PREVIOUS_KEYS: z.string().optional(),
+  /** Origins allowed to call the codec endpoint from a browser (the Temporal Web UI); unset: TEMPORAL_UI_URL's. */
+  TEMPORAL_CODEC_CORS_ORIGINS: z.string().optional(),
   // host:port of the Temporal SDK's Prometheus endpoint in processes that run workers (unset: off).
   TEMPORAL_METRICS_BIND_ADDRESS: z
     .string()
@@ -178,7 +196,11 @@ export type AppConfig = Omit<z.infer<typeof configSchema>, 'PYTHON_BIN'> & {
   storageDir: string;
   publicBaseUrl: string;
   temporalUiUrl: string;
+  /** Keys from the configuration (API_KEYS, ADMIN_API_KEYS) -> their user and whether they are admin keys. */
   apiKeys: Map<string, string>;
+  adminApiKeys: Map<string, string>;
+  /** Origins the codec endpoint answers CORS requests from. */
+  temporalCodecCorsOrigins: string[];
   /** Task queue of each step kind (defaults to TEMPORAL_TASK_QUEUE). */
   taskQueues: { workflows: string; fetch: string; model: string; processor: string };
   /** Webhooks may target loopback/private networks (default: everywhere but production). */
@@ -190,8 +212,16 @@ export type AppConfig = Omit<z.infer<typeof configSchema>, 'PYTHON_BIN'> & {
 
 export class ConfigError extends Error {}
 
-/** Parses `API_KEYS`: comma-separated `key:email` pairs. */
-export function parseApiKeys(raw: string | undefined): Map<string, string> {
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return '';
+  }
+}
+
+/** Parses `API_KEYS` (or ADMIN_API_KEYS): comma-separated `key:email` pairs. */
+export function parseApiKeys(raw: string | undefined, variable = 'API_KEYS'): Map<string, string> {
   const keys = new Map<string, string>();
   if (!raw) return keys;
   for (const entry of raw
@@ -200,7 +230,7 @@ export function parseApiKeys(raw: string | undefined): Map<string, string> {
     .filter(Boolean)) {
     const separator = entry.indexOf(':');
     if (separator <= 0 || separator === entry.length - 1) {
-      throw new ConfigError(`API_KEYS entry "${entry.slice(0, 4)}…" must look like key:user@example.com`);
+      throw new ConfigError(`${variable} entry "${entry.slice(0, 4)}…" must look like key:user@example.com`);
     }
     keys.set(entry.slice(0, separator), entry.slice(separator + 1));
   }
@@ -230,18 +260,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(`invalid configuration: ALLOWED_INTERNAL_HOSTS: ${(error as Error).message}`);
   }
   const apiKeys = parseApiKeys(values.API_KEYS);
-  if (apiKeys.size === 0) {
-    if (values.NODE_ENV === 'production') throw new ConfigError('API_KEYS must be set in production');
-    // Embedded default so `npm start` works out of the box; the start-up log says so loudly.
-    apiKeys.set('dev-key', 'dev@localhost');
+  const adminApiKeys = parseApiKeys(values.ADMIN_API_KEYS, 'ADMIN_API_KEYS');
+  for (const key of adminApiKeys.keys()) {
+    if (apiKeys.has(key)) throw new ConfigError('a key is in both API_KEYS and ADMIN_API_KEYS: list it once');
   }
+  if (apiKeys.size === 0 && adminApiKeys.size === 0) {
+    if (values.NODE_ENV === 'production') throw new ConfigError('API_KEYS or ADMIN_API_KEYS must be set in production');
+    // Embedded default so `npm start` works out of the box (its one user administers it); the start-up log says so.
+    adminApiKeys.set('dev-key', 'dev@localhost');
+  }
+  const temporalUiUrl = (values.TEMPORAL_UI_URL ?? `http://localhost:${values.TEMPORAL_UI_PORT}`).replace(/\/$/, '');
   return {
     ...values,
     PYTHON_BIN: values.PYTHON_BIN ?? defaultPythonBin(),
     storageDir: values.STORAGE_DIR ?? path.join(values.DATA_DIR, 'objects'),
     publicBaseUrl: (values.PUBLIC_BASE_URL ?? `http://localhost:${values.PORT}`).replace(/\/$/, ''),
-    temporalUiUrl: (values.TEMPORAL_UI_URL ?? `http://localhost:${values.TEMPORAL_UI_PORT}`).replace(/\/$/, ''),
+    temporalUiUrl,
     apiKeys,
+    adminApiKeys,
+    temporalCodecCorsOrigins: (values.TEMPORAL_CODEC_CORS_ORIGINS ?? originOf(temporalUiUrl))
+      .split(',')
+      .map((origin) => origin.trim().replace(/\/$/, ''))
+      .filter(Boolean),
     taskQueues: {
       workflows: values.TEMPORAL_TASK_QUEUE,
       fetch: values.TEMPORAL_FETCH_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,

@@ -7,6 +7,7 @@ import { GenericProcessors1732800000000 } from './migrations/1732800000000-gener
 import { CocoExport1732900000000 } from './migrations/1732900000000-coco-export';
 import { StepLogs1733000000000 } from './migrations/1733000000000-step-logs';
 import { InferenceEvents1733100000000 } from './migrations/1733100000000-inference-events';
+import { OwnedModelsApiKeys1733250000000 } from './migrations/1733250000000-owned-models-api-keys';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -16,6 +17,7 @@ export const MIGRATIONS = [
   CocoExport1732900000000,
   StepLogs1733000000000,
   InferenceEvents1733100000000,
+  OwnedModelsApiKeys1733250000000,
 ];
 
 /** TypeORM options shared by the API, the worker and the tests. Schema changes go through migrations only. */

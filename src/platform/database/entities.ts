@@ -15,7 +15,14 @@ import type { PipelineStepState, TaskInput } from '../../../workflows/contract/t
 @Entity({ name: 'models' })
 export class ModelEntity {
   @PrimaryColumn('uuid') id!: string;
-  @Index({ unique: true }) @Column({ name: 'display_name', type: 'varchar', length: 200 }) displayName!: string;
+  /** Unique per owner and version among models not deleted (models_owner_display_name_version_key). */
+  @Column({ name: 'display_name', type: 'varchar', length: 200 }) displayName!: string;
+  /** The user (API key's e-mail) who may change or delete the model; admins may too. */
+  @Column({ type: 'varchar', length: 320 }) owner!: string;
+  /** `private`: only the owner (and admins) see and use it; `public`: every user may. */
+  @Column({ type: 'varchar', length: 16 }) visibility!: ModelVisibility;
+  /** 1 for now; registering a name again as version n+1 fits the same unique key (owner, display_name, version). */
+  @Column({ type: 'int' }) version!: number;
   @Column({ type: 'text', nullable: true }) description!: string | null;
   @Column({ type: 'varchar', length: 16 }) status!: ModelStatus;
   @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
@@ -29,6 +36,33 @@ export class ModelEntity {
   @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
+  /**
+   * Soft delete: new inferences cannot use a deleted model, running ones finish with it (activities load models by
+   * id whatever this says). A plain column, not TypeORM's DeleteDateColumn, so those lookups need no withDeleted.
+   */
+  @Column({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
+  @Column({ name: 'deleted_by', type: 'varchar', length: 320, nullable: true }) deletedBy!: string | null;
+}
+
+export type ModelVisibility = 'private' | 'public';
+
+/** An API key added at run time (keys from API_KEYS / ADMIN_API_KEYS live in the configuration). */
+@Entity({ name: 'api_keys' })
+export class ApiKeyEntity {
+  @PrimaryColumn('uuid') id!: string;
+  /** Hex SHA-256 of the key: the key itself is shown once, when created, and never stored. */
+  @Column({ name: 'key_sha256', type: 'char', length: 64, select: false }) keySha256!: string;
+  /** The key's first characters, so a user can tell their keys apart. */
+  @Column({ name: 'key_prefix', type: 'varchar', length: 16 }) keyPrefix!: string;
+  @Index() @Column({ name: 'user_email', type: 'varchar', length: 320 }) userEmail!: string;
+  @Column({ type: 'varchar', length: 200, nullable: true }) name!: string | null;
+  @Column({ type: 'boolean' }) admin!: boolean;
+  /** Requests a minute for this key; null: RATE_LIMIT_PER_MINUTE. */
+  @Column({ name: 'rate_limit_per_minute', type: 'int', nullable: true }) rateLimitPerMinute!: number | null;
+  @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+  @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true }) revokedAt!: Date | null;
+  @Column({ name: 'revoked_by', type: 'varchar', length: 320, nullable: true }) revokedBy!: string | null;
 }
 
 @Entity({ name: 'inferences' })
@@ -59,6 +93,10 @@ export class InferenceEntity {
   @Column({ name: 'coco_key', type: 'varchar', length: 1024, nullable: true }) cocoKey!: string | null;
   /** Standard Webhooks secret of this inference's endpoint; never returned by the API. */
   @Column({ name: 'webhook_secret', type: 'text', nullable: true, select: false }) webhookSecret!: string | null;
+  /** Tile and events tokens are signed with this; raising it revokes every token issued before. */
+  @Column({ name: 'token_generation', type: 'int', default: 0 }) tokenGeneration!: number;
+  /** Set when the owner revoked the webhook: no more deliveries (not even to DEFAULT_WEBHOOK_URL). */
+  @Column({ name: 'webhook_revoked_at', type: 'timestamptz', nullable: true }) webhookRevokedAt!: Date | null;
 }
 
 @Entity({ name: 'inference_tasks' })
@@ -112,4 +150,11 @@ export class GenericProcessorEntity {
   @DeleteDateColumn({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
 }
 
-export const ENTITIES = [ModelEntity, InferenceEntity, TaskEntity, WebhookDeliveryEntity, GenericProcessorEntity];
+export const ENTITIES = [
+  ModelEntity,
+  ApiKeyEntity,
+  InferenceEntity,
+  TaskEntity,
+  WebhookDeliveryEntity,
+  GenericProcessorEntity,
+];

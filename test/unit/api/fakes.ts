@@ -14,7 +14,9 @@ import type {
   InferenceChanges,
   InferenceFilter,
   InferencesRepository,
+  ModelChanges,
   ModelsRepository,
+  ModelViewer,
   NewGenericProcessor,
   NewInference,
   NewModel,
@@ -65,7 +67,15 @@ export class FakeInferences implements Surface<InferencesRepository> {
 
   async createWithTasks(inference: NewInference, tasks: NewTask[]): Promise<InferenceEntity> {
     const now = new Date();
-    const row: InferenceEntity = { ...inference, createdAt: now, updatedAt: now, retries: 0, cocoKey: null };
+    const row: InferenceEntity = {
+      ...inference,
+      createdAt: now,
+      updatedAt: now,
+      retries: 0,
+      cocoKey: null,
+      tokenGeneration: 0,
+      webhookRevokedAt: null,
+    };
     this.rows.set(row.id, row);
     for (const task of tasks)
       this.tasks?.rows.set(task.taskId, { ...task, currentKey: null, createdAt: now, updatedAt: now });
@@ -101,6 +111,26 @@ export class FakeInferences implements Surface<InferencesRepository> {
     if (row) this.rows.set(id, { ...row, ...changes, updatedAt: new Date() });
   }
 
+  async tokenGeneration(id: string): Promise<number | null> {
+    return this.rows.get(id)?.tokenGeneration ?? null;
+  }
+
+  async inferenceIdOfTask(taskId: string): Promise<string | null> {
+    return this.tasks?.rows.get(taskId)?.inferenceId ?? null;
+  }
+
+  async raiseTokenGeneration(id: string): Promise<number> {
+    const row = this.rows.get(id);
+    if (!row) return 0;
+    row.tokenGeneration += 1;
+    return row.tokenGeneration;
+  }
+
+  async revokeWebhook(id: string): Promise<void> {
+    const row = this.rows.get(id);
+    if (row) Object.assign(row, { webhookRevokedAt: new Date(), webhookSecret: null });
+  }
+
   async delete(id: string): Promise<void> {
     this.rows.delete(id);
     // As ON DELETE CASCADE does.
@@ -133,6 +163,8 @@ export class FakeInferences implements Surface<InferencesRepository> {
       retries: 0,
       cocoKey: null,
       webhookSecret: null,
+      tokenGeneration: 0,
+      webhookRevokedAt: null,
       ...row,
     };
     this.rows.set(full.id, full);
@@ -197,8 +229,14 @@ export class FakeTasks implements Surface<TasksRepository> {
 export class FakeModels implements Surface<ModelsRepository> {
   readonly rows = new Map<string, ModelEntity>();
 
+  private visible(viewer: ModelViewer): ModelEntity[] {
+    return [...this.rows.values()].filter(
+      (row) => !row.deletedAt && (viewer.admin || row.owner === viewer.user || row.visibility === 'public'),
+    );
+  }
+
   async create(model: NewModel): Promise<ModelEntity> {
-    const row = { ...model, createdAt: new Date(), updatedAt: new Date() };
+    const row = { ...model, createdAt: new Date(), updatedAt: new Date(), deletedAt: null, deletedBy: null };
     this.rows.set(row.id, row);
     return row;
   }
@@ -207,21 +245,51 @@ export class FakeModels implements Surface<ModelsRepository> {
     return this.rows.get(id) ?? null;
   }
 
-  async findByDisplayName(displayName: string): Promise<ModelEntity | null> {
-    return [...this.rows.values()].find((row) => row.displayName === displayName) ?? null;
+  async findVisible(id: string, viewer: ModelViewer): Promise<ModelEntity | null> {
+    return this.visible(viewer).find((row) => row.id === id) ?? null;
+  }
+
+  async findVisibleByDisplayName(displayName: string, viewer: ModelViewer): Promise<ModelEntity[]> {
+    return this.visible(viewer)
+      .filter((row) => row.displayName === displayName)
+      .sort((a, b) => Number(b.owner === viewer.user) - Number(a.owner === viewer.user));
   }
 
   async findByIdOrName(idOrName: string): Promise<ModelEntity | null> {
-    return (await this.findById(idOrName)) ?? this.findByDisplayName(idOrName);
+    return (
+      [...this.rows.values()].find((row) => !row.deletedAt && (row.id === idOrName || row.displayName === idOrName)) ??
+      null
+    );
   }
 
-  async existsWithDisplayName(displayName: string): Promise<boolean> {
-    return (await this.findByDisplayName(displayName)) !== null;
+  async ownerHasDisplayName(owner: string, displayName: string, exceptId?: string): Promise<boolean> {
+    return [...this.rows.values()].some(
+      (row) => !row.deletedAt && row.owner === owner && row.displayName === displayName && row.id !== exceptId,
+    );
   }
 
-  async list(limit: number, offset: number): Promise<[ModelEntity[], number]> {
-    const rows = [...this.rows.values()];
+  async list(
+    viewer: ModelViewer,
+    filter: { visibility?: ModelEntity['visibility']; owner?: string },
+    limit: number,
+    offset: number,
+  ): Promise<[ModelEntity[], number]> {
+    const rows = this.visible(viewer).filter(
+      (row) =>
+        (!filter.visibility || row.visibility === filter.visibility) && (!filter.owner || row.owner === filter.owner),
+    );
     return [rows.slice(offset, offset + limit), rows.length];
+  }
+
+  async update(id: string, changes: ModelChanges): Promise<ModelEntity> {
+    const row = { ...this.rows.get(id)!, ...changes, updatedAt: new Date() };
+    this.rows.set(id, row);
+    return row;
+  }
+
+  async softDelete(id: string, deletedBy: string): Promise<void> {
+    const row = this.rows.get(id);
+    if (row && !row.deletedAt) Object.assign(row, { deletedAt: new Date(), deletedBy });
   }
 
   /** A READY model over three bands and two classes. */
@@ -231,6 +299,11 @@ export class FakeModels implements Surface<ModelsRepository> {
       id: '00000000-0000-4000-8000-000000000001',
       displayName: 'tiny',
       description: null,
+      owner: row.createdBy ?? 'alice@example.com',
+      visibility: 'public',
+      version: 1,
+      deletedAt: null,
+      deletedBy: null,
       status: 'READY',
       statusMessage: null,
       modelInputDataSpec: {

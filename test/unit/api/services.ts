@@ -7,6 +7,7 @@ import { InferenceResultsService } from '../../../src/api/inferences/inference-r
 import { InferencesService } from '../../../src/api/inferences/inferences.service';
 import { ModelsService } from '../../../src/api/models/models.service';
 import { TilesService } from '../../../src/api/tiles/tiles.service';
+import { TokenGenerations } from '../../../src/api/auth/token-generations';
 import {
   as,
   FakeGenericProcessors,
@@ -30,7 +31,14 @@ export async function inferenceServices(env: Record<string, string> = {}) {
   const deliveries = new FakeWebhookDeliveries();
   const pipeline = new FakePipeline();
   const processorsService = new GenericProcessorsService(as(processors), store, config);
-  const tiles = new TilesService(config, store, as(tasks), as(inferences), as(models));
+  const tiles = new TilesService(
+    config,
+    store,
+    as(tasks),
+    as(inferences),
+    as(models),
+    new TokenGenerations(as(inferences)),
+  );
   return {
     config,
     store,

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { ApiKeysRepository } from './api-keys.repository';
 import { DatabaseProbe } from './database-probe';
 import { GenericProcessorsRepository } from './generic-processors.repository';
 import { InferencesRepository } from './inferences.repository';
@@ -7,6 +8,7 @@ import { StepLogsRepository } from './step-logs.repository';
 import { TasksRepository } from './tasks.repository';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
 
+export * from './api-keys.repository';
 export * from './database-probe';
 export * from './generic-processors.repository';
 export * from './inferences.repository';
@@ -17,6 +19,7 @@ export * from './webhook-deliveries.repository';
 
 /** Every class over the DataSource, each built as `new Repository(dataSource)`. */
 export const REPOSITORIES: ReadonlyArray<new (dataSource: DataSource) => object> = [
+  ApiKeysRepository,
   DatabaseProbe,
   GenericProcessorsRepository,
   InferencesRepository,

@@ -3,7 +3,10 @@ import type { InferenceStatus } from '../../../../workflows/contract/status';
 import { InferenceEntity, TaskEntity } from '../entities';
 
 /** The columns a new inference is created with; the database fills in the rest (timestamps, retries, COCO key). */
-export type NewInference = Omit<InferenceEntity, 'createdAt' | 'updatedAt' | 'retries' | 'cocoKey'>;
+export type NewInference = Omit<
+  InferenceEntity,
+  'createdAt' | 'updatedAt' | 'retries' | 'cocoKey' | 'tokenGeneration' | 'webhookRevokedAt'
+>;
 export type NewTask = Omit<TaskEntity, 'createdAt' | 'updatedAt' | 'currentKey'>;
 
 /** What the API changes on an inference row (the workflow's projection writes the rest). */
@@ -59,6 +62,38 @@ export class InferencesRepository {
 
   async update(id: string, changes: InferenceChanges): Promise<void> {
     await this.rows.update({ id }, changes);
+  }
+
+  /** The token generation of an inference (null: no such inference). */
+  async tokenGeneration(id: string): Promise<number | null> {
+    const row = await this.rows.findOne({ where: { id }, select: { id: true, tokenGeneration: true } });
+    return row ? row.tokenGeneration : null;
+  }
+
+  /** The inference a task belongs to (tasks never move: callers may cache this). */
+  async inferenceIdOfTask(taskId: string): Promise<string | null> {
+    const row = await this.dataSource
+      .getRepository(TaskEntity)
+      .findOne({ where: { taskId }, select: { taskId: true, inferenceId: true } });
+    return row?.inferenceId ?? null;
+  }
+
+  /** Raises the token generation (revoking every tile and events token issued so far); the new generation. */
+  async raiseTokenGeneration(id: string): Promise<number> {
+    const result = await this.rows
+      .createQueryBuilder()
+      .update()
+      .set({ tokenGeneration: () => 'token_generation + 1' })
+      .where('id = :id', { id })
+      .returning('token_generation')
+      .execute();
+    const rows = result.raw as Array<{ token_generation: number }>;
+    return rows[0]?.token_generation ?? 0;
+  }
+
+  /** Stops webhook deliveries of the inference and forgets its webhook secret. */
+  async revokeWebhook(id: string): Promise<void> {
+    await this.rows.update({ id }, { webhookRevokedAt: () => 'now()', webhookSecret: null });
   }
 
   /** Deletes the inference; its tasks, step logs and webhook deliveries go with it (ON DELETE CASCADE). */

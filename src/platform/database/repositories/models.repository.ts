@@ -1,11 +1,24 @@
-import type { DataSource } from 'typeorm';
-import { ModelEntity } from '../entities';
+import type { DataSource, SelectQueryBuilder } from 'typeorm';
+import { ModelEntity, type ModelVisibility } from '../entities';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export type NewModel = Omit<ModelEntity, 'createdAt' | 'updatedAt'>;
+export type NewModel = Omit<ModelEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'deletedBy'>;
+export type ModelChanges = Partial<Pick<ModelEntity, 'displayName' | 'description' | 'visibility' | 'geoserverPush'>>;
 
-/** The `models` table. */
+/** Who is looking: a user sees their own and public models, an admin every model. */
+export interface ModelViewer {
+  user: string;
+  admin: boolean;
+}
+
+/** The unique index a second model of the same owner, name and version runs into. */
+export const MODEL_NAME_UNIQUE_INDEX = 'models_owner_display_name_version_key';
+
+/**
+ * The `models` table. Lookups for users skip soft-deleted models and those they may not see; `findById` does
+ * not (running inferences, their tiles and exports keep using a model deleted after they started).
+ */
 export class ModelsRepository {
   constructor(private readonly dataSource: DataSource) {}
 
@@ -13,33 +26,90 @@ export class ModelsRepository {
     return this.dataSource.getRepository(ModelEntity);
   }
 
-  /** Inserts a model; a duplicate display name fails with the `models_display_name_key` violation. */
+  /** Models not deleted that `viewer` may see. */
+  private visible(viewer: ModelViewer): SelectQueryBuilder<ModelEntity> {
+    const query = this.rows.createQueryBuilder('model').where('model.deleted_at IS NULL');
+    if (!viewer.admin) query.andWhere(`(model.owner = :user OR model.visibility = 'public')`, { user: viewer.user });
+    return query;
+  }
+
+  /** Inserts a model; a second model of the owner with that name fails with MODEL_NAME_UNIQUE_INDEX. */
   create(model: NewModel): Promise<ModelEntity> {
     return this.rows.save(this.rows.create(model));
   }
 
+  /** Any model, deleted or not, whoever owns it: for the pipeline, never for answering a user. */
   findById(id: string): Promise<ModelEntity | null> {
     return this.rows.findOneBy({ id });
   }
 
-  findByDisplayName(displayName: string): Promise<ModelEntity | null> {
-    return this.rows.findOneBy({ displayName });
+  /** A model `viewer` may see (not deleted). */
+  findVisible(id: string, viewer: ModelViewer): Promise<ModelEntity | null> {
+    return this.visible(viewer).andWhere('model.id = :id', { id }).getOne();
+  }
+
+  /** The models named `displayName` that `viewer` may see: their own first, then public ones; newest version first. */
+  findVisibleByDisplayName(displayName: string, viewer: ModelViewer): Promise<ModelEntity[]> {
+    return this.visible(viewer)
+      .andWhere('model.display_name = :displayName', { displayName })
+      .orderBy(`CASE WHEN model.owner = :user THEN 0 ELSE 1 END`)
+      .addOrderBy('model.version', 'DESC')
+      .addOrderBy('model.created_at', 'ASC')
+      .setParameter('user', viewer.user)
+      .getMany();
   }
 
   /**
-   * A registered model by its id or display name, e.g. the cloud model of `cloud_masking` for inputs without a
-   * classification band, named by CLOUD_MASK_MODEL_ID.
+   * A model for the operator's settings (CLOUD_MASK_MODEL_ID): by id, or by display name preferring public models,
+   * then the oldest. Deleted models do not count.
    */
   findByIdOrName(idOrName: string): Promise<ModelEntity | null> {
-    return UUID.test(idOrName) ? this.findById(idOrName) : this.findByDisplayName(idOrName);
+    const query = this.rows.createQueryBuilder('model').where('model.deleted_at IS NULL');
+    if (UUID.test(idOrName)) return query.andWhere('model.id = :id', { id: idOrName }).getOne();
+    return query
+      .andWhere('model.display_name = :name', { name: idOrName })
+      .orderBy(`CASE WHEN model.visibility = 'public' THEN 0 ELSE 1 END`)
+      .addOrderBy('model.created_at', 'ASC')
+      .getOne();
   }
 
-  existsWithDisplayName(displayName: string): Promise<boolean> {
-    return this.rows.existsBy({ displayName });
+  /** Whether `owner` already has a model (not deleted) of this name, other than `exceptId`. */
+  async ownerHasDisplayName(owner: string, displayName: string, exceptId?: string): Promise<boolean> {
+    const query = this.rows
+      .createQueryBuilder('model')
+      .where('model.deleted_at IS NULL AND model.owner = :owner AND model.display_name = :displayName', {
+        owner,
+        displayName,
+      });
+    if (exceptId) query.andWhere('model.id <> :exceptId', { exceptId });
+    return (await query.getCount()) > 0;
   }
 
-  /** A page of models, newest first, and how many there are. */
-  list(limit: number, offset: number): Promise<[ModelEntity[], number]> {
-    return this.rows.findAndCount({ order: { createdAt: 'DESC' }, take: limit, skip: offset });
+  /** A page of the models `viewer` may see, newest first, and how many there are. */
+  list(
+    viewer: ModelViewer,
+    filter: { visibility?: ModelVisibility; owner?: string },
+    limit: number,
+    offset: number,
+  ): Promise<[ModelEntity[], number]> {
+    const query = this.visible(viewer);
+    if (filter.visibility) query.andWhere('model.visibility = :visibility', { visibility: filter.visibility });
+    if (filter.owner) query.andWhere('model.owner = :owner', { owner: filter.owner });
+    return query.orderBy('model.created_at', 'DESC').addOrderBy('model.id').take(limit).skip(offset).getManyAndCount();
+  }
+
+  async update(id: string, changes: ModelChanges): Promise<ModelEntity> {
+    await this.rows.update({ id }, changes);
+    return (await this.findById(id))!;
+  }
+
+  /** Soft delete: gone for users and new inferences; the row and file stay for inferences that use it. */
+  async softDelete(id: string, deletedBy: string): Promise<void> {
+    await this.rows
+      .createQueryBuilder()
+      .update()
+      .set({ deletedAt: () => 'now()', deletedBy })
+      .where('id = :id AND deleted_at IS NULL', { id })
+      .execute();
   }
 }

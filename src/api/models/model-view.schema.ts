@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+/** A model as the API returns it (OpenAPI response schema of the models routes). */
+export const modelViewSchema = z.object({
+  id: z.string().uuid(),
+  display_name: z.string(),
+  description: z.string().nullable(),
+  owner: z.string().describe('the user who may change or delete the model (admins may too)'),
+  visibility: z.enum(['private', 'public']),
+  version: z.number().int(),
+  status: z.string(),
+  status_message: z.string().nullable(),
+  model_input_data_spec: z.record(z.unknown()),
+  geoserver_push: z.record(z.unknown()).nullable(),
+  model_file_path: z.string(),
+  model_file_sha256: z.string(),
+  model_file_size: z.number().int(),
+  onnx_signature: z.unknown(),
+  created_by: z.string(),
+  created_at: z.string().datetime(),
+  updated_at: z.string().datetime(),
+});
