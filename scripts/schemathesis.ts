@@ -40,6 +40,8 @@ export interface FuzzSummary {
   schemaViolations: number;
   /** The operations that failed, each with its first failure's title. */
   failedOperations: string[];
+  /** Errors of schemathesis itself (a generator crashing on a schema), not answers of the API. */
+  toolErrors: number;
 }
 
 export function schemathesisBin(): string {
@@ -71,7 +73,7 @@ export async function runSchemathesis(options: FuzzOptions): Promise<FuzzSummary
     '--request-timeout',
     '20',
     '--workers',
-    '2',
+    '1',
     '--continue-on-failure',
     '--suppress-health-check',
     'all',
@@ -117,9 +119,12 @@ export function summarise(transcript: string, junitXml: string): Omit<FuzzSummar
     Object.entries(failures)
       .filter(([title]) => pattern.test(title))
       .reduce((sum, [, value]) => sum + value, 0);
+  const errors = /\nErrors:\n([\s\S]*?)\n\s*\n/.exec(transcript)?.[1] ?? '';
+  const toolErrors = [...errors.matchAll(/:\s*(\d+)\s*$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
   return {
     operations,
     requests,
+    toolErrors,
     failures,
     serverErrors: count(/server error/i),
     schemaViolations: count(/schema/i),
