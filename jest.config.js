@@ -3,10 +3,10 @@
 const base = {
   testEnvironment: 'node',
   rootDir: __dirname,
-  // quick-lru (used by geotiff) ships ES modules only; Node loads it natively but Jest's CommonJS runtime
-  // needs it transpiled, so it is the one node_modules package that goes through ts-jest.
+  // quick-lru (used by geotiff) and flatgeobuf (with its dependencies) ship ES modules only; Node loads them
+  // natively but Jest's CommonJS runtime needs them transpiled, so they go through ts-jest.
   transform: { '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
-  transformIgnorePatterns: ['/node_modules/(?!quick-lru/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(quick-lru|flatgeobuf|flatbuffers|slice-source|@repeaterjs)/)'],
   // onnxruntime-node returns typed arrays of the main realm; tests must see the same constructors.
   setupFiles: ['<rootDir>/test/fixtures/jest-native-realm.ts'],
 };

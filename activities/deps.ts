@@ -3,6 +3,7 @@ import type { AppConfig } from '../src/platform/config/config';
 import type { ObjectStore } from '../src/platform/storage/object-store';
 import type { ModelThreadPool } from '../src/geo/model/model-thread';
 import type { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
+import type { WarmProcessors } from '../src/geo/processors/warm-processors';
 import type { ProcessorLimitSettings } from '../src/geo/processors/run-processor';
 import type { MapPublisher } from '../src/geo/publish/publisher';
 import type { StacFetchSettings } from '../src/geo/stac/stac-fetch';
@@ -17,7 +18,9 @@ export type ActivityConfig = StacFetchSettings &
     | 'FETCH_MAX_BYTES'
     | 'ONNX_INTRA_OP_THREADS'
     | 'INFERENCE_BATCH_SIZE'
+    | 'ONNX_EXECUTION_PROVIDERS'
     | 'STEP_PROGRESS_INTERVAL_MS'
+    | 'STEP_PROGRESS_SIGNAL_INTERVAL_MS'
     | 'MODEL_GROUP_MEMORY_MB'
     | 'CLOUD_MASK_MODEL_ID'
     | 'PERMANENT_WATER_MASK_PATH'
@@ -38,6 +41,8 @@ export interface ActivityDeps {
   publisher: MapPublisher;
   /** Warm sandboxed Python for generic processors (one per worker process). */
   processorRuntime: ProcessorRuntime;
+  /** Warm processes of lifecycle processors, on top of processorRuntime (one per processor and user). */
+  warmProcessors: WarmProcessors;
   /** The threads that run the models (MODEL_CONCURRENCY of them); every model step of the process shares them. */
   modelThreads: ModelThreadPool;
 }

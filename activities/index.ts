@@ -1,6 +1,7 @@
 import type { ActivityDeps } from './deps';
 import { createGenericProcessorActivities } from './generic-processor';
 import { createExportActivities } from './export-coco';
+import { createResultsExportActivities } from './export-results';
 import { createModelInferenceActivities } from './model-inference';
 import { createProjectionActivities } from './projection';
 import { createPublishActivities } from './push-to-geoserver';
@@ -17,9 +18,11 @@ export function createActivities(deps: ActivityDeps) {
     ...createProjectionActivities(deps),
     ...createWebhookActivities(deps),
     ...createExportActivities(deps),
+    ...createResultsExportActivities(deps),
   };
 }
 
 export type PipelineActivities = ReturnType<typeof createActivities>;
 export type { ActivityDeps } from './deps';
 export { StepFailureInterceptor } from './runtime/step-failure';
+export { ActivityResilienceInterceptor, retryInfrastructure } from './runtime/infrastructure-retry';

@@ -21,7 +21,8 @@ import { decodeGeoTiff, readGeoTiff } from '../src/geo/raster/decode';
 import { InvalidGeoTiffError } from '../src/geo/raster/invalid-geotiff';
 import { ownArrayBuffer } from '../src/geo/raster/buffers';
 import type { Raster } from '../src/geo/raster/raster';
-import { ModelShapeError, OnnxSegmenter } from '../src/geo/model/segmentation';
+import { ModelShapeError, OnnxSegmenter, type SegmenterOptions } from '../src/geo/model/segmentation';
+import { recordModelSegmented } from '../src/platform/metrics/metrics';
 import { StepLog, withStepLog } from './runtime/step-log';
 import { runGroupItems, type GroupStepResult } from './runtime/step-group';
 import { storageKeys } from '../src/platform/storage/keys';
@@ -40,6 +41,8 @@ export interface ModelInferenceResult {
   width: number;
   height: number;
   tiles: number;
+  /** The onnxruntime execution provider that ran the model (`cuda`, or `cpu`, also when CUDA could not be loaded). */
+  execution_provider: string;
   class_pixel_counts: Record<string, number>;
   /** Pixels set to nodata by each enabled post_processing option. */
   post_processing?: Partial<Record<PostProcessingKey, number>>;
@@ -128,10 +131,7 @@ async function runCloudModel(
     cloudModel.fileKey,
     cloudModel.fileSha256,
   );
-  const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, {
-    intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
-    batchSize: deps.config.INFERENCE_BATCH_SIZE,
-  });
+  const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, segmenterOptions(deps));
   const classes = await segmenter.segment(input.raster, {
     onProgress: (done, total) => stepHeartbeat({ cloud_tiles_done: done, cloud_tiles_total: total }),
     signal: input.signal,
@@ -158,6 +158,15 @@ interface PreparedModel {
   postProcessing: Partial<Record<PostProcessingKey, boolean>>;
 }
 
+/** How models are loaded on this worker (ONNX_* settings). */
+function segmenterOptions(deps: ActivityDeps): SegmenterOptions {
+  return {
+    intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
+    batchSize: deps.config.INFERENCE_BATCH_SIZE,
+    executionProviders: deps.config.ONNX_EXECUTION_PROVIDERS,
+  };
+}
+
 /** A model whose shape disagrees with its spec fails the same way on every attempt: not retryable. */
 function asModelError(error: unknown): never {
   throw error instanceof ModelShapeError ? modelConfigurationError(error.message) : error;
@@ -174,10 +183,9 @@ async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: st
     model.fileKey,
     model.fileSha256,
   );
-  const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, {
-    intraOpThreads: deps.config.ONNX_INTRA_OP_THREADS,
-    batchSize: deps.config.INFERENCE_BATCH_SIZE,
-  }).catch(asModelError);
+  const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, segmenterOptions(deps)).catch(
+    asModelError,
+  );
   const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: inferenceId });
   const postProcessing = Object.fromEntries(
     Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled),
@@ -209,10 +217,15 @@ async function inferTask(
   }
   const signal = currentActivity()?.cancellationSignal;
   let tiles = 0;
-  log.info(`model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}`);
+  log.info(
+    `model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}, execution provider ${segmenter.executionProvider}`,
+  );
+  if (segmenter.providerFallback)
+    log.info(`execution provider fallback to ${segmenter.executionProvider}: ${segmenter.providerFallback}`);
   const progress = stepProgress(deps, 'model-inference', request.taskId);
-  const mask = await segmenter
-    .segment(raster, {
+  const segmentStarted = performance.now();
+  const { mask, executionProvider } = await segmenter
+    .segmentDetailed(raster, {
       // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout; the
       // projection gets it too (throttled), for GET .../tasks and the step.progress events.
       onProgress: (done, total) => {
@@ -224,6 +237,7 @@ async function inferTask(
       handOverBands: !postProcess,
     })
     .catch(asModelError);
+  recordModelSegmented(model.displayName, executionProvider, tiles, (performance.now() - segmentStarted) / 1000);
   await progress.flush();
   const outputNodata = spec.output_nodata ?? 255;
   let masked: Partial<Record<PostProcessingKey, number>> | undefined;
@@ -251,12 +265,13 @@ async function inferTask(
   const outputKey = storageKeys.modelOutput(request.inferenceId, request.taskId);
   await deps.store.putObject(outputKey, cog, { contentType: 'image/tiff' });
   const counts = classPixelCounts(mask, spec, outputNodata);
-  log.info(`${tiles} tiles, class pixel counts ${JSON.stringify(counts)}`);
+  log.info(`${tiles} tiles on ${executionProvider}, class pixel counts ${JSON.stringify(counts)}`);
   return {
     outputKey,
     width: raster.width,
     height: raster.height,
     tiles,
+    execution_provider: executionProvider,
     class_pixel_counts: counts,
     ...(masked ? { post_processing: masked } : {}),
   };
@@ -287,7 +302,8 @@ function modelGroupConcurrency(deps: ActivityDeps, items: ModelInferencesRequest
     largest > 0
       ? Math.floor((deps.config.MODEL_GROUP_MEMORY_MB * 1024 * 1024) / (largest * BYTES_PER_INPUT_VALUE))
       : Infinity;
-  return Math.max(1, Math.min(MODEL_GROUP_MAX_CONCURRENCY, byMemory));
+  // At least one task per model thread, so a group of small files keeps every thread busy.
+  return Math.max(1, Math.min(Math.max(MODEL_GROUP_MAX_CONCURRENCY, deps.modelThreads.maxThreads), byMemory));
 }
 
 const MODEL_GROUP_MAX_CONCURRENCY = 4;

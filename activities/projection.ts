@@ -50,7 +50,8 @@ export function createProjectionActivities(deps: ActivityDeps) {
       const rows = tasks.map((task) => ({
         task_id: task.task_id,
         status: task.status,
-        pipeline_steps: task.pipeline_steps,
+        // The steps write their own progress into the projection (fresher than what they signal the workflow).
+        pipeline_steps: task.pipeline_steps.map(({ progress: _signalled, ...step }) => step),
         output_key: task.output_key ?? null,
         current_key: task.current_key ?? null,
         status_message: task.message ?? null,

@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { currentActivity } from './runtime/activity-context';
 import { Webhook } from 'standardwebhooks';
-import { InferenceEntity, WebhookDeliveryEntity } from '../src/platform/database/entities';
+import { InferenceEntity, WebhookDeliveryEntity, type WebhookDeliveryStatus } from '../src/platform/database/entities';
+import { retryInfrastructureWithinActivity } from './runtime/infrastructure-retry';
 import { recordWebhookAttempt } from '../src/platform/metrics/metrics';
 import type { ActivityDeps } from './deps';
 import { checkWebhookDestination, WebhookDestinationError } from '../src/geo/webhooks/webhook-destination';
@@ -34,7 +35,7 @@ function currentAttempt(): number {
 
 /**
  * Webhook delivery as a durable activity: Temporal retries it with exponential backoff (surviving worker
- * restarts); every attempt is recorded. Signed per the Standard Webhooks spec (HMAC-SHA256 over
+ * restarts); every attempt is recorded, before it is sent (PENDING) and again with its answer. Signed per the Standard Webhooks spec (HMAC-SHA256 over
  * `id.timestamp.body`). 2xx = delivered; 410 Gone stops retrying; anything else is retried.
  */
 export function createWebhookActivities(deps: ActivityDeps) {
@@ -55,30 +56,53 @@ export function createWebhookActivities(deps: ActivityDeps) {
       const url = inference.webhookUrl ?? deps.config.DEFAULT_WEBHOOK_URL;
       if (!url) return { delivered: false, attempts: 0, skipped: 'no webhook configured' };
 
-      const started = Date.now();
+      let started = Date.now();
+      const attempts = deliveries();
+      /** The attempt's row: inserted PENDING just before the request leaves, completed once its answer is in. */
+      let pendingId: string | undefined;
       const record = async (fields: {
         statusCode?: number;
         error?: string;
         delivered: boolean;
         nonRetryable?: boolean;
       }) => {
+        const status: WebhookDeliveryStatus = fields.delivered
+          ? 'DELIVERED'
+          : fields.nonRetryable
+            ? 'REJECTED'
+            : 'FAILED';
         recordWebhookAttempt(
           fields.delivered ? 'delivered' : fields.nonRetryable ? 'rejected' : 'failed',
           (Date.now() - started) / 1000,
         );
-        await deliveries().insert({
-          inferenceId: request.inferenceId,
-          webhookId: request.webhookId,
-          eventType: request.event.type,
-          url,
-          attempt,
-          attemptedAt: new Date(started),
+        const outcome = {
           durationMs: Date.now() - started,
           statusCode: fields.statusCode ?? null,
           error: fields.error ?? null,
           delivered: fields.delivered,
-        });
+          status,
+        };
+        // The request was sent: a database outage now must not make the activity send it again.
+        await retryInfrastructureWithinActivity(
+          async () => {
+            if (pendingId) await attempts.update({ id: pendingId }, outcome);
+            else
+              await attempts.insert({
+                ...base(),
+                ...outcome,
+              });
+          },
+          { what: 'webhook attempt record', onWait: () => currentActivity()?.heartbeat() },
+        );
       };
+      const base = () => ({
+        inferenceId: request.inferenceId,
+        webhookId: request.webhookId,
+        eventType: request.event.type,
+        url,
+        attempt,
+        attemptedAt: new Date(started),
+      });
       const fail = async (message: string, nonRetryable: boolean, statusCode?: number): Promise<never> => {
         await record({ statusCode, error: message, delivered: false, nonRetryable });
         throw ApplicationFailure.create({
@@ -96,6 +120,26 @@ export function createWebhookActivities(deps: ActivityDeps) {
         if (error instanceof WebhookDestinationError) return fail(`webhook_url ${error.message}`, true);
         throw error;
       }
+
+      // An attempt still PENDING was cut off (its worker lost, or this attempt rerun after an outage) before
+      // its answer arrived: the receiver may have processed it.
+      await attempts.update(
+        { webhookId: request.webhookId, inferenceId: request.inferenceId, status: 'PENDING' },
+        {
+          status: 'UNKNOWN',
+          error: 'no answer recorded: the worker sending it was lost; the receiver may have processed it',
+        },
+      );
+      started = Date.now();
+      const inserted = await attempts.insert({
+        ...base(),
+        durationMs: null,
+        statusCode: null,
+        error: null,
+        delivered: false,
+        status: 'PENDING',
+      });
+      pendingId = String((inserted.identifiers[0] as { id: string | number }).id);
 
       const body = JSON.stringify(request.event);
       const timestamp = new Date();

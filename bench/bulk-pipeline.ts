@@ -117,10 +117,10 @@ async function main(): Promise<void> {
     // Per-activity info lines for 1,000 tasks would be measured too (and the API load's inferences fail
     // their downloads on purpose: their warnings are expected).
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
-    // Bulk throughput setting (README, Configuration): two model threads of one onnxruntime thread each
-    // compute more tiles per second on two cores than one run spread over both. Override to compare.
-    MODEL_CONCURRENCY: process.env.MODEL_CONCURRENCY ?? '2',
-    ONNX_INTRA_OP_THREADS: process.env.ONNX_INTRA_OP_THREADS ?? '1',
+    // The default thread settings (auto: a model thread per core, one onnxruntime thread each while runs are side
+    // by side); set MODEL_CONCURRENCY / ONNX_INTRA_OP_THREADS to compare hand-tuned ones.
+    ...(process.env.MODEL_CONCURRENCY ? { MODEL_CONCURRENCY: process.env.MODEL_CONCURRENCY } : {}),
+    ...(process.env.ONNX_INTRA_OP_THREADS ? { ONNX_INTRA_OP_THREADS: process.env.ONNX_INTRA_OP_THREADS } : {}),
   });
   const config = loadConfig();
   const app: INestApplication = await createApiApp({ logger: ['error'] });
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
       profiler.disconnect();
     }
     console.log(
-      `pipeline (upload ${uploadSeconds.toFixed(1)} s + run ${(pipelineSeconds - uploadSeconds).toFixed(1)} s) ${pipelineSeconds.toFixed(1)} s wall, ${(FILES / pipelineSeconds).toFixed(2)} tiles/s, status ${status.status} (${status.tasks_count_success}/${status.tasks_count_total} finished), step groups of ${config.INFERENCE_STEP_GROUP_SIZE}, ${config.MODEL_CONCURRENCY} model thread(s) x ${config.ONNX_INTRA_OP_THREADS || os.availableParallelism()} onnxruntime thread(s)`,
+      `pipeline (upload ${uploadSeconds.toFixed(1)} s + run ${(pipelineSeconds - uploadSeconds).toFixed(1)} s) ${pipelineSeconds.toFixed(1)} s wall, ${(FILES / pipelineSeconds).toFixed(2)} tiles/s, status ${status.status} (${status.tasks_count_success}/${status.tasks_count_total} finished), step groups of ${config.INFERENCE_STEP_GROUP_SIZE}, ${config.MODEL_CONCURRENCY || `auto (${os.availableParallelism()})`} model thread(s) x ${config.ONNX_INTRA_OP_THREADS || 'auto'} onnxruntime thread(s)`,
     );
     console.log(
       `CPU seconds (${os.cpus().length} cores): upload ${cpuDelta(cpuBefore, cpuAfterUpload)}; run ${cpuDelta(cpuAfterUpload, cpuSecondsByCommand())}`,

@@ -42,7 +42,7 @@ import tempfile
 import time
 
 # Modules a processor typically imports, loaded once by the zygote. Extra ones: PROCESSOR_PREIMPORT.
-PREIMPORT = ["io", "json", "logging", "pathlib", "random", "runpy", "traceback", "typing", "math", "numpy", "numpy.random", "rasterio", "rasterio.features", "rasterio.warp", "rasterio.windows"]
+PREIMPORT = ["geo_processor", "asyncio", "inspect", "io", "json", "logging", "pathlib", "random", "runpy", "traceback", "typing", "math", "numpy", "numpy.random", "rasterio", "rasterio.features", "rasterio.warp", "rasterio.windows"]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -184,9 +184,12 @@ def build_root(root, tmp_megabytes):
 # ------------------------------------------------------------------------------------------ the script
 
 
-def run_script(request, root, uid, stdout_fd, stderr_fd, timing_fd):
-    """Runs in the child that is pid 1 of the new PID namespace. Never returns."""
+def run_script(request, root, uid, stdout_fd, stderr_fd, channels):
+    """Runs in the child that is pid 1 of the new PID namespace: the script (or, in lifecycle mode, the warm
+    processor serving calls until it is stopped). Never returns."""
     code = 1
+    lifecycle = request.get("mode") == "lifecycle"
+    timing_fd = channels["timing"]
     try:
         limits = request["limits"]
         # A mount namespace of its own: pivot_root would otherwise move the supervisor's root too.
@@ -201,6 +204,9 @@ def run_script(request, root, uid, stdout_fd, stderr_fd, timing_fd):
         # stay valid, or a library would later use a number that now belongs to the script's files.
         for fd in {null, stdout_fd, stderr_fd} - {0, 1, 2}:
             os.close(fd)
+        if not lifecycle:
+            os.close(channels["requests"])
+            os.close(channels["responses"])
         # How long the script's own code ran, reported after it; informational only (never used for limits).
         timing = os.fdopen(timing_fd, "w")
         os.setsid()
@@ -208,8 +214,10 @@ def run_script(request, root, uid, stdout_fd, stderr_fd, timing_fd):
         # The address-space limit counts what the zygote already mapped (numpy, GDAL): add it.
         address_space = memory + mapped_bytes()
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-        cpu = int(limits["timeout_s"]) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        if not lifecycle:
+            # A warm process lives for many calls: its time limit is the supervisor's wall clock per call.
+            cpu = int(limits["timeout_s"]) + 1
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits["max_file_bytes"], limits["max_file_bytes"]))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits["max_processes"], limits["max_processes"]))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
@@ -218,6 +226,12 @@ def run_script(request, root, uid, stdout_fd, stderr_fd, timing_fd):
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        # Changing the user cleared the parent-death signal: set it again, then make sure the supervisor did
+        # not die before it was set (its lifeline pipe then reads as closed).
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if select.select([channels["lifeline"]], [], [], 0)[0]:
+            os._exit(137)
+        os.close(channels["lifeline"])
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         drop_capabilities()
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
@@ -241,6 +255,15 @@ def run_script(request, root, uid, stdout_fd, stderr_fd, timing_fd):
         import runpy
 
         script_started = time.monotonic()
+        if lifecycle:
+            timing.close()
+            code = lifecycle_host(script, channels["requests"], channels["responses"])
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except BaseException:  # noqa: BLE001
+                    pass
+            os._exit(code)
         try:
             runpy.run_path(script, run_name="__main__")
             code = 0
@@ -276,6 +299,222 @@ def run_script(request, root, uid, stdout_fd, stderr_fd, timing_fd):
         except BaseException:  # noqa: BLE001 - the script closed it or never started
             pass
         os._exit(code)
+
+
+# ------------------------------------------------------------------------------------------ lifecycle processors
+
+LIFECYCLE_FUNCTIONS = ("setup", "validate", "process", "process_batch", "cleanup")
+
+
+class LineReader:
+    """Newline-delimited messages from a pipe, buffered: several may arrive in one read."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buffer = b""
+        self.eof = False
+
+    def read_available(self):
+        """One read (the caller's select said the pipe is readable); returns the complete lines."""
+        chunk = os.read(self.fd, 65536)
+        if not chunk:
+            self.eof = True
+        self.buffer += chunk
+        return self.take_lines()
+
+    def take_lines(self):
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return [line for line in lines if line.strip()]
+
+    def readline(self):
+        """Blocks until one whole line (b"" at end of file); the rest stays buffered."""
+        while b"\n" not in self.buffer:
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                self.eof = True
+                return b""
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line + b"\n"
+
+
+def write_all(fd, data):
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def call_user(function, *args):
+    """Calls a processor function; awaits it when it is async (the base framework's methods are)."""
+    import geo_processor
+
+    return geo_processor._resolve(function(*args))
+
+
+def accepts_arguments(function, count):
+    """Whether function can be called with `count` positional arguments (seed 001's setup() takes none)."""
+    import inspect
+
+    try:
+        inspect.signature(function).bind(*([None] * count))
+        return True
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): assume it does
+        return True
+
+
+class LoadedProcessor:
+    """The hooks of a lifecycle file, from its top-level functions or its BaseProcessor subclass."""
+
+    def __init__(self, namespace):
+        import geo_processor
+
+        base = geo_processor.BaseProcessor
+        classes = [value for value in namespace.values() if isinstance(value, type) and issubclass(value, base) and value is not base and value.__module__ == "__processor__"]
+        self.instance = None
+        if classes and not callable(namespace.get("process")):
+            # The most derived one, if the file defines a small hierarchy.
+            leaf = [cls for cls in classes if not any(other is not cls and issubclass(other, cls) for other in classes)]
+            self.instance = leaf[0]()
+            cls = type(self.instance)
+            self.setup = self.instance.setup
+            self.validate = self.instance.validate if cls.validate is not base.validate else None
+            self.process = self.instance.process
+            self.process_batch = getattr(self.instance, "process_batch", None)
+            self.cleanup = self.instance.cleanup
+        else:
+            self.setup = namespace.get("setup")
+            self.validate = namespace.get("validate")
+            self.process = namespace.get("process")
+            self.process_batch = namespace.get("process_batch")
+            self.cleanup = namespace.get("cleanup")
+        if not callable(self.process):
+            raise TypeError("the processor defines no process(input_path, output_path, parameters, state) function")
+        self.state = None
+
+    def run_setup(self, parameters):
+        if self.instance is not None:
+            self.instance.parameters = dict(parameters or {})
+            result = call_user(self.setup, parameters) if accepts_arguments(self.setup, 1) else call_user(self.setup)
+            self.state = self.instance
+            return result
+        if callable(self.setup):
+            self.state = call_user(self.setup, parameters)
+        return None
+
+    def with_state(self, *args):
+        return args if self.instance is not None else args + (self.state,)
+
+
+def input_info(path):
+    """What validate() gets about an input: its size, bands, type and georeferencing."""
+    info = {"path": path}
+    try:
+        import rasterio
+
+        with rasterio.open(path) as dataset:
+            info.update(
+                width=dataset.width, height=dataset.height, count=dataset.count, dtype=dataset.dtypes[0], dtypes=list(dataset.dtypes),
+                crs=dataset.crs.to_string() if dataset.crs else None, transform=list(dataset.transform)[:6], nodata=dataset.nodata,
+                bounds=list(dataset.bounds), size_bytes=os.path.getsize(path),
+            )
+    except Exception as error:  # noqa: BLE001 - validate() decides what an unreadable input means
+        info["error"] = str(error)
+    return info
+
+
+def describe_exception(error):
+    import geo_processor
+
+    validation = isinstance(error, geo_processor.ValidationError) or type(error).__name__ == "ValidationError"
+    message = str(getattr(error, "message", None) or error) or type(error).__name__
+    return {"ok": False, "kind": "validation" if validation else "error", "message": message if validation else f"{type(error).__name__}: {message}"}
+
+
+def lifecycle_host(script, requests_fd, responses_fd):
+    """The warm processor, pid 1 of its sandbox: loads the file once, runs setup, then answers calls (one at a
+    time) until it is told to clean up or its request pipe closes. Returns the exit code."""
+    import runpy
+    import traceback
+
+    reader = LineReader(requests_fd)
+    processor = None
+
+    def respond(message):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        write_all(responses_fd, (json.dumps(message, default=str) + "\n").encode())
+
+    while True:
+        line = reader.readline()
+        if not line:
+            return 0
+        request = json.loads(line)
+        op = request.get("op")
+        started = time.monotonic()
+        try:
+            if op == "setup":
+                namespace = runpy.run_path(script, run_name="__processor__")
+                processor = LoadedProcessor(namespace)
+                processor.run_setup(request.get("parameters") or {})
+                respond({"call": request["call"], "ok": True, "user_ms": round((time.monotonic() - started) * 1000, 3), "batch": callable(processor.process_batch)})
+            elif op == "process":
+                items = request["items"]
+                outcomes = [None] * len(items)
+                valid = []
+                for index, item in enumerate(items):
+                    if processor.validate is not None:
+                        try:
+                            item["input_info"] = input_info(item["input_path"])
+                            call_user(processor.validate, *processor.with_state(item["input_info"]))
+                        except Exception as error:  # noqa: BLE001 - the item's outcome
+                            outcomes[index] = describe_exception(error)
+                            continue
+                    valid.append(index)
+                if request.get("batch") and callable(processor.process_batch) and len(valid) > 1:
+                    batch = [items[index] for index in valid]
+                    try:
+                        results = call_user(processor.process_batch, *processor.with_state(batch))
+                        results = list(results) if results is not None else [None] * len(batch)
+                        if len(results) != len(batch):
+                            raise ValueError(f"process_batch returned {len(results)} results for {len(batch)} items")
+                        for index, result in zip(valid, results):
+                            outcomes[index] = {"ok": True, "result": result if isinstance(result, dict) else ({"value": result} if result is not None else None)}
+                    except Exception as error:  # noqa: BLE001 - every item of the batch fails with it
+                        traceback.print_exc()
+                        failure = describe_exception(error)
+                        for index in valid:
+                            outcomes[index] = failure
+                else:
+                    for index in valid:
+                        item = items[index]
+                        try:
+                            result = call_user(processor.process, *processor.with_state(item["input_path"], item["output_path"], item.get("parameters") or {}))
+                            outcomes[index] = {"ok": True, "result": result if isinstance(result, dict) else ({"value": result} if result is not None else None)}
+                        except Exception as error:  # noqa: BLE001 - the item's outcome
+                            traceback.print_exc()
+                            outcomes[index] = describe_exception(error)
+                respond({"call": request["call"], "ok": True, "items": outcomes, "user_ms": round((time.monotonic() - started) * 1000, 3)})
+            elif op == "cleanup":
+                if processor is not None and callable(processor.cleanup):
+                    call_user(processor.cleanup, *processor.with_state())
+                respond({"call": request["call"], "ok": True, "user_ms": round((time.monotonic() - started) * 1000, 3)})
+                return 0
+            else:
+                respond({"call": request.get("call"), "ok": False, "message": f"unknown op {op}"})
+        except SystemExit as exit_request:
+            code = exit_request.code if isinstance(exit_request.code, int) else (0 if exit_request.code is None else 1)
+            print(f"the processor called exit({exit_request.code!r})", file=sys.stderr)
+            return code & 0xFF
+        except Exception as error:  # noqa: BLE001 - setup or cleanup raised: the warm process ends with it
+            traceback.print_exc()
+            respond({"call": request.get("call"), "ok": False, **describe_exception(error)})
+            if op == "setup":
+                return 1
 
 
 def mapped_bytes():
@@ -356,10 +595,18 @@ def read_line(fd):
     return data
 
 
-def standby(control_fd, uid, root):
+def standby(control_fd, uid, root, zygote_pid):
     """A supervisor prepared before its request arrives (fork of the zygote, never returns): namespaces, the
     root file system and the script's process (pid 1 of the new PID namespace, waiting) are set up ahead, so a
-    run only adds its own directory and starts. Then it runs the script, collects its output and reports."""
+    run only adds its own directory and starts. Then it runs the script, collects its output and reports; or,
+    for a lifecycle processor, keeps it warm and relays calls to it (`supervise_warm`)."""
+    # Dies with the zygote (which dies with the worker); a zygote that is already gone: nothing to do.
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+    if os.getppid() != zygote_pid:
+        os._exit(0)
     cancelled = []
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, lambda *_: cancelled.append(True))
@@ -382,21 +629,22 @@ def standby(control_fd, uid, root):
         err_r, err_w = os.pipe()
         go_r, go_w = os.pipe()
         timing_r, timing_w = os.pipe()
+        # Lifecycle mode: calls in, answers out; the lifeline is never written, only held (see run_script).
+        requests_r, requests_w = os.pipe()
+        responses_r, responses_w = os.pipe()
+        lifeline_r, lifeline_w = os.pipe()
         child = os.fork()
         if child == 0:
-            os.close(out_r)
-            os.close(err_r)
-            os.close(go_w)
-            os.close(timing_r)
-            os.close(control_fd)
-            wait_and_run(go_r, root, uid, out_w, err_w, timing_w)
-        os.close(out_w)
-        os.close(err_w)
-        os.close(go_r)
-        os.close(timing_w)
+            for fd in (out_r, err_r, go_w, timing_r, requests_w, responses_r, lifeline_w, control_fd):
+                os.close(fd)
+            channels = {"timing": timing_w, "requests": requests_r, "responses": responses_w, "lifeline": lifeline_r}
+            wait_and_run(go_r, root, uid, out_w, err_w, channels)
+        for fd in (out_w, err_w, go_r, timing_w, requests_r, responses_w, lifeline_r):
+            os.close(fd)
     except BaseException as error:  # noqa: BLE001 - reported with the request that comes
         prepared_error = error
-    line = read_line(control_fd)
+    control = LineReader(control_fd)
+    line = control.readline()
     if not line:  # the zygote is gone or shutting down
         if child:
             kill(child)
@@ -405,6 +653,7 @@ def standby(control_fd, uid, root):
     state_dir = request["state_dir"]
     limits = request["limits"]
     started = time.monotonic()
+    lifecycle = request.get("mode") == "lifecycle"
     try:
         if prepared_error:
             raise prepared_error
@@ -420,6 +669,9 @@ def standby(control_fd, uid, root):
             mount(None, root, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={limits['tmp_mb']}m")
         os.write(go_w, line)
         os.close(go_w)
+        if lifecycle:
+            os.close(timing_r)
+            supervise_warm(request, child, control, uid, out_r, err_r, requests_w, responses_r, cancelled)
         killed_by, log_bytes, stdout_tail, stderr_tail = collect(child, out_r, err_r, limits, started, cancelled, os.path.join(state_dir, "run.log"))
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
@@ -439,6 +691,11 @@ def standby(control_fd, uid, root):
             kill(child)
         result["reason"] = f"the processor sandbox failed: {error}"
         result["sandbox_error"] = True
+        if lifecycle:
+            result["fatal"] = True
+            write_call_result(state_dir, request["call"], result)
+            emit({"event": "warm-exit", "id": request["id"], "reason": result["reason"][:1500]})
+            os._exit(0)
     result["duration_ms"] = round((time.monotonic() - started) * 1000, 2)
     try:
         with open(os.path.join(state_dir, "result.json"), "w") as handle:
@@ -448,6 +705,155 @@ def standby(control_fd, uid, root):
         os._exit(0)
 
 
+def write_call_result(state_dir, call_id, result):
+    """A call's answer, in a file next to the warm process's state (the event on stdout stays one short line)."""
+    path = os.path.join(state_dir, f"call-{call_id}.json")
+    with open(path + ".tmp", "w") as handle:
+        json.dump(result, handle, default=str)
+    os.rename(path + ".tmp", path)
+
+
+def supervise_warm(request, child, control, uid, out_r, err_r, requests_w, responses_r, cancelled):
+    """Keeps a lifecycle processor warm (never returns): relays calls from the zygote's control pipe to it one
+    at a time, with the wall-time limit per call (setup included), collects its stdout/stderr into the log of
+    the call in progress, stops it past the log limit of its whole life, and reports how it ended."""
+    state_dir = request["state_dir"]
+    limits = request["limits"]
+    warm_id = request["id"]
+    queue = [{"op": "setup", "call": request["call"], "parameters": request.get("parameters") or {}}]
+    current = None
+    log_total = 0
+    killed_by = None
+    stopping = False
+    between_calls = bytearray()  # output printed while no call ran: shown with the next call's log
+    stderr_tail = bytearray()
+    responses = LineReader(responses_r)
+    streams = {out_r: "stdout", err_r: "stderr"}
+    setup_ms = None
+
+    def start_next():
+        nonlocal current
+        call = queue.pop(0)
+        if call["op"] == "process":
+            for item in call["items"]:
+                # Each call brings its own directory inside the warm process's run directory.
+                if uid is not None and item.get("dir"):
+                    chown_tree(item["dir"], uid)
+        current = {"call": call, "started": time.monotonic(), "log": bytearray(between_calls), "deadline": time.monotonic() + limits["timeout_s"]}
+        between_calls.clear()
+        try:
+            write_all(requests_w, (json.dumps({key: value for key, value in call.items() if key != "dir"}) + "\n").encode())
+        except OSError:
+            pass  # it died: its exit is reported below
+
+    def out_of_memory(outcome):
+        message = outcome.get("message") or ""
+        if message.startswith("MemoryError"):
+            outcome["message"] = f"the processor ran out of memory (limit {limits['memory_mb']} MB): {message}"
+        return outcome
+
+    def finish(answer):
+        nonlocal current, setup_ms
+        call = current["call"]
+        out_of_memory(answer)
+        for outcome in answer.get("items") or []:
+            if isinstance(outcome, dict):
+                out_of_memory(outcome)
+        elapsed = round((time.monotonic() - current["started"]) * 1000, 2)
+        if call["op"] == "setup" and answer.get("ok"):
+            setup_ms = elapsed
+        result = {**answer, "op": call["op"], "duration_ms": elapsed, "log": current["log"].decode("utf-8", "replace"), "log_bytes": log_total}
+        # A short answer travels in the event itself (one write under PIPE_BUF stays atomic); a long one in a file.
+        line = (json.dumps({"event": "done", "id": call["call"], "answer": result}, default=str) + "\n").encode()
+        if len(line) < 4000:
+            os.write(1, line)
+        else:
+            write_call_result(state_dir, call["call"], result)
+            emit({"event": "done", "id": call["call"]})
+        current = None
+
+    while True:
+        if cancelled and killed_by is None:
+            killed_by = "cancelled"
+            kill(child)
+        if current is None and queue and killed_by is None:
+            start_next()
+        now = time.monotonic()
+        if current is not None and killed_by is None and now >= current["deadline"]:
+            killed_by = "timeout"
+            kill(child)
+        watched = list(streams) + ([responses_r] if not responses.eof else []) + ([control.fd] if not control.eof else [])
+        if not streams and responses.eof:
+            break
+        wait = max(0.02, min(1.0, current["deadline"] - now)) if current is not None else 1.0
+        try:
+            ready, _, _ = select.select(watched, [], [], wait)
+        except InterruptedError:
+            continue
+        # Output first: what the processor printed before answering belongs to that call.
+        for fd in [fd for fd in ready if fd in streams]:
+            chunk = os.read(fd, LOG_READ_CHUNK)
+            if not chunk:
+                os.close(fd)
+                del streams[fd]
+                continue
+            if streams[fd] == "stderr":
+                stderr_tail += chunk
+                del stderr_tail[: max(0, len(stderr_tail) - STDOUT_TAIL_BYTES)]
+            if killed_by is not None:
+                continue
+            room = limits["max_log_bytes"] - log_total
+            target = current["log"] if current is not None else between_calls
+            target += chunk[:room]
+            log_total += min(len(chunk), room)
+            if len(chunk) > room:
+                killed_by = "log_limit"
+                target += b"\n[log truncated: output limit reached]\n"
+                kill(child)
+        if responses_r in ready:
+            for line in responses.read_available():
+                answer = json.loads(line)
+                if current is not None and answer.get("call") == current["call"]["call"]:
+                    finish(answer)
+        if control.fd in ready:
+            for line in control.read_available():
+                message = json.loads(line)
+                if message.get("op") == "cancel":
+                    if current is not None and current["call"]["call"] == message.get("id") and killed_by is None:
+                        killed_by = "cancelled"
+                        kill(child)
+                elif message.get("op") == "stop":
+                    stopping = True
+                    queue.append({"op": "cleanup", "call": message["call"]})
+                elif message.get("op") == "process" and not stopping:
+                    queue.append(message)
+            if control.eof and killed_by is None:  # the zygote is gone: so is the worker
+                killed_by = "cancelled"
+                kill(child)
+    try:
+        _, status = os.waitpid(child, 0)
+        code = os.waitstatus_to_exitcode(status)
+    except ChildProcessError:
+        code = None
+    phase = current["call"]["op"] if current is not None else None
+    if killed_by is None and code == 0 and phase is None and stopping:
+        reason = "stopped"
+    else:
+        reason = explain(code if code is not None else -signal.SIGKILL, killed_by, bytes(stderr_tail), limits) or f"the processor's warm process exited with code {code}"
+        if killed_by == "timeout":
+            reason = f"the processor's {phase or 'call'} ran longer than the time limit of {limits['timeout_s']} s and was stopped"
+        elif phase == "setup":
+            reason = f"setup failed: {reason}"
+    failure = {"ok": False, "fatal": True, "reason": reason, "kind": "crash"}
+    if current is not None:
+        finish(failure)
+    for call in queue:
+        current = {"call": call, "started": time.monotonic(), "log": bytearray()}
+        finish({**failure, "reason": f"the warm processor ended before this call ran: {reason}", "kind": "gone"})
+    emit({"event": "warm-exit", "id": warm_id, "reason": reason[:1500], "setup_ms": setup_ms})
+    os._exit(0)
+
+
 def parse_timing(data):
     try:
         return float(data.split(b"\n", 1)[0])
@@ -455,9 +861,11 @@ def parse_timing(data):
         return None
 
 
-def wait_and_run(go_fd, root, uid, stdout_fd, stderr_fd, timing_fd):
+def wait_and_run(go_fd, root, uid, stdout_fd, stderr_fd, channels):
     """The script's process, pid 1 of the run's PID namespace: mounts its /proc, waits for the request."""
     try:
+        # Dies with its supervisor (set again after the change of user in run_script).
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         # While waiting: what a fresh process pays on its first raster read/write (copy-on-write faults,
         # allocator growth, GDAL's per-process state) is paid now instead of by the script.
@@ -468,7 +876,7 @@ def wait_and_run(go_fd, root, uid, stdout_fd, stderr_fd, timing_fd):
     if not line:
         os._exit(0)
     os.close(go_fd)
-    run_script(json.loads(line), root, uid, stdout_fd, stderr_fd, timing_fd)
+    run_script(json.loads(line), root, uid, stdout_fd, stderr_fd, channels)
 
 
 def collect(child, out_r, err_r, limits, started, cancelled, log_path):
@@ -577,6 +985,10 @@ def serve():
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the worker process
     except OSError:
         pass
+    # The worker may have died before the line above: then this interpreter was already re-parented.
+    expected_parent = os.environ.get("PROCESSOR_PARENT_PID")
+    if expected_parent and os.getppid() != int(expected_parent):
+        return
     started = time.monotonic()
     extra = [name for name in os.environ.get("PROCESSOR_PREIMPORT", "").split(",") if name.strip()]
     loaded = []
@@ -591,6 +1003,7 @@ def serve():
     uid_base = int(os.environ.get("PROCESSOR_UID_BASE", "200000"))
     uid_span = 10000
     running = {}
+    warm = {}  # warm processes (lifecycle processors): id -> (supervisor pid, control pipe)
     counter = 0
     roots_dir = tempfile.mkdtemp(prefix="geo-processor-roots-")
     roots = {}
@@ -610,13 +1023,14 @@ def serve():
         pid = os.fork()
         if pid == 0:
             # Only the zygote may hold the write ends: a supervisor sees the end of its pipe when the zygote dies.
-            for fd in [write_fd] + [other for _, other in spare]:
+            for fd in [write_fd] + [other for _, other in spare] + [other for _, other in warm.values()]:
                 os.close(fd)
-            standby(read_fd, uid, root)
+            standby(read_fd, uid, root, zygote_pid)
         os.close(read_fd)
         roots[pid] = root
         return pid, write_fd
 
+    zygote_pid = os.getpid()
     if sandbox["available"]:
         spare.append(prepare())
     emit({"event": "ready", "pid": os.getpid(), "sandbox": sandbox, "preimported": loaded, "startup_ms": round((time.monotonic() - started) * 1000)})
@@ -633,6 +1047,10 @@ def serve():
             for run_id, run_pid in list(running.items()):
                 if run_pid == pid:
                     del running[run_id]
+            for warm_id, (warm_pid, control) in list(warm.items()):
+                if warm_pid == pid:
+                    os.close(control)
+                    del warm[warm_id]
             if pid in roots:
                 # Only a mount point in the supervisor's own namespace: empty here.
                 shutil.rmtree(roots.pop(pid), ignore_errors=True)
@@ -641,7 +1059,7 @@ def serve():
             continue
         chunk = os.read(0, 65536)
         if not chunk:
-            for pid in list(running.values()) + [pid for pid, _ in spare]:
+            for pid in list(running.values()) + [pid for pid, _ in spare] + [pid for pid, _ in warm.values()]:
                 kill(pid)
             shutil.rmtree(roots_dir, ignore_errors=True)
             return
@@ -655,6 +1073,18 @@ def serve():
             except ValueError as error:
                 emit({"event": "error", "message": f"bad request: {error}"})
                 continue
+            if request.get("warm") and request.get("op") in ("process", "stop", "cancel"):
+                # A call to a warm process: its supervisor queues it (or stops the process).
+                target = warm.get(request["warm"])
+                if target is None:
+                    if request.get("op") != "cancel":
+                        emit({"event": "done", "id": request.get("call"), "error": "the warm processor is not running"})
+                    continue
+                try:
+                    write_all(target[1], line + b"\n")
+                except OSError:
+                    emit({"event": "done", "id": request.get("call"), "error": "the warm processor is not running"})
+                continue
             if request.get("op") == "cancel":
                 pid = running.get(request.get("id"))
                 if pid:
@@ -663,20 +1093,28 @@ def serve():
                     except ProcessLookupError:
                         pass
                 continue
-            if request.get("op") != "run":
+            if request.get("op") not in ("run", "warm"):
                 emit({"event": "error", "id": request.get("id"), "message": "unknown op"})
                 continue
             if not sandbox["available"]:
-                write_failure(
-                    request,
+                reason = (
                     f"the processor sandbox is not available on this worker: {sandbox['detail']} "
-                    "(it needs root, or unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)",
+                    "(it needs root, or unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1)"
                 )
+                if request["op"] == "warm":
+                    write_call_result(request["state_dir"], request["call"], {"ok": False, "fatal": True, "kind": "crash", "sandbox_error": True, "reason": reason, "log": ""})
+                    emit({"event": "done", "id": request["call"]})
+                    emit({"event": "warm-exit", "id": request["id"], "reason": reason[:1500]})
+                else:
+                    write_failure(request, reason)
                 continue
             pid, control = spare.pop() if spare else prepare()
             os.write(control, line + b"\n")
-            os.close(control)
-            running[request["id"]] = pid
+            if request["op"] == "warm":
+                warm[request["id"]] = (pid, control)
+            else:
+                os.close(control)
+                running[request["id"]] = pid
             # The next run's supervisor gets ready while this one runs.
             spare.append(prepare())
 
@@ -691,7 +1129,9 @@ def write_failure(request, reason):
 
 
 def check(path):
-    """Upload validation: the file compiles and has an `if __name__ == "__main__":` block at top level."""
+    """Upload validation: the file compiles and is either a script (an `if __name__ == "__main__":` block at
+    top level, seed 000's contract) or a lifecycle processor (top-level `process` and optionally `setup`,
+    `validate`, `process_batch`, `cleanup`, or a class deriving from geo_processor.BaseProcessor)."""
     with open(path, "rb") as handle:
         source = handle.read()
     try:
@@ -710,9 +1150,41 @@ def check(path):
         values = [part.value for part in parts if isinstance(part, ast.Constant)]
         return names == ["__name__"] and values == ["__main__"] and isinstance(node.test.ops[0], ast.Eq)
 
-    if not any(is_main_guard(node) for node in tree.body):
-        return {"ok": False, "message": 'no `if __name__ == "__main__":` entry point at the top level of the script'}
-    return {"ok": True}
+    functions = {node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    lifecycle_functions = [name for name in LIFECYCLE_FUNCTIONS if name in functions]
+
+    def base_name(expression):
+        if isinstance(expression, ast.Name):
+            return expression.id
+        if isinstance(expression, ast.Attribute):
+            return expression.attr
+        return None
+
+    # Classes deriving from BaseProcessor, directly or through another class of the file.
+    processor_classes = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and any(base_name(base) == "BaseProcessor" or base_name(base) in processor_classes for base in node.bases):
+            processor_classes[node.name] = node
+    has_main = any(is_main_guard(node) for node in tree.body)
+    # A seed-000 script stays a script even when it has helpers named like lifecycle functions: only a file
+    # with setup + process, or with lifecycle functions and no entry point, or a BaseProcessor class is one.
+    if "process" in functions and ("setup" in functions or not has_main):
+        process_args = functions["process"].args
+        if len(process_args.args) < 4 and process_args.vararg is None:
+            return {"ok": False, "message": "a lifecycle processor's process() must take (input_path, output_path, parameters, state)"}
+        return {"ok": True, "style": "lifecycle", "functions": lifecycle_functions}
+    if processor_classes and "process" not in functions:
+        methods = set()
+        for node in processor_classes.values():
+            methods |= {item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        if not methods & {"process", "process_frame"}:
+            return {"ok": False, "message": f"a lifecycle processor must define process(): class {', '.join(processor_classes)} derives from BaseProcessor but defines neither process() nor process_frame()"}
+        return {"ok": True, "style": "lifecycle", "functions": sorted(methods & set(LIFECYCLE_FUNCTIONS + ("process_frame", "validate_frame")))}
+    if has_main:
+        return {"ok": True, "style": "script"}
+    if lifecycle_functions:
+        return {"ok": False, "message": f"a lifecycle processor must define process(input_path, output_path, parameters, state) (the file defines {', '.join(lifecycle_functions)} but no process)"}
+    return {"ok": False, "message": 'no `if __name__ == "__main__":` entry point at the top level of the script, and no lifecycle process() function'}
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ its description and not from the TypeScript code:
   float32. Pixels where every picked band equals the nodata value (spec.nodata, else the file's
   nodata) are fed to the model as 0 and written as output_nodata (default 255); padding is 0 too.
 * Class = argmax over the logit channels (first maximum wins), mapped to spec.classes[i].value.
+* That is spec.tile_blending "center". With "linear" or "cosine" (the default) the logits of every tile
+  covering a pixel are summed with weights, in float64, tile by tile in row-major tile order, and the class
+  is the argmax of the sums. Along each tile axis (size T, overlap V), position p, d = min(p, T - 1 - p):
+  weight 1 where d >= V or V == 0, else (d + 0.5) / V (linear) or 0.5 - 0.5 cos(pi (d + 0.5) / V) (cosine);
+  a pixel's weight is weight_y * weight_x, and it multiplies the logit before the sum.
 """
 import argparse
 import json
@@ -41,6 +46,14 @@ def nearest_tile(length, origins, tile):
     pixels = np.arange(length) + 0.5
     distance = np.abs(pixels[:, None] - centres[None, :])
     return np.argmin(distance, axis=1)  # argmin returns the first minimum
+
+
+def axis_weights(tile, overlap, blending):
+    d = np.minimum(np.arange(tile), tile - 1 - np.arange(tile)).astype(np.float64)
+    if overlap == 0:
+        return np.ones(tile)
+    ramp = (d + 0.5) / overlap if blending == "linear" else 0.5 - 0.5 * np.cos(np.pi * (d + 0.5) / overlap)
+    return np.where(d >= overlap, 1.0, ramp)
 
 
 def main():
@@ -97,14 +110,23 @@ def main():
     session = ort.InferenceSession(args.model, options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
 
+    blending = spec.get("tile_blending", "cosine")
     windows = [(y, x0) for y in oy for x0 in ox]
     predictions = {}
+    sums = None if blending == "center" else np.zeros((len(class_values), height, width), dtype=np.float64)
+    weights = None if blending == "center" else axis_weights(tile, overlap, blending)
     for start in range(0, len(windows), args.batch_size):
         chunk = windows[start:start + args.batch_size]
         batch = np.stack([padded[:, y:y + tile, x0:x0 + tile] for y, x0 in chunk])
         logits = session.run(None, {input_name: batch})[0]
         if logits.shape[1] != len(class_values):
             sys.exit(f"model outputs {logits.shape[1]} channels, spec declares {len(class_values)} classes")
+        if sums is not None:
+            for (y, x0), tile_logits in zip(chunk, logits):
+                h, w = min(tile, height - y), min(tile, width - x0)
+                pixel_weights = weights[:h, None] * weights[None, :w]
+                sums[:, y:y + h, x0:x0 + w] += pixel_weights[None] * tile_logits[:, :h, :w].astype(np.float64)
+            continue
         classes = np.argmax(logits, axis=1)
         for (y, x0), cls in zip(chunk, classes):
             predictions[(y, x0)] = cls
@@ -112,6 +134,9 @@ def main():
     owner_y = nearest_tile(height, oy, tile)
     owner_x = nearest_tile(width, ox, tile)
     mask = np.empty((height, width), dtype=np.uint8)
+    if sums is not None:
+        mask[:, :] = class_values[np.argmax(sums, axis=0)]
+        oy = []  # no nearest-centre stitching
     for iy, y in enumerate(oy):
         rows = np.nonzero(owner_y == iy)[0]
         for ix, x0 in enumerate(ox):

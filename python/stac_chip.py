@@ -9,6 +9,9 @@ Reads a JSON request on stdin and prints one JSON summary line on stdout; errors
          requests. Optionally the classification band (nearest) and a polygon mask (outside -> nodata).
   warp:  resamples a raster (path or URL) onto the grid of a template GeoTIFF (nearest), as uint8
          0/1 (non-zero = 1): the permanent-water reference for post-processing.
+  preview: a true-colour (or any three bands) picture of a task's input as an RGB uint8 Cloud-Optimized
+         GeoTIFF on the input's grid: each band stretched linearly between its low and high percentile of
+         valid pixels, nodata transparent (alpha band). For viewing beside the prediction.
 """
 import json
 import math
@@ -117,13 +120,50 @@ def warp(request):
     return {"width": width, "height": height, "ones": int(out.sum())}
 
 
+def preview(request):
+    bands = request["bands"]  # 1-based band indexes, red, green, blue
+    low, high = request.get("percentiles", [2, 98])
+    with rasterio.open(request["source"]) as src:
+        for band in bands:
+            if band < 1 or band > src.count:
+                raise ChipError(f"preview band {band} is not in the input (it has {src.count} bands)")
+        data = src.read(bands).astype(np.float64)
+        profile = {"crs": src.crs, "transform": src.transform, "width": src.width, "height": src.height}
+        nodata = request.get("nodata", src.nodata)
+    valid = np.all(np.isfinite(data), axis=0)
+    if nodata is not None:
+        valid &= ~np.all(data == nodata, axis=0)
+    out = np.zeros((4, profile["height"], profile["width"]), dtype=np.uint8)
+    stretch = []
+    for i in range(3):
+        values = data[i][valid]
+        lo, hi = (np.percentile(values, [low, high]) if values.size else (0.0, 1.0))
+        lo, hi = float(lo), float(hi)
+        if hi <= lo:
+            hi = lo + 1.0
+        out[i] = np.clip(np.round((data[i] - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+        out[i][~valid] = 0
+        stretch.append([lo, hi])
+    out[3] = np.where(valid, 255, 0).astype(np.uint8)
+    with rasterio.open(request["out"], "w", driver="COG", count=4, dtype="uint8", compress="deflate",
+                       blocksize=256, overview_resampling="average", **profile) as dst:
+        dst.write(out)
+        dst.colorinterp = [rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
+                           rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.alpha]
+    return {"width": profile["width"], "height": profile["height"], "bands": bands, "stretch": stretch,
+            "percentiles": [low, high], "valid_fraction": float(valid.mean())}
+
+
+COMMANDS = {"chip": chip, "warp": warp, "preview": preview}
+
+
 def main():
     request = json.load(sys.stdin)
     try:
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif,.tiff,.TIF,.TIFF",
                           GDAL_HTTP_MERGE_CONSECUTIVE_RANGES="YES", GDAL_HTTP_MULTIPLEX="YES", GDAL_HTTP_MAX_RETRY="3",
                           GDAL_HTTP_RETRY_DELAY="1", VSI_CACHE="TRUE"):
-            result = chip(request) if request["command"] == "chip" else warp(request)
+            result = COMMANDS[request["command"]](request)
     except ChipError as error:
         print(f"ChipError: {error}", file=sys.stderr)
         sys.exit(2)

@@ -3,6 +3,7 @@
 # .data/toolchain.env with their paths. Safe to rerun; a rerun with everything in place takes seconds.
 #
 #   bash scripts/provision.sh [test|demo]        (default: test)
+#   bash scripts/provision.sh gpu                 (only the CUDA execution provider; see below; not part of npm test)
 #
 # What it provisions (all from package registries, nothing by hand):
 #   both modes  Python venv (${GEO_VENV:-<repo>/.venv}) with python/requirements.txt + ukis-csmask (demo ONNX
@@ -11,6 +12,13 @@
 #               into the cache)
 #               gdal-bin (Debian package; gdal_translate writes the COGs of generic-processor outputs)
 #   test mode   PostgreSQL server binaries (Debian packages), MinIO server (go install, cached)
+#   gpu mode    onnxruntime-node's CUDA execution provider: libonnxruntime_providers_{cuda,shared}.so from the PyPI
+#               `onnxruntime-gpu` wheel of onnxruntime-node's own version, linked next to the binding's
+#               libonnxruntime.so (where onnxruntime looks for providers), and the CUDA / cuDNN runtime wheels that
+#               wheel names (nvidia-cuda-runtime, -cublas, -cufft, -curand, -cuda-nvrtc, -cudnn), linked into one
+#               folder written as LD_LIBRARY_PATH to .data/gpu.env (scripts/ready.sh adds it). Several GB of
+#               downloads; needs an NVIDIA driver at run time (ONNX_EXECUTION_PROVIDERS falls back to the CPU
+#               without). GEO_GPU_DIR: where the wheels go (default .data/gpu).
 #
 # Environment knobs: GEO_CACHE_DIR (default ~/.cache/geo-inference), GEO_VENV, GEO_PYTHON (interpreter used to
 # create the venv, default python3), UV_BIN, TEMPORAL_CLI_PATH, MINIO_BIN, PG_BIN_DIR, DOCKER_COMPOSE_BIN.
@@ -18,13 +26,13 @@ set -euo pipefail
 
 MODE="${1:-test}"
 case "$MODE" in
-  test | demo) ;;
+  test | demo | gpu) ;;
   -h | --help)
-    sed -n '2,15p' "$0"
+    sed -n '2,23p' "$0"
     exit 0
     ;;
   *)
-    echo "usage: bash scripts/provision.sh [test|demo]" >&2
+    echo "usage: bash scripts/provision.sh [test|demo|gpu]" >&2
     exit 2
     ;;
 esac
@@ -109,6 +117,80 @@ sha256_of() { # sha256_of STRING...
 }
 
 runs_ok() { [ -n "$1" ] && [ -x "$1" ] && [ ! -d "$1" ] && "$1" --version >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------------------------------------- gpu mode
+
+# pip_target DIR SPEC...: PyPI packages into DIR (not a venv: onnxruntime-gpu is only a carrier of the libraries).
+pip_target() {
+  local dir="$1"
+  shift
+  local python="${GEO_PYTHON:-}"
+  [ -n "$python" ] || { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1 && python="$VENV/bin/python"; } || python=python3
+  if "$python" -m pip --version >/dev/null 2>&1; then
+    "$python" -m pip install --quiet --upgrade --target "$dir" "$@"
+  elif command -v uv >/dev/null 2>&1 || [ -x "$CACHE_DIR/uv-$UV_VERSION/bin/uv" ]; then
+    "$(command -v uv || echo "$CACHE_DIR/uv-$UV_VERSION/bin/uv")" pip install --quiet --python "$python" --target "$dir" "$@"
+  else
+    die "neither pip nor uv is available to install $*"
+  fi
+}
+
+provision_gpu() {
+  local gpu_dir="${GEO_GPU_DIR:-$DATA_DIR/gpu}"
+  local binding version
+  binding="$(cd "$REPO" && node -p "require('path').dirname(require('fs').realpathSync(require.resolve('onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node')))")" ||
+    die "onnxruntime-node is not installed (npm install first); its CUDA provider is for linux/x64 only"
+  version="$(cd "$REPO" && node -p "require('onnxruntime-node/package.json').version")"
+  local site="$gpu_dir/site-packages" lib="$gpu_dir/lib"
+  log "onnxruntime-gpu==$version (the CUDA provider of onnxruntime-node $version) into $site"
+  rm -rf "$site/onnxruntime" "$site"/onnxruntime_gpu-*.dist-info
+  pip_target "$site" --no-deps "onnxruntime-gpu==$version"
+  local metadata
+  metadata="$(ls "$site"/onnxruntime_gpu-"$version".dist-info/METADATA 2>/dev/null)" || die "onnxruntime-gpu $version did not install"
+  # The CUDA / cuDNN wheels the provider was built against, as the wheel's own extras name them (CUDA 13 for
+  # onnxruntime 1.30: nvidia-cuda-runtime~=13.0, nvidia-cudnn-cu13~=9.0, ...; older releases name *-cu12).
+  local runtime
+  runtime="$(sed -n 's/^Requires-Dist: \(nvidia-[^;]*\); extra == "\(cuda\|cudnn\)".*/\1/p' "$metadata" | tr -d ' ')"
+  [ -n "$runtime" ] || die "onnxruntime-gpu $version names no CUDA runtime wheels (extras cuda, cudnn) in $metadata"
+  log "CUDA runtime wheels: $(echo $runtime)"
+  # shellcheck disable=SC2086 # one argument per requirement
+  pip_target "$site" $runtime
+  if ! ls "$site"/nvidia/cublas*/lib/libcublas.so* "$site"/nvidia/cu*/lib/libcublas.so* >/dev/null 2>&1; then
+    local cuda_major
+    cuda_major="$(echo "$runtime" | sed -n 's/^nvidia-cuda-runtime[^0-9]*\([0-9]*\).*/\1/p' | head -n1)"
+    if [ "$cuda_major" = 12 ]; then pip_target "$site" "nvidia-cublas-cu12"; else pip_target "$site" "nvidia-cublas~=${cuda_major:-13}.0"; fi
+  fi
+  # onnxruntime loads provider libraries from the folder of its own libonnxruntime.so (the binding's).
+  local provider
+  for provider in libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so; do
+    [ -f "$site/onnxruntime/capi/$provider" ] || die "$provider is not in onnxruntime-gpu $version"
+    ln -sfn "$site/onnxruntime/capi/$provider" "$binding/$provider"
+  done
+  # The provider finds CUDA through LD_LIBRARY_PATH (it has no RPATH): one folder with every library.
+  rm -rf "$lib"
+  mkdir -p "$lib"
+  find "$site/nvidia" -path '*/lib/lib*.so*' \( -type f -o -type l \) -exec ln -sfn {} "$lib/" \;
+  printf "# Written by scripts/provision.sh gpu on %s. Do not edit; rerun provision.\nexport LD_LIBRARY_PATH='%s'\nexport GEO_GPU_SITE='%s'\n" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$lib" "$site" >"$DATA_DIR/gpu.env"
+  log "linked the CUDA provider into $binding; LD_LIBRARY_PATH=$lib in $DATA_DIR/gpu.env"
+  if [ "${GEO_GPU_SKIP_CHECK:-0}" != 1 ]; then
+    # Loads the CUDA provider for real: says whether models will run on the GPU on this machine.
+    if LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" node -e "
+      const ort = require('onnxruntime-node');
+      ort.InferenceSession.create(process.argv[1], { executionProviders: ['cuda'] })
+        .then(() => console.log('[provision] CUDA execution provider loads: models run on the GPU'))
+        .catch((e) => { console.error('[provision] CUDA execution provider does not load here (' + e.message.split('\n')[0] + '); models will run on the CPU'); process.exit(3); });
+    " "$REPO/test/fixtures/tiny_identity.onnx"; then :; else
+      log "installed, but no usable GPU / NVIDIA driver on this machine (nvidia-smi: $(nvidia-smi -L 2>&1 | head -n1))"
+    fi
+  fi
+  log "gpu ready in $((SECONDS - START_SECONDS))s"
+}
+
+if [ "$MODE" = gpu ]; then
+  provision_gpu
+  exit 0
+fi
 
 # One provisioning of a venv at a time (`npm test` and `npm run demo` started together on a fresh clone).
 if command -v flock >/dev/null 2>&1; then

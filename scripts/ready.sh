@@ -101,5 +101,21 @@ if [ -n "$provision_pid" ]; then wait "$provision_pid" || status=$?; fi
 while IFS='=' read -r name value; do
   [ -n "${!name+set}" ] || export "$name=$value"
 done < <(sed -n "s/^export \([A-Z_][A-Z0-9_]*\)='\(.*\)'\$/\1=\2/p" "$toolchain")
+# `scripts/provision.sh gpu` ran: the CUDA libraries of onnxruntime's CUDA provider are found through
+# LD_LIBRARY_PATH, read only when a process starts, so it is set here for CMD.
+# A reinstall of node_modules drops the provider links next to the binding: they are made again.
+if [ -f "$data_dir/gpu.env" ]; then
+  gpu_lib="$(sed -n "s/^export LD_LIBRARY_PATH='\(.*\)'\$/\1/p" "$data_dir/gpu.env")"
+  gpu_site="$(sed -n "s/^export GEO_GPU_SITE='\(.*\)'\$/\1/p" "$data_dir/gpu.env")"
+  binding_dir="$repo/node_modules/onnxruntime-node/bin/napi-v6/linux/x64"
+  if [ -d "$gpu_lib" ] && [ -d "$binding_dir" ]; then
+    export LD_LIBRARY_PATH="$gpu_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    for provider in libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so; do
+      if [ ! -e "$binding_dir/$provider" ] && [ -f "$gpu_site/onnxruntime/capi/$provider" ]; then
+        ln -sfn "$gpu_site/onnxruntime/capi/$provider" "$binding_dir/$provider"
+      fi
+    done
+  fi
+fi
 export GEO_READY_STARTED_MS="${GEO_READY_STARTED_MS:-$start_ms}"
 exec "$@"

@@ -8,11 +8,16 @@ import { randomUUID } from 'node:crypto';
 import { AppModule } from './api/app.module';
 import { requestSpanMiddleware } from './platform/tracing/tracing';
 import express from 'express';
-import { AllExceptionsFilter, bodyParserErrorAsApiError } from './api/http/all-exceptions.filter';
+import {
+  AllExceptionsFilter,
+  bodyParserErrorAsApiError,
+  type DependencyEndpoint,
+} from './api/http/all-exceptions.filter';
 import { routedMethods } from './api/http/routed-methods';
 import { rejectNulCharactersPipe } from './api/http/zod-validation';
+import { APP_CONFIG } from './api/config.module';
 import { canonicalPathMiddleware } from './api/http/canonical-path';
-import { loadConfig } from './platform/config/config';
+import { loadConfig, type AppConfig } from './platform/config/config';
 import { configureLogging, pinoLevelOfNestLevels, type AppLogLevel } from './platform/logging/logger';
 import { httpMetricsMiddleware } from './api/metrics/metrics.module';
 import { setupOpenApi } from './api/openapi/openapi';
@@ -63,6 +68,23 @@ function withApiErrors(parser: express.RequestHandler): express.RequestHandler {
     parser(request, response, (error?: unknown) => next(error ? bodyParserErrorAsApiError(error) : undefined));
 }
 
+/** The ports of PostgreSQL and object storage, so a refused connection in a request names its dependency. */
+function dependencyEndpoints(config: AppConfig): DependencyEndpoint[] {
+  const endpoints: DependencyEndpoint[] = [];
+  const add = (name: string, url: string | undefined, defaultPort: number) => {
+    if (!url) return;
+    try {
+      const parsed = new URL(url);
+      endpoints.push({ name, port: Number(parsed.port || defaultPort) });
+    } catch {
+      /* validated elsewhere */
+    }
+  };
+  add('database', config.DATABASE_URL, 5432);
+  if (config.STORAGE_DRIVER === 'minio') add('object storage', config.MINIO_ENDPOINT, 9000);
+  return endpoints;
+}
+
 /** Builds the HTTP API (no listen); shared by main.ts and the tests. Reads configuration from process.env. */
 export async function createApiApp(options: { logger?: NestLevels } = {}): Promise<INestApplication> {
   @Module({ imports: [loggingModule(options.logger), AppModule] })
@@ -79,7 +101,12 @@ export async function createApiApp(options: { logger?: NestLevels } = {}): Promi
   app.use(withApiErrors(express.urlencoded({ extended: true, limit: JSON_BODY_LIMIT })));
   app.useGlobalPipes(rejectNulCharactersPipe);
   const router = () => (app.getHttpAdapter().getInstance() as express.Express).router;
-  app.useGlobalFilters(new AllExceptionsFilter({ allowedMethods: (path) => routedMethods(router(), path) }));
+  app.useGlobalFilters(
+    new AllExceptionsFilter({
+      allowedMethods: (path) => routedMethods(router(), path),
+      dependencies: dependencyEndpoints(app.get<AppConfig>(APP_CONFIG)),
+    }),
+  );
   setupOpenApi(app);
   app.enableShutdownHooks();
   return app;

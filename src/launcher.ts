@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { AppConfig } from './platform/config/config';
 import { startEmbeddedPostgres } from './platform/database/embedded-postgres';
-import { startTemporalDevServer } from './platform/temporal/dev-server';
+import { assertPortFree, startTemporalDevServer } from './platform/temporal/dev-server';
 
 export interface EmbeddedStack {
   /** Environment overrides pointing the app at the embedded services. */
@@ -18,10 +18,20 @@ export async function startEmbeddedStack(config: AppConfig): Promise<EmbeddedSta
   const logger = new Logger('Launcher');
   const env: Record<string, string> = {};
   const stops: Array<() => Promise<void>> = [];
+  // Checked before anything starts: the API would otherwise fail to bind only after the services are up.
+  await assertPortFree(config.PORT, 'PORT');
   try {
     if (!config.DATABASE_URL) {
       const database = await startEmbeddedPostgres(config.DATA_DIR);
       env.DATABASE_URL = database.url;
+      // PGlite is one session: its socket server queues each wire message, so two pooled connections
+      // interleave their Parse/Bind/Execute sequences ("portal does not exist", or a query that never gets
+      // its answer: the hang seen under 20 concurrent clients). One pooled connection keeps each sequence whole.
+      if (config.DATABASE_POOL_SIZE !== 1 && process.env.DATABASE_POOL_SIZE)
+        logger.warn(
+          `DATABASE_POOL_SIZE=${config.DATABASE_POOL_SIZE} ignored: the embedded engine takes one connection`,
+        );
+      env.DATABASE_POOL_SIZE = '1';
       stops.push(database.stop);
       logger.log(`embedded Postgres engine (PGlite) on ${database.url} with data in ${config.DATA_DIR}/pglite`);
     }

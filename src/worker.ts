@@ -14,7 +14,11 @@ async function main(): Promise<void> {
   installTemporalRuntime(config);
   if (!config.DATABASE_URL || !config.TEMPORAL_ADDRESS)
     throw new Error('a standalone worker needs DATABASE_URL and TEMPORAL_ADDRESS');
-  const dataSource = await openDataSource(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const dataSource = await openDataSource(
+    config.DATABASE_URL,
+    config.DATABASE_POOL_SIZE,
+    config.DATABASE_CONNECT_TIMEOUT_MS,
+  );
   const store = createObjectStore(config);
   await store.ensureReady();
   const metricsServer = config.WORKER_METRICS_PORT ? await serveMetrics(config.WORKER_METRICS_PORT) : undefined;

@@ -2,6 +2,7 @@ import {
   CancellationScope,
   CancelledFailure,
   defineQuery,
+  defineSignal,
   patched,
   proxyActivities,
   setHandler,
@@ -10,9 +11,12 @@ import {
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from './contract/errors';
+import { LOST_WORKER_HEARTBEAT_TIMEOUT } from './contract/steps';
 import { INFERENCE_STATUS } from './contract/search-attributes';
 import {
   INFERENCE_STATUS_QUERY,
+  STEP_PROGRESS_SIGNAL,
+  type StepProgressSignal,
   type InferenceWorkflowInput,
   type InferenceWorkflowState,
   type TaskBatchWorkflowInput,
@@ -22,10 +26,12 @@ import {
 import { failureMessage } from './interpreter';
 import { projection } from './projection';
 import { runTaskBatches, runTasks } from './scheduling';
-import { initialTaskState, now, settleInference, taskOutcomes } from './task-state';
+import { applyStepProgress, initialTaskState, now, settleInference, taskOutcomes } from './task-state';
 import { webhookEvent } from './webhook-event';
 
 export const inferenceStatusQuery = defineQuery<InferenceWorkflowState>(INFERENCE_STATUS_QUERY);
+/** Progress of a running step (activities/runtime/step-progress.ts); it only updates the state the query shows. */
+export const stepProgressSignal = defineSignal<[StepProgressSignal]>(STEP_PROGRESS_SIGNAL);
 
 /** Inferences above this many tasks run them in child workflows, keeping every history far below its limits. */
 const DEFAULT_BATCH_SIZE = 100;
@@ -41,6 +47,7 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
     tasks: input.tasks.map((plan) => initialTaskState(input.steps, plan, input.resume?.[plan.task_index])),
   };
   setHandler(inferenceStatusQuery, () => state);
+  setHandler(stepProgressSignal, (update) => applyStepProgress(state.tasks, update));
 
   await projection().recordInferenceState({ inferenceId: input.inferenceId, status: 'RUNNING', startedAt: now() });
   if (input.searchAttributes) upsertSearchAttributes([{ key: INFERENCE_STATUS, value: 'RUNNING' }]);
@@ -52,6 +59,8 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
       : await runTaskBatches(input, state, batchSize);
   // COCO export of the finished masks, before the final status so COMPLETED means the export exists.
   if (!cancelled && patched('coco-export')) state.coco = await exportCoco(input);
+  // STAC catalog, vectors and input previews, after COCO (the Items link it); also before the final status.
+  if (!cancelled && patched('results-export')) state.results = await exportResults(input);
   settleInference(state, cancelled);
   await CancellationScope.nonCancellable(() =>
     projection().recordInferenceState({
@@ -78,6 +87,7 @@ export async function inferenceWorkflow(input: InferenceWorkflowInput): Promise<
  */
 export async function inferenceTaskBatchWorkflow(input: TaskBatchWorkflowInput): Promise<TaskBatchWorkflowResult> {
   const states = input.tasks.map((plan, index) => initialTaskState(input.parent.steps, plan, input.resume?.[index]));
+  setHandler(stepProgressSignal, (update) => applyStepProgress(states, update));
   const cancelled = await runTasks(input.parent, input.tasks, states);
   return { tasks: states, cancelled };
 }
@@ -89,7 +99,7 @@ export async function inferenceTaskBatchWorkflow(input: TaskBatchWorkflowInput):
 async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['coco']> {
   const { exportCoco: run } = proxyActivities<PipelineActivities>({
     startToCloseTimeout: '1 hour',
-    heartbeatTimeout: '2 minutes',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,
@@ -108,14 +118,44 @@ async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkf
   }
 }
 
+/** Like the COCO export: a failure is reported on the state and the webhook, never on the inference's status. */
+async function exportResults(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['results']> {
+  const { exportResults: run } = proxyActivities<PipelineActivities>({
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '5 minutes',
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+    },
+  });
+  try {
+    const result = await CancellationScope.nonCancellable(() =>
+      run({
+        inferenceId: input.inferenceId,
+        modelId: input.modelId,
+        ...(input.processor ? { processor: input.processor } : {}),
+      }),
+    );
+    return { key: result.collectionKey, items: result.items, features: result.features };
+  } catch (error) {
+    return { error: failureMessage(error) };
+  }
+}
+
 /** Sends the final summary to the inference's webhook; a failed delivery never changes the inference status. */
 async function notifyWebhook(
   input: InferenceWorkflowInput,
   plan: WebhookPlan,
   state: InferenceWorkflowState,
 ): Promise<void> {
+  // Heartbeats (the worker's keep-alive) move a delivery of a lost worker on within ~20 s; the call itself is
+  // bounded by WEBHOOK_TIMEOUT_MS, the start-to-close timeout leaves room for waiting out a database outage.
   const webhookActivities = proxyActivities<PipelineActivities>({
-    startToCloseTimeout: '2 minutes',
+    startToCloseTimeout: '15 minutes',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: plan.initialIntervalSeconds * 1000,
       backoffCoefficient: 2,

@@ -8,11 +8,12 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { GroupItemOutcome, GroupStepResult } from './contract/step-groups';
 import { stepDeclaration } from './contract/steps';
-import type { StepId } from './contract/status';
+import { STEP_IDS, type StepId } from './contract/status';
 import type { PipelineStepState, TaskBatchWorkflowInput, TaskPlan, TaskState } from './contract/types';
 import { projectTask, projectTasks } from './projection';
 import type { StepActivities } from './steps';
@@ -140,7 +141,7 @@ export async function runGroup(
       for (const task of members) markStepStarted(task.pipeline_steps[stepNumber]);
       // One write shows this step running and the outcome of the previous one for the whole group.
       await projectTasks(run.inferenceId, tasks);
-      if (steps.grouped.has(stepId)) {
+      if (steps.grouped.has(stepId) && groupedInThisWorkflow(stepId)) {
         await runGroupedStep(run, steps, stepNumber, members, planOf, () => projectTasks(run.inferenceId, tasks));
       } else {
         await settleAll(
@@ -158,6 +159,11 @@ export async function runGroup(
   }
   for (const task of tasks) if (task.status === 'RUNNING') markTaskFinished(task);
   await projectTasks(run.inferenceId, tasks);
+}
+
+/** Whether a step with a grouped form runs grouped here: the processor step only in workflows since that patch. */
+function groupedInThisWorkflow(stepId: StepId): boolean {
+  return stepId !== STEP_IDS.genericProcessor || patched('grouped-processor-step');
 }
 
 /** Waits for every promise; then rethrows a cancellation (or another error) if one of them failed. */
@@ -214,6 +220,7 @@ async function runStepSubgroup(
       inferenceId: run.inferenceId,
       workflowId: workflowInfo().workflowId,
       modelId: run.modelId,
+      processor: run.processor,
       members: ready.map((task) => ({ plan: planOf.get(task.task_id)!, task })),
     });
     const result = (await steps.grouped.get(stepId)!(request)) as unknown as GroupStepResult<Record<string, unknown>>;

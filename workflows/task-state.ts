@@ -4,7 +4,13 @@
  */
 import type { GroupItemOutcome } from './contract/step-groups';
 import type { StepId } from './contract/status';
-import type { InferenceWorkflowState, PipelineStepState, TaskPlan, TaskState } from './contract/types';
+import type {
+  InferenceWorkflowState,
+  PipelineStepState,
+  StepProgressSignal,
+  TaskPlan,
+  TaskState,
+} from './contract/types';
 
 /** Workflow time (deterministic inside the workflow). */
 export function now(): string {
@@ -46,11 +52,24 @@ export function markTaskRunning(task: TaskState): void {
   task.status = 'RUNNING';
 }
 
-/** A step begins: RUNNING from now, without the message of an earlier run. */
+/** A step begins: RUNNING from now, without the message or count of an earlier run. */
 export function markStepStarted(step: PipelineStepState, at: string = now()): void {
   step.status = 'RUNNING';
   step.started_at = at;
   step.message = undefined;
+  step.progress = undefined;
+}
+
+/**
+ * A running step's count, as it signalled it (STEP_PROGRESS_SIGNAL). Counts for a step that is not running
+ * (it ended meanwhile, a late signal of an earlier attempt) or for tasks the workflow does not hold are ignored.
+ */
+export function applyStepProgress(tasks: TaskState[], update: StepProgressSignal): void {
+  const task = tasks.find((candidate) => candidate.task_id === update.task_id);
+  const step = task?.pipeline_steps.find((candidate) => candidate.process_id === update.step_id);
+  if (!step || step.status !== 'RUNNING') return;
+  const { done, total, unit, eta_seconds } = update.progress;
+  step.progress = { done, total, unit, eta_seconds };
 }
 
 /** A step finished with the activity's summary. */

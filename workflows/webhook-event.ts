@@ -1,4 +1,13 @@
-import { cocoUrl, inferenceTasksUrl, inferenceUrl, taskOutputUrl, workflowUiUrl } from './contract/links';
+import {
+  cocoUrl,
+  inferenceTasksUrl,
+  inferenceUrl,
+  stacCollectionUrl,
+  stacItemUrl,
+  taskOutputUrl,
+  vectorsUrl,
+  workflowUiUrl,
+} from './contract/links';
 import { countTasks } from './contract/task-counts';
 import type { InferenceWorkflowState, WebhookPlan } from './contract/types';
 
@@ -27,8 +36,20 @@ export function webhookEvent(plan: WebhookPlan, state: InferenceWorkflowState, s
         status: task.status,
         message: task.message ?? null,
         output_url: task.output_key ? taskOutputUrl(api, task.task_id) : null,
+        // Only with a results export (inferences started before it have none).
+        ...(state.results?.key && task.status === 'FINISHED' && task.output_key
+          ? { stac_item_url: stacItemUrl(api, source.inferenceId, task.task_id) }
+          : {}),
       })),
       coco_url: state.coco?.key ? cocoUrl(api, source.inferenceId) : null,
+      ...(state.results
+        ? {
+            stac_url: state.results.key ? stacCollectionUrl(api, source.inferenceId) : null,
+            vectors_url: state.results.key ? vectorsUrl(api, source.inferenceId, 'geojson') : null,
+            vector_features: state.results.features ?? null,
+            results_error: state.results.error ?? null,
+          }
+        : {}),
       links: {
         inference: inferenceUrl(api, source.inferenceId),
         tasks: inferenceTasksUrl(api, source.inferenceId),

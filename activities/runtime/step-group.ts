@@ -3,6 +3,7 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../../workflows/contract/errors';
 import { activityLogger, withTaskLogger } from '../../src/platform/logging/activity-logging';
 import { currentActivity, runAsGroupItem } from './activity-context';
 import { toTemporalFailure } from './step-failure';
+import { retryInfrastructureWithinActivity } from './infrastructure-retry';
 import type { GroupItem, GroupItemOutcome, GroupStepResult } from '../../workflows/contract/step-groups';
 
 export type {
@@ -71,8 +72,15 @@ export async function runGroupItems<I extends GroupItem, T>(
         running[item.taskId] = details;
         beat();
       };
+      // An outage of storage or the database is waited out for this task, not recorded as its failure.
       const result = await withTaskLogger(item.taskId, () =>
-        runAsGroupItem({ taskId: item.taskId, heartbeat: progress }, () => body(item)),
+        runAsGroupItem({ taskId: item.taskId, heartbeat: progress }, () =>
+          retryInfrastructureWithinActivity(() => body(item), {
+            onWait: beat,
+            signal: context?.cancellationSignal,
+            what: `task ${item.taskId}`,
+          }),
+        ),
       );
       outcomes.set(item.taskId, {
         task_id: item.taskId,

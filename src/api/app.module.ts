@@ -28,7 +28,7 @@ import { TilesModule } from './tiles/tiles.module';
         if (!config.DATABASE_URL)
           throw new Error('DATABASE_URL is not set (the launcher sets it when it starts the embedded engine)');
         return {
-          ...dataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE),
+          ...dataSourceOptions(config.DATABASE_URL, config.DATABASE_POOL_SIZE, config.DATABASE_CONNECT_TIMEOUT_MS),
           migrationsRun: true,
           migrationsTransactionMode: 'all',
         };

@@ -37,6 +37,7 @@ export const TEMPORAL_CLIENT = 'TEMPORAL_CLIENT';
           namespace: config.TEMPORAL_NAMESPACE,
           searchAttributes: config.TEMPORAL_SEARCH_ATTRIBUTES,
           address: config.TEMPORAL_ADDRESS!,
+          startTimeoutMs: config.TEMPORAL_START_TIMEOUT_MS,
           createdByAttribute: (email) => createdByAttribute(config, email),
         }),
     },

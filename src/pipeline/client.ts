@@ -16,9 +16,13 @@ export interface PipelineClientOptions {
   searchAttributes: boolean;
   /** Address of the Temporal frontend, for the readiness probe's own connection. */
   address: string;
+  /** How long a workflow start may take (the SDK retries an unreachable server for ~20 s otherwise). */
+  startTimeoutMs?: number;
   /** The CreatedBy value of a user (a pseudonym when payloads are encrypted); default the e-mail itself. */
   createdByAttribute?: (email: string) => string;
 }
+
+const DEFAULT_START_TIMEOUT_MS = 3000;
 
 export interface StartInferenceRun {
   workflowId: string;
@@ -34,6 +38,12 @@ export class PipelineStartError extends Error {
     this.name = 'PipelineStartError';
   }
 }
+
+/** How long the clean-up of a start that timed out may take. */
+const TERMINATE_TIMEOUT_MS = 2000;
+const PING_BEFORE_TERMINATE_MS = 500;
+/** gRPC status of a call that ran past its deadline. */
+const DEADLINE_EXCEEDED = 4;
 
 export type TaskQueueType = 'workflow' | 'activity';
 
@@ -107,16 +117,46 @@ export class PipelineClient {
    * for the run) and throws PipelineStartError.
    */
   async start(run: StartInferenceRun, rollback: () => Promise<void>): Promise<void> {
+    const timeoutMs = this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    // A deadline ends the gRPC call and the SDK's retries of an unreachable server (an abort signal does not).
     try {
-      await this.client.workflow.start(INFERENCE_WORKFLOW_TYPE, {
-        taskQueue: this.options.taskQueue,
-        workflowId: run.workflowId,
-        args: [run.input],
-        ...this.searchAttributes(run.input.modelId, run.createdBy),
-      });
+      await this.client.withDeadline(Date.now() + timeoutMs, () =>
+        this.client.workflow.start(INFERENCE_WORKFLOW_TYPE, {
+          taskQueue: this.options.taskQueue,
+          workflowId: run.workflowId,
+          args: [run.input],
+          ...this.searchAttributes(run.input.modelId, run.createdBy),
+        }),
+      );
     } catch (error) {
+      const timedOut = [error, (error as { cause?: unknown }).cause].some(
+        (link) => (link as { code?: number } | undefined)?.code === DEADLINE_EXCEEDED,
+      );
+      // A start that timed out may still have reached a server that is slow rather than down: its run is
+      // ended before the rows go, so nothing half-created remains. A server that does not answer a ping (no
+      // retries) did not get it: the client is not kept waiting for a terminate that cannot succeed.
+      if (
+        timedOut &&
+        (await this.ping(PING_BEFORE_TERMINATE_MS).then(
+          () => true,
+          () => false,
+        ))
+      )
+        await this.client
+          .withDeadline(Date.now() + TERMINATE_TIMEOUT_MS, () =>
+            this.client.workflow
+              .getHandle(run.workflowId)
+              .terminate('inference creation timed out and was rolled back'),
+          )
+          .catch(() => undefined);
       await rollback();
-      throw new PipelineStartError(error);
+      throw new PipelineStartError(
+        timedOut
+          ? new Error(`Temporal did not accept the workflow within ${timeoutMs} ms (TEMPORAL_START_TIMEOUT_MS)`, {
+              cause: error,
+            })
+          : error,
+      );
     }
   }
 

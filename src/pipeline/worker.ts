@@ -3,16 +3,30 @@ import * as path from 'node:path';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { DataSource } from 'typeorm';
-import { type ActivityDeps, createActivities, type PipelineActivities, StepFailureInterceptor } from '../../activities';
+import {
+  ActivityResilienceInterceptor,
+  type ActivityDeps,
+  createActivities,
+  type PipelineActivities,
+  StepFailureInterceptor,
+} from '../../activities';
 import type { Context } from '@temporalio/activity';
 import { activitiesByRole } from '../../workflows/contract/steps';
 import { createProcessorRuntime } from '../../activities/generic-processor';
+import { trace } from '@opentelemetry/api';
+import { In, IsNull, Not } from 'typeorm';
+import { WarmProcessors } from '../geo/processors/warm-processors';
+import { GenericProcessorEntity } from '../platform/database/entities';
+import { recordProcessorCall, recordProcessorExit, recordProcessorSetup } from '../platform/metrics/metrics';
+import { type ProcessorStateChange, recordProcessorState } from '../platform/database/processor-states';
+import * as os from 'node:os';
 import { GeoServerPublisher } from '../geo/publish/geoserver-publisher';
 import { ModelThreadPool } from '../geo/model/model-thread';
 import { BuiltInPublisher, type MapPublisher } from '../geo/publish/publisher';
 import type { AppConfig } from '../platform/config/config';
 import { startTracing } from '../platform/tracing/tracing';
 import { activityLoggingInterceptor } from '../platform/logging/activity-logging';
+import { rootLogger } from '../platform/logging/logger';
 import { temporalDataConverter } from '../platform/temporal/payload-codec';
 import type { ObjectStore } from '../platform/storage/object-store';
 
@@ -61,6 +75,14 @@ export function workerRoles(config: AppConfig): WorkerRole[] {
   return config.WORKER_ROLES.split(',').map((role) => role.trim() as WorkerRole);
 }
 
+/** Once per process and reason: the model runs on a later provider of ONNX_EXECUTION_PROVIDERS than the first. */
+function warnProviderFallback(message: string): void {
+  rootLogger().warn(
+    { event: 'execution_provider_fallback' },
+    `${message}. Models run on the CPU: for the GPU install the CUDA provider with \`bash scripts/provision.sh gpu\` (or use docker/Dockerfile.worker-gpu) on a machine with an NVIDIA driver; set ONNX_EXECUTION_PROVIDERS=cpu to not try CUDA`,
+  );
+}
+
 /** The Temporal workers of one process: one per distinct task queue among its roles. */
 export class PipelineWorkers {
   constructor(
@@ -68,20 +90,101 @@ export class PipelineWorkers {
     readonly connection: NativeConnection,
     readonly taskQueues: string[],
     /** Built for these workers alone: closed when they stop. */
-    private readonly owned: Pick<ActivityDeps, 'processorRuntime' | 'modelThreads'>,
+    private readonly owned: Pick<ActivityDeps, 'processorRuntime' | 'modelThreads' | 'warmProcessors'>,
   ) {}
 
   /** Runs until shutdown; then stops the processor runtime and the model threads (after running activities had their grace time). */
   run(): Promise<void> {
     return Promise.all(this.workers.map((worker) => worker.run()))
       .then(() => undefined)
-      .finally(() => Promise.all([this.owned.processorRuntime.close(), this.owned.modelThreads.close()]));
+      .finally(() =>
+        Promise.all([
+          // cleanup() of every warm lifecycle processor, then the interpreter that forked them.
+          this.owned.warmProcessors.close().finally(() => this.owned.processorRuntime.close()),
+          this.owned.modelThreads.close(),
+        ]),
+      );
   }
 
   /** Stops polling; running activities get the grace time to finish or hand over. */
   shutdown(): void {
     for (const worker of this.workers) if (worker.getState() === 'RUNNING') worker.shutdown();
   }
+}
+
+/** Warm lifecycle processors of this worker, reporting to /metrics, traces and the log. */
+function createWarmProcessors(
+  config: AppConfig,
+  runtime: ReturnType<typeof createProcessorRuntime>,
+  dataSource: DataSource,
+): WarmProcessors {
+  const tracer = trace.getTracer('geo-inference.processors');
+  const worker = `${os.hostname()}:${process.pid}`;
+  // Shown on GET /api/v2/generic-processor/{id}; a failed write only costs that view its freshness.
+  const state = (processorId: string, change: ProcessorStateChange) =>
+    void recordProcessorState(dataSource, processorId, worker, change).catch((error: unknown) =>
+      console.error(`[processor-runtime] cannot record the state of processor ${processorId}: ${String(error)}`),
+    );
+  const span = (name: string, ms: number, attributes: Record<string, string | number>, error?: string) => {
+    const end = Date.now();
+    const current = tracer.startSpan(name, { startTime: end - ms, attributes });
+    if (error) current.setStatus({ code: 2, message: error });
+    current.end(end);
+  };
+  return new WarmProcessors(runtime, {
+    idleSeconds: config.PROCESSOR_IDLE_SECONDS,
+    deletedCheckMs: config.PROCESSOR_DELETED_CHECK_SECONDS * 1000,
+    deletedProcessors: async (ids) =>
+      (
+        await dataSource
+          .getRepository(GenericProcessorEntity)
+          .find({ where: { id: In(ids), deletedAt: Not(IsNull()) }, withDeleted: true, select: { id: true } })
+      ).map((row) => row.id),
+    events: {
+      setup: ({ spec, ok, ms, reason }) => {
+        recordProcessorSetup(spec.processorId, ok, ms / 1000);
+        state(
+          spec.processorId,
+          ok ? { kind: 'warm', setupMs: ms } : { kind: 'setup-failed', error: reason ?? 'setup failed' },
+        );
+        span('processor.setup', ms, { 'processor.id': spec.processorId, 'processor.name': spec.processorName }, reason);
+      },
+      call: ({ spec, reports, ms }) => {
+        const failed = reports.filter((report) => report.failure);
+        state(spec.processorId, {
+          kind: 'calls',
+          runs: reports.length,
+          failures: failed.length,
+          lastError: failed[0]?.failure ?? undefined,
+        });
+        recordProcessorCall(
+          spec.processorId,
+          ms / 1000,
+          reports.map((report) => ({ ok: !report.failure, kind: report.validation ? 'validation' : 'process' })),
+        );
+        span(
+          'processor.process',
+          ms,
+          {
+            'processor.id': spec.processorId,
+            'processor.name': spec.processorName,
+            'processor.batch_size': reports.length,
+          },
+          reports.find((report) => report.failure)?.failure ?? undefined,
+        );
+      },
+      exit: ({ spec, why, reason }) => {
+        recordProcessorExit(spec.processorId, why === 'crash');
+        state(spec.processorId, { kind: 'ended', lastError: why === 'crash' ? reason : undefined });
+        console.error(`[processor-runtime] warm process of processor ${spec.processorId} ended (${why}): ${reason}`);
+      },
+      cleanupLog: ({ spec, log, reason }) => {
+        for (const line of log.split('\n').filter(Boolean))
+          console.error(`[processor-runtime] ${spec.processorId} cleanup: ${line}`);
+        if (reason) console.error(`[processor-runtime] ${spec.processorId} cleanup failed: ${reason}`);
+      },
+    },
+  });
 }
 
 /**
@@ -92,13 +195,15 @@ export class PipelineWorkers {
 export async function createPipelineWorkers(options: PipelineWorkerOptions): Promise<PipelineWorkers> {
   const { config } = options;
   const connection = options.connection ?? (await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }));
+  const processorRuntime = createProcessorRuntime(config, (line) => console.error(`[processor-runtime] ${line}`));
   const deps: ActivityDeps = {
     config,
     dataSource: options.dataSource,
     store: options.store,
     publisher: createPublisher(config, options.store),
-    processorRuntime: createProcessorRuntime(config, (line) => console.error(`[processor-runtime] ${line}`)),
-    modelThreads: new ModelThreadPool(config.MODEL_CONCURRENCY),
+    processorRuntime,
+    warmProcessors: createWarmProcessors(config, processorRuntime, options.dataSource),
+    modelThreads: new ModelThreadPool(config.MODEL_CONCURRENCY, { onProviderFallback: warnProviderFallback }),
   };
   const all = createActivities(deps);
   const byQueue = new Map<string, { workflows: boolean; activities: Partial<PipelineActivities> }>();
@@ -133,6 +238,13 @@ export async function createPipelineWorkers(options: PipelineWorkerOptions): Pro
         interceptors: {
           activity: [
             () => ({ inbound: new StepFailureInterceptor() }),
+            // Inside the failure adapter, so it sees the errors as thrown: storage and database outages are
+            // waited out here, and every activity heartbeats while it runs.
+            (ctx: Context) => ({
+              inbound: new ActivityResilienceInterceptor(ctx, {
+                infrastructureRetryMs: config.INFRA_RETRY_SECONDS * 1000,
+              }),
+            }),
             activityLoggingInterceptor,
             ...(tracing ? [(ctx: Context) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })] : []),
           ],

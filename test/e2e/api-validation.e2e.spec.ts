@@ -104,6 +104,16 @@ describe('API validation and auth', () => {
       );
       expect(badOverlap.status).toBe(400);
       expect(badOverlap.body.field).toBe('model.model_input_data_spec.tile_overlap');
+      const badBlending = await api.registerModel(
+        {
+          ...metadata,
+          display_name: 'bad-blending',
+          model_input_data_spec: { ...metadata.model_input_data_spec, tile_blending: 'gaussian' },
+        },
+        junkOnnx(),
+      );
+      expect(badBlending.status).toBe(400);
+      expect(badBlending.body.field).toBe('model.model_input_data_spec.tile_blending');
       const noName = await api.registerModel({ model_input_data_spec: metadata.model_input_data_spec }, junkOnnx());
       expect(noName.status).toBe(400);
       expect(noName.body.field).toBe('model.display_name');

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
@@ -10,6 +12,53 @@ import { compareMasks, makeSampleGeoTiff } from '../support/python';
 import { demoModelPaths, requiredEnv } from '../support/services';
 import { startTestStack, type TestStack } from '../support/stack';
 import { ensureBuilt, spawnWorker, waitForExit } from '../support/worker-process';
+import { startGeoServerDouble, type GeoServerDouble } from '../support/geoserver-double';
+import { hostPort, startTcpProxy } from '../support/tcp-proxy';
+import type { ChildProcess } from 'node:child_process';
+
+const WEBHOOK_SECRET = `whsec_${Buffer.from('durability-test-secret-0123456789').toString('base64')}`;
+
+interface PendingActivity {
+  name: string;
+  attempt: number;
+  started: boolean;
+  worker: string;
+  details?: unknown;
+}
+
+/** The workflow's pending activities as `describe` shows them (state STARTED = a worker runs it). */
+async function pendingActivities(handle: WorkflowHandle): Promise<PendingActivity[]> {
+  const description = await handle.describe();
+  return (description.raw.pendingActivities ?? []).map((activity) => {
+    const payload = activity.heartbeatDetails?.payloads?.[0]?.data;
+    return {
+      name: activity.activityType?.name ?? '',
+      attempt: activity.attempt ?? 1,
+      // temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+      started: activity.state === 2,
+      worker: activity.lastWorkerIdentity ?? '',
+      // Keep-alive heartbeats before the first progress carry no details (an empty null payload).
+      details: payload?.length ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined,
+    };
+  });
+}
+
+async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The worker process whose identity (`pid@host`, the SDK's default) ran the activity. */
+function workerOf(workers: ChildProcess[], identity: string): ChildProcess {
+  const worker = workers.find((child) => identity.startsWith(`${child.pid}@`));
+  if (!worker) throw new Error(`no spawned worker has identity ${identity}`);
+  return worker;
+}
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
@@ -29,6 +78,7 @@ describe('worker crash during model-inference', () => {
     ensureBuilt();
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-durability-'));
     await makeSampleGeoTiff(path.join(workDir, 'scene.tif'), 1280, 11);
+    await makeSampleGeoTiff(path.join(workDir, 'small.tif'), 256, 12);
     fixtures = await startFixtureServer(workDir);
     stack = await startTestStack({ storage: 'minio', worker: false });
     api = new ApiClient(stack.baseUrl);
@@ -47,6 +97,21 @@ describe('worker crash during model-inference', () => {
     await fixtures?.close();
     fs.rmSync(workDir, { recursive: true, force: true });
   });
+
+  let reference: Promise<string> | undefined;
+  /** The output of an uninterrupted run of scene.tif (once per file). */
+  function referenceOutput(): Promise<string> {
+    reference ??= (async () => {
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('scene.tif')] },
+        temporal_domain: [],
+      });
+      expect((await api.waitForInference(created.body.id, 240_000)).status).toBe('COMPLETED');
+      return downloadOutput(created.body.id, 'uninterrupted.tif');
+    })();
+    return reference;
+  }
 
   async function downloadOutput(inferenceId: string, name: string): Promise<string> {
     const tasks = await api.get(`/api/v2/inference/${inferenceId}/tasks`);
@@ -81,7 +146,8 @@ describe('worker crash during model-inference', () => {
           (activity) => activity.activityType?.name === 'runModelInference',
         );
         const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-        if (payload)
+        // Keep-alive heartbeats before the first progress carry no details (an empty null payload).
+        if (payload?.length)
           progress = JSON.parse(Buffer.from(payload).toString('utf8')) as { tiles_done: number; tiles_total: number };
         else await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -109,14 +175,7 @@ describe('worker crash during model-inference', () => {
       }
       expect(Math.max(...attempts)).toBeGreaterThanOrEqual(2);
       const interruptedOutput = await downloadOutput(inferenceId, 'interrupted.tif');
-
-      const reference = await api.post('/api/v2/inference', {
-        model_id: modelId,
-        spatial_domain: { urls: [fixtures.url('scene.tif')] },
-        temporal_domain: [],
-      });
-      expect((await api.waitForInference(reference.body.id, 240_000)).status).toBe('COMPLETED');
-      const uninterruptedOutput = await downloadOutput(reference.body.id, 'uninterrupted.tif');
+      const uninterruptedOutput = await referenceOutput();
 
       const comparison = await compareMasks(interruptedOutput, uninterruptedOutput);
       expect(comparison.equal).toBe(comparison.total);
@@ -124,6 +183,151 @@ describe('worker crash during model-inference', () => {
     } finally {
       worker.kill('SIGTERM');
       await waitForExit(worker);
+    }
+  }, 420_000);
+
+  it('waits out an object-storage outage longer than the step retry budget mid model step, spending no attempt', async () => {
+    // The worker reaches MinIO through a proxy the test closes; the API keeps its direct connection.
+    const storageProxy = await startTcpProxy(hostPort(requiredEnv('MINIO_ENDPOINT')));
+    const logFile = path.join(workDir, 'worker-outage.log');
+    const worker = spawnWorker(
+      {
+        ...stack.env,
+        DATA_DIR: path.join(workDir, 'worker-outage-data'),
+        MINIO_ENDPOINT: `http://${storageProxy.address}`,
+        LOG_LEVEL: 'warn',
+      },
+      logFile,
+    );
+    try {
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('scene.tif')] },
+        temporal_domain: [],
+      });
+      expect(created.status).toBe(201);
+      const handle = temporal.workflow.getHandle(created.body.id);
+      await poll('the model step tiling', async () =>
+        (await pendingActivities(handle)).find((activity) => activity.name === 'runModelInference' && activity.details)
+          ? true
+          : undefined,
+      );
+      // 25 s down: the step's own policy (4 attempts, 1/2/4 s apart) would be spent within ~8 s of the first error.
+      await storageProxy.close();
+      const outageStarted = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 25_000));
+      await storageProxy.open();
+      const backAt = Date.now();
+      const finished = await api.waitForInference(created.body.id, 240_000);
+      const recoveredMs = Date.now() - backAt;
+      expect(finished.status).toBe('COMPLETED');
+      // No attempt was spent on the outage: every step ran as its first attempt.
+      const history = await handle.fetchHistory();
+      const attempts = (history.events ?? [])
+        .filter((event) => event.activityTaskStartedEventAttributes)
+        .map((event) => event.activityTaskStartedEventAttributes!.attempt ?? 0);
+      expect(Math.max(...attempts)).toBe(1);
+      const log = fs.readFileSync(logFile, 'utf8');
+      expect(log).toMatch(/waits for (network|object storage)/);
+      process.stdout.write(
+        `storage outage ${Math.round((backAt - outageStarted) / 1000)} s mid model step: completed ${Math.round(recoveredMs / 1000)} s after storage was back\n`,
+      );
+      expect(sha256(await downloadOutput(created.body.id, 'after-outage.tif'))).toBe(sha256(await referenceOutput()));
+    } finally {
+      worker.kill('SIGTERM');
+      await waitForExit(worker);
+      await storageProxy.close();
+    }
+  }, 420_000);
+
+  it("moves a lost worker's push-to-geoserver and webhook delivery to another worker within 30 s", async () => {
+    const geoserver: GeoServerDouble = await startGeoServerDouble({ user: 'admin', password: 'durable' });
+    // The webhook receiver holds the first delivery unanswered (its sender gets killed), answers 200 after.
+    const deliveries: Array<{ id: string; at: number }> = [];
+    const receiver = http.createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        deliveries.push({ id: String(request.headers['webhook-id']), at: Date.now() });
+        if (deliveries.length > 1) response.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    geoserver.delayNext('PUT', /file\.geotiff$/, 120_000);
+    const env = {
+      ...stack.env,
+      GEOSERVER_URL: geoserver.url,
+      GEOSERVER_USER: 'admin',
+      GEOSERVER_PASSWORD: 'durable',
+      GEOSERVER_TIMEOUT_MS: '300000',
+      WEBHOOK_TIMEOUT_MS: '300000',
+      WEBHOOK_SECRET,
+    };
+    const logFile = path.join(workDir, 'worker-lost.log');
+    const spawnOne = (name: string) => spawnWorker({ ...env, DATA_DIR: path.join(workDir, name) }, logFile);
+    const workers = [spawnOne('lost-a'), spawnOne('lost-b')];
+    try {
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('small.tif')] },
+        temporal_domain: [],
+        webhook_url: receiverUrl,
+        webhook_secret: WEBHOOK_SECRET,
+      });
+      expect(created.status).toBe(201);
+      const handle = temporal.workflow.getHandle(created.body.id);
+
+      /** Kills the worker running `name` once `ready` says it is mid-step; ms until another worker runs it. */
+      const killDuring = async (name: string, ready: () => boolean, movedOn: () => Promise<boolean>) => {
+        const running = await poll(`${name} running`, async () =>
+          (await pendingActivities(handle)).find((activity) => activity.name === name && activity.started && ready()),
+        );
+        const victim = workerOf(workers, running.worker);
+        victim.kill('SIGKILL');
+        const killedAt = Date.now();
+        await waitForExit(victim);
+        workers.splice(workers.indexOf(victim), 1, spawnOne(`lost-${workers.length}-${name}`));
+        await poll(`${name} on another worker`, async () => ((await movedOn()) ? true : undefined), 90_000);
+        return Date.now() - killedAt;
+      };
+
+      const publishMs = await killDuring(
+        'pushToGeoserver',
+        () => geoserver.requests.some((request) => request.status === 0),
+        async () =>
+          (await pendingActivities(handle)).some(
+            (activity) => activity.name === 'pushToGeoserver' && activity.attempt >= 2 && activity.started,
+          ) || (await api.get(`/api/v2/inference/${created.body.id}`)).body.status === 'COMPLETED',
+      );
+      const webhookMs = await killDuring(
+        'deliverWebhook',
+        () => deliveries.length === 1,
+        async () => deliveries.length >= 2,
+      );
+      process.stdout.write(
+        `worker killed mid-step: push-to-geoserver on another worker after ${publishMs} ms, webhook after ${webhookMs} ms\n`,
+      );
+      expect(publishMs).toBeLessThan(30_000);
+      expect(webhookMs).toBeLessThan(30_000);
+
+      const finished = await api.waitForInference(created.body.id, 120_000);
+      expect(finished.status).toBe('COMPLETED');
+      expect(new Set(deliveries.map((delivery) => delivery.id)).size).toBe(1);
+      // The attempt cut off by the kill is in the audit, as sent without a known answer.
+      const audit = await poll('the delivery recorded', async () => {
+        const response = await api.get(`/api/v2/inference/${created.body.id}/webhook-deliveries`);
+        return response.body.delivered ? response.body : undefined;
+      });
+      expect(audit.results.map((row: { attempt: number; status: string }) => [row.attempt, row.status])).toEqual([
+        [1, 'UNKNOWN'],
+        [2, 'DELIVERED'],
+      ]);
+    } finally {
+      for (const worker of workers) worker.kill('SIGTERM');
+      for (const worker of workers) await waitForExit(worker);
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+      await geoserver.close();
     }
   }, 420_000);
 });

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
@@ -161,4 +162,48 @@ describe('embedded defaults (npm start)', () => {
       ]),
     );
   });
+
+  it('leaves no dev server behind when killed with -9, and refuses a taken dev-server port by name', async () => {
+    // kill -9 of the app: its dev server (a child the SDK started) goes with it and frees TEMPORAL_DEV_PORT.
+    if (server && server.exitCode === null) {
+      server.kill('SIGKILL');
+      await waitForExit(server);
+      server = undefined;
+      const freed = Date.now() + 10_000;
+      for (;;) {
+        const free = await new Promise<boolean>((resolve) => {
+          const probe = net.createServer();
+          probe.once('error', () => resolve(false));
+          probe.listen(Number(env.TEMPORAL_DEV_PORT), '127.0.0.1', () => probe.close(() => resolve(true)));
+        });
+        if (free) break;
+        if (Date.now() > freed) throw new Error('the dev server outlived the app killed with -9');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    await stopServer();
+    // Another checkout's dev server (or any app) on TEMPORAL_DEV_PORT: this app must not use it.
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const takenPort = (other.address() as net.AddressInfo).port;
+    const logFile = path.join(dataDir, 'port-taken.log');
+    const out = fs.openSync(logFile, 'w');
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', 'src', 'main.js')], {
+      cwd: REPO_ROOT,
+      env: { ...env, TEMPORAL_DEV_PORT: String(takenPort) },
+      stdio: ['ignore', out, out],
+    });
+    fs.closeSync(out);
+    try {
+      await waitForExit(child);
+      expect(child.exitCode).toBe(1);
+      const log = fs.readFileSync(logFile, 'utf8');
+      expect(log).toContain(`port ${takenPort} (TEMPORAL_DEV_PORT) is already in use by another process`);
+      expect(log).toContain('set TEMPORAL_DEV_PORT to a free port');
+      // It stopped before listening itself.
+      await expect(fetch(`${api.baseUrl}/api/health/live`)).rejects.toThrow();
+    } finally {
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+    }
+  }, 60_000);
 });

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { storageKeys } from '../../src/platform/storage/keys';
+import { processorWorkerStates } from '../../src/platform/database/processor-states';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { execFile } from 'node:child_process';
@@ -40,8 +41,10 @@ describe('generic processors end to end', () => {
   beforeAll(async () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-processors-e2e-'));
     await makeSampleGeoTiff(path.join(workDir, 'sample.tif'), 256, 7);
+    for (const copy of ['sample-2.tif', 'sample-3.tif'])
+      fs.copyFileSync(path.join(workDir, 'sample.tif'), path.join(workDir, copy));
     fixtures = await startFixtureServer(workDir);
-    stack = await startTestStack({ storage: 'minio' });
+    stack = await startTestStack({ storage: 'minio', env: { PROCESSOR_DELETED_CHECK_SECONDS: '1' } });
     api = new ApiClient(stack.baseUrl);
     const { model, meta } = demoModelPaths();
     modelName = `csmask-processors-${Date.now()}`;
@@ -68,6 +71,7 @@ describe('generic processors end to end', () => {
     expect(created.body).toMatchObject({
       ...metadata,
       processor_file_path: `${id}/cloud_masking.py`,
+      style: 'script',
       status: 'FINISHED',
       created_by: USERS.alice.email,
     });
@@ -151,6 +155,15 @@ describe('generic processors end to end', () => {
       /no `if __name__ == "__main__":` entry point/,
     ],
     [
+      'a lifecycle file without process()',
+      { name: 'x' },
+      'def setup(parameters):\n    return {}\n\ndef cleanup(state):\n    pass\n',
+      'noprocess.py',
+      422,
+      'generic_processor_file',
+      /a lifecycle processor must define process/,
+    ],
+    [
       'a file name with directories',
       { name: 'x' },
       'if __name__ == "__main__":\n    pass\n',
@@ -229,6 +242,86 @@ describe('generic processors end to end', () => {
     expect(log.text).toMatch(/inverted \d+ pixels/);
     expect(log.text).toContain('"valid_pixels"');
     expect(log.text).toMatch(/exit code 0/);
+  });
+
+  it('runs a lifecycle processor: setup once in a warm process for all tasks and the next inference, per-task outcomes, state on GET', async () => {
+    const processor = await uploadProcessor(
+      { name: 'counter', processor_parameters: { setup_seconds: 1 } },
+      fixture('lifecycle_counter.py'),
+      'lifecycle_counter.py',
+    );
+    expect(processor.status).toBe(201);
+    expect(processor.body.style).toBe('lifecycle');
+    const urls = ['sample.tif', 'sample-2.tif', 'sample-3.tif'].map((name) => fixtures.url(name));
+    const start = async () => {
+      const created = await api.post('/api/v2/inference', {
+        model_display_name: modelName,
+        spatial_domain: { urls },
+        temporal_domain: ['2024-06-15'],
+        generic_processor_id: processor.body.id,
+      });
+      expect(created.status).toBe(201);
+      return created.body.id as string;
+    };
+    const first = await start();
+    expect(await api.waitForInference(first)).toMatchObject({ status: 'COMPLETED', tasks_count_success: 3 });
+    const second = await start();
+    expect(await api.waitForInference(second)).toMatchObject({ status: 'COMPLETED', tasks_count_success: 3 });
+    const results = [];
+    for (const id of [first, second]) {
+      for (const task of (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks) {
+        expect(task.pipeline_steps.map((step: { status: string }) => step.status)).toEqual(Array(4).fill('FINISHED'));
+        results.push(task.outputs['generic-python-processor'].result);
+      }
+    }
+    // One warm process served all six tasks: setup ran once; each inference's group was one process_batch call.
+    expect(new Set(results.map((result) => result.token)).size).toBe(1);
+    expect(results.map((result) => result.setup_calls)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(results.map((result) => result.calls).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(results[5].batches).toEqual([3, 3]);
+    const [task] = (await api.get(`/api/v2/inference/${first}/tasks`)).body.tasks;
+    const log = await api.get(`/api/v2/tasks/${task.task_id}/logs/generic-python-processor`);
+    expect(log.text).toMatch(/setup ran in a fresh warm process/);
+    expect(log.text).toContain('setup number 1');
+    const state = await api.get(`/api/v2/generic-processor/${processor.body.id}`);
+    expect(state.body.runtime.warm_workers).toHaveLength(1);
+    expect(state.body.runtime.workers[0]).toMatchObject({ warm_processes: 1, runs: 6, failures: 0 });
+    expect(state.body.runtime.workers[0].setup_ms).toBeGreaterThanOrEqual(1000);
+    const metrics = await (await fetch(`${stack.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(
+      new RegExp(`geo_processor_runs_total\\{processor="${processor.body.id}",outcome="ok"\\} 6`),
+    );
+    expect(metrics).toMatch(new RegExp(`geo_processor_setup_seconds_count\\{processor="${processor.body.id}"\\} 1`));
+
+    // Deleting it runs its cleanup on the worker (which checks every PROCESSOR_DELETED_CHECK_SECONDS).
+    expect((await api.delete(`/api/v2/generic-processor/${processor.body.id}`)).status).toBe(204);
+    let workers: Array<{ warm_processes: number }> = [];
+    for (let waited = 0; waited < 10_000; waited += 250) {
+      workers = await processorWorkerStates(stack.dataSource, processor.body.id);
+      if (workers[0]?.warm_processes === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(workers[0]).toMatchObject({ warm_processes: 0 });
+  });
+
+  it('fails a task whose input a lifecycle validate() refuses with its message, not retried', async () => {
+    const processor = await uploadProcessor(
+      { name: 'validator', processor_parameters: { min_bands: 2 } },
+      fixture('lifecycle_validate.py'),
+      'lifecycle_validate.py',
+    );
+    const id = await runInference(processor.body.id);
+    expect(await api.waitForInference(id)).toMatchObject({ status: 'FAILED', tasks_count_failed: 1 });
+    const [task] = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks;
+    expect(task.pipeline_steps[2]).toMatchObject({
+      process_id: 'generic-python-processor',
+      status: 'FAILED',
+      message: 'need at least 2 bands, the input has 1',
+    });
+    const log = await api.get(`/api/v2/tasks/${task.task_id}/logs/generic-python-processor`);
+    expect(log.text.match(/attempt \d+ started/g)).toEqual(['attempt 1 started']);
+    const state = await api.get(`/api/v2/generic-processor/${processor.body.id}`);
+    expect(state.body.runtime.last_error).toBe('need at least 2 bands, the input has 1');
   });
 
   it('fails the processor step with the script message and log when the script exits 1; the push does not run', async () => {

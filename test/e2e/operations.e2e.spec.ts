@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Logger } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { setLogDestination } from '../../src/platform/logging/logger';
 import { TEMPORAL_CLIENT } from '../../src/api/temporal.module';
-import { ApiClient } from '../support/api-client';
+import { ApiClient, type ApiResponse } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { makeSampleGeoTiff } from '../support/python';
 import { routeAccess } from '../../src/api/auth/route-access';
@@ -415,6 +416,8 @@ describe('readiness with a component down', () => {
   let storageProxy: Awaited<ReturnType<typeof startTcpProxy>>;
   let temporalProxy: Awaited<ReturnType<typeof startTcpProxy>>;
   let databaseProxy: Awaited<ReturnType<typeof startTcpProxy>>;
+  let keyed: ApiClient;
+  let modelId: string;
 
   beforeAll(async () => {
     storageProxy = await startTcpProxy(hostPort(requiredEnv('MINIO_ENDPOINT')));
@@ -429,9 +432,17 @@ describe('readiness with a component down', () => {
         MINIO_ENDPOINT: `http://${storageProxy.address}`,
         TEMPORAL_ADDRESS: temporalProxy.address,
         DATABASE_URL: databaseUrl.toString(),
+        TEMPORAL_START_TIMEOUT_MS: '2000',
       },
     });
     api = new ApiClient(stack.baseUrl, null);
+    keyed = new ApiClient(stack.baseUrl);
+    const registered = await keyed.registerModel(
+      demoModelMetadata(demoModelPaths().meta, `csmask-outage-${Date.now()}`),
+      demoModelPaths().model,
+    );
+    expect(registered.status).toBe(201);
+    modelId = registered.body.id;
   });
 
   afterAll(async () => {
@@ -467,24 +478,89 @@ describe('readiness with a component down', () => {
   });
 
   it('answers 503 naming the database when PostgreSQL is unreachable', async () => {
-    await databaseProxy.close();
-    const down = await api.get('/api/health/ready');
-    expect(down.status).toBe(503);
-    expect(down.body.down).toEqual(['database']);
-    expect(down.body.checks.database).toMatchObject({ status: 'down', error: expect.stringMatching(/\S/) });
-    await databaseProxy.open();
+    const known = await keyed.get('/api/v2/inference');
+    expect(known.status).toBe(200);
+    const warnings = jest.spyOn(Logger.prototype, 'warn');
+    const errors = jest.spyOn(Logger.prototype, 'error');
+    try {
+      await databaseProxy.close();
+      const down = await api.get('/api/health/ready');
+      expect(down.status).toBe(503);
+      expect(down.body.down).toEqual(['database']);
+      expect(down.body.checks.database).toMatchObject({ status: 'down', error: expect.stringMatching(/\S/) });
+
+      // The API's own routes: 503 naming the database with Retry-After (a client retries), never a 500.
+      const someId = '00000000-0000-4000-8000-000000000000';
+      const requests: Array<[string, () => Promise<ApiResponse>]> = [
+        ['GET one', () => keyed.get(`/api/v2/inference/${someId}`)],
+        ['GET list', () => keyed.get('/api/v2/inference')],
+        [
+          'POST',
+          () =>
+            keyed.post('/api/v2/inference', {
+              model_id: modelId,
+              spatial_domain: { urls: ['http://127.0.0.1:9/x.tif'] },
+              temporal_domain: [],
+            }),
+        ],
+      ];
+      for (const [what, send] of requests) {
+        const started = Date.now();
+        const response = await send();
+        expect([what, response.status]).toEqual([what, 503]);
+        expect(Date.now() - started).toBeLessThan(6000);
+        expect(response.headers.get('retry-after')).toBe('5');
+        expect(response.body).toMatchObject({
+          statusCode: 503,
+          error: 'Service Unavailable',
+          message: expect.stringMatching(/^the database is unavailable/),
+          details: { dependency: 'database' },
+        });
+      }
+      // Logged as warnings naming the route, without a stack; nothing logged as an unexpected error.
+      const lines = warnings.mock.calls.map((call) => String(call[0])).filter((line) => line.includes(': 503 '));
+      expect(lines.length).toBeGreaterThanOrEqual(3);
+      for (const line of lines) expect(line).not.toMatch(/\n\s+at /);
+      expect(errors.mock.calls.filter((call) => String(call[0]).includes('\n    at '))).toEqual([]);
+    } finally {
+      warnings.mockRestore();
+      errors.mockRestore();
+      await databaseProxy.open();
+    }
     const back = await until('the database back', async () => {
       const response = await api.get('/api/health/ready');
       return response.status === 200 ? response : undefined;
     });
     expect(back.body.checks.database.status).toBe('up');
+    // Recovered by itself: the same requests succeed again without a restart.
+    const list = await until('the inference list back', async () => {
+      const response = await keyed.get('/api/v2/inference');
+      return response.status === 200 ? response : undefined;
+    });
+    expect(list.body.total_records).toBe(known.body.total_records);
   });
 
   it('answers 503 naming Temporal when the frontend is unreachable', async () => {
+    const before = await keyed.get('/api/v2/inference');
     await temporalProxy.close();
     const down = await api.get('/api/health/ready');
     expect(down.status).toBe(503);
     expect(down.body.down).toEqual(['temporal']);
     expect(down.body.checks.temporal).toMatchObject({ status: 'down', error: expect.stringMatching(/\S/) });
+
+    // Creating an inference fails fast (TEMPORAL_START_TIMEOUT_MS=2000 here) with a clear 503, and leaves nothing.
+    const started = Date.now();
+    const created = await keyed.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: { urls: ['http://127.0.0.1:9/x.tif'] },
+      temporal_domain: [],
+    });
+    const elapsed = Date.now() - started;
+    expect(created.status).toBe(503);
+    expect(elapsed).toBeLessThan(5000);
+    expect(created.headers.get('retry-after')).toBe('5');
+    expect(created.body.message).toMatch(/workflow service is unavailable, inference not created/);
+    const after = await keyed.get('/api/v2/inference');
+    expect(after.body.total_records).toBe(before.body.total_records);
   });
 });

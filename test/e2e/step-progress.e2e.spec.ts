@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { demoModelMetadata } from '../../scripts/demo-model';
+import { INFERENCE_STATUS_QUERY, type InferenceWorkflowState } from '../../workflows/contract/types';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
 import { makeSampleGeoTiff } from '../support/python';
@@ -25,8 +27,11 @@ describe('step progress of a real inference (SSE and GET .../tasks)', () => {
     // 1024 x 1024 with 256-pixel tiles overlapping by 32: 25 tiles, 7 batches of INFERENCE_BATCH_SIZE 4.
     await makeSampleGeoTiff(path.join(workDir, 'large.tif'), 1024, 11);
     fixtures = await startFixtureServer(workDir);
-    // Every batch is written (no throttle), so the test sees each count however fast the model runs.
-    stack = await startTestStack({ storage: 'minio', env: { STEP_PROGRESS_INTERVAL_MS: '0' } });
+    // Every batch is written and signalled (no throttle), so the test sees each count however fast the model runs.
+    stack = await startTestStack({
+      storage: 'minio',
+      env: { STEP_PROGRESS_INTERVAL_MS: '0', STEP_PROGRESS_SIGNAL_INTERVAL_MS: '0' },
+    });
     api = new ApiClient(stack.baseUrl);
     const registered = await api.registerModel(
       demoModelMetadata(demoModelPaths().meta, `csmask-progress-${Date.now()}`),
@@ -54,8 +59,12 @@ describe('step progress of a real inference (SSE and GET .../tasks)', () => {
       `${stack.baseUrl}/api/v2/inference/${id}/events`,
       USERS.alice.key,
     );
-    // GET .../tasks while the model runs: a running step shows its projected progress.
+    // GET .../tasks while the model runs: a running step shows its projected progress; and the workflow's own
+    // query (signalled by the step) too.
     const running: unknown[] = [];
+    const queried: unknown[] = [];
+    const temporal = new Client({ connection: await Connection.connect({ address: stack.config.TEMPORAL_ADDRESS! }) });
+    const workflowId: string = (await api.get(`/api/v2/inference/${id}`)).body.workflow_id;
     let polling = true;
     const poll = (async () => {
       while (polling) {
@@ -67,12 +76,26 @@ describe('step progress of a real inference (SSE and GET .../tasks)', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     })();
+    const pollQuery = (async () => {
+      while (polling) {
+        const state = await temporal.workflow
+          .getHandle(workflowId)
+          .query<InferenceWorkflowState>(INFERENCE_STATUS_QUERY)
+          .catch(() => undefined);
+        for (const task of state?.tasks ?? [])
+          for (const step of task.pipeline_steps)
+            if (step.process_id === 'model-inference' && step.status === 'RUNNING' && step.progress)
+              queried.push(step.progress);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
     try {
       await closed;
     } finally {
       source.close();
       polling = false;
-      await poll;
+      await Promise.all([poll, pollQuery]);
+      await temporal.connection.close();
     }
 
     expect(messages.map((message) => Number(message.id))).toEqual(messages.map((_, index) => index + 1));
@@ -125,5 +148,20 @@ describe('step progress of a real inference (SSE and GET .../tasks)', () => {
     expect(fetchStep.progress).toMatchObject({ done: fetchStep.result.bytes, unit: 'bytes' });
     expect(running.length).toBeGreaterThan(0);
     expect(running[0]).toMatchObject({ total: 25, unit: 'tiles' });
+    // The workflow query showed the running step's count with its ETA (a number once the rate is known).
+    expect(queried.length).toBeGreaterThan(0);
+    for (const progress of queried as Array<{ done: number; eta_seconds: number | null }>) {
+      expect(progress).toMatchObject({ total: 25, unit: 'tiles' });
+      expect(progress.eta_seconds === null || progress.eta_seconds >= 0).toBe(true);
+    }
+    expect(queried.some((progress) => typeof (progress as { eta_seconds: unknown }).eta_seconds === 'number')).toBe(
+      true,
+    );
+
+    // The execution provider that ran the model: in the step result and its log (CPU here unless CUDA is installed).
+    expect(['cpu', 'cuda']).toContain(modelResult.result.execution_provider);
+    const log = await api.get(`/api/v2/tasks/${task.task_id}/logs/model-inference`);
+    expect(log.text).toContain(`execution provider ${modelResult.result.execution_provider}`);
+    expect(log.text).toContain(`tiles on ${modelResult.result.execution_provider}`);
   });
 });

@@ -43,11 +43,13 @@ describe('webhooks', () => {
     fs.rmSync(workDir, { recursive: true, force: true });
   });
 
+  /** Waits until `count` attempts have their answer recorded (an attempt is listed PENDING while it is sent). */
   async function waitForDeliveries(id: string, count: number, timeoutMs = 60_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const response = await api.get(`/api/v2/inference/${id}/webhook-deliveries`);
-      if (response.body.total_records >= count) return response.body;
+      const answered = (response.body.results ?? []).filter((row: { status: string }) => row.status !== 'PENDING');
+      if (answered.length >= count) return response.body;
       if (Date.now() > deadline)
         throw new Error(`only ${response.body.total_records} webhook attempts after ${timeoutMs} ms`);
       await new Promise((resolve) => setTimeout(resolve, 250));
@@ -71,15 +73,16 @@ describe('webhooks', () => {
       expect((await api.waitForInference(id)).status).toBe('FAILED');
       const deliveries = await waitForDeliveries(id, 3);
       expect(
-        deliveries.results.map((row: { status_code: number; delivered: boolean; attempt: number }) => [
+        deliveries.results.map((row: { status_code: number; delivered: boolean; attempt: number; status: string }) => [
           row.attempt,
           row.status_code,
           row.delivered,
+          row.status,
         ]),
       ).toEqual([
-        [1, 500, false],
-        [2, 503, false],
-        [3, 204, true],
+        [1, 500, false, 'FAILED'],
+        [2, 503, false, 'FAILED'],
+        [3, 204, true, 'DELIVERED'],
       ]);
       expect(deliveries.delivered).toBe(true);
       expect(deliveries.results[0].error).toBe('the receiver answered HTTP 500');
@@ -141,6 +144,7 @@ describe('webhooks', () => {
           attempt: 1,
           status_code: 410,
           delivered: false,
+          status: 'REJECTED',
           error: 'the receiver answered 410 Gone: retries stopped',
         }),
       ]);

@@ -14,15 +14,20 @@ interface ComposeService {
   security_opt?: string[];
   user?: string;
   depends_on?: Record<string, { condition: string }>;
-  build?: { dockerfile: string };
+  build?: { dockerfile: string; args?: Record<string, string> };
+  image?: string;
+  deploy?: { resources?: { reservations?: { devices?: Array<{ driver?: string; capabilities?: string[] }> } } };
 }
 
 /** The production stack's compose file, checked by Docker Compose itself (`docker compose config`; no engine needed). */
 describe('docker/compose.yaml', () => {
-  async function config(env: Record<string, string>): Promise<{ services: Record<string, ComposeService> }> {
+  async function config(
+    env: Record<string, string>,
+    options: string[] = [],
+  ): Promise<{ services: Record<string, ComposeService> }> {
     const { stdout } = await run(
       requiredEnv('DOCKER_COMPOSE_BIN'),
-      ['-f', COMPOSE_FILE, 'config', '--format', 'json'],
+      ['-f', COMPOSE_FILE, ...options, 'config', '--format', 'json'],
       {
         env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
         maxBuffer: 16 * 1024 * 1024,
@@ -87,6 +92,32 @@ describe('docker/compose.yaml', () => {
     expect(services.api!.depends_on?.['temporal-setup']).toEqual(
       expect.objectContaining({ condition: 'service_completed_successfully' }),
     );
+  });
+
+  it('has a `gpu` profile: a model pool on its own task queue, with the CUDA image and the host GPUs', async () => {
+    const { services } = await config(REQUIRED, ['--profile', 'gpu']);
+    const gpu = services['worker-model-gpu']!;
+    expect(gpu.environment).toMatchObject({
+      WORKER_ROLES: 'model',
+      TEMPORAL_MODEL_TASK_QUEUE: 'geo-inference-model-gpu',
+      ONNX_EXECUTION_PROVIDERS: 'cuda,cpu',
+    });
+    expect(gpu.build).toMatchObject({ dockerfile: 'docker/Dockerfile.worker', args: { WITH_CUDA: 'true' } });
+    expect(gpu.image).toBe('geo-inference-worker-gpu');
+    expect(gpu.deploy?.resources?.reservations?.devices).toEqual([
+      expect.objectContaining({ driver: 'nvidia', capabilities: ['gpu'] }),
+    ]);
+    // The CPU pool keeps its queue and does not try CUDA; routing the steps to the GPUs is one variable.
+    expect(services['worker-model']!.environment).toMatchObject({
+      TEMPORAL_MODEL_TASK_QUEUE: 'geo-inference-model',
+      ONNX_EXECUTION_PROVIDERS: 'cpu',
+    });
+    const routed = await config({ ...REQUIRED, TEMPORAL_MODEL_TASK_QUEUE: 'geo-inference-model-gpu' }, [
+      '--profile',
+      'gpu',
+    ]);
+    for (const name of ['api', 'worker-workflows'])
+      expect(routed.services[name]!.environment?.TEMPORAL_MODEL_TASK_QUEUE).toBe('geo-inference-model-gpu');
   });
 
   it('puts the Temporal Web UI behind OpenID Connect with the API as its codec server, and keeps the frontend private', async () => {

@@ -28,6 +28,8 @@ function python(args: string[]): string {
   return execFileSync(PYTHON, args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+const POSITION_MODEL = path.join(ROOT, 'test', 'fixtures', 'tiny_position.onnx');
+
 describe('inference against the independent Python reference', () => {
   const threads = new ModelThreadPool(1);
   let tmp: string;
@@ -39,6 +41,47 @@ describe('inference against the independent Python reference', () => {
   afterAll(async () => {
     await threads.close();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('blends overlapping tiles exactly as the numpy reference does, pixel for pixel, for every tile_blending', async () => {
+    // tiny_position.onnx: logit c is 100 at tile pixel c (row * 8 + col), else 0. The class of a pixel says which
+    // tile position won it, so any difference in the weights, the tile order or the band handling shows.
+    const input = path.join(tmp, 'position.tif');
+    python([
+      '-c',
+      [
+        'import sys, numpy as np, rasterio',
+        'from rasterio.transform import from_origin',
+        'data = np.random.default_rng(3).integers(1, 1000, size=(1, 29, 37)).astype("uint16")',
+        'profile = dict(driver="GTiff", width=37, height=29, count=1, dtype="uint16", crs="EPSG:32633", transform=from_origin(600000, 5370000, 10, 10))',
+        'with rasterio.open(sys.argv[1], "w", **profile) as dst: dst.write(data)',
+      ].join('\n'),
+      input,
+    ]);
+    const raster = await readGeoTiff(input);
+    const masks: Record<string, Uint8Array> = {};
+    for (const blending of ['center', 'linear', 'cosine', undefined] as const) {
+      const spec: ModelInputDataSpec = {
+        bands: [{ name: 'any' }],
+        tile_size: 8,
+        tile_overlap: 3,
+        classes: Array.from({ length: 64 }, (_, value) => ({ value, name: `position ${value}` })),
+        ...(blending ? { tile_blending: blending } : {}),
+      };
+      const segmenter = await OnnxSegmenter.load(threads, POSITION_MODEL, spec, { batchSize: 5 });
+      const mask = await segmenter.segment(raster);
+      const specFile = path.join(tmp, `position-${blending ?? 'default'}.json`);
+      fs.writeFileSync(specFile, JSON.stringify(spec));
+      const reference = path.join(tmp, `position-${blending ?? 'default'}.tif`);
+      python([path.join('python', 'reference_inference.py'), input, POSITION_MODEL, specFile, reference]);
+      const expected = (await readGeoTiff(reference)).bands[0]!;
+      expect([blending, Array.from(mask)]).toEqual([blending, Array.from(expected)]);
+      masks[blending ?? 'default'] = mask;
+    }
+    // The default is cosine; blending changes which tile wins near tile borders, the centre rule does not blend.
+    expect(Array.from(masks.default!)).toEqual(Array.from(masks.cosine!));
+    const changed = masks.center!.filter((value, i) => value !== masks.cosine![i]).length;
+    expect(changed).toBeGreaterThan(0);
   });
 
   it('produces the same mask as reference_inference.py, on the input grid', async () => {

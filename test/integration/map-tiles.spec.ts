@@ -121,4 +121,54 @@ describe('TileRenderer on a class-mask COG', () => {
     expect(level).toBe(-1);
     expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
   });
+
+  it('renders a mask in a CRS outside the old fixed list (EPSG:3035, LAEA Europe) as GDAL/PROJ does', async () => {
+    await runPython('test/support/make_class_mask.py', [
+      path.join(dir, 'laea.tif'),
+      '--width',
+      '400',
+      '--height',
+      '300',
+      '--epsg',
+      '3035',
+      '--origin-x',
+      '4790000',
+      '--origin-y',
+      '2820000',
+      '--pixel',
+      '20',
+      '--seed',
+      '4',
+    ]);
+    const source = await readGeoTiff(path.join(dir, 'laea.tif'));
+    const file = path.join(dir, 'laea-cog.tif');
+    await writeMaskCog(file, source.bands[0] as Uint8Array, source.width, source.height, source.georef, {
+      nodata: 255,
+    });
+    const laea = await renderer.raster('laea', () => fromFile(file));
+    expect(laea.info.epsg).toBe(3035);
+    const colours = classColourMap(TEST_CLASSES, 255);
+    const tiles: Array<{ z: number; x: number; y: number; png: string; level: number }> = [];
+    for (const z of [11, 13]) {
+      for (const [x, y] of sampleTiles(tileRange(laea.info.bounds, z))) {
+        const { png, level } = await renderer.renderPng(laea, z, x, y, colours);
+        const out = path.join(dir, `laea-${z}-${x}-${y}.png`);
+        fs.writeFileSync(out, png);
+        tiles.push({ z, x, y, png: out, level });
+      }
+    }
+    fs.writeFileSync(
+      path.join(dir, 'laea-manifest.json'),
+      JSON.stringify({ raster: file, colours: colourTable(TEST_CLASSES), tiles }),
+    );
+    const summary = JSON.parse(
+      (await runPython('test/support/check_tiles.py', [path.join(dir, 'laea-manifest.json')]))
+        .trim()
+        .split('\n')
+        .pop()!,
+    );
+    expect(summary.tiles).toBe(tiles.length);
+    expect(summary.opaque).toBeGreaterThan(10_000);
+    expect(summary.mismatches).toBeLessThanOrEqual(Math.ceil(summary.pixels * 1e-4));
+  });
 });

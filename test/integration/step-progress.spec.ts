@@ -34,8 +34,8 @@ describe('step progress in the projection', () => {
     const modelId = randomUUID();
     const id = randomUUID();
     await dataSource.query(
-      `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by)
-       VALUES ($1, $2, 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, 'alice@example.com')`,
+      `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by, owner)
+       VALUES ($1, $2, 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, 'alice@example.com', 'alice@example.com')`,
       [modelId, `progress-${modelId}`],
     );
     await dataSource.query(

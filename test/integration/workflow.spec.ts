@@ -8,7 +8,11 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { PipelineActivities } from '../../activities';
 import { runGroupItems } from '../../activities/runtime/step-group';
 import { STEP_IDS } from '../../workflows/contract/status';
-import type { InferenceWorkflowInput, InferenceWorkflowState } from '../../workflows/contract/types';
+import {
+  STEP_PROGRESS_SIGNAL,
+  type InferenceWorkflowInput,
+  type InferenceWorkflowState,
+} from '../../workflows/contract/types';
 import { requiredEnv } from '../support/services';
 import { sharedWorkflowBundle } from '../support/stack';
 
@@ -25,7 +29,7 @@ describe('inference workflow orchestration', () => {
   function withGroups(
     single: Omit<
       PipelineActivities,
-      'fetchTaskInputs' | 'runModelInferences' | 'pushToGeoservers' | 'recordTaskStates'
+      'fetchTaskInputs' | 'runModelInferences' | 'runGenericProcessors' | 'pushToGeoservers' | 'recordTaskStates'
     >,
   ): PipelineActivities {
     return {
@@ -46,6 +50,17 @@ describe('inference workflow orchestration', () => {
             inferenceId: request.inferenceId,
             workflowId: request.workflowId,
             modelId: request.modelId,
+            taskId: item.taskId,
+            inputKey: item.inputKey,
+          }),
+        );
+      },
+      async runGenericProcessors(request) {
+        return runGroupItems(request.items, 4, (item) =>
+          single.runGenericProcessor({
+            inferenceId: request.inferenceId,
+            workflowId: request.workflowId,
+            processor: request.processor,
             taskId: item.taskId,
             inputKey: item.inputKey,
           }),
@@ -93,7 +108,14 @@ describe('inference workflow orchestration', () => {
             await Context.current().sleep(100);
           }
         }
-        return { outputKey: `out/${request.taskId}`, width: 1, height: 1, tiles: 1, class_pixel_counts: {} };
+        return {
+          outputKey: `out/${request.taskId}`,
+          width: 1,
+          height: 1,
+          tiles: 1,
+          execution_provider: 'cpu',
+          class_pixel_counts: {},
+        };
       },
       async runGenericProcessor(request) {
         return { outputKey: `processed/${request.taskId}`, exit_code: 0, duration_ms: 1, result: null };
@@ -117,6 +139,10 @@ describe('inference workflow orchestration', () => {
         }
         projections.push({ kind: 'coco', status: 'EXPORTED', taskId: request.inferenceId });
         return { cocoKey: `inferences/${request.inferenceId}/coco.json`, images: 3, annotations: 7 };
+      },
+      async exportResults(request) {
+        projections.push({ kind: 'results', status: 'EXPORTED', taskId: request.inferenceId });
+        return { collectionKey: `inferences/${request.inferenceId}/collection.json`, items: 3, features: 9 };
       },
     });
   }
@@ -182,6 +208,7 @@ describe('inference workflow orchestration', () => {
     );
     // The COCO export runs once, after the tasks and before the final status is recorded.
     expect(state.coco).toEqual({ key: `inferences/${args.inferenceId}/coco.json`, annotations: 7 });
+    expect(state.results).toEqual({ key: `inferences/${args.inferenceId}/collection.json`, items: 3, features: 9 });
     const ours = projections.filter(
       (p) => p.kind === 'inference' || (p.kind === 'coco' && p.taskId === args.inferenceId),
     );
@@ -194,6 +221,8 @@ describe('inference workflow orchestration', () => {
     const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
     await recordHistory('completed', args.inferenceId);
+    // The same run with the results export (STAC, vectors, previews) after COCO.
+    await recordHistory('completed-results', args.inferenceId);
   });
 
   it('fails only the task with bad input; the others finish; the inference is FAILED', async () => {
@@ -239,6 +268,38 @@ describe('inference workflow orchestration', () => {
     expect(projections.some((entry) => entry.kind === 'coco' && entry.taskId === args.inferenceId)).toBe(false);
     expect(projections.filter((entry) => entry.kind === 'inference').map((entry) => entry.status)).toContain('STOPPED');
     await recordHistory('stopped', args.inferenceId);
+  });
+
+  it('shows the progress a running step signals in the query; the history with the signals replays', async () => {
+    const args = input(['http://a/1.tif', 'http://a/2.tif', 'http://a/3.tif']);
+    await withWorker(scriptedActivities({ blockInference: true }), async (taskQueue) => {
+      const handle = await client.workflow.start('inferenceWorkflow', {
+        taskQueue,
+        workflowId: args.inferenceId,
+        args: [args],
+      });
+      let live: InferenceWorkflowState | undefined;
+      for (let i = 0; i < 100; i += 1) {
+        live = await handle.query<InferenceWorkflowState>('inferenceStatus');
+        if (live.tasks.filter((task) => task.pipeline_steps[1].status === 'RUNNING').length === 2) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const [running, , waiting] = live!.tasks;
+      const progress = { done: 12, total: 40, unit: 'tiles', eta_seconds: 9 };
+      // What activities/runtime/step-progress.ts sends while a step runs longer than a few seconds.
+      await handle.signal(STEP_PROGRESS_SIGNAL, { task_id: running!.task_id, step_id: 'model-inference', progress });
+      // A late count for a step that is not running (here: not started) changes nothing.
+      await handle.signal(STEP_PROGRESS_SIGNAL, { task_id: waiting!.task_id, step_id: 'model-inference', progress });
+      const shown = await handle.query<InferenceWorkflowState>('inferenceStatus');
+      expect(shown.tasks[0]!.pipeline_steps[1]).toMatchObject({ status: 'RUNNING', progress });
+      expect(shown.tasks[2]!.pipeline_steps[1]!.progress).toBeUndefined();
+      await handle.cancel();
+      await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    });
+    const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
+    expect(history.events?.filter((event) => event.workflowExecutionSignaledEventAttributes)).toHaveLength(2);
+    await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
+    await recordHistory('progress-signals', args.inferenceId);
   });
 
   it('lets a COCO export that has started finish when a stop arrives, and completes', async () => {
@@ -466,7 +527,7 @@ describe('inference workflow orchestration', () => {
       await recordHistory('grouped-failed', args.inferenceId);
     });
 
-    it('runs a generic processor task by task inside the groups, between the model and the push; the history replays', async () => {
+    it('runs the generic processor step grouped too, between the model and the push; the history replays', async () => {
       const args: InferenceWorkflowInput = {
         ...grouped(['http://a/1.tif', 'http://a/bad.tif', 'http://a/3.tif'], 2),
         steps: [STEP_IDS.dataFetch, STEP_IDS.modelInference, STEP_IDS.genericProcessor, STEP_IDS.pushToGeoserver],
@@ -477,9 +538,11 @@ describe('inference workflow orchestration', () => {
       const activities = counted(
         {
           ...base,
-          async runGenericProcessor(request) {
-            calls.push(`runGenericProcessor:${request.taskId}:${request.inputKey}`);
-            return base.runGenericProcessor(request);
+          async runGenericProcessors(request) {
+            calls.push(
+              `runGenericProcessors:${request.items.map((item) => `${item.taskId}:${item.inputKey}`).join(',')}`,
+            );
+            return base.runGenericProcessors(request);
           },
         },
         calls,
@@ -505,15 +568,16 @@ describe('inference workflow orchestration', () => {
           'fetchTaskInputs:1',
           'runModelInferences:1',
           'runModelInferences:1',
-          `runGenericProcessor:${args.tasks[0].task_id}:out/${args.tasks[0].task_id}`,
-          `runGenericProcessor:${args.tasks[2].task_id}:out/${args.tasks[2].task_id}`,
+          `runGenericProcessors:${args.tasks[0].task_id}:out/${args.tasks[0].task_id}`,
+          `runGenericProcessors:${args.tasks[2].task_id}:out/${args.tasks[2].task_id}`,
           'pushToGeoservers:1',
           'pushToGeoservers:1',
         ].sort(),
       );
       const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
       await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
-      await recordHistory('grouped-processor', args.inferenceId);
+      // 'grouped-processor' is the earlier, task-by-task processor step: it stays as recorded.
+      await recordHistory('grouped-processor-step', args.inferenceId);
     });
 
     it('splits a group: downloads four per activity, model runs up to the value budget, and records each part as it ends', async () => {
@@ -701,13 +765,20 @@ describe('inference workflow orchestration', () => {
     });
   });
 
-  it.each(['completed', 'failed', 'stopped', 'grouped-failed', 'grouped-processor', 'batched'])(
-    'replays the recorded history of a %s inference with the current workflow code',
-    async (name) => {
-      const file = path.join(historiesDir, `${name}.json`);
-      expect(fs.existsSync(file)).toBe(true);
-      const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(file, 'utf8')));
-      await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, `replay-${name}`);
-    },
-  );
+  it.each([
+    'completed',
+    'completed-results',
+    'failed',
+    'stopped',
+    'grouped-failed',
+    'grouped-processor',
+    'grouped-processor-step',
+    'batched',
+    'progress-signals',
+  ])('replays the recorded history of a %s inference with the current workflow code', async (name) => {
+    const file = path.join(historiesDir, `${name}.json`);
+    expect(fs.existsSync(file)).toBe(true);
+    const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(file, 'utf8')));
+    await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, `replay-${name}`);
+  });
 });

@@ -6,6 +6,7 @@ export interface ApiResponse<T = any> {
   status: number;
   body: T;
   text: string;
+  headers: Headers;
 }
 
 /** A tiny HTTP client for the REST API, as a user with an API key would call it. */
@@ -37,7 +38,7 @@ export class ApiClient {
     } catch {
       /* not JSON */
     }
-    return { status: response.status, body: parsed as T, text };
+    return { status: response.status, body: parsed as T, text, headers: response.headers };
   }
 
   get<T = any>(route: string) {
@@ -62,7 +63,7 @@ export class ApiClient {
       body: form,
     });
     const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
+    return { status: response.status, body: text ? JSON.parse(text) : undefined, text, headers: response.headers };
   }
 
   /** POST /api/v2/generic-processor as a user would: the metadata field (left out when undefined) and the script. */
@@ -77,7 +78,7 @@ export class ApiClient {
       body: form,
     });
     const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : undefined, text };
+    return { status: response.status, body: text ? JSON.parse(text) : undefined, text, headers: response.headers };
   }
 
   /** Polls the inference until it reaches a final status (or the deadline passes). */

@@ -25,6 +25,8 @@ export interface GeoServerDouble {
   layers: Map<string, { defaultStyle?: { name: string; workspace?: string } }>;
   /** Makes the next matching authenticated call answer `status` with `text` (a GeoServer-side failure). */
   failNext(method: string, pathPattern: RegExp, status: number, text: string): void;
+  /** Holds the next matching authenticated call `ms` before answering it (a slow upload, to catch a step mid-way). */
+  delayNext(method: string, pathPattern: RegExp, ms: number): void;
   close(): Promise<void>;
 }
 
@@ -32,8 +34,11 @@ export async function startGeoServerDouble(
   credentials = { user: 'admin', password: 'geoserver' },
 ): Promise<GeoServerDouble> {
   const faults: Array<{ method: string; pathPattern: RegExp; status: number; text: string }> = [];
+  const delays: Array<{ method: string; pathPattern: RegExp; ms: number }> = [];
+  const held = new Set<NodeJS.Timeout>();
   const state: Omit<GeoServerDouble, 'url' | 'close'> = {
     failNext: (method, pathPattern, status, text) => faults.push({ method, pathPattern, status, text }),
+    delayNext: (method, pathPattern, ms) => delays.push({ method, pathPattern, ms }),
     ...credentials,
     requests: [],
     workspaces: new Set(),
@@ -62,6 +67,18 @@ export async function startGeoServerDouble(
           'WWW-Authenticate': 'Basic realm="GeoServer Realm"',
         });
 
+      const delay = delays.findIndex((d) => d.method === method && d.pathPattern.test(path));
+      if (delay >= 0) {
+        const [{ ms }] = delays.splice(delay, 1);
+        state.requests.push({ method, path: url.pathname, status: 0 });
+        const timer = setTimeout(() => {
+          held.delete(timer);
+          // Its caller may be gone (a killed worker): the answer then goes nowhere, as with GeoServer.
+          if (!response.destroyed) response.writeHead(504, { 'Content-Type': 'text/plain' }).end('held too long');
+        }, ms!);
+        held.add(timer);
+        return;
+      }
       const fault = faults.findIndex((f) => f.method === method && f.pathPattern.test(path));
       if (fault >= 0) {
         const [{ status, text }] = faults.splice(fault, 1);
@@ -146,7 +163,11 @@ export async function startGeoServerDouble(
   return {
     ...state,
     url: `http://127.0.0.1:${port}/geoserver`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      for (const timer of held) clearTimeout(timer);
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   } as GeoServerDouble;
 }
 

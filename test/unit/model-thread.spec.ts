@@ -1,4 +1,5 @@
 import '../fixtures/jest-native-realm';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { stepHeartbeat } from '../../activities/runtime/activity-context';
@@ -177,6 +178,27 @@ describe('model threads', () => {
     for (const [i, raster] of rasters.entries())
       expect(Array.from(await single.segment(raster))).toEqual(Array.from(masks[i]!));
     expect(threads.stats().threadsAlive).toBe(1);
+  });
+
+  it('with threads auto, has a thread per core and runs concurrent calls side by side with the same masks', async () => {
+    const auto = new ModelThreadPool(0);
+    try {
+      expect(auto.maxThreads).toBe(os.availableParallelism());
+      // intraOpThreads unset: inputs of one run (these) run on a core's share each, side by side.
+      const segmenter = await OnnxSegmenter.load(auto, IDENTITY_MODEL, SPEC, { batchSize: 4 });
+      const rasters = [1, 2, 3, 4].map((seed) => randomRaster(70, 50, seed));
+      expect(auto.segmentCallsInFlight()).toBe(0);
+      const running = rasters.map((raster) => segmenter.segment(raster));
+      expect(auto.segmentCallsInFlight()).toBe(4);
+      const masks = await Promise.all(running);
+      expect(auto.segmentCallsInFlight()).toBe(0);
+      expect(auto.stats().threadsStarted).toBe(Math.min(4, os.availableParallelism()));
+      const reference = await load();
+      for (const [i, raster] of rasters.entries())
+        expect(Array.from(masks[i]!)).toEqual(Array.from(await reference.segment(raster)));
+    } finally {
+      await auto.close();
+    }
   });
 
   it('reports a model file that cannot be loaded', async () => {

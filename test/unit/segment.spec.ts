@@ -116,6 +116,7 @@ describe('OnnxSegmenter with tiny models', () => {
     bands: [{ name: 'any' }],
     tile_size: TILE,
     tile_overlap: overlap,
+    tile_blending: 'center',
     classes: Array.from({ length: TILE * TILE }, (_, i) => ({ value: i, name: `p${i}` })),
   });
 
@@ -125,26 +126,29 @@ describe('OnnxSegmenter with tiny models', () => {
     [14, 20, 2],
     [23, 17, 3],
     [19, 9, 0],
-  ])('takes each pixel of %ix%i (overlap %i) from the tile with the nearest centre', async (width, height, overlap) => {
-    // The position model answers, for every pixel, its (row, col) inside the tile that produced it.
-    const segmenter = await OnnxSegmenter.load(threads, POSITION_MODEL, positionSpec(overlap), {
-      batchSize: 3,
-      intraOpThreads: 1,
-    });
-    const mask = await segmenter.segment(makeRaster(width, height, [new Uint16Array(width * height)]));
-    const xs = originsByRule(width, TILE, overlap);
-    const ys = originsByRule(height, TILE, overlap);
-    let wrong = 0;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const value = mask[y * width + x]!;
-        const row = Math.floor(value / TILE);
-        const col = value % TILE;
-        if (y - row !== ownerOrigin(y, ys, TILE) || x - col !== ownerOrigin(x, xs, TILE)) wrong++;
+  ])(
+    'with tile_blending center, takes each pixel of %ix%i (overlap %i) from the tile with the nearest centre',
+    async (width, height, overlap) => {
+      // The position model answers, for every pixel, its (row, col) inside the tile that produced it.
+      const segmenter = await OnnxSegmenter.load(threads, POSITION_MODEL, positionSpec(overlap), {
+        batchSize: 3,
+        intraOpThreads: 1,
+      });
+      const mask = await segmenter.segment(makeRaster(width, height, [new Uint16Array(width * height)]));
+      const xs = originsByRule(width, TILE, overlap);
+      const ys = originsByRule(height, TILE, overlap);
+      let wrong = 0;
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const value = mask[y * width + x]!;
+          const row = Math.floor(value / TILE);
+          const col = value % TILE;
+          if (y - row !== ownerOrigin(y, ys, TILE) || x - col !== ownerOrigin(x, xs, TILE)) wrong++;
+        }
       }
-    }
-    expect(wrong).toBe(0);
-  });
+      expect(wrong).toBe(0);
+    },
+  );
 
   // Identity model: logit c = normalized band c + BIAS[c] (see test/fixtures/make_tiny_model.py).
   const BIAS = [0, 0.25, -0.25];

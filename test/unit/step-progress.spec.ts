@@ -45,6 +45,41 @@ describe('StepProgressReporter', () => {
     expect(writes).toHaveLength(3);
   });
 
+  it('signals the workflow only once the step has run a signal interval, then per interval, and its last count', async () => {
+    const signalled: Array<{ done: number; at: number }> = [];
+    const signal = async (progress: StepProgress) =>
+      signalled.push({ done: progress.done, at: Date.now() - 1_000_000 });
+    const quick = new StepProgressReporter(store, 'task-1', 'model-inference', { signal, signalIntervalMs: 3000 });
+    quick.report({ done: 0, total: 4, unit: 'tiles' });
+    jest.advanceTimersByTime(1000);
+    quick.report({ done: 4, total: 4, unit: 'tiles' });
+    await quick.flush();
+    expect(signalled).toEqual([]); // a short step adds nothing to the workflow's history
+
+    const reporter = new StepProgressReporter(store, 'task-1', 'model-inference', { signal, signalIntervalMs: 3000 });
+    for (let done = 0; done < 10; done++) {
+      reporter.report({ done, total: 10, unit: 'tiles' });
+      reporter.report({ done, total: 10, unit: 'tiles' }); // repeated counts (a waiting call) are not sent again
+      await jest.advanceTimersByTimeAsync(1000);
+    }
+    reporter.report({ done: 10, total: 10, unit: 'tiles' });
+    await reporter.flush();
+    expect(signalled.map(({ done }) => done)).toEqual([3, 6, 9, 10]);
+    expect(signalled.map(({ at }) => at)).toEqual([4000, 7000, 10000, 11000]);
+  });
+
+  it('keeps counting when a signal fails (the workflow ended, no client)', async () => {
+    const reporter = new StepProgressReporter(store, 'task-1', 'model-inference', {
+      intervalMs: 0,
+      signalIntervalMs: 0,
+      signal: () => Promise.reject(new Error('workflow execution already completed')),
+    });
+    reporter.report({ done: 1, total: 2, unit: 'tiles' });
+    reporter.report({ done: 2, total: 2, unit: 'tiles' });
+    await expect(reporter.flush()).resolves.toBeUndefined();
+    expect(writes.map((write) => write.progress.done)).toEqual([1, 2]);
+  });
+
   it('estimates the time left from the rate so far: null until known', async () => {
     const reporter = new StepProgressReporter(store, 'task-1', 'model-inference', { intervalMs: 0 });
     reporter.report({ done: 0, total: 100, unit: 'tiles' });

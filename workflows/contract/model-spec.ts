@@ -30,6 +30,12 @@ export interface ModelInputDataSpec {
   tile_size: number;
   /** Pixels shared by neighbouring tiles (0 <= overlap < tile_size / 2). */
   tile_overlap: number;
+  /**
+   * How overlapping tiles are combined (src/geo/model/segmentation.ts): `center` takes each pixel from the tile
+   * whose centre is nearest; `linear` and `cosine` (the default) average the model outputs of every tile covering
+   * the pixel, weighted by a ramp over the overlap at each tile side, before the argmax (no seams).
+   */
+  tile_blending?: TileBlending;
   /** Input pixel value meaning "no data" (all bands equal to it) -> output nodata. */
   nodata?: number;
   /** Output classes; the model emits one logit channel per class, in this order of `value`. */
@@ -41,7 +47,23 @@ export interface ModelInputDataSpec {
   resolution?: number;
   /** Output value written where the input has no data. Default 255. */
   output_nodata?: number;
+  /**
+   * The input preview written beside each prediction: three of `bands` by name as red, green, blue, each
+   * stretched between two percentiles of its valid pixels. Default: the bands named red/green/blue (or
+   * Sentinel-2 / Landsat names B04/B03/B02, B4/B3/B2), percentiles 2 and 98.
+   */
+  preview?: { bands: string[]; percentiles?: [number, number] };
+  /**
+   * Vector predictions: Douglas-Peucker tolerance in the output CRS's units (metres for UTM); unset or 0:
+   * polygons follow the pixel edges exactly.
+   */
+  vectors?: { simplify_tolerance?: number };
 }
+
+export const TILE_BLENDINGS = ['center', 'linear', 'cosine'] as const;
+export type TileBlending = (typeof TILE_BLENDINGS)[number];
+/** `tile_blending` of a spec that names none. */
+export const DEFAULT_TILE_BLENDING: TileBlending = 'cosine';
 
 /** `resolution` of chips when the spec names none: Sentinel-2's finest bands. */
 export const DEFAULT_CHIP_RESOLUTION_M = 10;

@@ -18,13 +18,21 @@ export type StepRole = keyof StepTaskQueues | 'workflows';
  * attempts: a group that fails as a whole is not the end, each of its tasks then runs the step alone with
  * the step's full retry policy.
  */
+/**
+ * Every preset has a heartbeat timeout of at most 20 s: the worker heartbeats every running activity (keep-alive
+ * in activities/runtime/infrastructure-retry.ts, besides the steps' progress), so when a worker dies its steps
+ * are retried on another worker about 20 s later instead of at the start-to-close timeout. Start-to-close
+ * timeouts then only bound a step that hangs on a live worker, and leave room for waiting out an outage.
+ */
+export const LOST_WORKER_HEARTBEAT_TIMEOUT = '20 seconds';
+
 export const STEP_ACTIVITY_PRESETS = {
   // On stop, wait until running steps have really stopped (they notice through heartbeats), so no step
   // writes outputs after the inference reports STOPPED.
   fetch: {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '30 minutes',
-    heartbeatTimeout: '60 seconds',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,
@@ -51,7 +59,7 @@ export const STEP_ACTIVITY_PRESETS = {
   processor: {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '25 hours',
-    heartbeatTimeout: '30 seconds',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,
@@ -61,7 +69,8 @@ export const STEP_ACTIVITY_PRESETS = {
     },
   },
   publish: {
-    startToCloseTimeout: '10 minutes',
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,
@@ -73,7 +82,7 @@ export const STEP_ACTIVITY_PRESETS = {
   fetchGroup: {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     startToCloseTimeout: '2 hours',
-    heartbeatTimeout: '60 seconds',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
   },
   modelGroup: {
@@ -82,8 +91,16 @@ export const STEP_ACTIVITY_PRESETS = {
     heartbeatTimeout: '15 seconds',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
   },
+  // A lifecycle processor gets the whole group in one call of its warm process; scripts run a few at a time.
+  processorGroup: {
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    startToCloseTimeout: '25 hours',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
+  },
   publishGroup: {
     startToCloseTimeout: '1 hour',
+    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 2 },
   },
 } satisfies Record<string, Omit<ActivityOptions, 'taskQueue'>>;
@@ -113,6 +130,7 @@ export interface GroupRequestContext {
   inferenceId: string;
   workflowId: string;
   modelId: string;
+  processor?: ProcessorPlan;
   members: GroupMember[];
 }
 
@@ -258,7 +276,8 @@ export const STEPS = [
       }),
     },
   }),
-  // The user's script runs on the model output, just before the push; it has no grouped form.
+  // The user's processor runs on the model output, just before the push. Grouped in workflows that have the
+  // `grouped-processor-step` patch (earlier ones ran it task by task inside the groups).
   declareStep({
     id: STEP_IDS.genericProcessor,
     role: 'processor',
@@ -276,6 +295,20 @@ export const STEPS = [
           workflowId: c.workflowId,
           processor: c.processor,
           inputKey: c.inputKey(),
+        };
+      },
+    },
+    grouped: {
+      activity: 'runGenericProcessors',
+      options: 'processorGroup',
+      split: together,
+      request: (c) => {
+        if (!c.processor) throw modelConfigurationError('the step plan has a processor step but no processor');
+        return {
+          inferenceId: c.inferenceId,
+          workflowId: c.workflowId,
+          processor: c.processor,
+          items: c.members.map(({ task }) => ({ taskId: task.task_id, inputKey: task.current_key! })),
         };
       },
     },
@@ -318,13 +351,14 @@ type Undeclared = Exclude<StepId, Step['id']>;
 const everyStepDeclared: [Undeclared] extends [never] ? true : Undeclared = true;
 void everyStepDeclared;
 
-/** The activities the workflow runs besides the steps (projection, webhook, COCO export), on its own worker. */
+/** The activities the workflow runs besides the steps (projection, webhook, exports), on its own worker. */
 export const WORKFLOW_ACTIVITIES = [
   'recordTaskState',
   'recordTaskStates',
   'recordInferenceState',
   'deliverWebhook',
   'exportCoco',
+  'exportResults',
 ] as const;
 export type WorkflowActivityName = (typeof WORKFLOW_ACTIVITIES)[number];
 

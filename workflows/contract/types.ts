@@ -37,7 +37,10 @@ export interface PipelineStepState {
   message?: string;
   /** Small JSON summary the step returned (object keys, counts), never raster bytes. */
   result?: Record<string, unknown>;
-  /** How far a running step is (written by the step into the DB projection; the workflow's own state lacks it). */
+  /**
+   * How far a running step is: written by the step into the DB projection (about every second), and signalled
+   * to the workflow (STEP_PROGRESS_SIGNAL, every few seconds for steps that run longer), so the query has it too.
+   */
   progress?: StepProgress;
 }
 
@@ -74,8 +77,12 @@ export interface ProcessorPlan {
   /** Object-storage key of the script. */
   file_key: string;
   file_name: string;
-  /** `processor_parameters`, passed to the script as its third argument (JSON). */
+  /** `processor_parameters`, passed to the script as its third argument (JSON), and to a lifecycle's setup. */
   parameters: Record<string, unknown>;
+  /** How it runs (absent in workflows started before lifecycles: a script). */
+  style?: 'script' | 'lifecycle';
+  /** Whose inference runs it: warm lifecycle processes are never shared between users. */
+  user?: string;
 }
 
 /** Set when the inference has a webhook: how to reach the API in links, and how hard to retry. */
@@ -146,9 +153,24 @@ export interface InferenceWorkflowState {
   webhook?: { status: 'SENDING' | 'DELIVERED' | 'FAILED' | 'SKIPPED'; message?: string };
   /** COCO export of the finished tasks' masks (storage key), or why it failed. */
   coco?: { key?: string; annotations?: number; error?: string };
+  /** STAC catalog, vectors and previews of the finished tasks (the Collection's storage key), or why they failed. */
+  results?: { key?: string; items?: number; features?: number; error?: string };
 }
 
 /** Name of the workflow query returning InferenceWorkflowState. */
 export const INFERENCE_STATUS_QUERY = 'inferenceStatus';
+
+/**
+ * Signal a running step sends its workflow, every few seconds while it runs longer than that, so the
+ * `inferenceStatus` query shows its progress (GET .../tasks also reads the steps' own writes to the DB).
+ */
+export const STEP_PROGRESS_SIGNAL = 'stepProgress';
+
+export interface StepProgressSignal {
+  task_id: string;
+  /** The step's process_id. */
+  step_id: string;
+  progress: StepProgress;
+}
 export const INFERENCE_WORKFLOW_TYPE = 'inferenceWorkflow';
 export const TASK_BATCH_WORKFLOW_TYPE = 'inferenceTaskBatchWorkflow';

@@ -13,6 +13,7 @@ import { parseJsonField, parseOrThrow } from '../http/zod-validation';
 import type { AppConfig } from '../../platform/config/config';
 import { APP_CONFIG } from '../config.module';
 import type { GenericProcessorEntity } from '../../platform/database/entities';
+import type { ProcessorWorkerState } from '../../platform/database/processor-states';
 import { GenericProcessorsRepository } from '../../platform/database/repositories';
 import type { ObjectStore } from '../../platform/storage/object-store';
 import { OBJECT_STORE } from '../storage.module';
@@ -39,11 +40,20 @@ export interface GenericProcessorView {
   description: string | null;
   processor_parameters: Record<string, unknown>;
   processor_file_path: string;
+  /** 'script' (seed 000's contract) or 'lifecycle' (setup once, process many), detected at upload. */
+  style: 'script' | 'lifecycle';
   status: string;
   created_at: string;
   updated_at: string;
   created_by: string;
   processor_presigned_url?: string;
+  /** GET of one processor: its state on the workers (lifecycle processors: where it is warm, last error). */
+  runtime?: {
+    warm_workers: string[];
+    last_error: string | null;
+    last_error_at: string | null;
+    workers: ProcessorWorkerState[];
+  };
 }
 
 export function toProcessorView(entity: GenericProcessorEntity): GenericProcessorView {
@@ -53,6 +63,7 @@ export function toProcessorView(entity: GenericProcessorEntity): GenericProcesso
     description: entity.description,
     processor_parameters: entity.processorParameters,
     processor_file_path: entity.fileKey,
+    style: entity.style ?? 'script',
     status: entity.status,
     created_at: entity.createdAt.toISOString(),
     updated_at: entity.updatedAt.toISOString(),
@@ -102,7 +113,7 @@ export class GenericProcessorsService {
       );
     }
     if (file.size === 0) throw ApiError.badRequest(`${FILE_FIELD}: the file is empty`, FILE_FIELD);
-    await this.checkScript(file.buffer);
+    const style = await this.checkScript(file.buffer);
     const id = randomUUID();
     const fileKey = storageKeys.processorFile(id, fileName);
     await this.store.putObject(fileKey, file.buffer, { contentType: 'text/x-python; charset=utf-8' });
@@ -117,6 +128,7 @@ export class GenericProcessorsService {
         fileKey,
         fileSha256: createHash('sha256').update(file.buffer).digest('hex'),
         fileSize: file.size,
+        style,
         createdBy,
       });
     } catch (error) {
@@ -125,8 +137,11 @@ export class GenericProcessorsService {
     }
   }
 
-  /** The script must compile and have an `if __name__ == "__main__":` entry point (checked by Python itself). */
-  private async checkScript(source: Buffer): Promise<void> {
+  /**
+   * The file must compile and be a script (an `if __name__ == "__main__":` entry point) or a lifecycle
+   * processor (a `process` function or a BaseProcessor class): checked by Python's ast, which says which.
+   */
+  private async checkScript(source: Buffer): Promise<'script' | 'lifecycle'> {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'geo-processor-check-'));
     try {
       const file = path.join(dir, 'script.py');
@@ -135,9 +150,14 @@ export class GenericProcessorsService {
         timeout: 30_000,
         maxBuffer: 1024 * 1024,
       });
-      const verdict = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { ok?: boolean; message?: string };
+      const verdict = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as {
+        ok?: boolean;
+        message?: string;
+        style?: 'script' | 'lifecycle';
+      };
       if (!verdict.ok)
         throw ApiError.unprocessable(`${FILE_FIELD}: ${verdict.message ?? 'not a valid processor script'}`, FILE_FIELD);
+      return verdict.style ?? 'script';
     } finally {
       await fsp.rm(dir, { recursive: true, force: true });
     }
@@ -153,9 +173,19 @@ export class GenericProcessorsService {
   /** The processor with a signed URL of its script. */
   async get(id: string, user: string): Promise<GenericProcessorView> {
     const entity = await this.owned(id, user);
+    const workers = await this.processors.workerStates(entity.id);
+    const latest = workers
+      .filter((worker) => worker.last_error_at)
+      .sort((a, b) => b.last_error_at!.localeCompare(a.last_error_at!))[0];
     return {
       ...toProcessorView(entity),
       processor_presigned_url: await this.store.signedGetUrl(entity.fileKey, PROCESSOR_URL_TTL_SECONDS),
+      runtime: {
+        warm_workers: workers.filter((worker) => worker.warm_processes > 0).map((worker) => worker.worker),
+        last_error: latest?.last_error ?? null,
+        last_error_at: latest?.last_error_at ?? null,
+        workers,
+      },
     };
   }
 
@@ -181,7 +211,7 @@ export class GenericProcessorsService {
       throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} not found`, 'generic_processor_id');
     if (entity.deletedAt)
       throw ApiError.unprocessable(`generic_processor_id: generic processor ${id} was deleted`, 'generic_processor_id');
-    return toPlan(entity);
+    return toPlan(entity, user);
   }
 
   /** For a retry: the processor the inference was created with, even if deleted since. */
@@ -191,8 +221,10 @@ export class GenericProcessorsService {
   }
 }
 
-function toPlan(entity: GenericProcessorEntity): ProcessorPlan {
+function toPlan(entity: GenericProcessorEntity, user?: string): ProcessorPlan {
   return {
+    style: entity.style ?? 'script',
+    user: user ?? entity.createdBy,
     id: entity.id,
     name: entity.name,
     file_key: entity.fileKey,

@@ -1,6 +1,16 @@
 import { ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger, NotFoundException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ApiError, type ApiErrorBody, malformedMultipart } from './api-error';
+import { infrastructureDependency } from '../../platform/infrastructure-errors';
+
+/** A service the API depends on, by address: names the dependency of a bare socket error. */
+export interface DependencyEndpoint {
+  name: string;
+  port: number;
+}
+
+/** What a client is told to wait after a 503 (an outage of a dependency): clients retry, nothing is logged as a bug. */
+export const RETRY_AFTER_SECONDS = 5;
 
 const MULTER_STATUS: Record<string, [number, string]> = {
   LIMIT_FILE_SIZE: [413, 'file is larger than the allowed size'],
@@ -21,8 +31,10 @@ export type ErrorMapper = (exception: unknown, request: Request) => MappedError 
 export interface ExceptionFilterOptions {
   /** Methods routed for a path (an empty list: no route), for 405 answers with `Allow`. */
   allowedMethods?: (path: string) => string[];
-  /** Extra mappers, tried before the built-in ones (e.g. a dependency outage as 503). */
+  /** Extra mappers, tried before the built-in ones. */
   mappers?: ErrorMapper[];
+  /** PostgreSQL's and object storage's ports, so a refused connection names its dependency (503). */
+  dependencies?: DependencyEndpoint[];
 }
 
 const REASON: Record<number, string> = {
@@ -104,6 +116,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   constructor(private readonly options: ExceptionFilterOptions = {}) {
     this.mappers = [
+      (exception) => this.unavailable(exception),
       ...(options.mappers ?? []),
       (exception, request) => this.methodNotAllowed(exception, request),
       httpException,
@@ -119,7 +132,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const response = http.getResponse<Response>();
     const mapped = this.map(exception, request);
     const { body } = mapped;
-    if (body.statusCode >= 500)
+    if (body.statusCode === 503) {
+      // An outage of a dependency, not a bug: a warning without a stack, and a hint for clients when to retry.
+      this.logger.warn(`${request.method} ${redactedUrl(request.originalUrl ?? request.url)}: 503 ${body.message}`);
+      if (!response.headersSent) response.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    } else if (body.statusCode >= 500)
       this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
     if (body.statusCode === 413) {
       // Refused before the request log's middleware ran: say here which request it was.
@@ -141,6 +158,24 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     return {
       body: { statusCode: 500, error: 'Internal Server Error', message: 'unexpected server error; it has been logged' },
+    };
+  }
+
+  /** 503 naming the dependency when the error is an outage of PostgreSQL or object storage. */
+  private unavailable(exception: unknown): MappedError | undefined {
+    const kind = infrastructureDependency(exception);
+    if (!kind) return undefined;
+    const port = (exception as { port?: unknown } | undefined)?.port;
+    const named = (this.options.dependencies ?? []).find((endpoint) => endpoint.port === port)?.name;
+    const dependency = kind === 'network' ? (named ?? 'a backing service') : kind;
+    const reason = exception instanceof Error ? exception.message : String(exception);
+    return {
+      body: {
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: `the ${dependency} is unavailable (${reason}); retry in ${RETRY_AFTER_SECONDS} s`,
+        details: { dependency, retry_after_seconds: RETRY_AFTER_SECONDS },
+      },
     };
   }
 

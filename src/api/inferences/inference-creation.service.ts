@@ -177,7 +177,7 @@ export class InferenceCreationService {
       await this.pipeline.start({ workflowId: id, input, createdBy }, () => this.inferences.delete(id));
     } catch (error) {
       if (!(error instanceof PipelineStartError)) throw error;
-      this.logger.error(`could not start workflow for inference ${id}: ${error.message}`);
+      this.logger.warn(`could not start workflow for inference ${id}: ${error.message}`);
       throw new ApiError(503, `the workflow service is unavailable, inference not created: ${error.message}`);
     }
     return inferenceView(this.config, inference, new Array<string>(plans.length).fill('WAITING'));

@@ -37,18 +37,26 @@ export function inferenceView(config: AppConfig, inference: InferenceEntity, sta
 export type InferenceView = ReturnType<typeof inferenceView>;
 
 /**
- * The workflow's live steps with each step's `progress` from the projection: the steps write their progress
- * there (the workflow's state has none), so a live step without it keeps the projected value.
+ * The workflow's live steps with each step's `progress`: the steps write it to the projection about every second
+ * and signal it to the workflow every few seconds when they run longer, so the more advanced count is shown.
  */
 function withProjectedProgress(live: PipelineStepState[], projected: PipelineStepState[]): PipelineStepState[] {
   const progress = new Map(projected.filter((step) => step.progress).map((step) => [step.process_id, step.progress]));
-  return live.map((step) =>
-    step.progress || !progress.has(step.process_id) ? step : { ...step, progress: progress.get(step.process_id) },
-  );
+  // The workflow hears a long step's count every few seconds, the projection about every second: the further wins.
+  return live.map((step) => {
+    const stored = progress.get(step.process_id);
+    if (!stored || (step.progress && step.progress.done > stored.done)) return step;
+    return { ...step, progress: stored };
+  });
 }
 
-/** The JSON of a task: its row, overlaid by the workflow's live state of it while the inference runs. */
+/**
+ * The JSON of a task: its row, overlaid by the workflow's live state of it while the inference runs. The
+ * results export's entry (`outputs.results`: provenance, vectors, STAC Item) is the row's only: the workflow
+ * state has no step for it.
+ */
 export function taskView(row: TaskEntity, live?: TaskState) {
+  const results = row.outputs?.results;
   return {
     task_id: row.taskId,
     inference_id: row.inferenceId,
@@ -59,9 +67,12 @@ export function taskView(row: TaskEntity, live?: TaskState) {
     output_key: live?.output_key ?? row.outputKey,
     message: live?.message ?? row.statusMessage,
     outputs: live
-      ? Object.fromEntries(
-          live.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]),
-        )
+      ? {
+          ...Object.fromEntries(
+            live.pipeline_steps.filter((step) => step.result).map((step) => [step.process_id, step.result]),
+          ),
+          ...(results ? { results } : {}),
+        }
       : (row.outputs ?? {}),
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
@@ -78,5 +89,6 @@ export function webhookDeliveryView(row: WebhookDeliveryEntity) {
     status_code: row.statusCode,
     error: row.error,
     delivered: row.delivered,
+    status: row.status,
   };
 }

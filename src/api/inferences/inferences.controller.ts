@@ -11,7 +11,16 @@ import {
   Req,
   StreamableFile,
 } from '@nestjs/common';
-import { ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request } from 'express';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { RateLimited } from '../auth/rate-limit.decorator';
@@ -35,6 +44,8 @@ import {
 import { InferenceControlService } from './inference-control.service';
 import { InferenceCreationService } from './inference-creation.service';
 import { InferenceResultsService } from './inference-results.service';
+import { InferenceStacService } from './inference-stac.service';
+import { stacCollectionResponse, stacItemResponse, vectorsQuery } from './stac.dto';
 import { InferencesService, type ListInferencesQuery } from './inferences.service';
 
 const uuidPipe = new ParseUUIDPipe({
@@ -49,6 +60,7 @@ export class InferencesController {
     private readonly inferences: InferencesService,
     private readonly control: InferenceControlService,
     private readonly results: InferenceResultsService,
+    private readonly stac: InferenceStacService,
   ) {}
 
   @Post()
@@ -155,6 +167,54 @@ export class InferencesController {
   @ApiJsonResponse(200, 'CocoDataset', 'a COCO JSON download')
   coco(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<StreamableFile> {
     return this.results.coco(id, user);
+  }
+
+  @Get(':id/stac')
+  @ApiOperation({
+    summary:
+      'The inference as a STAC Collection (links to one Item per finished task; 404 with the reason when there is none yet)',
+  })
+  @ApiOkResponse({ description: 'STAC 1.1 Collection', schema: stacCollectionResponse })
+  stacCollection(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
+    return this.stac.collection(id, user);
+  }
+
+  @Get(':id/stac/items/:taskId')
+  @ApiOperation({
+    summary:
+      'A finished task as a STAC Item: footprint, datetimes, projection, classes, the model (mlm) and provenance; assets as signed URLs',
+  })
+  @ApiOkResponse({ description: 'STAC 1.1 Item (GeoJSON Feature)', schema: stacItemResponse })
+  stacItem(@Param('id', uuidPipe) id: string, @Param('taskId') taskId: string, @CurrentUser() user: string) {
+    return this.stac.item(id, taskId, user);
+  }
+
+  @Get(':id/vectors')
+  @ApiOperation({
+    summary:
+      "Polygons of every finished task's prediction (one per connected component): GeoJSON in WGS 84 or FlatGeobuf in the outputs' CRS, streamed",
+  })
+  @ApiQuery(vectorsQuery)
+  @ApiProduces('application/geo+json', 'application/vnd.flatgeobuf')
+  vectors(
+    @Param('id', uuidPipe) id: string,
+    @Query('format') format: string | undefined,
+    @CurrentUser() user: string,
+  ): Promise<StreamableFile> {
+    return this.stac.vectors(id, user, format);
+  }
+
+  @Get(':id/tasks/:taskId/vectors')
+  @ApiOperation({ summary: "Polygons of one task's prediction: GeoJSON in WGS 84 or FlatGeobuf in its CRS" })
+  @ApiQuery(vectorsQuery)
+  @ApiProduces('application/geo+json', 'application/vnd.flatgeobuf')
+  taskVectors(
+    @Param('id', uuidPipe) id: string,
+    @Param('taskId') taskId: string,
+    @Query('format') format: string | undefined,
+    @CurrentUser() user: string,
+  ): Promise<StreamableFile> {
+    return this.stac.vectors(id, user, format, taskId);
   }
 
   @Get(':id/webhook-deliveries')

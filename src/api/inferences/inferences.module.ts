@@ -5,6 +5,7 @@ import { TilesModule } from '../tiles/tiles.module';
 import { InferenceControlService } from './inference-control.service';
 import { InferenceCreationService } from './inference-creation.service';
 import { InferenceResultsService } from './inference-results.service';
+import { InferenceStacService } from './inference-stac.service';
 import { InferencesController } from './inferences.controller';
 import { InferenceTokensController } from './inference-tokens.controller';
 import { InferencesService } from './inferences.service';
@@ -12,6 +13,12 @@ import { InferencesService } from './inferences.service';
 @Module({
   imports: [ModelsModule, GenericProcessorsModule, TilesModule],
   controllers: [InferencesController, InferenceTokensController],
-  providers: [InferenceCreationService, InferencesService, InferenceControlService, InferenceResultsService],
+  providers: [
+    InferenceCreationService,
+    InferencesService,
+    InferenceControlService,
+    InferenceResultsService,
+    InferenceStacService,
+  ],
 })
 export class InferencesModule {}

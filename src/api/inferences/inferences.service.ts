@@ -73,11 +73,17 @@ export class InferencesService {
     const tasks = rows.map((row) => {
       const task = taskView(row, liveById.get(row.taskId));
       // XYZ tiles of the output for map clients, with a fresh signed token (tiles.controller.ts).
+      const template = task.output_key ? this.tiles.urlTemplate(task.task_id, inference.tokenGeneration) : undefined;
+      const hasPreview = Boolean(
+        (row.outputs?.results as { input_preview_key?: string } | undefined)?.input_preview_key,
+      );
       return {
         ...task,
-        ...(task.output_key
-          ? this.tiles.urlTemplate(task.task_id, inference.tokenGeneration)
-          : { tile_url_template: null, map_url: null }),
+        ...(template ?? { tile_url_template: null, map_url: null }),
+        // The input preview as its own tile layer, beside the prediction (same token).
+        ...(template && hasPreview
+          ? { input_preview_tile_url_template: `${template.tile_url_template}&layer=input-preview` }
+          : {}),
       };
     });
     return { inference_id: inference.id, status: live?.status ?? inference.status, tasks, total_records: tasks.length };

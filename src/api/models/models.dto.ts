@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { pagingQueryFields } from '../http/paging';
+import { TILE_BLENDINGS } from '../../../workflows/contract/model-spec';
 
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4');
 
@@ -39,6 +40,7 @@ export const modelInputDataSpecSchema = z
       .optional(),
     tile_size: z.number().int().min(8).max(4096),
     tile_overlap: z.number().int().min(0),
+    tile_blending: z.enum(TILE_BLENDINGS).optional(),
     nodata: z.number().finite().optional(),
     classes: z
       .array(
@@ -54,9 +56,33 @@ export const modelInputDataSpecSchema = z
       .min(1, 'at least one class is required'),
     output_nodata: z.number().int().min(0).max(255).optional(),
     resolution: z.number().finite().min(0.5).max(10_000).optional(),
+    vectors: z
+      .object({
+        simplify_tolerance: z.number().finite().min(0).max(1_000_000).optional(),
+      })
+      .strict()
+      .optional(),
+    preview: z
+      .object({
+        bands: z.array(z.string().min(1)).length(3, 'three band names: red, green, blue'),
+        percentiles: z
+          .tuple([z.number().min(0).max(100), z.number().min(0).max(100)])
+          .refine(([low, high]) => low < high, 'the low percentile must be below the high one')
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((spec, context) => {
+    spec.preview?.bands.forEach((name, index) => {
+      if (!spec.bands.some((band) => band.name === name))
+        context.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['preview', 'bands', index],
+          message: `${name} is not one of the model's bands (${spec.bands.map((band) => band.name).join(', ')})`,
+        });
+    });
     if (spec.tile_overlap * 2 >= spec.tile_size) {
       context.addIssue({
         code: z.ZodIssueCode.custom,

@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { ApiError } from '../http/api-error';
 import { UnsupportedCrsError } from '../../geo/tiles/crs';
 import { TOKEN_PROBLEMS } from '../../geo/tiles/tile-token';
-import { TileNotFoundError, TilesService } from './tiles.service';
+import { TILE_LAYERS, TileNotFoundError, TilesService, type TileLayer } from './tiles.service';
 import { invalidTile } from '../../geo/tiles/web-mercator';
 import { Public } from '../auth/public.decorator';
 import { ApiRawResponse } from '../openapi/response-schemas';
@@ -30,6 +30,12 @@ export class TilesController {
   })
   @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
   @ApiRawResponse(200, 'image/png', { binary: true, description: 'the 256 x 256 tile' })
+  @ApiQuery({
+    name: 'layer',
+    required: false,
+    enum: [...TILE_LAYERS],
+    description: 'prediction (default) or input-preview (true-colour input, from the results export)',
+  })
   @Get(':taskId/:z/:x/:y.png')
   async tile(
     @Param('taskId') taskId: string,
@@ -37,8 +43,12 @@ export class TilesController {
     @Param('x') xText: string,
     @Param('y') yText: string,
     @Query('token') token: unknown,
+    @Query('layer') layerText: unknown,
     @Res() response: Response,
   ): Promise<void> {
+    const layer = (layerText ?? 'prediction') as TileLayer;
+    if (!(TILE_LAYERS as readonly unknown[]).includes(layer))
+      throw ApiError.badRequest(`layer: must be one of ${TILE_LAYERS.join(', ')}`, 'layer');
     const check = await this.tiles.checkToken(taskId, token);
     if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
     const [z, x, y] = [coordinate(zText), coordinate(xText), coordinate(yText)];
@@ -51,7 +61,7 @@ export class TilesController {
 
     let rendered: { png: Buffer; level: number };
     try {
-      rendered = await this.tiles.tile(taskId, z, x, y);
+      rendered = await this.tiles.tile(taskId, z, x, y, layer);
     } catch (error) {
       if (error instanceof TileNotFoundError) throw ApiError.notFound(error.message);
       if (error instanceof UnsupportedCrsError) throw ApiError.unprocessable(`task ${taskId}: ${error.message}`);

@@ -12,9 +12,15 @@ import { classColourMap, TileRenderer, type ColourMap } from '../../geo/tiles/co
 import { signTileToken, verifyTileToken, type TileTokenCheck } from '../../geo/tiles/tile-token';
 import { TokenGenerations } from '../auth/token-generations';
 
+/** The tile layers of a task: its prediction (class colours) and the true-colour preview of its input. */
+export const TILE_LAYERS = ['prediction', 'input-preview'] as const;
+export type TileLayer = (typeof TILE_LAYERS)[number];
+
 interface TileTask {
   taskId: string;
   outputKey: string;
+  /** The results export's input preview COG, when there is one. */
+  inputPreviewKey: string | null;
   /** Cache identity of the output: a rerun that rewrites the same key updates the task, so caches miss. */
   rasterId: string;
   colours: ColourMap;
@@ -81,6 +87,7 @@ export class TilesService {
     const entry = {
       taskId,
       outputKey: task.outputKey,
+      inputPreviewKey: (task.outputs?.results as { input_preview_key?: string } | undefined)?.input_preview_key ?? null,
       rasterId: `${task.outputKey}@${task.updatedAt.getTime()}`,
       colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255),
     };
@@ -94,8 +101,21 @@ export class TilesService {
     return (await this.renderer.raster(task.rasterId, () => this.openOutput(task.outputKey))).info;
   }
 
-  async tile(taskId: string, z: number, x: number, y: number): Promise<{ png: Buffer; level: number }> {
+  async tile(
+    taskId: string,
+    z: number,
+    x: number,
+    y: number,
+    layer: TileLayer = 'prediction',
+  ): Promise<{ png: Buffer; level: number }> {
     const task = await this.task(taskId);
+    if (layer === 'input-preview') {
+      const key = task.inputPreviewKey;
+      if (!key)
+        throw new TileNotFoundError(`task ${taskId} has no input preview (it is written when the inference ends)`);
+      const preview = await this.renderer.raster(`${key}@${task.rasterId}`, () => this.openOutput(key));
+      return this.renderer.renderRgbaPng(preview, z, x, y);
+    }
     const raster = await this.renderer.raster(task.rasterId, () => this.openOutput(task.outputKey));
     return this.renderer.renderPng(raster, z, x, y, task.colours);
   }

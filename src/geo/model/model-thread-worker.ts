@@ -7,8 +7,11 @@
 import * as fs from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
+import { providerName } from '../../../workflows/contract/execution-providers';
 import type { FromModelThread, SegmentJob, SerializedError, TensorInfo, ToModelThread } from './model-thread';
+import { DEFAULT_TILE_BLENDING } from '../../../workflows/contract/model-spec';
 import {
+  BlendAccumulator,
   bandPlans,
   fillTile,
   ModelShapeError,
@@ -40,6 +43,58 @@ interface LoadedSession {
   session: ort.InferenceSession;
   inputName: string;
   outputName: string;
+  /** The execution provider the session was created with (the first of the list that loaded). */
+  provider: string;
+  /** Why the providers before it were passed over (their load errors), when any were. */
+  fallback?: string;
+}
+
+/** Providers this thread could not load, with the reason: not tried again for later sessions. */
+const unusableProviders = new Map<string, string>();
+
+function shortOrtMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  // onnxruntime appends the whole native message; its first line says what failed.
+  return message.split('\n')[0]!.trim();
+}
+
+/**
+ * Creates a session with the first provider of `options.executionProviders` that loads: a CUDA provider whose
+ * library, driver or GPU is missing throws at creation, and the session is then created with the rest of the
+ * list (the CPU). The CPU's own error (a broken model) is the one thrown when nothing loads.
+ */
+async function createSession(
+  modelPath: string,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<{ session: ort.InferenceSession; provider: string; fallback?: string }> {
+  const listed = (options.executionProviders ?? ['cpu']).map((entry) => ({ entry, name: providerName(entry) }));
+  const skipped: string[] = [];
+  const candidates = listed.filter(({ name }) => {
+    const reason = unusableProviders.get(name);
+    if (reason) skipped.push(`${name}: ${reason}`);
+    return !reason;
+  });
+  if (candidates.length === 0) throw new Error(`no execution provider could be loaded (${skipped.join('; ')})`);
+  // A provider is only remembered as unusable once a later one loaded the same model: when none does, the
+  // model itself is at fault, not the provider.
+  const failed: Array<[string, string]> = [];
+  for (let i = 0; i < candidates.length; i++) {
+    const rest = candidates.slice(i);
+    try {
+      const session = await ort.InferenceSession.create(modelPath, {
+        ...options,
+        executionProviders: rest.map(({ entry }) => entry),
+      });
+      for (const [name, reason] of failed) unusableProviders.set(name, reason);
+      return { session, provider: rest[0]!.name, ...(skipped.length > 0 ? { fallback: skipped.join('; ') } : {}) };
+    } catch (error) {
+      if (i === candidates.length - 1 || rest[0]!.name === 'cpu') throw error;
+      const reason = shortOrtMessage(error);
+      failed.push([rest[0]!.name, reason]);
+      skipped.push(`${rest[0]!.name}: ${reason}`);
+    }
+  }
+  throw new Error('unreachable');
 }
 
 const SESSION_CACHE_LIMIT = 4;
@@ -63,10 +118,12 @@ function loadSession(
     sessions.set(key, cached);
     return cached;
   }
-  const entry = ort.InferenceSession.create(modelPath, options).then((session) => ({
+  const entry = createSession(modelPath, options).then(({ session, provider, fallback }) => ({
     session,
     inputName: session.inputNames[0]!,
     outputName: session.outputNames[0]!,
+    provider,
+    ...(fallback ? { fallback } : {}),
   }));
   sessions.set(key, entry);
   entry.catch(() => {
@@ -86,11 +143,16 @@ function tensorInfo(value: ort.InferenceSession.ValueMetadata): TensorInfo {
 
 async function describe(id: number, modelPath: string, options: ort.InferenceSession.SessionOptions): Promise<void> {
   try {
-    const { session } = await loadSession(sessionKey(modelPath, options), modelPath, options);
+    const { session, provider, fallback } = await loadSession(sessionKey(modelPath, options), modelPath, options);
     post({
       type: 'described',
       id,
-      signature: { inputs: session.inputMetadata.map(tensorInfo), outputs: session.outputMetadata.map(tensorInfo) },
+      signature: {
+        inputs: session.inputMetadata.map(tensorInfo),
+        outputs: session.outputMetadata.map(tensorInfo),
+        executionProvider: provider,
+        ...(fallback ? { providerFallback: fallback } : {}),
+      },
     });
   } catch (error) {
     post({ type: 'failed', id, error: serialize(error) });
@@ -106,6 +168,8 @@ interface Prepared {
   nodata: Uint8Array | null;
   mask: Uint8Array;
   classValues: Uint8Array;
+  /** Weighted sums of overlapping tiles (tile_blending linear / cosine); absent for `center`. */
+  blend?: BlendAccumulator;
 }
 
 interface Request {
@@ -120,6 +184,8 @@ interface Request {
   /** Tiles whose result is in the mask. */
   done: number;
   prepared?: Prepared;
+  /** Execution provider of the session its tiles ran on. */
+  provider?: string;
 }
 
 /** Pending requests, oldest first. */
@@ -174,11 +240,28 @@ function prepare(request: Request): Prepared | undefined {
       job.nodata,
       pixels,
     );
+    const mask = new Uint8Array(pixels);
+    const classValues = Uint8Array.from(job.spec.classes.map((c) => c.value));
+    const blending = job.spec.tile_blending ?? DEFAULT_TILE_BLENDING;
     request.prepared = {
       plans,
       nodata,
-      mask: new Uint8Array(pixels),
-      classValues: Uint8Array.from(job.spec.classes.map((c) => c.value)),
+      mask,
+      classValues,
+      ...(blending === 'center'
+        ? {}
+        : {
+            blend: new BlendAccumulator(
+              mask,
+              job.width,
+              job.height,
+              job.spec.tile_size,
+              job.spec.tile_overlap,
+              job.spec.classes.length,
+              classValues,
+              blending,
+            ),
+          }),
     };
     return request.prepared;
   } catch (error) {
@@ -189,12 +272,13 @@ function prepare(request: Request): Prepared | undefined {
 
 function finish(request: Request, prepared: Prepared): void {
   const { mask, nodata } = prepared;
+  prepared.blend?.finish();
   if (nodata) {
     const outputNodata = request.job.spec.output_nodata ?? 255;
     for (let i = 0; i < mask.length; i++) if (nodata[i] === 1) mask[i] = outputNodata;
   }
   remove(request);
-  post({ type: 'segmented', id: request.id, mask }, [mask.buffer as ArrayBuffer]);
+  post({ type: 'segmented', id: request.id, mask, provider: request.provider ?? 'cpu' }, [mask.buffer as ArrayBuffer]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,16 +354,18 @@ async function runOnce(): Promise<void> {
     }
     const logits = output.data as Float32Array;
     taken.forEach(({ request, prepared, tile }, i) =>
-      writeCore(
-        prepared.mask,
-        logits,
-        i * classes * plane,
-        tile,
-        tileSize,
-        request.job.width,
-        classes,
-        prepared.classValues,
-      ),
+      prepared.blend
+        ? prepared.blend.add(logits, i * classes * plane, tile)
+        : writeCore(
+            prepared.mask,
+            logits,
+            i * classes * plane,
+            tile,
+            tileSize,
+            request.job.width,
+            classes,
+            prepared.classValues,
+          ),
     );
   } catch (error) {
     for (const request of involved) fail(request, error);
@@ -291,6 +377,7 @@ async function runOnce(): Promise<void> {
   for (const request of involved) {
     if (!queue.includes(request)) continue; // cancelled while the run was in flight
     request.done += taken.filter((entry) => entry.request === request).length;
+    request.provider = loaded.provider;
     post({ type: 'progress', id: request.id, done: request.done, total: request.tiles.length });
     if (request.done === request.tiles.length) finish(request, request.prepared!);
   }

@@ -6,8 +6,8 @@
  * every other activity, heartbeat and HTTP request of the process for its whole duration. Here the main
  * thread only copies the picked bands, posts them to a thread and gets the mask back (transferred).
  *
- * - MODEL_CONCURRENCY threads per pool (the pipeline workers of a process share one); each owns its
- *   onnxruntime sessions (model-thread-worker.ts).
+ * - MODEL_CONCURRENCY threads per pool (0: one per core), started as work needs them (the pipeline workers of a
+ *   process share one pool); each owns its onnxruntime sessions (model-thread-worker.ts).
  * - A thread is given a request while it holds fewer than two runs' worth of tiles, so it can fill every
  *   run with tiles of several pending requests of the same model (cross-call batching) while the rest of
  *   the requests wait here, in order, without their bands being copied yet.
@@ -15,6 +15,7 @@
  *   the next request gets a fresh thread. Idle threads do not keep the process alive.
  */
 import { AsyncResource } from 'node:async_hooks';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -53,6 +54,24 @@ export interface TensorInfo {
 export interface ModelSignatureInfo {
   inputs: TensorInfo[];
   outputs: TensorInfo[];
+  /** The execution provider the thread's session runs on (`cuda`, `cpu`). */
+  executionProvider: string;
+  /** Why the providers listed before it were not used (their load errors), when any were passed over. */
+  providerFallback?: string;
+}
+
+/** A segmented raster: one class value per pixel, and the execution provider that computed it. */
+export interface SegmentOutcome {
+  mask: Uint8Array;
+  executionProvider: string;
+}
+
+export interface ModelThreadPoolOptions {
+  /**
+   * Told once per pool and distinct reason when a session falls back to a later execution provider (CUDA could
+   * not be loaded): the worker logs it as a warning.
+   */
+  onProviderFallback?: (message: string) => void;
 }
 
 export interface SerializedError {
@@ -70,7 +89,7 @@ export type ToModelThread =
 export type FromModelThread =
   | { type: 'described'; id: number; signature: ModelSignatureInfo }
   | { type: 'progress'; id: number; done: number; total: number }
-  | { type: 'segmented'; id: number; mask: Uint8Array }
+  | { type: 'segmented'; id: number; mask: Uint8Array; provider: string }
   | { type: 'failed'; id: number; error: SerializedError }
   /** One session.run: how many tiles it computed (padding excluded) and from how many requests. */
   | { type: 'ran'; tiles: number; requests: number };
@@ -141,7 +160,7 @@ interface SegmentCall {
   onAbort?: () => void;
   quietTimer?: NodeJS.Timeout;
   settled: boolean;
-  resolve: (mask: Uint8Array) => void;
+  resolve: (outcome: SegmentOutcome) => void;
   reject: (error: unknown) => void;
 }
 
@@ -196,18 +215,35 @@ export class ModelThreadPool {
   private nextId = 1;
   private dispatchQueued = false;
   private readonly counters = { threadsStarted: 0, threadsLost: 0, runs: 0, tiles: 0, sharedRuns: 0 };
+  private readonly fallbacksTold = new Set<string>();
 
-  constructor(size = 1) {
+  constructor(
+    size = 1,
+    private readonly options: ModelThreadPoolOptions = {},
+  ) {
     this.resize(size);
   }
 
-  /** Threads to keep at most; surplus idle threads stop now, busy ones when their work is done. */
+  /** Threads to keep at most (0: one per core); surplus idle threads stop now, busy ones when their work is done. */
   resize(size: number): void {
-    const wanted = Math.max(1, Math.floor(size));
+    const wanted = size > 0 ? Math.max(1, Math.floor(size)) : os.availableParallelism();
     if (wanted === this.size) return;
     this.size = wanted;
     for (const thread of this.threads) this.retireIfSurplus(thread);
     this.dispatch();
+  }
+
+  /** Threads this pool may run at once. */
+  get maxThreads(): number {
+    return this.size;
+  }
+
+  /** Segment calls given to threads or waiting for one (diagnostics and tests). */
+  segmentCallsInFlight(): number {
+    let calls = this.waiting.length;
+    for (const thread of this.threads)
+      for (const call of thread.calls.values()) if (call.kind === 'segment') calls += 1;
+    return calls;
   }
 
   /** Counters for tests and diagnostics. */
@@ -218,7 +254,15 @@ export class ModelThreadPool {
   /** Loads the model in a thread (its session is cached there) and returns its inputs and outputs. */
   describe(modelPath: string, sessionOptions: InferenceSession.SessionOptions): Promise<ModelSignatureInfo> {
     return new Promise((resolve, reject) => {
-      const call: DescribeCall = { kind: 'describe', id: this.nextId++, resolve, reject };
+      const call: DescribeCall = {
+        kind: 'describe',
+        id: this.nextId++,
+        resolve: (signature) => {
+          this.tellFallback(signature);
+          resolve(signature);
+        },
+        reject,
+      };
       const thread =
         this.threads.find((t) => !t.retiring && t.calls.size === 0) ??
         (this.liveThreads() < this.size ? this.spawn() : this.leastBusy(this.activeThreads()));
@@ -228,8 +272,8 @@ export class ModelThreadPool {
   }
 
   /** Segments one raster in a model thread; `prepareJob` is called once a thread takes the call. */
-  segment(prepareJob: () => PreparedJob, options: SegmentRequestOptions): Promise<Uint8Array> {
-    return new Promise<Uint8Array>((resolve, reject) => {
+  segment(prepareJob: () => PreparedJob, options: SegmentRequestOptions): Promise<SegmentOutcome> {
+    return new Promise<SegmentOutcome>((resolve, reject) => {
       const { signal } = options;
       if (signal?.aborted) {
         reject(abortReason(signal));
@@ -274,6 +318,15 @@ export class ModelThreadPool {
   /** Makes every thread throw an uncaught error, as a crash would. For tests. */
   crashThreadsForTesting(reason = 'model thread crash requested by a test'): void {
     for (const thread of this.threads) this.post(thread, { type: 'crash', reason });
+  }
+
+  /** One warning per distinct fallback (each model thread finds out for itself; the log says it once). */
+  private tellFallback(signature: ModelSignatureInfo): void {
+    if (!signature.providerFallback) return;
+    const message = `execution provider fallback: running on ${signature.executionProvider} (${signature.providerFallback})`;
+    if (this.fallbacksTold.has(message)) return;
+    this.fallbacksTold.add(message);
+    this.options.onProviderFallback?.(message);
   }
 
   private liveThreads(): number {
@@ -447,7 +500,7 @@ export class ModelThreadPool {
         if (call.kind !== 'segment') return;
         this.untrack(thread, call);
         this.settle(call);
-        call.resolve(message.mask);
+        call.resolve({ mask: message.mask, executionProvider: message.provider });
         this.dispatch();
         break;
       case 'failed':

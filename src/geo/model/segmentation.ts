@@ -1,5 +1,5 @@
 /**
- * Tiled semantic segmentation of a raster with an ONNX model (onnxruntime-node, CPU).
+ * Tiled semantic segmentation of a raster with an ONNX model (onnxruntime-node; CPU, or CUDA when configured and usable).
  *
  * The tiling rule (python/reference_inference.py implements the same rule independently):
  *
@@ -14,6 +14,12 @@
  *   e(-1) = 0 and e(last) = L.
  * - Class = argmax over the model's logit channels (first maximum wins), written as
  *   spec.classes[argmax].value.
+ * - That nearest-centre rule is `tile_blending: "center"`. With `linear` or `cosine` (the default) every tile
+ *   covering a pixel contributes: per class, sum over those tiles (in tile order, row by row) of
+ *   w(py) * w(px) * logit, in double precision, and the class is the argmax of the sums (first maximum wins).
+ *   Along an axis of a tile (size T, overlap V), at position p with d = min(p, T - 1 - p):
+ *   w = 1 where d >= V (or V = 0); else linear (d + 0.5) / V, cosine 0.5 - 0.5 cos(pi (d + 0.5) / V).
+ *   Weights are products (py * px) computed first, then multiplied by the logit, then added.
  *
  * Preprocessing from the ModelInputDataSpec: bands picked by source_index (1-based, default position
  * + 1), reflectance = (dn + offset) * scale, then (x - mean) / std, evaluated in double precision in
@@ -29,7 +35,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
-import type { ModelThreadPool, PreparedJob, SegmentJob } from './model-thread';
+import type { ExecutionProviderName } from '../../../workflows/contract/execution-providers';
+import type { TileBlending } from '../../../workflows/contract/model-spec';
+import type { ModelThreadPool, PreparedJob, SegmentJob, SegmentOutcome } from './model-thread';
 import type { Raster, RasterTypedArray } from '../raster/raster';
 
 export interface PixelWindow {
@@ -225,6 +233,100 @@ export function writeCore(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Overlap blending
+// ---------------------------------------------------------------------------------------------
+
+/** Weight of each position along a tile axis (see the rule at the top of this file); strictly positive. */
+export function blendWeights(
+  tileSize: number,
+  overlap: number,
+  blending: Exclude<TileBlending, 'center'>,
+): Float64Array {
+  const weights = new Float64Array(tileSize);
+  for (let p = 0; p < tileSize; p++) {
+    const d = Math.min(p, tileSize - 1 - p);
+    if (overlap === 0 || d >= overlap) weights[p] = 1;
+    else if (blending === 'linear') weights[p] = (d + 0.5) / overlap;
+    else weights[p] = 0.5 - 0.5 * Math.cos((Math.PI * (d + 0.5)) / overlap);
+  }
+  return weights;
+}
+
+/**
+ * Weighted sums of the model outputs over overlapping tiles, kept for one band of rows only: tiles arrive in
+ * plan order (row by row), so rows above the current tile row are final and are turned into classes as soon as
+ * a new tile row starts. Memory: tile_size rows x width x classes doubles, whatever the image height.
+ */
+export class BlendAccumulator {
+  private readonly sums: Float64Array;
+  /** First image row held in `sums`. */
+  private bandStart = 0;
+  private readonly weights: Float64Array;
+
+  constructor(
+    private readonly mask: Uint8Array,
+    private readonly width: number,
+    private readonly height: number,
+    private readonly tileSize: number,
+    overlap: number,
+    private readonly classes: number,
+    private readonly classValues: Uint8Array,
+    blending: Exclude<TileBlending, 'center'>,
+  ) {
+    this.sums = new Float64Array(Math.min(tileSize, height) * width * classes);
+    this.weights = blendWeights(tileSize, overlap, blending);
+  }
+
+  /** Adds one tile's logits (channels-first, T x T per class, at `base`); tiles must come in plan order. */
+  add(logits: Float32Array, base: number, tile: TileWindow): void {
+    if (tile.y > this.bandStart) this.settle(tile.y);
+    const { sums, weights, width, classes, tileSize } = this;
+    const plane = tileSize * tileSize;
+    for (let py = 0; py < tile.h; py++) {
+      const wy = weights[py]!;
+      const rowBase = ((tile.y + py - this.bandStart) * width + tile.x) * classes;
+      const logitRow = base + py * tileSize;
+      for (let px = 0; px < tile.w; px++) {
+        const weight = wy * weights[px]!;
+        const at = rowBase + px * classes;
+        for (let c = 0; c < classes; c++) sums[at + c] += weight * logits[logitRow + c * plane + px]!;
+      }
+    }
+  }
+
+  /** Classes for every row not yet settled (after the last tile). */
+  finish(): void {
+    this.settle(this.height);
+  }
+
+  /** Writes the classes of rows [bandStart, until) and moves the band down to start at `until`. */
+  private settle(until: number): void {
+    const { sums, width, classes, mask, classValues } = this;
+    const rows = until - this.bandStart;
+    for (let r = 0; r < rows; r++) {
+      const out = (this.bandStart + r) * width;
+      for (let x = 0; x < width; x++) {
+        const at = (r * width + x) * classes;
+        let best = sums[at]!;
+        let bestClass = 0;
+        for (let c = 1; c < classes; c++) {
+          const v = sums[at + c]!;
+          if (v > best) {
+            best = v;
+            bestClass = c;
+          }
+        }
+        mask[out + x] = classValues[bestClass]!;
+      }
+    }
+    const kept = rows * width * classes;
+    sums.copyWithin(0, kept);
+    sums.fill(0, sums.length - kept);
+    this.bandStart = until;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // ONNX runtime
 // ---------------------------------------------------------------------------------------------
 
@@ -300,10 +402,18 @@ export async function validateOnnxModel(modelPath: string): Promise<OnnxSignatur
 }
 
 export interface SegmenterOptions {
-  /** Threads inside one operator (onnxruntime intraOpNumThreads), per model thread. Default: os.availableParallelism(). */
+  /**
+   * Threads inside one operator (onnxruntime intraOpNumThreads), per model thread. Default (0, auto): every core
+   * for a run that has the pool to itself, a share of the cores for runs side by side (see OnnxSegmenter).
+   */
   intraOpThreads?: number;
-  /** Most tiles per session.run, taken across the pending segment() calls of the model. Default 4. Ignored when the model has a fixed batch dimension. */
+  /**
+   * Most tiles per session.run, taken across the pending segment() calls of the model. Default 4 on the CPU,
+   * 16 on CUDA (a GPU is only kept busy by bigger runs). Ignored when the model has a fixed batch dimension.
+   */
   batchSize?: number;
+  /** Execution providers in order of preference (ONNX_EXECUTION_PROVIDERS); the first that loads is used. Default CPU. */
+  executionProviders?: readonly ExecutionProviderName[];
   /** Default 'sequential'. */
   executionMode?: 'sequential' | 'parallel';
   /** Default 'all'. */
@@ -330,12 +440,17 @@ export function sessionOptionsFor(options: SegmenterOptions): ort.InferenceSessi
     interOpNumThreads: 1,
     executionMode: options.executionMode ?? 'sequential',
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    executionProviders: [...(options.executionProviders ?? ['cpu'])],
     enableCpuMemArena: true,
     enableMemPattern: true,
     // Idle intra-op threads sleep instead of spinning: the worker shares its cores with I/O, GDAL and Node.
     extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
 }
+
+/** Default tiles per run: enough to amortize a run on the CPU; a GPU needs more work per launch. */
+const CPU_BATCH_SIZE = 4;
+const GPU_BATCH_SIZE = 16;
 
 export class ModelShapeError extends Error {
   constructor(message: string) {
@@ -366,6 +481,16 @@ export class OnnxSegmenter {
     readonly batchSize: number,
     /** True when the model's batch dimension is fixed: every run is padded to `batchSize`. */
     readonly fixedBatch: boolean,
+    /** The execution provider the model loaded on (`cuda`, or `cpu` also when CUDA could not be loaded). */
+    readonly executionProvider: string,
+    /** Why the providers before it in the list were passed over (CUDA's load error), when any were. */
+    readonly providerFallback: string | undefined,
+    /**
+     * Threads auto (ONNX_INTRA_OP_THREADS unset) on a pool of several threads: the options of inputs that fit in one
+     * run (small files), with a share of the cores each (one per thread on a pool of one per core), so many run side
+     * by side; inputs of several runs (scenes) use `sessionOptions`, every core for each run.
+     */
+    private readonly sideBySideOptions: ort.InferenceSession.SessionOptions | undefined,
   ) {}
 
   /**
@@ -379,7 +504,8 @@ export class OnnxSegmenter {
     options: SegmenterOptions = {},
   ): Promise<OnnxSegmenter> {
     const sessionOptions = sessionOptionsFor(options);
-    const { inputs, outputs } = await threads.describe(modelPath, sessionOptions);
+    const autoThreads = !(options.intraOpThreads && options.intraOpThreads > 0);
+    const { inputs, outputs, executionProvider, providerFallback } = await threads.describe(modelPath, sessionOptions);
     const input = inputs[0];
     const output = outputs[0];
     if (!input || !output) throw new ModelShapeError('the model has no input or no output');
@@ -415,8 +541,26 @@ export class OnnxSegmenter {
         throw new ModelShapeError(`class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`);
     }
     const fixedBatch = fixed(dims[0]);
-    const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? 4));
-    return new OnnxSegmenter(threads, modelPath, sessionOptions, spec, input.name, output.name, batchSize, fixedBatch);
+    const defaultBatch = executionProvider === 'cuda' ? GPU_BATCH_SIZE : CPU_BATCH_SIZE;
+    const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? defaultBatch));
+    return new OnnxSegmenter(
+      threads,
+      modelPath,
+      sessionOptions,
+      spec,
+      input.name,
+      output.name,
+      batchSize,
+      fixedBatch,
+      executionProvider,
+      providerFallback,
+      autoThreads && executionProvider !== 'cuda' && threads.maxThreads > 1
+        ? {
+            ...sessionOptions,
+            intraOpNumThreads: Math.max(1, Math.floor(os.availableParallelism() / threads.maxThreads)),
+          }
+        : undefined,
+    );
   }
 
   /** Tiles this segmenter would run for a width x height input. */
@@ -430,15 +574,24 @@ export class OnnxSegmenter {
    * calls; it must not change until the call has settled.
    */
   async segment(raster: Raster, options: SegmentOptions = {}): Promise<Uint8Array> {
+    return (await this.segmentDetailed(raster, options)).mask;
+  }
+
+  /** segment(), also saying which execution provider computed the mask. */
+  async segmentDetailed(raster: Raster, options: SegmentOptions = {}): Promise<SegmentOutcome> {
     const { spec } = this;
     const { width, height } = raster;
     if (raster.bands.some((band) => band.length !== width * height))
       throw new Error(`raster bands do not hold ${width} x ${height} values`);
     bandPlans(spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
     const total = this.plan(width, height).length;
-    const batchKey = JSON.stringify([this.modelPath, this.sessionOptions, this.batchSize]);
+    // Threads auto: an input of several runs (a scene) spreads each run over every core; inputs of one run (small
+    // files) take one core's share each and run side by side in the pool's threads.
+    const sessionOptions =
+      this.sideBySideOptions && total <= this.batchSize ? this.sideBySideOptions : this.sessionOptions;
+    const batchKey = JSON.stringify([this.modelPath, sessionOptions, this.batchSize]);
     return this.threads
-      .segment(() => this.prepareJob(raster, options.handOverBands ?? false), {
+      .segment(() => this.prepareJob(raster, sessionOptions, options.handOverBands ?? false), {
         batchKey,
         batchSize: this.batchSize,
         total,
@@ -452,7 +605,11 @@ export class OnnxSegmenter {
    * The job for a model thread, made when a thread takes the call. One copy of each picked band, then
    * transferred: no second copy by postMessage, and the caller's arrays stay attached.
    */
-  private prepareJob(raster: Raster, handOver: boolean): PreparedJob {
+  private prepareJob(
+    raster: Raster,
+    sessionOptions: ort.InferenceSession.SessionOptions,
+    handOver: boolean,
+  ): PreparedJob {
     const { spec } = this;
     const bands: Array<RasterTypedArray | null> = raster.bands.map(() => null);
     const transfer: ArrayBuffer[] = [];
@@ -471,7 +628,7 @@ export class OnnxSegmenter {
     });
     const job: SegmentJob = {
       modelPath: this.modelPath,
-      sessionOptions: this.sessionOptions,
+      sessionOptions,
       spec,
       batchSize: this.batchSize,
       fixedBatch: this.fixedBatch,

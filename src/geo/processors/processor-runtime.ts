@@ -52,6 +52,60 @@ export interface ProcessorRunOutcome {
 
 export class ProcessorRuntimeError extends Error {}
 
+/** One task's outcome inside a call to a warm lifecycle processor. */
+export interface WarmItemOutcome {
+  ok: boolean;
+  result?: Record<string, unknown> | null;
+  /** 'validation': validate() (or process()) raised ValidationError; 'error': any other exception. */
+  kind?: 'validation' | 'error';
+  message?: string;
+}
+
+/** The answer to a call to a warm process (python/processor_runtime.py supervise_warm). */
+export interface WarmCallAnswer {
+  /** The processor answered; false when the call failed as a whole (setup raised, crash, limit). */
+  ok: boolean;
+  op: 'setup' | 'process' | 'cleanup';
+  items?: WarmItemOutcome[];
+  /** Wall time of the processor's own code in this call. */
+  user_ms?: number;
+  duration_ms: number;
+  /** What the processor printed during the call (stdout+stderr). */
+  log: string;
+  /** Log bytes of the warm process's whole life so far (the log limit counts these). */
+  log_bytes: number;
+  /** The warm process ended with this call (crash, limit, setup failure): the next call needs a fresh one. */
+  fatal?: boolean;
+  reason?: string;
+  message?: string;
+  kind?: string;
+  sandbox_error?: boolean;
+  /** Setup only: the processor has process_batch. */
+  batch?: boolean;
+}
+
+export interface WarmStartRequest {
+  id: string;
+  /** The processor file, inside workDir. */
+  script: string;
+  /** The warm process's own directory (bind-mounted read-write; each call adds a directory under it). */
+  workDir: string;
+  /** The supervisor's files (call answers); invisible to the processor. */
+  stateDir: string;
+  parameters: Record<string, unknown>;
+  limits: ProcessorLimits;
+  /** Called once when the warm process has ended, with why ('stopped' after a clean stop). */
+  onExit: (reason: string) => void;
+}
+
+export interface WarmCallItem {
+  input_path: string;
+  output_path: string;
+  parameters: Record<string, unknown>;
+  /** The call's directory (handed to the processor's user). */
+  dir: string;
+}
+
 interface RuntimeReady {
   event: 'ready';
   pid: number;
@@ -83,7 +137,11 @@ const PASSED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'GDAL_DATA', 'PROJ_LIB', 'PR
 export class ProcessorRuntime {
   private child?: ChildProcessByStdio<Writable, Readable, Readable>;
   private starting?: Promise<RuntimeReady>;
-  private readonly pending = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    string,
+    { resolve: (answer?: WarmCallAnswer) => void; reject: (error: Error) => void }
+  >();
+  private readonly warmExits = new Map<string, (reason: string) => void>();
   private stderrTail = '';
   private closed = false;
   ready?: RuntimeReady;
@@ -112,6 +170,8 @@ export class ProcessorRuntime {
     const env: NodeJS.ProcessEnv = { ...SINGLE_THREAD_ENV, PYTHONDONTWRITEBYTECODE: '1', HOME: '/nonexistent' };
     for (const name of PASSED_ENV) if (process.env[name]) env[name] = process.env[name];
     env.PROCESSOR_UID_BASE = String(this.options.uidBase);
+    // The interpreter checks it is still this process's child once it has asked to die with it.
+    env.PROCESSOR_PARENT_PID = String(process.pid);
     if (this.options.preimport) env.PROCESSOR_PREIMPORT = this.options.preimport;
     const child = spawn(this.options.pythonBin, [processorRuntimeScript(), 'serve'], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -126,7 +186,14 @@ export class ProcessorRuntime {
         for (const line of text.split('\n')) if (line.trim()) this.options.onLog?.(line);
       });
       createInterface({ input: child.stdout }).on('line', (line) => {
-        let message: { event?: string; id?: string; message?: string };
+        let message: {
+          event?: string;
+          id?: string;
+          message?: string;
+          error?: string;
+          reason?: string;
+          answer?: WarmCallAnswer;
+        };
         try {
           message = JSON.parse(line) as typeof message;
         } catch {
@@ -138,7 +205,12 @@ export class ProcessorRuntime {
           this.ready = message as RuntimeReady;
           resolve(this.ready);
         } else if (message.event === 'done' && message.id) {
-          this.pending.get(message.id)?.resolve();
+          if (message.error) this.pending.get(message.id)?.reject(new ProcessorRuntimeError(message.error));
+          else this.pending.get(message.id)?.resolve(message.answer);
+        } else if (message.event === 'warm-exit' && message.id) {
+          const onExit = this.warmExits.get(message.id);
+          this.warmExits.delete(message.id);
+          onExit?.(message.reason ?? 'ended');
         } else if (message.event === 'error') {
           this.options.onLog?.(`processor runtime error: ${message.message ?? line}`);
         }
@@ -154,6 +226,9 @@ export class ProcessorRuntime {
         if (!isReady) reject(why);
         for (const entry of this.pending.values()) entry.reject(why);
         this.pending.clear();
+        // Warm processes die with the interpreter that forked them.
+        for (const onExit of this.warmExits.values()) onExit(why.message);
+        this.warmExits.clear();
         if (this.child === child) {
           this.child = undefined;
           this.starting = undefined;
@@ -188,7 +263,7 @@ export class ProcessorRuntime {
         tmp_mb: limits.tmpMb,
       },
     };
-    const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => this.pending.set(id, { resolve: () => resolve(), reject }));
     const cancel = () => child.stdin.write(`${JSON.stringify({ op: 'cancel', id })}\n`);
     request.signal?.addEventListener('abort', cancel, { once: true });
     // The supervisor enforces the time limit itself; this only catches a supervisor that never answers.
@@ -221,6 +296,98 @@ export class ProcessorRuntime {
     >;
     const log = await fsp.readFile(path.join(request.stateDir, 'run.log'), 'utf8').catch(() => '');
     return { ...outcome, log };
+  }
+
+  /**
+   * Starts a warm process for a lifecycle processor (python/processor_runtime.py supervise_warm) and runs its
+   * setup; resolves with setup's answer. A failed setup (ok false) leaves no process behind.
+   */
+  async startWarm(request: WarmStartRequest): Promise<WarmCallAnswer> {
+    await this.start();
+    const child = this.child;
+    if (!child) throw new ProcessorRuntimeError('the processor runtime is not running');
+    await fsp.mkdir(request.stateDir, { recursive: true });
+    const call = randomUUID();
+    this.warmExits.set(request.id, request.onExit);
+    const limits = request.limits;
+    const message = {
+      op: 'warm',
+      mode: 'lifecycle',
+      id: request.id,
+      call,
+      script: request.script,
+      args: [],
+      cwd: request.workDir,
+      bind_rw: [request.workDir],
+      state_dir: request.stateDir,
+      parameters: request.parameters,
+      limits: {
+        timeout_s: limits.timeoutSeconds,
+        memory_mb: limits.memoryMb,
+        max_processes: limits.maxProcesses,
+        max_log_bytes: limits.maxLogBytes,
+        max_file_bytes: limits.maxOutputBytes,
+        tmp_mb: limits.tmpMb,
+      },
+    };
+    return this.awaitCall(child, call, request.stateDir, limits, message);
+  }
+
+  /** Sends one call (process several items, or stop = cleanup) to a warm process and waits for its answer. */
+  async callWarm(
+    warmId: string,
+    stateDir: string,
+    limits: ProcessorLimits,
+    body: { op: 'process'; items: WarmCallItem[]; batch: boolean } | { op: 'stop' },
+    signal?: AbortSignal,
+  ): Promise<WarmCallAnswer> {
+    const child = this.child;
+    if (!child) throw new ProcessorRuntimeError('the processor runtime is not running');
+    const call = randomUUID();
+    return this.awaitCall(child, call, stateDir, limits, { ...body, warm: warmId, call }, signal, warmId);
+  }
+
+  private async awaitCall(
+    child: ChildProcessByStdio<Writable, Readable, Readable>,
+    call: string,
+    stateDir: string,
+    limits: ProcessorLimits,
+    message: object,
+    signal?: AbortSignal,
+    warmId?: string,
+  ): Promise<WarmCallAnswer> {
+    const done = new Promise<WarmCallAnswer | undefined>((resolve, reject) =>
+      this.pending.set(call, { resolve, reject }),
+    );
+    const cancel = () => child.stdin.write(`${JSON.stringify({ op: 'cancel', warm: warmId, id: call })}\n`);
+    let inline: WarmCallAnswer | undefined;
+    if (warmId) signal?.addEventListener('abort', cancel, { once: true });
+    // The supervisor enforces the time limit per call; this only catches one that never answers.
+    const watchdog = setTimeout(
+      () =>
+        this.pending
+          .get(call)
+          ?.reject(
+            new ProcessorRuntimeError(
+              `no answer from the warm processor ${limits.timeoutSeconds + 60} s after the call`,
+            ),
+          ),
+      (limits.timeoutSeconds + 60) * 1000,
+    );
+    try {
+      child.stdin.write(`${JSON.stringify(message)}\n`);
+      if (warmId && signal?.aborted) cancel();
+      inline = await done;
+    } finally {
+      clearTimeout(watchdog);
+      signal?.removeEventListener('abort', cancel);
+      this.pending.delete(call);
+    }
+    if (inline) return inline;
+    const file = path.join(stateDir, `call-${call}.json`);
+    const answer = JSON.parse(await fsp.readFile(file, 'utf8')) as WarmCallAnswer;
+    await fsp.rm(file, { force: true });
+    return answer;
   }
 
   /** Stops the interpreter (and with it any run still going). */

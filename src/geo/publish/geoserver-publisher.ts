@@ -153,35 +153,38 @@ export class GeoServerPublisher implements MapPublisher {
         accept: [200, 201],
       },
     );
-    // 3. Style from the model's classes: create, or update when it exists (403).
-    const sld = classStyleSld(style, request.classes ?? [], request.outputNodata ?? null);
-    const created = await this.call('POST', `/rest/workspaces/${ws}/styles?name=${encodeURIComponent(style)}`, {
-      body: sld,
-      contentType: 'application/vnd.ogc.sld+xml',
-      accept: [201, 403],
-    });
-    if (created === 403) {
-      await this.call('PUT', `/rest/workspaces/${ws}/styles/${encodeURIComponent(style)}`, {
+    // A true-colour layer keeps GeoServer's default raster style (RGB(A) bands as they are).
+    if (!request.trueColour) {
+      // 3. Style from the model's classes: create, or update when it exists (403).
+      const sld = classStyleSld(style, request.classes ?? [], request.outputNodata ?? null);
+      const created = await this.call('POST', `/rest/workspaces/${ws}/styles?name=${encodeURIComponent(style)}`, {
         body: sld,
         contentType: 'application/vnd.ogc.sld+xml',
+        accept: [201, 403],
+      });
+      if (created === 403) {
+        await this.call('PUT', `/rest/workspaces/${ws}/styles/${encodeURIComponent(style)}`, {
+          body: sld,
+          contentType: 'application/vnd.ogc.sld+xml',
+          accept: [200],
+        });
+      }
+      // 4. Default style of the layer.
+      await this.call('PUT', `/rest/layers/${ws}:${encodeURIComponent(layer)}`, {
+        body: JSON.stringify({ layer: { defaultStyle: { name: style, workspace } } }),
+        contentType: 'application/json',
         accept: [200],
       });
     }
-    // 4. Default style of the layer.
-    await this.call('PUT', `/rest/layers/${ws}:${encodeURIComponent(layer)}`, {
-      body: JSON.stringify({ layer: { defaultStyle: { name: style, workspace } } }),
-      contentType: 'application/json',
-      accept: [200],
-    });
 
     return {
       publisher: 'geoserver',
       workspace,
       layer_name: layer,
       store,
-      style,
+      ...(request.trueColour ? {} : { style }),
       raster_key: request.rasterKey,
-      wms_url: this.wmsGetMapUrl(workspace, layer, style, raster),
+      wms_url: this.wmsGetMapUrl(workspace, layer, request.trueColour ? '' : style, raster),
     };
   }
 

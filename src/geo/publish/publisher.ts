@@ -14,6 +14,8 @@ export interface PublishRequest {
   classes?: ModelClassSpec[];
   /** Output value meaning no data (transparent in the style). */
   outputNodata?: number | null;
+  /** A true-colour raster (an input preview): shown with the server's default raster style, no class style. */
+  trueColour?: boolean;
 }
 
 export interface PublishResult {

@@ -13,7 +13,7 @@ import { affineOf, epsgOf, type GeoReference } from '../raster/georeference';
 import { registerNativeDeflate } from '../raster/deflate';
 import type { ModelClassSpec } from '../../../workflows/contract/model-spec';
 import { lonLatTransform, type LonLatTransform } from './crs';
-import { encodePalettePng, type Rgba } from './png';
+import { encodePalettePng, encodeRgbaPng, type Rgba } from './png';
 import { lonLatToMercator, MAX_TILE_ZOOM, mercatorToLonLat, pixelSize, TILE_SIZE, tileBounds } from './web-mercator';
 
 registerNativeDeflate();
@@ -356,14 +356,18 @@ export class TileRenderer {
     this.rasters.delete(id);
   }
 
-  /** Palette indices (TILE_SIZE x TILE_SIZE) of tile z/x/y, or null when the tile shows nothing of the raster. */
-  async renderIndices(
+  /**
+   * The source pixel under each pixel of tile z/x/y (nearest neighbour on the level the zoom reads): calls
+   * `visit(i, block, offset)` with the block holding it and the offset of its first sample. Null when the
+   * tile shows nothing of the raster.
+   */
+  private async samplePixels(
     raster: TileRaster,
     z: number,
     x: number,
     y: number,
-    colours: ColourMap,
-  ): Promise<{ indices: Uint8Array; level: number } | null> {
+    visit: (i: number, block: NumberArray, offset: number) => void,
+  ): Promise<{ level: number } | null> {
     const [minX, minY, maxX, maxY] = tileBounds(z, x, y);
     const mb = raster.mercatorBounds;
     if (maxX <= mb[0] || minX >= mb[2] || maxY <= mb[1] || minY >= mb[3]) return null;
@@ -407,7 +411,6 @@ export class TileRenderer {
       }),
     );
 
-    const indices = new Uint8Array(n);
     const { blockWidth, blockHeight, stride } = level;
     for (let i = 0; i < n; i++) {
       const col = pixelCols[i]!;
@@ -416,10 +419,43 @@ export class TileRenderer {
       const bx = Math.floor(col / blockWidth);
       const by = Math.floor(row / blockHeight);
       const block = blocks[(by - by0) * across + (bx - bx0)]!;
-      const value = block[((row - by * blockHeight) * blockWidth + (col - bx * blockWidth)) * stride]!;
-      indices[i] = value === raster.nodata ? 0 : colours.indexOf(value);
+      visit(i, block, ((row - by * blockHeight) * blockWidth + (col - bx * blockWidth)) * stride);
     }
-    return { indices, level: level.index };
+    return { level: level.index };
+  }
+
+  /** Palette indices (TILE_SIZE x TILE_SIZE) of tile z/x/y, or null when the tile shows nothing of the raster. */
+  async renderIndices(
+    raster: TileRaster,
+    z: number,
+    x: number,
+    y: number,
+    colours: ColourMap,
+  ): Promise<{ indices: Uint8Array; level: number } | null> {
+    const indices = new Uint8Array(TILE_SIZE * TILE_SIZE);
+    const sampled = await this.samplePixels(raster, z, x, y, (i, block, offset) => {
+      const value = block[offset]!;
+      indices[i] = value === raster.nodata ? 0 : colours.indexOf(value);
+    });
+    return sampled && { indices, level: sampled.level };
+  }
+
+  /**
+   * RGBA PNG of tile z/x/y of a pixel-interleaved RGB(A) uint8 raster (an input preview): bands 1-3 as red,
+   * green, blue, band 4 (when there) as alpha; transparent outside the raster.
+   */
+  async renderRgbaPng(raster: TileRaster, z: number, x: number, y: number): Promise<{ png: Buffer; level: number }> {
+    const rgba = new Uint8Array(TILE_SIZE * TILE_SIZE * 4);
+    const samples = raster.levels[0]?.stride ?? 1;
+    if (samples < 3) throw new Error(`an RGB tile needs 3 or 4 pixel-interleaved bands, the raster has ${samples}`);
+    const alpha = samples >= 4;
+    const sampled = await this.samplePixels(raster, z, x, y, (i, block, offset) => {
+      rgba[i * 4] = block[offset]!;
+      rgba[i * 4 + 1] = block[offset + 1]!;
+      rgba[i * 4 + 2] = block[offset + 2]!;
+      rgba[i * 4 + 3] = alpha ? block[offset + 3]! : 255;
+    });
+    return { png: encodeRgbaPng(TILE_SIZE, TILE_SIZE, rgba), level: sampled?.level ?? -1 };
   }
 
   /** PNG of tile z/x/y (a transparent tile where the raster is not), and the level it was read from (-1: none). */

@@ -49,3 +49,23 @@ export function encodePalettePng(width: number, height: number, indices: Uint8Ar
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
+
+/** Encodes width x height RGBA pixels (row-major, 4 bytes each): true-colour tiles such as input previews. */
+export function encodeRgbaPng(width: number, height: number, rgba: Uint8Array): Buffer {
+  if (rgba.length !== width * height * 4)
+    throw new RangeError(`expected ${width * height * 4} RGBA bytes, got ${rgba.length}`);
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 6, 0, 0, 0], 8); // bit depth 8, colour type 6 (RGBA), deflate, adaptive filtering, no interlace
+  const rowBytes = width * 4;
+  const raw = Buffer.alloc((rowBytes + 1) * height);
+  for (let row = 0; row < height; row++)
+    raw.set(rgba.subarray(row * rowBytes, (row + 1) * rowBytes), row * (rowBytes + 1) + 1);
+  return Buffer.concat([
+    SIGNATURE,
+    chunk('IHDR', header),
+    chunk('IDAT', zlib.deflateSync(raw, { level: 6 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { repoPath } from '../repo-root';
 import { type AllowedHosts, parseAllowedHosts } from './allowed-hosts';
+import { parseExecutionProviders } from '../../../workflows/contract/execution-providers';
 
 const booleanFromEnv = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -31,6 +32,8 @@ export const configSchema = z.object({
 
   DATABASE_URL: z.string().optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  // How long a query waits for a pooled connection before it fails (no request hangs on a dead database).
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
 
   STORAGE_DRIVER: z.enum(['filesystem', 'minio']).default('filesystem'),
   STORAGE_DIR: z.string().optional(),
@@ -43,6 +46,9 @@ export const configSchema = z.object({
 
   TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
+  // How long creating an inference waits for Temporal to accept its workflow before answering 503 (the
+  // SDK's last retry may add a second or so).
+  TEMPORAL_START_TIMEOUT_MS: z.coerce.number().int().min(100).default(3000),
   TEMPORAL_TASK_QUEUE: z.string().default('geo-inference'),
   TEMPORAL_FETCH_TASK_QUEUE: z.string().optional(),
   TEMPORAL_MODEL_TASK_QUEUE: z.string().optional(),
@@ -80,6 +86,9 @@ export const configSchema = z.object({
   WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   RUN_WORKER: booleanFromEnv.optional(),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(4),
+  // How long an activity waits out an outage of object storage or PostgreSQL (retrying with capped backoff)
+  // before the failure counts as one of the step's attempts.
+  INFRA_RETRY_SECONDS: z.coerce.number().min(0).default(600),
   /** On SIGTERM, how long running activities may go on before they are cancelled and handed to another worker. */
   WORKER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(20),
   INFERENCE_TASK_CONCURRENCY: z.coerce.number().int().min(1).default(4),
@@ -112,6 +121,10 @@ export const configSchema = z.object({
     .max(2 ** 31 - 20_000)
     .default(200_000),
   PROCESSOR_PREIMPORT: z.string().default(''),
+  /** A lifecycle processor's warm process with no task for this long is cleaned up and stopped. */
+  PROCESSOR_IDLE_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
+  /** How often a worker checks whether the processors it keeps warm were deleted (then cleans them up). */
+  PROCESSOR_DELETED_CHECK_SECONDS: z.coerce.number().min(1).max(3600).default(10),
   /** Directory of gdal_translate (COGs of generic-processor outputs); unset = PATH. */
   GDAL_BIN_DIR: z.string().optional(),
   FETCH_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
@@ -127,11 +140,32 @@ export const configSchema = z.object({
     .min(1024)
     .default(2 * 1024 * 1024 * 1024),
   ONNX_INTRA_OP_THREADS: z.coerce.number().int().min(0).default(0),
-  INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).default(4),
+  /**
+   * onnxruntime execution providers in order of preference: `auto` (CUDA when it can be loaded, else CPU) or a
+   * list such as `cuda,cpu` or `cpu` (src/geo/model/execution-providers.ts).
+   */
+  ONNX_EXECUTION_PROVIDERS: z
+    .string()
+    .default('auto')
+    .transform((value, context) => {
+      try {
+        return parseExecutionProviders(value);
+      } catch (error) {
+        context.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /** Tiles per session.run; unset: 4 on the CPU, 16 when the model runs on CUDA (a GPU wants bigger runs). */
+  INFERENCE_BATCH_SIZE: z.coerce.number().int().min(1).optional(),
   /** Least time between two writes of a step's progress into the projection (per task and step). */
   STEP_PROGRESS_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
-  /** Model runs at once per worker process; onnxruntime already spreads one run over ONNX_INTRA_OP_THREADS cores. */
-  MODEL_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+  /** A step running longer than this signals its count to the workflow (its query shows it) this often. */
+  STEP_PROGRESS_SIGNAL_INTERVAL_MS: z.coerce.number().int().min(0).default(3000),
+  /**
+   * Model threads per worker process; 0 (auto): one per core, started only while there is work for them. With
+   * ONNX_INTRA_OP_THREADS auto too, a model run alone uses every core, runs side by side one core each.
+   */
+  MODEL_CONCURRENCY: z.coerce.number().int().min(0).default(0),
   /** Memory a grouped model activity may fill with decoded inputs; fewer tasks run at once for large scenes. */
   MODEL_GROUP_MEMORY_MB: z.coerce.number().int().min(64).default(1024),
 

@@ -8,6 +8,8 @@ import { CocoExport1732900000000 } from './migrations/1732900000000-coco-export'
 import { StepLogs1733000000000 } from './migrations/1733000000000-step-logs';
 import { InferenceEvents1733100000000 } from './migrations/1733100000000-inference-events';
 import { OwnedModelsApiKeys1733250000000 } from './migrations/1733250000000-owned-models-api-keys';
+import { ProcessorStyle1733300000000 } from './migrations/1733300000000-processor-style';
+import { WebhookDeliveryStatus1733350000000 } from './migrations/1733350000000-webhook-delivery-status';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -18,10 +20,22 @@ export const MIGRATIONS = [
   StepLogs1733000000000,
   InferenceEvents1733100000000,
   OwnedModelsApiKeys1733250000000,
+  ProcessorStyle1733300000000,
+  WebhookDeliveryStatus1733350000000,
 ];
 
+/**
+ * How long a query waits for a pooled connection (a busy pool, or a server that does not answer) before it
+ * fails: a request then gets a clear error instead of hanging (DATABASE_CONNECT_TIMEOUT_MS).
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
 /** TypeORM options shared by the API, the worker and the tests. Schema changes go through migrations only. */
-export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourceOptions {
+export function dataSourceOptions(
+  databaseUrl: string,
+  poolSize = 10,
+  connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): DataSourceOptions {
   return {
     type: 'postgres',
     url: databaseUrl,
@@ -29,13 +43,18 @@ export function dataSourceOptions(databaseUrl: string, poolSize = 10): DataSourc
     migrations: MIGRATIONS,
     migrationsRun: false,
     synchronize: false,
-    extra: { max: poolSize },
+    // keepAlive: a server that vanished (host down, network cut) is noticed on idle connections too.
+    extra: { max: poolSize, connectionTimeoutMillis: connectTimeoutMs, keepAlive: true },
   };
 }
 
 /** Opens a connection and applies pending migrations (idempotent; safe when API and worker start together). */
-export async function openDataSource(databaseUrl: string, poolSize = 10): Promise<DataSource> {
-  const dataSource = new DataSource(dataSourceOptions(databaseUrl, poolSize));
+export async function openDataSource(
+  databaseUrl: string,
+  poolSize = 10,
+  connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): Promise<DataSource> {
+  const dataSource = new DataSource(dataSourceOptions(databaseUrl, poolSize, connectTimeoutMs));
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'all' });
   return dataSource;

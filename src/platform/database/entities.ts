@@ -125,11 +125,21 @@ export class WebhookDeliveryEntity {
   @Column({ type: 'text' }) url!: string;
   @Column({ type: 'int' }) attempt!: number;
   @Column({ name: 'attempted_at', type: 'timestamptz' }) attemptedAt!: Date;
-  @Column({ name: 'duration_ms', type: 'int' }) durationMs!: number;
+  /** Unset while the attempt is PENDING. */
+  @Column({ name: 'duration_ms', type: 'int', nullable: true }) durationMs!: number | null;
   @Column({ name: 'status_code', type: 'int', nullable: true }) statusCode!: number | null;
   @Column({ type: 'text', nullable: true }) error!: string | null;
   @Column({ type: 'boolean' }) delivered!: boolean;
+  /** Recorded before the request is sent (PENDING), completed after its answer; see WebhookDeliveryStatus. */
+  @Column({ type: 'varchar', length: 16 }) status!: WebhookDeliveryStatus;
 }
+
+/**
+ * PENDING: being sent; DELIVERED: 2xx; FAILED: an error or another status, retried; REJECTED: not retried
+ * (410 Gone, no secret, a refused address); UNKNOWN: its worker was lost before the answer came, so the
+ * receiver may or may not have processed it (receivers deduplicate on webhook-id).
+ */
+export type WebhookDeliveryStatus = 'PENDING' | 'DELIVERED' | 'FAILED' | 'REJECTED' | 'UNKNOWN';
 
 @Entity({ name: 'generic_processors' })
 export class GenericProcessorEntity {
@@ -143,6 +153,8 @@ export class GenericProcessorEntity {
   @Column({ name: 'file_key', type: 'varchar', length: 1024 }) fileKey!: string;
   @Column({ name: 'file_sha256', type: 'varchar', length: 64 }) fileSha256!: string;
   @Column({ name: 'file_size', type: 'int' }) fileSize!: number;
+  /** 'script' (seed 000's one-shot script) or 'lifecycle' (setup once, process many), detected at upload. */
+  @Column({ type: 'varchar', length: 16, default: 'script' }) style!: 'script' | 'lifecycle';
   @Index() @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;

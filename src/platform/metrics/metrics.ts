@@ -72,6 +72,28 @@ const webhookDuration = new Histogram({
   registers: [metricsRegistry],
 });
 
+const modelTiles = new Counter({
+  name: 'geo_model_tiles_total',
+  help: 'Model tiles computed by model-inference, by model and the onnxruntime execution provider that ran them (cuda, cpu)',
+  labelNames: ['model', 'provider'] as const,
+  registers: [metricsRegistry],
+});
+
+const modelSegmentDuration = new Histogram({
+  name: 'geo_model_segment_duration_seconds',
+  help: 'Wall time of the model over one input (all its tiles), by the execution provider that ran it',
+  labelNames: ['provider'] as const,
+  buckets: STEP_BUCKETS,
+  registers: [metricsRegistry],
+});
+
+/** One input segmented by a model on `provider` (the execution provider actually used). */
+export function recordModelSegmented(model: string, provider: string, tiles: number, durationSeconds: number): void {
+  modelTiles.inc({ model, provider }, tiles);
+  if (Number.isFinite(durationSeconds) && durationSeconds >= 0)
+    modelSegmentDuration.observe({ provider }, durationSeconds);
+}
+
 /** A step reached FINISHED, FAILED or STOPPED; durationSeconds when both timestamps are known. */
 export function recordStepFinished(step: string, status: string, durationSeconds?: number): void {
   stepsProcessed.inc({ step, status });
@@ -118,4 +140,65 @@ export function registerInferenceGauge(dataSource: DataSource): void {
 export function unregisterInferenceGauge(): void {
   if (inferenceGauge) metricsRegistry.removeSingleMetric('geo_inferences');
   inferenceGauge = undefined;
+}
+
+const processorRuns = new Counter({
+  name: 'geo_processor_runs_total',
+  help: 'Tasks a lifecycle generic processor processed on this worker, by processor id and outcome (ok, failed)',
+  labelNames: ['processor', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+const processorFailures = new Counter({
+  name: 'geo_processor_failures_total',
+  help: 'Lifecycle generic processor failures, by processor id and kind (setup, validation, process, crash)',
+  labelNames: ['processor', 'kind'] as const,
+  registers: [metricsRegistry],
+});
+
+const processorSetupSeconds = new Histogram({
+  name: 'geo_processor_setup_seconds',
+  help: "Wall time of a lifecycle generic processor's setup() in a fresh warm process, by processor id",
+  labelNames: ['processor'] as const,
+  buckets: STEP_BUCKETS,
+  registers: [metricsRegistry],
+});
+
+const processorProcessSeconds = new Histogram({
+  name: 'geo_processor_process_seconds',
+  help: 'Wall time of one call to a warm lifecycle generic processor (one task, or a batch), by processor id',
+  labelNames: ['processor'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+  registers: [metricsRegistry],
+});
+
+const processorsWarm = new Gauge({
+  name: 'geo_processor_warm_processes',
+  help: 'Warm lifecycle generic processor processes on this worker, by processor id',
+  labelNames: ['processor'] as const,
+  registers: [metricsRegistry],
+});
+
+export function recordProcessorSetup(processor: string, ok: boolean, seconds: number): void {
+  if (ok) {
+    processorSetupSeconds.observe({ processor }, seconds);
+    processorsWarm.inc({ processor });
+  } else processorFailures.inc({ processor, kind: 'setup' });
+}
+
+export function recordProcessorCall(
+  processor: string,
+  seconds: number,
+  outcomes: Array<{ ok: boolean; kind?: 'validation' | 'process' }>,
+): void {
+  processorProcessSeconds.observe({ processor }, seconds);
+  for (const outcome of outcomes) {
+    processorRuns.inc({ processor, outcome: outcome.ok ? 'ok' : 'failed' });
+    if (!outcome.ok) processorFailures.inc({ processor, kind: outcome.kind ?? 'process' });
+  }
+}
+
+export function recordProcessorExit(processor: string, crashed: boolean): void {
+  processorsWarm.dec({ processor });
+  if (crashed) processorFailures.inc({ processor, kind: 'crash' });
 }

@@ -13,6 +13,16 @@ export const storageKeys = {
   /** As in the REST contract: `processor_file_path` is `{id}/{file name}`. */
   processorFile: (processorId: string, fileName: string) => `${processorId}/${fileName}`,
   cocoExport: (inferenceId: string) => `inferences/${inferenceId}/coco.json`,
+  /** The static STAC catalog: the inference's Collection, each finished task's Item beside its outputs. */
+  stacCollection: (inferenceId: string) => `inferences/${inferenceId}/collection.json`,
+  stacItem: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/item.json`,
+  /** Vector predictions: GeoJSON in WGS 84, FlatGeobuf in the output's CRS. */
+  taskVectors: (inferenceId: string, taskId: string, format: 'geojson' | 'fgb') =>
+    `inferences/${inferenceId}/${taskId}/vectors.${format}`,
+  /** The prediction as a small colour PNG (the Item's thumbnail). */
+  taskThumbnail: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/thumbnail.png`,
+  /** The input as a stretched RGB COG, to view beside the prediction. */
+  taskInputPreview: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/input-preview.tif`,
   /** Step logs of versions before the step_logs table (still read). */
   legacyStepLog: (inferenceId: string, taskId: string, stepId: string) =>
     `inferences/${inferenceId}/${taskId}/logs/${stepId}.log`,

@@ -334,8 +334,18 @@ export class FakeModels implements Surface<ModelsRepository> {
 export class FakeGenericProcessors implements Surface<GenericProcessorsRepository> {
   readonly rows = new Map<string, GenericProcessorEntity>();
 
+  async workerStates(): Promise<[]> {
+    return [];
+  }
+
   async create(processor: NewGenericProcessor): Promise<GenericProcessorEntity> {
-    const row = { ...processor, createdAt: new Date(), updatedAt: new Date(), deletedAt: null };
+    const row = {
+      style: 'script' as const,
+      ...processor,
+      createdAt: new Date(),
+      updatedAt: new Date(),
+      deletedAt: null,
+    };
     this.rows.set(row.id, row);
     return row;
   }

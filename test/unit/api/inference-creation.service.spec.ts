@@ -88,6 +88,8 @@ describe('InferenceCreationService', () => {
       file_key: 'processors/invert.py',
       file_name: 'invert.py',
       parameters: { threshold: 1 },
+      style: 'script',
+      user: 'alice@example.com',
     });
     expect(view.generic_processor_id).toBe(processor.id);
   });

@@ -61,6 +61,7 @@ describe('step registry', () => {
       workflows: [
         'deliverWebhook',
         'exportCoco',
+        'exportResults',
         'pushToGeoserver',
         'pushToGeoservers',
         'recordInferenceState',
@@ -69,7 +70,7 @@ describe('step registry', () => {
       ],
       fetch: ['fetchTaskInput', 'fetchTaskInputs'],
       model: ['runModelInference', 'runModelInferences'],
-      processor: ['runGenericProcessor'],
+      processor: ['runGenericProcessor', 'runGenericProcessors'],
     });
   });
 
@@ -80,6 +81,7 @@ describe('step registry', () => {
       runModelInference: 'model-inference',
       runModelInferences: 'model-inference',
       runGenericProcessor: 'generic-python-processor',
+      runGenericProcessors: 'generic-python-processor',
       pushToGeoserver: 'push-to-geoserver',
       pushToGeoservers: 'push-to-geoserver',
     });
@@ -160,7 +162,23 @@ describe('step registry', () => {
         { taskId: 't2', rasterKey: 'in/t2' },
       ],
     });
-    expect(stepDeclaration('generic-python-processor')!.grouped).toBeUndefined();
+    const processor = {
+      id: 'p1',
+      name: 'mask',
+      file_key: 'processors/p1/mask.py',
+      file_name: 'mask.py',
+      parameters: {},
+    };
+    expect(stepDeclaration('generic-python-processor')!.grouped!.request({ ...ctx, processor })).toEqual({
+      inferenceId: 'inf',
+      workflowId: 'inf',
+      processor,
+      items: [
+        { taskId: 't1', inputKey: 'in/t1' },
+        { taskId: 't2', inputKey: 'in/t2' },
+      ],
+    });
+    expect(() => stepDeclaration('generic-python-processor')!.grouped!.request(ctx)).toThrow(/no processor/);
   });
 
   it('fetches uploads in one activity and downloads four at a time', () => {

@@ -1,6 +1,7 @@
 import type { TaskPlan, TaskState } from '../../../workflows/contract/types';
 import {
   applyGroupOutcome,
+  applyStepProgress,
   initialTaskState,
   markStepFailed,
   markStepFinished,
@@ -73,6 +74,28 @@ describe('task state transitions', () => {
     expect(step).toEqual({ ...step, status: 'RUNNING', started_at: T0, message: undefined });
     markStepFinished(step, { inputKey: 'in/1' }, T1);
     expect(step).toMatchObject({ status: 'FINISHED', started_at: T0, finished_at: T1, result: { inputKey: 'in/1' } });
+  });
+
+  it('shows a running step its signalled count; late counts of ended steps and unknown tasks are ignored', () => {
+    const task = fresh();
+    const [, model] = task.pipeline_steps;
+    const progress = { done: 3, total: 10, unit: 'tiles', eta_seconds: 7 };
+    applyStepProgress([task], { task_id: task.task_id, step_id: 'model-inference', progress });
+    expect(model!.progress).toBeUndefined(); // WAITING
+    markStepStarted(model!, T0);
+    applyStepProgress([task], { task_id: 'other-task', step_id: 'model-inference', progress });
+    expect(model!.progress).toBeUndefined();
+    applyStepProgress([task], { task_id: task.task_id, step_id: 'model-inference', progress });
+    expect(model!.progress).toEqual(progress);
+    markStepFinished(model!, {}, T1);
+    applyStepProgress([task], {
+      task_id: task.task_id,
+      step_id: 'model-inference',
+      progress: { ...progress, done: 1 },
+    });
+    expect(model!.progress).toEqual(progress);
+    markStepStarted(model!, T1); // a rerun starts without the count of the earlier run
+    expect(model!.progress).toBeUndefined();
   });
 
   it('fails the task with its step: the task message names the step; a finish time already set is kept', () => {

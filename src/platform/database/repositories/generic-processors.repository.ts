@@ -1,7 +1,9 @@
 import type { DataSource } from 'typeorm';
 import { GenericProcessorEntity } from '../entities';
+import { type ProcessorWorkerState, processorWorkerStates } from '../processor-states';
 
-export type NewGenericProcessor = Omit<GenericProcessorEntity, 'createdAt' | 'updatedAt' | 'deletedAt'>;
+export type NewGenericProcessor = Omit<GenericProcessorEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'style'> &
+  Partial<Pick<GenericProcessorEntity, 'style'>>;
 
 /** The `generic_processors` table. Deletes are soft: a deleted processor is found only when asked for. */
 export class GenericProcessorsRepository {
@@ -32,5 +34,10 @@ export class GenericProcessorsRepository {
 
   async softDelete(id: string): Promise<void> {
     await this.rows.softDelete({ id });
+  }
+
+  /** What the workers report about the processor (lifecycle processors: warm processes, runs, last error). */
+  workerStates(id: string): Promise<ProcessorWorkerState[]> {
+    return processorWorkerStates(this.dataSource, id);
   }
 }
