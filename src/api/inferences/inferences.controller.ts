@@ -19,6 +19,7 @@ import {
   ApiOperation,
   ApiProduces,
   ApiQuery,
+  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request } from 'express';
@@ -196,6 +197,20 @@ export class InferencesController {
   })
   @ApiQuery(vectorsQuery)
   @ApiProduces('application/geo+json', 'application/vnd.flatgeobuf')
+  @ApiResponse({
+    status: 200,
+    description: 'a GeoJSON FeatureCollection (format=geojson, the default) or a FlatGeobuf file (format=fgb)',
+    content: {
+      'application/geo+json': {
+        schema: {
+          type: 'object',
+          required: ['type', 'features'],
+          properties: { type: { type: 'string' }, features: { type: 'array', items: { type: 'object' } } },
+        },
+      },
+      'application/vnd.flatgeobuf': { schema: { type: 'string', format: 'binary' } },
+    },
+  })
   vectors(
     @Param('id', uuidPipe) id: string,
     @Query('format') format: string | undefined,
@@ -208,6 +223,20 @@ export class InferencesController {
   @ApiOperation({ summary: "Polygons of one task's prediction: GeoJSON in WGS 84 or FlatGeobuf in its CRS" })
   @ApiQuery(vectorsQuery)
   @ApiProduces('application/geo+json', 'application/vnd.flatgeobuf')
+  @ApiResponse({
+    status: 200,
+    description: 'a GeoJSON FeatureCollection (format=geojson, the default) or a FlatGeobuf file (format=fgb)',
+    content: {
+      'application/geo+json': {
+        schema: {
+          type: 'object',
+          required: ['type', 'features'],
+          properties: { type: { type: 'string' }, features: { type: 'array', items: { type: 'object' } } },
+        },
+      },
+      'application/vnd.flatgeobuf': { schema: { type: 'string', format: 'binary' } },
+    },
+  })
   taskVectors(
     @Param('id', uuidPipe) id: string,
     @Param('taskId') taskId: string,
