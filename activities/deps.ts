@@ -29,6 +29,8 @@ export type ActivityConfig = StacFetchSettings &
     | 'WEBHOOK_SECRET'
     | 'WEBHOOK_TIMEOUT_MS'
     | 'webhookAllowPrivateAddresses'
+    | 'fetchAllowPrivateAddresses'
+    | 'allowedInternalHosts'
   >;
 
 /** What the activities need from the outside world; built once per worker process (src/pipeline/worker.ts). */

@@ -11,6 +11,7 @@ import {
   type PostProcessingKey,
   type PostProcessingSources,
 } from '../src/geo/post-processing/post-processing';
+import { inputAddressPolicy } from '../src/geo/net/address-policy';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
 import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
 import { cloudClassValues, cloudSpecForInput } from '../src/geo/model/cloud-model';
@@ -91,7 +92,17 @@ async function postProcessingSources(
         'post_processing.permanent_water_masking: PERMANENT_WATER_MASK_PATH is not configured on this worker',
       );
     const file = path.join(dir, 'permanent-water.tif');
-    await runChipScript(deps.config, { command: 'warp', template: input.file, source: reference, out: file });
+    // A URL reference is read through the address policy's proxy, like STAC assets.
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(reference);
+    if (isUrl && !/^https?:\/\//i.test(reference))
+      throw modelConfigurationError('PERMANENT_WATER_MASK_PATH must be a file path or an http(s) URL');
+    await runChipScript(
+      deps.config,
+      { command: 'warp', template: input.file, source: reference, out: file },
+      {},
+      undefined,
+      isUrl ? inputAddressPolicy(deps.config) : undefined,
+    );
     sources.permanentWater = (await readGeoTiff(file)).bands[0];
   }
   return sources;

@@ -2,13 +2,15 @@ import * as fs from 'node:fs';
 import { currentActivity, stepHeartbeat } from './runtime/activity-context';
 import { stepProgress, type StepProgressReporter } from './runtime/step-progress';
 import * as path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { TaskInput } from '../workflows/contract/types';
 import type { ActivityDeps } from './deps';
 import { InferenceEntity, ModelEntity } from '../src/platform/database/entities';
-import { invalidInput, modelConfigurationError } from '../workflows/contract/errors';
+import { invalidInput, modelConfigurationError, StepFailure } from '../workflows/contract/errors';
+import { inputAddressPolicy, parseHttpUrl, redactUrl, UrlPolicyError } from '../src/geo/net/address-policy';
+import { guardedGet, type GuardedResponse } from '../src/geo/net/guarded-fetch';
 import { fetchStacChip, type StoredInputSummary } from '../src/geo/stac/stac-fetch';
 import { InvalidGeoTiffError } from '../src/geo/raster/invalid-geotiff';
 import { inspectGeoTiff, type GeoTiffSummary } from '../src/geo/raster/inspect';
@@ -38,7 +40,11 @@ export interface FetchTaskInputResult extends StoredInputSummary {
   [detail: string]: unknown;
 }
 
-/** Downloads a URL to a local file with a size cap and a timeout; HTTP 4xx is the user's input, not transient. */
+/**
+ * Downloads a URL to a local file with a size cap and a timeout; HTTP 4xx is the user's input, not transient.
+ * Every connection, redirects included, is checked against the input address policy when it is made.
+ * Messages name the URL without credentials and never quote what the server answered.
+ */
 async function downloadUrl(
   url: string,
   target: string,
@@ -46,37 +52,45 @@ async function downloadUrl(
   log: StepLog,
   progress: StepProgressReporter,
 ): Promise<number> {
+  const safeUrl = redactUrl(url);
   let parsed: URL;
   try {
-    parsed = new URL(url);
-  } catch {
-    throw invalidInput(`"${url}" is not a valid URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
-    throw invalidInput(`URL scheme ${parsed.protocol} is not supported (use http or https)`);
-  const safeUrl = `${parsed.origin}${parsed.pathname}`; // query strings of pre-signed URLs carry credentials
-  log.info(`GET ${safeUrl}`);
-  let response: Response;
-  try {
-    response = await fetch(parsed, { redirect: 'follow', signal: AbortSignal.timeout(deps.config.FETCH_TIMEOUT_MS) });
+    parsed = parseHttpUrl(url);
   } catch (error) {
+    throw invalidInput(`${safeUrl} ${(error as Error).message}`);
+  }
+  log.info(`GET ${safeUrl}`);
+  let response: GuardedResponse;
+  try {
+    response = await guardedGet(parsed, {
+      policy: inputAddressPolicy(deps.config),
+      timeoutMs: deps.config.FETCH_TIMEOUT_MS,
+      signal: currentActivity()?.cancellationSignal,
+    });
+  } catch (error) {
+    if (error instanceof UrlPolicyError) throw invalidInput(`download of ${safeUrl} refused: ${error.message}`);
     // Network errors and time-outs are transient: Temporal retries the step with backoff.
     throw ApplicationFailure.create({
       message: `download of ${safeUrl} failed: ${(error as Error).message}`,
       type: 'TransientFetchError',
     });
   }
+  const status = `HTTP ${response.status}`;
   if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
-    throw invalidInput(`download of ${safeUrl} failed: HTTP ${response.status} ${response.statusText}`);
+    response.body.destroy();
+    throw invalidInput(`download of ${safeUrl} failed: ${status}`);
   }
-  if (!response.ok || !response.body) {
+  if (response.status < 200 || response.status >= 300) {
+    response.body.destroy();
     throw ApplicationFailure.create({
-      message: `download of ${safeUrl} failed: HTTP ${response.status} ${response.statusText}`,
+      message: `download of ${safeUrl} failed: ${status}`,
       type: 'TransientFetchError',
     });
   }
-  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (response.redirects > 0) log.info(`redirected ${response.redirects} time(s) to ${redactUrl(response.url)}`);
+  const declared = Number(response.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > deps.config.FETCH_MAX_BYTES) {
+    response.body.destroy();
     throw invalidInput(
       `${safeUrl} is ${declared} bytes, over the ${deps.config.FETCH_MAX_BYTES}-byte limit (FETCH_MAX_BYTES)`,
     );
@@ -98,11 +112,15 @@ async function downloadUrl(
       callback(null, chunk);
     },
   });
-  await pipeline(
-    Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
-    meter,
-    fs.createWriteStream(target),
-  );
+  try {
+    await pipeline(response.body, meter, fs.createWriteStream(target));
+  } catch (error) {
+    if (error instanceof StepFailure || error instanceof ApplicationFailure) throw error;
+    throw ApplicationFailure.create({
+      message: `download of ${safeUrl} failed: ${(error as Error).message}`,
+      type: 'TransientFetchError',
+    });
+  }
   progress.report({ done: received, total: received, unit: 'bytes' }, { bytes: received });
   await progress.flush();
   log.info(`downloaded ${received} bytes`);
@@ -185,7 +203,9 @@ export function createDataFetchActivities(deps: ActivityDeps) {
           const progress = stepProgress(deps, 'terrakit-data-fetch', request.taskId);
           const bytes = await downloadUrl(input.url, localFile, deps, log, progress);
           const inputKey = storageKeys.taskInput(request.inferenceId, request.taskId);
-          const summary = await inspectGeoTiff(localFile).catch(notReadable('the downloaded file'));
+          const summary = await inspectGeoTiff(localFile, { quoteContent: false }).catch(
+            notReadable('the downloaded file'),
+          );
           logSummary(summary);
           await deps.store.putFile(inputKey, localFile, { contentType: 'image/tiff' });
           return {

@@ -6,6 +6,8 @@ import { retryInfrastructureWithinActivity } from './runtime/infrastructure-retr
 import { recordWebhookAttempt } from '../src/platform/metrics/metrics';
 import type { ActivityDeps } from './deps';
 import { checkWebhookDestination, WebhookDestinationError } from '../src/geo/webhooks/webhook-destination';
+import { UrlPolicyError, webhookAddressPolicy } from '../src/geo/net/address-policy';
+import { guardedGet } from '../src/geo/net/guarded-fetch';
 
 export interface WebhookEvent {
   type: 'inference.completed' | 'inference.failed' | 'inference.stopped';
@@ -113,7 +115,7 @@ export function createWebhookActivities(deps: ActivityDeps) {
       const secret = inference.webhookSecret ?? deps.config.WEBHOOK_SECRET;
       if (!secret) return fail('no webhook secret: set WEBHOOK_SECRET or pass webhook_secret with the inference', true);
       try {
-        await checkWebhookDestination(url, deps.config.webhookAllowPrivateAddresses);
+        await checkWebhookDestination(url, webhookAddressPolicy(deps.config));
       } catch (error) {
         if (error instanceof WebhookDestinationError) return fail(`webhook_url ${error.message}`, true);
         throw error;
@@ -142,13 +144,15 @@ export function createWebhookActivities(deps: ActivityDeps) {
       const body = JSON.stringify(request.event);
       const timestamp = new Date();
       const signature = new Webhook(secret).sign(request.webhookId, timestamp, body);
-      let response: Response;
+      let status: number;
       try {
-        response = await fetch(url, {
+        // Redirects are not followed: a redirect could lead the signed request to an address we would refuse.
+        // The address is checked again when connecting (a name may resolve elsewhere than at request time).
+        const response = await guardedGet(url, {
+          policy: webhookAddressPolicy(deps.config),
           method: 'POST',
-          // Redirects are not followed: a redirect could lead the signed request to an address we would refuse.
-          redirect: 'manual',
-          signal: AbortSignal.timeout(deps.config.WEBHOOK_TIMEOUT_MS),
+          maxRedirects: 0,
+          timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS,
           headers: {
             'content-type': 'application/json',
             'user-agent': 'geo-inference-webhooks/1',
@@ -158,17 +162,19 @@ export function createWebhookActivities(deps: ActivityDeps) {
           },
           body,
         });
-        await response.arrayBuffer().catch(() => undefined);
+        status = response.status;
+        response.body.resume();
       } catch (error) {
-        const cause = (error as Error & { cause?: { code?: string } }).cause?.code;
+        if (error instanceof UrlPolicyError) return fail(`webhook_url ${error.message}`, true);
+        const cause = (error as NodeJS.ErrnoException).code;
         return fail(`POST ${url} failed: ${(error as Error).message}${cause ? ` (${cause})` : ''}`, false);
       }
-      if (response.status >= 200 && response.status < 300) {
-        await record({ statusCode: response.status, delivered: true });
-        return { delivered: true, status_code: response.status, attempts: attempt };
+      if (status >= 200 && status < 300) {
+        await record({ statusCode: status, delivered: true });
+        return { delivered: true, status_code: status, attempts: attempt };
       }
-      if (response.status === 410) return fail('the receiver answered 410 Gone: retries stopped', true, 410);
-      return fail(`the receiver answered HTTP ${response.status}`, false, response.status);
+      if (status === 410) return fail('the receiver answered 410 Gone: retries stopped', true, 410);
+      return fail(`the receiver answered HTTP ${status}`, false, status);
     },
   };
 }

@@ -7,7 +7,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { AppModule } from './api/app.module';
 import { requestSpanMiddleware } from './platform/tracing/tracing';
-import { AllExceptionsFilter, type DependencyEndpoint } from './api/http/all-exceptions.filter';
+import express from 'express';
+import {
+  AllExceptionsFilter,
+  bodyParserErrorAsApiError,
+  type DependencyEndpoint,
+} from './api/http/all-exceptions.filter';
+import { routedMethods } from './api/http/routed-methods';
+import { rejectNulCharactersPipe } from './api/http/zod-validation';
 import { APP_CONFIG } from './api/config.module';
 import { canonicalPathMiddleware } from './api/http/canonical-path';
 import { loadConfig, type AppConfig } from './platform/config/config';
@@ -52,6 +59,15 @@ function loggingModule(levels: NestLevels | undefined) {
   });
 }
 
+/** Largest JSON (or form-encoded) request body; multipart uploads have their own limits. */
+const JSON_BODY_LIMIT = '5mb';
+
+/** A body parser whose errors (too large, not JSON) become API errors instead of Nest's generic mapping. */
+function withApiErrors(parser: express.RequestHandler): express.RequestHandler {
+  return (request, response, next) =>
+    parser(request, response, (error?: unknown) => next(error ? bodyParserErrorAsApiError(error) : undefined));
+}
+
 /** The ports of PostgreSQL and object storage, so a refused connection in a request names its dependency. */
 function dependencyEndpoints(config: AppConfig): DependencyEndpoint[] {
   const endpoints: DependencyEndpoint[] = [];
@@ -73,15 +89,24 @@ function dependencyEndpoints(config: AppConfig): DependencyEndpoint[] {
 export async function createApiApp(options: { logger?: NestLevels } = {}): Promise<INestApplication> {
   @Module({ imports: [loggingModule(options.logger), AppModule] })
   class ApiRootModule {}
-  const app = await NestFactory.create<NestExpressApplication>(ApiRootModule, { bufferLogs: true });
+  // Body parsers are mounted below, so their errors reach the client in the API's error shape.
+  const app = await NestFactory.create<NestExpressApplication>(ApiRootModule, { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(PinoNestLogger));
   app.disable('x-powered-by');
   app.use(canonicalPathMiddleware);
   app.use(httpMetricsMiddleware);
   // Request spans only when tracing is configured (OTEL_EXPORTER_OTLP_ENDPOINT).
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT) app.use(requestSpanMiddleware);
-  app.useBodyParser('json', { limit: '5mb' });
-  app.useGlobalFilters(new AllExceptionsFilter(dependencyEndpoints(app.get<AppConfig>(APP_CONFIG))));
+  app.use(withApiErrors(express.json({ limit: JSON_BODY_LIMIT })));
+  app.use(withApiErrors(express.urlencoded({ extended: true, limit: JSON_BODY_LIMIT })));
+  app.useGlobalPipes(rejectNulCharactersPipe);
+  const router = () => (app.getHttpAdapter().getInstance() as express.Express).router;
+  app.useGlobalFilters(
+    new AllExceptionsFilter({
+      allowedMethods: (path) => routedMethods(router(), path),
+      dependencies: dependencyEndpoints(app.get<AppConfig>(APP_CONFIG)),
+    }),
+  );
   setupOpenApi(app);
   app.enableShutdownHooks();
   return app;

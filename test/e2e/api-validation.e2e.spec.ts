@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
+import { runSchemathesis } from '../../scripts/schemathesis';
 import { ApiClient } from '../support/api-client';
 import { makeSampleGeoTiff, runPython } from '../support/python';
 import { demoModelPaths } from '../support/services';
@@ -17,7 +18,12 @@ describe('API validation and auth', () => {
 
   beforeAll(async () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-validation-'));
-    stack = await startTestStack({ storage: 'filesystem', worker: false });
+    // No rate limits: the fuzz run below sends thousands of requests with one key.
+    stack = await startTestStack({
+      storage: 'filesystem',
+      worker: false,
+      env: { RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_INFERENCES_PER_MINUTE: '0' },
+    });
     api = new ApiClient(stack.baseUrl);
     metadata = demoModelMetadata(demoModelPaths().meta, `csmask-validation-${Date.now()}`);
     const registered = await api.registerModel(metadata, demoModelPaths().model);
@@ -396,4 +402,178 @@ describe('API validation and auth', () => {
       expect((await api.get('/api/v2/tasks/whatever/output-url')).status).toBe(404);
     });
   });
+
+  describe('bad input is a 4xx naming the field, never a 5xx, and nothing is stored', () => {
+    const authorised = { Authorization: `Bearer ${USERS.alice.key}` };
+    const counts = async () => ({
+      inferences: (await api.get('/api/v2/inference?limit=1')).body.total_records,
+      processors: (await api.get('/api/v2/generic-processor?limit=1')).body.total_records,
+      models: (await api.get('/api/v2/models?limit=1')).body.total_records,
+    });
+    const inference = () => ({
+      model_id: existingModel.id,
+      spatial_domain: { urls: ['http://127.0.0.1:9/scene.tif'] },
+      temporal_domain: ['2024-06-15'],
+    });
+
+    it.each([
+      ['description', { description: 'flood\u0000' }, 'description'],
+      ['model_display_name', { model_id: undefined, model_display_name: 'csmask\u0000' }, 'model_display_name'],
+      ['location', { location: 'Vienna\u0000' }, 'location'],
+      [
+        'spatial_domain.urls',
+        { spatial_domain: { urls: ['http://127.0.0.1:9/a\u0000.tif'] } },
+        'spatial_domain.urls.0',
+      ],
+      ['fine_tuning_id', { fine_tuning_id: 'ft\u0000' }, 'fine_tuning_id'],
+      ['an object key', { post_processing: { ['cloud\u0000']: true } }, 'post_processing.cloud\\u0000'],
+    ])('a NUL character in the inference %s is 400', async (_label, patch, field) => {
+      const before = await counts();
+      const response = await api.post('/api/v2/inference', { ...inference(), ...patch });
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ statusCode: 400, error: 'Bad Request', field });
+      expect(response.body.message).toMatch(/NUL/);
+      expect(await counts()).toEqual(before);
+    });
+
+    it.each([
+      ['/api/v2/inference?model_display_name=a%00b', 'model_display_name'],
+      ['/api/v2/inference?created_by=alice%00', 'created_by'],
+      ['/api/v2/generic-processor?limit=5&x=%00', 'x'],
+    ])('a NUL character in a query value is 400 (%s)', async (route, field) => {
+      const response = await api.get(route);
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ statusCode: 400, field });
+    });
+
+    it('a NUL character in a processor name or a model description (multipart JSON) is 400', async () => {
+      const before = await counts();
+      const processor = await api.uploadProcessor({ name: 'nul\u0000name' }, 'print(1)\n', 'nul.py');
+      expect(processor.status).toBe(400);
+      expect(processor.body).toMatchObject({ field: 'generic_processor.name' });
+      const model = await api.registerModel(
+        { ...metadata, display_name: `nul-${Date.now()}`, description: 'a\u0000b' },
+        demoModelPaths().model,
+      );
+      expect(model.status).toBe(400);
+      expect(model.body).toMatchObject({ field: 'model.description' });
+      expect(await counts()).toEqual(before);
+    });
+
+    describe.each(['/api/v2/generic-processor', '/api/v2/inference/upload', '/api/v2/models'])(
+      'malformed multipart on POST %s',
+      (route) => {
+        it.each([
+          ['no boundary', 'multipart/form-data', 'whatever'],
+          [
+            'a malformed part header',
+            'multipart/form-data; boundary=XYZ',
+            '--XYZ\r\nContent-Disposition form-data; name="x"\r\n\r\nvalue\r\n--XYZ--\r\n',
+          ],
+        ])('%s is 400 naming the body', async (_label, contentType, body) => {
+          const before = await counts();
+          const response = await fetch(`${stack.baseUrl}${route}`, {
+            method: 'POST',
+            headers: { ...authorised, 'Content-Type': contentType },
+            body,
+          });
+          expect(response.status).toBe(400);
+          expect(await response.json()).toMatchObject({
+            statusCode: 400,
+            error: 'Bad Request',
+            field: 'body',
+            message: expect.stringMatching(/malformed multipart/),
+          });
+          expect(await counts()).toEqual(before);
+        });
+      },
+    );
+
+    it.each(['/api/v2/inference', '/api/v2/models', '/api/v2/generic-processor'])(
+      'an offset beyond bigint on %s is 400, the cap itself an empty page',
+      async (route) => {
+        for (const offset of ['99999999999999999999', '9223372036854775808', '1e300']) {
+          const response = await api.get(`${route}?offset=${offset}`);
+          expect(response.status).toBe(400);
+          expect(response.body).toMatchObject({ statusCode: 400, field: 'offset' });
+        }
+        const capped = await api.get(`${route}?offset=9007199254740991`);
+        expect(capped.status).toBe(200);
+        expect(capped.body.results).toEqual([]);
+      },
+    );
+
+    it('malformed JSON is 400 in the documented shape', async () => {
+      const response = await fetch(`${stack.baseUrl}/api/v2/inference`, {
+        method: 'POST',
+        headers: { ...authorised, 'Content-Type': 'application/json' },
+        body: '{"model_id": ',
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: expect.stringMatching(/^body: not valid JSON/),
+        field: 'body',
+      });
+    });
+
+    it('a JSON body over the size limit is 413 in the documented shape', async () => {
+      const before = await counts();
+      const response = await fetch(`${stack.baseUrl}/api/v2/inference`, {
+        method: 'POST',
+        headers: { ...authorised, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ ...inference(), description: 'x'.repeat(6 * 1024 * 1024) }),
+      });
+      expect(response.status).toBe(413);
+      expect(await response.json()).toEqual({
+        statusCode: 413,
+        error: 'Payload Too Large',
+        message: expect.stringMatching(/^body: larger than the 5242880-byte request size limit/),
+        field: 'body',
+      });
+      expect(await counts()).toEqual(before);
+    });
+
+    it.each([
+      ['PUT', '/api/v2/models', 'GET, HEAD, POST'],
+      ['PATCH', '/api/v2/inference', 'GET, HEAD, POST'],
+      ['PUT', '/api/v2/inference/00000000-0000-4000-8000-000000000000/stop', 'POST'],
+      ['DELETE', '/api/v2/tasks/x/output-url', 'GET, HEAD'],
+    ])('%s %s is 405 with Allow', async (method, route, allow) => {
+      const response = await fetch(`${stack.baseUrl}${route}`, { method, headers: authorised });
+      expect(response.status).toBe(405);
+      expect(response.headers.get('allow')).toBe(allow);
+      expect(await response.json()).toMatchObject({ statusCode: 405, error: 'Method Not Allowed' });
+      // A path no method serves stays 404.
+      expect((await fetch(`${stack.baseUrl}/api/v2/no-such-thing`, { method, headers: authorised })).status).toBe(404);
+    });
+  });
+
+  /**
+   * schemathesis over /docs-json, bounded (a few examples per operation, 45 s): no answer may be a 5xx or
+   * differ from the document (status code, media type, schema). The model above, a processor and an
+   * inference are there so the lists' item schemas are checked too. `npm run fuzz:api` runs a longer one.
+   */
+  it('survives a schema-driven fuzz run: 0 server errors, 0 answers off the document', async () => {
+    await api.uploadProcessor({ name: 'fuzz-seed', processor_parameters: { k: 1 } }, 'import sys\n', 'seed.py');
+    await api.post('/api/v2/inference', {
+      model_id: existingModel.id,
+      spatial_domain: { urls: ['http://127.0.0.1:9/scene.tif'] },
+      temporal_domain: [],
+    });
+    let transcript = '';
+    const summary = await runSchemathesis({
+      baseUrl: stack.baseUrl,
+      apiKey: USERS.alice.key,
+      maxExamples: 5,
+      maxTimeSeconds: 45,
+      reportDir: path.join(workDir, 'fuzz'),
+      output: (chunk) => (transcript += chunk),
+    });
+    if (Object.keys(summary.failures).length > 0) console.log(transcript.slice(-8000));
+    expect(summary).toMatchObject({ serverErrors: 0, schemaViolations: 0, failures: {}, failedOperations: [] });
+    expect(summary.operations).toBeGreaterThanOrEqual(35);
+    expect(summary.requests).toBeGreaterThan(500);
+  }, 180_000);
 });

@@ -274,6 +274,26 @@ describe('operations endpoints (real services, in-process worker)', () => {
       });
       expect(logLines.join('\n')).not.toContain(USERS.alice.key);
     });
+
+    it('logs a body refused as too large (413) with its request id and URL', async () => {
+      logLines.length = 0;
+      const response = await fetch(`${stack.baseUrl}/api/v2/inference?trace=big`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${USERS.alice.key}`,
+          'Content-Type': 'application/json',
+          'X-Request-Id': 'req-ops-413',
+        },
+        body: JSON.stringify({ description: 'x'.repeat(6 * 1024 * 1024) }),
+      });
+      expect(response.status).toBe(413);
+      const entry = logLines
+        .map((line) => JSON.parse(line) as Record<string, any>)
+        .find((line) => /^413 /.test(String(line.msg)));
+      expect(entry).toMatchObject({ level: 'warn' });
+      expect(entry!.msg).toContain('POST /api/v2/inference?trace=big');
+      expect(entry!.msg).toContain('req-ops-413');
+    });
   });
 
   describe('OpenAPI', () => {
@@ -314,6 +334,46 @@ describe('operations endpoints (real services, in-process worker)', () => {
           expect(operation.tags?.length).toBeGreaterThan(0);
         }
       }
+    });
+
+    it('gives every operation a 2xx answer with a real schema, and every path parameter its declaration', async () => {
+      const document = (await api.as(undefined).get('/docs-json')).body;
+      const resolve = (schema: { $ref?: string }) =>
+        schema.$ref ? document.components.schemas[schema.$ref.replace('#/components/schemas/', '')] : schema;
+      const problems: string[] = [];
+      for (const [routePath, item] of Object.entries(document.paths as Record<string, Record<string, any>>)) {
+        for (const [method, operation] of Object.entries(item)) {
+          const where = `${method.toUpperCase()} ${routePath}`;
+          const ok = Object.entries(operation.responses as Record<string, any>).filter(([code]) => /^2/.test(code));
+          if (ok.length === 0) problems.push(`${where}: no 2xx answer`);
+          for (const [code, response] of ok) {
+            if (code === '204') continue;
+            const media = Object.entries((response.content ?? {}) as Record<string, { schema?: any }>);
+            if (media.length === 0) problems.push(`${where} ${code}: no content`);
+            for (const [type, { schema }] of media) {
+              const resolved = schema && resolve(schema);
+              if (!resolved?.type) problems.push(`${where} ${code} ${type}: no schema`);
+              else if (type === 'application/json' && resolved.type === 'object' && !resolved.properties)
+                problems.push(`${where} ${code}: an object schema without properties`);
+            }
+          }
+          const declared = new Set(
+            (operation.parameters ?? []).filter((p: any) => p.in === 'path').map((p: any) => p.name),
+          );
+          for (const [, name] of routePath.matchAll(/\{([^}]+)\}/g))
+            if (!declared.has(name)) problems.push(`${where}: path parameter ${name} not declared`);
+          for (const parameter of operation.parameters ?? [])
+            if (parameter.in === 'path' && parameter.name === 'id' && parameter.schema?.format !== 'uuid')
+              problems.push(`${where}: {id} is not declared as a UUID`);
+        }
+      }
+      expect(problems).toEqual([]);
+      expect(document.paths['/files/{path}'].get.parameters).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'path', in: 'path', required: true })]),
+      );
+      expect(document.components.schemas.Inference.required).toEqual(
+        expect.arrayContaining(['id', 'status', 'tasks_count_total', 'temporal_ui_url', 'created_by']),
+      );
     });
 
     it('generates request schemas from the zod DTOs, with the contract examples', async () => {

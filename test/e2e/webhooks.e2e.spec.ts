@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Webhook } from 'standardwebhooks';
@@ -196,26 +198,127 @@ describe('webhooks', () => {
   });
 });
 
-describe('webhooks to private addresses when disallowed', () => {
-  it('answers 422 naming webhook_url', async () => {
-    const stack = await startTestStack({
-      storage: 'minio',
-      worker: false,
-      env: { WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false', WEBHOOK_SECRET: SECRET },
+/**
+ * The outbound address policy with production settings (private addresses refused, the one
+ * trusted internal host is 127.0.0.2): webhooks and input URLs are refused at request time (422 naming the field, nothing
+ * stored) and every connection the worker makes is checked again, redirect hops included; no step message
+ * or log quotes a response or carries URL credentials.
+ */
+describe('outbound address policy when private addresses are disallowed', () => {
+  let stack: TestStack;
+  let api: ApiClient;
+  let modelId: string;
+  let internal: http.Server;
+  let internalPort: number;
+  const internalHits: string[] = [];
+
+  beforeAll(async () => {
+    // An "internal service" on every interface: its secret page, and a redirect into it (through the trusted 127.0.0.2).
+    internal = http.createServer((request, response) => {
+      internalHits.push(request.url ?? '');
+      if (request.url?.startsWith('/redirect'))
+        response.writeHead(302, { location: `http://127.0.0.1:${internalPort}/secret` }).end();
+      else response.writeHead(200, { 'content-type': 'text/plain' }).end('INTERNAL-SECRET-PAGE');
     });
-    try {
-      const api = new ApiClient(stack.baseUrl);
-      const response = await api.post('/api/v2/inference', {
-        model_display_name: 'irrelevant',
-        spatial_domain: { urls: ['https://example.com/a.tif'] },
-        temporal_domain: [],
-        webhook_url: 'http://127.0.0.1:8080/hook',
-      });
-      expect(response.status).toBe(422);
-      expect(response.body.field).toBe('webhook_url');
-      expect(response.body.message).toMatch(/private or internal address/);
-    } finally {
-      await stack.stop();
+    await new Promise<void>((resolve) => internal.listen(0, resolve));
+    internalPort = (internal.address() as AddressInfo).port;
+    stack = await startTestStack({
+      storage: 'minio',
+      env: {
+        WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false',
+        FETCH_ALLOW_PRIVATE_ADDRESSES: 'false',
+        ALLOWED_INTERNAL_HOSTS: '127.0.0.2',
+        WEBHOOK_SECRET: SECRET,
+        LOG_LEVEL: 'log',
+      },
+    });
+    api = new ApiClient(stack.baseUrl);
+    const registered = await api.registerModel(
+      demoModelMetadata(demoModelPaths().meta, `csmask-policy-${Date.now()}`),
+      demoModelPaths().model,
+    );
+    modelId = registered.body.id;
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await new Promise<void>((resolve) => internal?.close(() => resolve()));
+  });
+
+  it('answers 422 naming webhook_url', async () => {
+    const response = await api.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: { urls: ['https://example.com/a.tif'] },
+      temporal_domain: [],
+      webhook_url: 'http://127.0.0.1:8080/hook',
+    });
+    expect(response.status).toBe(422);
+    expect(response.body.field).toBe('webhook_url');
+    expect(response.body.message).toMatch(/private or internal address/);
+  });
+
+  it.each([
+    ['loopback', 'http://127.0.0.1:9/a.tif'],
+    ['private', 'http://10.0.0.8/a.tif'],
+    ['link-local', 'http://169.254.1.1/a.tif'],
+    ['cloud metadata', 'http://169.254.169.254/latest/meta-data/iam/'],
+    ['IPv6 loopback', 'http://[::1]/a.tif'],
+    ['IPv4-mapped IPv6', 'http://[::ffff:127.0.0.1]/a.tif'],
+    ['a decimal IPv4 of loopback', 'http://2130706433/a.tif'],
+    ['a name resolving to loopback', 'http://localhost:9/a.tif'],
+  ])('answers 422 naming spatial_domain.urls.N for a %s URL and stores nothing', async (_label, url) => {
+    const before = (await api.get('/api/v2/inference?limit=1')).body.total_records;
+    const response = await api.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: { urls: ['https://example.com/ok.tif', url] },
+      temporal_domain: [],
+    });
+    expect(response.status).toBe(422);
+    expect(response.body).toMatchObject({ statusCode: 422, field: 'spatial_domain.urls.1' });
+    expect(response.body.message).toMatch(/private or internal address/);
+    expect((await api.get('/api/v2/inference?limit=1')).body.total_records).toBe(before);
+  });
+
+  it('never echoes URL credentials in the 422', async () => {
+    const response = await api.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: { urls: ['http://admin:hunter2@169.254.169.254/latest?token=s3cr3t&X-Amz-Signature=abc'] },
+      temporal_domain: [],
+    });
+    expect(response.status).toBe(422);
+    expect(response.text).not.toMatch(/hunter2|s3cr3t|abc|admin/);
+  });
+
+  it('checks every connection in the worker: a redirect into an internal address fails the task, and nothing leaks', async () => {
+    internalHits.splice(0);
+    const created = await api.post('/api/v2/inference', {
+      model_id: modelId,
+      spatial_domain: {
+        urls: [
+          `http://user:pa55word@127.0.0.2:${internalPort}/redirect?token=t0psecret`,
+          `http://127.0.0.2:${internalPort}/page.tif`,
+        ],
+      },
+      temporal_domain: [],
+    });
+    expect(created.status).toBe(201);
+    const done = await api.waitForInference(created.body.id, 90_000);
+    expect(done.status).toBe('FAILED');
+    const tasks = (await api.get(`/api/v2/inference/${created.body.id}/tasks`)).body.tasks;
+    const [redirected, page] = tasks.map((task: any) => task.pipeline_steps[0]);
+    expect(redirected).toMatchObject({ process_id: 'terrakit-data-fetch', status: 'FAILED' });
+    expect(redirected.message).toMatch(/refused: http:\/\/127\.0\.0\.1:\d+\/secret is a private or internal address/);
+    // The allowed host answered 200 with an internal page: the step says what is wrong, not what it said.
+    expect(page).toMatchObject({ status: 'FAILED' });
+    expect(page.message).toMatch(/not a readable GeoTIFF: not a TIFF file$/);
+    // The redirect was followed no further than the refused hop: /secret was never asked for.
+    expect(internalHits).toEqual(expect.arrayContaining(['/redirect?token=t0psecret', '/page.tif']));
+    expect(internalHits).not.toContain('/secret');
+    for (const task of tasks) {
+      const log = await api.get(`/api/v2/tasks/${task.task_id}/logs/terrakit-data-fetch`);
+      expect(log.status).toBe(200);
+      expect(log.text).not.toMatch(/pa55word|t0psecret|INTERNAL-SECRET-PAGE/);
+      expect(JSON.stringify(task.pipeline_steps)).not.toMatch(/pa55word|t0psecret|INTERNAL-SECRET-PAGE/);
     }
   });
 });

@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/platform/config/config';
+import { parseAllowedHosts } from '../../src/platform/config/allowed-hosts';
 import { runChipScript } from '../../src/geo/stac/stac-fetch';
 import { searchStac } from '../../src/geo/stac/stac';
 import { checkChip, makeStacFixtures, s2Item, type StacFixtures } from '../support/stac-fixtures';
@@ -111,6 +114,61 @@ describe('STAC chips from COGs over HTTP', () => {
         out_chip: path.join(workDir, 'x.tif'),
       }),
     ).rejects.toMatchObject({ nonRetryable: true, message: expect.stringMatching(/missing\.tif/) });
+  });
+
+  describe('through the address-policy proxy (GDAL connects only where the policy allows)', () => {
+    const policy = {
+      allowPrivateAddresses: false,
+      allowedHosts: parseAllowedHosts('localhost'),
+      settingName: 'FETCH_ALLOW_PRIVATE_ADDRESSES',
+    };
+    const viaLocalhost = (name: string) => files.url(name).replace('127.0.0.1', 'localhost');
+    const chipRequest = (href: (name: string) => string) => ({
+      command: 'chip',
+      bbox: fixtures.chipBbox,
+      resolution: 10,
+      nodata: 0,
+      bands: [{ position: 1, href: href('red.tif'), name: 'red' }],
+      out_chip: path.join(workDir, 'proxied.tif'),
+    });
+
+    it('reads assets of an allow-listed host through the proxy', async () => {
+      files.requests.splice(0);
+      const summary = await runChipScript<{ valid_fraction: number }>(
+        config,
+        chipRequest(viaLocalhost),
+        {},
+        undefined,
+        policy,
+      );
+      expect(summary.valid_fraction).toBe(1);
+      expect(files.requests.some((line) => line.includes('red.tif'))).toBe(true);
+    });
+
+    it('refuses an internal address, and a redirect to one, without GDAL reaching it', async () => {
+      const redirector = http.createServer((request, response) =>
+        response.writeHead(302, { location: files.url(request.url!.slice(1)) }).end(),
+      );
+      await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+      const redirectPort = (redirector.address() as AddressInfo).port;
+      try {
+        files.requests.splice(0);
+        for (const href of [
+          (name: string) => files.url(name), // 127.0.0.1: not on the allow-list
+          (name: string) => `http://localhost:${redirectPort}/${name}`, // allowed, then 302 to 127.0.0.1
+        ]) {
+          await expect(runChipScript(config, chipRequest(href), {}, undefined, policy)).rejects.toMatchObject({
+            nonRetryable: true,
+            message: expect.stringMatching(
+              /refused by the address policy: 127\.0\.0\.1:\d+: 127\.0\.0\.1 is a private/,
+            ),
+          });
+        }
+        expect(files.requests).toEqual([]);
+      } finally {
+        await new Promise<void>((resolve) => redirector.close(() => resolve()));
+      }
+    });
   });
 
   it('searches the double with POST paging and merged next bodies', async () => {

@@ -1,13 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Controller, Get, Inject, Param, Res } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { AppConfig } from '../../platform/config/config';
 import { repoPath } from '../../platform/repo-root';
 import { Public } from '../auth/public.decorator';
 import { APP_CONFIG } from '../config.module';
 import { ApiError } from '../http/api-error';
+import { ApiRawResponse } from '../openapi/response-schemas';
 
 /** Client-side routes of the console (web/src/routes.ts): each answers index.html, the app routes itself. */
 export const CONSOLE_PAGES = [
@@ -82,7 +83,7 @@ export class ConsoleController {
 
   @Get(CONSOLE_PAGES)
   @ApiOperation({ summary: 'The web console (a single-page app): index.html for each of its pages' })
-  @ApiProduces('text/html')
+  @ApiRawResponse(200, 'text/html', { description: 'index.html of the console' })
   page(@Res() response: Response): void {
     const index = fileUnder(this.dir, 'index.html');
     if (!index) throw new ApiError(503, `the web console is not built (no ${this.dir}/index.html): run npm run build`);
@@ -97,6 +98,7 @@ export class ConsoleController {
 
   @Get('assets/*path')
   @ApiOperation({ summary: "The console's bundle (content-hashed file names, cached for a year)" })
+  @ApiRawResponse(200, 'application/octet-stream', { binary: true, description: 'a script, style sheet or image' })
   asset(@Param('path') wildcard: string | string[], @Res() response: Response): void {
     const file = fileUnder(path.join(this.dir, 'assets'), joinWildcard(wildcard));
     if (!file) throw ApiError.notFound(`no console asset ${joinWildcard(wildcard)}`);
@@ -108,6 +110,7 @@ export class ConsoleController {
 
   @Get('vendor/leaflet/*path')
   @ApiOperation({ summary: "Leaflet's script, style sheet and images (node_modules/leaflet/dist), for /map pages" })
+  @ApiRawResponse(200, 'application/octet-stream', { binary: true, description: 'a script, style sheet or image' })
   leaflet(@Param('path') wildcard: string | string[], @Res() response: Response): void {
     const file = fileUnder(this.leafletDir, joinWildcard(wildcard));
     if (!file) throw ApiError.notFound(`no Leaflet file ${joinWildcard(wildcard)}`);

@@ -1,7 +1,6 @@
 import { Controller, Get, HttpCode, Inject, Param, ParseUUIDPipe, Post, Req, Res, UseGuards } from '@nestjs/common';
 import {
   ApiBearerAuth,
-  ApiCreatedResponse,
   ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
@@ -14,7 +13,11 @@ import {
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
-import { type EventsTokenResponse, inferenceEventsUrl } from '../../../workflows/contract/events';
+import {
+  type EventsTokenResponse,
+  INFERENCE_EVENT_TYPES,
+  inferenceEventsUrl,
+} from '../../../workflows/contract/events';
 import type { AppConfig } from '../../platform/config/config';
 import { InferenceEntity } from '../../platform/database/entities';
 import { lastInferenceEventSeq } from '../../platform/database/inference-events';
@@ -27,6 +30,7 @@ import { API_KEY_SCHEME } from '../openapi/openapi';
 import { EventsAccessGuard } from './events-access.guard';
 import { InferenceEventsHub, type Subscription } from './events-hub';
 import { signEventsToken } from './events-token';
+import { ApiJsonResponse } from '../openapi/response-schemas';
 
 const uuidPipe = new ParseUUIDPipe({
   exceptionFactory: () => ApiError.badRequest('inference_id: must be a UUID', 'inference_id'),
@@ -108,7 +112,21 @@ export class EventsController {
   })
   @ApiOkResponse({
     description: 'the event stream (text/event-stream)',
-    content: { 'text/event-stream': { schema: { type: 'string' }, example: streamExample } },
+    content: {
+      'text/event-stream': {
+        // One server-sent event (the stream is a sequence of them); `data` is a JSON document.
+        schema: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            event: { type: 'string', enum: [...INFERENCE_EVENT_TYPES] },
+            data: { type: 'string' },
+            retry: { type: 'integer' },
+          },
+        },
+        example: streamExample,
+      },
+    },
   })
   @ApiNoContentResponse({ description: 'the inference has ended and the client has every event: stop reconnecting' })
   @ApiResponse({ status: 401, description: 'neither an API key nor a token' })
@@ -178,15 +196,10 @@ export class EventsController {
   @ApiOperation({
     summary: 'A short-lived token for the events URL of this inference (for EventSource, which cannot send headers)',
   })
-  @ApiCreatedResponse({
-    schema: {
-      example: {
-        token: '1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
-        expires_at: '2025-06-15T11:00:00.000Z',
-        events_url:
-          'https://geo.example.com/api/v2/inference/0b6f…/events?token=1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
-      },
-    },
+  @ApiJsonResponse(201, 'EventsToken', 'the token and the events URL carrying it', {
+    token: '1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
+    expires_at: '2025-06-15T11:00:00.000Z',
+    events_url: 'https://geo.example.com/api/v2/inference/0b6f…/events?token=1750000000.YWxpY2VAZXhhbXBsZS5jb20.9f2c…',
   })
   async token(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<EventsTokenResponse> {
     const inference = await this.owned(id, user);

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Param, Req, Res } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from '../http/api-error';
@@ -7,6 +7,7 @@ import { FilesystemObjectStore, type OpenedObject } from '../../platform/storage
 import { ObjectNotFoundError, type ObjectStore } from '../../platform/storage/object-store';
 import { OBJECT_STORE } from '../../platform/storage/tokens';
 import { Public } from '../auth/public.decorator';
+import { ApiRawResponse } from '../openapi/response-schemas';
 
 export type ByteRange = { start: number; end: number };
 
@@ -61,7 +62,9 @@ export class SignedFilesController {
   })
   @ApiQuery({ name: 'expires', required: true, schema: { type: 'integer' }, description: 'unix seconds' })
   @ApiQuery({ name: 'signature', required: true, schema: { type: 'string' }, description: 'HMAC of key and expiry' })
-  @ApiProduces('application/octet-stream')
+  @ApiParam({ name: 'path', description: 'the object key (slashes included)', schema: { type: 'string' } })
+  @ApiRawResponse(200, 'application/octet-stream', { binary: true, description: 'the object' })
+  @ApiRawResponse(206, 'application/octet-stream', { binary: true, description: 'the requested byte range' })
   async serve(
     @Param('path') pathParam: string | string[],
     @Req() request: Request,

@@ -11,7 +11,7 @@ import {
   UploadedFile,
   UseInterceptors,
 } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { ApiError } from '../http/api-error';
 import { zodPipe } from '../http/zod-validation';
@@ -24,6 +24,7 @@ import {
 } from './generic-processors.dto';
 import { GenericProcessorsService } from './generic-processors.service';
 import { ProcessorUploadInterceptor } from './processor-upload.interceptor';
+import { ApiJsonResponse } from '../openapi/response-schemas';
 
 const uuidPipe = new ParseUUIDPipe({
   exceptionFactory: () => ApiError.badRequest('generic_processor_id: must be a UUID', 'generic_processor_id'),
@@ -49,7 +50,7 @@ export class GenericProcessorsController {
       description: 'the .py script, run as `python script.py <input_path> <output_path> <parameters_json>`',
     },
   })
-  @ApiCreatedResponse({ schema: { example: genericProcessorExample } })
+  @ApiJsonResponse(201, 'GenericProcessor', 'stored', genericProcessorExample)
   create(
     @UploadedFile() file: Express.Multer.File | undefined,
     @Body() body: Record<string, unknown>,
@@ -61,7 +62,7 @@ export class GenericProcessorsController {
   @Get()
   @ApiOperation({ summary: "The caller's generic processors" })
   @ApiZodQuery(listGenericProcessorsQuerySchema)
-  @ApiOkResponse({ schema: { example: { results: [genericProcessorExample], total_records: 1 } } })
+  @ApiJsonResponse(200, 'GenericProcessorList', undefined, { results: [genericProcessorExample], total_records: 1 })
   list(
     @Query(zodPipe(listGenericProcessorsQuerySchema)) query: ListGenericProcessorsQuery,
     @CurrentUser() user: string,
@@ -71,8 +72,9 @@ export class GenericProcessorsController {
 
   @Get(':id')
   @ApiOperation({ summary: 'One processor, with a signed URL of its script' })
-  @ApiOkResponse({
-    schema: { example: { ...genericProcessorExample, processor_presigned_url: 'https://storage.example.com/...' } },
+  @ApiJsonResponse(200, 'GenericProcessor', undefined, {
+    ...genericProcessorExample,
+    processor_presigned_url: 'https://storage.example.com/...',
   })
   get(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     return this.processors.get(id, user);

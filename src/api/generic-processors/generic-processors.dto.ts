@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pagingQueryFields } from '../http/paging';
 
 /** Largest processor script accepted (the REST contract's limit). */
 export const PROCESSOR_FILE_MAX_BYTES = 10 * 1024 * 1024;
@@ -16,8 +17,7 @@ export type CreateGenericProcessorRequest = z.infer<typeof createGenericProcesso
 
 export const listGenericProcessorsQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    offset: z.coerce.number().int().min(0).default(0),
+    ...pagingQueryFields,
   })
   .passthrough();
 

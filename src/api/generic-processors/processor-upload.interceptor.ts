@@ -1,7 +1,7 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
 import multer, { MulterError } from 'multer';
 import type { Observable } from 'rxjs';
-import { ApiError } from '../http/api-error';
+import { ApiError, malformedMultipart } from '../http/api-error';
 import { PROCESSOR_FILE_MAX_BYTES } from './generic-processors.dto';
 
 const FILE_FIELD = 'generic_processor_file';
@@ -28,7 +28,9 @@ export class ProcessorUploadInterceptor implements NestInterceptor {
 }
 
 function toApiError(error: unknown): unknown {
-  if (!(error instanceof MulterError)) return error;
+  if (error instanceof ApiError) return error;
+  // Anything else multer passes on comes from busboy parsing the body: no boundary, a malformed part header, ...
+  if (!(error instanceof MulterError)) return malformedMultipart(error as Error);
   switch (error.code) {
     case 'LIMIT_FILE_SIZE':
       return new ApiError(

@@ -1,8 +1,9 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/public.decorator';
 import { HealthService } from './health.service';
+import { ApiJsonResponse } from '../openapi/response-schemas';
 
 const checksExample = {
   database: { status: 'up', latency_ms: 2 },
@@ -34,23 +35,23 @@ export class HealthController {
 
   @Get()
   @ApiOperation({ summary: 'Readiness (same as /api/health/ready; kept for existing probes)' })
-  @ApiOkResponse({ description: 'every dependency answers', schema: { example: readyExample } })
-  @ApiServiceUnavailableResponse({ description: 'a dependency is down', schema: { example: downExample } })
+  @ApiJsonResponse(200, 'Readiness', 'every dependency answers', readyExample)
+  @ApiJsonResponse(503, 'NotReady', 'a dependency is down', downExample)
   health(@Res({ passthrough: true }) response: Response) {
     return this.ready(response);
   }
 
   @Get('live')
   @ApiOperation({ summary: 'Liveness: the process serves HTTP (checks no dependency)' })
-  @ApiOkResponse({ schema: { example: { status: 'ok', uptime_seconds: 42 } } })
+  @ApiJsonResponse(200, 'Liveness', 'the process answers', { status: 'ok', uptime_seconds: 42 })
   live() {
     return { status: 'ok', uptime_seconds: Math.round(process.uptime()) };
   }
 
   @Get('ready')
   @ApiOperation({ summary: 'Readiness: PostgreSQL, Temporal and object storage, each with its latency' })
-  @ApiOkResponse({ description: 'every dependency answers', schema: { example: readyExample } })
-  @ApiServiceUnavailableResponse({ description: 'a dependency is down', schema: { example: downExample } })
+  @ApiJsonResponse(200, 'Readiness', 'every dependency answers', readyExample)
+  @ApiJsonResponse(503, 'NotReady', 'a dependency is down', downExample)
   async ready(@Res({ passthrough: true }) response: Response) {
     const { httpStatus, body } = await this.checks.readiness();
     response.status(httpStatus);

@@ -15,6 +15,7 @@ const REASONS: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
@@ -47,4 +48,10 @@ export class ApiError extends HttpException {
   static conflict(message: string, field?: string): ApiError {
     return new ApiError(HttpStatus.CONFLICT, message, field);
   }
+}
+
+/** A multipart body busboy cannot parse (no boundary, a malformed part header, truncated): 400 naming the body. */
+export function malformedMultipart(error: Error): ApiError {
+  const reason = error.message.replace(/^Multipart: /, '');
+  return ApiError.badRequest(`body: malformed multipart/form-data (${reason})`, 'body');
 }

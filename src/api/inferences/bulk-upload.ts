@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import busboy from 'busboy';
-import { ApiError } from '../http/api-error';
+import { ApiError, malformedMultipart } from '../http/api-error';
 import type { ObjectStore } from '../../platform/storage/object-store';
 
 export interface UploadedInput {
@@ -44,10 +44,18 @@ export async function receiveBulkUpload(
   };
 
   await new Promise<void>((resolve, reject) => {
-    const parser = busboy({
-      headers: request.headers,
-      limits: { files: limits.maxFiles, fileSize: limits.maxFileBytes, fields: 5, fieldSize: 1024 * 1024 },
-    });
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({
+        headers: request.headers,
+        limits: { files: limits.maxFiles, fileSize: limits.maxFileBytes, fields: 5, fieldSize: 1024 * 1024 },
+      });
+    } catch (error) {
+      // No boundary, or a Content-Type busboy cannot read: the client's request, not our failure.
+      request.resume();
+      reject(malformedMultipart(error as Error));
+      return;
+    }
     parser.on('field', (name, value) => {
       if (name !== 'inference')
         return fail(ApiError.badRequest(`unexpected form field "${name}"; send \`inference\` and \`files\``, name));
@@ -96,7 +104,11 @@ export async function receiveBulkUpload(
         new ApiError(413, `files: more than ${limits.maxFiles} files in one upload (BULK_UPLOAD_MAX_FILES)`, 'files'),
       ),
     );
-    parser.on('error', (error: Error) => reject(ApiError.badRequest(`malformed multipart body: ${error.message}`)));
+    parser.on('error', (error: Error) => {
+      request.unpipe(parser);
+      request.resume();
+      reject(malformedMultipart(error));
+    });
     parser.on('close', () => resolve());
     request.pipe(parser);
   });

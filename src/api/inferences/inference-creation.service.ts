@@ -4,6 +4,16 @@ import type { Request } from 'express';
 import { storageKeys } from '../../platform/storage/keys';
 import { checkWebhookDestination, WebhookDestinationError } from '../../geo/webhooks/webhook-destination';
 import { cloudSpecForInput } from '../../geo/model/cloud-model';
+import {
+  checkUrlAgainstPolicy,
+  inputAddressPolicy,
+  redactUrl,
+  type Resolver,
+  systemResolver,
+  UrlPolicyError,
+  webhookAddressPolicy,
+} from '../../geo/net/address-policy';
+import { runLimited } from '../../geo/concurrency';
 import { assetKeysForBands, dataSourceDefinition } from '../../geo/stac/stac';
 import type { ProcessorPlan, TaskInput, TaskPlan } from '../../../workflows/contract/types';
 import { DEFAULT_CHIP_RESOLUTION_M } from '../../../workflows/contract/model-spec';
@@ -67,6 +77,7 @@ export class InferenceCreationService {
       maxChipPixels: this.config.CHIP_MAX_PIXELS,
     });
     if (inputs.some((input) => input.kind === 'stac')) this.checkBandsForDataSource(request, prepared.model);
+    await this.checkInputUrls(request.spatial_domain.urls ?? []);
     return { prepared, inputs };
   }
 
@@ -195,7 +206,7 @@ export class InferenceCreationService {
       );
     }
     try {
-      await checkWebhookDestination(url, this.config.webhookAllowPrivateAddresses);
+      await checkWebhookDestination(url, webhookAddressPolicy(this.config));
     } catch (error) {
       if (error instanceof WebhookDestinationError)
         throw ApiError.unprocessable(`webhook_url: ${error.message}`, 'webhook_url');
@@ -218,6 +229,18 @@ export class InferenceCreationService {
         'post_processing.permanent_water_masking: this server has no reference water raster configured (PERMANENT_WATER_MASK_PATH)',
         'post_processing.permanent_water_masking',
       );
+    }
+    const reference = this.config.PERMANENT_WATER_MASK_PATH;
+    if (options.permanent_water_masking && reference && /^[a-z][a-z0-9+.-]*:\/\//i.test(reference)) {
+      try {
+        await checkUrlAgainstPolicy(reference, inputAddressPolicy(this.config));
+      } catch (error) {
+        if (!(error instanceof UrlPolicyError)) throw error;
+        throw ApiError.unprocessable(
+          `post_processing.permanent_water_masking: the reference water raster PERMANENT_WATER_MASK_PATH (${redactUrl(reference)}) ${error.message}`,
+          'post_processing.permanent_water_masking',
+        );
+      }
     }
     const withoutClassification = 'spatial_domain' in request ? (request.spatial_domain.urls?.length ?? 0) > 0 : true;
     if (!withoutClassification) return;
@@ -248,6 +271,26 @@ export class InferenceCreationService {
         );
       }
     }
+  }
+
+  /** Input URLs must pass the address policy now; the worker checks every connection again (DNS rebinding). */
+  private async checkInputUrls(urls: string[]): Promise<void> {
+    const policy = inputAddressPolicy(this.config);
+    const lookups = new Map<string, Promise<string[]>>();
+    const resolve: Resolver = (host) => {
+      if (!lookups.has(host)) lookups.set(host, systemResolver(host));
+      return lookups.get(host)!;
+    };
+    const outcomes: unknown[] = new Array(urls.length).fill(null);
+    await runLimited(urls.length, 16, async (index) => {
+      await checkUrlAgainstPolicy(urls[index], policy, resolve).catch((error: unknown) => (outcomes[index] = error));
+    });
+    const index = outcomes.findIndex((outcome) => outcome !== null);
+    if (index < 0) return;
+    const error = outcomes[index];
+    if (!(error instanceof UrlPolicyError)) throw error;
+    const field = `spatial_domain.urls.${index}`;
+    throw ApiError.unprocessable(`${field}: ${redactUrl(urls[index])} ${error.message}`, field);
   }
 
   /** Every model band must be an asset of the data source, else no chip can be built for it. */

@@ -1,6 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { findScene } from '../../geo/stac/scene-search';
 import { cloudCover, StacApiError } from '../../geo/stac/stac';
+import { stacAddressPolicy } from '../../geo/stac/stac-fetch';
+import { checkUrlAgainstPolicy } from '../../geo/net/address-policy';
 import { planSteps } from '../../../workflows/contract/steps';
 import type { StacTaskInput, TaskInput } from '../../../workflows/contract/types';
 import type { AppConfig } from '../../platform/config/config';
@@ -79,7 +81,10 @@ export class InferenceDryRunService {
 
   private async sceneFor(input: StacTaskInput, bandNames: string[]): Promise<Omit<DryRunTask, 'task_index' | 'input'>> {
     try {
-      const found = await findScene(input, bandNames, this.config);
+      const policy = stacAddressPolicy(this.config);
+      const found = await findScene(input, bandNames, this.config, {
+        checkNextLink: (url) => checkUrlAgainstPolicy(url, policy),
+      });
       const { scene } = found;
       return {
         scene: scene

@@ -19,6 +19,7 @@ import {
   ApiOperation,
   ApiProduces,
   ApiQuery,
+  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import type { Request } from 'express';
@@ -33,6 +34,7 @@ import {
   inferenceStatusExample,
   inferenceTasksExample,
 } from '../openapi/examples';
+import { ApiJsonResponse } from '../openapi/response-schemas';
 import { ApiMultipartBody, ApiZodBody, ApiZodQuery, openApiSchema } from '../openapi/zod-openapi';
 import { dryRunViewSchema } from './dry-run.schema';
 import {
@@ -76,10 +78,7 @@ export class InferencesController {
       'either model_id or model_display_name; spatial_domain needs at least one of bbox, polygons, tiles, urls',
     examples: createInferenceExamples,
   })
-  @ApiCreatedResponse({
-    description: 'PENDING; the workflow has started',
-    schema: { example: inferenceCreatedExample },
-  })
+  @ApiJsonResponse(201, 'Inference', 'PENDING; the workflow has started', inferenceCreatedExample)
   create(
     @Body(jsonObjectBodyPipe(createInferenceSchema)) request: CreateInferenceRequest,
     @CurrentUser() user: string,
@@ -120,7 +119,12 @@ export class InferencesController {
     },
     files: { file: { many: true }, description: 'GeoTIFF files, streamed into storage' },
   })
-  @ApiCreatedResponse({ schema: { example: inferenceCreatedExample } })
+  @ApiJsonResponse(
+    201,
+    'Inference',
+    'PENDING; the files are stored and the workflow has started',
+    inferenceCreatedExample,
+  )
   upload(@Req() request: Request, @CurrentUser() user: string) {
     return this.creation.createFromUpload(request, user);
   }
@@ -128,21 +132,21 @@ export class InferencesController {
   @Get()
   @ApiOperation({ summary: "The caller's inferences, newest first" })
   @ApiZodQuery(listInferencesQuerySchema)
-  @ApiOkResponse({ schema: { example: inferenceListExample } })
+  @ApiJsonResponse(200, 'InferenceList', undefined, inferenceListExample)
   list(@Query(zodPipe(listInferencesQuerySchema)) query: ListInferencesQuery, @CurrentUser() user: string) {
     return this.inferences.list(query, user);
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'Status and task counts of one inference' })
-  @ApiOkResponse({ schema: { example: inferenceStatusExample } })
+  @ApiJsonResponse(200, 'Inference', undefined, inferenceStatusExample)
   get(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     return this.inferences.get(id, user);
   }
 
   @Get(':id/tasks')
   @ApiOperation({ summary: 'Tasks with their pipeline steps (live from the workflow while it runs)' })
-  @ApiOkResponse({ schema: { example: inferenceTasksExample } })
+  @ApiJsonResponse(200, 'InferenceTasks', undefined, inferenceTasksExample)
   tasks(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     return this.inferences.tasksOf(id, user);
   }
@@ -150,14 +154,10 @@ export class InferencesController {
   @Post(':id/stop')
   @HttpCode(202)
   @ApiOperation({ summary: 'Cancel a running inference; 409 when it has already ended' })
-  @ApiAcceptedResponse({
-    schema: {
-      example: {
-        id: inferenceCreatedExample.id,
-        status: 'STOPPING',
-        message: 'cancellation requested; the inference becomes STOPPED when its running steps have stopped',
-      },
-    },
+  @ApiJsonResponse(202, 'InferenceStopped', 'cancellation requested', {
+    id: inferenceCreatedExample.id,
+    status: 'STOPPING',
+    message: 'cancellation requested; the inference becomes STOPPED when its running steps have stopped',
   })
   stop(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     return this.control.stop(id, user);
@@ -170,15 +170,11 @@ export class InferencesController {
     summary:
       'Rerun the FAILED and STOPPED tasks of an ended inference from the step that did not finish; 409 when nothing to retry',
   })
-  @ApiAcceptedResponse({
-    schema: {
-      example: {
-        id: inferenceCreatedExample.id,
-        status: 'PENDING',
-        tasks_to_rerun: 1,
-        message: 'failed and stopped tasks rerun from the step that did not finish',
-      },
-    },
+  @ApiJsonResponse(202, 'InferenceRetried', 'the rerun has started', {
+    id: inferenceCreatedExample.id,
+    status: 'PENDING',
+    tasks_to_rerun: 1,
+    message: 'failed and stopped tasks rerun from the step that did not finish',
   })
   retry(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     return this.control.retry(id, user);
@@ -190,7 +186,7 @@ export class InferencesController {
     summary:
       "COCO instance-segmentation JSON of the finished tasks' masks (404 with the reason when there is none yet)",
   })
-  @ApiProduces('application/json')
+  @ApiJsonResponse(200, 'CocoDataset', 'a COCO JSON download')
   coco(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<StreamableFile> {
     return this.results.coco(id, user);
   }
@@ -222,6 +218,20 @@ export class InferencesController {
   })
   @ApiQuery(vectorsQuery)
   @ApiProduces('application/geo+json', 'application/vnd.flatgeobuf')
+  @ApiResponse({
+    status: 200,
+    description: 'a GeoJSON FeatureCollection (format=geojson, the default) or a FlatGeobuf file (format=fgb)',
+    content: {
+      'application/geo+json': {
+        schema: {
+          type: 'object',
+          required: ['type', 'features'],
+          properties: { type: { type: 'string' }, features: { type: 'array', items: { type: 'object' } } },
+        },
+      },
+      'application/vnd.flatgeobuf': { schema: { type: 'string', format: 'binary' } },
+    },
+  })
   vectors(
     @Param('id', uuidPipe) id: string,
     @Query('format') format: string | undefined,
@@ -234,6 +244,20 @@ export class InferencesController {
   @ApiOperation({ summary: "Polygons of one task's prediction: GeoJSON in WGS 84 or FlatGeobuf in its CRS" })
   @ApiQuery(vectorsQuery)
   @ApiProduces('application/geo+json', 'application/vnd.flatgeobuf')
+  @ApiResponse({
+    status: 200,
+    description: 'a GeoJSON FeatureCollection (format=geojson, the default) or a FlatGeobuf file (format=fgb)',
+    content: {
+      'application/geo+json': {
+        schema: {
+          type: 'object',
+          required: ['type', 'features'],
+          properties: { type: { type: 'string' }, features: { type: 'array', items: { type: 'object' } } },
+        },
+      },
+      'application/vnd.flatgeobuf': { schema: { type: 'string', format: 'binary' } },
+    },
+  })
   taskVectors(
     @Param('id', uuidPipe) id: string,
     @Param('taskId') taskId: string,
@@ -245,6 +269,7 @@ export class InferencesController {
 
   @Get(':id/webhook-deliveries')
   @ApiOperation({ summary: 'Every webhook delivery attempt of the inference' })
+  @ApiJsonResponse(200, 'WebhookDeliveries')
   webhookDeliveries(@Param('id', uuidPipe) id: string, @CurrentUser() user: string) {
     return this.results.webhookDeliveries(id, user);
   }

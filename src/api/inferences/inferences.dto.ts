@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pagingQueryFields } from '../http/paging';
 import { MGRS_TILE, polygonGeometry, SpatialDomainError } from '../../geo/stac/spatial-domain';
 import { parseTemporalEntry, TemporalDomainError } from '../../geo/stac/temporal-domain';
 import { INFERENCE_STATUSES } from '../../../workflows/contract/status';
@@ -109,8 +110,7 @@ export type UploadInferenceRequest = z.infer<typeof uploadInferenceSchema>;
 
 export const listInferencesQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    offset: z.coerce.number().int().min(0).default(0),
+    ...pagingQueryFields,
     status: z.enum(INFERENCE_STATUSES).optional(),
     model_id: z.string().uuid('must be a UUID').optional(),
     model_display_name: z.string().min(1).max(200).optional(),

@@ -1,5 +1,5 @@
 import { Controller, Get, Module, type OnModuleDestroy, type OnModuleInit, Res } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { NextFunction, Request, Response } from 'express';
 import type { DataSource } from 'typeorm';
@@ -11,6 +11,7 @@ import {
   unregisterInferenceGauge,
 } from '../../platform/metrics/metrics';
 import { Public } from '../auth/public.decorator';
+import { ApiRawResponse } from '../openapi/response-schemas';
 
 /**
  * Express middleware counting every response by method, route template (never the raw URL, which would
@@ -40,7 +41,7 @@ export class MetricsController {
     summary: 'Prometheus metrics of the API process (and of its in-process worker)',
     description: 'Text exposition format. No API key: expose it only to the monitoring network.',
   })
-  @ApiProduces('text/plain')
+  @ApiRawResponse(200, 'text/plain', { description: 'Prometheus text exposition format' })
   async metrics(@Res() response: Response): Promise<void> {
     const body = await metricsRegistry.metrics();
     response.setHeader('Content-Type', metricsRegistry.contentType);

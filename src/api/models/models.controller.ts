@@ -13,14 +13,14 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { FileFieldsInterceptor } from '@nestjs/platform-express';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal, CurrentUser } from '../auth/current-user.decorator';
 import type { Principal } from '../auth/principal';
 import { ApiError } from '../http/api-error';
 import { jsonObjectBodyPipe, zodPipe } from '../http/zod-validation';
 import { modelMetadataExample } from '../openapi/examples';
-import { ApiMultipartBody, ApiZodBody, ApiZodQuery, openApiSchema } from '../openapi/zod-openapi';
-import { modelListViewSchema, modelViewSchema } from './model-view.schema';
+import { ApiMultipartBody, ApiZodBody, ApiZodQuery } from '../openapi/zod-openapi';
+import { ApiJsonResponse } from '../openapi/response-schemas';
 import {
   createModelSchema,
   listQuerySchema,
@@ -65,17 +65,12 @@ export class ModelsController {
       description: "optional, with golden_input: the expected output (band 1: class values on the input's grid)",
     },
   })
-  @ApiCreatedResponse({
-    schema: {
-      ...openApiSchema(modelViewSchema),
-      example: {
-        id: '6f1c2b1e-3f0a-4c1e-9a57-2d6c3e8b9f10',
-        ...modelMetadataExample,
-        version: 1,
-        status: 'READY',
-        created_by: 'user@example.com',
-      },
-    },
+  @ApiJsonResponse(201, 'Model', 'READY: stored and loaded by onnxruntime', {
+    id: '6f1c2b1e-3f0a-4c1e-9a57-2d6c3e8b9f10',
+    ...modelMetadataExample,
+    version: 1,
+    status: 'READY',
+    created_by: 'user@example.com',
   })
   create(
     @UploadedFiles() files: Partial<Record<keyof ModelUploads, Express.Multer.File[]>> | undefined,
@@ -96,14 +91,14 @@ export class ModelsController {
       'List the models the caller may use: their own and public ones (admin keys: all), every version unless versions=latest',
   })
   @ApiZodQuery(listQuerySchema)
-  @ApiOkResponse({ schema: openApiSchema(modelListViewSchema) })
+  @ApiJsonResponse(200, 'ModelList')
   list(@Query(zodPipe(listQuerySchema)) query: ListModelsQuery, @CurrentPrincipal() caller: Principal) {
     return this.models.list(caller, query);
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'One model version (own or public; admin keys: any)' })
-  @ApiOkResponse({ schema: openApiSchema(modelViewSchema) })
+  @ApiJsonResponse(200, 'Model')
   get(@Param('id', uuidPipe) id: string, @CurrentPrincipal() caller: Principal) {
     return this.models.get(id, caller);
   }
@@ -113,7 +108,7 @@ export class ModelsController {
     summary: "Change a model's metadata (display_name, description, visibility, geoserver_push): owner or admin only",
   })
   @ApiZodBody(updateModelSchema)
-  @ApiOkResponse({ schema: openApiSchema(modelViewSchema) })
+  @ApiJsonResponse(200, 'Model')
   update(
     @Param('id', uuidPipe) id: string,
     @Body(jsonObjectBodyPipe(updateModelSchema)) body: UpdateModelRequest,

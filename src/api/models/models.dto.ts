@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pagingQueryFields } from '../http/paging';
 import { TILE_BLENDINGS } from '../../../workflows/contract/model-spec';
 
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4');
@@ -195,8 +196,7 @@ export type CreateModelRequest = z.infer<typeof createModelSchema>;
 
 export const listQuerySchema = z
   .object({
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
-    offset: z.coerce.number().int().min(0).default(0),
+    ...pagingQueryFields,
     visibility: modelVisibilitySchema.optional(),
     owner: z.string().max(320).optional().describe("only this owner's models (among those the caller may see)"),
     display_name: z.string().max(200).optional().describe('only the versions of models of this display name'),

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import type { OperationObject, PathItemObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { operationIdOf, routeAccess } from '../auth/route-access';
+import { RESPONSE_SCHEMAS } from './response-schemas';
 
 export const API_KEY_SCHEME = 'api-key';
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head'] as const;
@@ -50,13 +51,15 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   );
   document.components = {
     ...document.components,
-    schemas: { ...document.components?.schemas, ApiError: errorSchema as never },
+    schemas: { ...document.components?.schemas, ...RESPONSE_SCHEMAS, ApiError: errorSchema as never },
   };
+  document.paths = withWildcardParameters(document.paths);
   for (const [path, item] of Object.entries(document.paths) as Array<[string, PathItemObject]>) {
     for (const method of METHODS) {
       const operation = item[method] as OperationObject | undefined;
       if (!operation) continue;
       operation.responses ??= {};
+      declareUuidIds(operation);
       if (operation.operationId && keyed.has(operation.operationId)) {
         operation.security = [{ [API_KEY_SCHEME]: [] }];
         operation.responses['401'] ??= {
@@ -73,6 +76,51 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     }
   }
   return document;
+}
+
+/** Every `{id}` path parameter is an inference, model or processor id: the handlers' UUID pipes refuse others. */
+function declareUuidIds(operation: OperationObject): void {
+  for (const parameter of operation.parameters ?? []) {
+    if ('in' in parameter && parameter.in === 'path' && parameter.name === 'id') {
+      parameter.schema = { type: 'string', format: 'uuid' };
+      parameter.required = true;
+    }
+  }
+}
+
+/**
+ * Every `{name}` of a path template declared as a path parameter: @nestjs/swagger turns Express wildcards
+ * (`/files/*path`) and some route parameters into templates without declaring them. An undeclared one is a
+ * string (for a wildcard: the rest of the path, slashes included).
+ */
+function withWildcardParameters(paths: OpenAPIObject['paths']): OpenAPIObject['paths'] {
+  const result: OpenAPIObject['paths'] = {};
+  for (const [rawPath, item] of Object.entries(paths)) {
+    const path = rawPath.replace(/\/\*([A-Za-z_][A-Za-z0-9_]*)/g, '/{$1}');
+    const names = [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1]);
+    for (const method of METHODS) {
+      const operation = item[method] as OperationObject | undefined;
+      if (!operation) continue;
+      const declared = new Set(
+        (operation.parameters ?? []).flatMap((parameter) =>
+          'in' in parameter && parameter.in === 'path' ? [parameter.name] : [],
+        ),
+      );
+      const missing = names.filter((name) => !declared.has(name));
+      operation.parameters = [
+        ...missing.map((name) => ({
+          name,
+          in: 'path' as const,
+          required: true,
+          description: /\/\*/.test(rawPath) || name === 'path' ? 'the rest of the path, slashes included' : undefined,
+          schema: { type: 'string' as const },
+        })),
+        ...(operation.parameters ?? []),
+      ];
+    }
+    result[path] = item;
+  }
+  return result;
 }
 
 /** Swagger UI at /docs and the JSON document at /docs-json (no API key: the docs are public). */

@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { QueuesService } from './queues.service';
+import { ApiJsonResponse } from '../openapi/response-schemas';
 
 const example = {
   namespace: 'default',
@@ -54,7 +55,7 @@ export class QueuesController {
     description:
       'Queues from TEMPORAL_TASK_QUEUE and TEMPORAL_FETCH/MODEL/PROCESSOR_TASK_QUEUE. The backlog needs a server that reports task-queue stats (1.25+); otherwise `backlog.supported` is false with the reason.',
   })
-  @ApiOkResponse({ schema: { example } })
+  @ApiJsonResponse(200, 'QueueStatus', undefined, example)
   status() {
     return this.queues.status();
   }

@@ -4,6 +4,7 @@ import { ApiError } from '../http/api-error';
 import { TOKEN_PROBLEMS } from '../../geo/tiles/tile-token';
 import { TileNotFoundError, TilesService } from './tiles.service';
 import { Public } from '../auth/public.decorator';
+import { ApiRawResponse } from '../openapi/response-schemas';
 
 /** JSON for an inline <script>: no "</script>" or HTML comment can end the element early. */
 function scriptJson(value: unknown): string {
@@ -22,6 +23,7 @@ export class MapPageController {
 
   @ApiOperation({ summary: "One-page Leaflet viewer of a task's tiles over OpenStreetMap (token as for /tiles)" })
   @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
+  @ApiRawResponse(200, 'text/html', { description: 'the map page' })
   @Get(':taskId')
   @Header('Content-Type', 'text/html; charset=utf-8')
   async page(@Param('taskId') taskId: string, @Query('token') token: unknown): Promise<string> {

@@ -7,6 +7,7 @@ import { TOKEN_PROBLEMS } from '../../geo/tiles/tile-token';
 import { TILE_LAYERS, TileNotFoundError, TilesService, type TileLayer } from './tiles.service';
 import { invalidTile } from '../../geo/tiles/web-mercator';
 import { Public } from '../auth/public.decorator';
+import { ApiRawResponse } from '../openapi/response-schemas';
 
 /** Whole non-negative numbers only: `Number('')`, `Number('1e3')` and `Number(' 7')` would all pass otherwise. */
 function coordinate(text: string): number {
@@ -28,6 +29,7 @@ export class TilesController {
       "XYZ Web Mercator PNG tile of a task's output; the token from the task's tile_url_template is the credential (no API key)",
   })
   @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
+  @ApiRawResponse(200, 'image/png', { binary: true, description: 'the 256 x 256 tile' })
   @ApiQuery({
     name: 'layer',
     required: false,

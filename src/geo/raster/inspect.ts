@@ -32,10 +32,12 @@ const COMPRESSION_NAMES: Record<number, string> = {
 export interface InspectOptions {
   /** Largest accepted width * height; default DEFAULT_MAX_PIXELS. */
   maxPixels?: number;
+  /** Say what the file starts with when it is not a TIFF (default true); false for fetched URLs, whose bytes we never echo. */
+  quoteContent?: boolean;
 }
 
 /** Checks the file starts like a (Big)TIFF, reading 16 bytes; throws InvalidGeoTiffError saying what it is instead. */
-export async function checkTiffSignature(filePath: string): Promise<{ size: number }> {
+export async function checkTiffSignature(filePath: string, quoteContent = true): Promise<{ size: number }> {
   const stat = await fsp.stat(filePath);
   if (!stat.isFile()) throw new InvalidGeoTiffError('not a regular file');
   if (stat.size === 0) throw new InvalidGeoTiffError('the file is empty');
@@ -46,15 +48,18 @@ export async function checkTiffSignature(filePath: string): Promise<{ size: numb
   } finally {
     await handle.close();
   }
-  checkTiffHeaderBytes(header, stat.size);
+  checkTiffHeaderBytes(header, stat.size, quoteContent);
   return { size: stat.size };
 }
 
 /** The signature check of checkTiffSignature on the first (up to 16) bytes of a file of `size` bytes. */
-export function checkTiffHeaderBytes(header: Buffer, size: number): void {
+export function checkTiffHeaderBytes(header: Buffer, size: number, quoteContent = true): void {
   const magic = header.subarray(0, 4).toString('latin1');
   const isTiff = magic === 'II*\0' || magic === 'MM\0*' || magic === 'II+\0' || magic === 'MM\0+';
-  if (!isTiff) throw new InvalidGeoTiffError(`not a TIFF file (starts with ${describeMagic(header)})`);
+  if (!isTiff)
+    throw new InvalidGeoTiffError(
+      quoteContent ? `not a TIFF file (starts with ${describeMagic(header)})` : 'not a TIFF file',
+    );
   if (size < 16) throw new InvalidGeoTiffError('the file is truncated (shorter than a TIFF header)');
 }
 
@@ -64,7 +69,7 @@ export function checkTiffHeaderBytes(header: Buffer, size: number): void {
  * unsupported sample format or compression, more pixels than `maxPixels`.
  */
 export async function inspectGeoTiff(filePath: string, options: InspectOptions = {}): Promise<GeoTiffSummary> {
-  const stat = await checkTiffSignature(filePath);
+  const stat = await checkTiffSignature(filePath, options.quoteContent ?? true);
   let tiff: GeoTIFF | undefined;
   try {
     tiff = await fromFile(filePath).catch((error: unknown) => {

@@ -1,5 +1,6 @@
 import type { AppConfig } from '../../platform/config/config';
 import type { StacTaskInput } from '../../../workflows/contract/types';
+import { redactUrl } from '../net/address-policy';
 import { mgrsQuery } from './spatial-domain';
 import {
   assetKeysForBands,
@@ -67,18 +68,24 @@ export async function findScene(
   input: StacTaskInput,
   bandNames: string[],
   config: SceneSearchSettings,
-  options: { onSearch?: (description: string) => void; onPage?: (page: number, items: number) => void } = {},
+  options: {
+    onSearch?: (description: string) => void;
+    onPage?: (page: number, items: number) => void;
+    /** Checks a `next` link before it is requested (the input address policy); throws to refuse it. */
+    checkNextLink?: (url: string) => Promise<unknown>;
+  } = {},
 ): Promise<SceneSearchResult> {
   const source = dataSourceDefinition(input.data_source, config.STAC_COLLECTION);
   const { url: apiUrl, headers: authHeaders } = stacApiFor(input.data_source, config);
   const body = sceneSearchBody(input, source, config.STAC_PAGE_LIMIT);
   options.onSearch?.(
-    `STAC search ${apiUrl}/search collections=${source.collections.join(',')} ${input.area_label} datetime=${input.datetime} maxcc=${input.maxcc}`,
+    `STAC search ${redactUrl(apiUrl)}/search collections=${source.collections.join(',')} ${input.area_label} datetime=${input.datetime} maxcc=${input.maxcc}`,
   );
   const found = await searchStac(apiUrl, body, {
     maxPages: config.STAC_MAX_PAGES,
     timeoutMs: config.FETCH_TIMEOUT_MS,
     headers: authHeaders,
+    checkNextLink: options.checkNextLink,
     onPage: options.onPage,
   });
   // A tile's items are the tile (their bbox is the data footprint); bbox/polygon items must cover the area.

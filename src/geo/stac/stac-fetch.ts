@@ -17,6 +17,15 @@ import {
 } from './stac';
 import type { StepLogger } from '../step-logger';
 import { storageKeys } from '../../platform/storage/keys';
+import {
+  type AddressPolicy,
+  checkUrlAgainstPolicy,
+  inputAddressPolicy,
+  redactUrl,
+  redactUrlsIn,
+  UrlPolicyError,
+} from '../net/address-policy';
+import { startPolicyProxy } from '../net/policy-proxy';
 import { repoPath } from '../../platform/repo-root';
 
 function chipScript(): string {
@@ -71,16 +80,44 @@ interface ChipSummary {
   classification_values?: Record<string, number>;
 }
 
-/** Runs python/stac_chip.py with a JSON request; exit code 2 = the input's fault (not retried). */
+/**
+ * Runs python/stac_chip.py with a JSON request; exit code 2 = the input's fault (not retried). With a
+ * `policy`, GDAL's HTTP goes through a loopback proxy that checks every connection against it (redirect
+ * hops and DNS rebinding included); a refused connection fails the input. Messages carry URLs without
+ * credentials.
+ */
 export async function runChipScript<T>(
   config: Pick<AppConfig, 'PYTHON_BIN'>,
   request: Record<string, unknown>,
   env: Record<string, string> = {},
   signal?: AbortSignal,
+  policy?: AddressPolicy,
+): Promise<T> {
+  const proxy = policy ? await startPolicyProxy(policy) : undefined;
+  try {
+    return await runChipProcess<T>(config, request, { ...env, ...proxy?.gdalEnv }, signal, !!proxy);
+  } catch (error) {
+    if (proxy && proxy.refused.length > 0)
+      throw invalidInput(`a connection was refused by the address policy: ${redactUrlsIn(proxy.refused[0])}`);
+    throw error;
+  } finally {
+    await proxy?.close();
+  }
+}
+
+function runChipProcess<T>(
+  config: Pick<AppConfig, 'PYTHON_BIN'>,
+  request: Record<string, unknown>,
+  env: Record<string, string>,
+  signal: AbortSignal | undefined,
+  proxied: boolean,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    // curl honours NO_PROXY even with an explicit proxy: nothing may bypass the policy proxy.
+    if (proxied) for (const name of ['NO_PROXY', 'no_proxy']) delete childEnv[name];
     const child = spawn(config.PYTHON_BIN, [chipScript()], {
-      env: { ...process.env, ...env },
+      env: childEnv,
       stdio: ['pipe', 'pipe', 'pipe'],
       signal,
     });
@@ -90,12 +127,12 @@ export async function runChipScript<T>(
     child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
     child.on('error', (error) => reject(error));
     child.on('close', (code) => {
-      const reason = stderr.trim().split('\n').filter(Boolean).pop() ?? `exit code ${code}`;
+      const reason = redactUrlsIn(stderr.trim().split('\n').filter(Boolean).pop() ?? `exit code ${code}`);
       if (code === 0) {
         try {
           resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as T);
         } catch {
-          reject(new Error(`stac_chip.py printed no result: ${stdout.slice(-300)}`));
+          reject(new Error('stac_chip.py printed no result'));
         }
       } else if (code === 2) {
         reject(invalidInput(reason.replace(/^ChipError: /, '')));
@@ -107,9 +144,45 @@ export async function runChipScript<T>(
   });
 }
 
+/**
+ * Every href GDAL will open must be an http(s) URL the input policy accepts (the configured STAC APIs'
+ * hosts are trusted): a STAC item could otherwise point GDAL at a local file or an internal service.
+ */
+async function checkAssetHrefs(
+  hrefs: Array<{ asset: string; href: string }>,
+  policy: AddressPolicy,
+  itemId: string,
+): Promise<void> {
+  for (const { asset, href } of hrefs) {
+    try {
+      await checkUrlAgainstPolicy(href, policy);
+    } catch (error) {
+      if (!(error instanceof UrlPolicyError)) throw error;
+      throw invalidInput(`asset ${asset} of scene ${itemId} (${redactUrl(href)}) ${error.message}`);
+    }
+  }
+}
+
+/** The input policy with the configured STAC APIs' hosts trusted (they are the operator's choice). */
+export function stacAddressPolicy(config: StacFetchSettings): AddressPolicy {
+  const hosts = [config.STAC_API_URL, config.HLS_STAC_API_URL].map((url) => new URL(url).hostname);
+  return inputAddressPolicy(config, hosts);
+}
+
 /** The settings fetchStacChip reads: the imagery sources' and the search limits. */
 export type StacFetchSettings = ImagerySourceSettings &
-  Pick<AppConfig, 'PYTHON_BIN' | 'STAC_COLLECTION' | 'STAC_PAGE_LIMIT' | 'STAC_MAX_PAGES' | 'FETCH_TIMEOUT_MS'>;
+  Pick<
+    AppConfig,
+    | 'PYTHON_BIN'
+    | 'STAC_COLLECTION'
+    | 'STAC_PAGE_LIMIT'
+    | 'STAC_MAX_PAGES'
+    | 'FETCH_TIMEOUT_MS'
+    | 'STAC_API_URL'
+    | 'HLS_STAC_API_URL'
+    | 'fetchAllowPrivateAddresses'
+    | 'allowedInternalHosts'
+  >;
 
 /**
  * The data-fetch step of a bbox x date task: search the data source's STAC API, pick the least cloudy item
@@ -127,10 +200,12 @@ export async function fetchStacChip(
 ): Promise<StacChipResult> {
   const { config } = deps;
   const bandNames = spec.bands.map((band) => band.name);
+  const policy = stacAddressPolicy(config);
   let found: SceneSearchResult;
   try {
     found = await findScene(input, bandNames, config, {
       onSearch: (description) => log.info(description),
+      checkNextLink: (url) => checkUrlAgainstPolicy(url, policy),
       onPage: (page, items) => {
         log.info(`page ${page}: ${items} item(s)`);
         heartbeat({ stac_page: page });
@@ -159,6 +234,14 @@ export async function fetchStacChip(
     `picked ${original.collection}/${original.id} (${original.properties.datetime}, cloud cover ${cloudCover(original)}%), assets ${keys.join(', ')}${classAsset ? ` + ${classKey}` : ''}`,
   );
 
+  await checkAssetHrefs(
+    [
+      ...keys.map((key) => ({ asset: key, href: original.assets[key].href })),
+      ...(classAsset && classKey ? [{ asset: classKey, href: classAsset.href }] : []),
+    ],
+    policy,
+    original.id,
+  );
   const chipFile = path.join(dir, 'chip.tif');
   const classFile = path.join(dir, 'classification.tif');
   const resolution = spec.resolution ?? DEFAULT_CHIP_RESOLUTION_M;
@@ -186,6 +269,7 @@ export async function fetchStacChip(
       },
       authHeaders.Authorization ? { GDAL_HTTP_HEADERS: `Authorization: ${authHeaders.Authorization}` } : {},
       signal,
+      policy,
     );
   } finally {
     clearInterval(ticker);

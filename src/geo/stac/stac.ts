@@ -1,6 +1,7 @@
 import type { AppConfig } from '../../platform/config/config';
 import { IMAGERY_SOURCES, type DataSourceId, type ImagerySource } from '../../../workflows/contract/imagery-sources';
 import { bboxContains, type Bbox, type PolygonGeometry } from './spatial-domain';
+import { redactUrl } from '../net/address-policy';
 
 /** The parts of a STAC Item this service reads. */
 export interface StacItem {
@@ -48,6 +49,8 @@ export interface StacSearchOptions {
   headers?: Record<string, string>;
   /** Called once per page (progress, heartbeats). */
   onPage?: (page: number, items: number) => void;
+  /** Checks a `next` link before it is followed (the address policy); throws to refuse it. */
+  checkNextLink?: (url: string) => Promise<unknown>;
 }
 
 /**
@@ -69,6 +72,7 @@ export async function searchStac(
     body,
   };
   let pages = 0;
+  let credentials = options.headers;
   while (request && pages < options.maxPages) {
     let response: Response;
     try {
@@ -77,29 +81,33 @@ export async function searchStac(
         headers: {
           Accept: 'application/geo+json, application/json',
           ...(request.body ? { 'Content-Type': 'application/json' } : {}),
-          ...options.headers,
+          ...credentials,
           ...request.headers,
         },
         body: request.method === 'POST' ? JSON.stringify(request.body) : undefined,
         signal: AbortSignal.timeout(options.timeoutMs),
       });
     } catch (error) {
-      throw new StacApiError(`STAC search at ${request.url} failed: ${(error as Error).message}`, null);
+      throw new StacApiError(`STAC search at ${redactUrl(request.url)} failed: ${(error as Error).message}`, null);
     }
     const text = await response.text();
+    // The answer's bytes are never quoted: a message must not carry what some server said.
     if (!response.ok)
       throw new StacApiError(
-        `STAC search at ${request.url} answered HTTP ${response.status}: ${text.slice(0, 300)}`,
+        `STAC search at ${redactUrl(request.url)} answered HTTP ${response.status} ${response.statusText}`.trim(),
         response.status,
       );
     let page: { type?: string; features?: StacItem[]; links?: StacLink[] };
     try {
       page = JSON.parse(text);
     } catch {
-      throw new StacApiError(`STAC search at ${request.url} did not answer JSON`, response.status);
+      throw new StacApiError(`STAC search at ${redactUrl(request.url)} did not answer JSON`, response.status);
     }
     if (!Array.isArray(page.features))
-      throw new StacApiError(`STAC search at ${request.url} did not answer a FeatureCollection`, response.status);
+      throw new StacApiError(
+        `STAC search at ${redactUrl(request.url)} did not answer a FeatureCollection`,
+        response.status,
+      );
     pages += 1;
     items.push(...page.features);
     options.onPage?.(pages, page.features.length);
@@ -107,6 +115,13 @@ export async function searchStac(
       page.features.length > 0 ? page.links?.find((link) => link.rel === 'next') : undefined;
     if (!next) break;
     const method = (next.method ?? 'GET').toUpperCase() === 'POST' ? 'POST' : 'GET';
+    try {
+      await options.checkNextLink?.(next.href);
+    } catch (error) {
+      throw new StacApiError(`STAC search: the next page ${redactUrl(next.href)} ${(error as Error).message}`, 400);
+    }
+    // Credentials (Earthdata token) go only to the origin they were configured for.
+    if (new URL(next.href, request.url).origin !== new URL(request.url).origin) credentials = undefined;
     request = {
       url: next.href,
       method,

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { repoPath } from '../repo-root';
+import { type AllowedHosts, parseAllowedHosts } from './allowed-hosts';
 import { parseExecutionProviders } from '../../../workflows/contract/execution-providers';
 
 const booleanFromEnv = z
@@ -195,6 +196,10 @@ export const configSchema = z.object({
   CHIP_MAX_PIXELS: z.coerce.number().int().min(1024).default(25_000_000),
   /** Reference permanent-water raster (GeoTIFF path or http(s) URL; non-zero = water) for permanent_water_masking. */
   PERMANENT_WATER_MASK_PATH: z.string().min(1).optional(),
+  /** Input URLs, STAC asset hrefs and the water reference may reach loopback/private/link-local addresses. */
+  FETCH_ALLOW_PRIVATE_ADDRESSES: booleanFromEnv.optional(),
+  /** Trusted internal hosts (names, `*.suffix`, addresses, CIDR ranges) inputs and webhooks may reach anyway. */
+  ALLOWED_INTERNAL_HOSTS: z.string().optional(),
   /** A registered cloud model (id or display name) for cloud_masking of inputs without a classification band. */
   CLOUD_MASK_MODEL_ID: z.string().min(1).optional(),
 
@@ -234,6 +239,9 @@ export type AppConfig = Omit<z.infer<typeof configSchema>, 'PYTHON_BIN'> & {
   taskQueues: { workflows: string; fetch: string; model: string; processor: string };
   /** Webhooks may target loopback/private networks (default: everywhere but production). */
   webhookAllowPrivateAddresses: boolean;
+  /** Inputs may be fetched from loopback/private networks (default: everywhere but production). */
+  fetchAllowPrivateAddresses: boolean;
+  allowedInternalHosts: AllowedHosts;
 };
 
 export class ConfigError extends Error {}
@@ -279,6 +287,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (values.GEOSERVER_URL && values.GEOSERVER_PASSWORD === undefined) {
     throw new ConfigError('GEOSERVER_URL needs GEOSERVER_PASSWORD (and GEOSERVER_USER, default admin)');
   }
+  let allowedInternalHosts: AllowedHosts;
+  try {
+    allowedInternalHosts = parseAllowedHosts(values.ALLOWED_INTERNAL_HOSTS);
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: ALLOWED_INTERNAL_HOSTS: ${(error as Error).message}`);
+  }
   const apiKeys = parseApiKeys(values.API_KEYS);
   const adminApiKeys = parseApiKeys(values.ADMIN_API_KEYS, 'ADMIN_API_KEYS');
   for (const key of adminApiKeys.keys()) {
@@ -309,5 +323,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       processor: values.TEMPORAL_PROCESSOR_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,
     },
     webhookAllowPrivateAddresses: values.WEBHOOK_ALLOW_PRIVATE_ADDRESSES ?? values.NODE_ENV !== 'production',
+    fetchAllowPrivateAddresses: values.FETCH_ALLOW_PRIVATE_ADDRESSES ?? values.NODE_ENV !== 'production',
+    allowedInternalHosts,
   };
 }
