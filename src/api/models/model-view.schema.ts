@@ -40,9 +40,3 @@ export const modelViewSchema = z.object({
   created_at: z.string().datetime(),
   updated_at: z.string().datetime(),
 });
-
-/** GET /api/v2/models: a page of models. */
-export const modelListViewSchema = z.object({
-  results: z.array(modelViewSchema),
-  total_records: z.number().int(),
-});
