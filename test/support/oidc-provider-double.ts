@@ -14,7 +14,7 @@ export interface OidcProviderDouble {
    * provider never published, under the published key's id.
    */
   issue(claims: JWTPayload, options?: { expiresInSeconds?: number; forged?: boolean }): Promise<string>;
-  /** What GET /userinfo answers for a subject (unknown subjects and bad tokens get 401). */
+  /** What GET /userinfo adds to `sub` for a subject's tokens (tokens it did not issue get 401). */
   userinfo: Map<string, Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -53,8 +53,7 @@ export async function startOidcProviderDouble(): Promise<OidcProviderDouble> {
     } else if (path === '/userinfo') {
       const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
       const subject = token ? issued.get(token) : undefined;
-      const answer = subject ? userinfo.get(subject) : undefined;
-      if (answer) json(200, { sub: subject, ...answer });
+      if (subject) json(200, { sub: subject, ...userinfo.get(subject) });
       else json(401, { error: 'invalid_token' });
     } else {
       response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
@@ -70,7 +69,12 @@ export async function startOidcProviderDouble(): Promise<OidcProviderDouble> {
     async issue(claims, options = {}) {
       const now = Math.floor(Date.now() / 1000);
       const key: SigningKey = options.forged ? forger.privateKey : privateKey;
-      const token = await new SignJWT({ iss: issuer, iat: now, exp: now + (options.expiresInSeconds ?? 300), ...claims })
+      const token = await new SignJWT({
+        iss: issuer,
+        iat: now,
+        exp: now + (options.expiresInSeconds ?? 300),
+        ...claims,
+      })
         .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
         .sign(key);
       if (typeof claims.sub === 'string') issued.set(token, claims.sub);

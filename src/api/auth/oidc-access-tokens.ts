@@ -61,7 +61,9 @@ export function looksLikeJwt(token: string): boolean {
 
 function claimAt(claims: Record<string, unknown>, path: string): unknown {
   if (path in claims) return claims[path];
-  return path.split('.').reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], claims);
+  return path
+    .split('.')
+    .reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], claims);
 }
 
 function groupsOf(claims: Record<string, unknown>, path: string): string[] {
@@ -103,7 +105,8 @@ export class OidcAccessTokens {
 
   async authenticate(token: string): Promise<Principal> {
     const settings = this.settings;
-    if (!settings) throw new ApiError(401, 'OpenID Connect tokens are not accepted (TEMPORAL_UI_OIDC_ISSUER_URL unset)');
+    if (!settings)
+      throw new ApiError(401, 'OpenID Connect tokens are not accepted (TEMPORAL_UI_OIDC_ISSUER_URL unset)');
     const provider = await this.currentProvider(settings);
     let claims: JWTPayload;
     try {
@@ -124,13 +127,18 @@ export class OidcAccessTokens {
       throw new ApiError(401, `invalid access token: its audience is not ${settings.audiences.join(' or ')}`);
 
     let identity = identityOf(claims, settings.groupsClaim);
-    if (identity.email === undefined && settings.adminEmails.size > 0 && provider.discovery.userinfo_endpoint)
+    const isAdmin = (who: Identity) =>
+      who.groups.some((group) => settings.adminGroups.has(group)) ||
+      (who.email !== undefined && who.emailVerified !== false && settings.adminEmails.has(who.email));
+    if (
+      !isAdmin(identity) &&
+      identity.email === undefined &&
+      settings.adminEmails.size > 0 &&
+      provider.discovery.userinfo_endpoint
+    )
       identity = await this.userinfoIdentity(token, claims, provider.discovery.userinfo_endpoint, settings);
-    const emailAdmin =
-      identity.email !== undefined && identity.emailVerified !== false && settings.adminEmails.has(identity.email);
-    const groupAdmin = identity.groups.some((group) => settings.adminGroups.has(group));
     const subject = createHash('sha256').update(`${claims.iss}\n${claims.sub}`).digest('hex').slice(0, 16);
-    return { email: identity.email ?? `oidc:${claims.sub}`, admin: emailAdmin || groupAdmin, keyId: `oidc:${subject}` };
+    return { email: identity.email ?? `oidc:${claims.sub}`, admin: isAdmin(identity), keyId: `oidc:${subject}` };
   }
 
   private currentProvider(settings: TemporalUiOidcConfig): Promise<Provider> {

@@ -103,8 +103,7 @@ export class TemporalCodecController {
 
   @Get('user-pseudonym')
   @ApiOperation({
-    summary:
-      'The CreatedBy search attribute value of a user (a pseudonym when payloads are encrypted; admins only)',
+    summary: 'The CreatedBy search attribute value of a user (a pseudonym when payloads are encrypted; admins only)',
   })
   @ApiZodQuery(pseudonymQuerySchema)
   @ApiOkResponse({
