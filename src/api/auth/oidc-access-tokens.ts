@@ -97,6 +97,10 @@ export class OidcAccessTokens {
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.settings = config.temporalUiOidc;
+    if (this.settings && this.settings.adminEmails.size === 0 && this.settings.adminGroups.size === 0)
+      this.logger.warn(
+        'TEMPORAL_UI_OIDC_ISSUER_URL is set but TEMPORAL_UI_ADMIN_EMAILS and TEMPORAL_UI_ADMIN_GROUPS are not: no Web UI user can decode payloads',
+      );
   }
 
   get enabled(): boolean {
