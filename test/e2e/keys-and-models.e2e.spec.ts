@@ -3,6 +3,7 @@ import { temporal } from '@temporalio/proto';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { ApiClient } from '../support/api-client';
 import { startPglite } from '../support/pglite';
+import { startOidcProviderDouble, type OidcProviderDouble } from '../support/oidc-provider-double';
 import { demoModelPaths, requiredEnv } from '../support/services';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
 
@@ -11,8 +12,21 @@ const ADMIN = { key: 'test-admin-key-0123456789', email: 'admin@example.com' };
 const POSTGRES_URL = process.env.DATABASE_URL;
 const CODEC_KEY = Buffer.alloc(32, 7).toString('base64');
 const UI_ORIGIN = 'http://temporal-ui.example.com:8080';
-/** A URL with a token in it, as users send for signed object-store links. */
-const SECRET_URL = 'http://127.0.0.1:9/scenes/a.tif?X-Amz-Signature=url-secret-token-0123456789';
+/** The path and token of a URL with a token in it, as users send for signed object-store links (404 there). */
+const SECRET_PATH = '/scenes/a.tif?X-Amz-Signature=url-secret-token-0123456789';
+/** The Web UI sign-in: its OIDC client, an admin by e-mail, an admin by role (a nested claim, as Keycloak has it). */
+const UI_CLIENT_ID = 'temporal-ui';
+const UI_ADMIN_EMAIL = 'ops@example.com';
+const UI_ADMIN_ROLE = 'temporal-admins';
+
+const text = (bytes: Uint8Array | null | undefined) => Buffer.from(bytes ?? []).toString('utf8');
+/** A history payload in the codec server protocol's JSON (bytes as base64). */
+const payloadJson = (payload: temporal.api.common.v1.IPayload) => ({
+  metadata: Object.fromEntries(
+    Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
+  ),
+  data: Buffer.from(payload.data ?? []).toString('base64'),
+});
 
 describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s', (database) => {
   let stack: TestStack;
@@ -20,18 +34,22 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
   let alice: ApiClient;
   let bob: ApiClient;
   let admin: ApiClient;
+  let oidc: OidcProviderDouble;
+  let secretUrl: string;
   const register = (client: ApiClient, name: string, extra: Record<string, unknown> = {}) =>
     client.registerModel({ ...demoModelMetadata(demoModelPaths().meta, name), ...extra }, demoModelPaths().model);
   const patch = (client: ApiClient, route: string, body: unknown) => client.request('PATCH', route, body);
   const startInference = (client: ApiClient, model: Record<string, string>) =>
     client.post('/api/v2/inference', {
       ...model,
-      spatial_domain: { urls: [SECRET_URL] },
+      spatial_domain: { urls: [secretUrl] },
       temporal_domain: ['2024-06-15'],
     });
 
   beforeAll(async () => {
     if (database === 'pglite') pglite = await startPglite();
+    oidc = await startOidcProviderDouble();
+    secretUrl = `${oidc.issuer}${SECRET_PATH}`;
     stack = await startTestStack({
       storage: 'filesystem',
       worker: false,
@@ -39,6 +57,11 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
         ADMIN_API_KEYS: `${ADMIN.key}:${ADMIN.email}`,
         TEMPORAL_CODEC_KEY: CODEC_KEY,
         TEMPORAL_CODEC_CORS_ORIGINS: UI_ORIGIN,
+        TEMPORAL_UI_OIDC_ISSUER_URL: oidc.issuer,
+        TEMPORAL_UI_OIDC_CLIENT_ID: UI_CLIENT_ID,
+        TEMPORAL_UI_ADMIN_EMAILS: `someone@example.com, ${UI_ADMIN_EMAIL.toUpperCase()}`,
+        TEMPORAL_UI_ADMIN_GROUPS: UI_ADMIN_ROLE,
+        TEMPORAL_UI_OIDC_GROUPS_CLAIM: 'realm_access.roles',
         ...(pglite ? { DATABASE_URL: pglite.url } : {}),
       },
     });
@@ -49,6 +72,7 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
 
   afterAll(async () => {
     await stack?.stop();
+    await oidc?.close();
     await pglite?.stop();
     process.env.DATABASE_URL = POSTGRES_URL;
   });
@@ -271,7 +295,20 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
         await again?.body?.cancel();
       });
 
-      it("keeps users' e-mails and URLs out of the raw history; the codec endpoint decodes it for admins only", async () => {
+      it("keeps users' e-mails, URLs and step failure reasons out of the raw history; the codec endpoint decodes it for admins only", async () => {
+        // A worker runs the inference: its fetch step fails (HTTP 404), so the history holds a failed activity too.
+        await stack.startWorker();
+        try {
+          expect((await alice.waitForInference(inferenceId, 120_000)).status).toBe('FAILED');
+        } finally {
+          await stack.stopWorker();
+        }
+        // The workflow read the encrypted reason back: the step says why it failed (URL token redacted).
+        const tasks = await alice.get(`/api/v2/inference/${inferenceId}/tasks`);
+        const fetchStep = tasks.body.tasks[0].pipeline_steps[0];
+        expect(fetchStep).toMatchObject({ process_id: 'terrakit-data-fetch', status: 'FAILED' });
+        expect(fetchStep.message).toMatch(/scenes\/a\.tif.*HTTP 404/);
+
         const connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
         try {
           // A client without the codec sees what the server stores.
@@ -279,26 +316,34 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
           const history = await raw.workflow.getHandle(inferenceId).fetchHistory();
           const bytes = Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('latin1');
           expect(bytes).toContain('binary/encrypted');
-          for (const secret of [USERS.alice.email, 'url-secret-token-0123456789', '/scenes/a.tif'])
+          for (const secret of [USERS.alice.email, 'url-secret-token-0123456789', '/scenes/a.tif', 'HTTP 404'])
             expect(bytes).not.toContain(secret);
+          const failures = history
+            .events!.map((event) => event.activityTaskFailedEventAttributes?.failure)
+            .filter((failure) => failure !== undefined && failure !== null);
+          expect(failures.length).toBeGreaterThan(0);
+          for (const failure of failures) {
+            expect(failure).toMatchObject({ message: 'Encoded failure', stackTrace: '' });
+            expect(text(failure.encodedAttributes!.metadata!.encoding)).toBe('binary/encrypted');
+          }
 
           const started = history.events!.find((event) => event.workflowExecutionStartedEventAttributes)!;
-          const payloads = started.workflowExecutionStartedEventAttributes!.input!.payloads!.map((payload) => ({
-            metadata: Object.fromEntries(
-              Object.entries(payload.metadata ?? {}).map(([key, value]) => [
-                key,
-                Buffer.from(value).toString('base64'),
-              ]),
-            ),
-            data: Buffer.from(payload.data ?? []).toString('base64'),
-          }));
+          const payloads = started.workflowExecutionStartedEventAttributes!.input!.payloads!.map(payloadJson);
           const forAlice = await alice.post('/api/v2/temporal-codec/decode', { payloads });
           expect(forAlice.status).toBe(403);
           const decoded = await admin.post('/api/v2/temporal-codec/decode', { payloads });
           expect(decoded.status).toBe(200);
           const input = JSON.parse(Buffer.from(decoded.body.payloads[0].data, 'base64').toString('utf8'));
-          expect(JSON.stringify(input)).toContain(SECRET_URL);
+          expect(JSON.stringify(input)).toContain(secretUrl);
           expect(Buffer.from(decoded.body.payloads[0].metadata.encoding, 'base64').toString()).toBe('json/plain');
+          // The failure's message and stack trace, for admins (what the Web UI shows them).
+          const failure = await admin.post('/api/v2/temporal-codec/decode', {
+            payloads: [payloadJson(failures[0]!.encodedAttributes!)],
+          });
+          expect(failure.status).toBe(200);
+          const attributes = JSON.parse(Buffer.from(failure.body.payloads[0].data, 'base64').toString('utf8'));
+          expect(attributes.message).toMatch(/scenes\/a\.tif.*HTTP 404/);
+          expect(attributes.message).not.toContain('url-secret-token');
 
           // A payload that was never encoded (a history recorded without the codec) passes through unchanged.
           const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: 'eyJhIjoxfQ==' };
@@ -313,6 +358,62 @@ describe.each(['postgres', 'pglite'] as const)('owned models and API keys on %s'
         } finally {
           await connection.close();
         }
+      });
+
+      it('decodes for Web UI users signed in with OpenID Connect who are admins by e-mail or role; refuses the rest', async () => {
+        const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: 'eyJhIjoxfQ==' };
+        const encoded = (await admin.post('/api/v2/temporal-codec/encode', { payloads: [plain] })).body;
+        const decodeWith = (token: string) => alice.as(token).post('/api/v2/temporal-codec/decode', encoded);
+        const adminClaims = { sub: 'user-ops', aud: UI_CLIENT_ID, email: UI_ADMIN_EMAIL, email_verified: true };
+
+        // Admins: by e-mail (listed in another case), by a role in a nested claim with the client in `azp`
+        // (Keycloak's access tokens), by the e-mail the userinfo endpoint gives for a token without one.
+        oidc.userinfo.set('user-info', { email: UI_ADMIN_EMAIL, email_verified: true });
+        for (const token of [
+          await oidc.issue(adminClaims),
+          await oidc.issue({
+            sub: 'user-role',
+            aud: 'account',
+            azp: UI_CLIENT_ID,
+            realm_access: { roles: [UI_ADMIN_ROLE] },
+          }),
+          await oidc.issue({ sub: 'user-info', aud: UI_CLIENT_ID }),
+        ]) {
+          const decoded = await decodeWith(token);
+          expect(decoded.status).toBe(200);
+          expect(decoded.body.payloads).toEqual([plain]);
+        }
+        expect(oidc.requests.filter((path) => path === '/userinfo')).toHaveLength(1);
+
+        // Signed in, but not an admin (or an admin e-mail the provider has not verified): 403.
+        for (const claims of [
+          { sub: 'user-alice', aud: UI_CLIENT_ID, email: USERS.alice.email, email_verified: true },
+          { ...adminClaims, sub: 'user-unverified', email_verified: false },
+          { sub: 'user-role', aud: UI_CLIENT_ID, realm_access: { roles: ['viewer'] } },
+        ]) {
+          const refused = await decodeWith(await oidc.issue(claims));
+          expect(refused.status).toBe(403);
+          expect(refused.body.message).toMatch(/admins only/);
+        }
+
+        // Not a token of this provider for this client: 401.
+        const invalid: Array<[string, RegExp]> = [
+          [await oidc.issue(adminClaims, { expiresInSeconds: -120 }), /exp/],
+          [await oidc.issue(adminClaims, { forged: true }), /signature/],
+          [await oidc.issue({ ...adminClaims, aud: 'another-client' }), /audience/],
+          [await oidc.issue({ ...adminClaims, iss: 'http://127.0.0.1:1' }), /iss/],
+          [(await oidc.issue(adminClaims)).replace(/\.[^.]*$/, '.'), /signature|JWS/],
+        ];
+        for (const [token, message] of invalid) {
+          const refused = await decodeWith(token);
+          expect(refused.status).toBe(401);
+          expect(refused.body.message).toMatch(message);
+        }
+        // Only the codec endpoint takes sign-in tokens; everywhere else they are not API keys.
+        expect((await alice.as(await oidc.issue(adminClaims)).get('/api/v2/models')).status).toBe(401);
+        // Discovery and keys were fetched once and kept.
+        expect(oidc.requests.filter((path) => path === '/.well-known/openid-configuration')).toHaveLength(1);
+        expect(oidc.requests.filter((path) => path === '/jwks')).toHaveLength(1);
       });
 
       it('answers CORS preflights of the Web UI origin only', async () => {

@@ -126,6 +126,22 @@ describe('docker/compose.yaml', () => {
       TEMPORAL_AUTH_ENABLED: 'true',
       TEMPORAL_AUTH_PROVIDER_URL: 'https://sso.example.com',
       TEMPORAL_CODEC_ENDPOINT: 'http://localhost:3000/api/v2/temporal-codec',
+      // The UI sends the signed-in user's access token; the API verifies it with the same issuer.
+      TEMPORAL_CODEC_PASS_ACCESS_TOKEN: 'true',
+    });
+    expect(services.api!.environment).toMatchObject({
+      TEMPORAL_UI_OIDC_ISSUER_URL: 'https://sso.example.com',
+      TEMPORAL_UI_OIDC_CLIENT_ID: 'temporal-ui',
+      TEMPORAL_UI_OIDC_GROUPS_CLAIM: 'groups',
+    });
+    const withAdmins = await config({
+      ...REQUIRED,
+      TEMPORAL_UI_ADMIN_EMAILS: 'ops@example.com',
+      TEMPORAL_UI_ADMIN_GROUPS: 'temporal-admins',
+    });
+    expect(withAdmins.services.api!.environment).toMatchObject({
+      TEMPORAL_UI_ADMIN_EMAILS: 'ops@example.com',
+      TEMPORAL_UI_ADMIN_GROUPS: 'temporal-admins',
     });
     expect((services.temporal as { ports?: unknown[] }).ports ?? []).toEqual([]);
     for (const name of ['api', 'worker-workflows', 'worker-fetch'])

@@ -2,6 +2,8 @@ import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/com
 import { Reflector } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { ApiKeyAuthenticator } from './api-key-authenticator';
+import { looksLikeJwt, OidcAccessTokens } from './oidc-access-tokens';
+import { ACCEPTS_OIDC_ACCESS_TOKEN } from './oidc-token.decorator';
 import type { Principal } from './principal';
 import { IS_PUBLIC_ROUTE } from './public.decorator';
 import { RATE_LIMIT_BUCKET } from './rate-limit.decorator';
@@ -23,13 +25,14 @@ export class ApiKeyGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly authenticator: ApiKeyAuthenticator,
     private readonly rateLimits: RateLimits,
+    private readonly oidcTokens: OidcAccessTokens,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (isPublicRoute(this.reflector, context)) return true;
     const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const response = context.switchToHttp().getResponse<Response>();
-    request.user = await this.authenticator.authenticate(request.headers.authorization);
+    request.user = await this.authenticate(context, request.headers.authorization);
     await this.rateLimits.consume(request.user, 'requests', response);
     const bucket = this.reflector.getAllAndOverride<RateLimitBucket | undefined>(RATE_LIMIT_BUCKET, [
       context.getHandler(),
@@ -37,6 +40,22 @@ export class ApiKeyGuard implements CanActivate {
     ]);
     if (bucket) await this.rateLimits.consume(request.user, bucket, response);
     return true;
+  }
+
+  /** An API key, or on @AcceptsOidcAccessToken() routes (with an issuer configured) a sign-in's JWT. */
+  private authenticate(context: ExecutionContext, header: string | undefined): Promise<Principal> {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1];
+    if (
+      bearer &&
+      this.oidcTokens.enabled &&
+      looksLikeJwt(bearer) &&
+      this.reflector.getAllAndOverride<boolean | undefined>(ACCEPTS_OIDC_ACCESS_TOKEN, [
+        context.getHandler(),
+        context.getClass(),
+      ])
+    )
+      return this.oidcTokens.authenticate(bearer);
+    return this.authenticator.authenticate(header);
   }
 }
 

@@ -4,6 +4,7 @@ import { ApiKeyAuthenticator } from './api-key-authenticator';
 import { ApiKeyGuard } from './api-key.guard';
 import { ApiKeysController } from './api-keys.controller';
 import { ApiKeysService } from './api-keys.service';
+import { OidcAccessTokens } from './oidc-access-tokens';
 import { RateLimits } from './rate-limits';
 import { TokenGenerations } from './token-generations';
 
@@ -12,6 +13,7 @@ import { TokenGenerations } from './token-generations';
   controllers: [ApiKeysController],
   providers: [
     ApiKeyAuthenticator,
+    OidcAccessTokens,
     RateLimits,
     TokenGenerations,
     ApiKeysService,

@@ -10,6 +10,7 @@ import {
   type AesGcmPayloadCodec,
 } from '../../platform/temporal/payload-codec';
 import { CurrentPrincipal } from '../auth/current-user.decorator';
+import { AcceptsOidcAccessToken } from '../auth/oidc-token.decorator';
 import type { Principal } from '../auth/principal';
 import { APP_CONFIG } from '../config.module';
 import { ApiError } from '../http/api-error';
@@ -49,10 +50,13 @@ const toJson = (payload: Payload) => ({
 
 /**
  * The codec server of the Temporal Web UI and CLI (`temporal workflow show --codec-endpoint ... --codec-auth`):
- * decodes and encodes payloads with the app's payload codec, for admin keys only (payloads carry users' inputs).
- * CORS for TEMPORAL_CODEC_CORS_ORIGINS is answered by TemporalCodecCorsMiddleware.
+ * decodes and encodes payloads with the app's payload codec, for admins only (payloads carry users' inputs): admin
+ * API keys, or the Web UI's signed-in users listed in TEMPORAL_UI_ADMIN_EMAILS / TEMPORAL_UI_ADMIN_GROUPS, whose
+ * OpenID Connect access token the UI sends (TEMPORAL_CODEC_PASS_ACCESS_TOKEN). CORS for TEMPORAL_CODEC_CORS_ORIGINS
+ * is answered by TemporalCodecCorsMiddleware.
  */
 @ApiTags('temporal codec')
+@AcceptsOidcAccessToken()
 @Controller('api/v2/temporal-codec')
 export class TemporalCodecController {
   private readonly codec?: AesGcmPayloadCodec;
@@ -62,12 +66,16 @@ export class TemporalCodecController {
   }
 
   private requireAdmin(caller: Principal): void {
-    if (!caller.admin) throw new ApiError(403, 'the Temporal codec endpoint is for admin keys only');
+    if (!caller.admin)
+      throw new ApiError(
+        403,
+        'the Temporal codec endpoint is for admins only (admin API keys, or Web UI users in TEMPORAL_UI_ADMIN_EMAILS or TEMPORAL_UI_ADMIN_GROUPS)',
+      );
   }
 
   @Post('decode')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Decode Temporal payloads (codec server protocol; admin keys only)' })
+  @ApiOperation({ summary: 'Decode Temporal payloads (codec server protocol; admins only)' })
   @ApiZodBody(payloadsSchema)
   @ApiOkResponse({ schema: openApiSchema(payloadsSchema) })
   async decode(@Body(jsonObjectBodyPipe(payloadsSchema)) body: PayloadsBody, @CurrentPrincipal() caller: Principal) {
@@ -84,7 +92,7 @@ export class TemporalCodecController {
 
   @Post('encode')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Encode Temporal payloads (codec server protocol; admin keys only)' })
+  @ApiOperation({ summary: 'Encode Temporal payloads (codec server protocol; admins only)' })
   @ApiZodBody(payloadsSchema)
   @ApiOkResponse({ schema: openApiSchema(payloadsSchema) })
   async encode(@Body(jsonObjectBodyPipe(payloadsSchema)) body: PayloadsBody, @CurrentPrincipal() caller: Principal) {
@@ -95,8 +103,7 @@ export class TemporalCodecController {
 
   @Get('user-pseudonym')
   @ApiOperation({
-    summary:
-      'The CreatedBy search attribute value of a user (a pseudonym when payloads are encrypted; admin keys only)',
+    summary: 'The CreatedBy search attribute value of a user (a pseudonym when payloads are encrypted; admins only)',
   })
   @ApiZodQuery(pseudonymQuerySchema)
   @ApiOkResponse({

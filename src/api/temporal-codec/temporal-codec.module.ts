@@ -14,7 +14,7 @@ import { TemporalCodecController } from './temporal-codec.controller';
 /**
  * CORS of the codec endpoint for the Temporal Web UI's origin(s) (TEMPORAL_CODEC_CORS_ORIGINS): the UI calls it from
  * the browser with the caller's credentials. Preflights are answered here, before authentication, as browsers
- * send them without credentials; the requests themselves still need an admin key.
+ * send them without credentials; the requests themselves still need an admin key or a Web UI admin's access token.
  */
 @Injectable()
 export class TemporalCodecCorsMiddleware implements NestMiddleware {

@@ -77,6 +77,21 @@ export const configSchema = z.object({
   TEMPORAL_CODEC_PREVIOUS_KEYS: z.string().optional(),
   /** Origins allowed to call the codec endpoint from a browser (the Temporal Web UI); unset: TEMPORAL_UI_URL's. */
   TEMPORAL_CODEC_CORS_ORIGINS: z.string().optional(),
+  /**
+   * OpenID Connect issuer of the Web UI sign-in. When set, the codec endpoint also accepts the signed-in user's
+   * access token (the UI sends it with TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true), verified with the issuer's keys.
+   */
+  TEMPORAL_UI_OIDC_ISSUER_URL: z.string().url().optional(),
+  /** The Web UI's OIDC client id: the default audience of its access tokens. */
+  TEMPORAL_UI_OIDC_CLIENT_ID: z.string().optional(),
+  /** Audiences (comma-separated) an access token must name in `aud` (or `azp`); unset: TEMPORAL_UI_OIDC_CLIENT_ID. */
+  TEMPORAL_UI_OIDC_AUDIENCE: z.string().optional(),
+  /** Signed-in users (comma-separated e-mails, verified by the provider) who may decode payloads in the Web UI. */
+  TEMPORAL_UI_ADMIN_EMAILS: z.string().optional(),
+  /** Groups or roles (comma-separated) whose members may decode payloads in the Web UI. */
+  TEMPORAL_UI_ADMIN_GROUPS: z.string().optional(),
+  /** The access token claim that lists the user's groups or roles; a dotted path for nested claims. */
+  TEMPORAL_UI_OIDC_GROUPS_CLAIM: z.string().min(1).default('groups'),
   // host:port of the Temporal SDK's Prometheus endpoint in processes that run workers (unset: off).
   TEMPORAL_METRICS_BIND_ADDRESS: z
     .string()
@@ -235,6 +250,8 @@ export type AppConfig = Omit<z.infer<typeof configSchema>, 'PYTHON_BIN'> & {
   adminApiKeys: Map<string, string>;
   /** Origins the codec endpoint answers CORS requests from. */
   temporalCodecCorsOrigins: string[];
+  /** Verification of Web UI sign-in tokens at the codec endpoint; undefined without TEMPORAL_UI_OIDC_ISSUER_URL. */
+  temporalUiOidc?: TemporalUiOidcConfig;
   /** Task queue of each step kind (defaults to TEMPORAL_TASK_QUEUE). */
   taskQueues: { workflows: string; fetch: string; model: string; processor: string };
   /** Webhooks may target loopback/private networks (default: everywhere but production). */
@@ -244,7 +261,37 @@ export type AppConfig = Omit<z.infer<typeof configSchema>, 'PYTHON_BIN'> & {
   allowedInternalHosts: AllowedHosts;
 };
 
+export interface TemporalUiOidcConfig {
+  issuerUrl: string;
+  audiences: string[];
+  adminEmails: Set<string>;
+  adminGroups: Set<string>;
+  groupsClaim: string;
+}
+
 export class ConfigError extends Error {}
+
+const commaList = (raw: string | undefined) =>
+  (raw ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+
+function temporalUiOidcOf(values: z.infer<typeof configSchema>): TemporalUiOidcConfig | undefined {
+  if (!values.TEMPORAL_UI_OIDC_ISSUER_URL) return undefined;
+  const audiences = commaList(values.TEMPORAL_UI_OIDC_AUDIENCE || values.TEMPORAL_UI_OIDC_CLIENT_ID);
+  if (audiences.length === 0)
+    throw new ConfigError(
+      'TEMPORAL_UI_OIDC_ISSUER_URL needs TEMPORAL_UI_OIDC_AUDIENCE or TEMPORAL_UI_OIDC_CLIENT_ID (the audience of its tokens)',
+    );
+  return {
+    issuerUrl: values.TEMPORAL_UI_OIDC_ISSUER_URL.replace(/\/$/, ''),
+    audiences,
+    adminEmails: new Set(commaList(values.TEMPORAL_UI_ADMIN_EMAILS).map((email) => email.toLowerCase())),
+    adminGroups: new Set(commaList(values.TEMPORAL_UI_ADMIN_GROUPS)),
+    groupsClaim: values.TEMPORAL_UI_OIDC_GROUPS_CLAIM,
+  };
+}
 
 function originOf(url: string): string {
   try {
@@ -316,6 +363,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       .split(',')
       .map((origin) => origin.trim().replace(/\/$/, ''))
       .filter(Boolean),
+    temporalUiOidc: temporalUiOidcOf(values),
     taskQueues: {
       workflows: values.TEMPORAL_TASK_QUEUE,
       fetch: values.TEMPORAL_FETCH_TASK_QUEUE ?? values.TEMPORAL_TASK_QUEUE,

@@ -83,14 +83,19 @@ export function payloadCodecOf(config: AppConfig): AesGcmPayloadCodec | undefine
   return new AesGcmPayloadCodec(config.TEMPORAL_CODEC_KEY, previous);
 }
 
+/** The module of the failure converter that encrypts failure messages too (resolved as .ts in tests, .js in dist). */
+export const ENCODED_FAILURE_CONVERTER_PATH = require.resolve('./encoded-failure-converter');
+
 /**
- * The data converter of every Temporal client and worker of the app: with a codec key, payloads are encrypted;
- * without one, the SDK's default. Failure messages stay in clear (the SDK's encodeCommonAttributes needs a failure
- * converter module loaded into the workflow bundle too): step messages never carry URL credentials or e-mails.
+ * The data converter of every Temporal client and worker of the app: with a codec key, payloads are encrypted and
+ * so are failure messages and stack traces (encodeCommonAttributes, see encoded-failure-converter.ts); without one,
+ * the SDK's default. Activity failures (where step reasons come from) are converted by the worker with this
+ * converter. Workflows record a failed step on the step instead of failing, so the pre-built workflow bundle keeps
+ * the default converter (which decodes encoded failures all the same) and serves both settings.
  */
 export function temporalDataConverter(config: AppConfig): DataConverter | undefined {
   const codec = payloadCodecOf(config);
-  return codec ? { payloadCodecs: [codec] } : undefined;
+  return codec ? { payloadCodecs: [codec], failureConverterPath: ENCODED_FAILURE_CONVERTER_PATH } : undefined;
 }
 
 /**
