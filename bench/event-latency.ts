@@ -180,8 +180,8 @@ async function main(): Promise<void> {
   try {
     const modelId = randomUUID();
     await dataSource.query(
-      `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by)
-       VALUES ($1, $2, 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, $3)`,
+      `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by, owner)
+       VALUES ($1, $2, 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, $3, $3)`,
       [modelId, `bench-events-${modelId}`, USER],
     );
     console.log(

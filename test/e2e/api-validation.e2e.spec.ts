@@ -6,6 +6,7 @@ import { runSchemathesis } from '../../scripts/schemathesis';
 import { ApiClient } from '../support/api-client';
 import { makeSampleGeoTiff, runPython } from '../support/python';
 import { demoModelPaths } from '../support/services';
+import { buildConsole } from '../../scripts/build-console';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
 
 /** Bad input gets a clear 4xx naming the field, and nothing stored earlier is lost (filesystem storage). */
@@ -18,11 +19,13 @@ describe('API validation and auth', () => {
 
   beforeAll(async () => {
     workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'geo-validation-'));
+    // The console is built so the fuzz run below checks its pages as served, not the "not built" 503.
+    const consoleBuild = await buildConsole(path.join(workDir, 'console'));
     // No rate limits: the fuzz run below sends thousands of requests with one key.
     stack = await startTestStack({
       storage: 'filesystem',
       worker: false,
-      env: { RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_INFERENCES_PER_MINUTE: '0' },
+      env: { RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_INFERENCES_PER_MINUTE: '0', CONSOLE_DIR: consoleBuild.outdir },
     });
     api = new ApiClient(stack.baseUrl);
     metadata = demoModelMetadata(demoModelPaths().meta, `csmask-validation-${Date.now()}`);

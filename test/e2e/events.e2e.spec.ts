@@ -239,8 +239,8 @@ describe('live inference events (SSE)', () => {
       const modelId = randomUUID();
       const id = randomUUID();
       await db.query(
-        `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by)
-         VALUES ($1, 'm', 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, $2)`,
+        `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by, owner)
+         VALUES ($1, 'm', 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, $2, $2)`,
         [modelId, USERS.alice.email],
       );
       await db.query(

@@ -16,8 +16,8 @@ async function createInference(dataSource: DataSource, tasks: number): Promise<{
   const modelId = randomUUID();
   const id = randomUUID();
   await dataSource.query(
-    `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by)
-     VALUES ($1, $2, 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, 'alice@example.com')`,
+    `INSERT INTO models (id, display_name, status, model_input_data_spec, file_key, file_name, file_sha256, file_size, created_by, owner)
+     VALUES ($1, $2, 'READY', '{}', 'k', 'm.onnx', repeat('0', 64), 1, 'alice@example.com', 'alice@example.com')`,
     [modelId, `events-${modelId}`],
   );
   await dataSource.query(
@@ -94,12 +94,21 @@ describe.each(['postgres', 'pglite'] as const)('inference events from the projec
           .pipeline_steps,
       ),
     ]);
+    // The step's own last write (runtime/step-progress.ts) ...
+    await dataSource.query(`UPDATE inference_tasks SET pipeline_steps = $2 WHERE task_id = $1`, [
+      a,
+      JSON.stringify(
+        task(a, 'RUNNING', [{ status: 'FINISHED' }, { status: 'RUNNING', progress: progress(4) } as never])
+          .pipeline_steps,
+      ),
+    ]);
+    // ... is kept over the older count the workflow last had signalled.
     await projection.recordTaskState({
       inferenceId: id,
       task: task(
         a,
         'FINISHED',
-        [{ status: 'FINISHED' }, { status: 'FINISHED', progress: progress(4) } as never, { status: 'FINISHED' }],
+        [{ status: 'FINISHED' }, { status: 'FINISHED', progress: progress(3) } as never, { status: 'FINISHED' }],
         { output_key: `inferences/${id}/a.tif` },
       ),
     });
@@ -139,6 +148,7 @@ describe.each(['postgres', 'pglite'] as const)('inference events from the projec
       unit: 'tiles',
       eta_seconds: 3,
     });
+    expect(events[9].data).toMatchObject({ done: 4, total: 4 });
     expect(events[14].data).toMatchObject({ message: 'no such file', step_number: 0 });
     expect(events[15].data).toMatchObject({ message: 'data fetch failed' });
     expect(events[16].data).toEqual({ status: 'FAILED', message: '1 of 2 tasks failed' });

@@ -36,7 +36,7 @@ describe('model-step heartbeats on the real Temporal server', () => {
     const { model, meta } = demoModelPaths();
     const spec = demoModelMetadata(meta).model_input_data_spec;
     // Built before the worker starts: only the segmentation itself runs inside the activities.
-    const scenes = [1, 2, 3].map((seed) => sampleScene(1600, seed));
+    const scenes = [1, 2, 3].map((seed) => sampleScene(2200, seed));
     let segmenter: OnnxSegmenter | undefined;
     const activities: RepeatedModelStepActivities = {
       async segmentSample(seed) {

@@ -85,7 +85,7 @@ export class InferenceStacService {
   }
 
   /** Every finished task's polygons as one file: GeoJSON (WGS 84) or FlatGeobuf (needs one CRS for all). */
-  async vectors(id: string, user: string, format: string | undefined, taskId?: string): Promise<StreamableFile> {
+  async vectors(id: string, user: string, format: unknown, taskId?: string): Promise<StreamableFile> {
     const chosen = parseFormat(format);
     const inference = await ownedInference(this.inferences, id, user);
     const rows = taskId ? [await this.ownedTask(inference, taskId)] : await this.tasks.listFor(inference.id);
@@ -166,7 +166,10 @@ export class InferenceStacService {
   }
 }
 
-function parseFormat(format: string | undefined): VectorFormat {
+function parseFormat(format: unknown): VectorFormat {
+  // A repeated ?format= arrives as an array: refused like any other value that is not one format.
+  if (format !== undefined && typeof format !== 'string')
+    throw ApiError.badRequest(`format: must be one of ${VECTOR_FORMATS.join(', ')}, given once`, 'format');
   const value = (format ?? 'geojson').toLowerCase();
   const normalised = value === 'flatgeobuf' ? 'fgb' : value;
   if (!(VECTOR_FORMATS as readonly string[]).includes(normalised))

@@ -234,7 +234,7 @@ export class InferencesController {
   })
   vectors(
     @Param('id', uuidPipe) id: string,
-    @Query('format') format: string | undefined,
+    @Query('format') format: unknown,
     @CurrentUser() user: string,
   ): Promise<StreamableFile> {
     return this.stac.vectors(id, user, format);
@@ -261,7 +261,7 @@ export class InferencesController {
   taskVectors(
     @Param('id', uuidPipe) id: string,
     @Param('taskId') taskId: string,
-    @Query('format') format: string | undefined,
+    @Query('format') format: unknown,
     @CurrentUser() user: string,
   ): Promise<StreamableFile> {
     return this.stac.vectors(id, user, format, taskId);

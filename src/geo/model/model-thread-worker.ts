@@ -5,6 +5,7 @@
  * several small rasters share one run; each tile is computed exactly as if its raster ran alone.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { providerName } from '../../../workflows/contract/execution-providers';
@@ -59,6 +60,25 @@ function shortOrtMessage(error: unknown): string {
 }
 
 /**
+ * Why CUDA cannot load without asking onnxruntime, when its provider library is not next to the binding (the npm
+ * package does not ship it): asking would only print onnxruntime's own red error line on stderr on every
+ * machine without `provision.sh gpu`, in the middle of the worker's JSON logs.
+ */
+function missingCudaProviderLibrary(): string | undefined {
+  let binding: string;
+  try {
+    binding = require.resolve(
+      `onnxruntime-node/bin/napi-v6/${process.platform}/${process.arch}/onnxruntime_binding.node`,
+    );
+  } catch {
+    return `Failed to load the CUDA provider: onnxruntime-node has no binding for ${process.platform}-${process.arch}`;
+  }
+  const library = path.join(path.dirname(binding), 'libonnxruntime_providers_cuda.so');
+  if (fs.existsSync(library)) return undefined;
+  return `Failed to load the CUDA provider: ${path.basename(library)} is not installed next to the onnxruntime binding (bash scripts/provision.sh gpu installs it)`;
+}
+
+/**
  * Creates a session with the first provider of `options.executionProviders` that loads: a CUDA provider whose
  * library, driver or GPU is missing throws at creation, and the session is then created with the rest of the
  * list (the CPU). The CPU's own error (a broken model) is the one thrown when nothing loads.
@@ -70,7 +90,7 @@ async function createSession(
   const listed = (options.executionProviders ?? ['cpu']).map((entry) => ({ entry, name: providerName(entry) }));
   const skipped: string[] = [];
   const candidates = listed.filter(({ name }) => {
-    const reason = unusableProviders.get(name);
+    const reason = unusableProviders.get(name) ?? (name === 'cuda' ? missingCudaProviderLibrary() : undefined);
     if (reason) skipped.push(`${name}: ${reason}`);
     return !reason;
   });
