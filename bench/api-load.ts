@@ -15,11 +15,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { demoModelMetadata } from '../scripts/demo-model';
 import { repoRoot } from './bench-util';
+import { freePort } from '../src/platform/free-port';
 
 const TINY = process.argv.includes('--tiny') || process.env.BENCH_TINY === '1';
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 20);
@@ -33,17 +33,6 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 async function startApp(port: number, dataDir: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [path.join(repoRoot(), 'dist', 'src', 'main.js')], {
     cwd: repoRoot(),
@@ -52,6 +41,9 @@ async function startApp(port: number, dataDir: string): Promise<ChildProcess> {
       PORT: String(port),
       PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
       API_KEYS: `${API_KEY}:bench@example.com`,
+      // The figures are the API's own latency: with the per-key limits on, most answers would be 429s.
+      RATE_LIMIT_PER_MINUTE: '0',
+      RATE_LIMIT_INFERENCES_PER_MINUTE: '0',
       DATA_DIR: dataDir,
       TEMPORAL_DEV_PORT: String(await freePort()),
       TEMPORAL_UI_PORT: String(await freePort()),

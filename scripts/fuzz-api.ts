@@ -11,7 +11,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DataSource } from 'typeorm';
@@ -24,17 +23,7 @@ import { installTemporalRuntime } from '../src/platform/temporal/runtime';
 import { repoPath } from '../src/platform/repo-root';
 import { demoModelMetadata } from './demo-model';
 import { runSchemathesis } from './schemathesis';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../src/platform/free-port';
 
 /** A model, a processor and an inference of the fuzzing user, so lists and their item schemas are exercised. */
 async function seed(baseUrl: string, apiKey: string): Promise<void> {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -12,6 +11,8 @@ import type { ObjectStore } from '../../src/platform/storage/object-store';
 import { OBJECT_STORE } from '../../src/api/storage.module';
 import { createPipelineWorkers, type PipelineWorkers, workflowsPath } from '../../src/pipeline/worker';
 import { requiredEnv } from './services';
+import { freePort } from '../../src/platform/free-port';
+export { freePort } from '../../src/platform/free-port';
 
 export const USERS = {
   alice: { key: 'test-key-alice-0123456789', email: 'alice@example.com' },
@@ -26,17 +27,6 @@ export function sharedWorkflowBundle(): Promise<{ code: string }> {
     logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never,
   });
   return workflowBundle;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface TestStack {

@@ -1,4 +1,5 @@
 import {
+  applyDecorators,
   Body,
   Controller,
   Delete,
@@ -216,22 +217,7 @@ export class InferencesController {
     summary:
       "Polygons of every finished task's prediction (one per connected component): GeoJSON in WGS 84 or FlatGeobuf in the outputs' CRS, streamed",
   })
-  @ApiQuery(vectorsQuery)
-  @ApiProduces('application/geo+json', 'application/vnd.flatgeobuf')
-  @ApiResponse({
-    status: 200,
-    description: 'a GeoJSON FeatureCollection (format=geojson, the default) or a FlatGeobuf file (format=fgb)',
-    content: {
-      'application/geo+json': {
-        schema: {
-          type: 'object',
-          required: ['type', 'features'],
-          properties: { type: { type: 'string' }, features: { type: 'array', items: { type: 'object' } } },
-        },
-      },
-      'application/vnd.flatgeobuf': { schema: { type: 'string', format: 'binary' } },
-    },
-  })
+  @ApiVectorsResponse()
   vectors(
     @Param('id', uuidPipe) id: string,
     @Query('format') format: unknown,
@@ -242,22 +228,7 @@ export class InferencesController {
 
   @Get(':id/tasks/:taskId/vectors')
   @ApiOperation({ summary: "Polygons of one task's prediction: GeoJSON in WGS 84 or FlatGeobuf in its CRS" })
-  @ApiQuery(vectorsQuery)
-  @ApiProduces('application/geo+json', 'application/vnd.flatgeobuf')
-  @ApiResponse({
-    status: 200,
-    description: 'a GeoJSON FeatureCollection (format=geojson, the default) or a FlatGeobuf file (format=fgb)',
-    content: {
-      'application/geo+json': {
-        schema: {
-          type: 'object',
-          required: ['type', 'features'],
-          properties: { type: { type: 'string' }, features: { type: 'array', items: { type: 'object' } } },
-        },
-      },
-      'application/vnd.flatgeobuf': { schema: { type: 'string', format: 'binary' } },
-    },
-  })
+  @ApiVectorsResponse()
   taskVectors(
     @Param('id', uuidPipe) id: string,
     @Param('taskId') taskId: string,
@@ -281,4 +252,26 @@ export class InferencesController {
   remove(@Param('id', uuidPipe) id: string, @CurrentUser() user: string): Promise<void> {
     return this.control.delete(id, user);
   }
+}
+
+/** The query and the two media types of the vectors routes (one inference, one task). */
+function ApiVectorsResponse() {
+  return applyDecorators(
+    ApiQuery(vectorsQuery),
+    ApiProduces('application/geo+json', 'application/vnd.flatgeobuf'),
+    ApiResponse({
+      status: 200,
+      description: 'a GeoJSON FeatureCollection (format=geojson, the default) or a FlatGeobuf file (format=fgb)',
+      content: {
+        'application/geo+json': {
+          schema: {
+            type: 'object',
+            required: ['type', 'features'],
+            properties: { type: { type: 'string' }, features: { type: 'array', items: { type: 'object' } } },
+          },
+        },
+        'application/vnd.flatgeobuf': { schema: { type: 'string', format: 'binary' } },
+      },
+    }),
+  );
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { INFERENCE_SEARCH_ATTRIBUTES } from '../../../workflows/contract/search-attributes';
 import type { AppConfig } from '../config/config';
+import { freePort } from '../free-port';
 
 /**
  * Where the Temporal CLI (which embeds the dev server) comes from, in order: TEMPORAL_CLI_PATH, the project
@@ -62,18 +63,6 @@ export async function assertPortFree(port: number, variable: string, hint = ''):
       reject(error.code === 'EADDRINUSE' ? new PortInUseError(port, variable, hint) : error),
     );
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
-  });
-}
-
-/** A free loopback port (TEMPORAL_DEV_PORT=0 / TEMPORAL_UI_PORT=0: the stack picks its own). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
   });
 }
 
