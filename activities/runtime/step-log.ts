@@ -24,6 +24,10 @@ export class StepLog {
     this.lines.push(`${new Date().toISOString()} INFO ${message}`);
   }
 
+  warn(message: string): void {
+    this.lines.push(`${new Date().toISOString()} WARN ${message}`);
+  }
+
   error(message: string): void {
     this.lines.push(`${new Date().toISOString()} ERROR ${message}`);
   }

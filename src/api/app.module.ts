@@ -9,6 +9,7 @@ import { EventsModule } from './events/events.module';
 import { GenericProcessorsModule } from './generic-processors/generic-processors.module';
 import { HealthModule } from './health/health.module';
 import { InferencesModule } from './inferences/inferences.module';
+import { InstageoModule } from './instageo/instageo.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
 import { QueuesModule } from './queues/queues.module';
@@ -42,6 +43,7 @@ import { TilesModule } from './tiles/tiles.module';
     ModelsModule,
     GenericProcessorsModule,
     InferencesModule,
+    InstageoModule,
     TasksModule,
     TilesModule,
     MetricsModule,

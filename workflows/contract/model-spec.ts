@@ -58,6 +58,23 @@ export interface ModelInputDataSpec {
    * polygons follow the pixel edges exactly.
    */
   vectors?: { simplify_tolerance?: number };
+  /** Input guardrails (src/geo/model/input-guardrails.ts): each task's input is checked before the model runs. */
+  guardrails?: InputGuardrails;
+}
+
+/**
+ * What a model expects of its input, after scaling and normalisation. Without `input_ranges` the ranges are
+ * learned from the model's golden input when it has one; without either only the nodata rule applies.
+ */
+export interface InputGuardrails {
+  /** Per band (model order): [min, max] of the model input, after scaling and normalisation. */
+  input_ranges?: Array<[number, number]>;
+  /** A band whose sampled values are outside its range more often than this violates it. Default 0.05. */
+  max_outside_fraction?: number;
+  /** An input with a larger share of nodata pixels violates the guardrails. Default 0.5. */
+  max_nodata_fraction?: number;
+  /** `warn` (default): the step finishes with a warning; `fail`: the task fails with the reason. */
+  on_violation?: 'warn' | 'fail';
 }
 
 export const TILE_BLENDINGS = ['center', 'linear', 'cosine'] as const;

@@ -29,7 +29,7 @@ const polygon = z.unknown().superRefine((value, context) => {
 
 export const DATA_SOURCES = DATA_SOURCE_IDS;
 
-const bbox = z
+export const bbox = z
   .array(z.number().finite())
   .length(4, 'must be [lon_min, lat_min, lon_max, lat_max]')
   .refine(([minX, minY, maxX, maxY]) => minX < maxX && minY < maxY, 'min must be less than max')
@@ -78,6 +78,16 @@ const inferenceFields = z.object({
   temporal_domain: z.array(temporalEntry).max(366),
   maxcc: z.number().int().min(0).max(100).optional(),
   data_source: z.enum(DATA_SOURCES).optional(),
+  // Accepted for the InstaGeo task API (issue 14 items 1 and 3 give them their meaning).
+  chip_size: z.number().int().min(8).max(4096).optional(),
+  temporal: z
+    .object({
+      num_steps: z.number().int().min(1).max(64).optional(),
+      temporal_step: z.number().int().min(1).max(3650).optional(),
+      temporal_tolerance: z.number().int().min(0).max(3650).optional(),
+    })
+    .strict()
+    .optional(),
   fine_tuning_id: z.string().max(200).optional(),
   generic_processor_id: z.string().uuid('must be a UUID').optional(),
   webhook_url: httpUrl.optional(),

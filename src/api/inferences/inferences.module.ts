@@ -22,5 +22,6 @@ import { InferencesService } from './inferences.service';
     InferenceResultsService,
     InferenceStacService,
   ],
+  exports: [InferenceCreationService, InferencesService],
 })
 export class InferencesModule {}

@@ -36,6 +36,7 @@ export const modelViewSchema = z.object({
     })
     .nullable()
     .describe('the golden pair checked at registration, null when none was given'),
+  model_type: z.string().nullable().describe('the InstaGeo task API key of the model (POST /api/run-model)'),
   created_by: z.string(),
   created_at: z.string().datetime(),
   updated_at: z.string().datetime(),

@@ -105,7 +105,8 @@ export class ModelsController {
 
   @Patch(':id')
   @ApiOperation({
-    summary: "Change a model's metadata (display_name, description, visibility, geoserver_push): owner or admin only",
+    summary:
+      "Change a model's metadata (display_name, description, visibility, geoserver_push, model_type): owner or admin only",
   })
   @ApiZodBody(updateModelSchema)
   @ApiJsonResponse(200, 'Model')

@@ -4,6 +4,24 @@ import { TILE_BLENDINGS } from '../../../workflows/contract/model-spec';
 
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4');
 
+/** Input guardrails (src/geo/model/input-guardrails.ts): what the model expects of its input. */
+const inputGuardrailsSchema = z
+  .object({
+    input_ranges: z
+      .array(
+        z
+          .tuple([z.number().finite(), z.number().finite()])
+          .refine(([low, high]) => low < high, 'min must be less than max'),
+      )
+      .min(1)
+      .optional()
+      .describe('per band (model order): [min, max] of the model input after scaling and normalisation'),
+    max_outside_fraction: z.number().min(0).max(1).optional(),
+    max_nodata_fraction: z.number().min(0).max(1).optional(),
+    on_violation: z.enum(['warn', 'fail']).optional(),
+  })
+  .strict();
+
 export const modelInputDataSpecSchema = z
   .object({
     bands: z
@@ -62,6 +80,7 @@ export const modelInputDataSpecSchema = z
       })
       .strict()
       .optional(),
+    guardrails: inputGuardrailsSchema.optional(),
     preview: z
       .object({
         bands: z.array(z.string().min(1)).length(3, 'three band names: red, green, blue'),
@@ -88,6 +107,13 @@ export const modelInputDataSpecSchema = z
         code: z.ZodIssueCode.custom,
         path: ['tile_overlap'],
         message: 'must be less than half of tile_size',
+      });
+    }
+    if (spec.guardrails?.input_ranges && spec.guardrails.input_ranges.length !== spec.bands.length) {
+      context.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['guardrails', 'input_ranges'],
+        message: `needs one [min, max] per band (${spec.bands.length})`,
       });
     }
     if (spec.normalization) {
@@ -139,6 +165,12 @@ const displayNameSchema = z
   .max(200)
   .regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]*$/, 'letters, digits, space, _ . - only');
 
+/** The InstaGeo task API's `model_type` key (POST /api/run-model picks the latest READY model of it). */
+export const modelTypeSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'letters, digits, _ . - only (at most 100)')
+  .describe('the key the InstaGeo task API (POST /api/run-model) selects this model by, e.g. aod_estimation');
+
 export const modelVisibilitySchema = z
   .enum(['private', 'public'])
   .describe('private: only the owner (and admins) see and use the model; public: every user may use it');
@@ -171,6 +203,7 @@ export const createModelSchema = z
     visibility: modelVisibilitySchema.default('private'),
     model_input_data_spec: modelInputDataSpecSchema,
     geoserver_push: geoserverPushSchema.optional(),
+    model_type: modelTypeSchema.optional(),
     golden: goldenToleranceSchema
       .optional()
       .describe('tolerance of the golden pair check (the golden_input and golden_output files); default exact'),
@@ -184,11 +217,12 @@ export const updateModelSchema = z
     description: z.string().max(4000).nullable().optional(),
     visibility: modelVisibilitySchema.optional(),
     geoserver_push: geoserverPushSchema.nullable().optional(),
+    model_type: modelTypeSchema.nullable().optional(),
   })
   .strict()
   .refine(
     (body) => Object.keys(body).length > 0,
-    'give at least one of display_name, description, visibility, geoserver_push',
+    'give at least one of display_name, description, visibility, geoserver_push, model_type',
   );
 export type UpdateModelRequest = z.infer<typeof updateModelSchema>;
 

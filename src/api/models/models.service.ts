@@ -50,6 +50,7 @@ export interface ModelView {
   model_file_size: number;
   onnx_signature: unknown;
   golden: ModelGoldenCheck | null;
+  model_type: string | null;
   created_by: string;
   created_at: string;
   updated_at: string;
@@ -72,6 +73,7 @@ export function toModelView(model: ModelEntity): ModelView {
     model_file_size: Number(model.fileSize),
     onnx_signature: model.onnxSignature,
     golden: model.golden ?? null,
+    model_type: model.modelType ?? null,
     created_by: model.createdBy,
     created_at: model.createdAt.toISOString(),
     updated_at: model.updatedAt.toISOString(),
@@ -249,6 +251,7 @@ export class ModelsService {
         fileSize: String(file.size),
         onnxSignature: signature,
         golden,
+        modelType: request.model_type ?? null,
         createdBy,
       };
       return await this.insertNextVersion(model);
@@ -331,6 +334,7 @@ export class ModelsService {
     if (request.description !== undefined) changes.description = request.description;
     if (request.visibility !== undefined) changes.visibility = request.visibility;
     if (request.geoserver_push !== undefined) changes.geoserverPush = request.geoserver_push;
+    if (request.model_type !== undefined) changes.modelType = request.model_type;
     try {
       return toModelView(await this.models.update(model.id, changes));
     } catch (error) {

@@ -35,6 +35,8 @@ export class ModelEntity {
   @Column({ name: 'onnx_signature', type: 'jsonb', nullable: true }) onnxSignature!: unknown;
   /** The golden pair checked at registration (null: none was given). */
   @Column({ type: 'jsonb', nullable: true }) golden!: ModelGoldenCheck | null;
+  /** The InstaGeo task API's key for the model (`model_type` of POST /api/run-model); null: none. */
+  @Column({ name: 'model_type', type: 'varchar', length: 100, nullable: true }) modelType!: string | null;
   @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
@@ -180,6 +182,16 @@ export class GenericProcessorEntity {
   @DeleteDateColumn({ name: 'deleted_at', type: 'timestamptz', nullable: true }) deletedAt!: Date | null;
 }
 
+/** An inference created through the InstaGeo task API (POST /api/run-model): its request as sent. */
+@Entity({ name: 'instageo_tasks' })
+export class InstageoTaskEntity {
+  @PrimaryColumn({ name: 'inference_id', type: 'uuid' }) inferenceId!: string;
+  @Column({ name: 'created_by', type: 'varchar', length: 320 }) createdBy!: string;
+  @Column({ name: 'model_type', type: 'varchar', length: 100 }) modelType!: string;
+  @Column({ type: 'jsonb' }) request!: Record<string, unknown>;
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
+}
+
 export const ENTITIES = [
   ModelEntity,
   ApiKeyEntity,
@@ -187,4 +199,5 @@ export const ENTITIES = [
   TaskEntity,
   WebhookDeliveryEntity,
   GenericProcessorEntity,
+  InstageoTaskEntity,
 ];

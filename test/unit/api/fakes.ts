@@ -255,6 +255,12 @@ export class FakeModels implements Surface<ModelsRepository> {
       .sort((a, b) => Number(b.owner === viewer.user) - Number(a.owner === viewer.user) || b.version - a.version);
   }
 
+  async findLatestReadyByModelType(modelType: string, viewer: ModelViewer): Promise<ModelEntity | null> {
+    const rows = this.visible(viewer).filter((row) => row.modelType === modelType && row.status === 'READY');
+    rows.sort((a, b) => Number(b.owner === viewer.user) - Number(a.owner === viewer.user) || b.version - a.version);
+    return rows[0] ?? null;
+  }
+
   async findByIdOrName(idOrName: string): Promise<ModelEntity | null> {
     return (
       [...this.rows.values()].find((row) => !row.deletedAt && (row.id === idOrName || row.displayName === idOrName)) ??
@@ -337,6 +343,7 @@ export class FakeModels implements Surface<ModelsRepository> {
       fileSize: '1',
       onnxSignature: null,
       golden: null,
+      modelType: null,
       createdBy: 'alice@example.com',
       createdAt: now,
       updatedAt: now,

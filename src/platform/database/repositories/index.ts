@@ -3,6 +3,7 @@ import { ApiKeysRepository } from './api-keys.repository';
 import { DatabaseProbe } from './database-probe';
 import { GenericProcessorsRepository } from './generic-processors.repository';
 import { InferencesRepository } from './inferences.repository';
+import { InstageoTasksRepository } from './instageo-tasks.repository';
 import { ModelsRepository } from './models.repository';
 import { StepLogsRepository } from './step-logs.repository';
 import { TasksRepository } from './tasks.repository';
@@ -12,6 +13,7 @@ export * from './api-keys.repository';
 export * from './database-probe';
 export * from './generic-processors.repository';
 export * from './inferences.repository';
+export * from './instageo-tasks.repository';
 export * from './models.repository';
 export * from './step-logs.repository';
 export * from './tasks.repository';
@@ -23,6 +25,7 @@ export const REPOSITORIES: ReadonlyArray<new (dataSource: DataSource) => object>
   DatabaseProbe,
   GenericProcessorsRepository,
   InferencesRepository,
+  InstageoTasksRepository,
   ModelsRepository,
   StepLogsRepository,
   TasksRepository,

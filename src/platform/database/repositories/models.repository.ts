@@ -5,7 +5,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type NewModel = Omit<ModelEntity, 'createdAt' | 'updatedAt' | 'deletedAt' | 'deletedBy'>;
 export type ModelChanges = Partial<
-  Pick<ModelEntity, 'displayName' | 'description' | 'visibility' | 'geoserverPush' | 'version'>
+  Pick<ModelEntity, 'displayName' | 'description' | 'visibility' | 'geoserverPush' | 'version' | 'modelType'>
 >;
 
 /** Who is looking: a user sees their own and public models, an admin every model. */
@@ -59,6 +59,21 @@ export class ModelsRepository {
       .addOrderBy('model.created_at', 'ASC')
       .setParameter('user', viewer.user)
       .getMany();
+  }
+
+  /**
+   * The model of InstaGeo `model_type` a user runs: the latest READY version among those `viewer` may see, their
+   * own first, then public ones (newest first); null when there is none.
+   */
+  findLatestReadyByModelType(modelType: string, viewer: ModelViewer): Promise<ModelEntity | null> {
+    return this.visible(viewer)
+      .andWhere('model.model_type = :modelType', { modelType })
+      .andWhere(`model.status = 'READY'`)
+      .orderBy(`CASE WHEN model.owner = :user THEN 0 ELSE 1 END`)
+      .addOrderBy('model.version', 'DESC')
+      .addOrderBy('model.created_at', 'DESC')
+      .setParameter('user', viewer.user)
+      .getOne();
   }
 
   /**
