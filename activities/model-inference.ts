@@ -22,6 +22,8 @@ import { InvalidGeoTiffError } from '../src/geo/raster/invalid-geotiff';
 import { ownArrayBuffer } from '../src/geo/raster/buffers';
 import type { Raster } from '../src/geo/raster/raster';
 import { ModelShapeError, OnnxSegmenter, type SegmenterOptions } from '../src/geo/model/segmentation';
+import { checkTaskInput, learnedInputRanges } from './input-guardrails';
+import type { ExpectedRange, GuardrailReport } from '../src/geo/model/input-guardrails';
 import { recordModelSegmented } from '../src/platform/metrics/metrics';
 import { StepLog, withStepLog } from './runtime/step-log';
 import { runGroupItems, type GroupStepResult } from './runtime/step-group';
@@ -46,6 +48,10 @@ export interface ModelInferenceResult {
   class_pixel_counts: Record<string, number>;
   /** Pixels set to nodata by each enabled post_processing option. */
   post_processing?: Partial<Record<PostProcessingKey, number>>;
+  /** The input guardrails' sample statistics and violations (models with `guardrails` or a golden pair). */
+  input_guardrails?: GuardrailReport;
+  /** Warnings the workflow shows as the step's message (e.g. input guardrail violations). */
+  warnings?: string[];
 }
 
 /** Loads what the enabled post_processing options need, on the grid of the model input. */
@@ -156,6 +162,8 @@ interface PreparedModel {
   spec: ModelInputDataSpec;
   segmenter: OnnxSegmenter;
   postProcessing: Partial<Record<PostProcessingKey, boolean>>;
+  /** Input guardrail ranges learned from the golden input, when the spec declares none. */
+  learnedRanges?: ExpectedRange[];
 }
 
 /** How models are loaded on this worker (ONNX_* settings). */
@@ -190,7 +198,8 @@ async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: st
   const postProcessing = Object.fromEntries(
     Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled),
   ) as Partial<Record<PostProcessingKey, boolean>>;
-  return { model, spec, segmenter, postProcessing };
+  const learnedRanges = await learnedInputRanges(deps, model);
+  return { model, spec, segmenter, postProcessing, learnedRanges };
 }
 
 /** Runs the model over one task's input and stores the mask (a COG) under the task's output key. */
@@ -215,6 +224,8 @@ async function inferTask(
       `model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`,
     );
   }
+  // Fails the task (on_violation 'fail') or returns the warnings, before any tile runs.
+  const guardrails = checkTaskInput(prepared.model, raster, prepared.learnedRanges, log);
   const signal = currentActivity()?.cancellationSignal;
   let tiles = 0;
   log.info(
@@ -274,6 +285,8 @@ async function inferTask(
     execution_provider: executionProvider,
     class_pixel_counts: counts,
     ...(masked ? { post_processing: masked } : {}),
+    ...(guardrails ? { input_guardrails: guardrails.report } : {}),
+    ...(guardrails && guardrails.warnings.length > 0 ? { warnings: guardrails.warnings } : {}),
   };
 }
 

@@ -28,6 +28,16 @@ import {
   now,
 } from './task-state';
 
+/**
+ * A finished step whose activity returned `warnings` (e.g. input guardrail violations) shows them as its message.
+ * Only results that carry warnings reach the patch check, so histories without them replay unchanged.
+ */
+function showStepWarnings(step: PipelineStepState): void {
+  const warnings = step.result?.warnings;
+  if (step.status !== 'FINISHED' || !Array.isArray(warnings) || warnings.length === 0) return;
+  if (patched('step-warnings-message')) step.message = warnings.map(String).join('; ');
+}
+
 /** What every task of an inference runs: its step plan and what the steps need besides each task's input. */
 export type RunPlan = TaskBatchWorkflowInput['parent'];
 
@@ -78,6 +88,7 @@ async function runTaskStep(
   step.status = 'RUNNING';
   try {
     markStepFinished(step, await runStep(step.process_id, run, steps, plan, task));
+    showStepWarnings(step);
     return true;
   } catch (error) {
     step.finished_at = now();
@@ -238,6 +249,7 @@ async function runStepSubgroup(
       continue;
     }
     applyGroupOutcome(task, task.pipeline_steps[stepNumber], outcome, declaration.output);
+    showStepWarnings(task.pipeline_steps[stepNumber]);
   }
   await settleAll(
     alone.map((task) => runTaskStep(run, steps, planOf.get(task.task_id)!, task, task.pipeline_steps[stepNumber])),
