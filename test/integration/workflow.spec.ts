@@ -86,6 +86,8 @@ describe('inference workflow orchestration', () => {
 
   function scriptedActivities(behaviour: {
     failUrl?: string;
+    /** Tasks whose id ends so get a model-inference result with warnings (input guardrails). */
+    warnTaskSuffix?: string;
     blockInference?: boolean;
     slowExport?: boolean;
   }): PipelineActivities {
@@ -115,6 +117,9 @@ describe('inference workflow orchestration', () => {
           tiles: 1,
           execution_provider: 'cpu',
           class_pixel_counts: {},
+          ...(behaviour.warnTaskSuffix && request.taskId.endsWith(behaviour.warnTaskSuffix)
+            ? { warnings: ['input guardrails: 80% of the input is nodata (more than 50%)'] }
+            : {}),
         };
       },
       async runGenericProcessor(request) {
@@ -239,6 +244,23 @@ describe('inference workflow orchestration', () => {
     });
     expect(state.tasks[1].pipeline_steps[1].status).toBe('WAITING');
     await recordHistory('failed', args.inferenceId);
+  });
+
+  it("a step result's warnings become the finished step's message; the history replays", async () => {
+    const args = input(['http://a/1.tif', 'http://a/2.tif']);
+    const state = (await withWorker(scriptedActivities({ warnTaskSuffix: '-task-002' }), (taskQueue) =>
+      client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+    )) as InferenceWorkflowState;
+    expect(state.status).toBe('COMPLETED');
+    expect(state.tasks[0].pipeline_steps[1].message).toBeUndefined();
+    expect(state.tasks[1].pipeline_steps[1]).toMatchObject({
+      process_id: 'model-inference',
+      status: 'FINISHED',
+      message: 'input guardrails: 80% of the input is nodata (more than 50%)',
+    });
+    const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
+    await recordHistory('step-warnings', args.inferenceId);
   });
 
   it('cancellation stops running activities and marks unfinished work STOPPED, queryable while it runs', async () => {
@@ -775,6 +797,7 @@ describe('inference workflow orchestration', () => {
     'grouped-processor-step',
     'batched',
     'progress-signals',
+    'step-warnings',
   ])('replays the recorded history of a %s inference with the current workflow code', async (name) => {
     const file = path.join(historiesDir, `${name}.json`);
     expect(fs.existsSync(file)).toBe(true);
