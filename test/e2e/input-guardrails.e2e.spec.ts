@@ -111,6 +111,35 @@ describe('input guardrails (model-inference step)', () => {
     expect(tasks[0].output_key).toBeNull();
   });
 
+  it('a model with a golden pair and no declared ranges: ranges learned from its golden input', async () => {
+    const metadata = demoModelMetadata(demoModelPaths().meta, `guarded-golden-${Date.now()}`);
+    const goldenInput = path.join(workDir, 'golden-input.tif');
+    const expected = path.join(workDir, 'golden-expected.tif');
+    const specPath = path.join(workDir, 'golden-spec.json');
+    await makeSampleGeoTiff(goldenInput, 256, 11);
+    fs.writeFileSync(specPath, JSON.stringify(metadata.model_input_data_spec));
+    await runPython('python/reference_inference.py', [goldenInput, demoModelPaths().model, specPath, expected]);
+    const registered = await api.registerModel(
+      { ...metadata, golden: { max_differing_pixels: 200 } },
+      demoModelPaths().model,
+      undefined,
+      { golden_input: goldenInput, golden_output: expected },
+    );
+    expect(registered.status).toBe(201);
+    const { finished, tasks } = await upload(registered.body.id, [scene, reflectance]);
+    expect(finished.status).toBe('COMPLETED');
+    expect(tasks[0].outputs['model-inference'].input_guardrails).toMatchObject({
+      ranges_from: 'golden',
+      violations: [],
+    });
+    expect(modelStep(tasks[0]).message).toBeUndefined();
+    expect(tasks[1].outputs['model-inference'].input_guardrails).toMatchObject({
+      ranges_from: 'golden',
+      violations: [expect.objectContaining({ kind: 'wrong_scaling' })],
+    });
+    expect(modelStep(tasks[1]).message).toMatch(/^input guardrails: .*reflectance \(already scaled\)/);
+  });
+
   it('digital numbers given to a reflectance model (no scaling in the spec): the InstaGeo issue 32 warning', async () => {
     const modelId = await register('guarded-reflectance', (spec) => {
       const { scaling: _dropped, ...rest } = spec;
