@@ -18,6 +18,8 @@ export const DEFAULT_MAX_NODATA_FRACTION = 0.5;
 const SCALE_FACTOR_TOO_LARGE = 20;
 /** Values spread over less than this share of the expected range: scaled twice (or a constant band). */
 const SCALE_FACTOR_TOO_SMALL = 0.01;
+/** The most out-of-range bands whose pairs are tried as swaps. */
+const MAX_SWAP_CANDIDATES = 16;
 /** Learned ranges: the golden input's 1st..99th percentiles, widened by this share of their width each side. */
 const LEARNED_RANGE_MARGIN = 0.5;
 
@@ -226,13 +228,17 @@ function rangeViolations(
     tooSmall.forEach((i) => explained.add(i));
   }
 
-  // Two bands each outside their own range but inside each other's: swapped.
+  // Two bands each outside their own range but inside each other's: swapped. Pairs are tried among a few
+  // offending bands only (each try rescales two samples), so a hyperspectral input stays cheap.
   const off = names.flatMap((_, i) => (!explained.has(i) && outside[i]! > maxOutside ? [i] : []));
+  const swapCandidates = off.length <= MAX_SWAP_CANDIDATES ? off : [];
   const fitsAs = (source: number, slot: number) =>
     outsideFraction(modelValues(plans[slot]!, sample.values[source]!), ranges[slot]!) <= maxOutside;
-  for (const i of off) {
+  for (const i of swapCandidates) {
     if (explained.has(i)) continue;
-    const j = off.find((other) => other !== i && !explained.has(other) && fitsAs(i, other) && fitsAs(other, i));
+    const j = swapCandidates.find(
+      (other) => other !== i && !explained.has(other) && fitsAs(i, other) && fitsAs(other, i),
+    );
     if (j === undefined) continue;
     explained.add(i).add(j);
     violations.push({
