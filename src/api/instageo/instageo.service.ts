@@ -34,7 +34,7 @@ function instageoField(field: string): string {
  * A 4xx of the v2 path that names a field becomes this API's 400 naming the InstaGeo field (the seed's
  * convention: every field error is a 400); other errors pass unchanged.
  */
-function asInstageoError(error: unknown): unknown {
+export function asInstageoError(error: unknown): unknown {
   if (!(error instanceof ApiError)) return error;
   const body = error.getResponse() as ApiErrorBody;
   if (!body.field || body.statusCode >= 500) return error;
