@@ -118,7 +118,7 @@ async function close(stream: WriteStream): Promise<void> {
 
 /** Writes the features to both files; returns how many there were, by class. */
 export async function writeVectorFiles(
-  features: Iterable<VectorizedFeature>,
+  features: AsyncIterable<VectorizedFeature> | Iterable<VectorizedFeature>,
   target: VectorFilesTarget,
 ): Promise<VectorFilesSummary> {
   const summary: VectorFilesSummary = { features: 0, features_by_class: {}, area_m2_by_class: {} };
@@ -128,7 +128,7 @@ export async function writeVectorFiles(
   const fgbFeatures = createWriteStream(scratch);
   try {
     await write(geojson, '{"type":"FeatureCollection","features":[\n');
-    for (const feature of features) {
+    for await (const feature of features) {
       await write(geojson, (summary.features > 0 ? ',\n' : '') + JSON.stringify(feature.wgs84));
       await write(
         fgbFeatures,
