@@ -286,25 +286,21 @@ export class MaskPolygonizer {
     const below = this.current;
     const aboveLabels = this.previousLabels;
     const belowLabels = this.currentLabels;
-    const arriving = this.arriving;
-    const departing = this.departing;
     const nextArriving = this.nextArriving;
     const nextDeparting = this.nextDeparting;
-    let westTail: Chain | null = null; // tail at (x, y) of the upper pixel's bottom edge running west from x
-    let eastHead: Chain | null = null; // head at (x, y) of the lower pixel's top edge arriving from the west
-    const inKinds: number[] = [];
-    const outKinds: number[] = [];
+    this.eastHead = null;
+    this.westTail = null;
     for (let x = 0; x <= width; x++) {
       const tl = x > 0 ? above[x - 1]! : NaN;
       const tr = x < width ? above[x]! : NaN;
       const bl = x > 0 ? below[x - 1]! : NaN;
       const br = x < width ? below[x]! : NaN;
+      nextArriving[x] = null;
+      nextDeparting[x] = null;
       if (tl === tr && bl === br && tl === bl) {
-        // Inside a region: no edge meets here (the slots were cleared when their chains moved on).
-        nextArriving[x] = null;
-        nextDeparting[x] = null;
-        eastHead = null;
-        westTail = null;
+        // Inside a region: no edge meets here.
+        this.eastHead = null;
+        this.westTail = null;
         continue;
       }
       const tlOn = x > 0 && aboveLabels[x - 1] !== 0;
@@ -321,85 +317,91 @@ export class MaskPolygonizer {
       const outWest = tlOn && tl !== bl;
       const outEast = brOn && br !== tr;
       const outSouth = blOn && bl !== br;
-      const prevEastHead = eastHead;
-      const prevWestTail = westTail;
-      eastHead = null;
-      westTail = null;
-      if (!(inSouth || inEast || inWest || inNorth)) {
-        nextArriving[x] = null;
-        nextDeparting[x] = null;
-        continue;
-      }
-      nextArriving[x] = null;
-      nextDeparting[x] = null;
-      const link = (inKind: number, outKind: number) => {
-        // Existing incoming chains (head here) and outgoing ones (tail here).
-        const incoming = inKind === 0 ? arriving[x]! : inKind === 1 ? prevEastHead! : null;
-        const outgoing = outKind === 0 ? departing[x]! : outKind === 1 ? prevWestTail! : null;
-        let chain: Chain;
-        if (incoming && outgoing) {
-          this.join(incoming, outgoing);
-          return;
-        }
-        if (incoming) {
-          chain = resolve(incoming);
-        } else if (outgoing) {
-          chain = resolve(outgoing);
-        } else {
-          const label = inKind === 2 ? aboveLabels[x]! : belowLabels[x]!;
-          chain = { head: [x, y], tail: [], label, forward: null };
-        }
-        if (!outgoing) {
-          // The new outgoing edge extends the head.
-          if (outKind === 2) {
-            pushPoint(chain.head, x + 1, y);
-            eastHead = chain;
-          } else {
-            pushPoint(chain.head, x, y + 1);
-            nextArriving[x] = chain;
-          }
-        }
-        if (!incoming) {
-          // The new incoming edge extends the tail backwards.
-          if (inKind === 2) {
-            pushPoint(chain.tail, x + 1, y);
-            westTail = chain;
-          } else {
-            pushPoint(chain.tail, x, y + 1);
-            nextDeparting[x] = chain;
-          }
-        }
-      };
-      inKinds.length = 0;
-      outKinds.length = 0;
+      this.prevEastHead = this.eastHead;
+      this.prevWestTail = this.westTail;
+      this.eastHead = null;
+      this.westTail = null;
+      if (!(inSouth || inEast || inWest || inNorth)) continue;
       // Each pixel's own corner first: top-left (in south, out west), top-right (in west, out north),
-      // bottom-left (in east, out south), bottom-right (in north, out east).
-      if (inSouth && outWest) link(0, 1);
-      else if (inSouth) inKinds.push(0);
-      else if (outWest) outKinds.push(1);
-      if (inWest && outNorth) link(2, 0);
-      else if (inWest) inKinds.push(2);
-      else if (outNorth) outKinds.push(0);
-      if (inEast && outSouth) link(1, 3);
-      else if (inEast) inKinds.push(1);
-      else if (outSouth) outKinds.push(3);
-      if (inNorth && outEast) link(3, 2);
-      else if (inNorth) inKinds.push(3);
-      else if (outEast) outKinds.push(2);
-      // The rest pair up by value (straight runs and concave corners).
-      // By in kind: south (tl), east (bl), west (tr), north (br); by out kind: north (tr), west (tl), east (br),
-      // south (bl).
-      const inValue = (kind: number) => (kind === 0 ? tl : kind === 1 ? bl : kind === 2 ? tr : br);
-      const outValue = (kind: number) => (kind === 0 ? tr : kind === 1 ? tl : kind === 2 ? br : bl);
-      for (const inKind of inKinds) {
-        const index = outKinds.findIndex((outKind) => outValue(outKind) === inValue(inKind));
-        if (index < 0) throw new Error(`polygonize: unmatched boundary edge at (${x}, ${y})`);
-        link(inKind, outKinds[index]!);
-        outKinds.splice(index, 1);
+      // bottom-left (in east, out south), bottom-right (in north, out east). The rest (at most two ins and
+      // two outs) pair up by value: straight runs and concave corners.
+      let in1 = -1;
+      let in2 = -1;
+      let out1 = -1;
+      let out2 = -1;
+      if (inSouth && outWest) this.link(x, y, 0, 1);
+      else if (inSouth) in1 = 0;
+      else if (outWest) out1 = 1;
+      if (inWest && outNorth) this.link(x, y, 2, 0);
+      else if (inWest) in1 < 0 ? (in1 = 2) : (in2 = 2);
+      else if (outNorth) out1 < 0 ? (out1 = 0) : (out2 = 0);
+      if (inEast && outSouth) this.link(x, y, 1, 3);
+      else if (inEast) in1 < 0 ? (in1 = 1) : (in2 = 1);
+      else if (outSouth) out1 < 0 ? (out1 = 3) : (out2 = 3);
+      if (inNorth && outEast) this.link(x, y, 3, 2);
+      else if (inNorth) in1 < 0 ? (in1 = 3) : (in2 = 3);
+      else if (outEast) out1 < 0 ? (out1 = 2) : (out2 = 2);
+      if (in1 < 0) continue;
+      // By in kind: south (tl), east (bl), west (tr), north (br); by out kind: north (tr), west (tl),
+      // east (br), south (bl).
+      const in1Value = in1 === 0 ? tl : in1 === 1 ? bl : in1 === 2 ? tr : br;
+      const out1Value = out1 === 0 ? tr : out1 === 1 ? tl : out1 === 2 ? br : bl;
+      if (in1Value === out1Value) {
+        this.link(x, y, in1, out1);
+        if (in2 >= 0) this.link(x, y, in2, out2);
+      } else {
+        if (out2 < 0 || in2 < 0) throw new Error(`polygonize: unmatched boundary edge at (${x}, ${y})`);
+        this.link(x, y, in1, out2);
+        this.link(x, y, in2, out1);
       }
     }
-    [this.arriving, this.nextArriving] = [nextArriving, arriving];
-    [this.departing, this.nextDeparting] = [nextDeparting, departing];
+    [this.arriving, this.nextArriving] = [nextArriving, this.arriving];
+    [this.departing, this.nextDeparting] = [nextDeparting, this.departing];
+  }
+
+  // Horizontal edges carried from one corner of the line to the next.
+  /** Tail at the current corner of the upper pixel's bottom edge running west (set by the corner before). */
+  private prevWestTail: Chain | null = null;
+  /** Head at the current corner of the lower pixel's top edge arriving from the west. */
+  private prevEastHead: Chain | null = null;
+  private westTail: Chain | null = null;
+  private eastHead: Chain | null = null;
+
+  /** Links an incoming edge to an outgoing one at corner (x, y), extending, joining or closing chains. */
+  private link(x: number, y: number, inKind: number, outKind: number): void {
+    const incoming = inKind === 0 ? this.arriving[x]! : inKind === 1 ? this.prevEastHead! : null;
+    const outgoing = outKind === 0 ? this.departing[x]! : outKind === 1 ? this.prevWestTail! : null;
+    if (incoming && outgoing) {
+      this.join(incoming, outgoing);
+      return;
+    }
+    let chain: Chain;
+    if (incoming) chain = resolve(incoming);
+    else if (outgoing) chain = resolve(outgoing);
+    else {
+      const label = inKind === 2 ? this.previousLabels[x]! : this.currentLabels[x]!;
+      chain = { head: [x, y], tail: [], label, forward: null };
+    }
+    if (!outgoing) {
+      // The new outgoing edge extends the head.
+      if (outKind === 2) {
+        pushPoint(chain.head, x + 1, y);
+        this.eastHead = chain;
+      } else {
+        pushPoint(chain.head, x, y + 1);
+        this.nextArriving[x] = chain;
+      }
+    }
+    if (!incoming) {
+      // The new incoming edge extends the tail backwards.
+      if (inKind === 2) {
+        pushPoint(chain.tail, x + 1, y);
+        this.westTail = chain;
+      } else {
+        pushPoint(chain.tail, x, y + 1);
+        this.nextDeparting[x] = chain;
+      }
+    }
   }
 
   /** Components seen in the previous row and not in the current one: complete. */
