@@ -106,7 +106,7 @@ describe('geo-inference CLI', () => {
     expect(JSON.parse(listed.stdout).results.map((entry: { id: string }) => entry.id)).toContain(processor.id);
   });
 
-  it('runs an inference on a URL, watches it to COMPLETED and downloads outputs, COCO and logs', async () => {
+  it('runs an inference on a URL, watches it to COMPLETED and downloads outputs, COCO, logs, the STAC catalog and vectors', async () => {
     const run = await cli([
       'run',
       '--model',
