@@ -31,6 +31,7 @@ import { BuiltInPublisher, type PublishResult } from '../src/geo/publish/publish
 import { storageKeys } from '../src/platform/storage/keys';
 import { withTempDir } from '../src/platform/temp-dir';
 import { codeVersion } from '../src/platform/code-version';
+import { countOnnxParameters } from '../src/geo/export/onnx-parameters';
 
 export interface ExportResultsRequest {
   inferenceId: string;
@@ -188,6 +189,11 @@ export function createResultsExportActivities(deps: ActivityDeps) {
           order: { taskIndex: 'ASC' },
         })
       ).filter((task) => task.outputKey);
+      const totalParameters = await withTempDir('model', async (dir) => {
+        const file = path.join(dir, 'model.onnx');
+        await deps.store.downloadToFile(model.fileKey, file);
+        return countOnnxParameters(file);
+      });
       const items: StacItem[] = [];
       let features = 0;
       for (const [index, task] of tasks.entries()) {
@@ -279,6 +285,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
               file_name: model.fileName,
               file_sha256: model.fileSha256,
               file_size: Number(model.fileSize),
+              total_parameters: totalParameters,
               input_spec: spec,
             },
             sources,

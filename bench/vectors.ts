@@ -1,6 +1,7 @@
 /**
  * Vector export speed: one large class mask (a whole Sentinel-2 tile is 10980 x 10980) polygonized and
- * written as GeoJSON (WGS 84) and FlatGeobuf (UTM), as the results export does. The mask is synthetic and
+ * written as GeoJSON (WGS 84) and FlatGeobuf (UTM, with its spatial index), as the results export does; prints
+ * the peak RSS and the longest event-loop stall (the export heartbeats between turns). The mask is synthetic and
  * cloud-mask-like: blocky class regions plus salt noise (many small components and holes, the costly case).
  *
  *   npm run bench:vectors [-- SIZE [NOISE]]     (default 10980, noise 0.002; BENCH_TINY=1: 1024)
@@ -48,6 +49,14 @@ async function main(): Promise<void> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'bench-vectors-'));
   try {
     const heapBefore = process.memoryUsage().rss;
+    // The longest the event loop went without a turn (heartbeats need turns): a 10 ms timer's worst lateness.
+    let longestStall = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longestStall = Math.max(longestStall, now - last - 10);
+      last = now;
+    }, 10);
     const start = process.hrtime.bigint();
     const summary = await writeVectorFiles(
       vectorizeMask(raster, {
@@ -61,12 +70,13 @@ async function main(): Promise<void> {
       { geojsonPath: path.join(dir, 'v.geojson'), fgbPath: path.join(dir, 'v.fgb'), epsg: 32633 },
     );
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    clearInterval(timer);
     const [geojson, fgb] = await Promise.all(['v.geojson', 'v.fgb'].map((f) => fsp.stat(path.join(dir, f))));
     console.log(
       `${summary.features} polygons in ${seconds.toFixed(2)} s (${((size * size) / seconds / 1e6).toFixed(1)} Mpixel/s, ${(summary.features / seconds).toFixed(0)} polygons/s)`,
     );
     console.log(
-      `GeoJSON ${(geojson!.size / 1e6).toFixed(1)} MB, FlatGeobuf ${(fgb!.size / 1e6).toFixed(1)} MB; peak RSS ${(process.resourceUsage().maxRSS / 1e3).toFixed(0)} MB (before: ${(heapBefore / 1e6).toFixed(0)} MB with the ${((size * size) / 1e6).toFixed(0)} MB mask)`,
+      `GeoJSON ${(geojson!.size / 1e6).toFixed(1)} MB, FlatGeobuf ${(fgb!.size / 1e6).toFixed(1)} MB (spatial index included); longest event-loop stall ${longestStall.toFixed(0)} ms; peak RSS ${(process.resourceUsage().maxRSS / 1e3).toFixed(0)} MB (before: ${(heapBefore / 1e6).toFixed(0)} MB with the ${((size * size) / 1e6).toFixed(0)} MB mask)`,
     );
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });

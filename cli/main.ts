@@ -327,19 +327,30 @@ export function buildProgram(state: { exitCode: number } = { exitCode: EXIT.OK }
 
   program
     .command('download <id> <dir>')
-    .description('task outputs, the COCO export and the step logs of an inference into a directory')
+    .description(
+      'task outputs, the COCO export, the step logs, the STAC catalog (static copy) and the vectors of an inference into a directory',
+    )
     .option('--no-coco', 'without the COCO export')
     .option('--no-logs', 'without the step logs')
+    .option('--no-stac', 'without the STAC catalog and its assets')
+    .option('--no-vectors', 'without the vectors (vectors.geojson, vectors.fgb)')
     .action(
-      action(async (id: string, dir: string, options: { coco: boolean; logs: boolean }, command: Command) => {
-        const { api, output } = context(command);
-        const result = await downloadInference(api, id, dir, options, output);
-        if (output.json) return printJson(result);
-        const bytes = result.files.reduce((sum, file) => sum + file.bytes, 0);
-        process.stdout.write(`${result.files.length} files (${formatBytes(bytes)}) in ${result.directory}\n`);
-        for (const skipped of result.skipped)
-          note(`skipped ${skipped.kind}${skipped.task_id ? ` of ${skipped.task_id}` : ''}: ${skipped.reason}`);
-      }),
+      action(
+        async (
+          id: string,
+          dir: string,
+          options: { coco: boolean; logs: boolean; stac: boolean; vectors: boolean },
+          command: Command,
+        ) => {
+          const { api, output } = context(command);
+          const result = await downloadInference(api, id, dir, options, output);
+          if (output.json) return printJson(result);
+          const bytes = result.files.reduce((sum, file) => sum + file.bytes, 0);
+          process.stdout.write(`${result.files.length} files (${formatBytes(bytes)}) in ${result.directory}\n`);
+          for (const skipped of result.skipped)
+            note(`skipped ${skipped.kind}${skipped.task_id ? ` of ${skipped.task_id}` : ''}: ${skipped.reason}`);
+        },
+      ),
     );
 
   program

@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from './contract/errors';
-import { LOST_WORKER_HEARTBEAT_TIMEOUT } from './contract/steps';
+import { EXPORT_ACTIVITY_PRESET, LOST_WORKER_HEARTBEAT_TIMEOUT } from './contract/steps';
 import { INFERENCE_STATUS } from './contract/search-attributes';
 import {
   INFERENCE_STATUS_QUERY,
@@ -97,17 +97,7 @@ export async function inferenceTaskBatchWorkflow(input: TaskBatchWorkflowInput):
  * starts only when every task has ended, so a stop arriving meanwhile lets it finish (non-cancellable).
  */
 async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['coco']> {
-  const { exportCoco: run } = proxyActivities<PipelineActivities>({
-    startToCloseTimeout: '1 hour',
-    heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: 5,
-      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-    },
-  });
+  const { exportCoco: run } = proxyActivities<PipelineActivities>(EXPORT_ACTIVITY_PRESET);
   try {
     const result = await CancellationScope.nonCancellable(() =>
       run({ inferenceId: input.inferenceId, modelId: input.modelId }),
@@ -120,17 +110,7 @@ async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkf
 
 /** Like the COCO export: a failure is reported on the state and the webhook, never on the inference's status. */
 async function exportResults(input: InferenceWorkflowInput): Promise<InferenceWorkflowState['results']> {
-  const { exportResults: run } = proxyActivities<PipelineActivities>({
-    startToCloseTimeout: '2 hours',
-    heartbeatTimeout: '5 minutes',
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: 5,
-      nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-    },
-  });
+  const { exportResults: run } = proxyActivities<PipelineActivities>(EXPORT_ACTIVITY_PRESET);
   try {
     const result = await CancellationScope.nonCancellable(() =>
       run({

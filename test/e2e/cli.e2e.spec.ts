@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
-import { makeSampleGeoTiff, REPO_ROOT } from '../support/python';
+import { makeSampleGeoTiff, REPO_ROOT, runPython } from '../support/python';
 import { demoModelPaths } from '../support/services';
 import { freePort, startTestStack, USERS, type TestStack } from '../support/stack';
 import { ensureBuilt } from '../support/worker-process';
@@ -106,7 +106,7 @@ describe('geo-inference CLI', () => {
     expect(JSON.parse(listed.stdout).results.map((entry: { id: string }) => entry.id)).toContain(processor.id);
   });
 
-  it('runs an inference on a URL, watches it to COMPLETED and downloads outputs, COCO and logs', async () => {
+  it('runs an inference on a URL, watches it to COMPLETED and downloads outputs, COCO, logs, the STAC catalog and vectors', async () => {
     const run = await cli([
       'run',
       '--model',
@@ -155,6 +155,29 @@ describe('geo-inference CLI', () => {
     );
     expect(fs.readFileSync(path.join(target, 'logs', task.task_id, 'model-inference.log'), 'utf8')).toBe(
       (await api.get(`/api/v2/tasks/${task.task_id}/logs/model-inference`)).text,
+    );
+
+    // The STAC catalog as a static copy (relative links, assets beside the Items) that validates offline, and
+    // the vectors as served.
+    const item = JSON.parse(fs.readFileSync(path.join(target, 'stac', task.task_id, 'item.json'), 'utf8'));
+    expect(item.assets.prediction.href).toMatch(/^\.\/[\w.-]+\.tif$/);
+    expect(item.links.map((link: { href: string }) => link.href)).toContain('../collection.json');
+    const report = JSON.parse(
+      (await runPython('test/support/validate_stac.py', [path.join(target, 'stac', 'collection.json')]))
+        .trim()
+        .split('\n')
+        .pop()!,
+    );
+    expect(report.problems).toEqual([]);
+    expect(report.items).toBe(1);
+    const vectors = manifest.files.filter((file: { kind: string }) => file.kind === 'vectors');
+    expect(vectors.map((file: { path: string }) => path.basename(file.path)).sort()).toEqual([
+      'vectors.fgb',
+      'vectors.geojson',
+    ]);
+    const servedVectors = await api.get(`/api/v2/inference/${created.id}/vectors?format=geojson`);
+    expect(JSON.parse(fs.readFileSync(path.join(target, 'vectors.geojson'), 'utf8'))).toEqual(
+      JSON.parse(servedVectors.text),
     );
 
     const listed = await cli(['ls', '--json', '--status', 'completed']);

@@ -242,6 +242,20 @@ describe('web console (Chromium)', () => {
     const coco = page.waitForResponse((response) => response.url().endsWith(`/api/v2/inference/${id}/coco`));
     await (await page.$('xpath/.//button[text()="COCO export"]'))!.click();
     expect((await coco).status()).toBe(200);
+    // The results export's STAC and vectors, per task, also through the API with the key.
+    await page.waitForSelector('[data-task-results] [data-vectors="geojson"]');
+    const [exported] = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks;
+    expect(await text(page, '[data-stac-item-url]')).toMatch(
+      new RegExp(`/api/v2/inference/${id}/stac/items/${exported.task_id}$`),
+    );
+    const vectors = page.waitForResponse((response) =>
+      response.url().endsWith(`/api/v2/inference/${id}/tasks/${exported.task_id}/vectors?format=geojson`),
+    );
+    await page.click('[data-vectors="geojson"]');
+    expect((await vectors).status()).toBe(200);
+    const collection = page.waitForResponse((response) => response.url().endsWith(`/api/v2/inference/${id}/stac`));
+    await page.click('[data-stac-collection]');
+    expect((await collection).status()).toBe(200);
     await snap(page, 'inference-laptop');
 
     // The result map: tiles drawn inside the raster's footprint, in the model's class colours.

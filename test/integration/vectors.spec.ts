@@ -19,6 +19,7 @@ interface VectorCheck {
   valid: number;
   area_m2_sum: number;
   pixel_area_m2_sum: number;
+  fgb_index: { fast_spatial_filter: boolean; boxes: Array<{ ogrinfo: number; pyogrio: number; intersecting: number }> };
 }
 
 const CLASSES = [
@@ -100,6 +101,16 @@ describe('vector predictions (checked with GDAL and geopandas)', () => {
     expect(check.pixel_counts_match).toBe(true);
     expect(check.area_m2_sum).toBeCloseTo(check.pixel_area_m2_sum, 0);
     expect(check.valid).toBeGreaterThan(summary.features * 0.9);
+    // The FlatGeobuf's packed Hilbert R-tree: GDAL reports a fast spatial filter, and bbox reads through the
+    // index (ogrinfo -spat, pyogrio bbox=) give exactly the features whose polygons meet the bbox.
+    expect(check.fgb_index.fast_spatial_filter).toBe(true);
+    for (const box of check.fgb_index.boxes) {
+      expect(box.ogrinfo).toBe(box.intersecting);
+      expect(box.pyogrio).toBe(box.intersecting);
+    }
+    expect(check.fgb_index.boxes[2]!.intersecting).toBe(summary.features);
+    expect(check.fgb_index.boxes[0]!.intersecting).toBeGreaterThan(0);
+    expect(check.fgb_index.boxes[0]!.intersecting).toBeLessThan(summary.features);
   });
 
   it('measures areas on the sphere for a geographic mask and simplifies on request', async () => {

@@ -8,7 +8,10 @@ Prints one JSON line:
   mask's CRS and rasterized with rasterio;
 - components / features: 4-connected components per class (scipy.ndimage.label) against features per class,
   and whether each feature's pixel_count equals its component's size;
-- valid: features shapely finds valid."""
+- valid: features shapely finds valid;
+- fgb_index: whether GDAL (through pyogrio) reports a fast spatial filter for the FlatGeobuf (its packed
+  R-tree), and for a few bboxes the features `ogrinfo -spat` and a bbox-filtered pyogrio read return against
+  the features whose geometry intersects the bbox (geopandas over the whole file)."""
 import argparse
 import json
 import os
@@ -81,6 +84,30 @@ for value in np.unique(mask):
     sizes_match = sizes_match and sizes == feature_sizes
 features = {str(int(k)): int(v) for k, v in native["class_value"].value_counts().items()}
 
+
+def ogrinfo_spat(path, box):
+    out = subprocess.run(["ogrinfo", "-ro", "-al", "-so", "-spat", *map(str, box), path], check=True,
+                         capture_output=True, text=True).stdout
+    return int(re.search(r"Feature Count: (\d+)", out).group(1))
+
+
+import pyogrio
+import shapely
+
+boxes = []
+for fx0, fy0, fx1, fy1 in [(0.1, 0.1, 0.3, 0.4), (0.5, 0.2, 0.55, 0.9), (0.0, 0.0, 1.0, 1.0), (0.8, 0.7, 0.95, 0.75)]:
+    box = (bounds.left + fx0 * (bounds.right - bounds.left), bounds.bottom + fy0 * (bounds.top - bounds.bottom),
+           bounds.left + fx1 * (bounds.right - bounds.left), bounds.bottom + fy1 * (bounds.top - bounds.bottom))
+    boxes.append({
+        "ogrinfo": ogrinfo_spat(args.fgb, box),
+        "pyogrio": len(pyogrio.read_dataframe(args.fgb, bbox=box)),
+        "intersecting": int(native.intersects(shapely.box(*box)).sum()),
+    })
+fgb_index = {
+    "fast_spatial_filter": bool(pyogrio.read_info(args.fgb)["capabilities"]["fast_spatial_filter"]),
+    "boxes": boxes,
+}
+
 print(json.dumps({
     "ogrinfo": {"fgb": ogrinfo(args.fgb), "geojson": ogrinfo(args.geojson)},
     "rasterized_equal": int((rasterized == expected).sum()),
@@ -93,4 +120,5 @@ print(json.dumps({
     "valid": int(native.geometry.is_valid.sum()),
     "area_m2_sum": float(native["area_m2"].sum()),
     "pixel_area_m2_sum": float(native["pixel_count"].sum() * abs(transform.a * transform.e)),
+    "fgb_index": fgb_index,
 }))

@@ -110,6 +110,18 @@ for item in items:
         problems.append(f"{label}: mlm input/output missing")
     if not any("mlm:model" in (a.roles or []) for a in item.assets.values()):
         problems.append(f"{label}: no mlm:model asset")
+    if not isinstance(mlm.total_parameters, int) or mlm.total_parameters < 0:
+        problems.append(f"{label}: mlm:total_parameters {mlm.total_parameters!r} not a count")
+    model_assets = [a for a in item.assets.values() if "mlm:model" in (a.roles or [])]
+    if model_assets and os.path.exists(model_assets[0].get_absolute_href()):
+        import onnx
+        import numpy as np
+        graph = onnx.load(model_assets[0].get_absolute_href(), load_external_data=False).graph
+        counted = sum(int(np.prod(t.dims)) for t in graph.initializer)
+        if counted != mlm.total_parameters:
+            problems.append(f"{label}: mlm:total_parameters {mlm.total_parameters} != {counted} (onnx initializers)")
+    if mlm.pretrained is not True:
+        problems.append(f"{label}: mlm:pretrained not true")
 
     props = item.properties
     for field, kind in [("processing:lineage", str), ("processing:software", dict), ("processing:level", str),

@@ -107,6 +107,23 @@ export const STEP_ACTIVITY_PRESETS = {
 
 export type StepActivityPreset = keyof typeof STEP_ACTIVITY_PRESETS;
 
+/**
+ * The exports after the steps (COCO, then STAC / vectors / previews): they heartbeat like the steps (the
+ * polygonizer hands the event loop a turn every 20 ms of a sweep), so a lost worker's export moves on ~20 s
+ * later. Only the timeouts differ from the old options, which replay does not compare: no `patched` needed.
+ */
+export const EXPORT_ACTIVITY_PRESET = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: LOST_WORKER_HEARTBEAT_TIMEOUT,
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+  },
+} satisfies Omit<ActivityOptions, 'taskQueue'>;
+
 /** What a step's request is built from when it runs for one task. */
 export interface StepRequestContext {
   inferenceId: string;

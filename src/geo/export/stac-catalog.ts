@@ -29,6 +29,8 @@ export interface Provenance {
     file_name: string;
     file_sha256: string;
     file_size: number;
+    /** Trained parameters (elements of the ONNX initializers); absent in Items written before it. */
+    total_parameters?: number;
     /** The model's spec when the task ran (bands, scaling, normalization, tiling, classes). */
     input_spec: ModelInputDataSpec;
   };
@@ -152,6 +154,11 @@ function mlmProperties(provenance: Provenance, grid: OutputGrid) {
     'mlm:architecture': 'ONNX graph',
     'mlm:tasks': ['semantic-segmentation'],
     'mlm:framework': 'ONNX',
+    ...(provenance.model.total_parameters !== undefined
+      ? { 'mlm:total_parameters': provenance.model.total_parameters }
+      : {}),
+    'mlm:pretrained': true,
+    'mlm:accelerator_constrained': false,
     'mlm:input': [
       {
         name: 'input',

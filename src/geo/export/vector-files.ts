@@ -1,13 +1,15 @@
 /**
  * Writes vectorized features as files, one feature at a time (nothing holds all of them):
  * - GeoJSON (RFC 7946): WGS 84 lon/lat, a FeatureCollection with one feature per line;
- * - FlatGeobuf in the output's CRS (EPSG code in its header), no spatial index, features in mask order. Its
- *   header needs the feature count, so features go to a scratch file first and are appended after it.
+ * - FlatGeobuf in the output's CRS (EPSG code in its header) with its packed Hilbert R-tree spatial index
+ *   (see fgb-index.ts), so GDAL, QGIS and pyogrio read a bbox without the whole file. Header and index need
+ *   every feature's bbox and size, so features go to a scratch file first (only their bboxes and sizes stay in
+ *   memory) and are copied after the index in Hilbert order.
  */
-import { createReadStream, createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
+import { createWriteStream, promises as fsp, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { pipeline } from 'node:stream/promises';
 import type { VectorizedFeature } from './vectors';
+import { BoxList, hilbertOrder, INDEX_NODE_SIZE, packedRTree } from './fgb-index';
 
 // flatgeobuf ships ES modules only (loaded through require(esm)); its generic writer pieces build header and
 // features separately, which the streaming writer needs (its own `serialize` wants every feature at once).
@@ -15,6 +17,13 @@ import type { VectorizedFeature } from './vectors';
 const { buildHeader } = require('flatgeobuf/lib/mjs/generic/featurecollection.js') as {
   buildHeader(header: FgbHeaderMeta, crsCode?: number): Uint8Array;
 };
+const flatbuffers = require('flatbuffers') as {
+  Builder: new () => FlatBuilder;
+  ByteBuffer: new (bytes: Uint8Array) => unknown;
+};
+const { Header } = require('flatgeobuf/lib/mjs/flat-geobuf/header.js') as { Header: FgbHeaderTable };
+const { Column } = require('flatgeobuf/lib/mjs/flat-geobuf/column.js') as { Column: FgbColumnTable };
+const { Crs } = require('flatgeobuf/lib/mjs/flat-geobuf/crs.js') as { Crs: FgbCrsTable };
 const { buildFeature } = require('flatgeobuf/lib/mjs/generic/feature.js') as {
   buildFeature(geometry: unknown, properties: Record<string, unknown>, header: FgbHeaderMeta): Uint8Array;
 };
@@ -29,6 +38,19 @@ const { GeometryType } = require('flatgeobuf/lib/mjs/flat-geobuf/geometry-type.j
   GeometryType: Record<'Polygon', number>;
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
+
+interface FlatBuilder {
+  createString(value: string): number;
+  finishSizePrefixed(offset: number): void;
+  asUint8Array(): Uint8Array;
+}
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type FgbHeaderTable = Record<string, (...args: any[]) => any> & {
+  getRootAsHeader(bb: unknown): { featuresCount(): bigint; indexNodeSize(): number };
+};
+type FgbColumnTable = Record<string, (...args: any[]) => any>;
+type FgbCrsTable = Record<string, (...args: any[]) => any>;
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 interface FgbColumn {
   name: string;
@@ -102,9 +124,66 @@ export interface VectorFilesSummary {
   area_m2_by_class: Record<string, number>;
 }
 
-/** The start of a vectors FlatGeobuf (magic bytes and header) holding `features` features. */
+/** The start of a vectors FlatGeobuf without an index (magic bytes and header) holding `features` features. */
 export function flatGeobufHeader(features: number, epsg: number | null): Buffer {
   return Buffer.concat([magicbytes, buildHeader(fgbHeaderMeta(features), epsg ?? 0)]);
+}
+
+/** Magic bytes and header of an indexed vectors FlatGeobuf (the package's buildHeader writes no index). */
+export function indexedFlatGeobufHeader(
+  features: number,
+  epsg: number | null,
+  envelope: [number, number, number, number],
+): Buffer {
+  const meta = fgbHeaderMeta(features);
+  const builder = new flatbuffers.Builder();
+  const columns = meta.columns.map((column) => {
+    const name = builder.createString(column.name);
+    Column.startColumn!(builder);
+    Column.addName!(builder, name);
+    Column.addType!(builder, column.type);
+    return Column.endColumn!(builder) as number;
+  });
+  const columnsVector = Header.createColumnsVector!(builder, columns) as number;
+  const envelopeVector = Header.createEnvelopeVector!(builder, envelope) as number;
+  const name = builder.createString('L1');
+  let crs = 0;
+  if (epsg) {
+    Crs.startCrs!(builder);
+    Crs.addCode!(builder, epsg);
+    crs = Crs.endCrs!(builder) as number;
+  }
+  Header.startHeader!(builder);
+  if (crs) Header.addCrs!(builder, crs);
+  Header.addEnvelope!(builder, envelopeVector);
+  Header.addFeaturesCount!(builder, BigInt(features));
+  Header.addGeometryType!(builder, meta.geometryType);
+  Header.addIndexNodeSize!(builder, INDEX_NODE_SIZE);
+  Header.addColumns!(builder, columnsVector);
+  Header.addName!(builder, name);
+  builder.finishSizePrefixed(Header.endHeader!(builder) as number);
+  return Buffer.concat([magicbytes, builder.asUint8Array()]);
+}
+
+/** Feature count and index node size (0: no index) from a FlatGeobuf's size-prefixed header bytes. */
+export function fgbHeaderInfo(headerWithPrefix: Uint8Array): { features: number; indexNodeSize: number } {
+  const header = Header.getRootAsHeader(new flatbuffers.ByteBuffer(headerWithPrefix.subarray(4)));
+  return { features: Number(header.featuresCount()), indexNodeSize: header.indexNodeSize() };
+}
+
+/** The bbox of a polygon's exterior ring. */
+function ringBox(ring: number[][]): [number, number, number, number] {
+  let minX = Infinity;
+  let minY = Infinity;
+  let maxX = -Infinity;
+  let maxY = -Infinity;
+  for (const [x, y] of ring) {
+    if (x! < minX) minX = x!;
+    if (y! < minY) minY = y!;
+    if (x! > maxX) maxX = x!;
+    if (y! > maxY) maxY = y!;
+  }
+  return [minX, minY, maxX, maxY];
 }
 
 async function write(stream: WriteStream, chunk: string | Uint8Array): Promise<void> {
@@ -118,7 +197,7 @@ async function close(stream: WriteStream): Promise<void> {
 
 /** Writes the features to both files; returns how many there were, by class. */
 export async function writeVectorFiles(
-  features: Iterable<VectorizedFeature>,
+  features: AsyncIterable<VectorizedFeature> | Iterable<VectorizedFeature>,
   target: VectorFilesTarget,
 ): Promise<VectorFilesSummary> {
   const summary: VectorFilesSummary = { features: 0, features_by_class: {}, area_m2_by_class: {} };
@@ -126,14 +205,22 @@ export async function writeVectorFiles(
   const scratch = `${target.fgbPath}.features`;
   const geojson = createWriteStream(target.geojsonPath);
   const fgbFeatures = createWriteStream(scratch);
+  const boxes = new BoxList();
+  let lengths = new Uint32Array(1024);
   try {
     await write(geojson, '{"type":"FeatureCollection","features":[\n');
-    for (const feature of features) {
+    for await (const feature of features) {
       await write(geojson, (summary.features > 0 ? ',\n' : '') + JSON.stringify(feature.wgs84));
-      await write(
-        fgbFeatures,
-        buildFeature(parseGeometry(feature.native.geometry), { ...feature.native.properties }, header),
-      );
+      const bytes = buildFeature(parseGeometry(feature.native.geometry), { ...feature.native.properties }, header);
+      await write(fgbFeatures, bytes);
+      const [minX, minY, maxX, maxY] = ringBox(feature.native.geometry.coordinates[0]!);
+      boxes.add(minX, minY, maxX, maxY);
+      if (summary.features === lengths.length) {
+        const grown = new Uint32Array(lengths.length * 2);
+        grown.set(lengths);
+        lengths = grown;
+      }
+      lengths[summary.features] = bytes.length;
       summary.features++;
       const name = feature.native.properties.class_name;
       summary.features_by_class[name] = (summary.features_by_class[name] ?? 0) + 1;
@@ -143,13 +230,48 @@ export async function writeVectorFiles(
     await write(geojson, '\n]}\n');
     await close(geojson);
     await close(fgbFeatures);
-    const fgb = createWriteStream(target.fgbPath);
-    await write(fgb, flatGeobufHeader(summary.features, target.epsg));
-    await pipeline(createReadStream(scratch), fgb);
+    await writeIndexedFlatGeobuf(target, scratch, boxes, lengths.subarray(0, summary.features));
   } finally {
     geojson.destroy();
     fgbFeatures.destroy();
     await fsp.rm(scratch, { force: true });
   }
   return summary;
+}
+
+/** Header, index and the scratch file's features in Hilbert order (copied in batches of positioned reads). */
+async function writeIndexedFlatGeobuf(
+  target: VectorFilesTarget,
+  scratch: string,
+  boxes: BoxList,
+  lengths: Uint32Array,
+): Promise<void> {
+  const fgb = createWriteStream(target.fgbPath);
+  try {
+    if (boxes.count === 0) {
+      // No features, no index (an index needs at least one node).
+      await write(fgb, flatGeobufHeader(0, target.epsg));
+      await close(fgb);
+      return;
+    }
+    const extent = boxes.extent();
+    const order = hilbertOrder(boxes, extent);
+    await write(fgb, indexedFlatGeobufHeader(boxes.count, target.epsg, extent));
+    await write(fgb, packedRTree(boxes, order, lengths));
+    const offsets = new Float64Array(lengths.length);
+    for (let i = 1; i < lengths.length; i++) offsets[i] = offsets[i - 1]! + lengths[i - 1]!;
+    const source = await fsp.open(scratch, 'r');
+    try {
+      for (const index of order) {
+        const bytes = Buffer.allocUnsafe(lengths[index]!);
+        await source.read(bytes, 0, bytes.length, offsets[index]!);
+        await write(fgb, bytes);
+      }
+    } finally {
+      await source.close();
+    }
+    await close(fgb);
+  } finally {
+    fgb.destroy();
+  }
 }

@@ -4,6 +4,8 @@
  */
 import { createInterface } from 'node:readline';
 import { PassThrough, Readable } from 'node:stream';
+import { indexByteSize } from './fgb-index';
+import { fgbHeaderInfo } from './vector-files';
 
 /** Opens the next file's stream, in order; called lazily so only one source is open at once. */
 export type StreamSource = () => Promise<Readable>;
@@ -33,9 +35,9 @@ export function concatGeoJson(sources: StreamSource[]): Readable {
 const MAGIC_LENGTH = 8;
 
 /**
- * One FlatGeobuf of several (same CRS and columns, no spatial index, as writeVectorFiles writes them): the
- * given header (magic bytes and a header with the summed feature count), then each file's features after
- * its own header.
+ * One FlatGeobuf of several (same CRS and columns, as writeVectorFiles writes them): the given header (magic
+ * bytes and a header with the summed feature count, no index), then each file's features after its own
+ * header and spatial index.
  */
 export function concatFlatGeobuf(header: Uint8Array, sources: StreamSource[]): Readable {
   const out = new PassThrough();
@@ -53,7 +55,10 @@ export function concatFlatGeobuf(header: Uint8Array, sources: StreamSource[]): R
           if (skip === null) {
             pending = Buffer.concat([pending, buffer]);
             if (pending.length < MAGIC_LENGTH + 4) continue;
-            skip = fgbHeaderLength(pending);
+            const headerEnd = fgbHeaderLength(pending);
+            if (pending.length < headerEnd) continue;
+            const { features, indexNodeSize } = fgbHeaderInfo(pending.subarray(MAGIC_LENGTH, headerEnd));
+            skip = headerEnd + indexByteSize(features, indexNodeSize);
             buffer = pending;
           }
           if (skip >= buffer.length) {

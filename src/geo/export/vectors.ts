@@ -1,14 +1,14 @@
 /**
  * Vector predictions: each connected component of a class mask as a polygon in map coordinates, with its
  * class, pixel count and area. Features come out one by one (see polygonizeMask), in the output's CRS and in
- * WGS 84 (RFC 7946), so writers stream them.
+ * WGS 84 (RFC 7946), so writers stream them; the sweep hands the event loop a turn now and then.
  */
 import type { Feature, Polygon } from 'geojson';
 import type { ModelClassSpec } from '../../../workflows/contract/model-spec';
 import { hasMetreUnits, lonLatTransform } from '../crs/epsg';
 import { affineOf, epsgOf } from '../raster/georeference';
 import type { Raster } from '../raster/raster';
-import { polygonizeMask, ringArea, simplifyRing } from './polygonize';
+import { polygonizeRows, ringArea, simplifyRing } from './polygonize';
 
 export interface VectorFeatureProperties {
   class_value: number;
@@ -54,7 +54,7 @@ function oriented(ring: Array<[number, number]>, ccw: boolean): Array<[number, n
 }
 
 /** The features of a class mask (band 1 of a georeferenced raster), one per connected component. */
-export function* vectorizeMask(raster: Raster, options: VectorizeOptions): Generator<VectorizedFeature> {
+export async function* vectorizeMask(raster: Raster, options: VectorizeOptions): AsyncGenerator<VectorizedFeature> {
   const affine = affineOf(raster.georef);
   if (!affine) throw new Error('the mask has no georeferencing, so it cannot be vectorized in map coordinates');
   const epsg = epsgOf(raster.georef);
@@ -69,7 +69,9 @@ export function* vectorizeMask(raster: Raster, options: VectorizeOptions): Gener
   const metric = hasMetreUnits(epsg);
   const tolerance = options.simplifyTolerance ?? 0;
   const mask = raster.bands[0]!;
-  for (const component of polygonizeMask(mask, raster.width, raster.height, { skipValues: skip })) {
+  const width = raster.width;
+  const rowAt = (row: number) => mask.subarray(row * width, (row + 1) * width);
+  for await (const component of polygonizeRows(rowAt, width, raster.height, { skipValues: skip })) {
     const native: Array<Array<[number, number]>> = [];
     for (const [index, ring] of component.rings.entries()) {
       const mapped = ring.map(([col, row]) => [a * col + b * row + c, d * col + e * row + f] as [number, number]);

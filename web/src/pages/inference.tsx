@@ -195,6 +195,9 @@ export function InferencePage({ id }: { id: string }) {
       navigate('/inferences');
     });
   const coco = () => act('COCO download', () => download(`/api/v2/inference/${id}/coco`, `${id}-coco.json`));
+  const stacCollection = () =>
+    act('STAC download', () => download(`/api/v2/inference/${id}/stac`, `${id}-collection.json`));
+  const exported = (tasks ?? []).some((task) => task.outputs.results);
 
   const shown = (tasks ?? []).filter((task) => !taskFilter || task.status === taskFilter);
   const page = shown.slice(taskOffset, taskOffset + TASKS_PER_PAGE);
@@ -224,6 +227,11 @@ export function InferencePage({ id }: { id: string }) {
         {inference?.coco_url ? (
           <button type="button" class="button" disabled={busy} onClick={coco}>
             COCO export
+          </button>
+        ) : null}
+        {exported ? (
+          <button type="button" class="button" disabled={busy} onClick={stacCollection} data-stac-collection>
+            STAC Collection
           </button>
         ) : null}
         <ConfirmButton label="Delete" confirmLabel="Delete inference" disabled={busy} onConfirm={remove} />
@@ -366,7 +374,55 @@ function TaskCard({
           {outputError ? <span class="error-text">{outputError}</span> : null}
         </div>
       ) : null}
+      {task.outputs.results ? <TaskResultsLinks task={task} inferenceId={inferenceId} /> : null}
     </article>
+  );
+}
+
+/**
+ * The results export's files of a task: its STAC Item (the API's URL to copy into STAC Browser / pystac, and
+ * a download) and its vectors. Downloads go through the API with the key, as the COCO export.
+ */
+function TaskResultsLinks({ task, inferenceId }: { task: Task; inferenceId: string }) {
+  const [error, setError] = useState<string>();
+  const results = task.outputs.results as { vectors?: { features?: number } | null };
+  const itemPath = `/api/v2/inference/${inferenceId}/stac/items/${encodeURIComponent(task.task_id)}`;
+  const vectorsPath = `/api/v2/inference/${inferenceId}/tasks/${encodeURIComponent(task.task_id)}/vectors`;
+  const save = (path: string, name: string) => () =>
+    download(path, name).catch((failure: Error) => setError(failure.message));
+  return (
+    <div class="task-outputs" data-task-results={task.task_id}>
+      <span>
+        STAC Item{' '}
+        <code class="mono" data-stac-item-url>
+          {`${location.origin}${itemPath}`}
+        </code>
+      </span>
+      <button type="button" class="link-button" onClick={save(itemPath, `${task.task_id}-item.json`)}>
+        Download the STAC Item
+      </button>
+      {results.vectors ? (
+        <>
+          <button
+            type="button"
+            class="link-button"
+            data-vectors="geojson"
+            onClick={save(`${vectorsPath}?format=geojson`, `${task.task_id}-vectors.geojson`)}
+          >
+            Vectors GeoJSON ({results.vectors.features ?? 0} polygons)
+          </button>
+          <button
+            type="button"
+            class="link-button"
+            data-vectors="fgb"
+            onClick={save(`${vectorsPath}?format=fgb`, `${task.task_id}-vectors.fgb`)}
+          >
+            Vectors FlatGeobuf
+          </button>
+        </>
+      ) : null}
+      {error ? <span class="error-text">{error}</span> : null}
+    </div>
   );
 }
 
