@@ -58,6 +58,28 @@ export interface ModelInputDataSpec {
    * polygons follow the pixel edges exactly.
    */
   vectors?: { simplify_tolerance?: number };
+  /** A time series model: its input stacks `num_steps` frames (docs/temporal.md). Unset: one date, NCHW. */
+  temporal?: ModelTemporalSpec;
+}
+
+/** Tensor layouts of a time series model's input: channels then time (Prithvi), time then channels, or time folded into channels (time-major). */
+export const TEMPORAL_LAYOUTS = ['BCTHW', 'BTCHW', 'B(TC)HW'] as const;
+export type TemporalLayout = (typeof TEMPORAL_LAYOUTS)[number];
+
+/** Encodings of a model's per-frame date input: `year_doy` [B, T, 2] (year, day of year 1-366), `doy` [B, T]. */
+export const FRAME_DATE_ENCODINGS = ['year_doy', 'doy'] as const;
+export type FrameDateEncoding = (typeof FRAME_DATE_ENCODINGS)[number];
+
+export interface ModelTemporalSpec {
+  /** Frames per stack (a request may override it unless the graph fixes T). */
+  num_steps: number;
+  /** Days between the target dates of consecutive frames. */
+  temporal_step: number;
+  /** A frame's scene may be this many days before or after its target date. */
+  temporal_tolerance: number;
+  layout: TemporalLayout;
+  /** A second ONNX input (by name) taking each frame's acquisition date as float32. */
+  dates_input?: { name: string; encoding: FrameDateEncoding };
 }
 
 export const TILE_BLENDINGS = ['center', 'linear', 'cosine'] as const;
