@@ -152,8 +152,12 @@ async function fetchSeries(
         if (error instanceof ObjectNotFoundError) throw invalidInput(`uploaded file ${name} is missing from storage`);
         throw error;
       });
-    const summary = await inspectGeoTiff(file, { quoteContent: false }).catch(notReadable(`frame ${index + 1} (${name})`));
-    log.info(`frame ${index + 1} ${name}: ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}`);
+    const summary = await inspectGeoTiff(file, { quoteContent: false }).catch(
+      notReadable(`frame ${index + 1} (${name})`),
+    );
+    log.info(
+      `frame ${index + 1} ${name}: ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}`,
+    );
     files.push(file);
     names.push(name);
   }

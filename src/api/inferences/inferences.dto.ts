@@ -4,6 +4,7 @@ import { MGRS_TILE, polygonGeometry, SpatialDomainError } from '../../geo/stac/s
 import { parseTemporalEntry, TemporalDomainError } from '../../geo/stac/temporal-domain';
 import { INFERENCE_STATUSES } from '../../../workflows/contract/status';
 import { DATA_SOURCE_IDS } from '../../../workflows/contract/imagery-sources';
+import { MAX_NUM_STEPS, requestTemporalSchema } from '../models/temporal.dto';
 
 /** "YYYY-MM-DD" (that UTC day) or an interval "start/end" of dates or RFC 3339 date-times. */
 const temporalEntry = z
@@ -57,7 +58,11 @@ export const spatialDomainSchema = z
       )
       .max(1000)
       .optional(),
-    urls: z.array(httpUrl).max(10_000).optional(),
+    // An entry that is a list is one task: a time series, one GeoTIFF per frame on one grid, oldest first.
+    urls: z
+      .array(z.union([httpUrl, z.array(httpUrl).min(1, 'a time series needs at least one GeoTIFF').max(MAX_NUM_STEPS)]))
+      .max(10_000)
+      .optional(),
   })
   .strict()
   .refine(
@@ -85,6 +90,7 @@ const inferenceFields = z.object({
     .string()
     .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64')
     .optional(),
+  temporal: requestTemporalSchema.optional(),
   post_processing: z
     .object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()])))
     .strict()
@@ -102,7 +108,14 @@ export type CreateInferenceRequest = z.infer<typeof createInferenceSchema>;
 /** The `inference` form field of a bulk upload: the same fields, the uploaded files being the spatial domain. */
 export const uploadInferenceSchema = inferenceFields
   .omit({ spatial_domain: true })
-  .extend({ temporal_domain: inferenceFields.shape.temporal_domain.default([]) })
+  .extend({
+    temporal_domain: inferenceFields.shape.temporal_domain.default([]),
+    // Time series: each entry names uploaded files (oldest first) that form one task; other files are a task each.
+    series: z
+      .array(z.array(z.string().min(1).max(1000)).min(1).max(MAX_NUM_STEPS))
+      .max(10_000)
+      .optional(),
+  })
   .strict()
   .refine((request) => request.model_id || request.model_display_name, needsModel);
 

@@ -681,7 +681,9 @@ export class OnnxSegmenter {
     if ('error' in counted) throw new FrameStackError(counted.error);
     const { frames } = counted;
     if (this.fixedFrames !== undefined && frames !== this.fixedFrames)
-      throw new FrameStackError(`the model takes ${this.fixedFrames} time steps but the input holds ${frames} frame(s)`);
+      throw new FrameStackError(
+        `the model takes ${this.fixedFrames} time steps but the input holds ${frames} frame(s)`,
+      );
     const datesInput = spec.temporal.dates_input;
     let dates: SegmentJob['dates'];
     if (datesInput) {
