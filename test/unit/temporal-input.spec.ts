@@ -84,3 +84,26 @@ describe('time series inputs', () => {
     expect(pickLeastCloudy(items, 50, () => true, Date.parse('2024-06-20T12:00:00Z'))!.id).toBe('near');
   });
 });
+
+describe('spatial_domain.urls entries', () => {
+  it('a URL or a list of URLs (a time series), each error at its own path with its own message', async () => {
+    const { createInferenceSchema } = await import('../../src/api/inferences/inferences.dto');
+    const parse = (urls: unknown) =>
+      createInferenceSchema.safeParse({
+        model_id: '6f1b8f5e-2a8c-4a8f-9d5e-1c2b3d4e5f60',
+        spatial_domain: { urls },
+        temporal_domain: [],
+      });
+    expect(parse(['https://a/x.tif', ['https://a/t0.tif', 'https://a/t1.tif']]).success).toBe(true);
+    const bad = parse(['ftp://x/y.tif', ['https://a/t0.tif', 'ftp://a/t1.tif'], []]);
+    expect(bad.success).toBe(false);
+    const issues = bad.success ? [] : bad.error.issues.map((issue) => [issue.path.join('.'), issue.message]);
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        ['spatial_domain.urls.0', 'must be an http(s) URL'],
+        ['spatial_domain.urls.1.1', 'must be an http(s) URL'],
+        ['spatial_domain.urls.2', 'a time series needs at least one GeoTIFF'],
+      ]),
+    );
+  });
+});

@@ -45,6 +45,17 @@ const httpUrl = z
   .url('must be an http(s) URL')
   .refine((value) => /^https?:\/\//i.test(value), 'must be an http(s) URL');
 
+const seriesUrls = z.array(httpUrl).min(1, 'a time series needs at least one GeoTIFF').max(MAX_NUM_STEPS);
+
+/** A URL, or a list of URLs (a time series); errors keep the messages of the one that applies. */
+const urlEntry = z
+  .unknown()
+  .superRefine((value, context) => {
+    const result = (Array.isArray(value) ? seriesUrls : httpUrl).safeParse(value);
+    if (!result.success) for (const issue of result.error.issues) context.addIssue({ ...issue } as z.IssueData);
+  })
+  .transform((value) => value as string | string[]);
+
 export const spatialDomainSchema = z
   .object({
     bbox: z.array(bbox).max(1000).optional(),
@@ -59,10 +70,7 @@ export const spatialDomainSchema = z
       .max(1000)
       .optional(),
     // An entry that is a list is one task: a time series, one GeoTIFF per frame on one grid, oldest first.
-    urls: z
-      .array(z.union([httpUrl, z.array(httpUrl).min(1, 'a time series needs at least one GeoTIFF').max(MAX_NUM_STEPS)]))
-      .max(10_000)
-      .optional(),
+    urls: z.array(urlEntry).max(10_000).optional(),
   })
   .strict()
   .refine(
