@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApiClient } from '../support/api-client';
 import { runPython } from '../support/python';
-import { startTestStack, type TestStack } from '../support/stack';
+import { startTestStack, USERS, type TestStack } from '../support/stack';
 import { startRangeFileServer, startStacDouble, type StacDouble } from '../support/stac-double';
 import { s2Item } from '../support/stac-fixtures';
 import { storageKeys } from '../../src/platform/storage/keys';
@@ -368,5 +368,49 @@ describe('time series models (temporal inputs)', () => {
     expect(fromSingle.actual_classes).toEqual(fromSeries.actual_classes);
     expect(mismatched.pipeline_steps[0]).toMatchObject({ process_id: 'terrakit-data-fetch', status: 'FAILED' });
     expect(mismatched.pipeline_steps[0].message).toMatch(/url_shifted\.tif is not on the grid of .*url_frame0\.tif/);
+  });
+
+  it('bulk upload: the files a `series` entry names form one task in that order; the others are a task each', async () => {
+    const form = new FormData();
+    form.append(
+      'inference',
+      JSON.stringify({ model_display_name: name('folded'), series: [['t0.tif', 't1.tif', 't2.tif']] }),
+    );
+    // Uploaded out of order: the series entry sets the frame order.
+    for (const [upload, source] of [
+      ['t2.tif', 'url_frame2.tif'],
+      ['stack.tif', 'url_stack.tif'],
+      ['t0.tif', 'url_frame0.tif'],
+      ['t1.tif', 'url_frame1.tif'],
+    ])
+      form.append('files', new Blob([fs.readFileSync(path.join(dir, source))]), upload);
+    const response = await fetch(`${stack.baseUrl}/api/v2/inference/upload`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${USERS.alice.key}` },
+      body: form,
+    });
+    const created = (await response.json()) as any;
+    expect(response.status).toBe(201);
+    expect(await api.waitForInference(created.id)).toMatchObject({ status: 'COMPLETED', tasks_count_success: 2 });
+    const [series, single] = await tasksOf(created.id);
+    expect(series.input.frames.map((frame: any) => frame.file_name)).toEqual(['t0.tif', 't1.tif', 't2.tif']);
+    expect(single.input).toMatchObject({ kind: 'object', file_name: 'stack.tif' });
+    const fromSeries = await compareWithNumpy(series);
+    expect(fromSeries.equal).toBe(fromSeries.total);
+    expect((await compareWithNumpy(single)).actual_classes).toEqual(fromSeries.actual_classes);
+
+    const unknown = new FormData();
+    unknown.append(
+      'inference',
+      JSON.stringify({ model_display_name: name('folded'), series: [['t0.tif', 'nope.tif']] }),
+    );
+    unknown.append('files', new Blob([fs.readFileSync(path.join(dir, 'url_frame0.tif'))]), 't0.tif');
+    const refused = await fetch(`${stack.baseUrl}/api/v2/inference/upload`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${USERS.alice.key}` },
+      body: unknown,
+    });
+    expect(refused.status).toBe(422);
+    expect(((await refused.json()) as any).field).toBe('inference.series.0.1');
   });
 });
