@@ -26,6 +26,7 @@ import {
 } from '../src/geo/export/stac-catalog';
 import { classColourMap } from '../src/geo/tiles/cog-tiles';
 import { encodePalettePng } from '../src/geo/tiles/png';
+import { bandsPerFrame } from '../src/geo/model/temporal-input';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
 import { BuiltInPublisher, type PublishResult } from '../src/geo/publish/publisher';
 import { storageKeys } from '../src/platform/storage/keys';
@@ -259,6 +260,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
               source: inputFile,
               out: previewFile,
               bands: bands.indexes,
+              ...(spec.temporal ? { bands_per_frame: bandsPerFrame(spec) } : {}),
               percentiles: spec.preview?.percentiles ?? [2, 98],
               ...(spec.nodata !== undefined ? { nodata: spec.nodata } : {}),
             });

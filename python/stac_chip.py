@@ -173,6 +173,9 @@ def preview(request):
     bands = request["bands"]  # 1-based band indexes, red, green, blue
     low, high = request.get("percentiles", [2, 98])
     with rasterio.open(request["source"]) as src:
+        if request.get("bands_per_frame"):
+            # A time series input (time-major): the newest frame, the one predicted for.
+            bands = [band + (src.count // request["bands_per_frame"] - 1) * request["bands_per_frame"] for band in bands]
         for band in bands:
             if band < 1 or band > src.count:
                 raise ChipError(f"preview band {band} is not in the input (it has {src.count} bands)")
