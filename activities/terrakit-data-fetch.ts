@@ -216,8 +216,16 @@ export function createDataFetchActivities(deps: ActivityDeps) {
               : null;
             if (!model) throw modelConfigurationError(`the model of inference ${request.inferenceId} no longer exists`);
             const signal = currentActivity()?.cancellationSignal;
-            const temporal = input.temporal;
-            if (temporal && model.modelInputDataSpec.temporal) {
+            // A time series model's task made without the request's overrides builds the model's own stack.
+            const modelTemporal = model.modelInputDataSpec.temporal;
+            const temporal =
+              input.temporal ??
+              (modelTemporal && {
+                num_steps: modelTemporal.num_steps,
+                temporal_step: modelTemporal.temporal_step,
+                temporal_tolerance: modelTemporal.temporal_tolerance,
+              });
+            if (temporal && modelTemporal) {
               return {
                 ...(await fetchStacSeries(
                   { ...input, temporal },
