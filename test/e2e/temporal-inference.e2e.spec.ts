@@ -311,6 +311,47 @@ describe('time series models (temporal inputs)', () => {
     }
   });
 
+  it('cloud masking uses the newest frame: the chip keeps one classification band per frame', async () => {
+    const created = await api.post('/api/v2/inference', {
+      model_display_name: name('bcthw'),
+      spatial_domain: { bbox: [chipBbox] },
+      temporal_domain: ['2024-06-30'],
+      maxcc: 50,
+      post_processing: { cloud_masking: true },
+    });
+    expect(created.status).toBe(201);
+    expect(await api.waitForInference(created.body.id)).toMatchObject({ status: 'COMPLETED' });
+    const [task] = await tasksOf(created.body.id);
+    const fetched = task.outputs['terrakit-data-fetch'];
+    const classification = await download(fetched.classification_key, `${task.task_id}-scl.tif`);
+    const output = await download(task.outputs['model-inference'].outputKey, `${task.task_id}-masked.tif`);
+    const counts = JSON.parse(
+      (
+        await runPython('test/support/temporal_reference.py', [
+          '--classification',
+          classification,
+          output,
+          '--bands',
+          '1',
+          '--mean',
+          '0',
+          '--std',
+          '1',
+        ])
+      )
+        .trim()
+        .split('\n')
+        .pop()!,
+    );
+    // Frames F0_EDGE (file 0: clouds south-east), F1_CLEAR_FAR (none), F2 (file 4: clouds north-west).
+    expect(counts.cloudy_per_band[0]).toBeGreaterThan(0);
+    expect(counts.cloudy_per_band[1]).toBe(0);
+    expect(counts.cloudy_per_band[2]).toBeGreaterThan(0);
+    expect(counts.masked_where_newest_cloudy).toBe(counts.cloudy_per_band[2]);
+    expect(counts.output_nodata).toBe(counts.cloudy_per_band[2]);
+    expect(task.outputs['model-inference'].post_processing.cloud_masking).toBe(counts.cloudy_per_band[2]);
+  });
+
   it('a request widening temporal_tolerance picks the scene just outside the model tolerance; BTCHW matches numpy', async () => {
     const created = await api.post('/api/v2/inference', {
       model_display_name: name('btchw'),

@@ -7,6 +7,7 @@ output nodata 255; the class is the argmax over frames of the sum of the frame's
 Prints JSON: total and equal pixels, the class histogram of both, and the frames.
 
 Usage: temporal_reference.py INPUT OUTPUT --bands C --mean m1,m2 --std s1,s2 [--nodata 0]
+       temporal_reference.py --classification SCL.tif OUTPUT ... (cloud counts per frame and output nodata)
 """
 import argparse
 import json
@@ -18,12 +19,23 @@ import rasterio
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("input")
-    parser.add_argument("output")
+    parser.add_argument("output", nargs="?")
     parser.add_argument("--bands", type=int, required=True)
     parser.add_argument("--mean", required=True)
     parser.add_argument("--std", required=True)
     parser.add_argument("--nodata", type=float, default=0)
+    parser.add_argument("--classification", help="instead: count SCL clouds (8, 9) per band of this file, and output nodata")
     args = parser.parse_args()
+    if args.classification:
+        with rasterio.open(args.classification) as src:
+            scl = src.read()
+        with rasterio.open(args.input) as out:
+            mask = out.read(1)
+        cloudy = np.isin(scl, [8, 9])
+        print(json.dumps({"cloudy_per_band": [int(band.sum()) for band in cloudy],
+                          "masked_where_newest_cloudy": int((mask[cloudy[-1]] == 255).sum()),
+                          "output_nodata": int((mask == 255).sum())}))
+        return
     mean = np.array([float(v) for v in args.mean.split(",")])
     std = np.array([float(v) for v in args.std.split(",")])
     with rasterio.open(args.input) as src:
