@@ -26,6 +26,7 @@ import {
 } from '../src/geo/export/stac-catalog';
 import { classColourMap } from '../src/geo/tiles/cog-tiles';
 import { encodePalettePng } from '../src/geo/tiles/png';
+import { bandsPerFrame } from '../src/geo/model/temporal-input';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
 import { BuiltInPublisher, type PublishResult } from '../src/geo/publish/publisher';
 import { storageKeys } from '../src/platform/storage/keys';
@@ -136,10 +137,27 @@ export function createResultsExportActivities(deps: ActivityDeps) {
     const input = task.input as TaskInput;
     if (input.kind === 'url') return [{ kind: 'url', url: input.url }];
     if (input.kind === 'object') return [{ kind: 'object', file_name: input.file_name, key: input.key }];
+    // A time series given as files: every frame is a source, oldest first.
+    if (input.kind === 'series')
+      return input.frames.map((frame) =>
+        frame.kind === 'url'
+          ? { kind: 'url', url: frame.url }
+          : { kind: 'object', file_name: frame.file_name, key: frame.key },
+      );
     const metadataKey = storageKeys.taskChipMetadata(inferenceId, task.taskId);
     const chip = (await deps.store.exists(metadataKey))
       ? (JSON.parse((await deps.store.getObject(metadataKey)).toString('utf8')) as ChipMetadata)
       : undefined;
+    // A time series chip: every frame's scene (the Item's start/end_datetime span them).
+    if (chip?.frames)
+      return chip.frames.map((frame) => ({
+        kind: 'stac',
+        data_source: chip.data_source,
+        collection: frame.collection ?? null,
+        item_id: frame.item_id,
+        datetime: frame.datetime,
+        cloud_cover: frame.cloud_cover ?? null,
+      }));
     return [
       {
         kind: 'stac',
@@ -248,6 +266,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
               source: inputFile,
               out: previewFile,
               bands: bands.indexes,
+              ...(spec.temporal ? { bands_per_frame: bandsPerFrame(spec) } : {}),
               percentiles: spec.preview?.percentiles ?? [2, 98],
               ...(spec.nodata !== undefined ? { nodata: spec.nodata } : {}),
             });

@@ -21,7 +21,7 @@ import { decodeGeoTiff, readGeoTiff } from '../src/geo/raster/decode';
 import { InvalidGeoTiffError } from '../src/geo/raster/invalid-geotiff';
 import { ownArrayBuffer } from '../src/geo/raster/buffers';
 import type { Raster } from '../src/geo/raster/raster';
-import { ModelShapeError, OnnxSegmenter, type SegmenterOptions } from '../src/geo/model/segmentation';
+import { FrameStackError, ModelShapeError, OnnxSegmenter, type SegmenterOptions } from '../src/geo/model/segmentation';
 import { checkTaskInput, learnedInputRanges } from './input-guardrails';
 import type { ExpectedRange, GuardrailReport } from '../src/geo/model/input-guardrails';
 import { recordModelSegmented } from '../src/platform/metrics/metrics';
@@ -89,7 +89,11 @@ async function postProcessingSources(
         `the classification band is ${classification.width}x${classification.height}, the input ${width}x${height}`,
       );
     }
-    sources.classification = { scheme: metadata.classification, values: classification.bands[0] };
+    // A time series chip has one classification band per frame: the newest frame (the requested date) masks.
+    sources.classification = {
+      scheme: metadata.classification,
+      values: classification.bands[classification.bands.length - 1]!,
+    };
   }
   if (options.permanent_water_masking) {
     const reference = deps.config.PERMANENT_WATER_MASK_PATH;
@@ -219,7 +223,7 @@ async function inferTask(
     throw error;
   });
   const highestBand = Math.max(...spec.bands.map((band, index) => band.source_index ?? index + 1));
-  if (highestBand > raster.bandCount) {
+  if (!spec.temporal && highestBand > raster.bandCount) {
     throw invalidInput(
       `model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`,
     );
@@ -227,6 +231,18 @@ async function inferTask(
   // Fails the task (on_violation 'fail') or returns the warnings, before any tile runs.
   const guardrails = checkTaskInput(prepared.model, raster, prepared.learnedRanges, log);
   const signal = currentActivity()?.cancellationSignal;
+  const frameDates = spec.temporal?.dates_input ? await chipFrameDates(deps, request) : undefined;
+  if (spec.temporal) {
+    const stack = (() => {
+      try {
+        return segmenter.stackOf(raster, frameDates);
+      } catch (error) {
+        if (error instanceof FrameStackError) throw invalidInput(`model ${model.displayName}: ${error.message}`);
+        throw error;
+      }
+    })();
+    log.info(`time series of ${stack.frames} frame(s), layout ${spec.temporal.layout}`);
+  }
   let tiles = 0;
   log.info(
     `model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${raster.width}x${raster.height}, execution provider ${segmenter.executionProvider}`,
@@ -246,6 +262,7 @@ async function inferTask(
       signal,
       // Without post-processing nothing reads the bands again (a cloud model would segment them too).
       handOverBands: !postProcess,
+      frameDates,
     })
     .catch(asModelError);
   recordModelSegmented(model.displayName, executionProvider, tiles, (performance.now() - segmentStarted) / 1000);
@@ -288,6 +305,14 @@ async function inferTask(
     ...(guardrails ? { input_guardrails: guardrails.report } : {}),
     ...(guardrails && guardrails.warnings.length > 0 ? { warnings: guardrails.warnings } : {}),
   };
+}
+
+/** The acquisition times of a time series chip's frames (oldest first), for models that take dates. */
+async function chipFrameDates(deps: ActivityDeps, request: ModelInferenceRequest): Promise<string[] | undefined> {
+  const key = storageKeys.taskChipMetadata(request.inferenceId, request.taskId);
+  if (!(await deps.store.exists(key))) return undefined;
+  const metadata = JSON.parse((await deps.store.getObject(key)).toString('utf8')) as ChipMetadata;
+  return metadata.frames?.map((frame) => frame.datetime ?? frame.target_date);
 }
 
 /** Pixels per class name (values without a class: 'nodata' for the output nodata, else the value). */

@@ -5,13 +5,14 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { TaskInput } from '../workflows/contract/types';
+import type { SeriesFrameInput, TaskInput } from '../workflows/contract/types';
 import type { ActivityDeps } from './deps';
 import { InferenceEntity, ModelEntity } from '../src/platform/database/entities';
 import { invalidInput, modelConfigurationError, StepFailure } from '../workflows/contract/errors';
 import { inputAddressPolicy, parseHttpUrl, redactUrl, UrlPolicyError } from '../src/geo/net/address-policy';
 import { guardedGet, type GuardedResponse } from '../src/geo/net/guarded-fetch';
-import { fetchStacChip, type StoredInputSummary } from '../src/geo/stac/stac-fetch';
+import { fetchStacChip, runChipScript, type StoredInputSummary } from '../src/geo/stac/stac-fetch';
+import { fetchStacSeries } from '../src/geo/stac/stac-series';
 import { InvalidGeoTiffError } from '../src/geo/raster/invalid-geotiff';
 import { inspectGeoTiff, type GeoTiffSummary } from '../src/geo/raster/inspect';
 import { inspectStoredGeoTiff } from '../src/geo/raster/stored-geotiff';
@@ -127,6 +128,58 @@ async function downloadUrl(
   return received;
 }
 
+/**
+ * A time series given as one GeoTIFF per frame (oldest first): each is downloaded or read from storage and checked,
+ * then all are stacked time-major into the task's input; frames on different grids fail naming both files.
+ */
+async function fetchSeries(
+  frames: SeriesFrameInput[],
+  request: FetchTaskInputRequest,
+  dir: string,
+  deps: ActivityDeps,
+  log: StepLog,
+  notReadable: (source: string) => (error: unknown) => never,
+): Promise<FetchTaskInputResult> {
+  const files: string[] = [];
+  const names: string[] = [];
+  const progress = stepProgress(deps, 'terrakit-data-fetch', request.taskId);
+  for (const [index, frame] of frames.entries()) {
+    const file = path.join(dir, `frame-${index}.tif`);
+    const name = frame.kind === 'url' ? redactUrl(frame.url) : frame.file_name;
+    if (frame.kind === 'url') await downloadUrl(frame.url, file, deps, log, progress);
+    else
+      await deps.store.downloadToFile(frame.key, file).catch((error: unknown) => {
+        if (error instanceof ObjectNotFoundError) throw invalidInput(`uploaded file ${name} is missing from storage`);
+        throw error;
+      });
+    const summary = await inspectGeoTiff(file, { quoteContent: false }).catch(
+      notReadable(`frame ${index + 1} (${name})`),
+    );
+    log.info(
+      `frame ${index + 1} ${name}: ${summary.width}x${summary.height}, ${summary.bands} band(s) of ${summary.dtype}`,
+    );
+    files.push(file);
+    names.push(name);
+  }
+  const out = path.join(dir, 'input.tif');
+  const stacked = await runChipScript<{ width: number; height: number; bands: number; epsg: number | null }>(
+    deps.config,
+    { command: 'stack', sources: files, names, out },
+  );
+  const inputKey = storageKeys.taskInput(request.inferenceId, request.taskId);
+  await deps.store.putFile(inputKey, out, { contentType: 'image/tiff' });
+  log.info(`stacked ${frames.length} frames time-major: ${stacked.bands} band(s)`);
+  return {
+    inputKey,
+    bytes: fs.statSync(out).size,
+    width: stacked.width,
+    height: stacked.height,
+    bands: stacked.bands,
+    epsg: stacked.epsg,
+    frames: names.map((name, index) => ({ frame: index, source: name })),
+  };
+}
+
 /** How often a download reports its byte count (heartbeat, and the projection through its throttle). */
 const DOWNLOAD_PROGRESS_MS = 1000;
 
@@ -163,6 +216,29 @@ export function createDataFetchActivities(deps: ActivityDeps) {
               : null;
             if (!model) throw modelConfigurationError(`the model of inference ${request.inferenceId} no longer exists`);
             const signal = currentActivity()?.cancellationSignal;
+            // A time series model's task made without the request's overrides builds the model's own stack.
+            const modelTemporal = model.modelInputDataSpec.temporal;
+            const temporal =
+              input.temporal ??
+              (modelTemporal && {
+                num_steps: modelTemporal.num_steps,
+                temporal_step: modelTemporal.temporal_step,
+                temporal_tolerance: modelTemporal.temporal_tolerance,
+              });
+            if (temporal && modelTemporal) {
+              return {
+                ...(await fetchStacSeries(
+                  { ...input, temporal },
+                  request,
+                  deps,
+                  model.modelInputDataSpec,
+                  dir,
+                  log,
+                  stepHeartbeat,
+                  signal,
+                )),
+              };
+            }
             return {
               ...(await fetchStacChip(input, request, deps, model.modelInputDataSpec, dir, log, stepHeartbeat, signal)),
             };
@@ -196,6 +272,11 @@ export function createDataFetchActivities(deps: ActivityDeps) {
             epsg: summary.epsg,
           };
         });
+      }
+      if (input.kind === 'series') {
+        return withStepLog(log, () =>
+          withTempDir('fetch', (dir) => fetchSeries(input.frames, request, dir, deps, log, notReadable)),
+        );
       }
       return withStepLog(log, () =>
         withTempDir('fetch', async (dir) => {

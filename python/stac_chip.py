@@ -62,25 +62,32 @@ def resample(href, crs, transform, width, height, resampling, nodata):
 
 
 def chip(request):
+    """One frame (`bands`, `classification`) or a time series (`frames`: a list of those, oldest first) on one grid:
+    the grid comes from the first band of the first frame; frame t's band at `position` is written to band
+    t * (bands per frame) + position (time-major), its classification to band t + 1 of the classification file."""
     resolution = float(request["resolution"])
-    bands = request["bands"]  # [{"position": 1-based band of the chip, "href": ...}], model order
-    with open_raster(bands[0]["href"]) as first:
+    frames = request.get("frames") or [{"bands": request["bands"], "classification": request.get("classification")}]
+    first_href = frames[0]["bands"][0]["href"]
+    with open_raster(first_href) as first:
         crs = first.crs
     if crs is None:
-        raise ChipError(f"{bands[0]['href']} has no CRS")
+        raise ChipError(f"{first_href} has no CRS")
     transform, width, height = grid_for(request["bbox"], crs, resolution)
     nodata = request["nodata"]
-    band_count = max(band["position"] for band in bands)
-    data = None
-    for band in bands:
-        values, dtype = resample(band["href"], crs, transform, width, height, Resampling.bilinear, nodata)
-        if data is None:
-            data = np.full((band_count, height, width), nodata, dtype=dtype)
-        data[band["position"] - 1] = values
+    per_frame = max(band["position"] for band in frames[0]["bands"])
+    band_count = per_frame * len(frames)
     inside = None
     if request.get("geometry"):
         geometry = transform_geom("EPSG:4326", crs, request["geometry"])
         inside = geometry_mask([geometry], out_shape=(height, width), transform=transform, invert=True)
+    data = None
+    for t, frame in enumerate(frames):
+        for band in frame["bands"]:
+            values, dtype = resample(band["href"], crs, transform, width, height, Resampling.bilinear, nodata)
+            if data is None:
+                data = np.full((band_count, height, width), nodata, dtype=dtype)
+            data[t * per_frame + band["position"] - 1] = values
+    if inside is not None:
         data[:, ~inside] = nodata
     profile = dict(driver="GTiff", width=width, height=height, count=band_count, dtype=data.dtype, crs=crs,
                    transform=transform, nodata=nodata, tiled=True, blockxsize=256, blockysize=256,
@@ -90,23 +97,65 @@ def chip(request):
         del profile["blockxsize"], profile["blockysize"]
     with rasterio.open(request["out_chip"], "w", **profile) as dst:
         dst.write(data)
-        for band in bands:
-            dst.set_band_description(band["position"], band.get("name", ""))
+        for t, frame in enumerate(frames):
+            for band in frame["bands"]:
+                suffix = f" t{t}" if len(frames) > 1 else ""
+                dst.set_band_description(t * per_frame + band["position"], band.get("name", "") + suffix)
     valid = np.any(data != nodata, axis=0)
     summary = {"width": width, "height": height, "bands": band_count, "crs": crs.to_string(), "epsg": crs.to_epsg(),
                "transform": list(transform)[:6], "dtype": str(data.dtype),
-               "valid_fraction": float(valid.mean()) if valid.size else 0.0}
-    if request.get("classification"):
-        spec = request["classification"]
-        values, _ = resample(spec["href"], crs, transform, width, height, Resampling.nearest, spec["nodata"])
-        values = values.astype(np.uint8)
+               "valid_fraction": float(valid.mean()) if valid.size else 0.0,
+               "frame_valid_fractions": [
+                   float(np.any(data[t * per_frame:(t + 1) * per_frame] != nodata, axis=0).mean())
+                   for t in range(len(frames))]}
+    classified = [frame.get("classification") for frame in frames]
+    if any(classified):
+        spec = next(entry for entry in classified if entry)
+        out = np.full((len(frames), height, width), spec["nodata"], dtype=np.uint8)
+        for t, entry in enumerate(classified):
+            if not entry:
+                continue
+            values, _ = resample(entry["href"], crs, transform, width, height, Resampling.nearest, entry["nodata"])
+            out[t] = values.astype(np.uint8)
         if inside is not None:
-            values[~inside] = spec["nodata"]
-        with rasterio.open(spec["out"], "w", driver="GTiff", width=width, height=height, count=1, dtype="uint8",
-                           crs=crs, transform=transform, nodata=spec["nodata"], compress="deflate") as dst:
-            dst.write(values, 1)
-        summary["classification_values"] = {str(int(v)): int(c) for v, c in zip(*np.unique(values, return_counts=True))}
+            out[:, ~inside] = spec["nodata"]
+        out_path = request.get("classification_out") or spec["out"]
+        with rasterio.open(out_path, "w", driver="GTiff", width=width, height=height, count=len(frames),
+                           dtype="uint8", crs=crs, transform=transform, nodata=spec["nodata"],
+                           compress="deflate") as dst:
+            dst.write(out)
+        summary["classification_values"] = {str(int(v)): int(c) for v, c in zip(*np.unique(out, return_counts=True))}
     return summary
+
+
+def stack(request):
+    """Time series given as one GeoTIFF per frame (oldest first): all on one grid (size, CRS, transform), stacked
+    time-major into one GeoTIFF of the first frame's data type and nodata."""
+    paths, names = request["sources"], request["names"]
+    with rasterio.open(paths[0]) as first:
+        grid = (first.width, first.height, first.crs, first.transform)
+        profile = first.profile.copy()
+        count = first.count
+    arrays = []
+    for path, name in zip(paths, names):
+        with rasterio.open(path) as src:
+            here = (src.width, src.height, src.crs, src.transform)
+            if here[0:2] != grid[0:2] or here[2] != grid[2] or not here[3].almost_equals(grid[3]):
+                raise ChipError(
+                    f"{name} is not on the grid of {names[0]}: {src.width}x{src.height} {src.crs} origin "
+                    f"({src.transform.c}, {src.transform.f}) pixel {src.transform.a} vs {grid[0]}x{grid[1]} {grid[2]} "
+                    f"origin ({grid[3].c}, {grid[3].f}) pixel {grid[3].a}; every frame of a time series must share one grid")
+            if src.count != count:
+                raise ChipError(f"{name} has {src.count} band(s) and {names[0]} {count}; every frame needs the same bands")
+            arrays.append(src.read().astype(profile["dtype"]))
+    data = np.concatenate(arrays, axis=0)
+    profile.update(driver="GTiff", count=data.shape[0], compress="deflate")
+    for key in ("blockxsize", "blockysize", "tiled"):
+        profile.pop(key, None)
+    with rasterio.open(request["out"], "w", **profile) as dst:
+        dst.write(data)
+    return {"width": grid[0], "height": grid[1], "bands": int(data.shape[0]), "frames": len(paths),
+            "bands_per_frame": count, "epsg": grid[2].to_epsg() if grid[2] else None}
 
 
 def warp(request):
@@ -124,6 +173,9 @@ def preview(request):
     bands = request["bands"]  # 1-based band indexes, red, green, blue
     low, high = request.get("percentiles", [2, 98])
     with rasterio.open(request["source"]) as src:
+        if request.get("bands_per_frame"):
+            # A time series input (time-major): the newest frame, the one predicted for.
+            bands = [band + (src.count // request["bands_per_frame"] - 1) * request["bands_per_frame"] for band in bands]
         for band in bands:
             if band < 1 or band > src.count:
                 raise ChipError(f"preview band {band} is not in the input (it has {src.count} bands)")
@@ -154,7 +206,7 @@ def preview(request):
             "percentiles": [low, high], "valid_fraction": float(valid.mean())}
 
 
-COMMANDS = {"chip": chip, "warp": warp, "preview": preview}
+COMMANDS = {"chip": chip, "warp": warp, "preview": preview, "stack": stack}
 
 
 def main():

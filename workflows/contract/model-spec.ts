@@ -60,6 +60,8 @@ export interface ModelInputDataSpec {
   vectors?: { simplify_tolerance?: number };
   /** Input guardrails (src/geo/model/input-guardrails.ts): each task's input is checked before the model runs. */
   guardrails?: InputGuardrails;
+  /** A time series model: its input stacks `num_steps` frames (docs/temporal.md). Unset: one date, NCHW. */
+  temporal?: ModelTemporalSpec;
 }
 
 /**
@@ -75,6 +77,26 @@ export interface InputGuardrails {
   max_nodata_fraction?: number;
   /** `warn` (default): the step finishes with a warning; `fail`: the task fails with the reason. */
   on_violation?: 'warn' | 'fail';
+}
+
+/** Tensor layouts of a time series model's input: channels then time (Prithvi), time then channels, or time folded into channels (time-major). */
+export const TEMPORAL_LAYOUTS = ['BCTHW', 'BTCHW', 'B(TC)HW'] as const;
+export type TemporalLayout = (typeof TEMPORAL_LAYOUTS)[number];
+
+/** Encodings of a model's per-frame date input: `year_doy` [B, T, 2] (year, day of year 1-366), `doy` [B, T]. */
+export const FRAME_DATE_ENCODINGS = ['year_doy', 'doy'] as const;
+export type FrameDateEncoding = (typeof FRAME_DATE_ENCODINGS)[number];
+
+export interface ModelTemporalSpec {
+  /** Frames per stack (a request may override it unless the graph fixes T). */
+  num_steps: number;
+  /** Days between the target dates of consecutive frames. */
+  temporal_step: number;
+  /** A frame's scene may be this many days before or after its target date. */
+  temporal_tolerance: number;
+  layout: TemporalLayout;
+  /** A second ONNX input (by name) taking each frame's acquisition date as float32. */
+  dates_input?: { name: string; encoding: FrameDateEncoding };
 }
 
 export const TILE_BLENDINGS = ['center', 'linear', 'cosine'] as const;

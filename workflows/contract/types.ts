@@ -21,11 +21,27 @@ export interface StacTaskInput {
   date: string;
   datetime: string;
   maxcc: number;
+  /** Time series models: the stack this task builds (the model's values with the request's overrides). */
+  temporal?: TaskTemporal;
 }
+
+/** A task's frames: `num_steps` target dates `temporal_step` days apart, ending on the requested date (docs/temporal.md). */
+export interface TaskTemporal {
+  num_steps: number;
+  temporal_step: number;
+  temporal_tolerance: number;
+}
+
+/** One GeoTIFF of a time series given by URL or upload, oldest first. */
+export type SeriesFrameInput = { kind: 'url'; url: string } | { kind: 'object'; key: string; file_name: string };
 
 /** One input unit of an inference; each becomes one task that runs the whole step plan. */
 export type TaskInput =
-  { kind: 'url'; url: string } | { kind: 'object'; key: string; file_name: string } | StacTaskInput;
+  | { kind: 'url'; url: string }
+  | { kind: 'object'; key: string; file_name: string }
+  | StacTaskInput
+  /** A time series as one GeoTIFF per frame (same grid, oldest first): stacked time-major by the data-fetch step. */
+  | { kind: 'series'; frames: SeriesFrameInput[] };
 
 export interface PipelineStepState {
   process_id: StepId;

@@ -17,6 +17,19 @@ export const dryRunTaskSchema = z.object({
   scene: sceneSchema
     .nullable()
     .describe('areas: the least cloudy scene within maxcc covering the area; null when none fits or for URLs'),
+  frames: z
+    .array(
+      z.object({
+        frame: z.number().int(),
+        target_date: z.string(),
+        scene: sceneSchema.nullable(),
+        reason: z.string().nullable(),
+      }),
+    )
+    .optional()
+    .describe(
+      'time series models: every frame (oldest first), its target date and the scene it would use, or why none fits',
+    ),
   scenes_found: z.number().int().nullable().describe('areas: scenes the STAC search returned for the area and dates'),
   scenes_within_maxcc: z.number().int().nullable(),
   available: z

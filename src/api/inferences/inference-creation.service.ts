@@ -33,6 +33,7 @@ import { inferenceView, type InferenceView } from './inference-views';
 import { uploadInferenceSchema, type CreateInferenceRequest, type UploadInferenceRequest } from './inferences.dto';
 import { planSteps } from '../../../workflows/contract/steps';
 import { buildTaskInputs, taskId } from './task-inputs';
+import { checkSeriesForModel, resolveTaskTemporal, uploadTaskInputs } from './task-temporal';
 import { workflowInput } from './workflow-input';
 
 export interface PreparedInference {
@@ -75,9 +76,11 @@ export class InferenceCreationService {
     const inputs = buildTaskInputs(request, {
       resolutionM: prepared.model.modelInputDataSpec.resolution ?? DEFAULT_CHIP_RESOLUTION_M,
       maxChipPixels: this.config.CHIP_MAX_PIXELS,
+      temporal: resolveTaskTemporal(prepared.model, request.temporal),
     });
     if (inputs.some((input) => input.kind === 'stac')) this.checkBandsForDataSource(request, prepared.model);
     await this.checkInputUrls(request.spatial_domain.urls ?? []);
+    checkSeriesForModel(request.spatial_domain.urls ?? [], prepared.model);
     return { prepared, inputs };
   }
 
@@ -103,7 +106,7 @@ export class InferenceCreationService {
     );
     try {
       const ready = await prepared!;
-      const inputs: TaskInput[] = uploads.map((file) => ({ kind: 'object', key: file.key, file_name: file.file_name }));
+      const inputs = uploadTaskInputs(uploads, request!.series, ready.model);
       const spatialDomain = { uploads: uploads.map((file) => file.file_name) };
       return await this.start(id, { ...request!, spatial_domain: spatialDomain }, ready, inputs, createdBy);
     } catch (error) {
@@ -274,7 +277,14 @@ export class InferenceCreationService {
   }
 
   /** Input URLs must pass the address policy now; the worker checks every connection again (DNS rebinding). */
-  private async checkInputUrls(urls: string[]): Promise<void> {
+  private async checkInputUrls(entries: Array<string | string[]>): Promise<void> {
+    // A time series entry's URLs are checked one by one, each named by its path (spatial_domain.urls.2.1).
+    const fields: string[] = [];
+    const urls = entries.flatMap((entry, index) =>
+      typeof entry === 'string'
+        ? (fields.push(`spatial_domain.urls.${index}`), [entry])
+        : entry.map((url, frame) => (fields.push(`spatial_domain.urls.${index}.${frame}`), url)),
+    );
     const policy = inputAddressPolicy(this.config);
     const lookups = new Map<string, Promise<string[]>>();
     const resolve: Resolver = (host) => {
@@ -283,14 +293,14 @@ export class InferenceCreationService {
     };
     const outcomes: unknown[] = new Array(urls.length).fill(null);
     await runLimited(urls.length, 16, async (index) => {
-      await checkUrlAgainstPolicy(urls[index], policy, resolve).catch((error: unknown) => (outcomes[index] = error));
+      await checkUrlAgainstPolicy(urls[index]!, policy, resolve).catch((error: unknown) => (outcomes[index] = error));
     });
     const index = outcomes.findIndex((outcome) => outcome !== null);
     if (index < 0) return;
     const error = outcomes[index];
     if (!(error instanceof UrlPolicyError)) throw error;
-    const field = `spatial_domain.urls.${index}`;
-    throw ApiError.unprocessable(`${field}: ${redactUrl(urls[index])} ${error.message}`, field);
+    const field = fields[index]!;
+    throw ApiError.unprocessable(`${field}: ${redactUrl(urls[index]!)} ${error.message}`, field);
   }
 
   /** Every model band must be an asset of the data source, else no chip can be built for it. */

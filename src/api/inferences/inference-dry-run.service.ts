@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { findScene } from '../../geo/stac/scene-search';
-import { cloudCover, StacApiError } from '../../geo/stac/stac';
+import { cloudCover, StacApiError, type StacItem } from '../../geo/stac/stac';
+import { findFrameScenes } from '../../geo/stac/stac-series';
 import { stacAddressPolicy } from '../../geo/stac/stac-fetch';
 import { checkUrlAgainstPolicy } from '../../geo/net/address-policy';
 import { planSteps } from '../../../workflows/contract/steps';
-import type { StacTaskInput, TaskInput } from '../../../workflows/contract/types';
+import type { StacTaskInput, TaskInput, TaskTemporal } from '../../../workflows/contract/types';
 import type { AppConfig } from '../../platform/config/config';
 import { APP_CONFIG } from '../config.module';
 import type { DryRunTask, DryRunView } from './dry-run.schema';
@@ -79,9 +80,44 @@ export class InferenceDryRunService {
     return { ...base, ...(await this.sceneFor(input, bandNames)) };
   }
 
+  /** A time series task: the scene of every frame, found as the data-fetch step finds them (findFrameScenes). */
+  private async framesFor(
+    input: StacTaskInput & { temporal: TaskTemporal },
+    bandNames: string[],
+  ): Promise<Omit<DryRunTask, 'task_index' | 'input'>> {
+    const policy = stacAddressPolicy(this.config);
+    const searches = await findFrameScenes(input, bandNames, this.config, {
+      checkNextLink: (url) => checkUrlAgainstPolicy(url, policy),
+    });
+    const view = (scene: StacItem | undefined) =>
+      scene
+        ? {
+            item_id: scene.id,
+            collection: scene.collection ?? null,
+            datetime: scene.properties.datetime ?? null,
+            cloud_cover: cloudCover(scene) ?? null,
+          }
+        : null;
+    const missing = searches.find((search) => !search.found.scene);
+    return {
+      scene: view(searches[searches.length - 1]?.found.scene),
+      frames: searches.map((search) => ({
+        frame: search.target.frame,
+        target_date: search.target.target_date,
+        scene: view(search.found.scene),
+        reason: search.reason ?? null,
+      })),
+      scenes_found: searches.reduce((sum, search) => sum + search.found.itemsFound, 0),
+      scenes_within_maxcc: searches.reduce((sum, search) => sum + search.found.withinMaxcc, 0),
+      available: !missing,
+      reason: missing?.reason ?? null,
+    };
+  }
+
   private async sceneFor(input: StacTaskInput, bandNames: string[]): Promise<Omit<DryRunTask, 'task_index' | 'input'>> {
     try {
       const policy = stacAddressPolicy(this.config);
+      if (input.temporal) return await this.framesFor({ ...input, temporal: input.temporal }, bandNames);
       const found = await findScene(input, bandNames, this.config, {
         checkNextLink: (url) => checkUrlAgainstPolicy(url, policy),
       });

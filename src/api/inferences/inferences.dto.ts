@@ -4,6 +4,7 @@ import { MGRS_TILE, polygonGeometry, SpatialDomainError } from '../../geo/stac/s
 import { parseTemporalEntry, TemporalDomainError } from '../../geo/stac/temporal-domain';
 import { INFERENCE_STATUSES } from '../../../workflows/contract/status';
 import { DATA_SOURCE_IDS } from '../../../workflows/contract/imagery-sources';
+import { MAX_NUM_STEPS, requestTemporalSchema } from '../models/temporal.dto';
 
 /** "YYYY-MM-DD" (that UTC day) or an interval "start/end" of dates or RFC 3339 date-times. */
 const temporalEntry = z
@@ -44,6 +45,17 @@ const httpUrl = z
   .url('must be an http(s) URL')
   .refine((value) => /^https?:\/\//i.test(value), 'must be an http(s) URL');
 
+const seriesUrls = z.array(httpUrl).min(1, 'a time series needs at least one GeoTIFF').max(MAX_NUM_STEPS);
+
+/** A URL, or a list of URLs (a time series); errors keep the messages of the one that applies. */
+const urlEntry = z
+  .unknown()
+  .superRefine((value, context) => {
+    const result = (Array.isArray(value) ? seriesUrls : httpUrl).safeParse(value);
+    if (!result.success) for (const issue of result.error.issues) context.addIssue({ ...issue } as z.IssueData);
+  })
+  .transform((value) => value as string | string[]);
+
 export const spatialDomainSchema = z
   .object({
     bbox: z.array(bbox).max(1000).optional(),
@@ -57,7 +69,8 @@ export const spatialDomainSchema = z
       )
       .max(1000)
       .optional(),
-    urls: z.array(httpUrl).max(10_000).optional(),
+    // An entry that is a list is one task: a time series, one GeoTIFF per frame on one grid, oldest first.
+    urls: z.array(urlEntry).max(10_000).optional(),
   })
   .strict()
   .refine(
@@ -78,16 +91,8 @@ const inferenceFields = z.object({
   temporal_domain: z.array(temporalEntry).max(366),
   maxcc: z.number().int().min(0).max(100).optional(),
   data_source: z.enum(DATA_SOURCES).optional(),
-  // Accepted for the InstaGeo task API (issue 14 items 1 and 3 give them their meaning).
+  // Accepted for the InstaGeo task API (issue 14 item 3 gives it its meaning).
   chip_size: z.number().int().min(8).max(4096).optional(),
-  temporal: z
-    .object({
-      num_steps: z.number().int().min(1).max(64).optional(),
-      temporal_step: z.number().int().min(1).max(3650).optional(),
-      temporal_tolerance: z.number().int().min(0).max(3650).optional(),
-    })
-    .strict()
-    .optional(),
   fine_tuning_id: z.string().max(200).optional(),
   generic_processor_id: z.string().uuid('must be a UUID').optional(),
   webhook_url: httpUrl.optional(),
@@ -95,6 +100,7 @@ const inferenceFields = z.object({
     .string()
     .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64')
     .optional(),
+  temporal: requestTemporalSchema.optional(),
   post_processing: z
     .object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()])))
     .strict()
@@ -112,7 +118,14 @@ export type CreateInferenceRequest = z.infer<typeof createInferenceSchema>;
 /** The `inference` form field of a bulk upload: the same fields, the uploaded files being the spatial domain. */
 export const uploadInferenceSchema = inferenceFields
   .omit({ spatial_domain: true })
-  .extend({ temporal_domain: inferenceFields.shape.temporal_domain.default([]) })
+  .extend({
+    temporal_domain: inferenceFields.shape.temporal_domain.default([]),
+    // Time series: each entry names uploaded files (oldest first) that form one task; other files are a task each.
+    series: z
+      .array(z.array(z.string().min(1).max(1000)).min(1).max(MAX_NUM_STEPS))
+      .max(10_000)
+      .optional(),
+  })
   .strict()
   .refine((request) => request.model_id || request.model_display_name, needsModel);
 

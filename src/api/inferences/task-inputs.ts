@@ -1,6 +1,6 @@
 import { bboxAreaKm2, geometryBbox, mgrsTileBbox, polygonGeometry, type Bbox } from '../../geo/stac/spatial-domain';
 import { parseTemporalEntry } from '../../geo/stac/temporal-domain';
-import type { DataSourceId, StacTaskInput, TaskInput } from '../../../workflows/contract/types';
+import type { DataSourceId, StacTaskInput, TaskInput, TaskTemporal } from '../../../workflows/contract/types';
 import { ApiError } from '../http/api-error';
 import type { CreateInferenceRequest } from './inferences.dto';
 
@@ -31,7 +31,7 @@ export function chipPixels(bbox: Bbox, resolutionM: number): number {
  */
 export function buildTaskInputs(
   request: Pick<CreateInferenceRequest, 'spatial_domain' | 'temporal_domain' | 'maxcc' | 'data_source'>,
-  options: { resolutionM: number; maxChipPixels: number },
+  options: { resolutionM: number; maxChipPixels: number; temporal?: TaskTemporal },
 ): TaskInput[] {
   const domain = request.spatial_domain;
   const areas: Area[] = [
@@ -80,7 +80,11 @@ export function buildTaskInputs(
     );
   }
   const dataSource: DataSourceId = request.data_source ?? 'sentinel-2-l2a';
-  const inputs: TaskInput[] = (domain.urls ?? []).map((url) => ({ kind: 'url', url }));
+  const inputs: TaskInput[] = (domain.urls ?? []).map((entry) =>
+    typeof entry === 'string'
+      ? { kind: 'url', url: entry }
+      : { kind: 'series', frames: entry.map((url) => ({ kind: 'url' as const, url })) },
+  );
   for (const area of areas) {
     for (const date of request.temporal_domain) {
       inputs.push({
@@ -93,6 +97,7 @@ export function buildTaskInputs(
         date,
         datetime: parseTemporalEntry(date).datetime,
         maxcc: request.maxcc ?? 100,
+        ...(options.temporal ? { temporal: options.temporal } : {}),
       });
     }
   }

@@ -1,5 +1,5 @@
 import { ModelThreadPool } from '../../geo/model/model-thread';
-import { ModelShapeError, OnnxSegmenter } from '../../geo/model/segmentation';
+import { FrameStackError, ModelShapeError, OnnxSegmenter } from '../../geo/model/segmentation';
 import { readGeoTiff } from '../../geo/raster/decode';
 import type { Raster } from '../../geo/raster/raster';
 import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
@@ -97,7 +97,7 @@ export async function checkGoldenPair(
     output = await segmenter.segment(input);
   } catch (error) {
     const message = (error as Error).message;
-    if (error instanceof ModelShapeError || /band|source_index|std/i.test(message))
+    if (error instanceof ModelShapeError || error instanceof FrameStackError || /band|source_index|std/i.test(message))
       throw ApiError.unprocessable(`golden_input: the model could not run on it: ${message}`, 'golden_input');
     throw ApiError.unprocessable(`model_file: running the golden input failed: ${message}`, 'model_file');
   } finally {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { pagingQueryFields } from '../http/paging';
 import { TILE_BLENDINGS } from '../../../workflows/contract/model-spec';
+import { modelTemporalSpecSchema } from './temporal.dto';
 
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4');
 
@@ -91,6 +92,7 @@ export const modelInputDataSpecSchema = z
       })
       .strict()
       .optional(),
+    temporal: modelTemporalSpecSchema.optional(),
   })
   .strict()
   .superRefine((spec, context) => {

@@ -4,6 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
 import { sha256OfFile } from '../../geo/model/model-cache';
 import { validateOnnxModel } from '../../geo/model/segmentation';
+import { datesInputMismatch, temporalShapeMismatch } from '../../geo/model/temporal-input';
 import { storageKeys } from '../../platform/storage/keys';
 import { ApiError } from '../http/api-error';
 import { parseJsonField, parseOrThrow } from '../http/zod-validation';
@@ -88,25 +89,35 @@ function checkSignatureAgainstSpec(
   request: CreateModelRequest,
 ): void {
   const spec = request.model_input_data_spec;
-  const input = signature.inputs[0];
+  // A time series model may take its frames' dates as a second input: the image input is the other one.
+  const datesName = spec.temporal?.dates_input?.name;
+  const input = signature.inputs.find((entry) => entry.name !== datesName);
   const output = signature.outputs[0];
   if (!input || !output)
     throw ApiError.unprocessable('model_file: the ONNX graph has no input or no output', 'model_file');
   const inputDims = (input.dims ?? []) as Dim[];
   const isFixed = (dim: Dim): dim is number => typeof dim === 'number' && dim > 0;
-  if (inputDims.length !== 4) {
+  if (spec.temporal) {
+    const mismatch =
+      temporalShapeMismatch({ ...spec, temporal: spec.temporal }, input.name, inputDims) ??
+      datesInputMismatch(
+        spec.temporal,
+        signature.inputs.map((entry) => ({ name: entry.name, dims: (entry.dims ?? []) as Dim[] })),
+      );
+    if (mismatch) throw ApiError.unprocessable(`${mismatch.field}: ${mismatch.message}`, mismatch.field);
+  } else if (inputDims.length !== 4) {
     throw ApiError.unprocessable(
       `model_file: input "${input.name}" has shape [${inputDims.join(', ')}]; a [batch, bands, height, width] input is required`,
       'model_file',
     );
   }
-  if (isFixed(inputDims[1]) && inputDims[1] !== spec.bands.length) {
+  if (!spec.temporal && isFixed(inputDims[1]) && inputDims[1] !== spec.bands.length) {
     throw ApiError.unprocessable(
       `model_input_data_spec.bands: the model takes ${inputDims[1]} input channels but ${spec.bands.length} bands are declared`,
       'model_input_data_spec.bands',
     );
   }
-  for (const axis of [2, 3]) {
+  for (const axis of spec.temporal ? [] : [2, 3]) {
     if (isFixed(inputDims[axis]) && inputDims[axis] !== spec.tile_size) {
       throw ApiError.unprocessable(
         `model_input_data_spec.tile_size: the model input is ${inputDims[2]}x${inputDims[3]} but tile_size is ${spec.tile_size}`,

@@ -237,6 +237,9 @@ function accept(id: number, job: SegmentJob): void {
         spec.tile_size,
         spec.bands.length,
         spec.classes.length,
+        job.inputName ?? null,
+        job.tileShape ?? null,
+        job.dates ? [job.dates.name, job.dates.shape] : null,
       ]),
       tiles: planTiles(job.width, job.height, spec.tile_size, spec.tile_overlap),
       next: 0,
@@ -313,6 +316,18 @@ function modelInput(length: number): Float32Array {
   return inputBuffer.length === length ? inputBuffer : inputBuffer.subarray(0, length);
 }
 
+/** A time series model's date input for a run: each tile gets its own stack's dates (padding repeats the first). */
+function frameDatesTensor(
+  dates: NonNullable<SegmentJob['dates']>,
+  taken: Array<{ request: Request }>,
+  runSize: number,
+): ort.Tensor {
+  const per = dates.values.length;
+  const data = new Float32Array(runSize * per);
+  for (let i = 0; i < runSize; i++) data.set((taken[i] ?? taken[0]!).request.job.dates!.values, i * per);
+  return new ort.Tensor('float32', data, [runSize, ...dates.shape]);
+}
+
 /** One session.run with up to batchSize tiles from the pending requests of the oldest request's model. */
 async function runOnce(): Promise<void> {
   const head = queue[0]!;
@@ -351,9 +366,14 @@ async function runOnce(): Promise<void> {
 
   let results: ort.InferenceSession.OnnxValueMapType;
   try {
-    results = await loaded.session.run({
-      [loaded.inputName]: new ort.Tensor('float32', input, [runSize, channels, tileSize, tileSize]),
-    });
+    const feeds: Record<string, ort.Tensor> = {
+      [head.job.inputName ?? loaded.inputName]: new ort.Tensor('float32', input, [
+        runSize,
+        ...(head.job.tileShape ?? [channels, tileSize, tileSize]),
+      ]),
+    };
+    if (head.job.dates) feeds[head.job.dates.name] = frameDatesTensor(head.job.dates, taken, runSize);
+    results = await loaded.session.run(feeds);
   } catch (error) {
     for (const request of involved) fail(request, error);
     return;

@@ -42,6 +42,11 @@ export interface SegmentJob {
   bandCount: number;
   /** spec.nodata, else the file's. */
   nodata: number | null;
+  /** Time series models: the image input's name and one tile's shape without the batch axis (default [C, H, W]). */
+  inputName?: string;
+  tileShape?: number[];
+  /** The model's per-frame date input: its name, one stack's values (flattened) and their shape without batch. */
+  dates?: { name: string; values: number[]; shape: number[] };
 }
 
 export interface TensorInfo {

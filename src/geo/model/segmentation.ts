@@ -39,6 +39,15 @@ import type { ExecutionProviderName } from '../../../workflows/contract/executio
 import type { TileBlending } from '../../../workflows/contract/model-spec';
 import type { ModelThreadPool, PreparedJob, SegmentJob, SegmentOutcome } from './model-thread';
 import type { Raster, RasterTypedArray } from '../raster/raster';
+import {
+  datesInputMismatch,
+  encodeFrameDates,
+  expandTemporalSpec,
+  framesInInput,
+  graphFrames,
+  temporalShapeMismatch,
+  tileInputShape,
+} from './temporal-input';
 
 export interface PixelWindow {
   x: number;
@@ -430,6 +439,8 @@ export interface SegmentOptions {
    * they become empty here) instead of copied. Saves a copy of the input per call.
    */
   handOverBands?: boolean;
+  /** Time series models with a date input: each frame's acquisition time, oldest first. */
+  frameDates?: string[];
 }
 
 /** The onnxruntime session options OnnxSegmenter uses (benchmarks build the same sessions). */
@@ -485,6 +496,8 @@ export class OnnxSegmenter {
     readonly executionProvider: string,
     /** Why the providers before it in the list were passed over (CUDA's load error), when any were. */
     readonly providerFallback: string | undefined,
+    /** Time series models whose graph fixes the number of frames: that number. */
+    readonly fixedFrames: number | undefined,
     /**
      * Threads auto (ONNX_INTRA_OP_THREADS unset) on a pool of several threads: the options of inputs that fit in one
      * run (small files), with a share of the cores each (one per thread on a pool of one per core), so many run side
@@ -506,7 +519,9 @@ export class OnnxSegmenter {
     const sessionOptions = sessionOptionsFor(options);
     const autoThreads = !(options.intraOpThreads && options.intraOpThreads > 0);
     const { inputs, outputs, executionProvider, providerFallback } = await threads.describe(modelPath, sessionOptions);
-    const input = inputs[0];
+    // A time series model may take its frames' dates as a second input: the image input is the other one.
+    const datesName = spec.temporal?.dates_input?.name;
+    const input = inputs.find((entry) => entry.name !== datesName);
     const output = outputs[0];
     if (!input || !output) throw new ModelShapeError('the model has no input or no output');
     if (!input.isTensor || !output.isTensor) throw new ModelShapeError('the model input and output must be tensors');
@@ -515,16 +530,27 @@ export class OnnxSegmenter {
     const dims = input.shape;
     const fixed = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
     const shapeText = `[${dims.join(', ')}]`;
-    if (dims.length !== 4)
+    if (spec.temporal) {
+      const mismatch =
+        temporalShapeMismatch({ ...spec, temporal: spec.temporal }, input.name, dims) ??
+        datesInputMismatch(
+          spec.temporal,
+          inputs.map((entry) => ({ name: entry.name, dims: entry.shape })),
+        );
+      if (mismatch) throw new ModelShapeError(mismatch.message);
+    } else if (dims.length !== 4)
       throw new ModelShapeError(
         `the model input "${input.name}" has shape ${shapeText}; [batch, bands, height, width] is required`,
       );
-    if (fixed(dims[1]) && dims[1] !== spec.bands.length) {
+    if (!spec.temporal && fixed(dims[1]) && dims[1] !== spec.bands.length) {
       throw new ModelShapeError(
         `the model takes ${dims[1]} input channels (input "${input.name}" ${shapeText}) but the spec declares ${spec.bands.length} bands`,
       );
     }
-    if ((fixed(dims[2]) && dims[2] !== spec.tile_size) || (fixed(dims[3]) && dims[3] !== spec.tile_size)) {
+    if (
+      !spec.temporal &&
+      ((fixed(dims[2]) && dims[2] !== spec.tile_size) || (fixed(dims[3]) && dims[3] !== spec.tile_size))
+    ) {
       throw new ModelShapeError(
         `the model input is ${dims[2]} x ${dims[3]} pixels (input "${input.name}" ${shapeText}) but tile_size is ${spec.tile_size}`,
       );
@@ -554,6 +580,7 @@ export class OnnxSegmenter {
       fixedBatch,
       executionProvider,
       providerFallback,
+      spec.temporal ? graphFrames(spec.temporal, spec.bands.length, dims) : undefined,
       autoThreads && executionProvider !== 'cuda' && threads.maxThreads > 1
         ? {
             ...sessionOptions,
@@ -579,11 +606,11 @@ export class OnnxSegmenter {
 
   /** segment(), also saying which execution provider computed the mask. */
   async segmentDetailed(raster: Raster, options: SegmentOptions = {}): Promise<SegmentOutcome> {
-    const { spec } = this;
     const { width, height } = raster;
     if (raster.bands.some((band) => band.length !== width * height))
       throw new Error(`raster bands do not hold ${width} x ${height} values`);
-    bandPlans(spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
+    const stack = this.stackOf(raster, options.frameDates);
+    bandPlans(stack.spec, raster.bands, raster.bandCount); // rejects a missing band or a zero std before any work
     const total = this.plan(width, height).length;
     // Threads auto: an input of several runs (a scene) spreads each run over every core; inputs of one run (small
     // files) take one core's share each and run side by side in the pool's threads.
@@ -591,7 +618,7 @@ export class OnnxSegmenter {
       this.sideBySideOptions && total <= this.batchSize ? this.sideBySideOptions : this.sessionOptions;
     const batchKey = JSON.stringify([this.modelPath, sessionOptions, this.batchSize]);
     return this.threads
-      .segment(() => this.prepareJob(raster, sessionOptions, options.handOverBands ?? false), {
+      .segment(() => this.prepareJob(raster, sessionOptions, options.handOverBands ?? false, stack), {
         batchKey,
         batchSize: this.batchSize,
         total,
@@ -609,8 +636,9 @@ export class OnnxSegmenter {
     raster: Raster,
     sessionOptions: ort.InferenceSession.SessionOptions,
     handOver: boolean,
+    stack: FrameStack,
   ): PreparedJob {
-    const { spec } = this;
+    const { spec } = stack;
     const bands: Array<RasterTypedArray | null> = raster.bands.map(() => null);
     const transfer: ArrayBuffer[] = [];
     spec.bands.forEach((band, position) => {
@@ -637,7 +665,53 @@ export class OnnxSegmenter {
       bands,
       bandCount: raster.bandCount,
       nodata: spec.nodata ?? raster.nodata,
+      ...stack.job,
     };
     return { job, transfer };
   }
+
+  /**
+   * What the model thread needs for this raster: a single date as is; a time series (spec `temporal`) as one band
+   * entry per tensor plane in the layout's order (temporal-input.ts), the tile shape and the frames' dates.
+   */
+  stackOf(raster: Raster, frameDates?: string[]): FrameStack {
+    const { spec } = this;
+    if (!spec.temporal) return { spec, frames: 1, job: {} };
+    const counted = framesInInput(spec, raster.bandCount);
+    if ('error' in counted) throw new FrameStackError(counted.error);
+    const { frames } = counted;
+    if (this.fixedFrames !== undefined && frames !== this.fixedFrames)
+      throw new FrameStackError(
+        `the model takes ${this.fixedFrames} time steps but the input holds ${frames} frame(s)`,
+      );
+    const datesInput = spec.temporal.dates_input;
+    let dates: SegmentJob['dates'];
+    if (datesInput) {
+      if (!frameDates || frameDates.length !== frames)
+        throw new FrameStackError(
+          `the model takes the frames' dates (input "${datesInput.name}") but ${frameDates ? `${frameDates.length} date(s) were given for ${frames} frame(s)` : 'the input carries none'}`,
+        );
+      dates = { name: datesInput.name, ...encodeFrameDates(datesInput.encoding, frameDates) };
+    }
+    return {
+      spec: expandTemporalSpec(spec, frames),
+      frames,
+      job: { inputName: this.inputName, tileShape: tileInputShape(spec, frames), ...(dates ? { dates } : {}) },
+    };
+  }
+}
+
+/** A time series input that does not fit the model (frame count, dates): the input's fault. */
+export class FrameStackError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FrameStackError';
+  }
+}
+
+/** A raster as the model thread takes it (see OnnxSegmenter.stackOf). */
+export interface FrameStack {
+  spec: ModelInputDataSpec;
+  frames: number;
+  job: Pick<SegmentJob, 'inputName' | 'tileShape' | 'dates'>;
 }

@@ -73,6 +73,8 @@ export async function findScene(
     onPage?: (page: number, items: number) => void;
     /** Checks a `next` link before it is requested (the input address policy); throws to refuse it. */
     checkNextLink?: (url: string) => Promise<unknown>;
+    /** Time series frames: ties in cloud cover go to the scene nearest this time (ms). */
+    closestTo?: number;
   } = {},
 ): Promise<SceneSearchResult> {
   const source = dataSourceDefinition(input.data_source, config.STAC_COLLECTION);
@@ -92,7 +94,7 @@ export async function findScene(
   const accept = (item: StacItem) =>
     (input.mgrs_tile ? inTile(item, input.mgrs_tile) : coversBbox(item, input.bbox)) &&
     assetKeysForBands(source, item.collection, bandNames, item).missing.length === 0;
-  const scene = pickLeastCloudy(found.items, input.maxcc, accept);
+  const scene = pickLeastCloudy(found.items, input.maxcc, accept, options.closestTo);
   const withinMaxcc = found.items.filter((candidate) => (cloudCover(candidate) ?? Infinity) <= input.maxcc).length;
   const result: SceneSearchResult = {
     scene,

@@ -47,6 +47,18 @@ export interface ChipMetadata {
   transform: number[];
   width: number;
   height: number;
+  /** Time series chips: every frame's scene, oldest first (`item_id`, `datetime`, ... above are the newest frame's). */
+  frames?: ChipFrame[];
+}
+
+/** One frame of a time series chip: its target date and the scene picked for it. */
+export interface ChipFrame {
+  frame: number;
+  target_date: string;
+  item_id: string;
+  collection: string | undefined;
+  datetime: string | null;
+  cloud_cover: number | undefined;
 }
 
 /** What the data-fetch step stored as a task's input, whatever its source. */
@@ -69,7 +81,7 @@ export interface StacChipResult extends StoredInputSummary {
   classification_key: string | null;
 }
 
-interface ChipSummary {
+export interface ChipSummary {
   width: number;
   height: number;
   bands: number;
@@ -78,6 +90,8 @@ interface ChipSummary {
   transform: number[];
   valid_fraction: number;
   classification_values?: Record<string, number>;
+  /** Per frame of a time series chip. */
+  frame_valid_fractions?: number[];
 }
 
 /**
@@ -148,7 +162,7 @@ function runChipProcess<T>(
  * Every href GDAL will open must be an http(s) URL the input policy accepts (the configured STAC APIs'
  * hosts are trusted): a STAC item could otherwise point GDAL at a local file or an internal service.
  */
-async function checkAssetHrefs(
+export async function checkAssetHrefs(
   hrefs: Array<{ asset: string; href: string }>,
   policy: AddressPolicy,
   itemId: string,

@@ -150,7 +150,11 @@ export function pickLeastCloudy(
   items: StacItem[],
   maxcc: number,
   accept: (item: StacItem) => boolean = () => true,
+  /** Time series frames: among equally cloudy scenes the one nearest this time (ms) wins. */
+  closestTo?: number,
 ): StacItem | undefined {
+  const distance = (item: StacItem) =>
+    closestTo === undefined ? 0 : Math.abs(Date.parse(String(item.properties.datetime ?? '')) - closestTo) || 0;
   const seen = new Set<string>();
   const candidates = items.filter((item) => {
     const key = `${item.collection}/${item.id}`;
@@ -162,6 +166,7 @@ export function pickLeastCloudy(
   candidates.sort(
     (a, b) =>
       cloudCover(a)! - cloudCover(b)! ||
+      distance(a) - distance(b) ||
       String(b.properties.datetime ?? '').localeCompare(String(a.properties.datetime ?? '')) ||
       a.id.localeCompare(b.id),
   );

@@ -40,6 +40,8 @@ export function taskInputLabel(task: Task): string {
   const input = task.input;
   if (input.kind === 'url') return input.url;
   if (input.kind === 'object') return input.file_name;
+  if (input.kind === 'series')
+    return `${input.frames.length} frames: ${input.frames.map((frame) => (frame.kind === 'url' ? frame.url : frame.file_name)).join(', ')}`;
   return `${input.area_label} · ${input.date}`;
 }
 
