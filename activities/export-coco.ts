@@ -7,6 +7,7 @@ import { decodeGeoTiff } from '../src/geo/raster/decode';
 import { ownArrayBuffer } from '../src/geo/raster/buffers';
 import type { Raster } from '../src/geo/raster/raster';
 import { storageKeys } from '../src/platform/storage/keys';
+import { maskNodata } from '../workflows/contract/model-spec';
 
 export interface ExportCocoRequest {
   inferenceId: string;
@@ -38,7 +39,7 @@ export function createExportActivities(deps: ActivityDeps) {
       });
       const builder = new CocoBuilder({
         classes: spec.classes,
-        skipValues: [spec.output_nodata ?? 255],
+        skipValues: [maskNodata(spec)],
         description: `geo-inference ${model.displayName} inference ${request.inferenceId}`,
       });
       const prefix = storageKeys.inferencePrefix(request.inferenceId);

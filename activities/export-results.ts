@@ -5,7 +5,7 @@ import { stepHeartbeat } from './runtime/activity-context';
 import { GenericProcessorEntity, InferenceEntity, ModelEntity, TaskEntity } from '../src/platform/database/entities';
 import type { ActivityDeps } from './deps';
 import { modelConfigurationError } from '../workflows/contract/errors';
-import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { maskNodata, type ModelInputDataSpec } from '../workflows/contract/model-spec';
 import type { ProcessorPlan, TaskInput } from '../workflows/contract/types';
 import { readGeoTiff } from '../src/geo/raster/decode';
 import { affineOf, epsgOf } from '../src/geo/raster/georeference';
@@ -71,7 +71,7 @@ function thumbnail(raster: Raster, spec: ModelInputDataSpec): Buffer {
   const scale = Math.max(1, Math.max(raster.width, raster.height) / THUMBNAIL_SIZE);
   const width = Math.max(1, Math.round(raster.width / scale));
   const height = Math.max(1, Math.round(raster.height / scale));
-  const colours = classColourMap(spec.classes, spec.output_nodata ?? 255);
+  const colours = classColourMap(spec.classes, maskNodata(spec));
   const band = raster.bands[0]!;
   const indices = new Uint8Array(width * height);
   for (let row = 0; row < height; row++) {
@@ -181,7 +181,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
         request.processor ? { ...request.processor, name: processorRow?.name ?? request.processor.name } : undefined,
       );
       const spec = model.modelInputDataSpec;
-      const nodata = spec.output_nodata ?? 255;
+      const nodata = maskNodata(spec);
       const tasks = (
         await tasksRepository.find({
           where: { inferenceId: request.inferenceId, status: 'FINISHED' },

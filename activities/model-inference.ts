@@ -13,7 +13,7 @@ import {
 } from '../src/geo/post-processing/post-processing';
 import { inputAddressPolicy } from '../src/geo/net/address-policy';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
-import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { maskNodata, type ModelInputDataSpec } from '../workflows/contract/model-spec';
 import { cloudClassValues, cloudSpecForInput } from '../src/geo/model/cloud-model';
 import { findModelByIdOrName } from '../src/platform/database/model-lookup';
 import { encodeMaskCog } from '../src/geo/raster/mask-cog';
@@ -239,7 +239,7 @@ async function inferTask(
     .catch(asModelError);
   recordModelSegmented(model.displayName, executionProvider, tiles, (performance.now() - segmentStarted) / 1000);
   await progress.flush();
-  const outputNodata = spec.output_nodata ?? 255;
+  const outputNodata = maskNodata(spec);
   let masked: Partial<Record<PostProcessingKey, number>> | undefined;
   if (postProcess) {
     // Post-processing may run GDAL on the input (permanent water): it gets files of its own.

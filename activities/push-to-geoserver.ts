@@ -4,6 +4,7 @@ import { modelConfigurationError } from '../workflows/contract/errors';
 import type { PublishResult } from '../src/geo/publish/publisher';
 import { runGroupItems, type GroupStepResult } from './runtime/step-group';
 import { StepLog, withStepLog } from './runtime/step-log';
+import { maskNodata } from '../workflows/contract/model-spec';
 
 export interface PushRequest {
   inferenceId: string;
@@ -44,7 +45,7 @@ async function publishTask(
     rasterKey: request.rasterKey,
     geoserverPush: model.geoserverPush,
     classes: model.modelInputDataSpec.classes,
-    outputNodata: model.modelInputDataSpec.output_nodata ?? 255,
+    outputNodata: maskNodata(model.modelInputDataSpec),
   });
   log.info(`published ${result.workspace}:${result.layer_name} via ${result.publisher}`);
   return result;

@@ -11,6 +11,7 @@ import { openStoredGeoTiff } from '../../geo/tiles/open-output';
 import { classColourMap, TileRenderer, type ColourMap } from '../../geo/tiles/cog-tiles';
 import { signTileToken, verifyTileToken, type TileTokenCheck } from '../../geo/tiles/tile-token';
 import { TokenGenerations } from '../auth/token-generations';
+import { maskNodata } from '../../../workflows/contract/model-spec';
 
 /** The tile layers of a task: its prediction (class colours) and the true-colour preview of its input. */
 export const TILE_LAYERS = ['prediction', 'input-preview'] as const;
@@ -89,7 +90,7 @@ export class TilesService {
       outputKey: task.outputKey,
       inputPreviewKey: (task.outputs?.results as { input_preview_key?: string } | undefined)?.input_preview_key ?? null,
       rasterId: `${task.outputKey}@${task.updatedAt.getTime()}`,
-      colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255),
+      colours: classColourMap(spec?.classes ?? [], maskNodata(spec ?? {})),
     };
     this.tasks.set(taskId, entry);
     return entry;

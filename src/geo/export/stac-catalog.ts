@@ -4,7 +4,7 @@
  * (a static, self-contained catalog next to the outputs in object storage); the API rewrites them into
  * signed URLs and API links when it serves them.
  */
-import type { ModelClassSpec, ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import { maskNodata, type ModelClassSpec, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 import { lonLatTransform } from '../crs/epsg';
 
 export const STAC_VERSION = '1.1.0';
@@ -183,7 +183,7 @@ function mlmProperties(provenance: Provenance, grid: OutputGrid) {
           dim_order: ['batch', 'channel', 'height', 'width'],
           data_type: 'uint8',
         },
-        'classification:classes': classificationClasses(spec.classes, spec.output_nodata ?? 255),
+        'classification:classes': classificationClasses(spec.classes, maskNodata(spec)),
         post_processing_function: null,
       },
     ],
