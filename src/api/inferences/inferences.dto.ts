@@ -85,6 +85,13 @@ const inferenceFields = z.object({
     .string()
     .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64')
     .optional(),
+  chip_size: z
+    .number()
+    .int('must be an integer')
+    .min(8)
+    .max(4096)
+    .optional()
+    .describe("tile size the model runs on: any size for a dynamic-input model; a fixed one's tile_size only"),
   post_processing: z
     .object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()])))
     .strict()

@@ -42,11 +42,9 @@ export function checkOutputKind(spec: OutputKindInput, context: z.RefinementCtx)
       if (spec[key] !== undefined && spec[key] !== false)
         issue([key], `only for task_type segmentation (it needs an argmax over class channels)`);
   } else {
-    for (const key of REGRESSION_ONLY)
-      if (spec[key] !== undefined) issue([key], 'only for task_type regression');
+    for (const key of REGRESSION_ONLY) if (spec[key] !== undefined) issue([key], 'only for task_type regression');
   }
-  if (spec.rescale && !(spec.rescale[0] < spec.rescale[1]))
-    issue(['rescale'], 'must be [min, max] with min < max');
+  if (spec.rescale && !(spec.rescale[0] < spec.rescale[1])) issue(['rescale'], 'must be [min, max] with min < max');
   if (spec.colormap !== undefined && !(COLORMAP_NAMES as readonly string[]).includes(spec.colormap))
     issue(['colormap'], `unknown colormap ${spec.colormap}; one of ${COLORMAP_NAMES.join(', ')}`);
 }

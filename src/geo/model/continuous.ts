@@ -51,7 +51,12 @@ export class ContinuousAccumulator {
     // `center`: only the core pixels count, each from exactly one tile.
     const [x0, x1, y0, y1] = weights
       ? [0, tile.w, 0, tile.h]
-      : [tile.core.x - tile.x, tile.core.x - tile.x + tile.core.w, tile.core.y - tile.y, tile.core.y - tile.y + tile.core.h];
+      : [
+          tile.core.x - tile.x,
+          tile.core.x - tile.x + tile.core.w,
+          tile.core.y - tile.y,
+          tile.core.y - tile.y + tile.core.h,
+        ];
     for (let py = y0; py < y1; py++) {
       const wy = weights ? weights[py]! : 1;
       const bandRow = tile.y + py - this.bandStart;

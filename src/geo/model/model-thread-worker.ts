@@ -433,17 +433,17 @@ async function runOnce(): Promise<void> {
       prepared.regression
         ? undefined
         : prepared.blend
-        ? prepared.blend.add(logits, i * classes * plane, tile)
-        : writeCore(
-            prepared.mask,
-            logits,
-            i * classes * plane,
-            tile,
-            tileSize,
-            request.job.width,
-            classes,
-            prepared.classValues,
-          ),
+          ? prepared.blend.add(logits, i * classes * plane, tile)
+          : writeCore(
+              prepared.mask,
+              logits,
+              i * classes * plane,
+              tile,
+              tileSize,
+              request.job.width,
+              classes,
+              prepared.classValues,
+            ),
     );
   } catch (error) {
     for (const request of involved) fail(request, error);

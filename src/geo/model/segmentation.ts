@@ -545,7 +545,9 @@ export class OnnxSegmenter {
       if (spec.classes.length === 0) throw new ModelShapeError('the spec declares no classes');
       for (const value of [...spec.classes.map((c) => c.value), spec.output_nodata ?? 255]) {
         if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 255)
-          throw new ModelShapeError(`class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`);
+          throw new ModelShapeError(
+            `class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`,
+          );
       }
     }
     const outputChannels = regressionChannels(spec, outDims) ?? spec.classes.length;
@@ -657,9 +659,13 @@ export class OnnxSegmenter {
  * Output channels of a regression model: the graph's fixed channel dimension, else the spec's output_bands, else 1;
  * undefined for segmentation. A spec naming output_bands that disagree with the graph is a shape error.
  */
-export function regressionChannels(spec: ModelInputDataSpec, outputDims: ReadonlyArray<number | string>): number | undefined {
+export function regressionChannels(
+  spec: ModelInputDataSpec,
+  outputDims: ReadonlyArray<number | string>,
+): number | undefined {
   if (taskTypeOf(spec) !== 'regression') return undefined;
-  const graph = outputDims.length === 4 && typeof outputDims[1] === 'number' && outputDims[1] > 0 ? outputDims[1] : undefined;
+  const graph =
+    outputDims.length === 4 && typeof outputDims[1] === 'number' && outputDims[1] > 0 ? outputDims[1] : undefined;
   const named = spec.output_bands?.length;
   if (graph !== undefined && named !== undefined && graph !== named)
     throw new ModelShapeError(`the model outputs ${graph} channels but the spec names ${named} output_bands`);
