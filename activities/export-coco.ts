@@ -7,7 +7,7 @@ import { decodeGeoTiff } from '../src/geo/raster/decode';
 import { ownArrayBuffer } from '../src/geo/raster/buffers';
 import type { Raster } from '../src/geo/raster/raster';
 import { storageKeys } from '../src/platform/storage/keys';
-import { maskNodata } from '../workflows/contract/model-spec';
+import { maskNodata, taskTypeOf } from '../workflows/contract/model-spec';
 
 export interface ExportCocoRequest {
   inferenceId: string;
@@ -18,6 +18,8 @@ export interface ExportCocoResult {
   cocoKey: string;
   images: number;
   annotations: number;
+  /** Why nothing was exported (a regression model's outputs are continuous values, not object classes). */
+  skipped?: string;
 }
 
 /** Masks downloaded and decoded ahead of the one being added (bounded: each holds a whole mask). */
@@ -33,6 +35,13 @@ export function createExportActivities(deps: ActivityDeps) {
       const model = await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: request.modelId });
       if (!model) throw modelConfigurationError(`model ${request.modelId} no longer exists`);
       const spec = model.modelInputDataSpec;
+      if (taskTypeOf(spec) === 'regression')
+        return {
+          cocoKey: '',
+          images: 0,
+          annotations: 0,
+          skipped: `model ${model.displayName} is a regression model: its outputs are continuous values, not object classes, so there is nothing to export as COCO`,
+        };
       const tasks = await deps.dataSource.getRepository(TaskEntity).find({
         where: { inferenceId: request.inferenceId, status: 'FINISHED' },
         order: { taskIndex: 'ASC' },

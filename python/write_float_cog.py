@@ -39,7 +39,7 @@ def main() -> None:
                 request["out"],
                 driver="COG",
                 COMPRESS="DEFLATE",
-                PREDICTOR="YES" if dtype == "float32" else "NO",
+                PREDICTOR="NO",
                 BLOCKSIZE=256,
                 OVERVIEW_RESAMPLING="AVERAGE",
                 RESAMPLING="AVERAGE",
