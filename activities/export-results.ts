@@ -5,7 +5,8 @@ import { stepHeartbeat } from './runtime/activity-context';
 import { GenericProcessorEntity, InferenceEntity, ModelEntity, TaskEntity } from '../src/platform/database/entities';
 import type { ActivityDeps } from './deps';
 import { modelConfigurationError } from '../workflows/contract/errors';
-import { maskNodata, type ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { maskNodata, probabilitiesType, taskTypeOf, type ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { probabilitiesAsset, regressionBands } from './stac-continuous';
 import type { ProcessorPlan, TaskInput } from '../workflows/contract/types';
 import { readGeoTiff } from '../src/geo/raster/decode';
 import { affineOf, epsgOf } from '../src/geo/raster/georeference';
@@ -346,6 +347,10 @@ export function createResultsExportActivities(deps: ActivityDeps) {
             title: `Model ${model.displayName}`,
             extra: { 'mlm:artifact_type': 'onnx', 'file:checksum': `1220${model.fileSha256}` },
           };
+          const regression = taskTypeOf(spec) === 'regression';
+          const probabilitiesKey = storageKeys.modelProbabilities(request.inferenceId, task.taskId);
+          if (!regression && probabilitiesType(spec) && (await deps.store.exists(probabilitiesKey)))
+            others.probabilities = probabilitiesAsset(spec);
           const item = taskItem({
             taskId: task.taskId,
             inferenceId: request.inferenceId,
@@ -359,8 +364,9 @@ export function createResultsExportActivities(deps: ActivityDeps) {
               href: path.posix.basename(task.outputKey!),
               type: COG_MEDIA_TYPE,
               roles: ['data'],
-              title: 'Prediction (class mask)',
+              title: regression ? 'Prediction (regression values)' : 'Prediction (class mask)',
             },
+            ...(regression ? { predictionBands: regressionBands(spec, raster) } : {}),
             others,
             writtenAt: (task.updatedAt ?? new Date()).toISOString(),
           });

@@ -86,6 +86,8 @@ export interface TaskItemInput {
   provenance: Provenance;
   /** The prediction COG: role data. */
   prediction: StacAssetRef;
+  /** raster:bands of a continuous (regression) prediction, in place of the class mask's single band. */
+  predictionBands?: Array<Record<string, unknown>>;
   others: Record<string, StacAssetRef>;
   /** When the outputs were written (the Item's `created` / `updated`, processing:datetime). */
   writtenAt: string;
@@ -205,7 +207,7 @@ export function taskItem(input: TaskItemInput) {
     type: input.prediction.type,
     title: input.prediction.title,
     roles: input.prediction.roles,
-    'raster:bands': [
+    'raster:bands': input.predictionBands ?? [
       {
         data_type: input.outputDataType,
         nodata: input.outputNodata,
