@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { pagingQueryFields } from '../http/paging';
 import { TILE_BLENDINGS } from '../../../workflows/contract/model-spec';
-import { checkOutputKind, outputKindFields } from './output-kind.dto';
+import { outputKindFields } from './output-kind.dto';
 
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4');
 
@@ -103,7 +103,6 @@ export const modelInputDataSpecSchema = z
         }
       }
     }
-    checkOutputKind(spec, context);
     if (spec.task_type === 'regression') return;
     if (!spec.classes || spec.classes.length === 0)
       context.addIssue({ code: z.ZodIssueCode.custom, path: ['classes'], message: 'at least one class is required' });

@@ -5,6 +5,7 @@
  * is refused).
  */
 import { ApiError } from '../http/api-error';
+import { outputKindProblems } from './output-kind.dto';
 import { taskTypeOf, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 
 type Dim = number | string | undefined;
@@ -19,6 +20,8 @@ interface GraphShapes {
 /** Checks the spec's output kind against the graph and fills in `input_size` when the spec leaves it out. */
 export function checkOutputKindAgainstGraph(spec: ModelInputDataSpec, graph: GraphShapes): void {
   const field = (name: string) => `model_input_data_spec.${name}`;
+  const [problem] = outputKindProblems(spec);
+  if (problem) throw ApiError.unprocessable(`${field(problem.field)}: ${problem.message}`, field(problem.field));
   const fixedHW = isFixed(graph.inputDims[2]) || isFixed(graph.inputDims[3]);
   if (spec.input_size === 'dynamic' && fixedHW)
     throw ApiError.unprocessable(

@@ -32,9 +32,20 @@ type OutputKindInput = { [K in keyof typeof outputKindFields]?: z.infer<(typeof 
   vectors?: unknown;
 };
 
-export function checkOutputKind(spec: OutputKindInput, context: z.RefinementCtx): void {
-  const issue = (path: Array<string | number>, message: string) =>
-    context.addIssue({ code: z.ZodIssueCode.custom, path, message });
+export interface OutputKindProblem {
+  /** The spec field, e.g. `probabilities`. */
+  field: string;
+  message: string;
+}
+
+/**
+ * Fields that contradict the task type, an unknown colormap, an empty rescale range. Checked at registration
+ * (output-kind-check.ts), where they answer 422 naming `model_input_data_spec.<field>`: the spec is well-formed JSON
+ * of the right types (zod, 400 otherwise) but asks for something this model kind cannot do.
+ */
+export function outputKindProblems(spec: OutputKindInput): OutputKindProblem[] {
+  const problems: OutputKindProblem[] = [];
+  const issue = (path: string[], message: string) => problems.push({ field: path.join('.'), message });
   if (spec.task_type === 'regression') {
     if (spec.classes && spec.classes.length > 0)
       issue(['classes'], 'a regression model has no classes (its output channels are float values)');
@@ -47,4 +58,5 @@ export function checkOutputKind(spec: OutputKindInput, context: z.RefinementCtx)
   if (spec.rescale && !(spec.rescale[0] < spec.rescale[1])) issue(['rescale'], 'must be [min, max] with min < max');
   if (spec.colormap !== undefined && !(COLORMAP_NAMES as readonly string[]).includes(spec.colormap))
     issue(['colormap'], `unknown colormap ${spec.colormap}; one of ${COLORMAP_NAMES.join(', ')}`);
+  return problems;
 }

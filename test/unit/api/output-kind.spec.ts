@@ -1,4 +1,5 @@
 import { modelInputDataSpecSchema } from '../../../src/api/models/models.dto';
+import { outputKindProblems } from '../../../src/api/models/output-kind.dto';
 import { checkChipSize } from '../../../src/api/inferences/chip-size';
 import { createInferenceSchema } from '../../../src/api/inferences/inferences.dto';
 import { ApiError } from '../../../src/api/http/api-error';
@@ -40,15 +41,23 @@ describe('model spec task types (issue 14 item 2)', () => {
     expect(issuePaths({ ...base, classes, output_nodata: 1 })).toEqual(['output_nodata']);
   });
 
-  it('names the field of every mismatch', () => {
-    expect(issuePaths({ ...base, task_type: 'regression', classes })).toEqual(['classes']);
-    expect(issuePaths({ ...base, task_type: 'regression', probabilities: true })).toEqual(['probabilities']);
-    expect(issuePaths({ ...base, task_type: 'regression', vectors: {} })).toEqual(['vectors']);
-    expect(issuePaths({ ...base, task_type: 'regression', colormap: 'rainbowish' })).toEqual(['colormap']);
-    expect(issuePaths({ ...base, task_type: 'regression', rescale: [5, 5] })).toEqual(['rescale']);
-    expect(issuePaths({ ...base, task_type: 'regression', rescale: [6, 5] })).toEqual(['rescale']);
-    expect(issuePaths({ ...base, classes, units: 'm' })).toEqual(['units']);
-    expect(issuePaths({ ...base, classes, colormap: 'viridis' })).toEqual(['colormap']);
+  it('names the field of every mismatch (422 at registration)', () => {
+    const problems = (spec: Record<string, unknown>) => {
+      expect(issuePaths(spec)).toEqual([]); // well-formed: zod lets it through, the registration check refuses it
+      return outputKindProblems(modelInputDataSpecSchema.parse(spec)).map((problem) => problem.field);
+    };
+    expect(problems({ ...base, task_type: 'regression', classes })).toEqual(['classes']);
+    expect(problems({ ...base, task_type: 'regression', probabilities: true })).toEqual(['probabilities']);
+    expect(problems({ ...base, task_type: 'regression', vectors: {} })).toEqual(['vectors']);
+    expect(problems({ ...base, task_type: 'regression', colormap: 'rainbowish' })).toEqual(['colormap']);
+    expect(problems({ ...base, task_type: 'regression', rescale: [5, 5] })).toEqual(['rescale']);
+    expect(problems({ ...base, task_type: 'regression', rescale: [6, 5] })).toEqual(['rescale']);
+    expect(problems({ ...base, classes, units: 'm' })).toEqual(['units']);
+    expect(problems({ ...base, classes, colormap: 'viridis' })).toEqual(['colormap']);
+    expect(problems({ ...base, task_type: 'regression', colormap: 'magma', rescale: [0, 1] })).toEqual([]);
+  });
+
+  it('refuses malformed fields with the schema (400 naming the field)', () => {
     expect(issuePaths({ ...base, classes, probabilities: 'float16' })).toEqual(['probabilities']);
     expect(issuePaths({ ...base, task_type: 'classification', classes })).toEqual(['task_type']);
     expect(issuePaths({ ...base, classes, input_size: 'any' })).toEqual(['input_size']);
