@@ -6,6 +6,8 @@ import { ApiError } from '../../../src/api/http/api-error';
 import { colormapHex, colormapTable, COLORMAP_NAMES } from '../../../src/geo/tiles/colormaps';
 import { probabilitiesToPercent, softmaxInPlace } from '../../../src/geo/model/continuous';
 import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import { rampStyleSld } from '../../../src/geo/publish/ramp-style';
+import { displayRange, legendOf, legendPng, rampColourMap } from '../../../src/geo/tiles/legend';
 
 const base = { bands: [{ name: 'a' }], tile_size: 64, tile_overlap: 8 };
 const classes = [
@@ -134,5 +136,45 @@ describe('continuous outputs', () => {
     // matplotlib's viridis runs from #440154 to #fde725.
     expect(colormapHex('viridis', 0)).toBe('#440154');
     expect(colormapHex('viridis', 1)).toBe('#fde725');
+  });
+});
+
+describe('regression styles and legends', () => {
+  const spec: ModelInputDataSpec = {
+    ...base,
+    classes: [],
+    task_type: 'regression',
+    units: 'm',
+    rescale: [10, 50],
+    colormap: 'magma',
+  };
+
+  it('builds a GeoServer ColorMap ramp of the colormap over rescale', () => {
+    const sld = rampStyleSld('height', { colormap: 'magma', min: 10, max: 50, units: 'm' });
+    expect(sld).toMatch(/<ColorMap type="ramp">/);
+    const entries = [...sld.matchAll(/<ColorMapEntry color="(#[0-9a-f]{6})" quantity="([^"]+)"/g)];
+    expect(entries).toHaveLength(9);
+    expect(entries[0]!.slice(1)).toEqual([colormapHex('magma', 0), '10']);
+    expect(entries[8]!.slice(1)).toEqual([colormapHex('magma', 1), '50']);
+  });
+
+  it('colours values over the display range and leaves nodata transparent', () => {
+    const colours = rampColourMap('magma', displayRange(spec), Number.NaN);
+    expect(colours.indexOf(Number.NaN)).toBe(0);
+    expect(colours.indexOf(10)).toBe(1);
+    expect(colours.indexOf(-5)).toBe(1);
+    expect(colours.indexOf(50)).toBe(255);
+    expect(colours.indexOf(1000)).toBe(255);
+    expect(colours.palette[0]![3]).toBe(0);
+    // Without rescale: the observed range of the step result.
+    expect(displayRange({ ...spec, rescale: undefined }, { min: 2, max: 8 })).toEqual([2, 8]);
+  });
+
+  it('answers a colorbar legend for regression and class swatches for segmentation', () => {
+    expect(legendOf(spec)).toMatchObject({ type: 'colorbar', colormap: 'magma', min: 10, max: 50, units: 'm' });
+    const classesLegend = legendOf({ ...base, classes: [{ value: 1, name: 'cloud', color: '#ffffff' }] });
+    expect(classesLegend).toMatchObject({ type: 'classes', classes: [{ value: 1, name: 'cloud', color: '#ffffff' }] });
+    const png = legendPng(legendOf(spec));
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([256, 20]);
   });
 });
