@@ -7,6 +7,7 @@ import { decodeGeoTiff } from '../src/geo/raster/decode';
 import { ownArrayBuffer } from '../src/geo/raster/buffers';
 import type { Raster } from '../src/geo/raster/raster';
 import { storageKeys } from '../src/platform/storage/keys';
+import { maskNodata, taskTypeOf } from '../workflows/contract/model-spec';
 
 export interface ExportCocoRequest {
   inferenceId: string;
@@ -17,6 +18,8 @@ export interface ExportCocoResult {
   cocoKey: string;
   images: number;
   annotations: number;
+  /** Why nothing was exported (a regression model's outputs are continuous values, not object classes). */
+  skipped?: string;
 }
 
 /** Masks downloaded and decoded ahead of the one being added (bounded: each holds a whole mask). */
@@ -32,13 +35,20 @@ export function createExportActivities(deps: ActivityDeps) {
       const model = await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: request.modelId });
       if (!model) throw modelConfigurationError(`model ${request.modelId} no longer exists`);
       const spec = model.modelInputDataSpec;
+      if (taskTypeOf(spec) === 'regression')
+        return {
+          cocoKey: '',
+          images: 0,
+          annotations: 0,
+          skipped: `model ${model.displayName} is a regression model: its outputs are continuous values, not object classes, so there is nothing to export as COCO`,
+        };
       const tasks = await deps.dataSource.getRepository(TaskEntity).find({
         where: { inferenceId: request.inferenceId, status: 'FINISHED' },
         order: { taskIndex: 'ASC' },
       });
       const builder = new CocoBuilder({
         classes: spec.classes,
-        skipValues: [spec.output_nodata ?? 255],
+        skipValues: [maskNodata(spec)],
         description: `geo-inference ${model.displayName} inference ${request.inferenceId}`,
       });
       const prefix = storageKeys.inferencePrefix(request.inferenceId);

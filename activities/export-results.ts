@@ -5,7 +5,8 @@ import { stepHeartbeat } from './runtime/activity-context';
 import { GenericProcessorEntity, InferenceEntity, ModelEntity, TaskEntity } from '../src/platform/database/entities';
 import type { ActivityDeps } from './deps';
 import { modelConfigurationError } from '../workflows/contract/errors';
-import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { maskNodata, probabilitiesType, taskTypeOf, type ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { probabilitiesAsset, regressionBands } from './stac-continuous';
 import type { ProcessorPlan, TaskInput } from '../workflows/contract/types';
 import { readGeoTiff } from '../src/geo/raster/decode';
 import { affineOf, epsgOf } from '../src/geo/raster/georeference';
@@ -73,7 +74,7 @@ function thumbnail(raster: Raster, spec: ModelInputDataSpec): Buffer {
   const scale = Math.max(1, Math.max(raster.width, raster.height) / THUMBNAIL_SIZE);
   const width = Math.max(1, Math.round(raster.width / scale));
   const height = Math.max(1, Math.round(raster.height / scale));
-  const colours = classColourMap(spec.classes, spec.output_nodata ?? 255);
+  const colours = classColourMap(spec.classes, maskNodata(spec));
   const band = raster.bands[0]!;
   const indices = new Uint8Array(width * height);
   for (let row = 0; row < height; row++) {
@@ -200,7 +201,7 @@ export function createResultsExportActivities(deps: ActivityDeps) {
         request.processor ? { ...request.processor, name: processorRow?.name ?? request.processor.name } : undefined,
       );
       const spec = model.modelInputDataSpec;
-      const nodata = spec.output_nodata ?? 255;
+      const nodata = maskNodata(spec);
       const tasks = (
         await tasksRepository.find({
           where: { inferenceId: request.inferenceId, status: 'FINISHED' },
@@ -372,6 +373,10 @@ export function createResultsExportActivities(deps: ActivityDeps) {
             title: `Model ${model.displayName}`,
             extra: { 'mlm:artifact_type': 'onnx', 'file:checksum': `1220${model.fileSha256}` },
           };
+          const regression = taskTypeOf(spec) === 'regression';
+          const probabilitiesKey = storageKeys.modelProbabilities(request.inferenceId, task.taskId);
+          if (!regression && probabilitiesType(spec) && (await deps.store.exists(probabilitiesKey)))
+            others.probabilities = probabilitiesAsset(spec);
           const item = taskItem({
             taskId: task.taskId,
             inferenceId: request.inferenceId,
@@ -385,8 +390,9 @@ export function createResultsExportActivities(deps: ActivityDeps) {
               href: path.posix.basename(task.outputKey!),
               type: COG_MEDIA_TYPE,
               roles: ['data'],
-              title: 'Prediction (class mask)',
+              title: regression ? 'Prediction (regression values)' : 'Prediction (class mask)',
             },
+            ...(regression ? { predictionBands: regressionBands(spec, raster) } : {}),
             others,
             writtenAt: (task.updatedAt ?? new Date()).toISOString(),
           });

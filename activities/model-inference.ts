@@ -13,7 +13,8 @@ import {
 } from '../src/geo/post-processing/post-processing';
 import { inputAddressPolicy } from '../src/geo/net/address-policy';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
-import type { ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { maskNodata, taskTypeOf, type ModelInputDataSpec, type ModelTaskType } from '../workflows/contract/model-spec';
+import { continuousOutputs, type ContinuousOutputStats } from './continuous-outputs';
 import { cloudClassValues, cloudSpecForInput } from '../src/geo/model/cloud-model';
 import { findModelByIdOrName } from '../src/platform/database/model-lookup';
 import { encodeMaskCog } from '../src/geo/raster/mask-cog';
@@ -46,6 +47,14 @@ export interface ModelInferenceResult {
   /** The onnxruntime execution provider that ran the model (`cuda`, or `cpu`, also when CUDA could not be loaded). */
   execution_provider: string;
   class_pixel_counts: Record<string, number>;
+  /** `regression`: outputKey is a float32 COG of the model's channels (class_pixel_counts is empty). */
+  task_type?: ModelTaskType;
+  /** Regression: min / max / mean of each output channel's valid pixels, and its unit. */
+  value_stats?: ContinuousOutputStats[];
+  /** Segmentation with `probabilities`: the per-class probabilities COG (uint8 percent or float32). */
+  probabilities_key?: string;
+  /** The tile size the model ran on (the request's chip_size for a dynamic model). */
+  chip_size?: number;
   /** Pixels set to nodata by each enabled post_processing option. */
   post_processing?: Partial<Record<PostProcessingKey, number>>;
   /** The input guardrails' sample statistics and violations (models with `guardrails` or a golden pair). */
@@ -187,7 +196,10 @@ function asModelError(error: unknown): never {
 async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: string): Promise<PreparedModel> {
   const model = await deps.dataSource.getRepository(ModelEntity).findOneBy({ id: modelId });
   if (!model) throw modelConfigurationError(`model ${modelId} no longer exists`);
-  const spec = model.modelInputDataSpec;
+  const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: inferenceId });
+  // chip_size (checked at creation: a dynamic model, or equal to tile_size) runs the model on tiles of that size.
+  const chipSize = inference?.chipSize ?? undefined;
+  const spec = chipSize ? { ...model.modelInputDataSpec, tile_size: chipSize } : model.modelInputDataSpec;
   const modelPath = await ensureLocalModelFile(
     deps.store,
     path.join(deps.config.DATA_DIR, 'cache', 'models'),
@@ -198,7 +210,6 @@ async function prepareModel(deps: ActivityDeps, modelId: string, inferenceId: st
   const segmenter = await OnnxSegmenter.load(deps.modelThreads, modelPath, spec, segmenterOptions(deps)).catch(
     asModelError,
   );
-  const inference = await deps.dataSource.getRepository(InferenceEntity).findOneBy({ id: inferenceId });
   const postProcessing = Object.fromEntries(
     Object.entries(inference?.postProcessing ?? {}).filter(([, enabled]) => enabled),
   ) as Partial<Record<PostProcessingKey, boolean>>;
@@ -251,7 +262,8 @@ async function inferTask(
     log.info(`execution provider fallback to ${segmenter.executionProvider}: ${segmenter.providerFallback}`);
   const progress = stepProgress(deps, 'model-inference', request.taskId);
   const segmentStarted = performance.now();
-  const { mask, executionProvider } = await segmenter
+  const extra: Pick<ModelInferenceResult, 'probabilities_key'> = {};
+  const outcome = await segmenter
     .segmentDetailed(raster, {
       // Heartbeats carry progress and let Temporal notice a dead worker within the heartbeat timeout; the
       // projection gets it too (throttled), for GET .../tasks and the step.progress events.
@@ -265,9 +277,12 @@ async function inferTask(
       frameDates,
     })
     .catch(asModelError);
+  const { mask, executionProvider } = outcome;
+  const regression = taskTypeOf(spec) === 'regression';
   recordModelSegmented(model.displayName, executionProvider, tiles, (performance.now() - segmentStarted) / 1000);
   await progress.flush();
-  const outputNodata = spec.output_nodata ?? 255;
+  const outputNodata = maskNodata(spec);
+  const postMasked = regression && postProcess ? new Uint8Array(raster.width * raster.height) : undefined;
   let masked: Partial<Record<PostProcessingKey, number>> | undefined;
   if (postProcess) {
     // Post-processing may run GDAL on the input (permanent water): it gets files of its own.
@@ -281,9 +296,29 @@ async function inferTask(
         { file: inputFile, raster, spec, log, signal },
         dir,
       );
-      return applyPostProcessing(mask, outputNodata, options, sources);
+      // Regression: the options set pixels of a scratch mask to 1; those become the values' nodata.
+      return regression
+        ? applyPostProcessing(postMasked!, 1, options, sources)
+        : applyPostProcessing(mask, outputNodata, options, sources);
     });
     log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
+  }
+  if (regression || outcome.values) {
+    const continuous = await continuousOutputs(deps, request, spec, raster, input, outcome, postMasked);
+    if (regression)
+      return {
+        outputKey: continuous.outputKey,
+        width: raster.width,
+        height: raster.height,
+        tiles,
+        execution_provider: executionProvider,
+        class_pixel_counts: {},
+        task_type: 'regression',
+        value_stats: continuous.stats,
+        chip_size: spec.tile_size,
+        ...(masked ? { post_processing: masked } : {}),
+      };
+    extra.probabilities_key = continuous.outputKey;
   }
   // Published outputs are Cloud-Optimized GeoTIFFs (tiled, DEFLATE, nearest-neighbour overviews), encoded
   // in-process and uploaded from memory: a gdal_translate process per output cost as much CPU as the model.
@@ -301,6 +336,8 @@ async function inferTask(
     tiles,
     execution_provider: executionProvider,
     class_pixel_counts: counts,
+    ...extra,
+    ...(spec.tile_size !== model.modelInputDataSpec.tile_size ? { chip_size: spec.tile_size } : {}),
     ...(masked ? { post_processing: masked } : {}),
     ...(guardrails ? { input_guardrails: guardrails.report } : {}),
     ...(guardrails && guardrails.warnings.length > 0 ? { warnings: guardrails.warnings } : {}),

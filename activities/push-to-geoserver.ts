@@ -1,9 +1,34 @@
-import { ModelEntity } from '../src/platform/database/entities';
+import { ModelEntity, TaskEntity } from '../src/platform/database/entities';
 import type { ActivityDeps } from './deps';
 import { modelConfigurationError } from '../workflows/contract/errors';
 import type { PublishResult } from '../src/geo/publish/publisher';
 import { runGroupItems, type GroupStepResult } from './runtime/step-group';
 import { StepLog, withStepLog } from './runtime/step-log';
+import { maskNodata, taskTypeOf, type ModelInputDataSpec } from '../workflows/contract/model-spec';
+import { displayRange } from '../src/geo/tiles/legend';
+
+/** Regression without `rescale`: the first output band's value range from the task's model-inference result. */
+async function valueRangeOf(deps: ActivityDeps, spec: ModelInputDataSpec, taskId: string) {
+  if (taskTypeOf(spec) !== 'regression' || spec.rescale) return undefined;
+  const task = await deps.dataSource.getRepository(TaskEntity).findOneBy({ taskId });
+  const result = task?.outputs?.['model-inference'] as
+    { value_stats?: Array<{ min: number | null; max: number | null }> } | undefined;
+  return result?.value_stats?.[0];
+}
+
+/** Regression: the style's colour ramp (colormap over rescale, else the given value range). */
+function rampOf(spec: ModelInputDataSpec, observed: { min: number | null; max: number | null } | undefined) {
+  if (taskTypeOf(spec) !== 'regression') return {};
+  const [min, max] = displayRange(spec, observed);
+  return {
+    ramp: {
+      ...(spec.colormap ? { colormap: spec.colormap } : {}),
+      min,
+      max,
+      ...(spec.units ? { units: spec.units } : {}),
+    },
+  };
+}
 
 export interface PushRequest {
   inferenceId: string;
@@ -44,7 +69,8 @@ async function publishTask(
     rasterKey: request.rasterKey,
     geoserverPush: model.geoserverPush,
     classes: model.modelInputDataSpec.classes,
-    outputNodata: model.modelInputDataSpec.output_nodata ?? 255,
+    outputNodata: maskNodata(model.modelInputDataSpec),
+    ...rampOf(model.modelInputDataSpec, await valueRangeOf(deps, model.modelInputDataSpec, request.taskId)),
   });
   log.info(`published ${result.workspace}:${result.layer_name} via ${result.publisher}`);
   return result;

@@ -102,6 +102,8 @@ async function exportCoco(input: InferenceWorkflowInput): Promise<InferenceWorkf
     const result = await CancellationScope.nonCancellable(() =>
       run({ inferenceId: input.inferenceId, modelId: input.modelId }),
     );
+    // Regression outputs have no object classes: the export says why it wrote nothing.
+    if (result.skipped && patched('coco-export-skips-regression')) return { skipped: result.skipped };
     return { key: result.cocoKey, annotations: result.annotations };
   } catch (error) {
     return { error: failureMessage(error) };

@@ -42,6 +42,7 @@ export function webhookEvent(plan: WebhookPlan, state: InferenceWorkflowState, s
           : {}),
       })),
       coco_url: state.coco?.key ? cocoUrl(api, source.inferenceId) : null,
+      ...(state.coco?.skipped ? { coco_skipped: state.coco.skipped } : {}),
       ...(state.results
         ? {
             stac_url: state.results.key ? stacCollectionUrl(api, source.inferenceId) : null,

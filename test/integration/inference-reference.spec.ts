@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ModelInputDataSpec } from '../../workflows/contract/model-spec';
+import { maskNodata, type ModelInputDataSpec } from '../../workflows/contract/model-spec';
 import { readGeoTiff } from '../../src/geo/raster/decode';
 import { writeMaskGeoTiff } from '../../src/geo/raster/mask-geotiff';
 import { ModelThreadPool } from '../../src/geo/model/model-thread';
@@ -96,7 +96,7 @@ describe('inference against the independent Python reference', () => {
     expect(progress).toEqual([9, 9]);
     const ours = path.join(tmp, 'ours.tif');
     await writeMaskGeoTiff(ours, mask, raster.width, raster.height, raster.georef, {
-      nodata: SPEC.output_nodata ?? 255,
+      nodata: maskNodata(SPEC),
     });
 
     const specFile = path.join(tmp, 'spec.json');

@@ -90,6 +90,8 @@ describe('inference workflow orchestration', () => {
     warnTaskSuffix?: string;
     blockInference?: boolean;
     slowExport?: boolean;
+    /** The COCO export finds a regression model: nothing to export, with the reason. */
+    cocoSkipped?: string;
   }): PipelineActivities {
     return withGroups({
       async fetchTaskInput(request) {
@@ -142,6 +144,7 @@ describe('inference workflow orchestration', () => {
           projections.push({ kind: 'coco', status: 'STARTED', taskId: request.inferenceId });
           await new Promise((resolve) => setTimeout(resolve, 1500));
         }
+        if (behaviour.cocoSkipped) return { cocoKey: '', images: 0, annotations: 0, skipped: behaviour.cocoSkipped };
         projections.push({ kind: 'coco', status: 'EXPORTED', taskId: request.inferenceId });
         return { cocoKey: `inferences/${request.inferenceId}/coco.json`, images: 3, annotations: 7 };
       },
@@ -228,6 +231,19 @@ describe('inference workflow orchestration', () => {
     await recordHistory('completed', args.inferenceId);
     // The same run with the results export (STAC, vectors, previews) after COCO.
     await recordHistory('completed-results', args.inferenceId);
+  });
+
+  it('records why the COCO export was skipped (a regression model) on the coco state; the history replays', async () => {
+    const args = input(['http://a/1.tif']);
+    const reason = 'model tiny is a regression model: nothing to export as COCO';
+    const state = (await withWorker(scriptedActivities({ cocoSkipped: reason }), (taskQueue) =>
+      client.workflow.execute('inferenceWorkflow', { taskQueue, workflowId: args.inferenceId, args: [args] }),
+    )) as InferenceWorkflowState;
+    expect(state.status).toBe('COMPLETED');
+    expect(state.coco).toEqual({ skipped: reason });
+    const history = await client.workflow.getHandle(args.inferenceId).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await sharedWorkflowBundle() }, history, args.inferenceId);
+    await recordHistory('coco-skipped', args.inferenceId);
   });
 
   it('fails only the task with bad input; the others finish; the inference is FAILED', async () => {

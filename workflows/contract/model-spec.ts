@@ -19,7 +19,7 @@ export interface ModelClassSpec {
   background?: boolean;
 }
 
-export interface ModelInputDataSpec {
+export interface ModelInputDataSpec extends ModelOutputKindSpec {
   /** Bands in the order the model expects them as input channels. */
   bands: ModelBandSpec[];
   /** reflectance = (dn + offset) * scale, applied before normalization. Default scale 1, offset 0. */
@@ -38,15 +38,21 @@ export interface ModelInputDataSpec {
   tile_blending?: TileBlending;
   /** Input pixel value meaning "no data" (all bands equal to it) -> output nodata. */
   nodata?: number;
-  /** Output classes; the model emits one logit channel per class, in this order of `value`. */
+  /**
+   * Output classes; the model emits one logit channel per class, in this order of `value`. Regression models have
+   * none (stored as []).
+   */
   classes: ModelClassSpec[];
   /**
    * Ground sampling distance in metres of chips built from bbox / polygons / tiles (STAC sources); every
    * band is resampled to this grid in the scene's CRS. Default 10.
    */
   resolution?: number;
-  /** Output value written where the input has no data. Default 255. */
-  output_nodata?: number;
+  /**
+   * Output value written where the input has no data. Segmentation: an integer 0-255, default 255. Regression: a
+   * number or 'NaN' (the default).
+   */
+  output_nodata?: number | 'NaN';
   /**
    * The input preview written beside each prediction: three of `bands` by name as red, green, blue, each
    * stretched between two percentiles of its valid pixels. Default: the bands named red/green/blue (or
@@ -97,6 +103,56 @@ export interface ModelTemporalSpec {
   layout: TemporalLayout;
   /** A second ONNX input (by name) taking each frame's acquisition date as float32. */
   dates_input?: { name: string; encoding: FrameDateEncoding };
+}
+
+/** What the model's output means and how big its input tiles may be (src/geo/model/output-kinds.ts). */
+export interface ModelOutputKindSpec {
+  /** `segmentation` (default): one logit channel per class, argmax -> uint8 mask. `regression`: float channels. */
+  task_type?: ModelTaskType;
+  /**
+   * Segmentation only: also write per-class softmax probabilities as a second COG beside the mask. `true` or
+   * 'uint8': percent 0-100 per band (bands sum to 100 +/- rounding), 255 nodata; 'float32': 0-1, NaN nodata.
+   */
+  probabilities?: boolean | 'uint8' | 'float32';
+  /** Regression only: the unit of the output values (e.g. 'Mg/ha', 'm'). */
+  units?: string;
+  /** Regression only: written value = model output * output_scale + output_offset. Default 1 and 0. */
+  output_scale?: number;
+  output_offset?: number;
+  /** Regression only: the value range the colormap spans in tiles, legends and styles (after scale/offset). */
+  rescale?: [number, number];
+  /** Regression only: a colormap name of COLORMAP_NAMES (default viridis). */
+  colormap?: string;
+  /** Regression only: names of the output channels (default band_1, band_2, ...). */
+  output_bands?: string[];
+  /**
+   * `fixed`: the graph takes tile_size x tile_size only; `dynamic`: any H x W (a request's chip_size picks it).
+   * Inferred from the graph's input H/W at registration when not given.
+   */
+  input_size?: 'fixed' | 'dynamic';
+}
+
+export const MODEL_TASK_TYPES = ['segmentation', 'regression'] as const;
+export type ModelTaskType = (typeof MODEL_TASK_TYPES)[number];
+
+export function taskTypeOf(spec: Pick<ModelInputDataSpec, 'task_type'>): ModelTaskType {
+  return spec.task_type ?? 'segmentation';
+}
+
+/** The output nodata of a class mask (uint8): the spec's, else 255. */
+export function maskNodata(spec: Pick<ModelInputDataSpec, 'output_nodata'>): number {
+  return typeof spec.output_nodata === 'number' ? spec.output_nodata : 255;
+}
+
+/** The output nodata of a regression output (float32): the spec's value, NaN by default. */
+export function regressionNodata(spec: Pick<ModelInputDataSpec, 'output_nodata'>): number {
+  return typeof spec.output_nodata === 'number' ? spec.output_nodata : Number.NaN;
+}
+
+/** The data type of the probabilities COG, or undefined when the spec asks for none. */
+export function probabilitiesType(spec: Pick<ModelInputDataSpec, 'probabilities'>): 'uint8' | 'float32' | undefined {
+  if (spec.probabilities === true) return 'uint8';
+  return spec.probabilities ? spec.probabilities : undefined;
 }
 
 export const TILE_BLENDINGS = ['center', 'linear', 'cosine'] as const;

@@ -168,7 +168,7 @@ export interface InferenceWorkflowState {
   tasks: TaskState[];
   webhook?: { status: 'SENDING' | 'DELIVERED' | 'FAILED' | 'SKIPPED'; message?: string };
   /** COCO export of the finished tasks' masks (storage key), or why it failed. */
-  coco?: { key?: string; annotations?: number; error?: string };
+  coco?: { key?: string; annotations?: number; error?: string; skipped?: string };
   /** STAC catalog, vectors and previews of the finished tasks (the Collection's storage key), or why they failed. */
   results?: { key?: string; items?: number; features?: number; error?: string };
 }

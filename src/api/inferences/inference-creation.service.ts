@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { checkChipSize } from './chip-size';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Request } from 'express';
 import { storageKeys } from '../../platform/storage/keys';
@@ -123,6 +124,7 @@ export class InferenceCreationService {
     const webhookUrl = await this.webhookFor(request);
     const model = await this.models.resolveForInference(request.model_id, request.model_display_name, createdBy);
     await this.checkPostProcessing(request, model);
+    checkChipSize(request.chip_size, model.modelInputDataSpec);
     const processor = request.generic_processor_id
       ? await this.processors.planForInference(request.generic_processor_id, createdBy)
       : undefined;
@@ -154,6 +156,7 @@ export class InferenceCreationService {
         genericProcessorId: request.generic_processor_id ?? null,
         // Zod leaves keys that were not given out, so every value present is a boolean.
         postProcessing: (request.post_processing as Record<string, boolean> | undefined) ?? null,
+        chipSize: request.chip_size ?? null,
         status: 'PENDING',
         statusMessage: null,
         workflowId: id,

@@ -91,8 +91,6 @@ const inferenceFields = z.object({
   temporal_domain: z.array(temporalEntry).max(366),
   maxcc: z.number().int().min(0).max(100).optional(),
   data_source: z.enum(DATA_SOURCES).optional(),
-  // Accepted for the InstaGeo task API (issue 14 item 3 gives it its meaning).
-  chip_size: z.number().int().min(8).max(4096).optional(),
   fine_tuning_id: z.string().max(200).optional(),
   generic_processor_id: z.string().uuid('must be a UUID').optional(),
   webhook_url: httpUrl.optional(),
@@ -101,6 +99,13 @@ const inferenceFields = z.object({
     .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be a Standard Webhooks secret: whsec_ + base64')
     .optional(),
   temporal: requestTemporalSchema.optional(),
+  chip_size: z
+    .number()
+    .int('must be an integer')
+    .min(8)
+    .max(4096)
+    .optional()
+    .describe("tile size the model runs on: any size for a dynamic-input model; a fixed one's tile_size only"),
   post_processing: z
     .object(Object.fromEntries(POST_PROCESSING_KEYS.map((key) => [key, z.boolean().optional()])))
     .strict()

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { pagingQueryFields } from '../http/paging';
 import { TILE_BLENDINGS } from '../../../workflows/contract/model-spec';
 import { modelTemporalSpecSchema } from './temporal.dto';
+import { outputKindFields } from './output-kind.dto';
 
 const hexColor = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #1f77b4');
 
@@ -72,8 +73,9 @@ export const modelInputDataSpecSchema = z
           })
           .strict(),
       )
-      .min(1, 'at least one class is required'),
-    output_nodata: z.number().int().min(0).max(255).optional(),
+      .optional(),
+    output_nodata: z.union([z.number().finite(), z.literal('NaN')]).optional(),
+    ...outputKindFields,
     resolution: z.number().finite().min(0.5).max(10_000).optional(),
     vectors: z
       .object({
@@ -129,8 +131,11 @@ export const modelInputDataSpecSchema = z
         }
       }
     }
+    if (spec.task_type === 'regression') return;
+    if (!spec.classes || spec.classes.length === 0)
+      context.addIssue({ code: z.ZodIssueCode.custom, path: ['classes'], message: 'at least one class is required' });
     const values = new Set<number>();
-    spec.classes.forEach((entry, index) => {
+    (spec.classes ?? []).forEach((entry, index) => {
       if (values.has(entry.value))
         context.addIssue({
           code: z.ZodIssueCode.custom,
@@ -140,13 +145,21 @@ export const modelInputDataSpecSchema = z
       values.add(entry.value);
     });
     const nodata = spec.output_nodata ?? 255;
-    if (values.has(nodata))
+    if (nodata === 'NaN' || !Number.isInteger(nodata) || nodata < 0 || nodata > 255)
+      context.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['output_nodata'],
+        message: 'must be an integer 0-255 for a segmentation model (its mask is uint8)',
+      });
+    else if (values.has(nodata))
       context.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['output_nodata'],
         message: `${nodata} is also a class value`,
       });
-  });
+  })
+  // Regression models have no classes: stored as [] so every reader of `classes` sees a list.
+  .transform((spec) => ({ ...spec, classes: spec.classes ?? [] }));
 
 export const geoserverPushSchema = z
   .object({

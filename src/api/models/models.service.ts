@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { checkOutputKindAgainstGraph } from './output-kind-check';
+import { taskTypeOf } from '../../../workflows/contract/model-spec';
 import * as fs from 'node:fs';
 import { Inject, Injectable } from '@nestjs/common';
 import { QueryFailedError } from 'typeorm';
@@ -126,7 +128,13 @@ function checkSignatureAgainstSpec(
     }
   }
   const outputDims = (output.dims ?? []) as Dim[];
-  if (outputDims.length === 4 && isFixed(outputDims[1]) && outputDims[1] !== spec.classes.length) {
+  checkOutputKindAgainstGraph(spec, { inputDims, outputDims, outputType: output.type });
+  if (
+    taskTypeOf(spec) === 'segmentation' &&
+    outputDims.length === 4 &&
+    isFixed(outputDims[1]) &&
+    outputDims[1] !== spec.classes.length
+  ) {
     throw ApiError.unprocessable(
       `model_input_data_spec.classes: the model outputs ${outputDims[1]} class channels but ${spec.classes.length} classes are declared`,
       'model_input_data_spec.classes',

@@ -1,4 +1,5 @@
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { legendPng, type Legend } from '../../geo/tiles/legend';
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiError } from '../http/api-error';
@@ -36,6 +37,40 @@ export class TilesController {
     enum: [...TILE_LAYERS],
     description: 'prediction (default) or input-preview (true-colour input, from the results export)',
   })
+  @ApiOperation({
+    summary:
+      "Legend of a task's prediction layer: class swatches (segmentation) or a colorbar (regression), as JSON or PNG; the tile token is the credential",
+  })
+  @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
+  @Get(':taskId/legend.:format')
+  async legend(
+    @Param('taskId') taskId: string,
+    @Param('format') format: string,
+    @Query('token') token: unknown,
+    @Res() response: Response,
+  ): Promise<void> {
+    if (format !== 'json' && format !== 'png') throw ApiError.notFound(`no legend format ${format} (json or png)`);
+    const check = await this.tiles.checkToken(taskId, token);
+    if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
+    let legend: Legend;
+    try {
+      legend = await this.tiles.legend(taskId);
+    } catch (error) {
+      if (error instanceof TileNotFoundError) throw ApiError.notFound(error.message);
+      throw error;
+    }
+    response.status(200);
+    response.setHeader('Access-Control-Allow-Origin', '*');
+    response.setHeader('Cache-Control', 'private, max-age=60');
+    if (format === 'json') {
+      response.setHeader('Content-Type', 'application/json');
+      response.end(JSON.stringify(legend));
+    } else {
+      response.setHeader('Content-Type', 'image/png');
+      response.end(legendPng(legend));
+    }
+  }
+
   @Get(':taskId/:z/:x/:y.png')
   async tile(
     @Param('taskId') taskId: string,

@@ -11,6 +11,8 @@ import { openStoredGeoTiff } from '../../geo/tiles/open-output';
 import { classColourMap, TileRenderer, type ColourMap } from '../../geo/tiles/cog-tiles';
 import { signTileToken, verifyTileToken, type TileTokenCheck } from '../../geo/tiles/tile-token';
 import { TokenGenerations } from '../auth/token-generations';
+import { maskNodata, regressionNodata, taskTypeOf } from '../../../workflows/contract/model-spec';
+import { displayRange, legendOf, rampColourMap, type Legend } from '../../geo/tiles/legend';
 
 /** The tile layers of a task: its prediction (class colours) and the true-colour preview of its input. */
 export const TILE_LAYERS = ['prediction', 'input-preview'] as const;
@@ -24,6 +26,7 @@ interface TileTask {
   /** Cache identity of the output: a rerun that rewrites the same key updates the task, so caches miss. */
   rasterId: string;
   colours: ColourMap;
+  legend: Legend;
 }
 
 export class TileNotFoundError extends Error {}
@@ -84,15 +87,29 @@ export class TilesService {
     const inference = await this.inferences.findById(task.inferenceId);
     const model = inference && (await this.models.findById(inference.modelId));
     const spec = model?.modelInputDataSpec;
+    // Regression outputs: the colormap over rescale, else over the values' range of the step result.
+    const stats = (
+      task.outputs?.['model-inference'] as
+        { value_stats?: Array<{ min: number | null; max: number | null }> } | undefined
+    )?.value_stats?.[0];
+    const regression = spec !== undefined && taskTypeOf(spec) === 'regression';
     const entry = {
       taskId,
       outputKey: task.outputKey,
       inputPreviewKey: (task.outputs?.results as { input_preview_key?: string } | undefined)?.input_preview_key ?? null,
       rasterId: `${task.outputKey}@${task.updatedAt.getTime()}`,
-      colours: classColourMap(spec?.classes ?? [], spec?.output_nodata ?? 255),
+      colours: regression
+        ? rampColourMap(spec.colormap, displayRange(spec, stats), regressionNodata(spec))
+        : classColourMap(spec?.classes ?? [], maskNodata(spec ?? {})),
+      legend: spec ? legendOf(spec, stats) : legendOf({ bands: [], tile_size: 1, tile_overlap: 0, classes: [] }),
     };
     this.tasks.set(taskId, entry);
     return entry;
+  }
+
+  /** The legend of a task's prediction layer: class swatches or a colorbar (JSON; legendPng draws it). */
+  async legend(taskId: string): Promise<Legend> {
+    return (await this.task(taskId)).legend;
   }
 
   /** Bounds and zoom range of a task's output (the map page fits its view to them). */

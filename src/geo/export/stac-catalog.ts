@@ -4,7 +4,7 @@
  * (a static, self-contained catalog next to the outputs in object storage); the API rewrites them into
  * signed URLs and API links when it serves them.
  */
-import type { ModelClassSpec, ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import { maskNodata, type ModelClassSpec, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 import { lonLatTransform } from '../crs/epsg';
 
 export const STAC_VERSION = '1.1.0';
@@ -88,6 +88,8 @@ export interface TaskItemInput {
   provenance: Provenance;
   /** The prediction COG: role data. */
   prediction: StacAssetRef;
+  /** raster:bands of a continuous (regression) prediction, in place of the class mask's single band. */
+  predictionBands?: Array<Record<string, unknown>>;
   others: Record<string, StacAssetRef>;
   /** When the outputs were written (the Item's `created` / `updated`, processing:datetime). */
   writtenAt: string;
@@ -190,7 +192,7 @@ function mlmProperties(provenance: Provenance, grid: OutputGrid) {
           dim_order: ['batch', 'channel', 'height', 'width'],
           data_type: 'uint8',
         },
-        'classification:classes': classificationClasses(spec.classes, spec.output_nodata ?? 255),
+        'classification:classes': classificationClasses(spec.classes, maskNodata(spec)),
         post_processing_function: null,
       },
     ],
@@ -212,7 +214,7 @@ export function taskItem(input: TaskItemInput) {
     type: input.prediction.type,
     title: input.prediction.title,
     roles: input.prediction.roles,
-    'raster:bands': [
+    'raster:bands': input.predictionBands ?? [
       {
         data_type: input.outputDataType,
         nodata: input.outputNodata,

@@ -10,7 +10,14 @@ import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { providerName } from '../../../workflows/contract/execution-providers';
 import type { FromModelThread, SegmentJob, SerializedError, TensorInfo, ToModelThread } from './model-thread';
-import { DEFAULT_TILE_BLENDING } from '../../../workflows/contract/model-spec';
+import {
+  DEFAULT_TILE_BLENDING,
+  maskNodata,
+  probabilitiesType,
+  regressionNodata,
+  taskTypeOf,
+} from '../../../workflows/contract/model-spec';
+import { ContinuousAccumulator } from './continuous';
 import {
   BlendAccumulator,
   bandPlans,
@@ -190,6 +197,10 @@ interface Prepared {
   classValues: Uint8Array;
   /** Weighted sums of overlapping tiles (tile_blending linear / cosine); absent for `center`. */
   blend?: BlendAccumulator;
+  /** Regression values, or the class probabilities of a segmentation model that writes them. */
+  continuous?: ContinuousAccumulator;
+  /** Regression: no class mask, only `continuous`. */
+  regression: boolean;
 }
 
 interface Request {
@@ -236,7 +247,7 @@ function accept(id: number, job: SegmentJob): void {
         job.fixedBatch,
         spec.tile_size,
         spec.bands.length,
-        spec.classes.length,
+        job.outputChannels,
         job.inputName ?? null,
         job.tileShape ?? null,
         job.dates ? [job.dates.name, job.dates.shape] : null,
@@ -263,15 +274,30 @@ function prepare(request: Request): Prepared | undefined {
       job.nodata,
       pixels,
     );
-    const mask = new Uint8Array(pixels);
+    const regression = taskTypeOf(job.spec) === 'regression';
+    const mask = new Uint8Array(regression ? 0 : pixels);
     const classValues = Uint8Array.from(job.spec.classes.map((c) => c.value));
     const blending = job.spec.tile_blending ?? DEFAULT_TILE_BLENDING;
+    const continuous =
+      regression || probabilitiesType(job.spec)
+        ? new ContinuousAccumulator(
+            job.width,
+            job.height,
+            job.spec.tile_size,
+            job.spec.tile_overlap,
+            job.outputChannels,
+            blending,
+            regression ? 'identity' : 'softmax',
+          )
+        : undefined;
     request.prepared = {
       plans,
       nodata,
       mask,
       classValues,
-      ...(blending === 'center'
+      regression,
+      ...(continuous ? { continuous } : {}),
+      ...(blending === 'center' || regression
         ? {}
         : {
             blend: new BlendAccumulator(
@@ -297,11 +323,40 @@ function finish(request: Request, prepared: Prepared): void {
   const { mask, nodata } = prepared;
   prepared.blend?.finish();
   if (nodata) {
-    const outputNodata = request.job.spec.output_nodata ?? 255;
+    const outputNodata = maskNodata(request.job.spec);
     for (let i = 0; i < mask.length; i++) if (nodata[i] === 1) mask[i] = outputNodata;
   }
+  const values = prepared.continuous ? finishContinuous(request.job, prepared.continuous, nodata) : undefined;
   remove(request);
-  post({ type: 'segmented', id: request.id, mask, provider: request.provider ?? 'cpu' }, [mask.buffer as ArrayBuffer]);
+  post(
+    {
+      type: 'segmented',
+      id: request.id,
+      mask,
+      provider: request.provider ?? 'cpu',
+      ...(values ? { values, channels: prepared.continuous!.channels } : {}),
+    },
+    [mask.buffer as ArrayBuffer, ...(values ? [values.buffer as ArrayBuffer] : [])],
+  );
+}
+
+/** Regression: output * output_scale + output_offset, nodata pixels set to output_nodata. Probabilities: NaN there. */
+function finishContinuous(job: SegmentJob, continuous: ContinuousAccumulator, nodata: Uint8Array | null): Float32Array {
+  continuous.finish();
+  const { values, channels } = continuous;
+  const pixels = job.width * job.height;
+  const regression = taskTypeOf(job.spec) === 'regression';
+  const scale = regression ? (job.spec.output_scale ?? 1) : 1;
+  const offset = regression ? (job.spec.output_offset ?? 0) : 0;
+  const fill = regression ? regressionNodata(job.spec) : Number.NaN;
+  for (let c = 0; c < channels; c++) {
+    const base = c * pixels;
+    for (let i = 0; i < pixels; i++) {
+      if (nodata !== null && nodata[i] === 1) values[base + i] = fill;
+      else if (scale !== 1 || offset !== 0) values[base + i] = values[base + i]! * scale + offset;
+    }
+  }
+  return values;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -353,7 +408,7 @@ async function runOnce(): Promise<void> {
 
   const tileSize = spec.tile_size;
   const channels = spec.bands.length;
-  const classes = spec.classes.length;
+  const classes = head.job.outputChannels;
   const plane = tileSize * tileSize;
   const perTile = channels * plane;
   const runSize = fixedBatch ? batchSize : taken.length;
@@ -393,19 +448,22 @@ async function runOnce(): Promise<void> {
       );
     }
     const logits = output.data as Float32Array;
+    taken.forEach(({ prepared, tile }, i) => prepared.continuous?.add(logits, i * classes * plane, tile));
     taken.forEach(({ request, prepared, tile }, i) =>
-      prepared.blend
-        ? prepared.blend.add(logits, i * classes * plane, tile)
-        : writeCore(
-            prepared.mask,
-            logits,
-            i * classes * plane,
-            tile,
-            tileSize,
-            request.job.width,
-            classes,
-            prepared.classValues,
-          ),
+      prepared.regression
+        ? undefined
+        : prepared.blend
+          ? prepared.blend.add(logits, i * classes * plane, tile)
+          : writeCore(
+              prepared.mask,
+              logits,
+              i * classes * plane,
+              tile,
+              tileSize,
+              request.job.width,
+              classes,
+              prepared.classValues,
+            ),
     );
   } catch (error) {
     for (const request of involved) fail(request, error);

@@ -47,6 +47,8 @@ export interface SegmentJob {
   tileShape?: number[];
   /** The model's per-frame date input: its name, one stack's values (flattened) and their shape without batch. */
   dates?: { name: string; values: number[]; shape: number[] };
+  /** Channels of the model output: classes for segmentation, the regression channels otherwise. */
+  outputChannels: number;
 }
 
 export interface TensorInfo {
@@ -67,8 +69,12 @@ export interface ModelSignatureInfo {
 
 /** A segmented raster: one class value per pixel, and the execution provider that computed it. */
 export interface SegmentOutcome {
+  /** Class values (segmentation); empty for regression. */
   mask: Uint8Array;
   executionProvider: string;
+  /** Regression values or class probabilities (0-1): `channels` planes of width x height, band-sequential. */
+  values?: Float32Array;
+  channels?: number;
 }
 
 export interface ModelThreadPoolOptions {
@@ -94,7 +100,7 @@ export type ToModelThread =
 export type FromModelThread =
   | { type: 'described'; id: number; signature: ModelSignatureInfo }
   | { type: 'progress'; id: number; done: number; total: number }
-  | { type: 'segmented'; id: number; mask: Uint8Array; provider: string }
+  | { type: 'segmented'; id: number; mask: Uint8Array; provider: string; values?: Float32Array; channels?: number }
   | { type: 'failed'; id: number; error: SerializedError }
   /** One session.run: how many tiles it computed (padding excluded) and from how many requests. */
   | { type: 'ran'; tiles: number; requests: number };
@@ -505,7 +511,11 @@ export class ModelThreadPool {
         if (call.kind !== 'segment') return;
         this.untrack(thread, call);
         this.settle(call);
-        call.resolve({ mask: message.mask, executionProvider: message.provider });
+        call.resolve({
+          mask: message.mask,
+          executionProvider: message.provider,
+          ...(message.values ? { values: message.values, channels: message.channels ?? 1 } : {}),
+        });
         this.dispatch();
         break;
       case 'failed':

@@ -36,7 +36,7 @@ import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 import type { ExecutionProviderName } from '../../../workflows/contract/execution-providers';
-import type { TileBlending } from '../../../workflows/contract/model-spec';
+import { taskTypeOf, type TileBlending } from '../../../workflows/contract/model-spec';
 import type { ModelThreadPool, PreparedJob, SegmentJob, SegmentOutcome } from './model-thread';
 import type { Raster, RasterTypedArray } from '../raster/raster';
 import {
@@ -498,6 +498,8 @@ export class OnnxSegmenter {
     readonly providerFallback: string | undefined,
     /** Time series models whose graph fixes the number of frames: that number. */
     readonly fixedFrames: number | undefined,
+    /** Channels of the model output: one per class, or the regression channels. */
+    readonly outputChannels: number,
     /**
      * Threads auto (ONNX_INTRA_OP_THREADS unset) on a pool of several threads: the options of inputs that fit in one
      * run (small files), with a share of the cores each (one per thread on a pool of one per core), so many run side
@@ -556,16 +558,25 @@ export class OnnxSegmenter {
       );
     }
     const outDims = output.shape;
-    if (outDims.length === 4 && fixed(outDims[1]) && outDims[1] !== spec.classes.length) {
-      throw new ModelShapeError(
-        `the model outputs ${outDims[1]} class channels but the spec declares ${spec.classes.length} classes`,
-      );
+    const regression = taskTypeOf(spec) === 'regression';
+    if (regression) {
+      if (output.type !== 'float32')
+        throw new ModelShapeError(`the regression output "${output.name}" is ${output.type}; float32 is required`);
+    } else {
+      if (outDims.length === 4 && fixed(outDims[1]) && outDims[1] !== spec.classes.length) {
+        throw new ModelShapeError(
+          `the model outputs ${outDims[1]} class channels but the spec declares ${spec.classes.length} classes`,
+        );
+      }
+      if (spec.classes.length === 0) throw new ModelShapeError('the spec declares no classes');
+      for (const value of [...spec.classes.map((c) => c.value), spec.output_nodata ?? 255]) {
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 255)
+          throw new ModelShapeError(
+            `class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`,
+          );
+      }
     }
-    if (spec.classes.length === 0) throw new ModelShapeError('the spec declares no classes');
-    for (const value of [...spec.classes.map((c) => c.value), spec.output_nodata ?? 255]) {
-      if (!Number.isInteger(value) || value < 0 || value > 255)
-        throw new ModelShapeError(`class and output_nodata values must be integers 0..255 (uint8 mask), got ${value}`);
-    }
+    const outputChannels = regressionChannels(spec, outDims) ?? spec.classes.length;
     const fixedBatch = fixed(dims[0]);
     const defaultBatch = executionProvider === 'cuda' ? GPU_BATCH_SIZE : CPU_BATCH_SIZE;
     const batchSize = fixedBatch ? (dims[0] as number) : Math.max(1, Math.floor(options.batchSize ?? defaultBatch));
@@ -581,6 +592,7 @@ export class OnnxSegmenter {
       executionProvider,
       providerFallback,
       spec.temporal ? graphFrames(spec.temporal, spec.bands.length, dims) : undefined,
+      outputChannels,
       autoThreads && executionProvider !== 'cuda' && threads.maxThreads > 1
         ? {
             ...sessionOptions,
@@ -666,6 +678,7 @@ export class OnnxSegmenter {
       bandCount: raster.bandCount,
       nodata: spec.nodata ?? raster.nodata,
       ...stack.job,
+      outputChannels: this.outputChannels,
     };
     return { job, transfer };
   }
@@ -714,4 +727,21 @@ export interface FrameStack {
   spec: ModelInputDataSpec;
   frames: number;
   job: Pick<SegmentJob, 'inputName' | 'tileShape' | 'dates'>;
+}
+
+/**
+ * Output channels of a regression model: the graph's fixed channel dimension, else the spec's output_bands, else 1;
+ * undefined for segmentation. A spec naming output_bands that disagree with the graph is a shape error.
+ */
+export function regressionChannels(
+  spec: ModelInputDataSpec,
+  outputDims: ReadonlyArray<number | string>,
+): number | undefined {
+  if (taskTypeOf(spec) !== 'regression') return undefined;
+  const graph =
+    outputDims.length === 4 && typeof outputDims[1] === 'number' && outputDims[1] > 0 ? outputDims[1] : undefined;
+  const named = spec.output_bands?.length;
+  if (graph !== undefined && named !== undefined && graph !== named)
+    throw new ModelShapeError(`the model outputs ${graph} channels but the spec names ${named} output_bands`);
+  return graph ?? named ?? 1;
 }

@@ -12,6 +12,7 @@
  */
 import { StepFailure } from '../../../workflows/contract/errors';
 import { XMLBuilder } from 'fast-xml-parser';
+import { rampStyleSld } from './ramp-style';
 import type { ModelClassSpec } from '../../../workflows/contract/model-spec';
 import type { ObjectStore } from '../../platform/storage/object-store';
 import { layerName, type MapPublisher, type PublishRequest, type PublishResult } from './publisher';
@@ -156,7 +157,9 @@ export class GeoServerPublisher implements MapPublisher {
     // A true-colour layer keeps GeoServer's default raster style (RGB(A) bands as they are).
     if (!request.trueColour) {
       // 3. Style from the model's classes: create, or update when it exists (403).
-      const sld = classStyleSld(style, request.classes ?? [], request.outputNodata ?? null);
+      const sld = request.ramp
+        ? rampStyleSld(style, request.ramp)
+        : classStyleSld(style, request.classes ?? [], request.outputNodata ?? null);
       const created = await this.call('POST', `/rest/workspaces/${ws}/styles?name=${encodeURIComponent(style)}`, {
         body: sld,
         contentType: 'application/vnd.ogc.sld+xml',

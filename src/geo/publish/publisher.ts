@@ -2,6 +2,7 @@ import type { GeoserverPushConfig, ModelClassSpec } from '../../../workflows/con
 import type { ObjectStore } from '../../platform/storage/object-store';
 import { TileRaster } from '../tiles/cog-tiles';
 import { openStoredGeoTiff } from '../tiles/open-output';
+import type { RampStyle } from './ramp-style';
 
 export interface PublishRequest {
   inferenceId: string;
@@ -14,6 +15,8 @@ export interface PublishRequest {
   classes?: ModelClassSpec[];
   /** Output value meaning no data (transparent in the style). */
   outputNodata?: number | null;
+  /** A continuous (regression) output: styled with a colour ramp instead of class colours. */
+  ramp?: RampStyle;
   /** A true-colour raster (an input preview): shown with the server's default raster style, no class style. */
   trueColour?: boolean;
 }

@@ -11,6 +11,7 @@ import { OwnedModelsApiKeys1733250000000 } from './migrations/1733250000000-owne
 import { ProcessorStyle1733300000000 } from './migrations/1733300000000-processor-style';
 import { WebhookDeliveryStatus1733350000000 } from './migrations/1733350000000-webhook-delivery-status';
 import { ModelVersionsGolden1733400000000 } from './migrations/1733400000000-model-versions-golden';
+import { InferenceChipSize1733600000000 } from './migrations/1733600000000-inference-chip-size';
 import { InstageoTasks1733620000000 } from './migrations/1733620000000-instageo-tasks';
 
 export const MIGRATIONS = [
@@ -25,6 +26,7 @@ export const MIGRATIONS = [
   ProcessorStyle1733300000000,
   WebhookDeliveryStatus1733350000000,
   ModelVersionsGolden1733400000000,
+  InferenceChipSize1733600000000,
   InstageoTasks1733620000000,
 ];
 

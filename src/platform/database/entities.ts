@@ -98,6 +98,8 @@ export class InferenceEntity {
   @Column({ name: 'fine_tuning_id', type: 'varchar', length: 200, nullable: true }) fineTuningId!: string | null;
   @Column({ name: 'generic_processor_id', type: 'uuid', nullable: true }) genericProcessorId!: string | null;
   @Column({ name: 'post_processing', type: 'jsonb', nullable: true }) postProcessing!: Record<string, boolean> | null;
+  /** The request's chip_size: the model runs on tiles of this size (dynamic models; fixed ones: their tile_size). */
+  @Column({ name: 'chip_size', type: 'int', nullable: true }) chipSize!: number | null;
   @Index() @Column({ type: 'varchar', length: 16 }) status!: InferenceStatus;
   @Column({ name: 'status_message', type: 'text', nullable: true }) statusMessage!: string | null;
   @Column({ name: 'workflow_id', type: 'varchar', length: 200 }) workflowId!: string;

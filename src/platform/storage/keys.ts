@@ -9,6 +9,8 @@ export const storageKeys = {
   /** What the data-fetch step chose for a STAC chip (item, collection, classification scheme, grid). */
   taskChipMetadata: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/chip.json`,
   modelOutput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/model-output.tif`,
+  /** Per-class softmax probabilities of a segmentation model that writes them (spec `probabilities`). */
+  modelProbabilities: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/probabilities.tif`,
   processorOutput: (inferenceId: string, taskId: string) => `inferences/${inferenceId}/${taskId}/processed.tif`,
   /** As in the REST contract: `processor_file_path` is `{id}/{file name}`. */
   processorFile: (processorId: string, fileName: string) => `${processorId}/${fileName}`,

@@ -148,6 +148,7 @@ export class FakeInferences implements Surface<InferencesRepository> {
       spatialDomain: { urls: ['https://example.com/a.tif'] },
       temporalDomain: [],
       maxcc: null,
+      chipSize: null,
       fineTuningId: null,
       genericProcessorId: null,
       postProcessing: null,
