@@ -11,6 +11,7 @@ import { OwnedModelsApiKeys1733250000000 } from './migrations/1733250000000-owne
 import { ProcessorStyle1733300000000 } from './migrations/1733300000000-processor-style';
 import { WebhookDeliveryStatus1733350000000 } from './migrations/1733350000000-webhook-delivery-status';
 import { ModelVersionsGolden1733400000000 } from './migrations/1733400000000-model-versions-golden';
+import { WorkflowStarts1733630000000 } from './migrations/1733630000000-workflow-starts';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -24,6 +25,7 @@ export const MIGRATIONS = [
   ProcessorStyle1733300000000,
   WebhookDeliveryStatus1733350000000,
   ModelVersionsGolden1733400000000,
+  WorkflowStarts1733630000000,
 ];
 
 /**

@@ -7,6 +7,7 @@ import { ModelsRepository } from './models.repository';
 import { StepLogsRepository } from './step-logs.repository';
 import { TasksRepository } from './tasks.repository';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
+import { WorkflowStartsRepository } from './workflow-starts.repository';
 
 export * from './api-keys.repository';
 export * from './database-probe';
@@ -16,6 +17,7 @@ export * from './models.repository';
 export * from './step-logs.repository';
 export * from './tasks.repository';
 export * from './webhook-deliveries.repository';
+export * from './workflow-starts.repository';
 
 /** Every class over the DataSource, each built as `new Repository(dataSource)`. */
 export const REPOSITORIES: ReadonlyArray<new (dataSource: DataSource) => object> = [
@@ -27,4 +29,5 @@ export const REPOSITORIES: ReadonlyArray<new (dataSource: DataSource) => object>
   StepLogsRepository,
   TasksRepository,
   WebhookDeliveriesRepository,
+  WorkflowStartsRepository,
 ];
