@@ -466,8 +466,15 @@ export class FakePipeline implements Surface<PipelineClient> {
     this.running.add(run.workflowId);
   }
 
+  /** When set, outbox starts fail with this error although Temporal looks reachable (an outage just begun). */
+  startOnceFailure?: Error;
+  /** When set, outbox starts wait for it (a slow server). */
+  startGate?: Promise<void>;
+
   async startOnce(run: StartInferenceRun): Promise<'started' | 'already started'> {
-    if (this.startFailure) throw this.startFailure;
+    await this.startGate;
+    const failure = this.startFailure ?? this.startOnceFailure;
+    if (failure) throw failure;
     if (this.started.some((earlier) => earlier.workflowId === run.workflowId)) return 'already started';
     this.started.push(run);
     this.running.add(run.workflowId);
