@@ -32,6 +32,7 @@ export class WorkflowStartOutbox implements OnApplicationBootstrap, OnApplicatio
   private scanning?: Promise<void>;
   private stopped = false;
   private failingSince?: number;
+  private scanFailing = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -162,10 +163,14 @@ export class WorkflowStartOutbox implements OnApplicationBootstrap, OnApplicatio
       if (room <= 0) return;
       if (this.failingSince !== undefined && (await this.unavailableReason()) !== undefined) return;
       const due = await this.starts.claimDue(room, this.leaseMs, [...this.inFlight.keys()]);
+      this.scanFailing = false;
       for (const start of due) void this.enqueue(start);
     })()
       .catch((error: unknown) => {
-        this.logger.warn(`workflow-start outbox scan failed, retrying: ${(error as Error).message}`);
+        // Once per outage (the database down): the scan runs again every second.
+        if (!this.scanFailing)
+          this.logger.warn(`workflow-start outbox scan failed, retrying every second: ${(error as Error).message}`);
+        this.scanFailing = true;
       })
       .finally(() => (this.scanning = undefined));
     return this.scanning;
