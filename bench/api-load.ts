@@ -133,7 +133,10 @@ async function main(): Promise<void> {
       ? `Temporal at ${process.env.TEMPORAL_ADDRESS}`
       : 'embedded dev server';
     console.log(
-      `${CLIENTS} clients, ${SECONDS} s per route, ${os.cpus().length} CPU(s); npm start with API + worker, ${database}, ${temporal}`,
+      `${CLIENTS} clients, ${SECONDS} s per route, ${os.cpus().length} CPU(s), load average ${os
+        .loadavg()
+        .map((value) => value.toFixed(1))
+        .join(' ')} before the run; npm start with API + worker, ${database}, ${temporal}`,
     );
 
     // Warm-up (connections, JIT), not counted.

@@ -1,4 +1,4 @@
-import { Connection, type Client } from '@temporalio/client';
+import { Connection, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { CREATED_BY, INFERENCE_STATUS, MODEL_ID } from '../../workflows/contract/search-attributes';
 import {
@@ -107,10 +107,41 @@ export class PipelineClient {
    */
   private probeConnection?: Connection;
 
+  /** When Temporal last answered (a start or a ping) and when it last did not, for a cheap reachability check. */
+  private lastAnswerAt = 0;
+  private lastFailureAt = 0;
+  private lastFailure = '';
+  private reachabilityPing?: Promise<string | undefined>;
+
   constructor(
     private readonly client: Client,
     private readonly options: PipelineClientOptions,
   ) {}
+
+  /**
+   * Why Temporal is unreachable now, or undefined when it is not known to be: answers from what starts and
+   * probes saw within `freshMs` when the last of them succeeded, else pings (at most one ping at a time, bounded by
+   * `timeoutMs`). A failure is never trusted from cache, so recovery is seen on the next call.
+   */
+  async unreachableReason(freshMs: number, timeoutMs: number): Promise<string | undefined> {
+    if (this.lastAnswerAt > this.lastFailureAt && Date.now() - this.lastAnswerAt < freshMs) return undefined;
+    this.reachabilityPing ??= this.ping(timeoutMs)
+      .then(
+        () => undefined,
+        () => this.lastFailure,
+      )
+      .finally(() => (this.reachabilityPing = undefined));
+    return this.reachabilityPing;
+  }
+
+  private noteAnswer(): void {
+    this.lastAnswerAt = Date.now();
+  }
+
+  private noteFailure(error: unknown): void {
+    this.lastFailureAt = Date.now();
+    this.lastFailure = error instanceof Error ? error.message : String(error);
+  }
 
   /**
    * Starts the workflow run of an inference; when the start fails, runs `rollback` (undoing what was written
@@ -157,6 +188,36 @@ export class PipelineClient {
             })
           : error,
       );
+    }
+  }
+
+  /**
+   * Starts the workflow of an inference taken from the workflow-start outbox, at most once per id: the server
+   * refuses a second start of the id (REJECT_DUPLICATE, also after the first run has closed), and that answer
+   * counts as done, so a start that is repeated (a lost answer, an API restart) never runs the inference twice.
+   * Errors (Temporal down, the deadline passed) are thrown for the outbox to retry; nothing is rolled back.
+   */
+  async startOnce(run: StartInferenceRun): Promise<'started' | 'already started'> {
+    const timeoutMs = this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    try {
+      await this.client.withDeadline(Date.now() + timeoutMs, () =>
+        this.client.workflow.start(INFERENCE_WORKFLOW_TYPE, {
+          taskQueue: this.options.taskQueue,
+          workflowId: run.workflowId,
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          args: [run.input],
+          ...this.searchAttributes(run.input.modelId, run.createdBy),
+        }),
+      );
+      this.noteAnswer();
+      return 'started';
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        this.noteAnswer();
+        return 'already started';
+      }
+      this.noteFailure(error);
+      throw error;
     }
   }
 
@@ -272,7 +333,13 @@ export class PipelineClient {
   async ping(timeoutMs: number): Promise<void> {
     this.probeConnection ??= Connection.lazy({ address: this.options.address, interceptors: [] });
     const connection = this.probeConnection;
-    await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
+    try {
+      await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
+      this.noteAnswer();
+    } catch (error) {
+      this.noteFailure(error);
+      throw error;
+    }
   }
 
   async close(): Promise<void> {

@@ -240,6 +240,63 @@ describe('worker crash during model-inference', () => {
     }
   }, 420_000);
 
+  it('waits out a PostgreSQL outage mid model step and completes without an operator, spending no attempt', async () => {
+    // The worker reaches PostgreSQL through a proxy the test closes; the API keeps its direct connection.
+    const databaseUrl = new URL(requiredEnv('DATABASE_URL'));
+    const databaseProxy = await startTcpProxy({ host: databaseUrl.hostname, port: Number(databaseUrl.port || 5432) });
+    databaseUrl.host = databaseProxy.address;
+    const outageSeconds = Number(process.env.DB_OUTAGE_SECONDS ?? 20);
+    const logFile = path.join(workDir, 'worker-db-outage.log');
+    const worker = spawnWorker(
+      {
+        ...stack.env,
+        DATA_DIR: path.join(workDir, 'worker-db-outage-data'),
+        DATABASE_URL: databaseUrl.toString(),
+        LOG_LEVEL: 'warn',
+      },
+      logFile,
+    );
+    try {
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [fixtures.url('scene.tif')] },
+        temporal_domain: [],
+      });
+      expect(created.status).toBe(201);
+      const handle = temporal.workflow.getHandle(created.body.id);
+      await poll('the model step tiling', async () =>
+        (await pendingActivities(handle)).find((activity) => activity.name === 'runModelInference' && activity.details)
+          ? true
+          : undefined,
+      );
+      await databaseProxy.close();
+      const outageStarted = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, outageSeconds * 1000));
+      await databaseProxy.open();
+      const backAt = Date.now();
+      const finished = await api.waitForInference(created.body.id, 240_000);
+      const recoveredMs = Date.now() - backAt;
+      expect(finished.status).toBe('COMPLETED');
+      // No attempt was spent on the outage: every step ran as its first attempt.
+      const history = await handle.fetchHistory();
+      const attempts = (history.events ?? [])
+        .filter((event) => event.activityTaskStartedEventAttributes)
+        .map((event) => event.activityTaskStartedEventAttributes!.attempt ?? 0);
+      expect(Math.max(...attempts)).toBe(1);
+      process.stdout.write(
+        `PostgreSQL outage ${Math.round((backAt - outageStarted) / 1000)} s mid model step: completed ${Math.round(recoveredMs / 1000)} s after it was back\n`,
+      );
+      expect(recoveredMs).toBeLessThan(60_000);
+      expect(sha256(await downloadOutput(created.body.id, 'after-db-outage.tif'))).toBe(
+        sha256(await referenceOutput()),
+      );
+    } finally {
+      worker.kill('SIGTERM');
+      await waitForExit(worker);
+      await databaseProxy.close();
+    }
+  }, 420_000);
+
   it("moves a lost worker's push-to-geoserver and webhook delivery to another worker within 30 s", async () => {
     const geoserver: GeoServerDouble = await startGeoServerDouble({ user: 'admin', password: 'durable' });
     // The webhook receiver holds the first delivery unanswered (its sender gets killed), answers 200 after.

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,6 +16,12 @@ import { demoModelPaths, requiredEnv } from '../support/services';
 import { startTestStack, USERS, type TestStack } from '../support/stack';
 import { hostPort, startTcpProxy } from '../support/tcp-proxy';
 import { startWebhookReceiver } from '../support/webhook-receiver';
+import { InferencesRepository } from '../../src/platform/database/repositories';
+import { PipelineClient } from '../../src/pipeline/client';
+import { workflowInput } from '../../src/api/inferences/workflow-input';
+import { taskId } from '../../src/api/inferences/task-inputs';
+import { planSteps } from '../../workflows/contract/steps';
+import type { TaskPlan } from '../../workflows/contract/types';
 
 const WEBHOOK_SECRET = `whsec_${Buffer.from('operations-test-secret-0123456789').toString('base64')}`;
 
@@ -562,5 +569,81 @@ describe('readiness with a component down', () => {
     expect(created.body.message).toMatch(/workflow service is unavailable, inference not created/);
     const after = await keyed.get('/api/v2/inference');
     expect(after.body.total_records).toBe(before.body.total_records);
+  });
+
+  it('starts the workflow of an inference accepted just before Temporal went down once it is back (outbox)', async () => {
+    // Temporal is still down (the test above). The inference, its tasks and its outbox row as a POST commits them
+    // just before an outage (or an API process dies): the workflow start is owed, nothing has started it.
+    const id = randomUUID();
+    const steps = planSteps({ genericProcessor: false });
+    const plans: TaskPlan[] = [
+      { task_id: taskId(id, 0), task_index: 0, input: { kind: 'url', url: 'http://127.0.0.1:9/x.tif' } },
+    ];
+    const input = workflowInput(stack.config, { inferenceId: id, modelId, tasks: plans, steps });
+    await stack.app.get(InferencesRepository).createWithTasks(
+      {
+        id,
+        modelId,
+        modelDisplayName: 'outbox',
+        description: null,
+        location: null,
+        spatialDomain: { urls: ['http://127.0.0.1:9/x.tif'] },
+        temporalDomain: [],
+        maxcc: null,
+        fineTuningId: null,
+        chipSize: null,
+        genericProcessorId: null,
+        postProcessing: null,
+        status: 'PENDING',
+        statusMessage: null,
+        workflowId: id,
+        createdBy: USERS.alice.email,
+        startedAt: null,
+        finishedAt: null,
+        webhookUrl: null,
+        webhookSecret: null,
+      },
+      [
+        {
+          taskId: plans[0].task_id,
+          inferenceId: id,
+          taskIndex: 0,
+          input: plans[0].input,
+          status: 'WAITING',
+          pipelineSteps: steps.map((processId, stepNumber) => ({
+            process_id: processId,
+            step_number: stepNumber,
+            status: 'WAITING' as const,
+          })),
+          outputKey: null,
+          outputs: null,
+          statusMessage: null,
+        },
+      ],
+      { input, createdBy: USERS.alice.email, leaseMs: 0 },
+    );
+    const owed = async () =>
+      (
+        (await stack.dataSource.query(`SELECT attempts FROM workflow_starts WHERE inference_id = $1`, [id])) as Array<{
+          attempts: number;
+        }>
+      )[0];
+    // While Temporal is down the start stays owed (tried and backed off) and the inference reads PENDING.
+    await until('a failed start attempt', async () => ((await owed())?.attempts ?? 0) >= 1 || undefined, 15_000);
+    const pending = await keyed.get(`/api/v2/inference/${id}`);
+    expect([pending.status, pending.body.status]).toEqual([200, 'PENDING']);
+
+    await temporalProxy.open();
+    const back = Date.now();
+    await until('the owed start paid', async () => ((await owed()) === undefined ? true : undefined), 30_000);
+    const seconds = (Date.now() - back) / 1000;
+    expect(seconds).toBeLessThan(20);
+    const description = await stack.app.get<Client>(TEMPORAL_CLIENT).workflow.getHandle(id).describe();
+    expect(description.status.name).toBe('RUNNING');
+    // A second start of the same id (a repeated outbox row) is refused by Temporal and counts as done.
+    await expect(
+      stack.app.get(PipelineClient).startOnce({ workflowId: id, input, createdBy: USERS.alice.email }),
+    ).resolves.toBe('already started');
+    await stack.app.get<Client>(TEMPORAL_CLIENT).workflow.getHandle(id).terminate('test done');
   });
 });

@@ -12,6 +12,7 @@ import { ApiError } from '../http/api-error';
 import { GenericProcessorsService } from '../generic-processors/generic-processors.service';
 import { ownedInference } from './owned-inference';
 import { workflowInput } from './workflow-input';
+import { WorkflowStartOutbox } from './workflow-start-outbox';
 
 /** How long a delete lets the cancellation of a running inference land before terminating its workflow. */
 export const DELETE_CANCEL_GRACE_MS = 15_000;
@@ -29,6 +30,7 @@ export class InferenceControlService {
     private readonly tasks: TasksRepository,
     private readonly pipeline: PipelineClient,
     private readonly processors: GenericProcessorsService,
+    private readonly outbox: WorkflowStartOutbox,
   ) {}
 
   /**
@@ -119,6 +121,14 @@ export class InferenceControlService {
   /** Cancels the workflow of a PENDING or RUNNING inference; false when the inference had already ended. */
   private async cancelIfRunning(inference: InferenceEntity): Promise<boolean> {
     if (inference.status !== 'PENDING' && inference.status !== 'RUNNING') return false;
+    if (await this.pipeline.cancel(inference.workflowId)) return true;
+    // No workflow yet: its start is still owed by the outbox. Started now, so the cancellation ends it as usual.
+    const owed = await this.outbox.startOwed(inference.id);
+    if (owed === 'nothing owed') return false;
+    if (owed === 'failed')
+      throw new ApiError(503, `the workflow service is unavailable, inference ${inference.id} not stopped`, undefined, {
+        dependency: 'temporal',
+      });
     return this.pipeline.cancel(inference.workflowId);
   }
 }

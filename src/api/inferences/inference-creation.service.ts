@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { checkChipSize } from './chip-size';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { storageKeys } from '../../platform/storage/keys';
 import { checkWebhookDestination, WebhookDestinationError } from '../../geo/webhooks/webhook-destination';
@@ -22,7 +22,6 @@ import type { AppConfig } from '../../platform/config/config';
 import type { ModelEntity } from '../../platform/database/entities';
 import { InferencesRepository, ModelsRepository } from '../../platform/database/repositories';
 import type { ObjectStore } from '../../platform/storage/object-store';
-import { PipelineClient, PipelineStartError } from '../../pipeline/client';
 import { APP_CONFIG } from '../config.module';
 import { OBJECT_STORE } from '../storage.module';
 import { ApiError } from '../http/api-error';
@@ -36,6 +35,15 @@ import { planSteps } from '../../../workflows/contract/steps';
 import { buildTaskInputs, taskId } from './task-inputs';
 import { checkSeriesForModel, resolveTaskTemporal, uploadTaskInputs } from './task-temporal';
 import { workflowInput } from './workflow-input';
+import { WorkflowStartOutbox } from './workflow-start-outbox';
+
+/** The 503 of a create while Temporal does not answer: nothing was stored, the client retries. */
+function temporalUnavailable(reason: string): ApiError {
+  return new ApiError(503, `the workflow service is unavailable, inference not created: ${reason}`, undefined, {
+    dependency: 'temporal',
+    retry_after_seconds: 5,
+  });
+}
 
 export interface PreparedInference {
   model: ModelEntity;
@@ -48,14 +56,12 @@ type StartRequest = Omit<CreateInferenceRequest, 'spatial_domain'> & { spatial_d
 /** Creating an inference: checks the request, stores the inference and its tasks, starts its workflow. */
 @Injectable()
 export class InferenceCreationService {
-  private readonly logger = new Logger(InferenceCreationService.name);
-
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     private readonly inferences: InferencesRepository,
     private readonly modelRows: ModelsRepository,
-    private readonly pipeline: PipelineClient,
+    private readonly outbox: WorkflowStartOutbox,
     private readonly models: ModelsService,
     private readonly processors: GenericProcessorsService,
   ) {}
@@ -139,9 +145,20 @@ export class InferenceCreationService {
     createdBy: string,
   ): Promise<InferenceView> {
     const { model, webhookUrl, processor } = prepared;
+    // Temporal known to be down (the outbox's recent starts or a cached probe): refused before anything is stored.
+    const unavailable = await this.outbox.unavailableReason();
+    if (unavailable !== undefined) throw temporalUnavailable(unavailable);
     // The step registry decides the plan; a retry keeps the plan its tasks were created with.
     const steps = planSteps({ genericProcessor: processor !== undefined });
     const plans: TaskPlan[] = inputs.map((input, index) => ({ task_id: taskId(id, index), task_index: index, input }));
+    const input = workflowInput(this.config, {
+      inferenceId: id,
+      modelId: model.id,
+      tasks: plans,
+      steps,
+      webhookUrl,
+      processor,
+    });
     const inference = await this.inferences.createWithTasks(
       {
         id,
@@ -181,23 +198,10 @@ export class InferenceCreationService {
         outputs: null,
         statusMessage: null,
       })),
+      { input, createdBy, leaseMs: this.outbox.leaseMs },
     );
-    const input = workflowInput(this.config, {
-      inferenceId: id,
-      modelId: model.id,
-      tasks: plans,
-      steps,
-      webhookUrl,
-      processor,
-    });
-    try {
-      // Nothing runs without its workflow: the rollback removes the rows so no orphan PENDING inference remains.
-      await this.pipeline.start({ workflowId: id, input, createdBy }, () => this.inferences.delete(id));
-    } catch (error) {
-      if (!(error instanceof PipelineStartError)) throw error;
-      this.logger.warn(`could not start workflow for inference ${id}: ${error.message}`);
-      throw new ApiError(503, `the workflow service is unavailable, inference not created: ${error.message}`);
-    }
+    // Started from the outbox row committed with the inference: now, or when Temporal answers again.
+    await this.outbox.startNew({ inferenceId: id, input, createdBy, attempts: 0 });
     return inferenceView(this.config, inference, new Array<string>(plans.length).fill('WAITING'));
   }
 

@@ -10,6 +10,7 @@ import { InferenceStacService } from './inference-stac.service';
 import { InferencesController } from './inferences.controller';
 import { InferenceTokensController } from './inference-tokens.controller';
 import { InferencesService } from './inferences.service';
+import { WorkflowStartOutbox } from './workflow-start-outbox';
 
 @Module({
   imports: [ModelsModule, GenericProcessorsModule, TilesModule],
@@ -21,6 +22,7 @@ import { InferencesService } from './inferences.service';
     InferenceControlService,
     InferenceResultsService,
     InferenceStacService,
+    WorkflowStartOutbox,
   ],
   exports: [InferenceCreationService, InferencesService],
 })

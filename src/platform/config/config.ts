@@ -49,6 +49,10 @@ export const configSchema = z.object({
   // How long creating an inference waits for Temporal to accept its workflow before answering 503 (the
   // SDK's last retry may add a second or so).
   TEMPORAL_START_TIMEOUT_MS: z.coerce.number().int().min(100).default(3000),
+  // The workflow-start outbox: starts run in the background, this many at once; POST waits for its own start up
+  // to WORKFLOW_START_WAIT_MS while a start slot is free (none once starts queue up), then answers PENDING anyway.
+  WORKFLOW_START_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  WORKFLOW_START_WAIT_MS: z.coerce.number().int().min(0).default(1000),
   TEMPORAL_TASK_QUEUE: z.string().default('geo-inference'),
   TEMPORAL_FETCH_TASK_QUEUE: z.string().optional(),
   TEMPORAL_MODEL_TASK_QUEUE: z.string().optional(),

@@ -13,6 +13,7 @@ import { WebhookDeliveryStatus1733350000000 } from './migrations/1733350000000-w
 import { ModelVersionsGolden1733400000000 } from './migrations/1733400000000-model-versions-golden';
 import { InferenceChipSize1733600000000 } from './migrations/1733600000000-inference-chip-size';
 import { InstageoTasks1733620000000 } from './migrations/1733620000000-instageo-tasks';
+import { WorkflowStarts1733630000000 } from './migrations/1733630000000-workflow-starts';
 
 export const MIGRATIONS = [
   InitialSchema1732500000000,
@@ -28,6 +29,7 @@ export const MIGRATIONS = [
   ModelVersionsGolden1733400000000,
   InferenceChipSize1733600000000,
   InstageoTasks1733620000000,
+  WorkflowStarts1733630000000,
 ];
 
 /**

@@ -23,6 +23,9 @@ import type {
   NewTask,
   TasksRepository,
   WebhookDeliveriesRepository,
+  NewWorkflowStart,
+  PendingWorkflowStart,
+  WorkflowStartsRepository,
 } from '../../../src/platform/database/repositories';
 import type { ObjectStore } from '../../../src/platform/storage/object-store';
 import type { PipelineClient, StartInferenceRun, TaskQueueStats } from '../../../src/pipeline/client';
@@ -63,9 +66,16 @@ export class FakeInferences implements Surface<InferencesRepository> {
   readonly rows = new Map<string, InferenceEntity>();
   readonly updates: Array<{ id: string; changes: InferenceChanges }> = [];
 
-  constructor(private readonly tasks?: FakeTasks) {}
+  constructor(
+    private readonly tasks?: FakeTasks,
+    private readonly starts?: FakeWorkflowStarts,
+  ) {}
 
-  async createWithTasks(inference: NewInference, tasks: NewTask[]): Promise<InferenceEntity> {
+  async createWithTasks(
+    inference: NewInference,
+    tasks: NewTask[],
+    workflowStart?: NewWorkflowStart,
+  ): Promise<InferenceEntity> {
     const now = new Date();
     const row: InferenceEntity = {
       ...inference,
@@ -79,6 +89,13 @@ export class FakeInferences implements Surface<InferencesRepository> {
     this.rows.set(row.id, row);
     for (const task of tasks)
       this.tasks?.rows.set(task.taskId, { ...task, currentKey: null, createdAt: now, updatedAt: now });
+    if (workflowStart)
+      this.starts?.rows.set(inference.id, {
+        inferenceId: inference.id,
+        input: workflowStart.input,
+        createdBy: workflowStart.createdBy,
+        attempts: 0,
+      });
     return { ...row };
   }
 
@@ -403,6 +420,32 @@ export class FakeWebhookDeliveries implements Surface<WebhookDeliveriesRepositor
   }
 }
 
+/** The workflow-start outbox in memory (rows are due at once; leases are not modelled). */
+export class FakeWorkflowStarts implements Surface<WorkflowStartsRepository> {
+  readonly rows = new Map<string, PendingWorkflowStart>();
+
+  async claimDue(limit: number, _leaseMs: number, exclude: string[] = []): Promise<PendingWorkflowStart[]> {
+    return [...this.rows.values()].filter((row) => !exclude.includes(row.inferenceId)).slice(0, limit);
+  }
+
+  async claim(inferenceId: string): Promise<PendingWorkflowStart | null> {
+    return this.rows.get(inferenceId) ?? null;
+  }
+
+  async done(inferenceId: string): Promise<void> {
+    this.rows.delete(inferenceId);
+  }
+
+  async failed(inferenceId: string): Promise<void> {
+    const row = this.rows.get(inferenceId);
+    if (row) row.attempts++;
+  }
+
+  async backlog(): Promise<{ count: number; oldestSeconds: number }> {
+    return { count: this.rows.size, oldestSeconds: 0 };
+  }
+}
+
 /**
  * The pipeline client's contract in memory: workflows that exist, runs started, and the answers of the live
  * query. Unknown workflows are ones that already ended or never were.
@@ -429,6 +472,25 @@ export class FakePipeline implements Surface<PipelineClient> {
     }
     this.started.push(run);
     this.running.add(run.workflowId);
+  }
+
+  /** When set, outbox starts fail with this error although Temporal looks reachable (an outage just begun). */
+  startOnceFailure?: Error;
+  /** When set, outbox starts wait for it (a slow server). */
+  startGate?: Promise<void>;
+
+  async startOnce(run: StartInferenceRun): Promise<'started' | 'already started'> {
+    await this.startGate;
+    const failure = this.startFailure ?? this.startOnceFailure;
+    if (failure) throw failure;
+    if (this.started.some((earlier) => earlier.workflowId === run.workflowId)) return 'already started';
+    this.started.push(run);
+    this.running.add(run.workflowId);
+    return 'started';
+  }
+
+  async unreachableReason(): Promise<string | undefined> {
+    return this.startFailure?.message;
   }
 
   async retry(run: StartInferenceRun, rollback: () => Promise<void>): Promise<void> {

@@ -107,6 +107,7 @@ describe('InferenceCreationService', () => {
       statusCode: 503,
       error: 'Service Unavailable',
       message: 'the workflow service is unavailable, inference not created: 14 UNAVAILABLE: connection refused',
+      details: { dependency: 'temporal', retry_after_seconds: 5 },
     });
     expect(services.inferences.rows.size).toBe(0);
     expect(services.tasks.rows.size).toBe(0);

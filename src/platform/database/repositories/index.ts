@@ -8,6 +8,7 @@ import { ModelsRepository } from './models.repository';
 import { StepLogsRepository } from './step-logs.repository';
 import { TasksRepository } from './tasks.repository';
 import { WebhookDeliveriesRepository } from './webhook-deliveries.repository';
+import { WorkflowStartsRepository } from './workflow-starts.repository';
 
 export * from './api-keys.repository';
 export * from './database-probe';
@@ -18,6 +19,7 @@ export * from './models.repository';
 export * from './step-logs.repository';
 export * from './tasks.repository';
 export * from './webhook-deliveries.repository';
+export * from './workflow-starts.repository';
 
 /** Every class over the DataSource, each built as `new Repository(dataSource)`. */
 export const REPOSITORIES: ReadonlyArray<new (dataSource: DataSource) => object> = [
@@ -30,4 +32,5 @@ export const REPOSITORIES: ReadonlyArray<new (dataSource: DataSource) => object>
   StepLogsRepository,
   TasksRepository,
   WebhookDeliveriesRepository,
+  WorkflowStartsRepository,
 ];

@@ -2,6 +2,7 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
 import type { DataSource } from 'typeorm';
 import type { InferenceStatus } from '../../../../workflows/contract/status';
 import { InferenceEntity, TaskEntity } from '../entities';
+import { insertWorkflowStart, type NewWorkflowStart } from './workflow-starts.repository';
 
 /** An entity as insert() takes it (its jsonb columns, typed as plain objects, do not fit TypeORM's deep partial). */
 type Insertable<T> = QueryDeepPartialEntity<T>;
@@ -31,8 +32,15 @@ export class InferencesRepository {
     return this.dataSource.getRepository(InferenceEntity);
   }
 
-  /** Inserts the inference and its tasks in one transaction: no inference exists without its tasks. */
-  async createWithTasks(inference: NewInference, tasks: NewTask[]): Promise<InferenceEntity> {
+  /**
+   * Inserts the inference and its tasks in one transaction: no inference exists without its tasks (nor, given
+   * `workflowStart`, without the outbox row its workflow is started from).
+   */
+  async createWithTasks(
+    inference: NewInference,
+    tasks: NewTask[],
+    workflowStart?: NewWorkflowStart,
+  ): Promise<InferenceEntity> {
     // Plain INSERTs (RETURNING fills the generated columns in): `save` would first SELECT each row to find
     // out whether to insert or update, two more round trips on the hot path of POST /api/v2/inference.
     return this.dataSource.transaction(async (manager) => {
@@ -43,6 +51,8 @@ export class InferencesRepository {
           TaskEntity,
           tasks.map((task) => manager.create(TaskEntity, task)) as Array<Insertable<TaskEntity>>,
         );
+      // The outbox row commits with the inference: its workflow is started for sure, now or after an outage.
+      if (workflowStart) await insertWorkflowStart(manager, inference.id, workflowStart);
       return saved;
     });
   }
