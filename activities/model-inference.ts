@@ -239,10 +239,12 @@ async function inferTask(
       `model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`,
     );
   }
+  // A time series chip's frame dates: the model's date input, and the name of a frame the guardrails flag.
+  const chipDates = spec.temporal ? await chipFrameDates(deps, request) : undefined;
   // Fails the task (on_violation 'fail') or returns the warnings, before any tile runs.
-  const guardrails = checkTaskInput(prepared.model, raster, prepared.learnedRanges, log);
+  const guardrails = checkTaskInput(prepared.model, raster, prepared.learnedRanges, log, chipDates);
   const signal = currentActivity()?.cancellationSignal;
-  const frameDates = spec.temporal?.dates_input ? await chipFrameDates(deps, request) : undefined;
+  const frameDates = spec.temporal?.dates_input ? chipDates : undefined;
   if (spec.temporal) {
     const stack = (() => {
       try {
