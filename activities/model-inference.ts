@@ -319,6 +319,9 @@ async function inferTask(
         value_stats: continuous.stats,
         chip_size: spec.tile_size,
         ...(masked ? { post_processing: masked } : {}),
+        // A regression model's input is checked like a segmentation model's: its report and warnings too.
+        ...(guardrails ? { input_guardrails: guardrails.report } : {}),
+        ...(guardrails && guardrails.warnings.length > 0 ? { warnings: guardrails.warnings } : {}),
       };
     extra.probabilities_key = continuous.outputKey;
   }
