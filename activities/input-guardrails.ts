@@ -33,17 +33,19 @@ export async function learnedInputRanges(deps: ActivityDeps, model: ModelEntity)
 
 /**
  * The input guardrails of one task's input: violations are logged and returned as warnings, or fail the task
- * (not retryable) when the spec says `on_violation: 'fail'`. Undefined for models without guardrails.
+ * (not retryable) when the spec says `on_violation: 'fail'`. Undefined for models without guardrails. A time
+ * series is checked frame by frame; `frameDates` (the chip's frames, oldest first) name a bad frame's date.
  */
 export function checkTaskInput(
   model: ModelEntity,
   raster: Raster,
   learned: ExpectedRange[] | undefined,
   log: StepLog,
+  frameDates?: ReadonlyArray<string | null | undefined>,
 ): { report: GuardrailReport; warnings: string[] } | undefined {
   if (!guarded(model)) return undefined;
   const spec = model.modelInputDataSpec;
-  const report = checkInputGuardrails(raster, spec, spec.guardrails ?? {}, learned);
+  const report = checkInputGuardrails(raster, spec, spec.guardrails ?? {}, learned, undefined, frameDates);
   if (report.violations.length === 0) {
     log.info(
       `input guardrails: no violation (${report.sampled_pixels} pixels sampled, ranges ${report.ranges_from === 'none' ? 'not set' : `from ${report.ranges_from}`})`,

@@ -239,10 +239,12 @@ async function inferTask(
       `model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${raster.bandCount} band(s)`,
     );
   }
+  // A time series chip's frame dates: the model's date input, and the name of a frame the guardrails flag.
+  const chipDates = spec.temporal ? await chipFrameDates(deps, request) : undefined;
   // Fails the task (on_violation 'fail') or returns the warnings, before any tile runs.
-  const guardrails = checkTaskInput(prepared.model, raster, prepared.learnedRanges, log);
+  const guardrails = checkTaskInput(prepared.model, raster, prepared.learnedRanges, log, chipDates);
   const signal = currentActivity()?.cancellationSignal;
-  const frameDates = spec.temporal?.dates_input ? await chipFrameDates(deps, request) : undefined;
+  const frameDates = spec.temporal?.dates_input ? chipDates : undefined;
   if (spec.temporal) {
     const stack = (() => {
       try {
@@ -317,6 +319,9 @@ async function inferTask(
         value_stats: continuous.stats,
         chip_size: spec.tile_size,
         ...(masked ? { post_processing: masked } : {}),
+        // A regression model's input is checked like a segmentation model's: its report and warnings too.
+        ...(guardrails ? { input_guardrails: guardrails.report } : {}),
+        ...(guardrails && guardrails.warnings.length > 0 ? { warnings: guardrails.warnings } : {}),
       };
     extra.probabilities_key = continuous.outputKey;
   }

@@ -156,3 +156,76 @@ describe('input guardrails (sample statistics rules)', () => {
     expect(report.on_violation).toBe('fail');
   });
 });
+
+describe('input guardrails on a time series input (every frame is checked)', () => {
+  /** The DN spec as a 3-step time series: the input holds 3 frames of the 6 bands, time-major. */
+  const seriesSpec = (): ModelInputDataSpec => ({
+    ...dnSpec(),
+    temporal: { num_steps: 3, temporal_step: 10, temporal_tolerance: 3, layout: 'BCTHW' },
+  });
+  /** A time-major raster of the given frames (band t * 6 + s is band s of frame t). */
+  function series(frames: Raster[]): Raster {
+    const bands = frames.flatMap((frame) => frame.bands);
+    return { ...frames[0]!, bands, bandCount: bands.length };
+  }
+  const DATES = ['2024-05-12', '2024-05-22', '2024-06-01'];
+
+  it('a clean series has no violation; statistics per frame and pooled over the frames', () => {
+    const report = checkInputGuardrails(
+      series([scene(), scene(), scene()]),
+      seriesSpec(),
+      { input_ranges: declaredRanges },
+      undefined,
+      GUARDRAIL_SAMPLE_PIXELS,
+      DATES,
+    );
+    expect(report.violations).toEqual([]);
+    expect(report.sampled_pixels).toBe(3 * GUARDRAIL_SAMPLE_PIXELS);
+    expect(report.bands.map((band) => band.name)).toEqual(BANDS.map(([name]) => name));
+    expect(report.frames!.map((frame) => [frame.frame, frame.date, frame.nodata_fraction])).toEqual([
+      [0, DATES[0], 0],
+      [1, DATES[1], 0],
+      [2, DATES[2], 0],
+    ]);
+    for (const frame of report.frames!) expect(frame.bands.every((band) => band.outside_fraction === 0)).toBe(true);
+  });
+
+  it('per-band ranges apply to every frame: swapped bands in frame 1 and a mostly-nodata frame 2 are named', () => {
+    const raster = series([scene(), scene({ order: [3, 1, 2, 0, 4, 5] }), scene({ nodataShare: 0.8 })]);
+    const report = checkInputGuardrails(
+      raster,
+      seriesSpec(),
+      { input_ranges: declaredRanges },
+      undefined,
+      GUARDRAIL_SAMPLE_PIXELS,
+      DATES,
+    );
+    expect(report.violations).toEqual([
+      expect.objectContaining({ kind: 'swapped_bands', bands: ['blue', 'nir'], frame: 1 }),
+      expect.objectContaining({ kind: 'mostly_nodata', frame: 2 }),
+    ]);
+    expect(report.violations[0]!.message).toMatch(/^frame 1 \(2024-05-22\) of 3: bands blue and nir look swapped/);
+    expect(report.violations[1]!.message).toMatch(/^frame 2 \(2024-06-01\) of 3: 80% of the input is nodata/);
+    expect(guardrailSummary(report)).toMatch(/frame 1 \(2024-05-22\) of 3: .*; frame 2 \(2024-06-01\) of 3: /);
+    expect(report.frames![0]!.bands.every((band) => band.outside_fraction === 0)).toBe(true);
+    expect(report.frames![1]!.bands[0]!.outside_fraction).toBe(1);
+    expect(report.frames![2]!.nodata_fraction).toBeCloseTo(0.8, 1);
+    // Over all frames a third of the pixels are nodata.
+    expect(report.nodata_fraction).toBeCloseTo(0.8 / 3, 1);
+  });
+
+  it('reflectance (already scaled) in the last frame only, the others digital numbers: a wrong scaling of that frame', () => {
+    const raster = series([scene(), scene(), scene({ factor: 1, float: true })]);
+    const report = checkInputGuardrails(raster, seriesSpec(), { input_ranges: declaredRanges });
+    expect(report.violations).toEqual([expect.objectContaining({ kind: 'wrong_scaling', frame: 2 })]);
+    // Without dates the frame is named by its index.
+    expect(report.violations[0]!.message).toMatch(/^frame 2 of 3: input values span less than/);
+  });
+
+  it('a single-date model is checked as before: no frame in the messages or the report', () => {
+    const report = checkInputGuardrails(scene({ nodataShare: 0.7 }), dnSpec(), {});
+    expect(report.frames).toBeUndefined();
+    expect(report.violations[0]).not.toHaveProperty('frame');
+    expect(report.violations[0]!.message).toMatch(/^70% of the input is nodata/);
+  });
+});

@@ -22,10 +22,12 @@ export function checkOutputKindAgainstGraph(spec: ModelInputDataSpec, graph: Gra
   const field = (name: string) => `model_input_data_spec.${name}`;
   const [problem] = outputKindProblems(spec);
   if (problem) throw ApiError.unprocessable(`${field(problem.field)}: ${problem.message}`, field(problem.field));
-  const fixedHW = isFixed(graph.inputDims[2]) || isFixed(graph.inputDims[3]);
+  // H and W are the last two axes in every layout ([N, C, H, W] and the time series' BCTHW / BTCHW / B(TC)HW).
+  const [height, width] = graph.inputDims.slice(-2);
+  const fixedHW = isFixed(height) || isFixed(width);
   if (spec.input_size === 'dynamic' && fixedHW)
     throw ApiError.unprocessable(
-      `${field('input_size')}: the graph's input is fixed at ${graph.inputDims[2]}x${graph.inputDims[3]} pixels, not dynamic`,
+      `${field('input_size')}: the graph's input is fixed at ${height}x${width} pixels, not dynamic`,
       field('input_size'),
     );
   spec.input_size ??= fixedHW ? 'fixed' : 'dynamic';

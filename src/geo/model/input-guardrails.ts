@@ -7,8 +7,9 @@
  * is read (a few thousand), never a copy of the raster.
  */
 import type { InputGuardrails, ModelInputDataSpec } from '../../../workflows/contract/model-spec';
-import type { Raster } from '../raster/raster';
+import type { Raster, RasterTypedArray } from '../raster/raster';
 import { bandPlans, nodataMask, type BandPlan } from './segmentation';
+import { bandsPerFrame, framesInInput } from './temporal-input';
 
 /** Pixels sampled per input (a strided grid over the whole raster). */
 export const GUARDRAIL_SAMPLE_PIXELS = 4096;
@@ -32,6 +33,8 @@ export interface GuardrailViolation {
   kind: GuardrailViolationKind;
   bands: string[];
   message: string;
+  /** Time series inputs: the frame (0 = the oldest) the violation is in; its message starts with it. */
+  frame?: number;
 }
 
 export interface BandSummary {
@@ -45,14 +48,26 @@ export interface BandSummary {
   outside_fraction: number | null;
 }
 
+/** One frame of a time series input, checked on its own. */
+export interface FrameGuardrailSummary {
+  frame: number;
+  date: string | null;
+  nodata_fraction: number;
+  bands: BandSummary[];
+}
+
 /** The step result field `input_guardrails`. */
 export interface GuardrailReport {
   ranges_from: RangeSource;
   on_violation: 'warn' | 'fail';
+  /** Over every frame of a time series input. */
   sampled_pixels: number;
   nodata_fraction: number;
+  /** Per band over every frame (a time series' frames pooled). */
   bands: BandSummary[];
   violations: GuardrailViolation[];
+  /** Time series inputs: each frame's statistics (the rules apply to each frame). */
+  frames?: FrameGuardrailSummary[];
 }
 
 interface Sample {
@@ -63,7 +78,12 @@ interface Sample {
 }
 
 /** A strided grid of at most `maxPixels` pixels; nodata pixels (every band equals nodata) are counted apart. */
-function samplePixels(raster: Raster, plans: BandPlan[], nodataValue: number | null | undefined, maxPixels: number) {
+function samplePixels(
+  raster: Pick<Raster, 'width' | 'height'>,
+  plans: BandPlan[],
+  nodataValue: number | null | undefined,
+  maxPixels: number,
+) {
   const pixels = raster.width * raster.height;
   const stride = Math.max(1, Math.floor(pixels / maxPixels));
   const indices: number[] = [];
@@ -122,34 +142,20 @@ export function learnInputRanges(golden: Raster, spec: ModelInputDataSpec): Expe
 }
 
 /**
- * Compares a task's input with what the model expects. `learned`: ranges from the golden input, used when the
- * spec declares none. Without any range only the nodata rule applies.
+ * The band arrays of each frame of an input: the input itself for a single-date model; for a time series
+ * (band t * B + s is source band s of frame t, docs/temporal.md) each frame's B bands. An input that is not a
+ * whole number of frames is checked as one frame (the model step names the mismatch).
  */
-export function checkInputGuardrails(
-  raster: Raster,
-  spec: ModelInputDataSpec,
-  guardrails: InputGuardrails,
-  learned?: ExpectedRange[],
-  maxPixels = GUARDRAIL_SAMPLE_PIXELS,
-): GuardrailReport {
-  const plans = bandPlans(spec, raster.bands, raster.bandCount);
-  const names = spec.bands.map((band) => band.name);
-  const sample = samplePixels(raster, plans, spec.nodata ?? raster.nodata, maxPixels);
-  const ranges: ExpectedRange[] | undefined = guardrails.input_ranges ?? learned;
-  const rangesFrom: RangeSource = guardrails.input_ranges ? 'declared' : learned ? 'golden' : 'none';
-  const maxOutside = guardrails.max_outside_fraction ?? DEFAULT_MAX_OUTSIDE_FRACTION;
-  const maxNodata = guardrails.max_nodata_fraction ?? DEFAULT_MAX_NODATA_FRACTION;
-  const violations: GuardrailViolation[] = [];
-  const nodataFraction = sample.sampled === 0 ? 1 : sample.nodata / sample.sampled;
-  if (nodataFraction > maxNodata) {
-    violations.push({
-      kind: 'mostly_nodata',
-      bands: [],
-      message: `${Math.round(nodataFraction * 100)}% of the input is nodata (more than ${Math.round(maxNodata * 100)}%)`,
-    });
-  }
-  const sorted = plans.map((plan, index) => modelValues(plan, sample.values[index]!));
-  const bands: BandSummary[] = names.map((name, index) => {
+function inputFrames(raster: Raster, spec: ModelInputDataSpec): RasterTypedArray[][] {
+  if (!spec.temporal) return [raster.bands];
+  const counted = framesInInput(spec, raster.bandCount);
+  if ('error' in counted) return [raster.bands];
+  const perFrame = bandsPerFrame(spec);
+  return Array.from({ length: counted.frames }, (_, t) => raster.bands.slice(t * perFrame, (t + 1) * perFrame));
+}
+
+function bandSummaries(names: string[], sorted: Float64Array[], ranges: ExpectedRange[] | undefined): BandSummary[] {
+  return names.map((name, index) => {
     const values = sorted[index]!;
     const expected = ranges?.[index] ?? null;
     return {
@@ -161,16 +167,79 @@ export function checkInputGuardrails(
       outside_fraction: expected ? round(outsideFraction(values, expected)) : null,
     };
   });
-  if (ranges && sorted.some((values) => values.length > 0)) {
-    violations.push(...rangeViolations(names, plans, sample, sorted, ranges, maxOutside));
-  }
+}
+
+/**
+ * Compares a task's input with what the model expects. `learned`: ranges from the golden input, used when the
+ * spec declares none. Without any range only the nodata rule applies. A time series input is checked frame by
+ * frame (every rule, the per-band ranges applying to each frame); a violation names its frame (and its date
+ * when `frameDates` gives it) and carries `frame`.
+ */
+export function checkInputGuardrails(
+  raster: Raster,
+  spec: ModelInputDataSpec,
+  guardrails: InputGuardrails,
+  learned?: ExpectedRange[],
+  maxPixels = GUARDRAIL_SAMPLE_PIXELS,
+  frameDates?: ReadonlyArray<string | null | undefined>,
+): GuardrailReport {
+  const names = spec.bands.map((band) => band.name);
+  const ranges: ExpectedRange[] | undefined = guardrails.input_ranges ?? learned;
+  const rangesFrom: RangeSource = guardrails.input_ranges ? 'declared' : learned ? 'golden' : 'none';
+  const maxOutside = guardrails.max_outside_fraction ?? DEFAULT_MAX_OUTSIDE_FRACTION;
+  const maxNodata = guardrails.max_nodata_fraction ?? DEFAULT_MAX_NODATA_FRACTION;
+  const frames = inputFrames(raster, spec);
+  const temporal = Boolean(spec.temporal);
+  const violations: GuardrailViolation[] = [];
+  const frameSummaries: FrameGuardrailSummary[] = [];
+  const pooled: number[][] = names.map(() => []);
+  let sampled = 0;
+  let nodata = 0;
+  frames.forEach((bands, frame) => {
+    const plans = bandPlans(spec, bands, raster.bandCount);
+    const sample = samplePixels(raster, plans, spec.nodata ?? raster.nodata, maxPixels);
+    sampled += sample.sampled;
+    nodata += sample.nodata;
+    const date = frameDates?.[frame] ?? null;
+    const label = temporal ? `frame ${frame}${date ? ` (${date})` : ''} of ${frames.length}: ` : '';
+    const named = (violation: GuardrailViolation): GuardrailViolation =>
+      temporal ? { ...violation, message: `${label}${violation.message}`, frame } : violation;
+    const nodataFraction = sample.sampled === 0 ? 1 : sample.nodata / sample.sampled;
+    if (nodataFraction > maxNodata) {
+      violations.push(
+        named({
+          kind: 'mostly_nodata',
+          bands: [],
+          message: `${Math.round(nodataFraction * 100)}% of the input is nodata (more than ${Math.round(maxNodata * 100)}%)`,
+        }),
+      );
+    }
+    const sorted = plans.map((plan, index) => modelValues(plan, sample.values[index]!));
+    sorted.forEach((values, index) => pooled[index]!.push(...values));
+    if (ranges && sorted.some((values) => values.length > 0)) {
+      violations.push(...rangeViolations(names, plans, sample, sorted, ranges, maxOutside).map(named));
+    }
+    if (temporal)
+      frameSummaries.push({
+        frame,
+        date,
+        nodata_fraction: round(nodataFraction) ?? 0,
+        bands: bandSummaries(names, sorted, ranges),
+      });
+  });
+  const nodataFraction = sampled === 0 ? 1 : nodata / sampled;
   return {
     ranges_from: rangesFrom,
     on_violation: guardrails.on_violation ?? 'warn',
-    sampled_pixels: sample.sampled,
+    sampled_pixels: sampled,
     nodata_fraction: round(nodataFraction) ?? 0,
-    bands,
+    bands: bandSummaries(
+      names,
+      pooled.map((values) => Float64Array.from(values).sort()),
+      ranges,
+    ),
     violations,
+    ...(temporal ? { frames: frameSummaries } : {}),
   };
 }
 
