@@ -9,6 +9,7 @@ check_regression INPUT OUTPUT [--factor F] [--water WATER]
 check_regression_two INPUT OUTPUT  the two-band model (2 * band1 + 1, 0.5 * band2 - 3): every band against the COG
 make_expected_two INPUT OUT [SHIFTED]
                                    the two-band model's expected output (a golden_output); SHIFTED pixels of band 2 +1
+nodata_counts OUTPUT VALUE WATER   pixels equal to the numeric nodata VALUE, and water pixels (WATER non-zero) holding another value
 make_water OUT INPUT               uint8 water reference on INPUT's grid: 1 in the right third of the columns, else 0
 check_probabilities INPUT OUTPUT   softmax of the bands x SCALE (the spec's scaling) in percent (uint8) or 0-1 (float32):
                                    band sums, nodata, and max difference to numpy
@@ -67,6 +68,17 @@ def make_expected_two(out, input_path, shifted=0):
     profile.update(dtype="float32", count=2, nodata=float("nan"))
     with rasterio.open(out, "w", **profile) as dst:
         dst.write(expected)
+
+
+def nodata_counts(output_path, value, water_path):
+    with rasterio.open(output_path) as out:
+        values = out.read(1)
+        nodata = out.nodata
+    with rasterio.open(water_path) as water:
+        wet = water.read(1) != 0
+    print(json.dumps({"nodata": nodata, "nodata_pixels": int((values == float(value)).sum()),
+                      "nan_pixels": int(np.isnan(values).sum()),
+                      "water_not_nodata": int((wet & (values != float(value))).sum())}))
 
 
 def check_regression_two(input_path, output_path):
@@ -176,6 +188,8 @@ if __name__ == "__main__":
         check_regression_two(*args)
     elif command == "make_expected_two":
         make_expected_two(args[0], args[1], int(args[2]) if len(args) > 2 else 0)
+    elif command == "nodata_counts":
+        nodata_counts(*args)
     elif command == "make_water":
         make_water(*args)
     elif command == "check_probabilities":
