@@ -314,13 +314,7 @@ describe('model task types end to end', () => {
     // What is published is the processed float raster: 2 x (2 x band 1 + 1).
     const signed = await api.get(`/api/v2/tasks/${task.task_id}/output-url`);
     const processed = await download(signed.body.url, 'regression-processed.tif');
-    const check = await pythonJson([
-      'check_regression',
-      path.join(workDir, 'two.tif'),
-      processed,
-      '--factor',
-      '2',
-    ]);
+    const check = await pythonJson(['check_regression', path.join(workDir, 'two.tif'), processed, '--factor', '2']);
     expect(check).toMatchObject({ dtype: 'float32', nodata_is_nan: true, nan_matches: true, same_grid: true });
     expect(check.max_abs_diff).toBeLessThan(1e-3);
     expect((await validateCogs([processed]))[processed]!.errors).toEqual([]);
@@ -352,13 +346,7 @@ describe('model task types end to end', () => {
       const file = await download(signed.body.url, `regression-water-${output_nodata}.tif`);
       const model = task.outputs['model-inference'];
       if (output_nodata === 'NaN') {
-        const check = await pythonJson([
-          'check_regression',
-          path.join(workDir, 'two.tif'),
-          file,
-          '--water',
-          waterPath,
-        ]);
+        const check = await pythonJson(['check_regression', path.join(workDir, 'two.tif'), file, '--water', waterPath]);
         expect(check).toMatchObject({ dtype: 'float32', nodata_is_nan: true, nan_matches: true });
         expect(check.water_pixels).toBeGreaterThan(0);
         expect(check.max_abs_diff).toBeLessThan(1e-3);

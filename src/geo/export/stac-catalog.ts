@@ -4,7 +4,12 @@
  * (a static, self-contained catalog next to the outputs in object storage); the API rewrites them into
  * signed URLs and API links when it serves them.
  */
-import { maskNodata, taskTypeOf, type ModelClassSpec, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import {
+  maskNodata,
+  taskTypeOf,
+  type ModelClassSpec,
+  type ModelInputDataSpec,
+} from '../../../workflows/contract/model-spec';
 import { lonLatTransform } from '../crs/epsg';
 
 export const STAC_VERSION = '1.1.0';
@@ -200,7 +205,9 @@ function mlmOutput(spec: Provenance['model']['input_spec'], grid: OutputGrid, ou
         dim_order: ['batch', 'channel', 'height', 'width'],
         data_type: 'float32',
       },
-      ...(spec.output_bands ? { description: spec.output_bands.join(', ') + (spec.units ? ` (${spec.units})` : '') } : {}),
+      ...(spec.output_bands
+        ? { description: spec.output_bands.join(', ') + (spec.units ? ` (${spec.units})` : '') }
+        : {}),
       post_processing_function: null,
     };
   }
