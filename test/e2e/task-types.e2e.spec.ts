@@ -317,6 +317,9 @@ describe('model task types end to end', () => {
     const check = await pythonJson(['check_regression', path.join(workDir, 'two.tif'), processed, '--factor', '2']);
     expect(check).toMatchObject({ dtype: 'float32', nodata_is_nan: true, nan_matches: true, same_grid: true });
     expect(check.max_abs_diff).toBeLessThan(1e-3);
+    // Its overviews average the values (a float output), as the model's own float COG does.
+    expect(check.overviews).toEqual([2]);
+    expect(check).toMatchObject({ overview_in_range: true, overview_not_nearest_only: true });
     expect((await validateCogs([processed]))[processed]!.errors).toEqual([]);
     // The tiles draw it: the same place as the unprocessed output's tile, other colours.
     expect(plainTile).toBeDefined();
