@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { ProcessorPlan } from '../workflows/contract/types';
 import type { ActivityDeps } from './deps';
 import type { AppConfig } from '../src/platform/config/config';
-import { CogError, toCloudOptimizedGeoTiff } from '../src/geo/raster/cog';
+import { CogError, hasFloatSamples, toCloudOptimizedGeoTiff } from '../src/geo/raster/cog';
 import { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
 import { processorLimits, withProcessorRun } from '../src/geo/processors/run-processor';
 import type { LifecycleItemReport, LifecycleProcessorSpec } from '../src/geo/processors/warm-processors';
@@ -51,9 +51,11 @@ export function createGenericProcessorActivities(deps: ActivityDeps) {
     const context = currentActivity();
     // What gets published is a Cloud-Optimized GeoTIFF, whatever layout the processor wrote.
     const cogFile = path.join(dir, 'processed-cog.tif');
+    // Continuous (float) outputs, e.g. a processed regression raster, average in overviews; classes stay nearest.
+    const float = await hasFloatSamples(outputPath, { gdalBinDir: deps.config.GDAL_BIN_DIR });
     await toCloudOptimizedGeoTiff(outputPath, cogFile, {
       gdalBinDir: deps.config.GDAL_BIN_DIR,
-      resampling: 'NEAREST',
+      resampling: float ? 'AVERAGE' : 'NEAREST',
       signal: context?.cancellationSignal,
     }).catch((error: unknown) => {
       if (error instanceof CogError && error.setupProblem)

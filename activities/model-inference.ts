@@ -13,7 +13,13 @@ import {
 } from '../src/geo/post-processing/post-processing';
 import { inputAddressPolicy } from '../src/geo/net/address-policy';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
-import { maskNodata, taskTypeOf, type ModelInputDataSpec, type ModelTaskType } from '../workflows/contract/model-spec';
+import {
+  maskNodata,
+  regressionNodata,
+  taskTypeOf,
+  type ModelInputDataSpec,
+  type ModelTaskType,
+} from '../workflows/contract/model-spec';
 import { continuousOutputs, type ContinuousOutputStats } from './continuous-outputs';
 import { cloudClassValues, cloudSpecForInput } from '../src/geo/model/cloud-model';
 import { findModelByIdOrName } from '../src/platform/database/model-lookup';
@@ -303,7 +309,9 @@ async function inferTask(
         ? applyPostProcessing(postMasked!, 1, options, sources)
         : applyPostProcessing(mask, outputNodata, options, sources);
     });
-    log.info(`post-processing set pixels to nodata ${outputNodata}: ${JSON.stringify(masked)}`);
+    // Regression: the float output's nodata (NaN or the spec's value), not the class mask's.
+    const written = regression ? regressionNodata(spec) : outputNodata;
+    log.info(`post-processing set pixels to nodata ${written}: ${JSON.stringify(masked)}`);
   }
   if (regression || outcome.values) {
     const continuous = await continuousOutputs(deps, request, spec, raster, input, outcome, postMasked);

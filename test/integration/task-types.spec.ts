@@ -12,6 +12,7 @@ import { OnnxSegmenter, validateOnnxModel } from '../../src/geo/model/segmentati
 import { probabilitiesToPercent } from '../../src/geo/model/continuous';
 import { writeContinuousCog } from '../../src/geo/raster/continuous-cog';
 import { checkOutputKindAgainstGraph } from '../../src/api/models/output-kind-check';
+import { checkGoldenPair } from '../../src/api/models/golden-pair';
 import { ApiError } from '../../src/api/http/api-error';
 import { runPython, validateCogs } from '../support/python';
 import { pythonBin } from '../support/services';
@@ -173,6 +174,49 @@ describe('model task types: regression, probabilities, dynamic input size', () =
     expect(check.max_abs_diff).toBeLessThanOrEqual(1);
     const validation = await validateCogs([outFile]);
     expect(validation[outFile]!.errors).toEqual([]);
+  }, 120_000);
+
+  it('compares every band of a multi-band regression golden pair (422 naming golden_output on a band 2 drift)', async () => {
+    const spec: ModelInputDataSpec = { ...regressionSpec, output_bands: ['height', 'cover'] };
+    const model = path.join(tmp, 'regression_two.onnx');
+    const input = path.join(tmp, 'two.tif');
+    const file = (name: string) => ({ path: name, size: fs.statSync(name).size });
+    const expected = path.join(tmp, 'golden-two.tif');
+    await runPython('test/support/task_outputs.py', ['make_expected_two', expected, input]);
+    const limits = { tolerance: 1e-3, max_differing_pixels: 0 };
+    const accepted = await checkGoldenPair(model, spec, { input: file(input), expectedOutput: file(expected) }, limits);
+    expect(accepted).toMatchObject({ differing_pixels: 0, pixels: 300 * 280 });
+    expect(accepted.max_difference).toBeLessThan(1e-3);
+
+    // Band 1 exact, band 2 off by 1 at 7 pixels: refused, and those 7 pixels counted.
+    const drifted = path.join(tmp, 'golden-two-drifted.tif');
+    await runPython('test/support/task_outputs.py', ['make_expected_two', drifted, input, '7']);
+    const refusal = await checkGoldenPair(
+      model,
+      spec,
+      { input: file(input), expectedOutput: file(drifted) },
+      limits,
+    ).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(ApiError);
+    expect((refusal as ApiError).getStatus()).toBe(422);
+    expect((refusal as ApiError).message).toMatch(/^golden_output: .* at 7 of 84000 pixels/);
+    expect(
+      await checkGoldenPair(
+        model,
+        spec,
+        { input: file(input), expectedOutput: file(drifted) },
+        { ...limits, max_differing_pixels: 7 },
+      ),
+    ).toMatchObject({ differing_pixels: 7 });
+
+    // One expected band for two output channels: refused naming golden_output.
+    const oneBand = await checkGoldenPair(
+      path.join(tmp, 'regression_two.onnx'),
+      spec,
+      { input: file(input), expectedOutput: file(path.join(tmp, 'regression.tif')) },
+      limits,
+    ).catch((error: unknown) => error);
+    expect((oneBand as ApiError).message).toMatch(/^golden_output: 1 band\(s\), but the model writes 2 output channel/);
   }, 120_000);
 
   it('infers input_size from the graph and refuses a fixed graph claimed dynamic (422 naming the field)', async () => {

@@ -9,13 +9,15 @@ What it checks, without internet:
   asset href but the model's resolves to a file inside the copied folder (self-contained);
 - the extensions through pystac's extension classes (pystac-ext-*): projection (code, shape, transform),
   raster (bands of the prediction), classification (classes on the asset and in the summaries), mlm (name,
-  tasks, input, output, a `mlm:model` asset), and the processing fields by type (pystac has no class);
+  tasks and output matching the model's task type: semantic-segmentation uint8 classes or regression float bands,
+  input, a `mlm:model` asset), and the processing fields by type (pystac has no class);
 - geometry and bbox in WGS 84 match the prediction's real footprint (rasterio transform_bounds), the
   projection fields equal the COG's CRS / transform / shape, vectors open with pyogrio;
 - `--api-item`: documents served by the API also pass the core schema.
 The extension JSON schemas themselves are not bundled by any registry package, so they are not run."""
 import argparse
 import json
+import math
 import os
 
 import pyogrio
@@ -96,18 +98,46 @@ for item in items:
         if any(abs(a - b) > tolerance for a, b in zip(bbox, [west, south, east, north])):
             problems.append(f"{label}: bbox {bbox} is not the footprint {[west, south, east, north]}")
         nodata = src.nodata
+        band_count, dtype = src.count, src.dtypes[0]
+    input_spec = item.properties.get("geo_inference:provenance", {}).get("model", {}).get("input_spec", {})
+    regression = input_spec.get("task_type") == "regression"
     bands = RasterExtension.ext(prediction).bands
-    if not bands or bands[0].nodata != nodata:
+
+    def same_nodata(stac_value, file_value):
+        if isinstance(file_value, float) and math.isnan(file_value):
+            return str(stac_value).lower() == "nan"
+        return stac_value == file_value
+
+    if not bands or not same_nodata(bands[0].nodata, nodata):
         problems.append(f"{label}: raster:bands nodata {bands and bands[0].nodata} != {nodata}")
     asset_classes = ClassificationExtension.ext(prediction).classes
-    if not asset_classes or not all(c.name for c in asset_classes):
+    if regression:
+        # A regression output: one float band per output channel, no classes (issue 14 item 2).
+        if asset_classes:
+            problems.append(f"{label}: classification:classes on a regression prediction")
+        if not bands or len(bands) != band_count or any(str(b.data_type) != dtype for b in bands):
+            problems.append(f"{label}: raster:bands {[b.data_type for b in bands or []]} != {band_count} x {dtype}")
+    elif not asset_classes or not all(c.name for c in asset_classes):
         problems.append(f"{label}: no classification:classes on the prediction")
 
     mlm = MLMExtension.ext(item)
-    if not mlm.name or "semantic-segmentation" not in [str(t) for t in mlm.tasks]:
-        problems.append(f"{label}: mlm name/tasks missing")
+    task = "regression" if regression else "semantic-segmentation"
+    if not mlm.name or [str(t) for t in mlm.tasks] != [task]:
+        problems.append(f"{label}: mlm name/tasks {[str(t) for t in mlm.tasks]} != [{task}]")
     if not mlm.input or not mlm.input[0].bands or not mlm.output:
         problems.append(f"{label}: mlm input/output missing")
+    else:
+        output = mlm.output[0]
+        result = output.result
+        expected = (band_count, dtype) if regression else (1, "uint8")
+        if [str(t) for t in output.tasks] != [task] or (result.shape[1], str(result.data_type)) != expected:
+            problems.append(
+                f"{label}: mlm:output tasks {[str(t) for t in output.tasks]}, channels {result.shape[1]}, "
+                f"type {result.data_type} != [{task}], {expected[0]}, {expected[1]}"
+            )
+        output_classes = output.to_dict().get("classification:classes")
+        if bool(output_classes) == regression:
+            problems.append(f"{label}: mlm:output classification:classes {'present' if regression else 'missing'}")
     if not any("mlm:model" in (a.roles or []) for a in item.assets.values()):
         problems.append(f"{label}: no mlm:model asset")
     if not isinstance(mlm.total_parameters, int) or mlm.total_parameters < 0:

@@ -48,7 +48,7 @@ async function readGolden(filePath: string, size: number, field: string): Promis
 }
 
 /**
- * Pixel-by-pixel comparison of a model output with the expected one (band 1 of the expected GeoTIFF): the largest
+ * Pixel-by-pixel comparison of one band of a model output with its band of the expected GeoTIFF: the largest
  * absolute difference and how many pixels differ by more than `tolerance`. NaN against NaN is equal; NaN against a
  * number differs by Infinity.
  */
@@ -56,6 +56,8 @@ export function compareOutputs(
   output: ArrayLike<number>,
   expected: ArrayLike<number>,
   tolerance: number,
+  /** Set to 1 at each differing pixel (several bands marking one array count a pixel once). */
+  differs?: Uint8Array,
 ): { max_difference: number; differing_pixels: number } {
   let maxDifference = 0;
   let differing = 0;
@@ -65,7 +67,10 @@ export function compareOutputs(
     const difference =
       Number.isNaN(a) || Number.isNaN(b) ? (Number.isNaN(a) && Number.isNaN(b) ? 0 : Infinity) : Math.abs(a - b);
     if (difference > maxDifference) maxDifference = difference;
-    if (difference > tolerance) differing++;
+    if (difference > tolerance) {
+      differing++;
+      if (differs) differs[index] = 1;
+    }
   }
   return { max_difference: maxDifference, differing_pixels: differing };
 }
@@ -91,14 +96,18 @@ export async function checkGoldenPair(
     );
   }
   const threads = new ModelThreadPool(1);
-  let output: Uint8Array | Float32Array;
+  const pixels = input.width * input.height;
+  // One array per band: a class mask, or every output channel of a regression model (NaN nodata compares like any
+  // other value of golden_output).
+  let outputs: Array<Uint8Array | Float32Array>;
   try {
     const segmenter = await OnnxSegmenter.load(threads, modelPath, spec);
-    // Regression: the first output channel's values (NaN nodata compares like any other value of golden_output).
-    output =
-      spec.task_type === 'regression'
-        ? (await segmenter.segmentDetailed(input)).values!.subarray(0, input.width * input.height)
-        : await segmenter.segment(input);
+    if (spec.task_type === 'regression') {
+      const outcome = await segmenter.segmentDetailed(input);
+      outputs = Array.from({ length: outcome.channels ?? 1 }, (_, c) =>
+        outcome.values!.subarray(c * pixels, (c + 1) * pixels),
+      );
+    } else outputs = [await segmenter.segment(input)];
   } catch (error) {
     const message = (error as Error).message;
     if (error instanceof ModelShapeError || error instanceof FrameStackError || /band|source_index|std/i.test(message))
@@ -107,8 +116,20 @@ export async function checkGoldenPair(
   } finally {
     await threads.close();
   }
-  const { max_difference, differing_pixels } = compareOutputs(output, expected.bands[0]!, limits.tolerance);
-  const pixels = input.width * input.height;
+  if (spec.task_type === 'regression' && expected.bandCount !== outputs.length) {
+    throw ApiError.unprocessable(
+      `golden_output: ${expected.bandCount} band(s), but the model writes ${outputs.length} output channel(s): the expected output needs one band per channel`,
+      'golden_output',
+    );
+  }
+  // Every band against its expected band; a pixel differs when any of its bands does.
+  const differs = new Uint8Array(pixels);
+  let max_difference = 0;
+  outputs.forEach((output, band) => {
+    const compared = compareOutputs(output, expected.bands[band]!, limits.tolerance, differs);
+    max_difference = Math.max(max_difference, compared.max_difference);
+  });
+  const differing_pixels = differs.reduce((sum, flag) => sum + flag, 0);
   if (differing_pixels > limits.max_differing_pixels) {
     throw ApiError.unprocessable(
       `golden_output: the model's output on golden_input differs from the expected output at ${differing_pixels} of ${pixels} pixels ` +

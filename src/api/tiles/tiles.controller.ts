@@ -5,7 +5,7 @@ import type { Response } from 'express';
 import { ApiError } from '../http/api-error';
 import { UnsupportedCrsError } from '../../geo/tiles/crs';
 import { TOKEN_PROBLEMS } from '../../geo/tiles/tile-token';
-import { TILE_LAYERS, TileNotFoundError, TilesService, type TileLayer } from './tiles.service';
+import { TILE_LAYERS, TileBandError, TileNotFoundError, TilesService, type TileLayer } from './tiles.service';
 import { invalidTile } from '../../geo/tiles/web-mercator';
 import { Public } from '../auth/public.decorator';
 import { ApiRawResponse } from '../openapi/response-schemas';
@@ -14,6 +14,21 @@ import { ApiRawResponse } from '../openapi/response-schemas';
 function coordinate(text: string): number {
   return /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
 }
+
+/** `band` (1-based, default 1): a whole positive number, else 400 naming `band`. */
+function bandParameter(value: unknown): number {
+  if (value === undefined) return 1;
+  if (typeof value !== 'string' || !/^\d{1,4}$/.test(value) || Number(value) < 1)
+    throw ApiError.badRequest(`band: must be a band number from 1 (got ${JSON.stringify(value)})`, 'band');
+  return Number(value);
+}
+
+const BAND_QUERY = {
+  name: 'band',
+  required: false,
+  schema: { type: 'integer' as const, minimum: 1, default: 1 },
+  description: 'the band of the prediction (1-based; multi-band regression outputs), 400 when out of range',
+};
 
 /**
  * GET /tiles/{task_id}/{z}/{x}/{y}.png?token=...: XYZ Web Mercator tiles of a task's output, for map
@@ -42,21 +57,25 @@ export class TilesController {
       "Legend of a task's prediction layer: class swatches (segmentation) or a colorbar (regression), as JSON or PNG; the tile token is the credential",
   })
   @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
+  @ApiQuery(BAND_QUERY)
   @Get(':taskId/legend.:format')
   async legend(
     @Param('taskId') taskId: string,
     @Param('format') format: string,
     @Query('token') token: unknown,
+    @Query('band') bandText: unknown,
     @Res() response: Response,
   ): Promise<void> {
     if (format !== 'json' && format !== 'png') throw ApiError.notFound(`no legend format ${format} (json or png)`);
+    const band = bandParameter(bandText);
     const check = await this.tiles.checkToken(taskId, token);
     if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
     let legend: Legend;
     try {
-      legend = await this.tiles.legend(taskId);
+      legend = await this.tiles.legend(taskId, band);
     } catch (error) {
       if (error instanceof TileNotFoundError) throw ApiError.notFound(error.message);
+      if (error instanceof TileBandError) throw ApiError.badRequest(error.message, 'band');
       throw error;
     }
     response.status(200);
@@ -71,6 +90,7 @@ export class TilesController {
     }
   }
 
+  @ApiQuery(BAND_QUERY)
   @Get(':taskId/:z/:x/:y.png')
   async tile(
     @Param('taskId') taskId: string,
@@ -79,11 +99,13 @@ export class TilesController {
     @Param('y') yText: string,
     @Query('token') token: unknown,
     @Query('layer') layerText: unknown,
+    @Query('band') bandText: unknown,
     @Res() response: Response,
   ): Promise<void> {
     const layer = (layerText ?? 'prediction') as TileLayer;
     if (!(TILE_LAYERS as readonly unknown[]).includes(layer))
       throw ApiError.badRequest(`layer: must be one of ${TILE_LAYERS.join(', ')}`, 'layer');
+    const band = bandParameter(bandText);
     const check = await this.tiles.checkToken(taskId, token);
     if (!check.valid) throw new ApiError(403, TOKEN_PROBLEMS[check.reason], 'token');
     const [z, x, y] = [coordinate(zText), coordinate(xText), coordinate(yText)];
@@ -96,9 +118,10 @@ export class TilesController {
 
     let rendered: { png: Buffer; level: number };
     try {
-      rendered = await this.tiles.tile(taskId, z, x, y, layer);
+      rendered = await this.tiles.tile(taskId, z, x, y, layer, band);
     } catch (error) {
       if (error instanceof TileNotFoundError) throw ApiError.notFound(error.message);
+      if (error instanceof TileBandError) throw ApiError.badRequest(error.message, 'band');
       if (error instanceof UnsupportedCrsError) throw ApiError.unprocessable(`task ${taskId}: ${error.message}`);
       throw error;
     }

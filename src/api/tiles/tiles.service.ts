@@ -25,11 +25,15 @@ interface TileTask {
   inputPreviewKey: string | null;
   /** Cache identity of the output: a rerun that rewrites the same key updates the task, so caches miss. */
   rasterId: string;
-  colours: ColourMap;
-  legend: Legend;
+  /** Colours and legend of each band (index 0: band 1); a class mask has one. */
+  colours: ColourMap[];
+  legend: Legend[];
 }
 
 export class TileNotFoundError extends Error {}
+
+/** A `band` the task's output does not have (400 naming `band`). */
+export class TileBandError extends Error {}
 
 /**
  * Map tiles of task outputs: tile URL templates with a signed token, token checks, and rendering through
@@ -87,29 +91,39 @@ export class TilesService {
     const inference = await this.inferences.findById(task.inferenceId);
     const model = inference && (await this.models.findById(inference.modelId));
     const spec = model?.modelInputDataSpec;
-    // Regression outputs: the colormap over rescale, else over the values' range of the step result.
-    const stats = (
-      task.outputs?.['model-inference'] as
-        { value_stats?: Array<{ min: number | null; max: number | null }> } | undefined
-    )?.value_stats?.[0];
+    // Regression outputs: each band's colormap over rescale, else over that band's values' range of the step result.
+    const stats =
+      (
+        task.outputs?.['model-inference'] as
+          { value_stats?: Array<{ min: number | null; max: number | null }> } | undefined
+      )?.value_stats ?? [];
     const regression = spec !== undefined && taskTypeOf(spec) === 'regression';
+    const bands = regression ? Math.max(1, stats.length, spec.output_bands?.length ?? 0) : 1;
     const entry = {
       taskId,
       outputKey: task.outputKey,
       inputPreviewKey: (task.outputs?.results as { input_preview_key?: string } | undefined)?.input_preview_key ?? null,
       rasterId: `${task.outputKey}@${task.updatedAt.getTime()}`,
-      colours: regression
-        ? rampColourMap(spec.colormap, displayRange(spec, stats), regressionNodata(spec))
-        : classColourMap(spec?.classes ?? [], maskNodata(spec ?? {})),
-      legend: spec ? legendOf(spec, stats) : legendOf({ bands: [], tile_size: 1, tile_overlap: 0, classes: [] }),
+      colours: Array.from({ length: bands }, (_, band) =>
+        regression
+          ? rampColourMap(spec.colormap, displayRange(spec, stats[band]), regressionNodata(spec))
+          : classColourMap(spec?.classes ?? [], maskNodata(spec ?? {})),
+      ),
+      legend: Array.from({ length: bands }, (_, band) =>
+        spec ? legendOf(spec, stats[band]) : legendOf({ bands: [], tile_size: 1, tile_overlap: 0, classes: [] }),
+      ),
     };
     this.tasks.set(taskId, entry);
     return entry;
   }
 
-  /** The legend of a task's prediction layer: class swatches or a colorbar (JSON; legendPng draws it). */
-  async legend(taskId: string): Promise<Legend> {
-    return (await this.task(taskId)).legend;
+  /**
+   * The legend of band `band` (1-based) of a task's prediction layer: class swatches or a colorbar (JSON;
+   * legendPng draws it). TileBandError for a band the output does not have.
+   */
+  async legend(taskId: string, band = 1): Promise<Legend> {
+    const legends = (await this.task(taskId)).legend;
+    return legends[checkedBand(band, legends.length) - 1]!;
   }
 
   /** Bounds and zoom range of a task's output (the map page fits its view to them). */
@@ -124,6 +138,8 @@ export class TilesService {
     x: number,
     y: number,
     layer: TileLayer = 'prediction',
+    /** 1-based band of the prediction to draw (multi-band regression outputs). */
+    band = 1,
   ): Promise<{ png: Buffer; level: number }> {
     const task = await this.task(taskId);
     if (layer === 'input-preview') {
@@ -134,11 +150,20 @@ export class TilesService {
       return this.renderer.renderRgbaPng(preview, z, x, y);
     }
     const raster = await this.renderer.raster(task.rasterId, () => this.openOutput(task.outputKey));
-    return this.renderer.renderPng(raster, z, x, y, task.colours);
+    // The raster's own band count: a processor's output may have other bands than the model's.
+    checkedBand(band, raster.bands);
+    const colours = task.colours[band - 1] ?? task.colours[task.colours.length - 1]!;
+    return this.renderer.renderPng(raster, z, x, y, colours, band - 1);
   }
 
   private async openOutput(key: string): Promise<GeoTIFF> {
     if (!(await this.store.exists(key))) throw new TileNotFoundError(`the output ${key} no longer exists`);
     return openStoredGeoTiff(this.store, key);
   }
+}
+
+function checkedBand(band: number, bands: number): number {
+  if (!Number.isInteger(band) || band < 1 || band > bands)
+    throw new TileBandError(`band: ${band} is not a band of this output (1-${bands})`);
+  return band;
 }

@@ -4,7 +4,12 @@
  * (a static, self-contained catalog next to the outputs in object storage); the API rewrites them into
  * signed URLs and API links when it serves them.
  */
-import { maskNodata, type ModelClassSpec, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
+import {
+  maskNodata,
+  taskTypeOf,
+  type ModelClassSpec,
+  type ModelInputDataSpec,
+} from '../../../workflows/contract/model-spec';
 import { lonLatTransform } from '../crs/epsg';
 
 export const STAC_VERSION = '1.1.0';
@@ -147,14 +152,15 @@ export function classificationClasses(classes: ModelClassSpec[], nodata: number)
   ];
 }
 
-/** The mlm: fields of the model (inputs as the spec says, one segmentation output). */
-function mlmProperties(provenance: Provenance, grid: OutputGrid) {
+/** The mlm: fields of the model (inputs as the spec says, one output: a class mask or the regression values). */
+function mlmProperties(provenance: Provenance, grid: OutputGrid, outputChannels?: number) {
   const spec = provenance.model.input_spec;
   const bands = spec.bands.map((band) => band.name);
+  const output = mlmOutput(spec, grid, outputChannels);
   return {
     'mlm:name': provenance.model.name,
     'mlm:architecture': 'ONNX graph',
-    'mlm:tasks': ['semantic-segmentation'],
+    'mlm:tasks': output.tasks,
     'mlm:framework': 'ONNX',
     ...(provenance.model.total_parameters !== undefined
       ? { 'mlm:total_parameters': provenance.model.total_parameters }
@@ -183,19 +189,38 @@ function mlmProperties(provenance: Provenance, grid: OutputGrid) {
         pre_processing_function: null,
       },
     ],
-    'mlm:output': [
-      {
-        name: 'classes',
-        tasks: ['semantic-segmentation'],
-        result: {
-          shape: [-1, 1, grid.height, grid.width],
-          dim_order: ['batch', 'channel', 'height', 'width'],
-          data_type: 'uint8',
-        },
-        'classification:classes': classificationClasses(spec.classes, maskNodata(spec)),
-        post_processing_function: null,
+    'mlm:output': [output],
+  };
+}
+
+/** mlm:output of the model's task type: regression values (float32, one channel per output band) or classes. */
+function mlmOutput(spec: Provenance['model']['input_spec'], grid: OutputGrid, outputChannels?: number) {
+  if (taskTypeOf(spec) === 'regression') {
+    const channels = outputChannels ?? spec.output_bands?.length ?? 1;
+    return {
+      name: 'values',
+      tasks: ['regression'],
+      result: {
+        shape: [-1, channels, grid.height, grid.width],
+        dim_order: ['batch', 'channel', 'height', 'width'],
+        data_type: 'float32',
       },
-    ],
+      ...(spec.output_bands
+        ? { description: spec.output_bands.join(', ') + (spec.units ? ` (${spec.units})` : '') }
+        : {}),
+      post_processing_function: null,
+    };
+  }
+  return {
+    name: 'classes',
+    tasks: ['semantic-segmentation'],
+    result: {
+      shape: [-1, 1, grid.height, grid.width],
+      dim_order: ['batch', 'channel', 'height', 'width'],
+      data_type: 'uint8',
+    },
+    'classification:classes': classificationClasses(spec.classes, maskNodata(spec)),
+    post_processing_function: null,
   };
 }
 
@@ -253,7 +278,7 @@ export function taskItem(input: TaskItemInput) {
       },
       'processing:datetime': input.writtenAt,
       'processing:lineage': lineage(input.provenance),
-      ...mlmProperties(input.provenance, input.grid),
+      ...mlmProperties(input.provenance, input.grid, input.predictionBands?.length),
       'geo_inference:provenance': input.provenance,
     },
     links: [

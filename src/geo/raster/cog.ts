@@ -16,8 +16,11 @@ const run = promisify(execFile);
 export interface CogOptions {
   /** Directory holding gdal_translate (config GDAL_BIN_DIR); default: PATH. */
   gdalBinDir?: string;
-  /** Overview resampling. Class masks need NEAREST or MODE: averaging would invent classes. Default NEAREST. */
-  resampling?: 'NEAREST' | 'MODE';
+  /**
+   * Overview resampling. Class masks need NEAREST or MODE: averaging would invent classes; continuous (float)
+   * values get AVERAGE (nodata left out). Default NEAREST.
+   */
+  resampling?: 'NEAREST' | 'MODE' | 'AVERAGE';
   /** Tile size (multiple of 16). Default 256. */
   blockSize?: number;
   /** Abort after this long (default 10 minutes). */
@@ -84,5 +87,23 @@ export async function toCloudOptimizedGeoTiff(src: string, dst: string, options:
       `gdal_translate -of COG failed for ${path.basename(src)}: ${detail}`,
       /driver\W+COG\W+not recogni[sz]ed/i.test(detail),
     );
+  }
+}
+
+/**
+ * Whether the GeoTIFF `src` holds floating-point samples (gdalinfo -json): continuous values, whose overviews
+ * average. False when gdalinfo cannot read it (the COG conversion then reports the problem).
+ */
+export async function hasFloatSamples(src: string, options: Pick<CogOptions, 'gdalBinDir' | 'signal'> = {}) {
+  try {
+    const { stdout } = await run(gdalTool('gdalinfo', options.gdalBinDir), ['-json', src], {
+      timeout: 60_000,
+      signal: options.signal,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const bands = (JSON.parse(stdout) as { bands?: Array<{ type?: string }> }).bands ?? [];
+    return bands.length > 0 && bands.every((band) => /^(C?Float)/.test(band.type ?? ''));
+  } catch {
+    return false;
   }
 }

@@ -85,6 +85,9 @@ interface Level {
   blocksAcross: number;
   /** Values between two pixels of band 1 inside a decoded block. */
   stride: number;
+  /** Bands (samples per pixel); with PlanarConfiguration 2 each band has blocks of its own. */
+  samples: number;
+  planar: number;
   ArrayType: new (buffer: ArrayBuffer) => NumberArray;
   nodata: number | null;
   /** This level's pixels per full-resolution pixel (<= 1). */
@@ -132,6 +135,10 @@ export class TileRaster {
   /** Raster extent in EPSG:3857 (from its densified outline): tiles outside are transparent without any reading. */
   readonly mercatorBounds: [number, number, number, number];
   readonly info: TileSetInfo;
+  /** Bands of the raster (samples per pixel of its full-resolution image). */
+  get bands(): number {
+    return this.levels[0]?.samples ?? 1;
+  }
   private readonly inverse: Affine;
   /** Full-resolution pixel size in CRS units (along x). */
   private readonly pixelSizeX: number;
@@ -180,6 +187,8 @@ export class TileRaster {
         blockHeight: image.getTileHeight(),
         blocksAcross: Math.ceil(image.getWidth() / image.getTileWidth()),
         stride: planar === 1 ? image.getSamplesPerPixel() : 1,
+        samples: image.getSamplesPerPixel(),
+        planar,
         ArrayType: arrayTypeOf(image),
         nodata: this.nodata,
         scaleX: image.getWidth() / fullWidth,
@@ -295,7 +304,7 @@ const MAX_INTERPOLATION_ERROR = 1e-3;
 
 export class TileRenderer {
   private readonly rasters: LRUCache<string, Promise<TileRaster>>;
-  private readonly blocks: LRUCache<string, NumberArray, { level: Level; bx: number; by: number }>;
+  private readonly blocks: LRUCache<string, NumberArray, { level: Level; bx: number; by: number; sample: number }>;
   private emptyPng?: Buffer;
 
   constructor(options: TileRendererOptions = {}) {
@@ -306,18 +315,19 @@ export class TileRenderer {
       dispose: (raster) =>
         void setTimeout(() => void raster.then((r) => r.close()).catch(() => undefined), 30_000).unref(),
     });
-    this.blocks = new LRUCache<string, NumberArray, { level: Level; bx: number; by: number }>({
+    this.blocks = new LRUCache<string, NumberArray, { level: Level; bx: number; by: number; sample: number }>({
       maxSize: options.blockCacheBytes ?? 256 * 1024 * 1024,
       sizeCalculation: (block) => Math.max(1, block.byteLength),
       // fetch() shares one decode between concurrent requests for the same block.
       fetchMethod: async (_key, _stale, { context }) => {
-        const { level, bx, by } = context;
+        const { level, bx, by, sample } = context;
         const fd = level.image.getFileDirectory() as {
           TileByteCounts?: ArrayLike<number>;
           StripByteCounts?: ArrayLike<number>;
         };
         const counts = fd.TileByteCounts ?? fd.StripByteCounts;
-        if (counts && counts[by * level.blocksAcross + bx] === 0) {
+        const blocksPerBand = level.blocksAcross * Math.ceil(level.height / level.blockHeight);
+        if (counts && counts[sample * blocksPerBand + by * level.blocksAcross + bx] === 0) {
           // Sparse block (GDAL SPARSE_OK): nothing written there, i.e. nodata.
           const empty = new level.ArrayType(
             new ArrayBuffer(
@@ -330,7 +340,7 @@ export class TileRenderer {
           return level.nodata === null ? empty : empty.fill(level.nodata);
         }
         level.decoder ??= getDecoder(fd) as NonNullable<Level['decoder']>;
-        const block = (await level.image.getTileOrStrip(bx, by, 0, await level.decoder)) as unknown as {
+        const block = (await level.image.getTileOrStrip(bx, by, sample, await level.decoder)) as unknown as {
           data: ArrayBuffer;
         };
         return new level.ArrayType(block.data);
@@ -358,8 +368,8 @@ export class TileRenderer {
 
   /**
    * The source pixel under each pixel of tile z/x/y (nearest neighbour on the level the zoom reads): calls
-   * `visit(i, block, offset)` with the block holding it and the offset of its first sample. Null when the
-   * tile shows nothing of the raster.
+   * `visit(i, block, offset)` with the block holding it and the offset of its sample of `band` (0-based; pixel
+   * interleaved rasters: the first sample is band 0's). Null when the tile shows nothing of the raster.
    */
   private async samplePixels(
     raster: TileRaster,
@@ -367,11 +377,14 @@ export class TileRenderer {
     x: number,
     y: number,
     visit: (i: number, block: NumberArray, offset: number) => void,
+    band = 0,
   ): Promise<{ level: number } | null> {
     const [minX, minY, maxX, maxY] = tileBounds(z, x, y);
     const mb = raster.mercatorBounds;
     if (maxX <= mb[0] || minX >= mb[2] || maxY <= mb[1] || minY >= mb[3]) return null;
     const level = raster.levelFor(z, (minX + maxX) / 2, (minY + maxY) / 2);
+    if (!Number.isInteger(band) || band < 0 || band >= level.samples)
+      throw new RangeError(`band ${band + 1} is not a band of the raster (1-${level.samples})`);
     const { cols, rows } = sourcePixels(raster, z, x, y, level);
 
     const n = TILE_SIZE * TILE_SIZE;
@@ -405,13 +418,15 @@ export class TileRenderer {
       Array.from({ length: across * down }, (_, k) => {
         const bx = bx0 + (k % across);
         const by = by0 + Math.floor(k / across);
-        return this.blocks.fetch(`${raster.id}|${level.index}|${bx}|${by}`, {
-          context: { level, bx, by },
+        const sample = level.planar === 2 ? band : 0;
+        return this.blocks.fetch(`${raster.id}|${level.index}|${bx}|${by}|${sample}`, {
+          context: { level, bx, by, sample },
         }) as Promise<NumberArray>;
       }),
     );
 
     const { blockWidth, blockHeight, stride } = level;
+    const bandOffset = level.planar === 2 ? 0 : band;
     for (let i = 0; i < n; i++) {
       const col = pixelCols[i]!;
       if (col < 0) continue;
@@ -419,24 +434,35 @@ export class TileRenderer {
       const bx = Math.floor(col / blockWidth);
       const by = Math.floor(row / blockHeight);
       const block = blocks[(by - by0) * across + (bx - bx0)]!;
-      visit(i, block, ((row - by * blockHeight) * blockWidth + (col - bx * blockWidth)) * stride);
+      visit(i, block, ((row - by * blockHeight) * blockWidth + (col - bx * blockWidth)) * stride + bandOffset);
     }
     return { level: level.index };
   }
 
-  /** Palette indices (TILE_SIZE x TILE_SIZE) of tile z/x/y, or null when the tile shows nothing of the raster. */
+  /**
+   * Palette indices (TILE_SIZE x TILE_SIZE) of tile z/x/y drawn from `band` (0-based), or null when the tile shows
+   * nothing of the raster.
+   */
   async renderIndices(
     raster: TileRaster,
     z: number,
     x: number,
     y: number,
     colours: ColourMap,
+    band = 0,
   ): Promise<{ indices: Uint8Array; level: number } | null> {
     const indices = new Uint8Array(TILE_SIZE * TILE_SIZE);
-    const sampled = await this.samplePixels(raster, z, x, y, (i, block, offset) => {
-      const value = block[offset]!;
-      indices[i] = value === raster.nodata ? 0 : colours.indexOf(value);
-    });
+    const sampled = await this.samplePixels(
+      raster,
+      z,
+      x,
+      y,
+      (i, block, offset) => {
+        const value = block[offset]!;
+        indices[i] = value === raster.nodata ? 0 : colours.indexOf(value);
+      },
+      band,
+    );
     return sampled && { indices, level: sampled.level };
   }
 
@@ -458,15 +484,19 @@ export class TileRenderer {
     return { png: encodeRgbaPng(TILE_SIZE, TILE_SIZE, rgba), level: sampled?.level ?? -1 };
   }
 
-  /** PNG of tile z/x/y (a transparent tile where the raster is not), and the level it was read from (-1: none). */
+  /**
+   * PNG of tile z/x/y of `band` (0-based; a transparent tile where the raster is not), and the level it was read
+   * from (-1: none).
+   */
   async renderPng(
     raster: TileRaster,
     z: number,
     x: number,
     y: number,
     colours: ColourMap,
+    band = 0,
   ): Promise<{ png: Buffer; level: number }> {
-    const rendered = await this.renderIndices(raster, z, x, y, colours);
+    const rendered = await this.renderIndices(raster, z, x, y, colours, band);
     if (!rendered) {
       this.emptyPng ??= encodePalettePng(TILE_SIZE, TILE_SIZE, new Uint8Array(TILE_SIZE * TILE_SIZE), [[0, 0, 0, 0]]);
       return { png: this.emptyPng, level: -1 };
