@@ -386,10 +386,11 @@ describe('operations endpoints (real services, in-process worker)', () => {
     it('generates request schemas from the zod DTOs, with the contract examples', async () => {
       const document = (await api.as(undefined).get('/docs-json')).body;
       const create = document.paths['/api/v2/inference'].post.requestBody.content['application/json'];
-      expect(create.schema.properties.spatial_domain.properties.urls.items).toMatchObject({
-        type: 'string',
-        format: 'uri',
-      });
+      // An entry is a URL, or a list of URLs (one time series task).
+      expect(create.schema.properties.spatial_domain.properties.urls.items.anyOf).toEqual([
+        expect.objectContaining({ type: 'string', format: 'uri' }),
+        expect.objectContaining({ type: 'array', items: expect.objectContaining({ type: 'string', format: 'uri' }) }),
+      ]);
       expect(create.schema.properties.temporal_domain).toMatchObject({ type: 'array', maxItems: 366 });
       expect(create.examples.basic.value).toMatchObject({
         model_display_name: 'flood-detection-model',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { pagingQueryFields } from '../http/paging';
+import { withOpenApiSchema } from '../openapi/zod-openapi';
 import { MGRS_TILE, polygonGeometry, SpatialDomainError } from '../../geo/stac/spatial-domain';
 import { parseTemporalEntry, TemporalDomainError } from '../../geo/stac/temporal-domain';
 import { INFERENCE_STATUSES } from '../../../workflows/contract/status';
@@ -48,13 +49,16 @@ const httpUrl = z
 const seriesUrls = z.array(httpUrl).min(1, 'a time series needs at least one GeoTIFF').max(MAX_NUM_STEPS);
 
 /** A URL, or a list of URLs (a time series); errors keep the messages of the one that applies. */
-const urlEntry = z
-  .unknown()
-  .superRefine((value, context) => {
-    const result = (Array.isArray(value) ? seriesUrls : httpUrl).safeParse(value);
-    if (!result.success) for (const issue of result.error.issues) context.addIssue({ ...issue } as z.IssueData);
-  })
-  .transform((value) => value as string | string[]);
+const urlEntry = withOpenApiSchema(
+  z
+    .unknown()
+    .superRefine((value, context) => {
+      const result = (Array.isArray(value) ? seriesUrls : httpUrl).safeParse(value);
+      if (!result.success) for (const issue of result.error.issues) context.addIssue({ ...issue } as z.IssueData);
+    })
+    .transform((value) => value as string | string[]),
+  z.union([httpUrl, seriesUrls]),
+);
 
 export const spatialDomainSchema = z
   .object({

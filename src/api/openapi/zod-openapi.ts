@@ -2,7 +2,19 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiQuery } from '@nestjs/swagger';
 import type { ExamplesObject, SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import type { ZodTypeAny } from 'zod';
-import { zodToJsonSchema } from 'zod-to-json-schema';
+import { ignoreOverride, zodToJsonSchema } from 'zod-to-json-schema';
+
+/** Schemas validated one way (hand-picked error messages, say) but documented as another: keyed by their zod def. */
+const documentedAs = new WeakMap<object, ZodTypeAny>();
+
+/**
+ * `schema`, documented in OpenAPI as `documented`: for validation that JSON Schema cannot show as written (a
+ * `z.unknown()` that dispatches to one of several schemas to keep that schema's own error messages).
+ */
+export function withOpenApiSchema<T extends ZodTypeAny>(schema: T, documented: ZodTypeAny): T {
+  documentedAs.set(schema._def, documented);
+  return schema;
+}
 
 /**
  * OpenAPI schemas generated from the zod schemas that validate requests (src/<resource>/<resource>.dto.ts),
@@ -12,7 +24,14 @@ import { zodToJsonSchema } from 'zod-to-json-schema';
 export function openApiSchema(schema: ZodTypeAny): SchemaObject {
   // The cast avoids zod-to-json-schema's deep generic instantiation on large schemas.
   const convert = zodToJsonSchema as (schema: unknown, options: object) => Record<string, unknown>;
-  const { $schema: _ignored, ...json } = convert(schema, { target: 'openApi3', $refStrategy: 'none' });
+  const { $schema: _ignored, ...json } = convert(schema, {
+    target: 'openApi3',
+    $refStrategy: 'none',
+    override: (def: object) => {
+      const documented = documentedAs.get(def);
+      return documented ? openApiSchema(documented) : ignoreOverride;
+    },
+  });
   return json as SchemaObject;
 }
 

@@ -1,4 +1,4 @@
-import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { legendPng, type Legend } from '../../geo/tiles/legend';
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
@@ -42,22 +42,50 @@ export class TilesController {
 
   @ApiOperation({
     summary:
-      "XYZ Web Mercator PNG tile of a task's output; the token from the task's tile_url_template is the credential (no API key)",
-  })
-  @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
-  @ApiRawResponse(200, 'image/png', { binary: true, description: 'the 256 x 256 tile' })
-  @ApiQuery({
-    name: 'layer',
-    required: false,
-    enum: [...TILE_LAYERS],
-    description: 'prediction (default) or input-preview (true-colour input, from the results export)',
-  })
-  @ApiOperation({
-    summary:
       "Legend of a task's prediction layer: class swatches (segmentation) or a colorbar (regression), as JSON or PNG; the tile token is the credential",
   })
   @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
   @ApiQuery(BAND_QUERY)
+  @ApiProduces('application/json', 'image/png')
+  @ApiResponse({
+    status: 200,
+    description: 'the legend: JSON (entries or colorbar stops with labels) or a PNG without text',
+    content: {
+      'application/json': {
+        schema: {
+          type: 'object',
+          required: ['type'],
+          properties: {
+            type: { type: 'string', enum: ['classes', 'colorbar'] },
+            classes: {
+              type: 'array',
+              description: 'segmentation: one swatch per class',
+              items: {
+                type: 'object',
+                properties: {
+                  value: { type: 'integer' },
+                  name: { type: 'string' },
+                  color: { type: 'string' },
+                  background: { type: 'boolean' },
+                },
+              },
+            },
+            colormap: { type: 'string', description: 'regression: the colormap name' },
+            min: { type: 'number' },
+            max: { type: 'number' },
+            units: { type: 'string', nullable: true },
+            stops: {
+              type: 'array',
+              description: 'regression: five evenly spaced colorbar stops, low to high',
+              items: { type: 'object', properties: { value: { type: 'number' }, color: { type: 'string' } } },
+            },
+            nodata: { oneOf: [{ type: 'number' }, { type: 'string', enum: ['NaN'] }] },
+          },
+        },
+      },
+      'image/png': { schema: { type: 'string', format: 'binary' } },
+    },
+  })
   @Get(':taskId/legend.:format')
   async legend(
     @Param('taskId') taskId: string,
@@ -90,6 +118,18 @@ export class TilesController {
     }
   }
 
+  @ApiOperation({
+    summary:
+      "XYZ Web Mercator PNG tile of a task's output; the token from the task's tile_url_template is the credential (no API key)",
+  })
+  @ApiQuery({ name: 'token', required: true, schema: { type: 'string' } })
+  @ApiRawResponse(200, 'image/png', { binary: true, description: 'the 256 x 256 tile' })
+  @ApiQuery({
+    name: 'layer',
+    required: false,
+    enum: [...TILE_LAYERS],
+    description: 'prediction (default) or input-preview (true-colour input, from the results export)',
+  })
   @ApiQuery(BAND_QUERY)
   @Get(':taskId/:z/:x/:y.png')
   async tile(
