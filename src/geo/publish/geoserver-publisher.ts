@@ -11,7 +11,7 @@
  * server and 5xx are retryable.
  */
 import { StepFailure } from '../../../workflows/contract/errors';
-import { XMLBuilder } from 'fast-xml-parser';
+import { colorMapSld } from './sld';
 import { rampStyleSld } from './ramp-style';
 import type { ModelClassSpec } from '../../../workflows/contract/model-spec';
 import type { ObjectStore } from '../../platform/storage/object-store';
@@ -61,30 +61,7 @@ export function classStyleSld(styleName: string, classes: ModelClassSpec[], noda
   if (nodata !== null && !classes.some((entry) => entry.value === nodata)) {
     entries.push({ '@_color': '#000000', '@_quantity': String(nodata), '@_label': 'nodata', '@_opacity': '0' });
   }
-  const document = {
-    '?xml': { '@_version': '1.0', '@_encoding': 'UTF-8' },
-    StyledLayerDescriptor: {
-      '@_version': '1.0.0',
-      '@_xmlns': 'http://www.opengis.net/sld',
-      '@_xmlns:ogc': 'http://www.opengis.net/ogc',
-      '@_xmlns:xlink': 'http://www.w3.org/1999/xlink',
-      '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
-      '@_xsi:schemaLocation':
-        'http://www.opengis.net/sld http://schemas.opengis.net/sld/1.0.0/StyledLayerDescriptor.xsd',
-      NamedLayer: {
-        Name: styleName,
-        UserStyle: {
-          Name: styleName,
-          Title: `${styleName} classes`,
-          FeatureTypeStyle: {
-            Rule: { RasterSymbolizer: { Opacity: 1, ColorMap: { '@_type': 'values', ColorMapEntry: entries } } },
-          },
-        },
-      },
-    },
-  };
-  // The builder escapes names (class labels are user input) in attributes and text.
-  return new XMLBuilder({ ignoreAttributes: false, format: true, suppressEmptyNode: true }).build(document) as string;
+  return colorMapSld(styleName, `${styleName} classes`, 'values', entries);
 }
 
 function normaliseColor(color: string | undefined): string | undefined {

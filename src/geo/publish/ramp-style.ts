@@ -3,7 +3,7 @@
  * display range, nine entries low to high (GeoServer interpolates between them). Nodata pixels are left to the
  * GeoTIFF's nodata value (NaN or the spec's output_nodata), which GeoServer renders transparent.
  */
-import { XMLBuilder } from 'fast-xml-parser';
+import { colorMapSld } from './sld';
 import { colormapHex, DEFAULT_COLORMAP } from '../tiles/colormaps';
 
 export interface RampStyle {
@@ -27,27 +27,5 @@ export function rampStyleSld(styleName: string, ramp: RampStyle): string {
       '@_opacity': '1',
     };
   });
-  const document = {
-    '?xml': { '@_version': '1.0', '@_encoding': 'UTF-8' },
-    StyledLayerDescriptor: {
-      '@_version': '1.0.0',
-      '@_xmlns': 'http://www.opengis.net/sld',
-      '@_xmlns:ogc': 'http://www.opengis.net/ogc',
-      '@_xmlns:xlink': 'http://www.w3.org/1999/xlink',
-      '@_xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance',
-      '@_xsi:schemaLocation':
-        'http://www.opengis.net/sld http://schemas.opengis.net/sld/1.0.0/StyledLayerDescriptor.xsd',
-      NamedLayer: {
-        Name: styleName,
-        UserStyle: {
-          Name: styleName,
-          Title: `${styleName} ${colormap} ${ramp.min}..${ramp.max}`,
-          FeatureTypeStyle: {
-            Rule: { RasterSymbolizer: { Opacity: 1, ColorMap: { '@_type': 'ramp', ColorMapEntry: entries } } },
-          },
-        },
-      },
-    },
-  };
-  return new XMLBuilder({ ignoreAttributes: false, format: true, suppressEmptyNode: true }).build(document) as string;
+  return colorMapSld(styleName, `${styleName} ${colormap} ${ramp.min}..${ramp.max}`, 'ramp', entries);
 }

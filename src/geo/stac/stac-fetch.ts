@@ -226,17 +226,7 @@ export async function fetchStacChip(
       },
     });
   } catch (error) {
-    if (
-      error instanceof StacApiError &&
-      error.status !== null &&
-      error.status >= 400 &&
-      error.status < 500 &&
-      error.status !== 408 &&
-      error.status !== 429
-    ) {
-      throw invalidInput(error.message);
-    }
-    throw StepFailure.retryable((error as Error).message, 'TransientFetchError');
+    throw stacSearchFailure(error);
   }
   const { scene: original, source, authHeaders } = found;
   log.info(`${found.itemsFound} item(s) in ${found.pages} page(s), ${found.withinMaxcc} within maxcc ${input.maxcc}%`);
@@ -294,21 +284,41 @@ export async function fetchStacChip(
   if (summary.valid_fraction === 0) {
     throw invalidInput(`scene ${original.id} has no data over ${input.area_label} (the area is outside its footprint)`);
   }
-  const inputKey = storageKeys.taskInput(ids.inferenceId, ids.taskId);
-  await deps.store.putFile(inputKey, chipFile, { contentType: 'image/tiff' });
-  let classificationKey: string | null = null;
-  if (classAsset) {
-    classificationKey = storageKeys.taskClassification(ids.inferenceId, ids.taskId);
-    await deps.store.putFile(classificationKey, classFile, { contentType: 'image/tiff' });
-    log.info(`classification ${classKey} values ${JSON.stringify(summary.classification_values ?? {})}`);
-  }
-  const metadata: ChipMetadata = {
+  if (classAsset) log.info(`classification ${classKey} values ${JSON.stringify(summary.classification_values ?? {})}`);
+  return storeChip(deps, ids, { chipFile, classFile: classAsset ? classFile : null, summary }, found, {
     data_source: input.data_source,
     collection: original.collection,
     item_id: original.id,
     datetime: original.properties.datetime ?? null,
     cloud_cover: cloudCover(original),
     classification: classAsset ? source.classification.scheme : null,
+  });
+}
+
+/** What a chip's metadata says of its scene(s); storeChip adds where the files went and the grid. */
+export type ChipSceneMetadata = Omit<ChipMetadata, 'classification_key' | 'crs' | 'transform' | 'width' | 'height'>;
+
+/**
+ * Stores a built chip (and its classification band(s), when built) as the task's input, its metadata beside it,
+ * and answers the data-fetch step's result for it.
+ */
+export async function storeChip(
+  deps: { store: ObjectStore },
+  ids: { inferenceId: string; taskId: string },
+  chip: { chipFile: string; classFile: string | null; summary: ChipSummary },
+  search: { itemsFound: number; pages: number },
+  scenes: ChipSceneMetadata,
+): Promise<StacChipResult & { frames?: ChipFrame[] }> {
+  const { summary } = chip;
+  const inputKey = storageKeys.taskInput(ids.inferenceId, ids.taskId);
+  await deps.store.putFile(inputKey, chip.chipFile, { contentType: 'image/tiff' });
+  let classificationKey: string | null = null;
+  if (chip.classFile) {
+    classificationKey = storageKeys.taskClassification(ids.inferenceId, ids.taskId);
+    await deps.store.putFile(classificationKey, chip.classFile, { contentType: 'image/tiff' });
+  }
+  const metadata: ChipMetadata = {
+    ...scenes,
     classification_key: classificationKey,
     crs: summary.crs,
     transform: summary.transform,
@@ -322,17 +332,32 @@ export async function fetchStacChip(
   );
   return {
     inputKey,
-    bytes: fs.statSync(chipFile).size,
+    bytes: fs.statSync(chip.chipFile).size,
     width: summary.width,
     height: summary.height,
     bands: summary.bands,
     epsg: summary.epsg,
-    item_id: original.id,
-    collection: original.collection,
-    datetime: metadata.datetime,
-    cloud_cover: metadata.cloud_cover,
-    items_found: found.itemsFound,
-    pages: found.pages,
+    item_id: scenes.item_id,
+    collection: scenes.collection,
+    datetime: scenes.datetime,
+    cloud_cover: scenes.cloud_cover,
+    items_found: search.itemsFound,
+    pages: search.pages,
     classification_key: classificationKey,
+    ...(scenes.frames ? { frames: scenes.frames } : {}),
   };
+}
+
+/** A failed STAC search: the API's 4xx (but timeouts and rate limits) is the input's fault, the rest is retried. */
+export function stacSearchFailure(error: unknown): StepFailure {
+  if (
+    error instanceof StacApiError &&
+    error.status !== null &&
+    error.status >= 400 &&
+    error.status < 500 &&
+    error.status !== 408 &&
+    error.status !== 429
+  )
+    return invalidInput(error.message);
+  return StepFailure.retryable((error as Error).message, 'TransientFetchError');
 }

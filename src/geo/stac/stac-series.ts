@@ -7,23 +7,22 @@
  * cloudy one within maxcc covering the area and acquired within +/- `temporal_tolerance` whole days of its target
  * date; among equally cloudy scenes the one nearest the target's midday wins.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_CHIP_RESOLUTION_M, type ModelInputDataSpec } from '../../../workflows/contract/model-spec';
 import type { StacTaskInput, TaskTemporal } from '../../../workflows/contract/types';
-import { invalidInput, StepFailure } from '../../../workflows/contract/errors';
+import { invalidInput } from '../../../workflows/contract/errors';
 import type { ObjectStore } from '../../platform/storage/object-store';
-import { storageKeys } from '../../platform/storage/keys';
 import { checkUrlAgainstPolicy } from '../net/address-policy';
 import type { StepLogger } from '../step-logger';
 import { findScene, type SceneSearchResult, type SceneSearchSettings } from './scene-search';
-import { assetKeysForBands, classificationAssetKey, cloudCover, StacApiError, type StacItem } from './stac';
+import { assetKeysForBands, classificationAssetKey, cloudCover, type StacItem } from './stac';
 import {
   checkAssetHrefs,
   runChipScript,
   stacAddressPolicy,
+  stacSearchFailure,
+  storeChip,
   type ChipFrame,
-  type ChipMetadata,
   type ChipSummary,
   type StacChipResult,
   type StacFetchSettings,
@@ -140,16 +139,7 @@ export async function fetchStacSeries(
       onPage: (page, items) => heartbeat({ stac_page: page, items }),
     });
   } catch (error) {
-    if (
-      error instanceof StacApiError &&
-      error.status !== null &&
-      error.status >= 400 &&
-      error.status < 500 &&
-      error.status !== 408 &&
-      error.status !== 429
-    )
-      throw invalidInput(error.message);
-    throw StepFailure.retryable((error as Error).message, 'TransientFetchError');
+    throw stacSearchFailure(error);
   }
   for (const search of searches) {
     const scene = search.found.scene;
@@ -221,49 +211,26 @@ export async function fetchStacSeries(
       `frame ${emptyFrame + 1} (target date ${searches[emptyFrame]!.target.target_date}): scene ${scene.id} has no data over ${input.area_label} (the area is outside its footprint)`,
     );
   }
-  const inputKey = storageKeys.taskInput(ids.inferenceId, ids.taskId);
-  await deps.store.putFile(inputKey, chipFile, { contentType: 'image/tiff' });
-  const hasClassification = frames.some((frame) => frame.classification);
-  let classificationKey: string | null = null;
-  if (hasClassification) {
-    classificationKey = storageKeys.taskClassification(ids.inferenceId, ids.taskId);
-    await deps.store.putFile(classificationKey, classFile, { contentType: 'image/tiff' });
-  }
   const chipFrames = searches.map((search) => chipFrame(search.target, search.found.scene!));
   const newest = chipFrames[chipFrames.length - 1]!;
-  const metadata: ChipMetadata = {
-    data_source: input.data_source,
-    collection: newest.collection,
-    item_id: newest.item_id,
-    datetime: newest.datetime,
-    cloud_cover: newest.cloud_cover,
-    classification: hasClassification ? source.classification.scheme : null,
-    classification_key: classificationKey,
-    crs: summary.crs,
-    transform: summary.transform,
-    width: summary.width,
-    height: summary.height,
-    frames: chipFrames,
-  };
-  await deps.store.putObject(
-    storageKeys.taskChipMetadata(ids.inferenceId, ids.taskId),
-    Buffer.from(JSON.stringify(metadata)),
-    { contentType: 'application/json' },
+  const hasClassification = frames.some((frame) => frame.classification);
+  const stored = await storeChip(
+    deps,
+    ids,
+    { chipFile, classFile: hasClassification ? classFile : null, summary },
+    {
+      itemsFound: searches.reduce((sum, search) => sum + search.found.itemsFound, 0),
+      pages: searches.reduce((sum, search) => sum + search.found.pages, 0),
+    },
+    {
+      data_source: input.data_source,
+      collection: newest.collection,
+      item_id: newest.item_id,
+      datetime: newest.datetime,
+      cloud_cover: newest.cloud_cover,
+      classification: hasClassification ? source.classification.scheme : null,
+      frames: chipFrames,
+    },
   );
-  return {
-    inputKey,
-    bytes: fs.statSync(chipFile).size,
-    width: summary.width,
-    height: summary.height,
-    bands: summary.bands,
-    epsg: summary.epsg,
-    item_id: newest.item_id,
-    collection: newest.collection,
-    datetime: newest.datetime,
-    cloud_cover: newest.cloud_cover,
-    items_found: searches.reduce((sum, search) => sum + search.found.itemsFound, 0),
-    pages: searches.reduce((sum, search) => sum + search.found.pages, 0),
-    classification_key: classificationKey,
-    frames: chipFrames,
-  };
+  return { ...stored, frames: chipFrames };
 }
