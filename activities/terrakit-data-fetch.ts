@@ -41,6 +41,12 @@ export interface FetchTaskInputResult extends StoredInputSummary {
   [detail: string]: unknown;
 }
 
+/** A download aborted by the attempt's cancellation (a stop) is the cancellation, not a failed fetch. */
+function throwIfCancelled(): void {
+  const signal = currentActivity()?.cancellationSignal;
+  if (signal?.aborted) throw (signal.reason as Error | undefined) ?? new Error('cancelled');
+}
+
 /**
  * Downloads a URL to a local file with a size cap and a timeout; HTTP 4xx is the user's input, not transient.
  * Every connection, redirects included, is checked against the input address policy when it is made.
@@ -69,6 +75,7 @@ async function downloadUrl(
       signal: currentActivity()?.cancellationSignal,
     });
   } catch (error) {
+    throwIfCancelled();
     if (error instanceof UrlPolicyError) throw invalidInput(`download of ${safeUrl} refused: ${error.message}`);
     // Network errors and time-outs are transient: Temporal retries the step with backoff.
     throw ApplicationFailure.create({
@@ -116,6 +123,7 @@ async function downloadUrl(
   try {
     await pipeline(response.body, meter, fs.createWriteStream(target));
   } catch (error) {
+    throwIfCancelled();
     if (error instanceof StepFailure || error instanceof ApplicationFailure) throw error;
     throw ApplicationFailure.create({
       message: `download of ${safeUrl} failed: ${(error as Error).message}`,

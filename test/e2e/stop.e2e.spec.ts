@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -94,5 +96,37 @@ describe('stopping a running inference', () => {
 
     const again = await api.post(`/api/v2/inference/${id}/stop`, {});
     expect(again.status).toBe(409);
+  });
+  it('stops a task whose download the stop aborts: the fetch step ends STOPPED, not FAILED', async () => {
+    // Answers headers and a first chunk, then holds the rest until the client goes away.
+    const held = http.createServer((_request, response) => {
+      response.writeHead(200, { 'Content-Type': 'image/tiff', 'Content-Length': String(10 * 1024 * 1024) });
+      response.write(Buffer.alloc(64 * 1024));
+    });
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(held.address() as AddressInfo).port}/held.tif`;
+      const created = await api.post('/api/v2/inference', {
+        model_id: modelId,
+        spatial_domain: { urls: [url] },
+        temporal_domain: [],
+      });
+      expect(created.status).toBe(201);
+      const id = created.body.id;
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        const tasks = await api.get(`/api/v2/inference/${id}/tasks`);
+        if (tasks.body.tasks[0]?.pipeline_steps[0].status === 'RUNNING') break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect((await api.post(`/api/v2/inference/${id}/stop`, {})).status).toBe(202);
+      const finished = await api.waitForInference(id, 60_000);
+      expect(finished).toMatchObject({ status: 'STOPPED', tasks_count_stopped: 1, tasks_count_failed: 0 });
+      const [task] = (await api.get(`/api/v2/inference/${id}/tasks`)).body.tasks;
+      expect(task.pipeline_steps[0]).toMatchObject({ process_id: 'terrakit-data-fetch', status: 'STOPPED' });
+    } finally {
+      held.closeAllConnections();
+      await new Promise((resolve) => held.close(resolve));
+    }
   });
 });
