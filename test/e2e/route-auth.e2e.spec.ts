@@ -96,6 +96,8 @@ describe('API key on every route, whatever the spelling of its path', () => {
         'get /map/{taskId}',
         'get /metrics',
         'get /tiles/{taskId}/{z}/{x}/{y}.png',
+        // The tile token of the task (the legend beside its tiles): 403 without it (task-types e2e).
+        'get /tiles/{taskId}/legend.{format}',
       ].sort(),
     );
   });
