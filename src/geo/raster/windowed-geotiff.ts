@@ -9,9 +9,11 @@ import { GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { runLimited } from '../concurrency';
 import { ObjectNotFoundError, type ObjectStore } from '../../platform/storage/object-store';
 import { ARRAY_FOR, blockDecoderOf, HOST_LITTLE_ENDIAN, type BlockDecoder } from './block-decode';
+import { ownArrayBuffer } from './buffers';
 import { BLOCKS_IN_FLIGHT } from './deflate';
 import type { GeoReference } from './georeference';
 import { describeDataType, georefOf, parseNodata } from './geotiff-image';
+import { checkTiffHeaderBytes } from './inspect';
 import { asInvalid, InvalidGeoTiffError } from './invalid-geotiff';
 import type { Raster, RasterDataType, RasterTypedArray } from './raster';
 
@@ -105,11 +107,9 @@ export async function fileByteSource(filePath: string): Promise<ByteSource> {
 /** What GeoTIFF.fromSource needs of a source (geotiff.js's BaseSource is not exported): the header and IFD reads. */
 function geotiffSourceOf(source: ByteSource) {
   const slice = async (offset: number, length: number, signal?: AbortSignal): Promise<ArrayBuffer> => {
-    const bytes = await source.read(offset, length, signal);
-    // geotiff.js builds DataViews from offset 0 of what it gets: a buffer of exactly these bytes.
-    return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-      ? (bytes.buffer as ArrayBuffer)
-      : (bytes.slice().buffer as ArrayBuffer);
+    // geotiff.js builds DataViews from offset 0 of what it gets: a buffer of exactly these bytes (Node pools
+    // small Buffers inside larger ones).
+    return ownArrayBuffer(await source.read(offset, length, signal));
   };
   return {
     fetch: (slices: { offset: number; length: number }[], signal?: AbortSignal) =>
@@ -166,6 +166,8 @@ async function openImage(source: ByteSource, name: string): Promise<WindowedGeoT
     tiff = await GeoTIFF.fromSource(geotiffSourceOf(source));
     image = await tiff.getImage(0);
   } catch (error) {
+    // Say what the file is instead of a TIFF, from its first bytes (read only on this path).
+    checkTiffHeaderBytes(Buffer.from(await source.read(0, 16)), source.size);
     throw asInvalid(error, name);
   }
   const described = describeDataType(image);
@@ -277,7 +279,9 @@ async function readBlocks(
   await runLimited(ranges.length, RANGES_IN_FLIGHT, async (r) => {
     const range = ranges[r]!;
     throwIfAborted(signal);
-    const bytes = await source.read(range.start, range.end - range.start, signal);
+    const read = await source.read(range.start, range.end - range.start, signal);
+    // A plain Uint8Array view: Buffer#slice does not copy, and the decoders take `.slice().buffer` of a block.
+    const bytes = new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
     if (bytes.byteLength < range.end - range.start)
       throw new InvalidGeoTiffError(
         `the file is truncated: reading bytes ${range.start}..${range.end} returned ${bytes.byteLength}`,
