@@ -11,7 +11,7 @@ const { spawnSync } = require('node:child_process');
 
 const root = path.resolve(__dirname, '..');
 const output = path.join(root, 'dist', 'src', 'main.js');
-const sourceDirs = ['src', 'workflows', 'activities', 'scripts', 'bench', 'web', 'cli'];
+const sourceDirs = ['src', 'workflows', 'activities', 'scripts', 'bench', 'web', 'cli', 'test/support'];
 const configFiles = ['tsconfig.json', 'tsconfig.build.json', 'nest-cli.json', 'package.json'];
 
 /** Newest mtime (ms) of the files under dir, or 0 when it does not exist. */

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { demoModelMetadata } from '../../scripts/demo-model';
 import { ApiClient } from '../support/api-client';
 import { startFixtureServer } from '../support/fixture-server';
@@ -14,53 +13,9 @@ import { startTestStack, type TestStack } from '../support/stack';
 import { ensureBuilt, spawnWorker, waitForExit } from '../support/worker-process';
 import { startGeoServerDouble, type GeoServerDouble } from '../support/geoserver-double';
 import { hostPort, startTcpProxy } from '../support/tcp-proxy';
-import type { ChildProcess } from 'node:child_process';
+import { pendingActivities, poll, sha256, workerOf } from '../support/faults';
 
 const WEBHOOK_SECRET = `whsec_${Buffer.from('durability-test-secret-0123456789').toString('base64')}`;
-
-interface PendingActivity {
-  name: string;
-  attempt: number;
-  started: boolean;
-  worker: string;
-  details?: unknown;
-}
-
-/** The workflow's pending activities as `describe` shows them (state STARTED = a worker runs it). */
-async function pendingActivities(handle: WorkflowHandle): Promise<PendingActivity[]> {
-  const description = await handle.describe();
-  return (description.raw.pendingActivities ?? []).map((activity) => {
-    const payload = activity.heartbeatDetails?.payloads?.[0]?.data;
-    return {
-      name: activity.activityType?.name ?? '',
-      attempt: activity.attempt ?? 1,
-      // temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-      started: activity.state === 2,
-      worker: activity.lastWorkerIdentity ?? '',
-      // Keep-alive heartbeats before the first progress carry no details (an empty null payload).
-      details: payload?.length ? JSON.parse(Buffer.from(payload).toString('utf8')) : undefined,
-    };
-  });
-}
-
-async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/** The worker process whose identity (`pid@host`, the SDK's default) ran the activity. */
-function workerOf(workers: ChildProcess[], identity: string): ChildProcess {
-  const worker = workers.find((child) => identity.startsWith(`${child.pid}@`));
-  if (!worker) throw new Error(`no spawned worker has identity ${identity}`);
-  return worker;
-}
-
-const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 /**
  * Durability: SIGKILL the worker process while `model-inference` runs; a new worker picks the activity up

@@ -2,9 +2,11 @@ import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { pythonBin } from './services';
+import { repoRoot } from '../../src/platform/repo-root';
 
 const run = promisify(execFile);
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+// The folder with package.json: the same from test/support (ts-jest) and dist/test/support (bench:faults).
+export const REPO_ROOT = repoRoot();
 
 /** Runs a Python script of the repo with the project's venv interpreter; returns stdout. */
 export async function runPython(script: string, args: string[]): Promise<string> {
