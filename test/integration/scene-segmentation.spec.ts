@@ -131,19 +131,21 @@ describe('segmentScene', () => {
   afterAll(() => threads.close());
 
   it.each([
-    ['center', 29, 37, 10, 1],
-    ['linear', 29, 37, 10, 1],
-    ['cosine', 57, 23, 14, 2],
-    ['cosine', 100, 19, 9, 2],
-    ['linear', 100, 19, 30, 2],
-    ['center', 100, 19, 9, 2],
+    ['center', 29, 37, 10, 1, 3],
+    ['linear', 29, 37, 10, 1, 3],
+    ['cosine', 57, 23, 14, 2, 3],
+    ['cosine', 100, 19, 9, 2, 3],
+    ['linear', 100, 19, 30, 2, 3],
+    ['center', 100, 19, 9, 2, 3],
+    ['cosine', 61, 13, 9, 2, 6],
+    ['linear', 45, 11, 1, 2, 0],
   ] as const)(
-    '%s blending, %i x %i rows, windows of %i rows, %i at once: the whole-image mask',
-    async (blending, height, width, rows, concurrency) => {
+    '%s blending, %i x %i rows, windows of %i rows, %i at once, overlap %i: the whole-image mask',
+    async (blending, height, width, rows, concurrency, overlap) => {
       const spec: ModelInputDataSpec = {
         bands: [{ name: 'any' }],
         tile_size: 8,
-        tile_overlap: 3,
+        tile_overlap: overlap,
         classes: Array.from({ length: 64 }, (_, value) => ({ value, name: `position ${value}` })),
         tile_blending: blending,
       };

@@ -42,8 +42,9 @@ export function planSceneWindows(
   const origins = axisOrigins(height, tileSize, overlap);
   const rows = origins.length;
   const stride = tileSize - overlap;
-  // Enough tile rows that the rows shared with the previous window end before those shared with the next.
-  const minTileRows = blended ? Math.ceil(tileSize / stride) + 1 : 1;
+  // Enough tile rows that the rows shared with the previous window (the overlap) end before those shared with the
+  // next begin: k rows span k strides, which must cover the overlap.
+  const minTileRows = blended ? Math.max(1, Math.ceil(overlap / stride)) : 1;
   const byMemory = Math.floor((Math.max(maxInputRows, tileSize) - tileSize) / stride) + 1;
   const perWindow = Math.max(minTileRows, byMemory);
   const starts: number[] = [];
