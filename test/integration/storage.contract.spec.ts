@@ -232,6 +232,36 @@ describe.each([
     expect(fs.existsSync(path.join(scratch, 'missing.bin'))).toBe(false);
   });
 
+  it('getRange returns the bytes of a range, what exists of a range past the end, and nothing from the end on', async () => {
+    const content = randomBytes(3 * 1024 * 1024 + 77);
+    await store().putObject('contract/range/scene.bin', content);
+    const range = (start: number, length: number) => store().getRange('contract/range/scene.bin', start, length);
+    expect(await range(0, 16)).toEqual(content.subarray(0, 16));
+    expect(await range(1_000_003, 2_000_001)).toEqual(content.subarray(1_000_003, 3_000_004));
+    expect(await range(content.length - 1, 1)).toEqual(content.subarray(content.length - 1));
+    expect(await range(content.length - 10, 100)).toEqual(content.subarray(content.length - 10));
+    expect((await range(content.length, 10)).length).toBe(0);
+    expect((await range(content.length + 5000, 10)).length).toBe(0);
+    expect((await range(5, 0)).length).toBe(0);
+    expect(await range(0, content.length)).toEqual(content);
+    await expect(store().getRange('contract/range/missing.bin', 0, 10)).rejects.toBeInstanceOf(ObjectNotFoundError);
+    await expect(store().getRange('contract/range/missing.bin', 0, 0)).rejects.toBeInstanceOf(ObjectNotFoundError);
+    await expect(store().getRange('contract/range', 0, 10)).rejects.toBeInstanceOf(ObjectNotFoundError); // a "directory"
+    await expect(range(-1, 10)).rejects.toBeInstanceOf(RangeError);
+    await expect(range(0, 1.5)).rejects.toBeInstanceOf(RangeError);
+    await expect(store().getRange('../x', 0, 10)).rejects.toBeInstanceOf(InvalidObjectKeyError);
+  });
+
+  it('getRange serves many concurrent ranges of one object', async () => {
+    const content = randomBytes(512 * 1024);
+    await store().putObject('contract/range/concurrent.bin', content);
+    const starts = Array.from({ length: 24 }, (_, i) => i * 21_000);
+    const parts = await Promise.all(
+      starts.map((start) => store().getRange('contract/range/concurrent.bin', start, 20_000)),
+    );
+    parts.forEach((part, i) => expect(part).toEqual(content.subarray(starts[i], starts[i]! + 20_000)));
+  });
+
   it.each(['../x', '/abs', 'a//b', 'a/../b', './a', 'a/', '', 'a\\b'])('rejects the invalid key %j', async (key) => {
     await expect(store().putObject(key, Buffer.from('x'))).rejects.toBeInstanceOf(InvalidObjectKeyError);
     await expect(store().getObject(key)).rejects.toBeInstanceOf(InvalidObjectKeyError);

@@ -5,39 +5,15 @@
  * pass. Other compressions and the floating-point predictor go through geotiff's decoders and predictor logic.
  */
 import { promises as fsp } from 'node:fs';
-import * as os from 'node:os';
-import * as zlib from 'node:zlib';
-import { fromArrayBuffer, getDecoder, type GeoTIFFImage } from 'geotiff';
+import { fromArrayBuffer, type GeoTIFFImage } from 'geotiff';
 import { runLimited } from '../concurrency';
+import { blockDecoderOf, HOST_LITTLE_ENDIAN } from './block-decode';
 import { ownArrayBuffer } from './buffers';
-import { BLOCKS_IN_FLIGHT, inflateAsync, registerNativeDeflate } from './deflate';
+import { BLOCKS_IN_FLIGHT } from './deflate';
 import type { GeoReference } from './georeference';
-import { describeDataType, dir, georefOf, parseNodata } from './geotiff-image';
+import { describeDataType, georefOf, parseNodata } from './geotiff-image';
 import { asInvalid, InvalidGeoTiffError } from './invalid-geotiff';
 import type { Raster, RasterDataType, RasterTypedArray } from './raster';
-
-// The geotiff.js decoders (other layouts, big-endian files) inflate with node:zlib too.
-registerNativeDeflate();
-
-const ARRAY_FOR: Record<
-  RasterDataType,
-  {
-    new (length: number): RasterTypedArray;
-    new (buffer: ArrayBuffer, offset: number, length: number): RasterTypedArray;
-    BYTES_PER_ELEMENT: number;
-  }
-> = {
-  uint8: Uint8Array as never,
-  int8: Int8Array as never,
-  uint16: Uint16Array as never,
-  int16: Int16Array as never,
-  uint32: Uint32Array as never,
-  int32: Int32Array as never,
-  float32: Float32Array as never,
-  float64: Float64Array as never,
-};
-
-const HOST_LITTLE_ENDIAN = os.endianness() === 'LE';
 
 /**
  * Reads the first image of a GeoTIFF into one typed array per band.
@@ -96,21 +72,7 @@ export async function readGeoTiffHeader(
   }
 }
 
-/** Inflated (or raw) bytes of one block as a standalone, aligned ArrayBuffer. */
-async function inflateBlock(compressed: Uint8Array, deflate: boolean, expectedBytes: number): Promise<ArrayBuffer> {
-  if (!deflate) return compressed.slice().buffer as ArrayBuffer;
-  // One output chunk for the whole block: zlib's default 16 kB chunks cost a thread-pool round trip each.
-  const out = await inflateAsync(compressed, { chunkSize: Math.max(zlib.constants.Z_MIN_CHUNK, expectedBytes) });
-  return ownArrayBuffer(out);
-}
-
-/**
- * Decodes every tile/strip and scatters it into band arrays. DEFLATE or uncompressed blocks with no
- * predictor or horizontal predictor (2) on integer samples take the fused path: inflate on the libuv
- * pool (several blocks at once), then undo the predictor while de-interleaving, in one pass. Every
- * other combination goes through geotiff's decoder for the compression (BaseDecoder.decode, which
- * applies geotiff's predictor logic) followed by the same scatter.
- */
+/** Decodes every tile/strip (block-decode.ts: fused inflate + predictor + de-interleave) into band arrays. */
 async function readBandsFast(
   image: GeoTIFFImage,
   bytes: ArrayBuffer,
@@ -119,83 +81,20 @@ async function readBandsFast(
   height: number,
   bandCount: number,
 ): Promise<RasterTypedArray[]> {
-  const Ctor = ARRAY_FOR[dataType];
-  const bands = Array.from({ length: bandCount }, () => new Ctor(width * height));
-  const fd = dir(image);
-  const tileWidth = image.getTileWidth();
-  const tileHeight = image.getTileHeight();
-  const tilesAcross = Math.ceil(width / tileWidth);
-  const tilesDown = Math.ceil(height / tileHeight);
-  const planar = fd.PlanarConfiguration ?? 1;
-  const samplesInBlock = planar === 1 ? bandCount : 1;
-  const blocksPerPlane = tilesAcross * tilesDown;
-  const blockCount = planar === 1 ? blocksPerPlane : blocksPerPlane * bandCount;
-  const offsets = (fd.TileOffsets ?? fd.StripOffsets)!;
-  const counts = (fd.TileByteCounts ?? fd.StripByteCounts)!;
-  const compression = fd.Compression ?? 1;
-  const predictor = (fd as { Predictor?: number }).Predictor ?? 1;
-  const integer = dataType !== 'float32' && dataType !== 'float64';
-  const fused =
-    (compression === 1 || compression === 8 || compression === 32946) &&
-    (predictor === 1 || (predictor === 2 && integer));
-  const decoder = fused
-    ? null
-    : ((await getDecoder(fd)) as { decode(fd: unknown, buffer: ArrayBuffer): Promise<ArrayBuffer> });
-  const mask =
-    dataType === 'uint8' || dataType === 'int8'
-      ? 0xff
-      : dataType === 'uint16' || dataType === 'int16'
-        ? 0xffff
-        : 0xffffffff;
+  const blocks = await blockDecoderOf(image, dataType, width, height, bandCount);
+  const bands = Array.from({ length: bandCount }, () => new blocks.Ctor(width * height));
+  const target = { bands, x0: 0, y0: 0, width, height };
   const file = new Uint8Array(bytes);
-  const blockBytes = tileWidth * tileHeight * samplesInBlock * Ctor.BYTES_PER_ELEMENT;
 
-  await runLimited(blockCount, BLOCKS_IN_FLIGHT, async (index) => {
-    const plane = planar === 1 ? 0 : Math.floor(index / blocksPerPlane);
-    const within = index % blocksPerPlane;
-    const tx = within % tilesAcross;
-    const ty = Math.floor(within / tilesAcross);
-    const offset = Number(offsets[index] ?? 0);
-    const count = Number(counts[index] ?? 0);
+  await runLimited(blocks.blockCount, BLOCKS_IN_FLIGHT, async (index) => {
+    const offset = Number(blocks.offsets[index] ?? 0);
+    const count = Number(blocks.counts[index] ?? 0);
     if (count === 0) return; // sparse block: stays 0
     if (offset + count > file.byteLength)
       throw new InvalidGeoTiffError(
         `the file is truncated: block ${index} ends at byte ${offset + count} of ${file.byteLength}`,
       );
-    const compressed = file.subarray(offset, offset + count);
-    const data = fused
-      ? await inflateBlock(compressed, compression !== 1, blockBytes)
-      : await decoder!.decode(fd, compressed.slice().buffer);
-    const block = new Ctor(data, 0, Math.floor(data.byteLength / Ctor.BYTES_PER_ELEMENT)) as RasterTypedArray;
-    const x0 = tx * tileWidth;
-    const y0 = ty * tileHeight;
-    const w = Math.min(tileWidth, width - x0);
-    const rows = Math.min(tileHeight, height - y0, Math.floor(block.length / (tileWidth * samplesInBlock)));
-    const accumulate = fused && predictor === 2;
-    for (let r = 0; r < rows; r++) {
-      const rowStart = r * tileWidth * samplesInBlock;
-      const dstRow = (y0 + r) * width + x0;
-      for (let s = 0; s < samplesInBlock; s++) {
-        const band = bands[planar === 1 ? s : plane]!;
-        let src = rowStart + s;
-        if (accumulate) {
-          // Horizontal differencing: each sample adds to the one samplesInBlock before it, modulo the sample size.
-          let running = 0;
-          for (let c = 0; c < w; c++) {
-            running = (running + (block[src]! & mask)) & mask;
-            band[dstRow + c] = running;
-            src += samplesInBlock;
-          }
-        } else if (samplesInBlock === 1) {
-          band.set(block.subarray(src, src + w), dstRow);
-        } else {
-          for (let c = 0; c < w; c++) {
-            band[dstRow + c] = block[src]!;
-            src += samplesInBlock;
-          }
-        }
-      }
-    }
+    blocks.scatter(index, await blocks.decode(file.subarray(offset, offset + count)), target);
   });
   return bands;
 }

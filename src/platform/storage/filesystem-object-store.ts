@@ -9,6 +9,7 @@ import {
   assertValidExpiry,
   assertValidKey,
   assertValidPrefix,
+  assertValidRange,
   compareKeys,
   encodeKeyForUrl,
   InvalidObjectKeyError,
@@ -232,6 +233,35 @@ export class FilesystemObjectStore implements ObjectStore {
       return await fsp.readFile(file);
     } catch (error) {
       throw this.translate(key, error);
+    }
+  }
+
+  async getRange(key: string, start: number, length: number): Promise<Buffer> {
+    assertValidRange(start, length);
+    const file = this.pathOf(key);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, 'r');
+    } catch (error) {
+      throw this.translate(key, error);
+    }
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) throw new ObjectNotFoundError(key);
+      const available = Math.max(0, Math.min(length, stats.size - start));
+      const buffer = Buffer.allocUnsafe(available);
+      let filled = 0;
+      // Positioned reads may return fewer bytes than asked: loop until the range (or the file) ends.
+      while (filled < available) {
+        const { bytesRead } = await handle.read(buffer, filled, available - filled, start + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return filled === available ? buffer : buffer.subarray(0, filled);
+    } catch (error) {
+      throw this.translate(key, error);
+    } finally {
+      await handle.close();
     }
   }
 

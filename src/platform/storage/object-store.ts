@@ -26,6 +26,12 @@ export interface ObjectStore {
   putFile(key: string, filePath: string, options?: PutOptions): Promise<StoredObjectInfo>;
   getObject(key: string): Promise<Buffer>;
   getStream(key: string): Promise<Readable>;
+  /**
+   * Bytes start .. start+length-1 of an object (a ranged GET / positioned read), for windowed readers that
+   * must never hold the whole object. A range reaching past the end returns the bytes that exist (empty from
+   * the end on). Throws ObjectNotFoundError for a missing key, RangeError for a negative or fractional range.
+   */
+  getRange(key: string, start: number, length: number): Promise<Buffer>;
   /** Streams an object to a local file (creating parent directories). */
   downloadToFile(key: string, filePath: string): Promise<void>;
   /** Returns undefined when the object does not exist. */
@@ -108,6 +114,12 @@ export function assertValidExpiry(expiresInSeconds: number): number {
     );
   }
   return expiresInSeconds;
+}
+
+/** Validates getRange's arguments (both stores accept the same ranges). */
+export function assertValidRange(start: number, length: number): void {
+  if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(length) || length < 0)
+    throw new RangeError(`a byte range needs a whole start >= 0 and length >= 0, got start ${start}, length ${length}`);
 }
 
 /** Percent-encodes each segment of a key for use in a URL path, keeping the '/' separators. */
