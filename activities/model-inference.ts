@@ -431,7 +431,12 @@ async function inferScene(
       deps,
       segmenter,
       spec,
-      { inferenceId: request.inferenceId, taskId: request.taskId, modelSha256: model.fileSha256, inputKey: request.inputKey },
+      {
+        inferenceId: request.inferenceId,
+        taskId: request.taskId,
+        modelSha256: model.fileSha256,
+        inputKey: request.inputKey,
+      },
       input,
       log,
       {
@@ -445,7 +450,12 @@ async function inferScene(
       if (error instanceof FrameStackError) throw invalidInput(`model ${model.displayName}: ${error.message}`);
       return asModelError(error);
     });
-    recordModelSegmented(model.displayName, outcome.executionProvider, outcome.tiles, (performance.now() - started) / 1000);
+    recordModelSegmented(
+      model.displayName,
+      outcome.executionProvider,
+      outcome.tiles,
+      (performance.now() - started) / 1000,
+    );
     const counts = histogramClassCounts(outcome.histogram, spec, maskNodata(spec));
     log.info(`${outcome.tiles} tiles on ${outcome.executionProvider}, class pixel counts ${JSON.stringify(counts)}`);
     const checked = guardrails;

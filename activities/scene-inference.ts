@@ -125,7 +125,7 @@ export async function runSceneSegmentation(
         await deps.store.putObject(blockKey(block.row), await encodeMaskBlockRow(layout, block.row, block.pixels));
     },
     onWindowDone: async (state, window) => {
-      await deps.store.putObject(checkpointKey, encodeCheckpoint(plan, state, rows));
+      await deps.store.putObject(checkpointKey, encodeCheckpoint(plan, state, rows, windows.length));
       lastHeartbeat = {
         checkpoint_key: checkpointKey,
         plan,
@@ -194,7 +194,8 @@ class PendingRows {
   }
 
   add(y0: number, pixels: Uint8Array): Array<{ row: number; pixels: Uint8Array }> {
-    if (y0 !== this.start + this.held) throw new Error(`scene rows out of order: ${y0} after ${this.start + this.held}`);
+    if (y0 !== this.start + this.held)
+      throw new Error(`scene rows out of order: ${y0} after ${this.start + this.held}`);
     if (pixels.length === 0) return [];
     this.chunks.push(pixels.slice());
     this.held += pixels.length / this.width;
@@ -232,7 +233,7 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
 }
 
 /** Checkpoint object: a JSON header (4-byte length first), then the held rows, the carried sums and nodata. */
-function encodeCheckpoint(plan: string, state: SceneRunState, rows: PendingRows): Buffer {
+function encodeCheckpoint(plan: string, state: SceneRunState, rows: PendingRows, windowsTotal: number): Buffer {
   const pending = rows.pixels();
   const sums = state.carry?.sums ?? new Float64Array(0);
   const nodata = state.carry?.nodata ?? null;
@@ -240,6 +241,7 @@ function encodeCheckpoint(plan: string, state: SceneRunState, rows: PendingRows)
     JSON.stringify({
       plan,
       nextWindow: state.nextWindow,
+      windowsTotal,
       blockRowsWritten: rows.blockRowsWritten,
       pendingBytes: pending.length,
       carry: state.carry ? { sums: sums.length, nodata: nodata ? nodata.length : null } : null,
@@ -300,5 +302,9 @@ async function loadCheckpoint(
     carry = { sums, nodata };
   }
   if (header.blockRowsWritten > blockRowCount(layout)) return undefined;
-  return { state: { nextWindow: header.nextWindow, ...(carry ? { carry } : {}) }, blockRowsWritten: header.blockRowsWritten, pending };
+  return {
+    state: { nextWindow: header.nextWindow, ...(carry ? { carry } : {}) },
+    blockRowsWritten: header.blockRowsWritten,
+    pending,
+  };
 }

@@ -197,7 +197,7 @@ export const configSchema = z.object({
     .min(1)
     .default(4096 * 4096),
   /** Decoded input that a scene's windows in flight hold together (each window's rows follow from it). */
-  MODEL_WINDOW_MB: z.coerce.number().int().min(8).default(256),
+  MODEL_WINDOW_MB: z.coerce.number().int().min(1).default(256),
 
   // GeoServer REST publishing of task outputs; unset = the built-in publisher.
   GEOSERVER_URL: z.string().url().optional(),
