@@ -7,6 +7,8 @@ Reads a JSON request on stdin and prints one JSON summary line on stdout; errors
          `resolution` metres covering `bbox` (WGS84), each band resampled onto it through a WarpedVRT,
          so GDAL reads only the COG blocks (or overview blocks) under the area with HTTP range
          requests. Optionally the classification band (nearest) and a polygon mask (outside -> nodata).
+         Built in windows of full-width rows, written as 256 x 256 deflate tiles (strips below one tile):
+         memory stays bounded for a whole Sentinel-2 tile, and the model step can read the chip by blocks.
   warp:  resamples a raster (path or URL) onto the grid of a template GeoTIFF (nearest), as uint8
          0/1 (non-zero = 1): the permanent-water reference for post-processing.
   preview: a true-colour (or any three bands) picture of a task's input as an RGB uint8 Cloud-Optimized
@@ -16,6 +18,7 @@ Reads a JSON request on stdin and prints one JSON summary line on stdout; errors
 import json
 import math
 import sys
+from contextlib import ExitStack
 
 import numpy as np
 import rasterio
@@ -24,6 +27,8 @@ from rasterio.features import geometry_mask
 from rasterio.transform import from_origin
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds, transform_geom
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 
 
 class ChipError(Exception):
@@ -61,10 +66,47 @@ def resample(href, crs, transform, width, height, resampling, nodata):
             return vrt.read(1), src.dtypes[0]
 
 
+# Output rows per window: two 256-row block rows, so a window is written as whole tiles (a 10980-wide 6-band
+# uint16 window is 67 MB; GDAL's warp memory per band VRT stays at its 64 MB default).
+WINDOW_ROWS = 512
+
+
+def chip_profile(width, height, count, dtype, crs, transform, nodata, **extra):
+    """Tiled 256 (deflate, written window by window) unless the chip is smaller than one tile."""
+    profile = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype, crs=crs,
+                   transform=transform, nodata=nodata, tiled=True, blockxsize=256, blockysize=256,
+                   compress="deflate", bigtiff="IF_SAFER", **extra)
+    if width < 256 or height < 256:
+        profile.update(tiled=False)
+        del profile["blockxsize"], profile["blockysize"]
+    return profile
+
+
+def windows_of(width, height):
+    for row in range(0, height, WINDOW_ROWS):
+        yield Window(0, row, width, min(WINDOW_ROWS, height - row))
+
+
+class WarpedBands:
+    """The warped VRT of each source on the chip grid, opened once and read window by window."""
+
+    def __init__(self, stack, hrefs, crs, transform, width, height, resampling, nodatas):
+        self.vrts = []
+        self.dtypes = []
+        for href, nodata in zip(hrefs, nodatas):
+            src = stack.enter_context(open_raster(href))
+            src_nodata = src.nodata if src.nodata is not None else nodata
+            self.vrts.append(stack.enter_context(WarpedVRT(
+                src, crs=crs, transform=transform, width=width, height=height, resampling=resampling,
+                src_nodata=src_nodata, nodata=nodata)))
+            self.dtypes.append(src.dtypes[0])
+
+
 def chip(request):
     """One frame (`bands`, `classification`) or a time series (`frames`: a list of those, oldest first) on one grid:
     the grid comes from the first band of the first frame; frame t's band at `position` is written to band
-    t * (bands per frame) + position (time-major), its classification to band t + 1 of the classification file."""
+    t * (bands per frame) + position (time-major), its classification to band t + 1 of the classification file.
+    Built window by window (WINDOW_ROWS full-width rows): a whole Sentinel-2 tile never sits in memory."""
     resolution = float(request["resolution"])
     frames = request.get("frames") or [{"bands": request["bands"], "classification": request.get("classification")}]
     first_href = frames[0]["bands"][0]["href"]
@@ -76,55 +118,64 @@ def chip(request):
     nodata = request["nodata"]
     per_frame = max(band["position"] for band in frames[0]["bands"])
     band_count = per_frame * len(frames)
-    inside = None
-    if request.get("geometry"):
-        geometry = transform_geom("EPSG:4326", crs, request["geometry"])
-        inside = geometry_mask([geometry], out_shape=(height, width), transform=transform, invert=True)
-    data = None
-    for t, frame in enumerate(frames):
-        for band in frame["bands"]:
-            values, dtype = resample(band["href"], crs, transform, width, height, Resampling.bilinear, nodata)
-            if data is None:
-                data = np.full((band_count, height, width), nodata, dtype=dtype)
-            data[t * per_frame + band["position"] - 1] = values
-    if inside is not None:
-        data[:, ~inside] = nodata
-    profile = dict(driver="GTiff", width=width, height=height, count=band_count, dtype=data.dtype, crs=crs,
-                   transform=transform, nodata=nodata, tiled=True, blockxsize=256, blockysize=256,
-                   compress="deflate", predictor=2)
-    if width < 256 or height < 256:
-        profile.update(tiled=False)
-        del profile["blockxsize"], profile["blockysize"]
-    with rasterio.open(request["out_chip"], "w", **profile) as dst:
-        dst.write(data)
-        for t, frame in enumerate(frames):
-            for band in frame["bands"]:
-                suffix = f" t{t}" if len(frames) > 1 else ""
-                dst.set_band_description(t * per_frame + band["position"], band.get("name", "") + suffix)
-    valid = np.any(data != nodata, axis=0)
+    geometry = transform_geom("EPSG:4326", crs, request["geometry"]) if request.get("geometry") else None
+
+    def inside_of(window):
+        if geometry is None:
+            return None
+        return geometry_mask([geometry], out_shape=(int(window.height), int(window.width)),
+                             transform=window_transform(window, transform), invert=True)
+
+    placed = [(t * per_frame + band["position"] - 1, band) for t, frame in enumerate(frames) for band in frame["bands"]]
+    with ExitStack() as sources:
+        warped = WarpedBands(sources, [band["href"] for _, band in placed], crs, transform, width, height,
+                             Resampling.bilinear, [nodata] * len(placed))
+        dtype = warped.dtypes[0]
+        valid_count = 0
+        frame_valid_counts = [0] * len(frames)
+        profile = chip_profile(width, height, band_count, dtype, crs, transform, nodata, predictor=2)
+        with rasterio.open(request["out_chip"], "w", **profile) as dst:
+            for window in windows_of(width, height):
+                data = np.full((band_count, int(window.height), width), nodata, dtype=dtype)
+                for (index, _), vrt in zip(placed, warped.vrts):
+                    data[index] = vrt.read(1, window=window)
+                inside = inside_of(window)
+                if inside is not None:
+                    data[:, ~inside] = nodata
+                dst.write(data, window=window)
+                valid_count += int(np.any(data != nodata, axis=0).sum())
+                for t in range(len(frames)):
+                    frame_valid_counts[t] += int(np.any(data[t * per_frame:(t + 1) * per_frame] != nodata, axis=0).sum())
+            for t, frame in enumerate(frames):
+                for band in frame["bands"]:
+                    suffix = f" t{t}" if len(frames) > 1 else ""
+                    dst.set_band_description(t * per_frame + band["position"], band.get("name", "") + suffix)
+    pixels = width * height
     summary = {"width": width, "height": height, "bands": band_count, "crs": crs.to_string(), "epsg": crs.to_epsg(),
-               "transform": list(transform)[:6], "dtype": str(data.dtype),
-               "valid_fraction": float(valid.mean()) if valid.size else 0.0,
-               "frame_valid_fractions": [
-                   float(np.any(data[t * per_frame:(t + 1) * per_frame] != nodata, axis=0).mean())
-                   for t in range(len(frames))]}
+               "transform": list(transform)[:6], "dtype": str(np.dtype(dtype)),
+               "valid_fraction": valid_count / pixels if pixels else 0.0,
+               "frame_valid_fractions": [count / pixels if pixels else 0.0 for count in frame_valid_counts]}
     classified = [frame.get("classification") for frame in frames]
     if any(classified):
         spec = next(entry for entry in classified if entry)
-        out = np.full((len(frames), height, width), spec["nodata"], dtype=np.uint8)
-        for t, entry in enumerate(classified):
-            if not entry:
-                continue
-            values, _ = resample(entry["href"], crs, transform, width, height, Resampling.nearest, entry["nodata"])
-            out[t] = values.astype(np.uint8)
-        if inside is not None:
-            out[:, ~inside] = spec["nodata"]
+        present = [(t, entry) for t, entry in enumerate(classified) if entry]
+        counts = np.zeros(256, dtype=np.int64)
         out_path = request.get("classification_out") or spec["out"]
-        with rasterio.open(out_path, "w", driver="GTiff", width=width, height=height, count=len(frames),
-                           dtype="uint8", crs=crs, transform=transform, nodata=spec["nodata"],
-                           compress="deflate") as dst:
-            dst.write(out)
-        summary["classification_values"] = {str(int(v)): int(c) for v, c in zip(*np.unique(out, return_counts=True))}
+        with ExitStack() as sources:
+            warped = WarpedBands(sources, [entry["href"] for _, entry in present], crs, transform, width, height,
+                                 Resampling.nearest, [entry["nodata"] for _, entry in present])
+            profile = chip_profile(width, height, len(frames), "uint8", crs, transform, spec["nodata"])
+            with rasterio.open(out_path, "w", **profile) as dst:
+                for window in windows_of(width, height):
+                    out = np.full((len(frames), int(window.height), width), spec["nodata"], dtype=np.uint8)
+                    for (t, _), vrt in zip(present, warped.vrts):
+                        out[t] = vrt.read(1, window=window).astype(np.uint8)
+                    inside = inside_of(window)
+                    if inside is not None:
+                        out[:, ~inside] = spec["nodata"]
+                    dst.write(out, window=window)
+                    counts += np.bincount(out.ravel(), minlength=256)
+        summary["classification_values"] = {str(v): int(c) for v, c in enumerate(counts) if c}
     return summary
 
 

@@ -66,6 +66,8 @@ describe('inference on STAC imagery (bbox, polygons, tiles)', () => {
         HLS_STAC_API_URL: double.url,
         PERMANENT_WATER_MASK_PATH: fixtures.waterPath,
         CLOUD_MASK_MODEL_ID: modelName,
+        // The old default, so a whole tile at 10 m is refused and the 422 can be checked (the default admits it).
+        CHIP_MAX_PIXELS: '25000000',
       },
     });
     api = new ApiClient(stack.baseUrl);

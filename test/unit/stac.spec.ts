@@ -11,6 +11,7 @@ import {
 } from '../../src/geo/stac/stac';
 import { inInterval, parseTemporalEntry, TemporalDomainError } from '../../src/geo/stac/temporal-domain';
 import { buildTaskInputs } from '../../src/api/inferences/task-inputs';
+import { loadConfig } from '../../src/platform/config/config';
 import { startStacDouble } from '../support/stac-double';
 
 describe('temporal_domain entries', () => {
@@ -161,6 +162,27 @@ describe('spatial domains', () => {
       buildTaskInputs(
         { spatial_domain: { tiles: ['33UXP'] }, temporal_domain: ['2024-06-15'] },
         { resolutionM: 10, maxChipPixels: 25_000_000 },
+      ),
+    ).toThrow(/CHIP_MAX_PIXELS/);
+  });
+
+  it('admits a whole MGRS tile at 10 m with the default CHIP_MAX_PIXELS, and a Sentinel-2 tile grid of 10980^2', () => {
+    const { CHIP_MAX_PIXELS } = loadConfig({ DATA_DIR: '/tmp/x' });
+    expect(CHIP_MAX_PIXELS).toBeGreaterThanOrEqual(10980 * 10980);
+    for (const tile of ['33UXP', '35VLC', '18SUJ', '60WWT', '31NEA'])
+      expect(
+        buildTaskInputs(
+          { spatial_domain: { tiles: [tile] }, temporal_domain: ['2024-06-15'] },
+          { resolutionM: 10, maxChipPixels: CHIP_MAX_PIXELS },
+        ),
+      ).toHaveLength(1);
+    // A bbox of two tiles side by side is still refused.
+    const [w, s, , n] = mgrsTileBbox('33UXP');
+    const [, , e] = mgrsTileBbox('33UYP');
+    expect(() =>
+      buildTaskInputs(
+        { spatial_domain: { bbox: [[w, s, e + (e - w), n]] }, temporal_domain: ['2024-06-15'] },
+        { resolutionM: 10, maxChipPixels: CHIP_MAX_PIXELS },
       ),
     ).toThrow(/CHIP_MAX_PIXELS/);
   });

@@ -9,9 +9,11 @@ import { GeoTIFF, type GeoTIFFImage } from 'geotiff';
 import { runLimited } from '../concurrency';
 import { ObjectNotFoundError, type ObjectStore } from '../../platform/storage/object-store';
 import { ARRAY_FOR, blockDecoderOf, HOST_LITTLE_ENDIAN, type BlockDecoder } from './block-decode';
+import { ownArrayBuffer } from './buffers';
 import { BLOCKS_IN_FLIGHT } from './deflate';
 import type { GeoReference } from './georeference';
 import { describeDataType, georefOf, parseNodata } from './geotiff-image';
+import { checkTiffHeaderBytes } from './inspect';
 import { asInvalid, InvalidGeoTiffError } from './invalid-geotiff';
 import type { Raster, RasterDataType, RasterTypedArray } from './raster';
 
@@ -52,8 +54,6 @@ export interface WindowedGeoTiff {
 export const MAX_RANGE_BYTES = 16 << 20;
 /** Bytes between two blocks that are still read through rather than split into two requests (COG block leaders). */
 const MAX_RANGE_GAP = 1024;
-/** Ranged reads in flight per window. */
-const RANGES_IN_FLIGHT = 4;
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the read was aborted');
@@ -105,11 +105,9 @@ export async function fileByteSource(filePath: string): Promise<ByteSource> {
 /** What GeoTIFF.fromSource needs of a source (geotiff.js's BaseSource is not exported): the header and IFD reads. */
 function geotiffSourceOf(source: ByteSource) {
   const slice = async (offset: number, length: number, signal?: AbortSignal): Promise<ArrayBuffer> => {
-    const bytes = await source.read(offset, length, signal);
-    // geotiff.js builds DataViews from offset 0 of what it gets: a buffer of exactly these bytes.
-    return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-      ? (bytes.buffer as ArrayBuffer)
-      : (bytes.slice().buffer as ArrayBuffer);
+    // geotiff.js builds DataViews from offset 0 of what it gets: a buffer of exactly these bytes (Node pools
+    // small Buffers inside larger ones).
+    return ownArrayBuffer(await source.read(offset, length, signal));
   };
   return {
     fetch: (slices: { offset: number; length: number }[], signal?: AbortSignal) =>
@@ -166,6 +164,8 @@ async function openImage(source: ByteSource, name: string): Promise<WindowedGeoT
     tiff = await GeoTIFF.fromSource(geotiffSourceOf(source));
     image = await tiff.getImage(0);
   } catch (error) {
+    // Say what the file is instead of a TIFF, from its first bytes (read only on this path).
+    checkTiffHeaderBytes(Buffer.from(await source.read(0, 16)), source.size);
     throw asInvalid(error, name);
   }
   const described = describeDataType(image);
@@ -274,20 +274,36 @@ async function readBlocks(
       }
 
   const ranges = coalesceBlocks(wanted);
-  await runLimited(ranges.length, RANGES_IN_FLIGHT, async (r) => {
-    const range = ranges[r]!;
+  // Blocks decode BLOCKS_IN_FLIGHT at once across ranges (as decode.ts does for a whole file); a range is fetched
+  // when its first block is due, the next one with it (I/O overlaps decoding), and dropped once decoded.
+  const order = ranges.flatMap((range, r) => range.blocks.map((block) => ({ r, block })));
+  const fetched = new Map<number, Promise<Uint8Array>>();
+  const remaining = ranges.map((range) => range.blocks.length);
+  const fetchRange = (r: number): Promise<Uint8Array> => {
+    let bytes = fetched.get(r);
+    if (!bytes) {
+      const range = ranges[r]!;
+      bytes = source.read(range.start, range.end - range.start, signal).then((read) => {
+        if (read.byteLength < range.end - range.start)
+          throw new InvalidGeoTiffError(
+            `the file is truncated: reading bytes ${range.start}..${range.end} returned ${read.byteLength}`,
+          );
+        // A plain Uint8Array view: Buffer#slice does not copy, and the decoders take `.slice().buffer` of a block.
+        return new Uint8Array(read.buffer, read.byteOffset, read.byteLength);
+      });
+      bytes.catch(() => undefined); // awaited by its blocks; a prefetch nobody awaits must not go unhandled
+      fetched.set(r, bytes);
+    }
+    return bytes;
+  };
+  await runLimited(order.length, BLOCKS_IN_FLIGHT, async (i) => {
+    const { r, block } = order[i]!;
     throwIfAborted(signal);
-    const bytes = await source.read(range.start, range.end - range.start, signal);
-    if (bytes.byteLength < range.end - range.start)
-      throw new InvalidGeoTiffError(
-        `the file is truncated: reading bytes ${range.start}..${range.end} returned ${bytes.byteLength}`,
-      );
-    await runLimited(range.blocks.length, Math.ceil(BLOCKS_IN_FLIGHT / RANGES_IN_FLIGHT), async (b) => {
-      const block = range.blocks[b]!;
-      const at = block.offset - range.start;
-      throwIfAborted(signal);
-      blocks.scatter(block.index, await blocks.decode(bytes.subarray(at, at + block.count)), target);
-    });
+    const bytes = await fetchRange(r);
+    if (r + 1 < ranges.length && remaining[r + 1]! > 0) void fetchRange(r + 1);
+    const at = block.offset - ranges[r]!.start;
+    blocks.scatter(block.index, await blocks.decode(bytes.subarray(at, at + block.count)), target);
+    if (--remaining[r]! === 0) fetched.delete(r);
   });
   return bands;
 }

@@ -222,8 +222,13 @@ export const configSchema = z.object({
   EARTHDATA_TOKEN: z.string().optional(),
   STAC_PAGE_LIMIT: z.coerce.number().int().min(1).max(1000).default(100),
   STAC_MAX_PAGES: z.coerce.number().int().min(1).max(1000).default(20),
-  /** Largest chip (width x height at the model's resolution) a bbox / polygon / tile may need. */
-  CHIP_MAX_PIXELS: z.coerce.number().int().min(1024).default(25_000_000),
+  /**
+   * Largest chip (width x height at the model's resolution) a bbox / polygon / tile may need. 150 M admits a
+   * whole Sentinel-2 MGRS tile at 10 m (10980^2 = 120.6 M pixels; the WGS84 bbox of a tile's footprint, on the
+   * scene's UTM grid, is up to ~20 % larger at high latitudes and zone edges): chips are built and read in windows,
+   * so the limit bounds work per task, not memory.
+   */
+  CHIP_MAX_PIXELS: z.coerce.number().int().min(1024).default(150_000_000),
   /** Reference permanent-water raster (GeoTIFF path or http(s) URL; non-zero = water) for permanent_water_masking. */
   PERMANENT_WATER_MASK_PATH: z.string().min(1).optional(),
   /** Input URLs, STAC asset hrefs and the water reference may reach loopback/private/link-local addresses. */
