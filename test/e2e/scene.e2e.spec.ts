@@ -136,11 +136,13 @@ describe('scenes window by window', () => {
           }
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
-        if (Date.now() % 5000 < 60) {
-          const { step } = await modelStep(inferenceId);
-          console.log('scene wait', taskId, committed, JSON.stringify(step).slice(0, 400), (await stack.store.list(`inferences/${inferenceId}/`)).map((o) => o.key));
-        }
       }
+      if (total !== 7)
+        console.log(
+          'no checkpoint seen',
+          JSON.stringify((await modelStep(inferenceId)).step),
+          fs.readFileSync(path.join(workDir, 'killed.log'), 'utf8').slice(-4000),
+        );
       expect(total).toBe(7);
       expect(committed).toBeGreaterThanOrEqual(4);
       worker.kill('SIGKILL');
