@@ -6,8 +6,7 @@ import { currentActivity } from './activity-context';
  */
 export function previousStepHeartbeat(taskId: string): unknown {
   const details = currentActivity()?.info.heartbeatDetails as
-    | { running?: Record<string, unknown>; done?: unknown[] }
-    | undefined;
+    { running?: Record<string, unknown>; done?: unknown[] } | undefined;
   if (!details || typeof details !== 'object') return undefined;
   if (details.running && Array.isArray(details.done)) return details.running[taskId];
   return details;

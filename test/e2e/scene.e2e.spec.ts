@@ -137,12 +137,19 @@ describe('scenes window by window', () => {
         }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      if (total !== 7)
+      if (total !== 7) {
+        const stored = await stack.store.getObject(`inferences/${inferenceId}/${taskId}/input.tif`);
+        const original = fs.readFileSync(path.join(workDir, 'scene.tif'));
         console.log(
           'no checkpoint seen',
           JSON.stringify((await modelStep(inferenceId)).step),
-          fs.readFileSync(path.join(workDir, 'killed.log'), 'utf8').slice(-4000),
+          stored.length,
+          original.length,
+          Buffer.compare(stored, original),
+          fs.readFileSync(path.join(workDir, 'killed.log'), 'utf8').slice(-3000),
         );
+        fs.writeFileSync('/tmp/scene-stored-input.tif', stored);
+      }
       expect(total).toBe(7);
       expect(committed).toBeGreaterThanOrEqual(4);
       worker.kill('SIGKILL');
