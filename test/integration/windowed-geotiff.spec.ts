@@ -278,5 +278,23 @@ describe('openWindowedGeoTiff', () => {
     await expect(tiff.readWindow({ x: 0, y: 0, w: W, h: H }, controller.signal)).rejects.toThrow('attempt cancelled');
     await tiff.close();
     await expect(storedByteSource(store, 'scenes/missing.tif')).rejects.toBeInstanceOf(ObjectNotFoundError);
+
+    // Storage failures are passed on as they are (retryable), not reported as an invalid file.
+    const file = await fileByteSource(fixture.path);
+    let failing = false;
+    const flaky: ByteSource = {
+      size: file.size,
+      read: async (start, length) => {
+        if (failing) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        return file.read(start, length);
+      },
+      close: file.close,
+    };
+    const opened = await openWindowedGeoTiff(flaky, fixture.name);
+    failing = true;
+    const error = await opened.readWindow({ x: 0, y: 0, w: W, h: H }).catch((e: unknown) => e);
+    expect(error).not.toBeInstanceOf(InvalidGeoTiffError);
+    expect(error).toMatchObject({ message: 'socket hang up', code: 'ECONNRESET' });
+    await opened.close();
   });
 });

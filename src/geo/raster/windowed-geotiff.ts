@@ -55,6 +55,26 @@ export const MAX_RANGE_BYTES = 16 << 20;
 /** Bytes between two blocks that are still read through rather than split into two requests (COG block leaders). */
 const MAX_RANGE_GAP = 1024;
 
+/** Errors of ByteSource.read (storage or file I/O, aborts): passed on as they are, never reported as an invalid file. */
+const sourceErrors = new WeakSet<object>();
+
+async function readSource(
+  source: ByteSource,
+  start: number,
+  length: number,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  try {
+    return await source.read(start, length, signal);
+  } catch (error) {
+    if (typeof error === 'object' && error !== null) sourceErrors.add(error);
+    throw error;
+  }
+}
+
+const isSourceError = (error: unknown): boolean =>
+  typeof error === 'object' && error !== null && sourceErrors.has(error);
+
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('the read was aborted');
 }
@@ -107,7 +127,7 @@ function geotiffSourceOf(source: ByteSource) {
   const slice = async (offset: number, length: number, signal?: AbortSignal): Promise<ArrayBuffer> => {
     // geotiff.js builds DataViews from offset 0 of what it gets: a buffer of exactly these bytes (Node pools
     // small Buffers inside larger ones).
-    return ownArrayBuffer(await source.read(offset, length, signal));
+    return ownArrayBuffer(await readSource(source, offset, length, signal));
   };
   return {
     fetch: (slices: { offset: number; length: number }[], signal?: AbortSignal) =>
@@ -164,6 +184,7 @@ async function openImage(source: ByteSource, name: string): Promise<WindowedGeoT
     tiff = await GeoTIFF.fromSource(geotiffSourceOf(source));
     image = await tiff.getImage(0);
   } catch (error) {
+    if (isSourceError(error)) throw error;
     // Say what the file is instead of a TIFF, from its first bytes (read only on this path).
     checkTiffHeaderBytes(Buffer.from(await source.read(0, 16)), source.size);
     throw asInvalid(error, name);
@@ -208,7 +229,7 @@ async function openImage(source: ByteSource, name: string): Promise<WindowedGeoT
         ? await readBlocks(source, blocks, { x0, y0, x1, y1 }, signal)
         : await readSlow(image, [x0, y0, x1, y1], bandCount, signal);
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (signal?.aborted || isSourceError(error)) throw error;
       throw asInvalid(error, name);
     }
     return { width: x1 - x0, height: y1 - y0, bandCount, dataType, bands, georef, nodata };
@@ -283,7 +304,7 @@ async function readBlocks(
     let bytes = fetched.get(r);
     if (!bytes) {
       const range = ranges[r]!;
-      bytes = source.read(range.start, range.end - range.start, signal).then((read) => {
+      bytes = readSource(source, range.start, range.end - range.start, signal).then((read) => {
         if (read.byteLength < range.end - range.start)
           throw new InvalidGeoTiffError(
             `the file is truncated: reading bytes ${range.start}..${range.end} returned ${read.byteLength}`,
