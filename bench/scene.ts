@@ -184,6 +184,8 @@ async function main(): Promise<void> {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     // The fixture server is on this machine.
     FETCH_ALLOW_PRIVATE_ADDRESSES: 'true',
+    // Tiny: windows of one tile row, so the scene path and the resume run in seconds.
+    ...(TINY ? { MODEL_WINDOW_MIN_PIXELS: '1', MODEL_WINDOW_MB: '1' } : {}),
   };
   Object.assign(process.env, { ...workerEnv, PORT: '0' });
   const config = loadConfig();
@@ -269,7 +271,9 @@ async function main(): Promise<void> {
     const { taskId } = await modelStep(created.id);
     const checkpointKey = `inferences/${created.id}/${taskId}/model-output.tif.parts/checkpoint`;
     let header: { nextWindow: number; windowsTotal: number } | undefined;
+    const deadline = Date.now() + 30 * 60_000;
     for (;;) {
+      if (Date.now() > deadline) throw new Error('no checkpoint past half of the scene within 30 minutes');
       const bytes = (await store.exists(checkpointKey))
         ? await store.getObject(checkpointKey).catch(() => undefined)
         : undefined;
