@@ -15,6 +15,7 @@ import { inputAddressPolicy } from '../src/geo/net/address-policy';
 import { runChipScript, type ChipMetadata } from '../src/geo/stac/stac-fetch';
 import {
   maskNodata,
+  probabilitiesType,
   regressionNodata,
   taskTypeOf,
   type ModelInputDataSpec,
@@ -36,6 +37,8 @@ import { StepLog, withStepLog } from './runtime/step-log';
 import { runGroupItems, type GroupStepResult } from './runtime/step-group';
 import { storageKeys } from '../src/platform/storage/keys';
 import { withTempDir } from '../src/platform/temp-dir';
+import { openWindowedGeoTiff, storedByteSource, type WindowedGeoTiff } from '../src/geo/raster/windowed-geotiff';
+import { runSceneSegmentation } from './scene-inference';
 
 export interface ModelInferenceRequest {
   inferenceId: string;
@@ -67,6 +70,8 @@ export interface ModelInferenceResult {
   input_guardrails?: GuardrailReport;
   /** Warnings the workflow shows as the step's message (e.g. input guardrail violations). */
   warnings?: string[];
+  /** A scene run window by window: its windows, those this attempt computed, and the window it resumed after. */
+  windows?: { total: number; computed: number; resumed_from: number };
 }
 
 /** Loads what the enabled post_processing options need, on the grid of the model input. */
@@ -232,6 +237,8 @@ async function inferTask(
 ): Promise<ModelInferenceResult> {
   const { model, spec, segmenter, postProcessing: options } = prepared;
   const postProcess = Object.keys(options).length > 0;
+  const scene = await openAsScene(deps, prepared, request, log);
+  if (scene) return inferScene(deps, prepared, request, log, scene);
   // The input is read straight into memory (the decoder needs the whole file anyway): no temp file.
   const input = await deps.store.getObject(request.inputKey);
   const raster = await decodeGeoTiff(ownArrayBuffer(input), 'input.tif').catch((error: unknown) => {
@@ -357,6 +364,118 @@ async function inferTask(
   };
 }
 
+/**
+ * The input as a scene to run window by window (scene-inference.ts), when it is at least MODEL_WINDOW_MIN_PIXELS and
+ * the model writes a class mask only: regression, probabilities and post-processing run on the whole input in memory.
+ */
+async function openAsScene(
+  deps: ActivityDeps,
+  prepared: PreparedModel,
+  request: ModelInferenceRequest,
+  log: StepLog,
+): Promise<WindowedGeoTiff | undefined> {
+  const { spec } = prepared;
+  const source = await storedByteSource(deps.store, request.inputKey);
+  const input = await openWindowedGeoTiff(source, 'input.tif').catch(async (error: unknown) => {
+    await source.close?.();
+    if (error instanceof InvalidGeoTiffError)
+      throw invalidInput(`the input is not a readable GeoTIFF: ${error.message}`, error);
+    throw error;
+  });
+  if (input.width * input.height < deps.config.MODEL_WINDOW_MIN_PIXELS) {
+    await input.close();
+    return undefined;
+  }
+  const unsupported =
+    taskTypeOf(spec) === 'regression'
+      ? 'a regression model'
+      : probabilitiesType(spec)
+        ? 'probabilities'
+        : Object.keys(prepared.postProcessing).length > 0
+          ? 'post_processing'
+          : undefined;
+  if (unsupported) {
+    log.info(`${input.width} x ${input.height} input with ${unsupported}: run on the whole input in memory`);
+    await input.close();
+    return undefined;
+  }
+  return input;
+}
+
+/** inferTask of a scene: window by window, resumable (scene-inference.ts). */
+async function inferScene(
+  deps: ActivityDeps,
+  prepared: PreparedModel,
+  request: ModelInferenceRequest,
+  log: StepLog,
+  input: WindowedGeoTiff,
+): Promise<ModelInferenceResult> {
+  const { model, spec, segmenter } = prepared;
+  try {
+    const highestBand = Math.max(...spec.bands.map((band, index) => band.source_index ?? index + 1));
+    if (!spec.temporal && highestBand > input.bandCount) {
+      throw invalidInput(
+        `model ${model.displayName} needs band ${highestBand} (${spec.bands.map((band) => band.name).join(', ')}) but the input has ${input.bandCount} band(s)`,
+      );
+    }
+    const chipDates = spec.temporal ? await chipFrameDates(deps, request) : undefined;
+    const frameDates = spec.temporal?.dates_input ? chipDates : undefined;
+    log.info(
+      `model ${model.displayName} (${model.fileSha256.slice(0, 12)}), input ${input.width}x${input.height}, execution provider ${segmenter.executionProvider}`,
+    );
+    if (segmenter.providerFallback)
+      log.info(`execution provider fallback to ${segmenter.executionProvider}: ${segmenter.providerFallback}`);
+    let guardrails: ReturnType<typeof checkTaskInput> | undefined;
+    const started = performance.now();
+    const outcome = await runSceneSegmentation(
+      deps,
+      segmenter,
+      spec,
+      {
+        inferenceId: request.inferenceId,
+        taskId: request.taskId,
+        modelSha256: model.fileSha256,
+        inputKey: request.inputKey,
+      },
+      input,
+      log,
+      {
+        ...(frameDates ? { frameDates } : {}),
+        // The input guardrails sample the first window (a whole scene is never in memory at once).
+        onFirstInput: (raster) => {
+          guardrails = checkTaskInput(prepared.model, raster, prepared.learnedRanges, log, chipDates);
+        },
+      },
+    ).catch((error: unknown) => {
+      if (error instanceof FrameStackError) throw invalidInput(`model ${model.displayName}: ${error.message}`);
+      return asModelError(error);
+    });
+    recordModelSegmented(
+      model.displayName,
+      outcome.executionProvider,
+      outcome.tiles,
+      (performance.now() - started) / 1000,
+    );
+    const counts = histogramClassCounts(outcome.histogram, spec, maskNodata(spec));
+    log.info(`${outcome.tiles} tiles on ${outcome.executionProvider}, class pixel counts ${JSON.stringify(counts)}`);
+    const checked = guardrails;
+    return {
+      outputKey: outcome.outputKey,
+      width: input.width,
+      height: input.height,
+      tiles: outcome.tiles,
+      execution_provider: outcome.executionProvider,
+      class_pixel_counts: counts,
+      windows: outcome.windows,
+      ...(spec.tile_size !== model.modelInputDataSpec.tile_size ? { chip_size: spec.tile_size } : {}),
+      ...(checked ? { input_guardrails: checked.report } : {}),
+      ...(checked && checked.warnings.length > 0 ? { warnings: checked.warnings } : {}),
+    };
+  } finally {
+    await input.close();
+  }
+}
+
 /** The acquisition times of a time series chip's frames (oldest first), for models that take dates. */
 async function chipFrameDates(deps: ActivityDeps, request: ModelInferenceRequest): Promise<string[] | undefined> {
   const key = storageKeys.taskChipMetadata(request.inferenceId, request.taskId);
@@ -369,6 +488,14 @@ async function chipFrameDates(deps: ActivityDeps, request: ModelInferenceRequest
 function classPixelCounts(mask: Uint8Array, spec: ModelInputDataSpec, outputNodata: number): Record<string, number> {
   const histogram = new Uint32Array(256);
   for (let i = 0; i < mask.length; i++) histogram[mask[i]!]! += 1;
+  return histogramClassCounts(histogram, spec, outputNodata);
+}
+
+function histogramClassCounts(
+  histogram: Uint32Array,
+  spec: ModelInputDataSpec,
+  outputNodata: number,
+): Record<string, number> {
   const names = new Map(spec.classes.map((entry) => [entry.value, entry.name]));
   const counts: Record<string, number> = {};
   histogram.forEach((count, value) => {

@@ -24,6 +24,6 @@ fi
 if [ "${BENCH_TINY:-}" = 1 ]; then echo "• tiny mode: a check that $name runs; its figures mean nothing"; fi
 
 case "$name" in
-  bulk-pipeline | event-latency | faults) exec bash "$repo/scripts/ready.sh" test bash "$repo/scripts/with-services.sh" node "$repo/dist/bench/$name.js" "$@" ;;
+  bulk-pipeline | event-latency | faults | scene) exec bash "$repo/scripts/ready.sh" test bash "$repo/scripts/with-services.sh" node "$repo/dist/bench/$name.js" "$@" ;;
   *) exec bash "$repo/scripts/ready.sh" demo node "$repo/dist/bench/$name.js" "$@" ;;
 esac

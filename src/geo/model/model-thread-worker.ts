@@ -9,7 +9,14 @@ import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { providerName } from '../../../workflows/contract/execution-providers';
-import type { FromModelThread, SegmentJob, SerializedError, TensorInfo, ToModelThread } from './model-thread';
+import type {
+  FromModelThread,
+  SegmentJob,
+  SerializedError,
+  TensorInfo,
+  ToModelThread,
+  WindowEdges,
+} from './model-thread';
 import {
   DEFAULT_TILE_BLENDING,
   maskNodata,
@@ -197,6 +204,8 @@ interface Prepared {
   classValues: Uint8Array;
   /** Weighted sums of overlapping tiles (tile_blending linear / cosine); absent for `center`. */
   blend?: BlendAccumulator;
+  /** The edge rows' raw class sums of a scene window (job.edgeRows). */
+  edges?: WindowEdges;
   /** Regression values, or the class probabilities of a segmentation model that writes them. */
   continuous?: ContinuousAccumulator;
   /** Regression: no class mask, only `continuous`. */
@@ -290,6 +299,20 @@ function prepare(request: Request): Prepared | undefined {
             regression ? 'identity' : 'softmax',
           )
         : undefined;
+    const blend =
+      blending === 'center' || regression
+        ? undefined
+        : new BlendAccumulator(
+            mask,
+            job.width,
+            job.height,
+            job.spec.tile_size,
+            job.spec.tile_overlap,
+            job.spec.classes.length,
+            classValues,
+            blending,
+          );
+    const edges = blend && job.edgeRows ? blend.keepEdges(job.edgeRows.top, job.edgeRows.bottom) : undefined;
     request.prepared = {
       plans,
       nodata,
@@ -297,20 +320,8 @@ function prepare(request: Request): Prepared | undefined {
       classValues,
       regression,
       ...(continuous ? { continuous } : {}),
-      ...(blending === 'center' || regression
-        ? {}
-        : {
-            blend: new BlendAccumulator(
-              mask,
-              job.width,
-              job.height,
-              job.spec.tile_size,
-              job.spec.tile_overlap,
-              job.spec.classes.length,
-              classValues,
-              blending,
-            ),
-          }),
+      ...(blend ? { blend } : {}),
+      ...(edges ? { edges } : {}),
     };
     return request.prepared;
   } catch (error) {
@@ -320,8 +331,14 @@ function prepare(request: Request): Prepared | undefined {
 }
 
 function finish(request: Request, prepared: Prepared): void {
-  const { mask, nodata } = prepared;
+  const { mask, nodata, edges } = prepared;
   prepared.blend?.finish();
+  if (edges && request.job.edgeRows) {
+    const { width, height } = request.job;
+    const { top, bottom } = request.job.edgeRows;
+    edges.topNodata = nodata ? nodata.slice(0, top * width) : null;
+    edges.bottomNodata = nodata ? nodata.slice((height - bottom) * width) : null;
+  }
   if (nodata) {
     const outputNodata = maskNodata(request.job.spec);
     for (let i = 0; i < mask.length; i++) if (nodata[i] === 1) mask[i] = outputNodata;
@@ -335,8 +352,13 @@ function finish(request: Request, prepared: Prepared): void {
       mask,
       provider: request.provider ?? 'cpu',
       ...(values ? { values, channels: prepared.continuous!.channels } : {}),
+      ...(edges ? { edges } : {}),
     },
-    [mask.buffer as ArrayBuffer, ...(values ? [values.buffer as ArrayBuffer] : [])],
+    [
+      mask.buffer as ArrayBuffer,
+      ...(values ? [values.buffer as ArrayBuffer] : []),
+      ...(edges ? [edges.top.buffer as ArrayBuffer, edges.bottom.buffer as ArrayBuffer] : []),
+    ],
   );
 }
 

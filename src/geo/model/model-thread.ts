@@ -49,6 +49,20 @@ export interface SegmentJob {
   dates?: { name: string; values: number[]; shape: number[] };
   /** Channels of the model output: classes for segmentation, the regression channels otherwise. */
   outputChannels: number;
+  /**
+   * A scene window (scene-windows.ts) with blended tiles: the raw class sums of its first `top` and last `bottom`
+   * rows come back in `edges`, since tiles of the neighbouring windows cover those rows too.
+   */
+  edgeRows?: { top: number; bottom: number };
+}
+
+/** Raw per-class sums of a window's edge rows (rows x width x classes, pixel-major) and their nodata pixels. */
+export interface WindowEdges {
+  top: Float64Array;
+  bottom: Float64Array;
+  /** 1 where every picked band is nodata (rows x width), or null when the input has no nodata. */
+  topNodata?: Uint8Array | null;
+  bottomNodata?: Uint8Array | null;
 }
 
 export interface TensorInfo {
@@ -75,6 +89,8 @@ export interface SegmentOutcome {
   /** Regression values or class probabilities (0-1): `channels` planes of width x height, band-sequential. */
   values?: Float32Array;
   channels?: number;
+  /** With `edgeRows`: the edge rows' class sums. */
+  edges?: WindowEdges;
 }
 
 export interface ModelThreadPoolOptions {
@@ -100,7 +116,15 @@ export type ToModelThread =
 export type FromModelThread =
   | { type: 'described'; id: number; signature: ModelSignatureInfo }
   | { type: 'progress'; id: number; done: number; total: number }
-  | { type: 'segmented'; id: number; mask: Uint8Array; provider: string; values?: Float32Array; channels?: number }
+  | {
+      type: 'segmented';
+      id: number;
+      mask: Uint8Array;
+      provider: string;
+      values?: Float32Array;
+      channels?: number;
+      edges?: WindowEdges;
+    }
   | { type: 'failed'; id: number; error: SerializedError }
   /** One session.run: how many tiles it computed (padding excluded) and from how many requests. */
   | { type: 'ran'; tiles: number; requests: number };
@@ -515,6 +539,7 @@ export class ModelThreadPool {
           mask: message.mask,
           executionProvider: message.provider,
           ...(message.values ? { values: message.values, channels: message.channels ?? 1 } : {}),
+          ...(message.edges ? { edges: message.edges } : {}),
         });
         this.dispatch();
         break;

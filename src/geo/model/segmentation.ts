@@ -308,30 +308,67 @@ export class BlendAccumulator {
     this.settle(this.height);
   }
 
+  /**
+   * Also keeps the raw sums of the first `top` and last `bottom` rows (a scene window's edges, which tiles of the
+   * neighbouring windows cover too): the caller adds its neighbour's sums and takes the argmax (argmaxSums).
+   */
+  keepEdges(top: number, bottom: number): { top: Float64Array; bottom: Float64Array } {
+    const rowValues = this.width * this.classes;
+    this.edges = {
+      top: new Float64Array(top * rowValues),
+      bottom: new Float64Array(bottom * rowValues),
+      bottomStart: this.height - bottom,
+    };
+    return this.edges;
+  }
+
+  private edges?: { top: Float64Array; bottom: Float64Array; bottomStart: number };
+
   /** Writes the classes of rows [bandStart, until) and moves the band down to start at `until`. */
   private settle(until: number): void {
-    const { sums, width, classes, mask, classValues } = this;
+    const { sums, width, classes, mask, classValues, edges } = this;
     const rows = until - this.bandStart;
+    const rowValues = width * classes;
     for (let r = 0; r < rows; r++) {
-      const out = (this.bandStart + r) * width;
-      for (let x = 0; x < width; x++) {
-        const at = (r * width + x) * classes;
-        let best = sums[at]!;
-        let bestClass = 0;
-        for (let c = 1; c < classes; c++) {
-          const v = sums[at + c]!;
-          if (v > best) {
-            best = v;
-            bestClass = c;
-          }
-        }
-        mask[out + x] = classValues[bestClass]!;
-      }
+      const row = this.bandStart + r;
+      if (edges && row * rowValues < edges.top.length)
+        edges.top.set(sums.subarray(r * rowValues, (r + 1) * rowValues), row * rowValues);
+      if (edges && row >= edges.bottomStart)
+        edges.bottom.set(sums.subarray(r * rowValues, (r + 1) * rowValues), (row - edges.bottomStart) * rowValues);
+      argmaxSums(sums, r * rowValues, width, classes, classValues, mask, row * width);
     }
     const kept = rows * width * classes;
     sums.copyWithin(0, kept);
     sums.fill(0, sums.length - kept);
     this.bandStart = until;
+  }
+}
+
+/**
+ * Class of each of `pixels` pixels from their per-class sums (pixel-major, `classes` per pixel, from `at`): the
+ * first maximum wins. Written as `classValues[argmax]` from `outAt`.
+ */
+export function argmaxSums(
+  sums: Float64Array,
+  at: number,
+  pixels: number,
+  classes: number,
+  classValues: Uint8Array,
+  out: Uint8Array,
+  outAt: number,
+): void {
+  for (let x = 0; x < pixels; x++) {
+    const base = at + x * classes;
+    let best = sums[base]!;
+    let bestClass = 0;
+    for (let c = 1; c < classes; c++) {
+      const v = sums[base + c]!;
+      if (v > best) {
+        best = v;
+        bestClass = c;
+      }
+    }
+    out[outAt + x] = classValues[bestClass]!;
   }
 }
 
@@ -441,6 +478,13 @@ export interface SegmentOptions {
   handOverBands?: boolean;
   /** Time series models with a date input: each frame's acquisition time, oldest first. */
   frameDates?: string[];
+  /** A scene window: the raw class sums of its first `top` and last `bottom` rows come back (SegmentOutcome.edges). */
+  edgeRows?: { top: number; bottom: number };
+  /**
+   * Several calls of one input run at once on the pool's threads (a scene's windows): each takes one core's share
+   * of threads, like small files side by side, rather than every core.
+   */
+  sideBySide?: boolean;
 }
 
 /** The onnxruntime session options OnnxSegmenter uses (benchmarks build the same sessions). */
@@ -602,6 +646,11 @@ export class OnnxSegmenter {
     );
   }
 
+  /** Model threads this segmenter's calls may run on at once. */
+  get threadCount(): number {
+    return this.threads.maxThreads;
+  }
+
   /** Tiles this segmenter would run for a width x height input. */
   plan(width: number, height: number): TileWindow[] {
     return planTiles(width, height, this.spec.tile_size, this.spec.tile_overlap);
@@ -627,10 +676,12 @@ export class OnnxSegmenter {
     // Threads auto: an input of several runs (a scene) spreads each run over every core; inputs of one run (small
     // files) take one core's share each and run side by side in the pool's threads.
     const sessionOptions =
-      this.sideBySideOptions && total <= this.batchSize ? this.sideBySideOptions : this.sessionOptions;
+      this.sideBySideOptions && (total <= this.batchSize || options.sideBySide)
+        ? this.sideBySideOptions
+        : this.sessionOptions;
     const batchKey = JSON.stringify([this.modelPath, sessionOptions, this.batchSize]);
     return this.threads
-      .segment(() => this.prepareJob(raster, sessionOptions, options.handOverBands ?? false, stack), {
+      .segment(() => this.prepareJob(raster, sessionOptions, options.handOverBands ?? false, stack, options.edgeRows), {
         batchKey,
         batchSize: this.batchSize,
         total,
@@ -649,6 +700,7 @@ export class OnnxSegmenter {
     sessionOptions: ort.InferenceSession.SessionOptions,
     handOver: boolean,
     stack: FrameStack,
+    edgeRows: SegmentOptions['edgeRows'],
   ): PreparedJob {
     const { spec } = stack;
     const bands: Array<RasterTypedArray | null> = raster.bands.map(() => null);
@@ -679,6 +731,7 @@ export class OnnxSegmenter {
       nodata: spec.nodata ?? raster.nodata,
       ...stack.job,
       outputChannels: this.outputChannels,
+      ...(edgeRows ? { edgeRows } : {}),
     };
     return { job, transfer };
   }

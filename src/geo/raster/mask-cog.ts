@@ -25,6 +25,7 @@ import {
   writeTiffHeader,
   type MaskImage,
   type TiffTag,
+  type TileSize,
 } from './tiff-encoding';
 import type { GeoReference } from './georeference';
 
@@ -83,6 +84,28 @@ export async function encodeMaskCog(
   options: WriteMaskCogOptions,
 ): Promise<Uint8Array[]> {
   checkMaskSize(mask, width, height);
+  const { blockSize, nodata, deflateLevel } = resolveMaskCogOptions(options);
+
+  // Full resolution first, then overviews by decreasing size: the IFD order. Compressing all levels'
+  // tiles at once keeps the thread pool busy across levels.
+  const images = [{ pixels: mask, width, height }, ...overviewLevels({ pixels: mask, width, height }, blockSize)];
+  const tilesPerImage = await Promise.all(images.map((image) => encodeMaskTiles(image, blockSize, { deflateLevel })));
+  const { head } = maskCogHead(
+    images.map((image, index) => ({ width: image.width, height: image.height, tiles: tilesPerImage[index]! })),
+    georef,
+    blockSize,
+    nodata,
+  );
+
+  const parts: Uint8Array[] = [head];
+  for (let index = images.length - 1; index >= 0; index--) {
+    for (const tile of tilesPerImage[index]!) parts.push(...framedTile(tile));
+  }
+  return parts;
+}
+
+/** The options of writeMaskCog with their defaults, validated (throws on a bad one). */
+export function resolveMaskCogOptions(options: WriteMaskCogOptions): Required<WriteMaskCogOptions> {
   const blockSize = options.blockSize ?? 256;
   checkTileSize(blockSize);
   const { nodata } = options;
@@ -91,13 +114,30 @@ export async function encodeMaskCog(
   const deflateLevel = options.deflateLevel ?? 6;
   if (!Number.isInteger(deflateLevel) || deflateLevel < 1 || deflateLevel > 9)
     throw new Error(`deflateLevel must be 1-9, got ${deflateLevel}`);
+  return { blockSize, nodata, deflateLevel };
+}
 
-  // Full resolution first, then overviews by decreasing size: the IFD order. Compressing all levels'
-  // tiles at once keeps the thread pool busy across levels.
-  const images = [{ pixels: mask, width, height }, ...overviewLevels({ pixels: mask, width, height }, blockSize)];
-  const tilesPerImage = await Promise.all(images.map((image) => encodeMaskTiles(image, blockSize, { deflateLevel })));
+/** One image of the COG (full resolution or an overview) by its size and its encoded tiles' sizes, row-major. */
+export interface MaskCogImage {
+  width: number;
+  height: number;
+  tiles: readonly TileSize[];
+}
+
+/**
+ * Everything before the first tile (header, structural metadata, all IFDs with their values) for `images`
+ * (full resolution first, then the overviews by decreasing size), the tiles laid out after it from the
+ * smallest overview to full resolution, each framed (framedTile). `fileBytes`: the whole file's size.
+ * Throws if the file would need BigTIFF (> 4 GiB).
+ */
+export function maskCogHead(
+  images: readonly MaskCogImage[],
+  georef: GeoReference,
+  blockSize: number,
+  nodata: number,
+): { head: Buffer; fileBytes: number } {
   const tagsPerImage: TiffTag[][] = images.map((image, index) => {
-    const tags = maskImageTags(image.width, image.height, blockSize, true, tilesPerImage[index]!, nodata);
+    const tags = maskImageTags(image.width, image.height, blockSize, true, image.tiles, nodata);
     if (index === 0) return [...tags, ...georeferenceTags(georef)];
     return [{ code: NEW_SUBFILE_TYPE, type: 4, values: [REDUCED_RESOLUTION] }, ...tags];
   });
@@ -114,10 +154,11 @@ export async function encodeMaskCog(
   const headerBytes = cursor;
   for (let index = images.length - 1; index >= 0; index--) {
     cursor =
-      setTileOffsets(tagsPerImage[index]!, tilesPerImage[index]!, cursor + LEADER_BYTES, LEADER_BYTES + TRAILER_BYTES) +
+      setTileOffsets(tagsPerImage[index]!, images[index]!.tiles, cursor + LEADER_BYTES, LEADER_BYTES + TRAILER_BYTES) +
       TRAILER_BYTES;
   }
   if (cursor > MAX_CLASSIC_TIFF_BYTES) {
+    const { width, height } = images[0]!;
     throw new Error(
       `the COG of this ${width} x ${height} mask would be ${cursor} bytes: over the 4 GiB of a classic TIFF, and writeMaskCog does not write BigTIFF`,
     );
@@ -127,12 +168,7 @@ export async function encodeMaskCog(
   writeTiffHeader(head, ifdOffsets[0]!);
   ghost.copy(head, 8);
   tagsPerImage.forEach((tags, index) => writeIfd(head, ifdOffsets[index]!, tags, ifdOffsets[index + 1] ?? 0));
-
-  const parts: Uint8Array[] = [head];
-  for (let index = images.length - 1; index >= 0; index--) {
-    for (const tile of tilesPerImage[index]!) parts.push(...framedTile(tile));
-  }
-  return parts;
+  return { head, fileBytes: cursor };
 }
 
 /**
@@ -147,7 +183,7 @@ function structuralMetadataBlock(): Buffer {
 }
 
 /** The block leader (byte count, uint32 LE), the tile, and the trailer (its last 4 bytes again). */
-function framedTile(tile: Uint8Array): Uint8Array[] {
+export function framedTile(tile: Uint8Array): Uint8Array[] {
   const leader = Buffer.alloc(LEADER_BYTES);
   leader.writeUInt32LE(tile.byteLength, 0);
   const trailer = Buffer.alloc(TRAILER_BYTES);
@@ -178,9 +214,8 @@ export function overviewSizes(width: number, height: number, blockSize: number):
  */
 export function overviewLevels(full: MaskImage, blockSize: number): MaskImage[] {
   const levels: MaskImage[] = [];
-  for (const [width, height] of overviewSizes(full.width, full.height, blockSize)) {
-    const previous = levels[levels.length - 1];
-    const source = previous && previous.width > width ? previous : full;
+  for (const { width, height, sampledFrom } of overviewPlan(full.width, full.height, blockSize)) {
+    const source = sampledFrom === 0 ? full : levels[sampledFrom - 1]!;
     const columns = sourceIndices(source.width, width);
     const rows = sourceIndices(source.height, height);
     const pixels = new Uint8Array(width * height);
@@ -194,7 +229,24 @@ export function overviewLevels(full: MaskImage, blockSize: number): MaskImage[] 
   return levels;
 }
 
-function sourceIndices(sourceSize: number, size: number): Int32Array {
+/**
+ * The overviews (overviewSizes) and the image each is sampled from, as overviewLevels does it: `sampledFrom`
+ * 0 = full resolution, k = overview k (1-based, the previous level).
+ */
+export function overviewPlan(
+  width: number,
+  height: number,
+  blockSize: number,
+): Array<{ width: number; height: number; sampledFrom: number }> {
+  const sizes = overviewSizes(width, height, blockSize);
+  return sizes.map(([levelWidth, levelHeight], index) => {
+    const previous = sizes[index - 1];
+    return { width: levelWidth, height: levelHeight, sampledFrom: previous && previous[0] > levelWidth ? index : 0 };
+  });
+}
+
+/** Source pixel of each of `size` output pixels, GDAL's nearest: trunc(0.5 + i * sourceSize / size), clamped. */
+export function sourceIndices(sourceSize: number, size: number): Int32Array {
   const ratio = sourceSize / size;
   const indices = new Int32Array(size);
   for (let i = 0; i < size; i++) indices[i] = Math.min(sourceSize - 1, Math.trunc(0.5 + i * ratio));

@@ -25,6 +25,11 @@ export interface MaskImage {
   height: number;
 }
 
+/** A tile's encoded size: the tile itself, or only its length where the bytes are elsewhere (streamed writers). */
+export interface TileSize {
+  byteLength: number;
+}
+
 export function checkMaskSize(mask: Uint8Array, width: number, height: number): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0)
     throw new Error(`mask size must be positive integers, got ${width} x ${height}`);
@@ -77,7 +82,7 @@ export function maskImageTags(
   height: number,
   tileSize: number,
   deflate: boolean,
-  tiles: readonly Uint8Array[],
+  tiles: readonly TileSize[],
   nodata: number | undefined,
 ): TiffTag[] {
   const tags: TiffTag[] = [
@@ -114,12 +119,7 @@ export function georeferenceTags(georef: GeoReference): TiffTag[] {
  * Fills TileOffsets for tiles laid out one after the other from `firstTileAt`, `gap` bytes apart
  * (the COG block leader and trailer). Returns the offset just past the last tile.
  */
-export function setTileOffsets(
-  tags: TiffTag[],
-  tiles: readonly Uint8Array[],
-  firstTileAt: number,
-  gap: number,
-): number {
+export function setTileOffsets(tags: TiffTag[], tiles: readonly TileSize[], firstTileAt: number, gap: number): number {
   let cursor = firstTileAt;
   tags.find((tag) => tag.code === TILE_OFFSETS)!.values = tiles.map((tile) => {
     const at = cursor;

@@ -187,6 +187,17 @@ export const configSchema = z.object({
   MODEL_CONCURRENCY: z.coerce.number().int().min(0).default(0),
   /** Memory a grouped model activity may fill with decoded inputs; fewer tasks run at once for large scenes. */
   MODEL_GROUP_MEMORY_MB: z.coerce.number().int().min(64).default(1024),
+  /**
+   * Inputs of at least this many pixels run window by window (activities/scene-inference.ts): read by ranged reads,
+   * written block row by block row, resumable mid-scene. Default 4096 x 4096.
+   */
+  MODEL_WINDOW_MIN_PIXELS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(4096 * 4096),
+  /** Decoded input that a scene's windows in flight hold together (each window's rows follow from it). */
+  MODEL_WINDOW_MB: z.coerce.number().int().min(1).default(256),
 
   // GeoServer REST publishing of task outputs; unset = the built-in publisher.
   GEOSERVER_URL: z.string().url().optional(),
