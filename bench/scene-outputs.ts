@@ -2,7 +2,7 @@
  * Whole-scene outputs through every step after the model: for class masks of 2,745^2, 5,490^2 and
  * 10,980^2 (a Sentinel-2 MGRS tile at 10 m) written as encodeMaskCog writes them (256 blocks, DEFLATE,
  * nearest overviews), each step runs in a fresh child process, so its peak RSS is its own:
- * - coco:      the exportCoco activity's path (read the stored COG, decode, CocoBuilder, JSON).
+ * - coco:      the exportCoco activity's path (the stored COG read in strips of rows, coco-windowed, JSON).
  * - results:   exportResults' per-task work on the output: vectors (GeoJSON + FlatGeobuf) and the thumbnail.
  * - preview:   exportResults' input preview (python/stac_chip.py preview) of a SIZE^2 x 6 uint16 input.
  * - tiles:     map tiles (TileRenderer, as GET /tiles) at full zoom and at the lowest zooms.
@@ -22,14 +22,15 @@ import * as path from 'node:path';
 import { fromFile } from 'geotiff';
 import { thumbnail } from '../activities/export-results';
 import { CocoBuilder } from '../src/geo/export/coco';
+import { addWindowedImage } from '../src/geo/export/coco-windowed';
 import { writeVectorFiles } from '../src/geo/export/vector-files';
 import { vectorizeMask } from '../src/geo/export/vectors';
 import { ProcessorRuntime } from '../src/geo/processors/processor-runtime';
 import { withProcessorRun } from '../src/geo/processors/run-processor';
 import { BuiltInPublisher } from '../src/geo/publish/publisher';
 import { hasFloatSamples, toCloudOptimizedGeoTiff } from '../src/geo/raster/cog';
-import { decodeGeoTiff, readGeoTiff } from '../src/geo/raster/decode';
-import { ownArrayBuffer } from '../src/geo/raster/buffers';
+import { readGeoTiff } from '../src/geo/raster/decode';
+import { openMaskRows } from '../src/geo/raster/mask-rows';
 import { georefOf } from '../src/geo/raster/geotiff-image';
 import { writeMaskCog } from '../src/geo/raster/mask-cog';
 import { runChipScript } from '../src/geo/stac/stac-fetch';
@@ -110,15 +111,21 @@ type StepResult = Record<string, string | number>;
 
 const STEP_RUNS: Record<string, (scene: { input: string; cog: string }, dir: string) => Promise<StepResult>> = {
   async coco({ cog }) {
-    const raster = await decodeGeoTiff(ownArrayBuffer(await fs.promises.readFile(cog)), 'output.tif');
+    // As exportCoco: the stored mask read in strips of rows (coco-windowed), the dataset as JSON.
+    const mask = await openMaskRows(cog, 'output.tif');
     const builder = new CocoBuilder({ classes: CLASSES, skipValues: [NODATA] });
-    builder.addImage({
-      fileName: 'output.tif',
-      width: raster.width,
-      height: raster.height,
-      mask: raster.bands[0] as Uint8Array,
-      georef: raster.georef,
-    });
+    try {
+      await addWindowedImage(builder, {
+        fileName: 'output.tif',
+        width: mask.width,
+        height: mask.height,
+        readRows: mask.readRows,
+        stripRows: mask.stripRows,
+        georef: mask.georef,
+      });
+    } finally {
+      await mask.close();
+    }
     const dataset = builder.toJSON();
     const bytes = Buffer.from(JSON.stringify(dataset)).length;
     return { annotations: dataset.annotations.length, json_mb: +(bytes / 1e6).toFixed(1) };
