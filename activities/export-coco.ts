@@ -5,6 +5,7 @@ import { invalidInput, modelConfigurationError } from '../workflows/contract/err
 import * as path from 'node:path';
 import { CocoBuilder } from '../src/geo/export/coco';
 import { addWindowedImage } from '../src/geo/export/coco-windowed';
+import { writeCocoJson } from '../src/geo/export/coco-json';
 import { openMaskRows } from '../src/geo/raster/mask-rows';
 import { withTempDir } from '../src/platform/temp-dir';
 import { storageKeys } from '../src/platform/storage/keys';
@@ -99,7 +100,11 @@ export function createExportActivities(deps: ActivityDeps) {
       });
       const dataset = builder.toJSON();
       const cocoKey = storageKeys.cocoExport(request.inferenceId);
-      await deps.store.putObject(cocoKey, Buffer.from(JSON.stringify(dataset)), { contentType: 'application/json' });
+      await withTempDir('coco-json', async (dir) => {
+        const file = path.join(dir, 'coco.json');
+        await writeCocoJson(dataset, file);
+        await deps.store.putFile(cocoKey, file, { contentType: 'application/json' });
+      });
       await deps.dataSource.getRepository(InferenceEntity).update({ id: request.inferenceId }, { cocoKey });
       return { cocoKey, images: dataset.images.length, annotations: dataset.annotations.length };
     },

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CocoBuilder, type CocoAnnotation } from '../../src/geo/export/coco';
 import { addWindowedImage } from '../../src/geo/export/coco-windowed';
+import { writeCocoJson } from '../../src/geo/export/coco-json';
 import { REPO_ROOT, runPython } from '../support/python';
 
 // Unit runs may not have PYTHON_BIN set: the project's venv has scipy.
@@ -124,6 +125,20 @@ describe('COCO of a mask read in strips (coco-windowed)', () => {
       }
       // Some components cross three or more 256-row borders.
       expect(annotations.filter((a) => a.bbox[3] > 3 * 256).length).toBeGreaterThan(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes the dataset as JSON.stringify does, piece by piece (writeCocoJson)', async () => {
+    const builder = new CocoBuilder({ classes, skipValues: [255] });
+    builder.addImage({ fileName: 'm.tif', width, height, mask });
+    const dataset = builder.toJSON();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coco-json-'));
+    try {
+      const file = path.join(dir, 'coco.json');
+      await writeCocoJson(dataset, file);
+      expect(fs.readFileSync(file, 'utf8')).toBe(JSON.stringify(dataset));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
