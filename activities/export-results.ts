@@ -70,7 +70,7 @@ async function sha256OfFile(file: string): Promise<string> {
 }
 
 /** The prediction as a nearest-neighbour thumbnail in the classes' colours (nodata transparent). */
-function thumbnail(raster: Raster, spec: ModelInputDataSpec): Buffer {
+export function thumbnail(raster: Raster, spec: ModelInputDataSpec): Buffer {
   const scale = Math.max(1, Math.max(raster.width, raster.height) / THUMBNAIL_SIZE);
   const width = Math.max(1, Math.round(raster.width / scale));
   const height = Math.max(1, Math.round(raster.height / scale));

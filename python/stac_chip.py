@@ -17,11 +17,15 @@ Reads a JSON request on stdin and prints one JSON summary line on stdout; errors
 """
 import json
 import math
+import os
 import sys
+import tempfile
 from contextlib import ExitStack
 
 import numpy as np
 import rasterio
+import rasterio.shutil
+import rasterio.windows
 from rasterio.enums import Resampling
 from rasterio.features import geometry_mask
 from rasterio.transform import from_origin
@@ -220,7 +224,55 @@ def warp(request):
     return {"width": width, "height": height, "ones": int(out.sum())}
 
 
+# Rows per strip of the input preview (bounded memory: a strip of 3 float64 bands of a 10,980-wide scene is 67 MB).
+PREVIEW_STRIP_ROWS = 256
+# MB of GDAL block cache for the preview (a strip of 256-row blocks of a 10,980-wide 6-band uint16 input is 34 MB).
+PREVIEW_GDAL_CACHE_MB = 96
+
+
+def preview_strips(src):
+    """Row windows covering the raster, PREVIEW_STRIP_ROWS high."""
+    for row in range(0, src.height, PREVIEW_STRIP_ROWS):
+        yield rasterio.windows.Window(0, row, src.width, min(PREVIEW_STRIP_ROWS, src.height - row))
+
+
+def strip_valid(data, nodata):
+    valid = np.all(np.isfinite(data), axis=0)
+    if nodata is not None:
+        valid &= ~np.all(data == nodata, axis=0)
+    return valid
+
+
+def exact_percentiles(values_by_strip, histogram, offset, count, percentiles):
+    """np.percentile(all valid values, percentiles) (its default linear method, float64), computed from a
+    histogram of integer values (value = offset + bin) or, for other types, from the valid values gathered."""
+    if histogram is None:
+        return np.percentile(np.concatenate(values_by_strip).astype(np.float64), percentiles)
+    # The same arithmetic as numpy's _quantile: virtual index (n - 1) * q, floor and next, _lerp.
+    quantiles = np.true_divide(np.asarray(percentiles, dtype=np.float64), 100)
+    virtual = (count - 1) * quantiles
+    previous = np.floor(virtual)
+    following = np.minimum(previous + 1, count - 1)
+    gamma = virtual - previous
+    cumulative = np.cumsum(histogram)
+    order = lambda k: float(offset + np.searchsorted(cumulative, k, side="right"))
+    a = np.array([order(int(k)) for k in previous], dtype=np.float64)
+    b = np.array([order(int(k)) for k in following], dtype=np.float64)
+    diff_b_a = b - a
+    result = np.asanyarray(np.add(a, diff_b_a * gamma))
+    np.subtract(b, diff_b_a * (1 - gamma), out=result, where=gamma >= 0.5, casting="unsafe")
+    return result
+
+
 def preview(request):
+    """Read and written in strips of rows (two passes: the percentiles, then the stretched picture), so a whole
+    Sentinel-2 tile (10,980^2 x N) stays within a few hundred MB; results equal a whole-raster computation."""
+    # GDAL's block cache otherwise grows to 5 % of the machine's memory over a whole scene.
+    with rasterio.Env(GDAL_CACHEMAX=PREVIEW_GDAL_CACHE_MB):
+        return preview_in_strips(request)
+
+
+def preview_in_strips(request):
     bands = request["bands"]  # 1-based band indexes, red, green, blue
     low, high = request.get("percentiles", [2, 98])
     with rasterio.open(request["source"]) as src:
@@ -230,31 +282,55 @@ def preview(request):
         for band in bands:
             if band < 1 or band > src.count:
                 raise ChipError(f"preview band {band} is not in the input (it has {src.count} bands)")
-        data = src.read(bands).astype(np.float64)
         profile = {"crs": src.crs, "transform": src.transform, "width": src.width, "height": src.height}
         nodata = request.get("nodata", src.nodata)
-    valid = np.all(np.isfinite(data), axis=0)
-    if nodata is not None:
-        valid &= ~np.all(data == nodata, axis=0)
-    out = np.zeros((4, profile["height"], profile["width"]), dtype=np.uint8)
-    stretch = []
-    for i in range(3):
-        values = data[i][valid]
-        lo, hi = (np.percentile(values, [low, high]) if values.size else (0.0, 1.0))
-        lo, hi = float(lo), float(hi)
-        if hi <= lo:
-            hi = lo + 1.0
-        out[i] = np.clip(np.round((data[i] - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
-        out[i][~valid] = 0
-        stretch.append([lo, hi])
-    out[3] = np.where(valid, 255, 0).astype(np.uint8)
-    with rasterio.open(request["out"], "w", driver="COG", count=4, dtype="uint8", compress="deflate",
-                       blocksize=256, overview_resampling="average", **profile) as dst:
-        dst.write(out)
-        dst.colorinterp = [rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
-                           rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.alpha]
+        dtypes = [np.dtype(src.dtypes[band - 1]) for band in bands]
+        # Integer samples up to 16 bits: exact percentiles from a histogram; others: the valid values gathered.
+        integer = all(np.issubdtype(t, np.integer) and t.itemsize <= 2 for t in dtypes)
+        offset = min(int(np.iinfo(t).min) for t in dtypes) if integer else 0
+        bins = (max(int(np.iinfo(t).max) for t in dtypes) - offset + 1) if integer else 0
+        histograms = [np.zeros(bins, dtype=np.int64) for _ in range(3)] if integer else [None] * 3
+        gathered = [[], [], []]
+        valid_count = 0
+        for window in preview_strips(src):
+            raw = src.read(bands, window=window)
+            valid = strip_valid(raw.astype(np.float64), nodata)
+            valid_count += int(valid.sum())
+            for i in range(3):
+                values = raw[i][valid]
+                if integer:
+                    histograms[i] += np.bincount(values.astype(np.int64) - offset, minlength=bins)
+                else:
+                    gathered[i].append(values)
+        stretch = []
+        for i in range(3):
+            lo, hi = (exact_percentiles(gathered[i], histograms[i], offset, valid_count, [low, high])
+                      if valid_count else (0.0, 1.0))
+            lo, hi = float(lo), float(hi)
+            if hi <= lo:
+                hi = lo + 1.0
+            stretch.append([lo, hi])
+        del gathered, histograms
+        out_dir = os.path.dirname(os.path.abspath(request["out"]))
+        with tempfile.NamedTemporaryFile(suffix=".tif", dir=out_dir) as scratch:
+            with rasterio.open(scratch.name, "w", driver="GTiff", count=4, dtype="uint8", tiled=True,
+                               blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER", **profile) as dst:
+                dst.colorinterp = [rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
+                                   rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.alpha]
+                for window in preview_strips(src):
+                    data = src.read(bands, window=window).astype(np.float64)
+                    valid = strip_valid(data, nodata)
+                    out = np.zeros((4,) + valid.shape, dtype=np.uint8)
+                    for i, (lo, hi) in enumerate(stretch):
+                        out[i] = np.clip(np.round((data[i] - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+                        out[i][~valid] = 0
+                    out[3] = np.where(valid, 255, 0).astype(np.uint8)
+                    dst.write(out, window=window)
+            # GDAL's COG driver copies block by block and builds the overviews from the copy.
+            rasterio.shutil.copy(scratch.name, request["out"], driver="COG", compress="deflate", blocksize=256,
+                                 overview_resampling="average")
     return {"width": profile["width"], "height": profile["height"], "bands": bands, "stretch": stretch,
-            "percentiles": [low, high], "valid_fraction": float(valid.mean())}
+            "percentiles": [low, high], "valid_fraction": valid_count / (profile["width"] * profile["height"])}
 
 
 COMMANDS = {"chip": chip, "warp": warp, "preview": preview, "stack": stack}

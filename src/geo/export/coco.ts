@@ -157,6 +157,27 @@ export class CocoBuilder {
     return image;
   }
 
+  /**
+   * Adds an image whose annotations `annotate` makes (numbered from the ids it is given, with this builder's
+   * mask value -> category id map): the windowed path for masks too large to hold (coco-windowed.ts).
+   */
+  async addAnnotatedImage(
+    annotate: (
+      imageId: number,
+      firstAnnotationId: number,
+      categoryByValue: ReadonlyMap<number, number>,
+    ) => Promise<{ image: CocoImage; annotations: CocoAnnotation[] }>,
+  ): Promise<CocoImage> {
+    const { image, annotations } = await annotate(
+      this.images.length + 1,
+      this.annotations.length + 1,
+      this.categoryByValue,
+    );
+    this.images.push(image);
+    for (const annotation of annotations) this.annotations.push(annotation);
+    return image;
+  }
+
   toJSON(): CocoDataset {
     return {
       info: { description: this.description, version: '1.0', date_created: new Date().toISOString() },
@@ -175,7 +196,7 @@ export function buildCoco(masks: Iterable<CocoMaskInput>, options: CocoExportOpt
   return builder.toJSON();
 }
 
-function geoOf(georef: GeoReference): NonNullable<CocoImage['geo']> {
+export function geoOf(georef: GeoReference): NonNullable<CocoImage['geo']> {
   const epsg = epsgOf(georef);
   const affine = affineOf(georef);
   return {
@@ -262,7 +283,7 @@ function connectedComponents(
 // Boundary tracing along pixel edges
 // ---------------------------------------------------------------------------------------------
 
-interface Ring {
+export interface Ring {
   /** [x0, y0, x1, y1, ...] at pixel corners; only the corners where the direction changes. */
   coordinates: number[];
   /** > 0 for outer rings (clockwise on screen, y down), < 0 for holes; |area| in pixels. */
@@ -285,8 +306,17 @@ function traceRings(
   width: number,
   height: number,
 ): Ring[] {
-  const inside = (x: number, y: number) =>
-    x >= 0 && y >= 0 && x < width && y < height && labels[y * width + x] === label;
+  return traceRingsOf((x, y) => labels[y * width + x] === label, bbox, width, height);
+}
+
+/** traceRings of the component whose pixels (x, y), inside the image, are those where `member` is true. */
+export function traceRingsOf(
+  member: (x: number, y: number) => boolean,
+  bbox: [number, number, number, number],
+  width: number,
+  height: number,
+): Ring[] {
+  const inside = (x: number, y: number) => x >= 0 && y >= 0 && x < width && y < height && member(x, y);
   // The pixel right of / left of an edge leaving corner (x, y) in direction d.
   const rightPixel = (x: number, y: number, d: number): [number, number] =>
     d === 0 ? [x, y] : d === 1 ? [x - 1, y] : d === 2 ? [x - 1, y - 1] : [x, y - 1];
@@ -298,7 +328,7 @@ function traceRings(
   const [bx, by, bw, bh] = bbox;
   for (let y = by; y < by + bh; y++) {
     for (let x = bx; x < bx + bw; x++) {
-      if (labels[y * width + x] !== label || inside(x, y - 1) || visitedEast.has(y * (width + 1) + x)) continue;
+      if (!member(x, y) || inside(x, y - 1) || visitedEast.has(y * (width + 1) + x)) continue;
       rings.push(traceFrom(x, y));
     }
   }
@@ -340,18 +370,28 @@ function componentRuns(
   width: number,
   height: number,
 ): number[] {
+  return componentRunsOf((x, y) => labels[y * width + x] === label, bbox, width, height);
+}
+
+/** componentRuns of the component whose pixels are those where `member` is true. */
+export function componentRunsOf(
+  member: (x: number, y: number) => boolean,
+  bbox: [number, number, number, number],
+  width: number,
+  height: number,
+): number[] {
   const counts: number[] = [];
   let previousEnd = 0; // column-major index after the last "in" run
   const [bx, by, bw, bh] = bbox;
   for (let x = bx; x < bx + bw; x++) {
     let y = by;
     while (y < by + bh) {
-      if (labels[y * width + x] !== label) {
+      if (!member(x, y)) {
         y += 1;
         continue;
       }
       const start = x * height + y;
-      while (y < by + bh && labels[y * width + x] === label) y += 1;
+      while (y < by + bh && member(x, y)) y += 1;
       const end = x * height + y;
       if (start === previousEnd && counts.length > 0) {
         counts[counts.length - 1]! += end - start; // continues the run from the previous column
