@@ -69,7 +69,8 @@ export async function runSceneSegmentation(
   const concurrency = Math.max(1, segmenter.threadCount);
   const maxInputRows = Math.max(
     1,
-    Math.floor((deps.config.MODEL_WINDOW_MB * 1024 * 1024) / concurrency / Math.max(1, input.rowBytes)),
+    // The windows being computed and the one read ahead share MODEL_WINDOW_MB.
+    Math.floor((deps.config.MODEL_WINDOW_MB * 1024 * 1024) / (concurrency + 1) / Math.max(1, input.rowBytes)),
   );
   const windows = sceneWindowsFor(segmenter, height, maxInputRows);
   const layout = maskCogLayout(width, height, { nodata: maskNodata(spec), blockSize: BLOCK_SIZE });

@@ -92,6 +92,11 @@ class RssSampler {
   }
 }
 
+/** A Sentinel-2-like 6-band uint16 scene, tiled deflate, written strip by strip (a whole tile never in memory). */
+function generateScene(file: string, size: number): void {
+  python(['python/bench_windowed_scene.py', file, '--size', String(size)]);
+}
+
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
 function spawnWorker(env: Record<string, string>, logFile: string): ChildProcess {
@@ -233,7 +238,7 @@ async function main(): Promise<void> {
   for (const size of SIZES) {
     const name = `scene-${size}.tif`;
     const file = path.join(workDir, name);
-    python(['python/make_sample_geotiff.py', file, '--size', String(size), '--seed', '5']);
+    generateScene(file, size);
     const bareSeconds = await bareCompute(file, modelPath, metadata.model_input_data_spec, config.MODEL_WINDOW_MB);
     const worker = spawnWorker(workerEnv, path.join(workDir, `worker-${size}.log`));
     const sampler = new RssSampler(worker.pid!);
@@ -260,8 +265,7 @@ async function main(): Promise<void> {
 
   if (!args['no-resume']) {
     const name = `scene-${RESUME_SIZE}.tif`;
-    if (!fs.existsSync(path.join(workDir, name)))
-      python(['python/make_sample_geotiff.py', path.join(workDir, name), '--size', String(RESUME_SIZE), '--seed', '5']);
+    if (!fs.existsSync(path.join(workDir, name))) generateScene(path.join(workDir, name), RESUME_SIZE);
     let worker = spawnWorker(workerEnv, path.join(workDir, 'worker-resume.log'));
     const created = await api(base, 'POST', '/api/v2/inference', {
       model_id: model.id,

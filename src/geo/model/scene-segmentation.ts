@@ -30,7 +30,7 @@ export interface SceneSegmentationOptions {
   /** The input of the first window computed, before it runs (input guardrails). */
   onFirstInput?(raster: Raster): void;
   resumeFrom?: SceneRunState;
-  /** Windows in flight at once (read, computed or waiting to commit). */
+  /** Windows computed at once (the model calls in flight); one more is read ahead. */
   concurrency: number;
   signal?: AbortSignal;
   /** Tiles done of all windows (those of committed windows before a resume included). */
@@ -75,8 +75,20 @@ export async function segmentScene(
   let firstInputSeen = false;
   const sideBySide = options.concurrency > 1;
 
+  // The window after those being computed is read meanwhile, so the model never waits for a read.
+  const reads = new Map<number, Promise<Raster>>();
+  const readOf = (index: number) => {
+    let read = reads.get(index);
+    if (!read) {
+      read = options.readWindow(windows[index]!, signal);
+      read.catch(() => undefined); // awaited by compute(); a read ahead of a failed run must not go unhandled
+      reads.set(index, read);
+    }
+    return read;
+  };
   const compute = async (window: SceneWindow) => {
-    const raster = await options.readWindow(window, signal);
+    const raster = await readOf(window.index);
+    reads.delete(window.index);
     if (!firstInputSeen) {
       firstInputSeen = true;
       options.onFirstInput?.(raster);
@@ -98,8 +110,10 @@ export async function segmentScene(
   };
 
   const running = new Map<number, ReturnType<typeof compute>>();
+  let lastLaunched = first - 1;
   const launch = (index: number) => {
     if (index >= windows.length || running.has(index)) return;
+    lastLaunched = Math.max(lastLaunched, index);
     const promise = compute(windows[index]!);
     promise.catch(() => undefined); // awaited in order below; a later window's failure must not go unhandled
     running.set(index, promise);
@@ -141,10 +155,12 @@ export async function segmentScene(
       report();
       await options.onWindowDone({ nextWindow: index + 1, ...(carry ? { carry } : {}) }, window);
       for (let ahead = index + 1; ahead < index + 1 + options.concurrency; ahead++) launch(ahead);
+      if (lastLaunched + 1 < windows.length) void readOf(lastLaunched + 1);
     }
   } finally {
     // A failed or cancelled run: windows still in flight are dropped (their model calls see the signal).
     running.clear();
+    reads.clear();
   }
   return { windowsComputed: windows.length - first, executionProvider, tiles: total };
 }
