@@ -211,9 +211,20 @@ if [ "$START_PG" -eq 1 ]; then
   as_pg "$PG_BIN_DIR/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync \
     >"$LOG_DIR/initdb.log" 2>&1 || fail_start postgres "$LOG_DIR/initdb.log" "initdb failed"
   # Throwaway cluster: durability settings off for speed.
-  as_pg "$PG_BIN_DIR/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$SERVICE_START_TIMEOUT" -o \
-    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_SOCKET_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    start >/dev/null 2>&1 || fail_start postgres "$PG_LOG" "pg_ctl start failed"
+  # The port was free when picked, but Temporal and MinIO, starting meanwhile, may have bound it for
+  # themselves (Temporal's internal services take ephemeral ports): then take another one.
+  for pg_try in 1 2 3; do
+    as_pg "$PG_BIN_DIR/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$SERVICE_START_TIMEOUT" -o \
+      "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PG_SOCKET_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+      start >/dev/null 2>&1 && break
+    if [ "$pg_try" -lt 3 ] && grep -q "Address already in use" "$PG_LOG"; then
+      log "postgres port $PG_PORT was taken meanwhile: trying another"
+      PG_PORT=$(node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
+      : >"$PG_LOG"
+      continue
+    fi
+    fail_start postgres "$PG_LOG" "pg_ctl start failed"
+  done
   PG_STARTED=1
   "$PG_BIN_DIR/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres geo_test >>"$PG_LOG" 2>&1 ||
     fail_start postgres "$PG_LOG" "createdb geo_test failed"

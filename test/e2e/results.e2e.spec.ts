@@ -333,5 +333,28 @@ describe('inference results: COCO export, COG outputs, GeoServer layers', () => 
     const firstOutputs = byTask(first, id);
     expect(Object.keys(firstOutputs)).toHaveLength(12);
     expect(byTask(second, again.body.id)).toEqual(firstOutputs);
+
+    // One task's vector files gone from storage: the merged downloads answer a plain 404 JSON naming the
+    // file before any byte is sent (not a truncated 200), and the other task's file is left alone.
+    const [lost, kept] = (await stack.store.list(`inferences/${again.body.id}/`))
+      .map((object) => object.key)
+      .filter((key) => key.endsWith('/vectors.fgb'))
+      .sort();
+    expect(kept).toBeDefined();
+    const lostPrefix = lost!.replace(/vectors\.fgb$/, '');
+    await stack.store.deleteObject(`${lostPrefix}vectors.geojson`);
+    await stack.store.deleteObject(`${lostPrefix}vectors.fgb`);
+    for (const [format, file] of [
+      ['geojson', 'vectors.geojson'],
+      ['fgb', 'vectors.fgb'],
+    ]) {
+      const missing = await api.get(`/api/v2/inference/${again.body.id}/vectors?format=${format}`);
+      expect(missing.status).toBe(404);
+      expect(missing.body).toMatchObject({
+        statusCode: 404,
+        message: `the vector file ${file} is no longer in storage`,
+      });
+    }
+    expect(await stack.store.exists(kept!)).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import { Inject, Injectable, Logger, StreamableFile } from '@nestjs/common';
+import { Inject, Injectable, Logger, type StreamableFile } from '@nestjs/common';
+import { streamedDownload } from '../http/streamed-download';
 import type { AppConfig } from '../../platform/config/config';
 import { InferencesRepository, WebhookDeliveriesRepository } from '../../platform/database/repositories';
 import type { ObjectStore } from '../../platform/storage/object-store';
@@ -40,10 +41,11 @@ export class InferenceResultsService {
       this.logger.warn(`COCO export ${inference.cocoKey} unreadable: ${(error as Error).message}`);
       throw ApiError.notFound(`the COCO export of inference ${inference.id} is no longer in storage`);
     }
-    return new StreamableFile(stream, {
-      type: 'application/json',
-      disposition: `attachment; filename="${inference.id}-coco.json"`,
-    });
+    return streamedDownload(
+      stream,
+      { type: 'application/json', disposition: `attachment; filename="${inference.id}-coco.json"` },
+      this.logger,
+    );
   }
 
   /** Every webhook delivery attempt of the inference, and whether any was delivered. */

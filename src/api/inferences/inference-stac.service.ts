@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { Inject, Injectable, Logger, StreamableFile } from '@nestjs/common';
+import { Inject, Injectable, Logger, type StreamableFile } from '@nestjs/common';
+import { streamedDownload } from '../http/streamed-download';
 import { stacCollectionUrl, stacItemUrl } from '../../../workflows/contract/links';
 import type { AppConfig } from '../../platform/config/config';
 import type { InferenceEntity, TaskEntity } from '../../platform/database/entities';
@@ -101,9 +102,14 @@ export class InferenceStacService {
     const name = `${inference.id}${taskId ? `-${taskId.slice(-8)}` : ''}-vectors.${chosen}`;
     if (chosen === 'geojson') {
       const keys = withVectors.map((entry) => entry.results!.vectors!.geojson_key);
+      await this.assertStored(keys);
       const stream =
         keys.length === 1 ? await this.open(keys[0]!) : concatGeoJson(keys.map((key) => () => this.open(key)));
-      return new StreamableFile(stream, { type: GEOJSON_MEDIA_TYPE, disposition: `attachment; filename="${name}"` });
+      return streamedDownload(
+        stream,
+        { type: GEOJSON_MEDIA_TYPE, disposition: `attachment; filename="${name}"` },
+        this.logger,
+      );
     }
     const crss = [...new Set(withVectors.map((entry) => entry.results!.provenance?.chip_grid?.crs ?? null))];
     if (crss.length > 1)
@@ -112,6 +118,7 @@ export class InferenceStacService {
         'format',
       );
     const keys = withVectors.map((entry) => entry.results!.vectors!.fgb_key);
+    await this.assertStored(keys);
     let stream: Readable;
     if (keys.length === 1) stream = await this.open(keys[0]!);
     else {
@@ -122,7 +129,11 @@ export class InferenceStacService {
         keys.map((key) => () => this.open(key)),
       );
     }
-    return new StreamableFile(stream, { type: FLATGEOBUF_MEDIA_TYPE, disposition: `attachment; filename="${name}"` });
+    return streamedDownload(
+      stream,
+      { type: FLATGEOBUF_MEDIA_TYPE, disposition: `attachment; filename="${name}"` },
+      this.logger,
+    );
   }
 
   private async ownedTask(inference: InferenceEntity, taskId: string): Promise<TaskEntity> {
@@ -143,6 +154,14 @@ export class InferenceStacService {
   private async readJson(key: string, reason: () => string): Promise<JsonObject> {
     if (!(await this.store.exists(key))) throw ApiError.notFound(reason());
     return JSON.parse((await this.store.getObject(key)).toString('utf8')) as JsonObject;
+  }
+
+  /** Every file of a concatenation is checked before the first byte goes out, so a missing one is a plain 404. */
+  private async assertStored(keys: string[]): Promise<void> {
+    if (keys.length < 2) return;
+    for (const key of keys)
+      if (!(await this.store.exists(key)))
+        throw ApiError.notFound(`the vector file ${path.posix.basename(key)} is no longer in storage`);
   }
 
   private async open(key: string): Promise<Readable> {
